@@ -1,0 +1,49 @@
+# socialops — the commands a developer needs. `make help` lists them.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+# Tests and benchmarks run against real PostgreSQL and Redis; override either from the environment.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/socialops
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint format bench install install-dev screenshots clean
+
+help: ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed ## create the virtual environment and install socialops
+
+install-dev: $(VENV)/.installed-dev ## install socialops with the test and lint tools
+
+run: install ## run the whole product (web, worker, beat) on the embedded default; Ctrl-C stops it
+	$(BIN)/python manage.py runstack
+
+test: install-dev ## run the whole test suite against PostgreSQL and Redis
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install-dev ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-dev ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install-dev ## run the benchmarks against PostgreSQL and Redis; writes bench/results.json
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m bench
+
+clean: ## remove the virtual environment and the embedded data directory (var/)
+	rm -rf $(VENV) var

@@ -1,0 +1,21 @@
+from django.contrib import admin
+
+from channels.models import Channel, Segment
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    list_display = ["name", "team", "default_poll_seconds", "acceptance_window_minutes"]
+    search_fields = ["name"]
+    autocomplete_fields = ["team"]
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    list_display = ["handle", "network", "segment", "state", "last_pull_at", "next_pull_at"]
+    list_filter = ["network", "state", "segment"]
+    search_fields = ["handle", "slug", "external_account_id"]
+    autocomplete_fields = ["segment", "team_override"]
+    # Tokens are write-only: the admin never shows the decrypted credentials.
+    exclude = ["credentials"]
+    readonly_fields = ["cursor", "last_pull_at", "last_pull_result", "next_pull_at", "created_at"]

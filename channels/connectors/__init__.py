@@ -1,0 +1,1 @@
+"""Network connectors: one interface (base.Connector), a registry, one module per network."""

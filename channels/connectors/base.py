@@ -1,0 +1,110 @@
+"""The one interface every network connector implements, the data it returns and the errors it raises.
+
+Connectors are the only code that imports a network SDK. They turn payloads into the frozen dataclasses
+below and failures into the small error family, so pull tasks and the ingest service never see an SDK type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+# --- Errors ---------------------------------------------------------------------------------------------
+
+
+class ConnectorError(Exception):
+    """Anything a connector could not do that is not one of the cases below."""
+
+
+class RateLimited(ConnectorError):
+    """The network refused the call for now; try again after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: float, message: str = "") -> None:
+        self.retry_after = max(0.0, float(retry_after))
+        super().__init__(message or f"rate limited; retry after {self.retry_after:.0f}s")
+
+
+class ConnectorUnavailable(ConnectorError):
+    """A network error, a timeout or a 5xx: worth retrying with backoff."""
+
+
+class AuthExpired(ConnectorError):
+    """The token was revoked or expired: terminal until someone re-authorises the channel."""
+
+
+# --- Data -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuthorData:
+    """Who wrote a post, as the network describes them."""
+
+    external_id: str
+    handle: str
+    display_name: str = ""
+    follower_count: int = 0
+    is_verified: bool = False
+
+
+@dataclass(frozen=True)
+class Post:
+    """One post from a network, ready for the ingest service."""
+
+    network: str
+    external_id: str
+    kind: str  # one of inbox.models.Mention.Kind values
+    text: str
+    created_at: datetime
+    author: AuthorData
+    conversation_key: str = ""
+    in_reply_to: str = ""
+    url: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RejectedItem:
+    """An item of a page that could not be turned into a Post; the rest of the page is kept."""
+
+    raw: Mapping[str, Any]
+    error: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a pull: the posts, the items that failed to parse, and the cursor that follows it.
+
+    ``cursor`` is what the channel stores once these posts are stored (in the same transaction);
+    ``has_more`` says another page is waiting right now.
+    """
+
+    posts: tuple[Post, ...]
+    cursor: Mapping[str, Any]
+    has_more: bool = False
+    rejected: tuple[RejectedItem, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    """What a connector needs to know about a channel, without the ORM."""
+
+    slug: str
+    network: str
+    handle: str
+    external_account_id: str
+    segment_slug: str
+    credentials: Mapping[str, Any] = field(default_factory=dict)
+    listening_queries: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """Pulls posts for a channel, one page at a time, from a stored cursor."""
+
+    network: str
+
+    def fetch(self, channel: ChannelRef, cursor: Mapping[str, Any]) -> Page:
+        """Return the next page after ``cursor`` (an empty mapping means "from now")."""
+        ...

@@ -1,0 +1,98 @@
+"""Segments (the strategy matrix) and channels (brand accounts on a network)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from channels.fields import EncryptedJSONField
+from teams.models import Team
+
+
+class Network(models.TextChoices):
+    X = "x", "X"
+    MASTODON = "mastodon", "Mastodon"
+    SIMULATED = "simulated", "Simulated"
+
+
+class Segment(models.Model):
+    """One of the six purposes a brand account serves, with its playbook and the team that owns it."""
+
+    slug = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=80, unique=True)
+    follow = models.TextField(help_text="Who to listen to.")
+    create = models.TextField(help_text="What the account posts.")
+    engage = models.TextField(help_text="How to respond.")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="segments")
+    default_poll_seconds = models.PositiveIntegerField(
+        default=120, help_text="How often channels of this segment are pulled unless a channel says otherwise."
+    )
+    acceptance_window_minutes = models.PositiveIntegerField(
+        default=60, help_text="How long an escalation may wait before it goes to the owning team's lead."
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Channel(models.Model):
+    """A brand account on one network, received into the shared inbox."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        NEEDS_REAUTH = "needs_reauth", "Needs re-authorisation"
+
+    slug = models.SlugField(max_length=60, unique=True)
+    network = models.CharField(max_length=20, choices=Network.choices)
+    handle = models.CharField(max_length=120)
+    external_account_id = models.CharField(max_length=64)
+    segment = models.ForeignKey(Segment, on_delete=models.PROTECT, related_name="channels")
+    team_override = models.ForeignKey(
+        Team,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="channels_owned",
+        help_text="Owning team when it is not the segment's team.",
+    )
+    credentials = EncryptedJSONField(blank=True, default=dict)
+    listening_queries = models.JSONField(
+        default=list, blank=True, help_text="Brand keywords, hashtags and product categories to search for."
+    )
+    poll_interval_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Pull cadence; empty means the segment's default."
+    )
+    cursor = models.JSONField(default=dict, blank=True, help_text="Where the next pull starts, per stream.")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.ACTIVE)
+    last_pull_at = models.DateTimeField(null=True, blank=True)
+    last_pull_result = models.JSONField(default=dict, blank=True)
+    next_pull_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["network", "external_account_id"], name="channel_network_account_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "next_pull_at"], name="channel_due_idx")]
+        ordering = ["segment__position", "handle"]
+
+    def __str__(self) -> str:
+        return f"{self.handle} ({self.get_network_display()})"
+
+    @property
+    def owning_team_id(self) -> int:
+        return self.team_override_id or self.segment.team_id
+
+    @property
+    def poll_seconds(self) -> int:
+        return self.poll_interval_seconds or self.segment.default_poll_seconds
+
+    @property
+    def needs_reauth(self) -> bool:
+        return self.state == self.State.NEEDS_REAUTH

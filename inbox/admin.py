@@ -1,0 +1,47 @@
+from django.contrib import admin
+
+from inbox.models import AuditEvent, Author, Mention, MentionChannel
+
+
+@admin.register(Author)
+class AuthorAdmin(admin.ModelAdmin):
+    list_display = ["handle", "network", "display_name", "follower_count", "is_verified", "last_seen_at"]
+    list_filter = ["network", "is_verified"]
+    search_fields = ["handle", "display_name", "external_id"]
+
+
+class MentionChannelInline(admin.TabularInline):
+    model = MentionChannel
+    extra = 0
+    raw_id_fields = ["channel"]
+
+
+@admin.register(Mention)
+class MentionAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "network", "kind", "author", "team", "status", "priority", "created_at"]
+    list_filter = ["network", "kind", "status", "priority", "is_misdirected", "team"]
+    search_fields = ["external_id", "text", "author__handle"]
+    raw_id_fields = ["author", "assignee"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False  # an exact count over millions of rows is slow
+    inlines = [MentionChannelInline]
+
+
+@admin.register(MentionChannel)
+class MentionChannelAdmin(admin.ModelAdmin):
+    list_display = ["mention", "channel", "received_at"]
+    raw_id_fields = ["mention", "channel"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor", "verb", "object_repr"]
+    list_filter = ["verb"]
+    search_fields = ["object_repr", "verb"]
+    readonly_fields = [f.name for f in AuditEvent._meta.concrete_fields]
+
+    def has_add_permission(self, request):  # the trail is written by services, never by hand
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,39 @@
+"""Reads of the inbox. Every selector takes the acting user and returns only what that user may see."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Prefetch, Q, QuerySet
+
+from channels.models import Channel
+from inbox.models import Mention
+from teams.roles import user_is_admin, user_team_ids
+
+INBOX_PAGE_SIZE = 50  # a screenful and a half on a laptop; more pages come by keyset, never OFFSET
+
+
+def mentions_visible_to(*, user: AbstractBaseUser) -> QuerySet[Mention]:
+    """Admins see every mention; everyone else sees the mentions owned by their teams."""
+    mentions = Mention.objects.all()
+    if user_is_admin(user):
+        return mentions
+    return mentions.filter(team_id__in=user_team_ids(user))
+
+
+def mentions_for_inbox(
+    *, user: AbstractBaseUser, after_id: int | None = None, limit: int = INBOX_PAGE_SIZE
+) -> list[Mention]:
+    """The newest mentions the user may see, newest first, with channels, segments and authors loaded.
+
+    ``after_id`` returns only mentions stored after that id, which the live refresh uses to fetch what is new.
+    """
+    mentions = mentions_visible_to(user=user)
+    if after_id is not None:
+        mentions = mentions.filter(Q(id__gt=after_id))
+    return list(
+        mentions.select_related("author", "team")
+        .prefetch_related(
+            Prefetch("channels", queryset=Channel.objects.select_related("segment").order_by("id"))
+        )
+        .order_by("-created_at", "-id")[:limit]
+    )
