@@ -1,0 +1,257 @@
+"""Writes to the inbox. Each service owns its transaction."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from channels.connectors.base import AuthorData, Post
+from channels.models import Channel
+from inbox.models import Author, Mention, MentionChannel
+
+INSERT_CHUNK = 500  # rows per INSERT statement: well under SQLite's bound-parameter limit at 19 columns
+
+MAX_FOLLOWER_COUNT = 2**31 - 1  # the column is a 32-bit integer; no account has more followers than that
+
+_MAX_LENGTHS = {
+    "external_id": Mention._meta.get_field("external_id").max_length,
+    "conversation_key": Mention._meta.get_field("conversation_key").max_length,
+    "in_reply_to": Mention._meta.get_field("in_reply_to").max_length,
+    "url": Mention._meta.get_field("url").max_length,
+    "author_external_id": Author._meta.get_field("external_id").max_length,
+    "handle": Author._meta.get_field("handle").max_length,
+}
+_KINDS = frozenset(Mention.Kind.values)
+
+
+@dataclass(frozen=True)
+class RejectedPost:
+    """A post the ingest refused, with its position in the batch and the reason."""
+
+    index: int
+    external_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one ingest pass did: new mention ids, posts already stored, posts refused."""
+
+    inserted_ids: tuple[int, ...]
+    duplicates: int
+    rejected: tuple[RejectedPost, ...]
+
+    @property
+    def inserted(self) -> int:
+        return len(self.inserted_ids)
+
+
+def mentions_ingest(
+    *, channel: Channel, posts: Sequence[Post], cursor: Mapping[str, Any] | None = None
+) -> IngestResult:
+    """Store a page of posts received on ``channel`` in one set-based pass, and advance its cursor.
+
+    Authors are upserted, mentions inserted with ON CONFLICT DO NOTHING on (network, external id), and
+    every post (new or already known) is linked to the receiving channel. The cursor is written in the
+    same transaction, so a crash either stores the page and its cursor or neither. A post that is not
+    valid is refused with a reason; the rest of the batch is stored.
+    """
+    now = timezone.now()
+    valid, rejected = _validate(posts)
+    with transaction.atomic():
+        author_ids = _authors_upsert(valid, now=now)
+        inserted = _mentions_insert(valid, author_ids=author_ids, team_id=channel.owning_team_id, now=now)
+        known = _mention_ids(valid)
+        MentionChannel.objects.bulk_create(
+            [MentionChannel(mention_id=mention_id, channel_id=channel.pk, received_at=now) for mention_id in
+             sorted(set(known.values()))],
+            ignore_conflicts=True,
+        )
+        if cursor is not None:
+            Channel.objects.filter(pk=channel.pk).update(cursor=dict(cursor))
+            channel.cursor = dict(cursor)
+    inserted_ids = tuple(sorted(inserted))
+    return IngestResult(
+        inserted_ids=inserted_ids,
+        duplicates=len(known) - len(inserted_ids),
+        rejected=tuple(rejected),
+    )
+
+
+def _validate(posts: Sequence[Post]) -> tuple[list[Post], list[RejectedPost]]:
+    """Keep the first copy of each post; refuse posts that cannot be stored as they are."""
+    valid: list[Post] = []
+    rejected: list[RejectedPost] = []
+    seen: set[tuple[str, str]] = set()
+    for index, post in enumerate(posts):
+        reason = _problem(post)
+        if reason:
+            rejected.append(RejectedPost(index=index, external_id=str(post.external_id)[:80], reason=reason))
+            continue
+        key = (post.network, post.external_id)
+        if key in seen:
+            continue
+        seen.add(key)
+        valid.append(post)
+    return valid, rejected
+
+
+def _problem(post: Post) -> str:
+    if not post.external_id:
+        return "the post has no external id"
+    if len(post.external_id) > _MAX_LENGTHS["external_id"]:
+        return f"external id is longer than {_MAX_LENGTHS['external_id']} characters"
+    if post.kind not in _KINDS:
+        return f"unknown kind {post.kind!r} (expected one of {', '.join(sorted(_KINDS))})"
+    if not isinstance(post.created_at, datetime) or timezone.is_naive(post.created_at):
+        return "created_at must be a timezone-aware datetime"
+    if not post.author.external_id:
+        return "the author has no external id"
+    if len(post.author.external_id) > _MAX_LENGTHS["author_external_id"]:
+        return f"author id is longer than {_MAX_LENGTHS['author_external_id']} characters"
+    if not post.author.handle:
+        return "the author has no handle"
+    if len(post.url) > _MAX_LENGTHS["url"]:
+        return f"url is longer than {_MAX_LENGTHS['url']} characters"
+    return ""
+
+
+def _clean(text: str) -> str:
+    # PostgreSQL refuses NUL in text and jsonb; networks do send it now and then.
+    return text.replace("\x00", "")
+
+
+def _clean_raw(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or Infinity, and PostgreSQL's jsonb refuses them
+    if isinstance(value, str):
+        return _clean(value)
+    if isinstance(value, Mapping):
+        return {_clean(str(k)): _clean_raw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean_raw(v) for v in value]
+    return value
+
+
+def _authors_upsert(posts: Iterable[Post], *, now: datetime) -> dict[tuple[str, str], int]:
+    """Insert new authors and refresh known ones in one statement; returns ids by (network, external id)."""
+    latest: dict[tuple[str, str], AuthorData] = {}
+    for post in posts:
+        latest[(post.network, post.author.external_id)] = post.author
+    if not latest:
+        return {}
+    handle_limit = _MAX_LENGTHS["handle"]
+    # Sorted so two concurrent ingests lock author rows in the same order and cannot deadlock.
+    rows = [
+        Author(
+            network=network,
+            external_id=external_id,
+            handle=_clean(author.handle)[:handle_limit],
+            display_name=_clean(author.display_name)[:200],
+            follower_count=min(max(0, int(author.follower_count)), MAX_FOLLOWER_COUNT),
+            is_verified=bool(author.is_verified),
+            first_seen_at=now,
+            last_seen_at=now,
+        )
+        for (network, external_id), author in sorted(latest.items())
+    ]
+    Author.objects.bulk_create(
+        rows,
+        batch_size=INSERT_CHUNK,
+        update_conflicts=True,
+        unique_fields=["network", "external_id"],
+        update_fields=["handle", "display_name", "follower_count", "is_verified", "last_seen_at"],
+    )
+    ids: dict[tuple[str, str], int] = {}
+    for network in {key[0] for key in latest}:
+        external_ids = [key[1] for key in latest if key[0] == network]
+        for external_id, author_id in Author.objects.filter(
+            network=network, external_id__in=external_ids
+        ).values_list("external_id", "id"):
+            ids[(network, external_id)] = author_id
+    return ids
+
+
+_INSERT_FIELDS = (
+    "network",
+    "external_id",
+    "kind",
+    "text",
+    "url",
+    "created_at",
+    "received_at",
+    "author",
+    "conversation_key",
+    "in_reply_to",
+    "raw",
+    "status",
+    "team",
+    "priority",
+    "intent",
+    "sentiment_label",
+    "is_misdirected",
+)
+
+
+def _mentions_insert(
+    posts: Sequence[Post], *, author_ids: Mapping[tuple[str, str], int], team_id: int | None, now: datetime
+) -> list[int]:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: exactly the rows this call created."""
+    if not posts:
+        return []
+    fields = [Mention._meta.get_field(name) for name in _INSERT_FIELDS]
+    table = connection.ops.quote_name(Mention._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    inserted: list[int] = []
+    for start in range(0, len(posts), INSERT_CHUNK):
+        chunk = posts[start : start + INSERT_CHUNK]
+        params: list[Any] = []
+        for post in chunk:
+            values = {
+                "network": post.network,
+                "external_id": post.external_id,
+                "kind": post.kind,
+                "text": _clean(post.text),
+                "url": post.url,
+                "created_at": post.created_at,
+                "received_at": now,
+                "author": author_ids[(post.network, post.author.external_id)],
+                "conversation_key": _clean(post.conversation_key)[: _MAX_LENGTHS["conversation_key"]],
+                "in_reply_to": _clean(post.in_reply_to)[: _MAX_LENGTHS["in_reply_to"]],
+                "raw": _clean_raw(dict(post.raw)),
+                "status": Mention.Status.NEW,
+                "team": team_id,
+                "priority": Mention.Priority.NORMAL,
+                "intent": "",
+                "sentiment_label": "",
+                "is_misdirected": False,
+            }
+            params.extend(field.get_db_prep_save(values[field.name], connection) for field in fields)
+        sql = (
+            f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(chunk))} "
+            f"ON CONFLICT ({connection.ops.quote_name('network')}, {connection.ops.quote_name('external_id')}) "
+            f"DO NOTHING RETURNING {connection.ops.quote_name('id')}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            inserted.extend(row[0] for row in cursor.fetchall())
+    return inserted
+
+
+def _mention_ids(posts: Sequence[Post]) -> dict[tuple[str, str], int]:
+    ids: dict[tuple[str, str], int] = {}
+    for network in {post.network for post in posts}:
+        external_ids = [post.external_id for post in posts if post.network == network]
+        for start in range(0, len(external_ids), INSERT_CHUNK):
+            for external_id, mention_id in Mention.objects.filter(
+                network=network, external_id__in=external_ids[start : start + INSERT_CHUNK]
+            ).values_list("external_id", "id"):
+                ids[(network, external_id)] = mention_id
+    return ids

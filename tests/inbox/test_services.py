@@ -1,0 +1,212 @@
+"""The ingest service: set-based, idempotent, linked to every receiving channel, cursor in the same transaction."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import DatabaseError, connection
+
+from channels.connectors.base import AuthorData, Post
+from channels.models import Channel
+from inbox.models import Author, Mention, MentionChannel
+from inbox.services import mentions_ingest
+from tests.factories import ChannelFactory, segment
+
+POSTED = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+
+
+def make_post(n: int, *, by: int = 1, **changes: object) -> Post:
+    fields: dict[str, object] = {
+        "network": "simulated",
+        "external_id": f"ext-{n}",
+        "kind": "mention",
+        "text": f"@northwind_help where is my order #{n}?",
+        "created_at": POSTED + timedelta(seconds=n),
+        "author": AuthorData(
+            external_id=f"a-{by}", handle=f"person{by}", display_name=f"Person {by}", follower_count=100 * by,
+        ),
+        "conversation_key": f"ext-{n}",
+        "raw": {"id": f"ext-{n}", "n": n},
+    }
+    fields.update(changes)
+    return Post(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.django_db
+def test_ingest_stores_new_posts_with_their_authors_and_owning_team() -> None:
+    channel = ChannelFactory(segment=segment("product-promotion"))
+
+    result = mentions_ingest(channel=channel, posts=[make_post(1, by=1), make_post(2, by=2)])
+
+    mentions = list(Mention.objects.order_by("external_id"))
+    assert [m.external_id for m in mentions] == ["ext-1", "ext-2"]
+    assert sorted(result.inserted_ids) == sorted(m.id for m in mentions)
+    assert result.duplicates == 0
+    assert {m.team_id for m in mentions} == {segment("product-promotion").team_id}
+    assert {m.status for m in mentions} == {Mention.Status.NEW}
+    assert mentions[0].raw == {"id": "ext-1", "n": 1}
+    assert mentions[0].created_at == POSTED + timedelta(seconds=1)
+    assert sorted(Author.objects.values_list("handle", "follower_count")) == [("person1", 100), ("person2", 200)]
+    assert MentionChannel.objects.filter(channel=channel).count() == 2
+
+
+@pytest.mark.django_db
+def test_ingesting_the_same_page_twice_stores_each_post_once() -> None:
+    channel = ChannelFactory()
+    posts = [make_post(n) for n in range(5)]
+    mentions_ingest(channel=channel, posts=posts)
+
+    second = mentions_ingest(channel=channel, posts=posts)
+
+    assert second.inserted_ids == ()
+    assert second.duplicates == 5
+    assert Mention.objects.count() == 5
+    assert MentionChannel.objects.count() == 5
+    assert Author.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_post_repeated_within_one_page_is_stored_once() -> None:
+    channel = ChannelFactory()
+
+    result = mentions_ingest(channel=channel, posts=[make_post(1), make_post(1)])
+
+    assert result.inserted == 1
+    assert Mention.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_post_received_on_two_channels_is_one_mention_linked_to_both() -> None:
+    help_desk = ChannelFactory(segment=segment("customer-relations"))
+    shop = ChannelFactory(segment=segment("product-promotion"))
+    post = make_post(7, text="@northwind_help @northwind_shop does the tent come in green?")
+
+    first = mentions_ingest(channel=help_desk, posts=[post])
+    second = mentions_ingest(channel=shop, posts=[post])
+
+    mention = Mention.objects.get()
+    assert first.inserted_ids == (mention.id,)
+    assert second.inserted_ids == ()
+    assert second.duplicates == 1
+    assert sorted(mention.channels.values_list("slug", flat=True)) == sorted([help_desk.slug, shop.slug])
+    # The first channel to receive it decided the owning team; the second receipt does not move it.
+    assert mention.team_id == segment("customer-relations").team_id
+
+
+@pytest.mark.django_db
+def test_author_details_are_refreshed_and_first_seen_is_kept() -> None:
+    channel = ChannelFactory()
+    mentions_ingest(channel=channel, posts=[make_post(1)])
+    first_seen = Author.objects.get().first_seen_at
+    renamed = AuthorData(external_id="a-1", handle="person1_new", display_name="New Name", follower_count=5000,
+                         is_verified=True)
+
+    mentions_ingest(channel=channel, posts=[make_post(2, author=renamed)])
+
+    author = Author.objects.get()
+    assert (author.handle, author.display_name, author.follower_count, author.is_verified) == (
+        "person1_new", "New Name", 5000, True,
+    )
+    assert author.first_seen_at == first_seen
+    assert author.last_seen_at > first_seen
+
+
+@pytest.mark.django_db
+def test_the_cursor_is_saved_with_the_posts_it_covers() -> None:
+    channel = ChannelFactory(cursor={"seq": 3})
+
+    mentions_ingest(channel=channel, posts=[make_post(4)], cursor={"seq": 4})
+
+    assert Channel.objects.get(pk=channel.pk).cursor == {"seq": 4}
+
+
+@pytest.mark.django_db
+def test_a_failed_write_keeps_neither_the_posts_nor_the_cursor() -> None:
+    channel = ChannelFactory(cursor={"seq": 3})
+    # A real database failure part-way through the transaction: linking the receipt raises.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse_receipt() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk on fire'; END $$ "
+            "LANGUAGE plpgsql; CREATE TRIGGER refuse_receipt BEFORE INSERT ON inbox_mentionchannel "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_receipt();"
+        )
+
+    with pytest.raises(DatabaseError, match="disk on fire"):
+        mentions_ingest(channel=channel, posts=[make_post(4)], cursor={"seq": 4})
+
+    assert Mention.objects.count() == 0
+    assert Author.objects.count() == 0
+    assert Channel.objects.get(pk=channel.pk).cursor == {"seq": 3}
+
+
+@pytest.mark.django_db
+def test_invalid_posts_are_refused_with_a_reason_and_the_rest_is_stored() -> None:
+    channel = ChannelFactory()
+    posts = [
+        make_post(1),
+        make_post(2, kind="retweet"),
+        make_post(3, created_at=datetime(2026, 11, 20, 9, 30)),  # noqa: DTZ001 - naive on purpose
+        make_post(4, external_id=""),
+        make_post(5, external_id="x" * 65),
+        make_post(6),
+    ]
+
+    result = mentions_ingest(channel=channel, posts=posts)
+
+    assert [(r.index, r.reason) for r in result.rejected] == [
+        (1, "unknown kind 'retweet' (expected one of dm, keyword, mention, reply)"),
+        (2, "created_at must be a timezone-aware datetime"),
+        (3, "the post has no external id"),
+        (4, "external id is longer than 64 characters"),
+    ]
+    assert sorted(Mention.objects.values_list("external_id", flat=True)) == ["ext-1", "ext-6"]
+
+
+@pytest.mark.django_db
+def test_payload_values_postgresql_refuses_are_cleaned_not_fatal() -> None:
+    channel = ChannelFactory()
+    huge = AuthorData(external_id="a-9", handle="big", follower_count=10**12)
+
+    mentions_ingest(
+        channel=channel,
+        posts=[make_post(1, text="nul\x00byte", raw={"score": float("nan"), "note": "a\x00b"}, author=huge)],
+    )
+
+    mention = Mention.objects.get()
+    assert mention.text == "nulbyte"
+    assert mention.raw == {"score": None, "note": "ab"}
+    assert mention.author.follower_count == 2**31 - 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_ingests_of_the_same_posts_store_each_once() -> None:
+    first_channel = ChannelFactory(segment=segment("customer-relations"))
+    second_channel = ChannelFactory(segment=segment("crisis-management"))
+    posts = [make_post(n, by=n % 7) for n in range(200)]
+    barrier = threading.Barrier(2)
+    results: dict[str, object] = {}
+    errors: list[BaseException] = []
+
+    def ingest(channel: Channel) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[channel.slug] = mentions_ingest(channel=channel, posts=posts)
+        except BaseException as exc:  # collected and re-raised in the test thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ingest, args=(c,)) for c in (first_channel, second_channel)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert Mention.objects.count() == 200
+    assert sum(r.inserted for r in results.values()) == 200  # type: ignore[attr-defined]
+    assert sum(r.duplicates for r in results.values()) == 200  # type: ignore[attr-defined]
+    assert MentionChannel.objects.count() == 400
+    assert Author.objects.count() == 7
