@@ -1,0 +1,96 @@
+"""Run the benchmarks against PostgreSQL and Redis and write bench/results.json.
+
+Each ``bench/bench_<area>.py`` module has ``run(report)``; ``report(name, samples_or_value)`` records a figure
+under ``<area>.<name>``. A figure is a number, or {median, min, max, samples} when it was measured several
+times. The benchmarks run in a throwaway database (``test_<name>``) that is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import pkgutil
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+Figure = float | dict[str, float]
+Report = Callable[[str, "float | list[float]"], None]
+
+
+def summarise(value: float | list[float]) -> Figure:
+    if isinstance(value, list):
+        return {
+            "median": round(statistics.median(value), 3),
+            "min": round(min(value), 3),
+            "max": round(max(value), 3),
+            "samples": len(value),
+        }
+    return round(value, 3)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("only", nargs="*", help="areas to run (default: all), e.g. foundation")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    args = parser.parse_args()
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "socialops.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+
+    if connection.vendor != "postgresql" or not settings.REDIS_URL:
+        print("Benchmarks run against PostgreSQL and Redis: use `make bench` or set DATABASE_URL and REDIS_URL.")
+        return 2
+
+    areas = [
+        name.removeprefix("bench_")
+        for _, name, _ in pkgutil.iter_modules([str(Path(__file__).parent)])
+        if name.startswith("bench_") and (not args.only or name.removeprefix("bench_") in args.only)
+    ]
+    results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    original_name = connection.settings_dict["NAME"]
+    db_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    print(f"benchmark database: {db_name}")
+    try:
+        for area in areas:
+            module = importlib.import_module(f"bench.bench_{area}")
+            figures: dict[str, Figure] = {}
+
+            def report(name: str, value: float | list[float], _figures: dict[str, Figure] = figures) -> None:
+                _figures[name] = summarise(value)
+                print(f"  {area}.{name} = {json.dumps(_figures[name])}", flush=True)
+
+            print(f"{area}:", flush=True)
+            started = time.perf_counter()
+            module.run(report, quick=args.quick)
+            print(f"  ({time.perf_counter() - started:.1f}s)")
+            results[area] = figures
+    finally:
+        connection.creation.destroy_test_db(original_name, verbosity=0)
+    results["_meta"] = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "quick": args.quick,
+    }
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
