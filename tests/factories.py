@@ -79,6 +79,7 @@ class AuthorFactory(factory.django.DjangoModelFactory):
 class MentionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Mention
+        skip_postgeneration_save = True
 
     network = Network.SIMULATED
     external_id = factory.Sequence(lambda n: f"post-{n}")
