@@ -1,0 +1,91 @@
+"""Pull tasks end to end on a real Celery worker, through Redis, into PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.core.cache import cache
+
+from channels.connectors.simulated import SimulatedConnector
+from channels.models import Channel
+from channels.services import channel_ref
+from channels.tasks import channel_pull_task, channels_pull_due
+from inbox.models import Mention, MentionChannel
+from socialops.celery import app as celery_app
+from tests.factories import ChannelFactory, segment
+
+WAIT_SECONDS = 30
+
+
+def wait_until(condition, *, timeout: float = WAIT_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the worker did not finish in time"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def worker() -> Iterator[None]:
+    """A real Celery worker (solo pool, in a thread) consuming from Redis."""
+    with celery_app.connection_for_write() as connection:
+        connection.default_channel.queue_purge("celery")  # nothing left over from an earlier run
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30):
+        yield
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_beat_fan_out_pulls_every_due_channel_on_a_real_worker(worker: None) -> None:
+    help_desk = ChannelFactory(segment=segment("customer-relations"), credentials={"posts_per_pull": 7})
+    shop = ChannelFactory(segment=segment("product-promotion"), credentials={"posts_per_pull": 4})
+    ChannelFactory(state=Channel.State.PAUSED, credentials={"posts_per_pull": 9})
+    expected = {
+        channel.pk: [post.external_id for post in SimulatedConnector().fetch(channel_ref(channel), {}).posts]
+        for channel in (help_desk, shop)
+    }
+
+    channels_pull_due.delay()
+    wait_until(lambda: Mention.objects.count() == 11)
+
+    for channel_id, external_ids in expected.items():
+        received = MentionChannel.objects.filter(channel_id=channel_id).values_list("mention__external_id", flat=True)
+        assert sorted(received) == sorted(external_ids)
+    help_desk.refresh_from_db()
+    shop.refresh_from_db()
+    assert help_desk.cursor == {"seq": 7}
+    assert shop.cursor == {"seq": 4}
+    assert help_desk.last_pull_result["inserted"] == 7
+    assert set(Mention.objects.filter(receipts__channel=shop).values_list("team_id", flat=True)) == {
+        segment("product-promotion").team_id
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_pull_task_sent_twice_stores_each_post_once(worker: None) -> None:
+    channel = ChannelFactory(credentials={"posts_per_pull": 5})
+
+    channel_pull_task.delay(channel.pk)
+    channel_pull_task.delay(channel.pk)
+    wait_until(lambda: Channel.objects.get(pk=channel.pk).cursor == {"seq": 10})
+
+    assert Mention.objects.count() == 10
+    assert Mention.objects.values("external_id").distinct().count() == 10
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_channel_being_pulled_is_not_pulled_again_at_the_same_time(worker: None) -> None:
+    channel = ChannelFactory(credentials={"posts_per_pull": 5})
+    cache.set(f"channels:pull-lock:{channel.pk}", "another-worker", timeout=60)
+
+    channel_pull_task.delay(channel.pk)
+    marker = ChannelFactory(credentials={"posts_per_pull": 1})
+    channel_pull_task.delay(marker.pk)  # the solo worker runs tasks in order: when this is done, so is the first
+    wait_until(lambda: Mention.objects.filter(receipts__channel=marker).exists())
+
+    assert Mention.objects.filter(receipts__channel=channel).count() == 0
+    assert Channel.objects.get(pk=channel.pk).cursor == {}
