@@ -52,7 +52,9 @@ def main() -> int:
     from django.db import connection
 
     if connection.vendor != "postgresql" or not settings.REDIS_URL:
-        print("Benchmarks run against PostgreSQL and Redis: use `make bench` or set DATABASE_URL and REDIS_URL.")
+        print(
+            "Benchmarks run against PostgreSQL and Redis: use `make bench` or set DATABASE_URL and REDIS_URL."
+        )
         return 2
 
     areas = [
@@ -69,9 +71,14 @@ def main() -> int:
             module = importlib.import_module(f"bench.bench_{area}")
             figures: dict[str, Figure] = {}
 
-            def report(name: str, value: float | list[float], _figures: dict[str, Figure] = figures) -> None:
+            def report(
+                name: str,
+                value: float | list[float],
+                _figures: dict[str, Figure] = figures,
+                _area: str = area,
+            ) -> None:
                 _figures[name] = summarise(value)
-                print(f"  {area}.{name} = {json.dumps(_figures[name])}", flush=True)
+                print(f"  {_area}.{name} = {json.dumps(_figures[name])}", flush=True)
 
             print(f"{area}:", flush=True)
             started = time.perf_counter()

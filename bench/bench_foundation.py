@@ -36,6 +36,8 @@ def run(report: Report, *, quick: bool = False) -> None:
             channel_pull_task.apply(args=[channel.pk], throw=True)
         elapsed = time.perf_counter() - started
         stored = Mention.objects.count() - before
-        assert stored == pulls * POSTS_PER_PULL, f"expected {pulls * POSTS_PER_PULL} new mentions, got {stored}"
+        assert stored == pulls * POSTS_PER_PULL, (
+            f"expected {pulls * POSTS_PER_PULL} new mentions, got {stored}"
+        )
         rates.append(stored / elapsed)
     report("simulated_pull_per_s", rates)

@@ -24,7 +24,8 @@ class Segment(models.Model):
     engage = models.TextField(help_text="How to respond.")
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="segments")
     default_poll_seconds = models.PositiveIntegerField(
-        default=120, help_text="How often channels of this segment are pulled unless a channel says otherwise."
+        default=120,
+        help_text="How often channels of this segment are pulled unless a channel says otherwise.",
     )
     acceptance_window_minutes = models.PositiveIntegerField(
         default=60, help_text="How long an escalation may wait before it goes to the owning team's lead."

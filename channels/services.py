@@ -84,7 +84,11 @@ def channel_pull(
         result = PullResult(channel_id=channel_id, outcome="ok", **totals)
     except RateLimited as exc:
         result = PullResult(
-            channel_id=channel_id, outcome="rate_limited", error=str(exc), retry_after=exc.retry_after, **totals
+            channel_id=channel_id,
+            outcome="rate_limited",
+            error=str(exc),
+            retry_after=exc.retry_after,
+            **totals,
         )
     except AuthExpired as exc:
         result = PullResult(channel_id=channel_id, outcome="auth_expired", error=str(exc), **totals)

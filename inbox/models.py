@@ -94,7 +94,10 @@ class Mention(models.Model):
         ]
         indexes = [
             models.Index(
-                "team", "status", models.F("created_at").desc(), models.F("id").desc(),
+                "team",
+                "status",
+                models.F("created_at").desc(),
+                models.F("id").desc(),
                 name="mention_team_queue_idx",
             ),
             models.Index(models.F("created_at").desc(), models.F("id").desc(), name="mention_newest_idx"),
@@ -114,9 +117,7 @@ class MentionChannel(models.Model):
     received_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["mention", "channel"], name="mentionchannel_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["mention", "channel"], name="mentionchannel_unique")]
 
     def __str__(self) -> str:
         return f"{self.mention} on {self.channel}"

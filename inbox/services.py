@@ -69,8 +69,10 @@ def mentions_ingest(
         inserted = _mentions_insert(valid, author_ids=author_ids, team_id=channel.owning_team_id, now=now)
         known = _mention_ids(valid)
         MentionChannel.objects.bulk_create(
-            [MentionChannel(mention_id=mention_id, channel_id=channel.pk, received_at=now) for mention_id in
-             sorted(set(known.values()))],
+            [
+                MentionChannel(mention_id=mention_id, channel_id=channel.pk, received_at=now)
+                for mention_id in sorted(set(known.values()))
+            ],
             ignore_conflicts=True,
         )
         if cursor is not None:
@@ -209,6 +211,8 @@ def _mentions_insert(
     table = connection.ops.quote_name(Mention._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    conflict = ", ".join(connection.ops.quote_name(column) for column in ("network", "external_id"))
+    returning = connection.ops.quote_name("id")
     inserted: list[int] = []
     for start in range(0, len(posts), INSERT_CHUNK):
         chunk = posts[start : start + INSERT_CHUNK]
@@ -234,11 +238,10 @@ def _mentions_insert(
                 "is_misdirected": False,
             }
             params.extend(field.get_db_prep_save(values[field.name], connection) for field in fields)
-        sql = (
-            f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(chunk))} "
-            f"ON CONFLICT ({connection.ops.quote_name('network')}, {connection.ops.quote_name('external_id')}) "
-            f"DO NOTHING RETURNING {connection.ops.quote_name('id')}"
-        )
+        # Only quoted model metadata and placeholders are formatted in; every value is a bound parameter.
+        values_sql = ", ".join([placeholder] * len(chunk))
+        sql = f"INSERT INTO {table} ({columns}) VALUES {values_sql} ON CONFLICT ({conflict}) DO NOTHING "  # noqa: S608
+        sql += f"RETURNING {returning}"
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             inserted.extend(row[0] for row in cursor.fetchall())

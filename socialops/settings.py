@@ -21,9 +21,7 @@ env = environ.Env()
 
 SOCIALOPS_ENV = env.str("SOCIALOPS_ENV", default="development")
 if SOCIALOPS_ENV not in {"development", "production"}:
-    raise ImproperlyConfigured(
-        f"SOCIALOPS_ENV must be 'development' or 'production', not {SOCIALOPS_ENV!r}."
-    )
+    raise ImproperlyConfigured(f"SOCIALOPS_ENV must be 'development' or 'production', not {SOCIALOPS_ENV!r}.")
 IS_PRODUCTION = SOCIALOPS_ENV == "production"
 
 DATA_DIR = Path(env.str("SOCIALOPS_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
@@ -50,9 +48,12 @@ def _development_secret_key() -> str:
     return key_file.read_text().strip()
 
 
-SECRET_KEY = _required_in_production(
-    "SECRET_KEY", "it signs sessions and derives the key that encrypts channel tokens."
-) or _development_secret_key()
+SECRET_KEY = (
+    _required_in_production(
+        "SECRET_KEY", "it signs sessions and derives the key that encrypts channel tokens."
+    )
+    or _development_secret_key()
+)
 
 DEBUG = env.bool("DEBUG", default=not IS_PRODUCTION)
 

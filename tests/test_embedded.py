@@ -40,18 +40,21 @@ class Stack:
         env = {
             key: value
             for key, value in os.environ.items()
-            if key not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "TEST_DATABASE_NAME", "SOCIALOPS_ENV"}
+            if key
+            not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "TEST_DATABASE_NAME", "SOCIALOPS_ENV"}
         }
         env.update(SOCIALOPS_DATA_DIR=str(data_dir), SOCIALOPS_PULL_TICK_SECONDS="2", PYTHONUNBUFFERED="1")
         self.log = log
-        self.process = subprocess.Popen(  # noqa: S603
+        self.process = subprocess.Popen(
             [sys.executable, "manage.py", "runstack", "--port", str(self.port)],
             cwd=BASE_DIR,
             env=env,
             stdout=log.open("ab"),
             stderr=subprocess.STDOUT,
         )
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
 
     def get(self, path: str) -> tuple[int, str]:
         try:
@@ -72,7 +75,9 @@ class Stack:
             if status == 200:
                 return body
             time.sleep(0.5)
-        raise AssertionError(f"login page did not answer in {START_SECONDS}s:\n{self.log.read_text()[-3000:]}")
+        raise AssertionError(
+            f"login page did not answer in {START_SECONDS}s:\n{self.log.read_text()[-3000:]}"
+        )
 
     def log_in(self, username: str, password: str) -> str:
         _, page = self.get("/accounts/login/")
@@ -80,7 +85,9 @@ class Stack:
         data = urllib.parse.urlencode(
             {"username": username, "password": password, "csrfmiddlewaretoken": token}
         ).encode()
-        request = urllib.request.Request(self.base + "/accounts/login/", data=data, headers={"Referer": self.base})
+        request = urllib.request.Request(
+            self.base + "/accounts/login/", data=data, headers={"Referer": self.base}
+        )
         with self.opener.open(request, timeout=10) as response:
             return response.geturl()
 
@@ -116,7 +123,9 @@ def test_runstack_from_an_empty_data_directory_serves_the_inbox_as_mentions_arri
 
         deadline = time.monotonic() + ARRIVAL_SECONDS
         while len(mention_rows(data_dir)) == len(backfilled):
-            assert time.monotonic() < deadline, f"no new mention within {ARRIVAL_SECONDS}s:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, (
+                f"no new mention within {ARRIVAL_SECONDS}s:\n{log.read_text()[-3000:]}"
+            )
             time.sleep(1)
 
         assert stack.log_in("admin", "socialops-admin").endswith("/inbox/")

@@ -20,11 +20,19 @@ def run_with(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess[st
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "SOCIALOPS_ENV", "CELERY_BROKER_URL", "DEBUG"}
+        if key
+        not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "SOCIALOPS_ENV", "CELERY_BROKER_URL", "DEBUG"}
     }
-    env.update({"DJANGO_SETTINGS_MODULE": "socialops.settings", "SOCIALOPS_DATA_DIR": str(tmp_path)}, **variables)
+    env.update(
+        {"DJANGO_SETTINGS_MODULE": "socialops.settings", "SOCIALOPS_DATA_DIR": str(tmp_path)}, **variables
+    )
     return subprocess.run(
-        [sys.executable, "-c", PRINT_SETTINGS], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", PRINT_SETTINGS],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -63,7 +71,9 @@ def test_production_without_a_secret_stops_with_a_clear_message(
 
 
 def test_production_with_its_secrets_runs_without_debug(tmp_path: Path) -> None:
-    result = run_with(tmp_path, SOCIALOPS_ENV="production", SECRET_KEY="s" * 50, DATABASE_URL="postgres://u:p@db/so")
+    result = run_with(
+        tmp_path, SOCIALOPS_ENV="production", SECRET_KEY="s" * 50, DATABASE_URL="postgres://u:p@db/so"
+    )
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "django.db.backends.postgresql", "filesystem"]

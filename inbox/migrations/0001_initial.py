@@ -7,113 +7,265 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('channels', '0001_initial'),
-        ('contenttypes', '0002_remove_content_type_name'),
-        ('teams', '0001_initial'),
+        ("channels", "0001_initial"),
+        ("contenttypes", "0002_remove_content_type_name"),
+        ("teams", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Author',
+            name="Author",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('network', models.CharField(choices=[('x', 'X'), ('mastodon', 'Mastodon'), ('simulated', 'Simulated')], max_length=20)),
-                ('external_id', models.CharField(max_length=64)),
-                ('handle', models.CharField(max_length=120)),
-                ('display_name', models.CharField(blank=True, max_length=200)),
-                ('follower_count', models.PositiveIntegerField(default=0)),
-                ('is_verified', models.BooleanField(default=False)),
-                ('first_seen_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_seen_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "network",
+                    models.CharField(
+                        choices=[("x", "X"), ("mastodon", "Mastodon"), ("simulated", "Simulated")],
+                        max_length=20,
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=64)),
+                ("handle", models.CharField(max_length=120)),
+                ("display_name", models.CharField(blank=True, max_length=200)),
+                ("follower_count", models.PositiveIntegerField(default=0)),
+                ("is_verified", models.BooleanField(default=False)),
+                ("first_seen_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_seen_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('network', 'external_id'), name='author_network_external_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("network", "external_id"), name="author_network_external_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Mention',
+            name="Mention",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('network', models.CharField(choices=[('x', 'X'), ('mastodon', 'Mastodon'), ('simulated', 'Simulated')], max_length=20)),
-                ('external_id', models.CharField(max_length=64)),
-                ('kind', models.CharField(choices=[('mention', 'Mention'), ('reply', 'Reply'), ('dm', 'Direct message'), ('keyword', 'Keyword hit')], default='mention', max_length=10)),
-                ('text', models.TextField()),
-                ('url', models.URLField(blank=True, max_length=500)),
-                ('created_at', models.DateTimeField(help_text='When the author posted it.')),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now, help_text='When socialops stored it.')),
-                ('conversation_key', models.CharField(blank=True, max_length=80)),
-                ('in_reply_to', models.CharField(blank=True, help_text='External id of the parent post.', max_length=64)),
-                ('raw', models.JSONField(blank=True, default=dict)),
-                ('status', models.CharField(choices=[('new', 'New'), ('open', 'Open'), ('pending', 'Pending'), ('snoozed', 'Snoozed'), ('closed', 'Closed')], default='new', max_length=10)),
-                ('priority', models.PositiveSmallIntegerField(choices=[(10, 'Low'), (20, 'Normal'), (30, 'High'), (40, 'Urgent')], default=20)),
-                ('intent', models.CharField(blank=True, max_length=30)),
-                ('sentiment', models.FloatField(blank=True, help_text='Compound score from -1 to 1.', null=True)),
-                ('sentiment_label', models.CharField(blank=True, choices=[('negative', 'Negative'), ('neutral', 'Neutral'), ('positive', 'Positive')], max_length=10)),
-                ('is_misdirected', models.BooleanField(default=False)),
-                ('assignee', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='assigned_mentions', to=settings.AUTH_USER_MODEL)),
-                ('author', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='mentions', to='inbox.author')),
-                ('team', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='mentions', to='teams.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "network",
+                    models.CharField(
+                        choices=[("x", "X"), ("mastodon", "Mastodon"), ("simulated", "Simulated")],
+                        max_length=20,
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=64)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("mention", "Mention"),
+                            ("reply", "Reply"),
+                            ("dm", "Direct message"),
+                            ("keyword", "Keyword hit"),
+                        ],
+                        default="mention",
+                        max_length=10,
+                    ),
+                ),
+                ("text", models.TextField()),
+                ("url", models.URLField(blank=True, max_length=500)),
+                ("created_at", models.DateTimeField(help_text="When the author posted it.")),
+                (
+                    "received_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, help_text="When socialops stored it."
+                    ),
+                ),
+                ("conversation_key", models.CharField(blank=True, max_length=80)),
+                (
+                    "in_reply_to",
+                    models.CharField(blank=True, help_text="External id of the parent post.", max_length=64),
+                ),
+                ("raw", models.JSONField(blank=True, default=dict)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("new", "New"),
+                            ("open", "Open"),
+                            ("pending", "Pending"),
+                            ("snoozed", "Snoozed"),
+                            ("closed", "Closed"),
+                        ],
+                        default="new",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "priority",
+                    models.PositiveSmallIntegerField(
+                        choices=[(10, "Low"), (20, "Normal"), (30, "High"), (40, "Urgent")], default=20
+                    ),
+                ),
+                ("intent", models.CharField(blank=True, max_length=30)),
+                (
+                    "sentiment",
+                    models.FloatField(blank=True, help_text="Compound score from -1 to 1.", null=True),
+                ),
+                (
+                    "sentiment_label",
+                    models.CharField(
+                        blank=True,
+                        choices=[("negative", "Negative"), ("neutral", "Neutral"), ("positive", "Positive")],
+                        max_length=10,
+                    ),
+                ),
+                ("is_misdirected", models.BooleanField(default=False)),
+                (
+                    "assignee",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="assigned_mentions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "author",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="mentions",
+                        to="inbox.author",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="mentions",
+                        to="teams.team",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='MentionChannel',
+            name="MentionChannel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='receipts', to='channels.channel')),
-                ('mention', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='receipts', to='inbox.mention')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="receipts",
+                        to="channels.channel",
+                    ),
+                ),
+                (
+                    "mention",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="receipts",
+                        to="inbox.mention",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='mention',
-            name='channels',
-            field=models.ManyToManyField(related_name='mentions', through='inbox.MentionChannel', to='channels.channel'),
+            model_name="mention",
+            name="channels",
+            field=models.ManyToManyField(
+                related_name="mentions", through="inbox.MentionChannel", to="channels.channel"
+            ),
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('verb', models.CharField(max_length=60)),
-                ('object_id', models.CharField(max_length=64)),
-                ('object_repr', models.CharField(max_length=200)),
-                ('before', models.JSONField(blank=True, default=dict)),
-                ('after', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('object_type', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='contenttypes.contenttype')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("verb", models.CharField(max_length=60)),
+                ("object_id", models.CharField(max_length=64)),
+                ("object_repr", models.CharField(max_length=200)),
+                ("before", models.JSONField(blank=True, default=dict)),
+                ("after", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "object_type",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="contenttypes.contenttype",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['object_type', 'object_id'], name='audit_object_idx')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")],
             },
         ),
         migrations.AddConstraint(
-            model_name='mentionchannel',
-            constraint=models.UniqueConstraint(fields=('mention', 'channel'), name='mentionchannel_unique'),
+            model_name="mentionchannel",
+            constraint=models.UniqueConstraint(fields=("mention", "channel"), name="mentionchannel_unique"),
         ),
         migrations.AddIndex(
-            model_name='mention',
-            index=models.Index(models.F('team'), models.F('status'), models.OrderBy(models.F('created_at'), descending=True), models.OrderBy(models.F('id'), descending=True), name='mention_team_queue_idx'),
+            model_name="mention",
+            index=models.Index(
+                models.F("team"),
+                models.F("status"),
+                models.OrderBy(models.F("created_at"), descending=True),
+                models.OrderBy(models.F("id"), descending=True),
+                name="mention_team_queue_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='mention',
-            index=models.Index(models.OrderBy(models.F('created_at'), descending=True), models.OrderBy(models.F('id'), descending=True), name='mention_newest_idx'),
+            model_name="mention",
+            index=models.Index(
+                models.OrderBy(models.F("created_at"), descending=True),
+                models.OrderBy(models.F("id"), descending=True),
+                name="mention_newest_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='mention',
-            index=models.Index(fields=['network', 'conversation_key'], name='mention_conversation_idx'),
+            model_name="mention",
+            index=models.Index(fields=["network", "conversation_key"], name="mention_conversation_idx"),
         ),
         migrations.AddIndex(
-            model_name='mention',
-            index=models.Index(fields=['assignee', 'status'], name='mention_assignee_idx'),
+            model_name="mention",
+            index=models.Index(fields=["assignee", "status"], name="mention_assignee_idx"),
         ),
         migrations.AddConstraint(
-            model_name='mention',
-            constraint=models.UniqueConstraint(fields=('network', 'external_id'), name='mention_network_external_unique'),
+            model_name="mention",
+            constraint=models.UniqueConstraint(
+                fields=("network", "external_id"), name="mention_network_external_unique"
+            ),
         ),
     ]

@@ -7,32 +7,78 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('inbox', '0001_initial'),
-        ('teams', '0001_initial'),
+        ("inbox", "0001_initial"),
+        ("teams", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Escalation',
+            name="Escalation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reason', models.TextField()),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('accepted', 'Accepted'), ('bounced', 'Bounced back'), ('to_lead', 'Escalated to lead')], default='pending', max_length=10)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('from_team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='escalations_sent', to='teams.team')),
-                ('mention', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='escalations', to='inbox.mention')),
-                ('to_team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='escalations_received', to='teams.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("reason", models.TextField()),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("accepted", "Accepted"),
+                            ("bounced", "Bounced back"),
+                            ("to_lead", "Escalated to lead"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "from_team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="escalations_sent",
+                        to="teams.team",
+                    ),
+                ),
+                (
+                    "mention",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="escalations",
+                        to="inbox.mention",
+                    ),
+                ),
+                (
+                    "to_team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="escalations_received",
+                        to="teams.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['to_team', 'state'], name='escalation_inbox_idx')],
+                "ordering": ["-created_at"],
+                "indexes": [models.Index(fields=["to_team", "state"], name="escalation_inbox_idx")],
             },
         ),
     ]

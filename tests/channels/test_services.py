@@ -1,4 +1,5 @@
-"""Pulling a channel: pages stored with their cursor, errors recorded on the channel, due channels claimed once."""
+"""Pulling a channel: pages stored with their cursor, errors recorded on the channel, due channels claimed
+once."""
 
 from __future__ import annotations
 

@@ -32,7 +32,9 @@ def worker() -> Iterator[None]:
     """A real Celery worker (solo pool, in a thread) consuming from Redis."""
     with celery_app.connection_for_write() as connection:
         connection.default_channel.queue_purge("celery")  # nothing left over from an earlier run
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30):
+    with start_worker(
+        celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
+    ):
         yield
 
 
@@ -51,7 +53,9 @@ def test_beat_fan_out_pulls_every_due_channel_on_a_real_worker(worker: None) -> 
     wait_until(lambda: Mention.objects.count() == 11)
 
     for channel_id, external_ids in expected.items():
-        received = MentionChannel.objects.filter(channel_id=channel_id).values_list("mention__external_id", flat=True)
+        received = MentionChannel.objects.filter(channel_id=channel_id).values_list(
+            "mention__external_id", flat=True
+        )
         assert sorted(received) == sorted(external_ids)
     help_desk.refresh_from_db()
     shop.refresh_from_db()
@@ -84,7 +88,9 @@ def test_a_channel_being_pulled_is_not_pulled_again_at_the_same_time(worker: Non
 
     channel_pull_task.delay(channel.pk)
     marker = ChannelFactory(credentials={"posts_per_pull": 1})
-    channel_pull_task.delay(marker.pk)  # the solo worker runs tasks in order: when this is done, so is the first
+    channel_pull_task.delay(
+        marker.pk
+    )  # the solo worker runs tasks in order: when this is done, so is the first
     wait_until(lambda: Mention.objects.filter(receipts__channel=marker).exists())
 
     assert Mention.objects.filter(receipts__channel=channel).count() == 0

@@ -1,4 +1,5 @@
-"""The ingest service: set-based, idempotent, linked to every receiving channel, cursor in the same transaction."""
+"""The ingest service: set-based, idempotent, linked to every receiving channel, cursor in the same
+transaction."""
 
 from __future__ import annotations
 
@@ -25,7 +26,10 @@ def make_post(n: int, *, by: int = 1, **changes: object) -> Post:
         "text": f"@northwind_help where is my order #{n}?",
         "created_at": POSTED + timedelta(seconds=n),
         "author": AuthorData(
-            external_id=f"a-{by}", handle=f"person{by}", display_name=f"Person {by}", follower_count=100 * by,
+            external_id=f"a-{by}",
+            handle=f"person{by}",
+            display_name=f"Person {by}",
+            follower_count=100 * by,
         ),
         "conversation_key": f"ext-{n}",
         "raw": {"id": f"ext-{n}", "n": n},
@@ -48,7 +52,10 @@ def test_ingest_stores_new_posts_with_their_authors_and_owning_team() -> None:
     assert {m.status for m in mentions} == {Mention.Status.NEW}
     assert mentions[0].raw == {"id": "ext-1", "n": 1}
     assert mentions[0].created_at == POSTED + timedelta(seconds=1)
-    assert sorted(Author.objects.values_list("handle", "follower_count")) == [("person1", 100), ("person2", 200)]
+    assert sorted(Author.objects.values_list("handle", "follower_count")) == [
+        ("person1", 100),
+        ("person2", 200),
+    ]
     assert MentionChannel.objects.filter(channel=channel).count() == 2
 
 
@@ -100,14 +107,22 @@ def test_author_details_are_refreshed_and_first_seen_is_kept() -> None:
     channel = ChannelFactory()
     mentions_ingest(channel=channel, posts=[make_post(1)])
     first_seen = Author.objects.get().first_seen_at
-    renamed = AuthorData(external_id="a-1", handle="person1_new", display_name="New Name", follower_count=5000,
-                         is_verified=True)
+    renamed = AuthorData(
+        external_id="a-1",
+        handle="person1_new",
+        display_name="New Name",
+        follower_count=5000,
+        is_verified=True,
+    )
 
     mentions_ingest(channel=channel, posts=[make_post(2, author=renamed)])
 
     author = Author.objects.get()
     assert (author.handle, author.display_name, author.follower_count, author.is_verified) == (
-        "person1_new", "New Name", 5000, True,
+        "person1_new",
+        "New Name",
+        5000,
+        True,
     )
     assert author.first_seen_at == first_seen
     assert author.last_seen_at > first_seen
@@ -128,8 +143,9 @@ def test_a_failed_write_keeps_neither_the_posts_nor_the_cursor() -> None:
     # A real database failure part-way through the transaction: linking the receipt raises.
     with connection.cursor() as cursor:
         cursor.execute(
-            "CREATE FUNCTION refuse_receipt() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk on fire'; END $$ "
-            "LANGUAGE plpgsql; CREATE TRIGGER refuse_receipt BEFORE INSERT ON inbox_mentionchannel "
+            "CREATE FUNCTION refuse_receipt() RETURNS trigger AS $$ "
+            "BEGIN RAISE EXCEPTION 'disk on fire'; END $$ LANGUAGE plpgsql; "
+            "CREATE TRIGGER refuse_receipt BEFORE INSERT ON inbox_mentionchannel "
             "FOR EACH ROW EXECUTE FUNCTION refuse_receipt();"
         )
 
@@ -147,7 +163,7 @@ def test_invalid_posts_are_refused_with_a_reason_and_the_rest_is_stored() -> Non
     posts = [
         make_post(1),
         make_post(2, kind="retweet"),
-        make_post(3, created_at=datetime(2026, 11, 20, 9, 30)),  # noqa: DTZ001 - naive on purpose
+        make_post(3, created_at=datetime(2026, 11, 20, 9, 30)),
         make_post(4, external_id=""),
         make_post(5, external_id="x" * 65),
         make_post(6),

@@ -32,7 +32,9 @@ class DemoPerson:
 DEMO_PEOPLE: tuple[DemoPerson, ...] = (
     DemoPerson("admin", "socialops-admin", "Alex", "admin", ()),
     DemoPerson("lead", "socialops-lead", "Lee", Membership.Role.LEAD, ("customer-care",)),
-    DemoPerson("casey", "socialops-agent", "Casey", Membership.Role.AGENT, ("customer-care", "crisis-response")),
+    DemoPerson(
+        "casey", "socialops-agent", "Casey", Membership.Role.AGENT, ("customer-care", "crisis-response")
+    ),
     DemoPerson("sam", "socialops-agent", "Sam", Membership.Role.AGENT, ("sales-promotion", "events")),
 )
 
@@ -49,8 +51,8 @@ DEMO_CHANNELS: dict[str, tuple[str, str]] = {
 
 class Command(BaseCommand):
     help = (
-        "Create the demo organisation (idempotent): an admin, a team lead and two agents with printed logins, "
-        "and one simulated channel per segment, with a few mentions already pulled."
+        "Create the demo organisation (idempotent): an admin, a team lead and two agents with printed "
+        "logins, and one simulated channel per segment, with a few mentions already pulled."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

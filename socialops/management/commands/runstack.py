@@ -25,9 +25,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--port", type=int, default=int(os.environ.get("PORT", "8000")), help="Web port (default $PORT or 8000)."
+            "--port",
+            type=int,
+            default=int(os.environ.get("PORT", "8000")),
+            help="Web port (default $PORT or 8000).",
         )
-        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="Web address to bind.")
+        parser.add_argument(
+            "--host", default=os.environ.get("HOST", "127.0.0.1"), help="Web address to bind."
+        )
         parser.add_argument("--no-demo", action="store_true", help="Do not create the demo organisation.")
 
     def handle(self, *args: object, **options: object) -> None:
@@ -51,17 +56,22 @@ class Command(BaseCommand):
             "web": [sys.executable, manage, "runserver", f"{host}:{port}", "--noreload"],
             "worker": worker,
             "beat": [
-                sys.executable, "-m", "celery", "-A", "socialops", "beat", "--loglevel=INFO",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "socialops",
+                "beat",
+                "--loglevel=INFO",
                 f"--schedule={settings.CELERY_BEAT_SCHEDULE_FILENAME}",
             ],
         }
         self.stdout.write(
             self.style.SUCCESS(f"\nsocialops is starting at http://{host}:{port}/  (Ctrl-C stops it)\n")
         )
-        self.stdout.write(
-            f"database: {'SQLite ' + str(settings.DATABASES['default']['NAME']) if embedded else 'PostgreSQL'}; "
-            f"broker: {settings.CELERY_BROKER_URL.split('@')[-1]}\n"
-        )
+        database = f"SQLite {settings.DATABASES['default']['NAME']}" if embedded else "PostgreSQL"
+        broker = settings.CELERY_BROKER_URL.split("@")[-1]  # never print a password from the URL
+        self.stdout.write(f"database: {database}; broker: {broker}\n")
         self._supervise(commands)
 
     def _supervise(self, commands: dict[str, list[str]]) -> None:
