@@ -45,6 +45,7 @@ def main() -> int:
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "socialops.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")  # task logs would drown the figures
     import django
 
     django.setup()
