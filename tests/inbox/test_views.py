@@ -305,3 +305,13 @@ def test_inbox_query_count_does_not_grow_with_mentions(
 
     assert len(mention_texts(response.content.decode())) == 30
     assert _inbox_queries(client) == with_one_mention
+
+
+def test_each_mention_shows_when_it_was_received(client, agent, care_team):
+    received = timezone.now().replace(hour=9, minute=31, second=7, microsecond=0)
+    MentionFactory(team=care_team, received_at=received, created_at=received - timedelta(seconds=40))
+    client.force_login(agent)
+
+    html = client.get(INBOX_URL).content.decode()
+
+    assert f'Received <time datetime="{received.isoformat()}">09:31:07</time>' in html
