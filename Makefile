@@ -31,7 +31,8 @@ install-dev: $(VENV)/.installed-dev ## install socialops with the test and lint 
 run: install ## run the whole product (web, worker, beat) on the embedded default; Ctrl-C stops it
 	$(BIN)/python manage.py runstack
 
-test: install-dev ## run the whole test suite against PostgreSQL and Redis
+test: install-dev ## run the whole test suite against PostgreSQL, Redis and Chromium
+	.ci/services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install-dev ## ruff lint and format check
@@ -43,7 +44,12 @@ format: install-dev ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 
 bench: install-dev ## run the benchmarks against PostgreSQL and Redis; writes bench/results.json
+	.ci/services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m bench
+
+screenshots: install-dev ## retake the README's screenshots (docs/screenshots/) with the browser tests
+	.ci/services
+	SAVE_SCREENSHOTS=1 DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest tests/browser
 
 clean: ## remove the virtual environment and the embedded data directory (var/)
 	rm -rf $(VENV) var
