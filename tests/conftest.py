@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
@@ -45,3 +46,12 @@ def _clean_cache() -> None:
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture
+def six_segments(transactional_db: None) -> None:
+    """Transactional tests start from emptied tables: put back what the data migration wrote."""
+    from django.apps import apps
+
+    migration = importlib.import_module("channels.migrations.0002_six_segments")
+    migration.create_segments(apps, None)

@@ -9,7 +9,7 @@ from channels.connectors.simulated import SimulatedConnector
 from channels.services import channel_pull
 from tests.factories import DEFAULT_PASSWORD, ChannelFactory, MembershipFactory, MentionFactory, segment
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("six_segments")]
 
 
 def test_an_agent_logs_in_and_sees_a_new_mention_arrive_live(live_server, page, screenshot) -> None:

@@ -39,7 +39,7 @@ def worker() -> Iterator[None]:
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("six_segments")
 def test_beat_fan_out_pulls_every_due_channel_on_a_real_worker(worker: None) -> None:
     help_desk = ChannelFactory(segment=segment("customer-relations"), credentials={"posts_per_pull": 7})
     shop = ChannelFactory(segment=segment("product-promotion"), credentials={"posts_per_pull": 4})
@@ -68,7 +68,7 @@ def test_beat_fan_out_pulls_every_due_channel_on_a_real_worker(worker: None) -> 
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("six_segments")
 def test_a_pull_task_sent_twice_stores_each_post_once(worker: None) -> None:
     channel = ChannelFactory(credentials={"posts_per_pull": 5})
 
@@ -81,7 +81,7 @@ def test_a_pull_task_sent_twice_stores_each_post_once(worker: None) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("six_segments")
 def test_a_channel_being_pulled_is_not_pulled_again_at_the_same_time(worker: None) -> None:
     channel = ChannelFactory(credentials={"posts_per_pull": 5})
     cache.set(f"channels:pull-lock:{channel.pk}", "another-worker", timeout=60)

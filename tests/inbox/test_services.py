@@ -196,7 +196,7 @@ def test_payload_values_postgresql_refuses_are_cleaned_not_fatal() -> None:
     assert mention.author.follower_count == 2**31 - 1
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("six_segments")
 def test_two_concurrent_ingests_of_the_same_posts_store_each_once() -> None:
     first_channel = ChannelFactory(segment=segment("customer-relations"))
     second_channel = ChannelFactory(segment=segment("crisis-management"))
