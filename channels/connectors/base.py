@@ -19,10 +19,16 @@ class ConnectorError(Exception):
 
 
 class RateLimited(ConnectorError):
-    """The network refused the call for now; try again after ``retry_after`` seconds."""
+    """The network refused the call for now; try again after ``retry_after`` seconds.
 
-    def __init__(self, retry_after: float, message: str = "") -> None:
+    ``limits`` carries what the refusing response said about the budget (endpoint, reset), when it said so.
+    """
+
+    def __init__(
+        self, retry_after: float, message: str = "", limits: tuple[RateLimitInfo, ...] = ()
+    ) -> None:
         self.retry_after = max(0.0, float(retry_after))
+        self.limits = limits
         super().__init__(message or f"rate limited; retry after {self.retry_after:.0f}s")
 
 
@@ -65,6 +71,21 @@ class Post:
 
 
 @dataclass(frozen=True)
+class RateLimitInfo:
+    """What a response said about the budget of one endpoint for one token.
+
+    ``token_key`` names the token without revealing it: "user:<account id>" for a channel's own token,
+    "app" for an app-wide bearer token. ``reset_at`` is when ``remaining`` goes back to ``limit``.
+    """
+
+    endpoint: str
+    token_key: str
+    limit: int | None
+    remaining: int | None
+    reset_at: datetime | None
+
+
+@dataclass(frozen=True)
 class RejectedItem:
     """An item of a page that could not be turned into a Post; the rest of the page is kept."""
 
@@ -84,6 +105,16 @@ class Page:
     cursor: Mapping[str, Any]
     has_more: bool = False
     rejected: tuple[RejectedItem, ...] = ()
+    rate_limits: tuple[RateLimitInfo, ...] = ()
+
+
+@dataclass(frozen=True)
+class SentReply:
+    """A reply or direct message the network accepted."""
+
+    external_id: str
+    url: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,10 +132,23 @@ class ChannelRef:
 
 @runtime_checkable
 class Connector(Protocol):
-    """Pulls posts for a channel, one page at a time, from a stored cursor."""
+    """Pulls posts for a channel, one page at a time, from a stored cursor, and sends replies."""
 
     network: str
 
     def fetch(self, channel: ChannelRef, cursor: Mapping[str, Any]) -> Page:
         """Return the next page after ``cursor`` (an empty mapping means "from now")."""
+        ...
+
+    def endpoints(self, channel: ChannelRef) -> tuple[tuple[str, str], ...]:
+        """The (endpoint, token_key) pairs a fetch for this channel may call, so a pull whose budget is
+        spent can be skipped before any call is made."""
+        ...
+
+    def reply(self, channel: ChannelRef, *, in_reply_to: str, text: str) -> SentReply:
+        """Post a public reply to the post with external id ``in_reply_to``."""
+        ...
+
+    def send_direct_message(self, channel: ChannelRef, *, recipient_id: str, text: str) -> SentReply:
+        """Send a direct message to the author with external id ``recipient_id``."""
         ...

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.utils import timezone
 
-from channels.connectors.base import AuthorData, ChannelRef, ConnectorError, Page, Post
+from channels.connectors.base import AuthorData, ChannelRef, ConnectorError, Page, Post, SentReply
 from channels.connectors.registry import register
 
 T = TypeVar("T")
@@ -936,9 +936,28 @@ class SimulatedConnector:
         next_cursor = {"seq": start + count} if count else {"seq": start, "idle": idle + 1}
         return Page(posts=posts, cursor=next_cursor, has_more=False)
 
+    def endpoints(self, channel: ChannelRef) -> tuple[tuple[str, str], ...]:
+        """The simulated network has no rate limits."""
+        return ()
+
+    def reply(self, channel: ChannelRef, *, in_reply_to: str, text: str) -> SentReply:
+        """Accept the reply; its id is derived from what it answers and says, so a resend gets the same id."""
+        reply_id = _sent_id(channel, in_reply_to, text)
+        return SentReply(external_id=reply_id, url=f"{SIM_HOST}/{channel.handle.lstrip('@')}/status/{reply_id}")
+
+    def send_direct_message(self, channel: ChannelRef, *, recipient_id: str, text: str) -> SentReply:
+        """Accept the direct message, as :meth:`reply` does."""
+        message_id = _sent_id(channel, f"dm:{recipient_id}", text)
+        return SentReply(external_id=message_id, url=f"{SIM_HOST}/messages/{message_id}")
+
     def _trickle_size(self, channel: ChannelRef, start: int, idle: int) -> int:
         rng = _rng_for(f"{self.seed}:{channel.slug}:pull:{start}:{idle}")
         return _TRICKLE_SIZES[bisect_right(_TRICKLE_CUM_WEIGHTS, rng.random() * _TRICKLE_CUM_WEIGHTS[-1])]
+
+
+def _sent_id(channel: ChannelRef, target: str, text: str) -> str:
+    digest = hashlib.sha256(f"{channel.slug}|{target}|{text}".encode()).hexdigest()[:16]
+    return f"sim-sent-{digest}"
 
 
 def _channel_page_size(channel: ChannelRef) -> int | None:
