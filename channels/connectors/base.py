@@ -24,9 +24,7 @@ class RateLimited(ConnectorError):
     ``limits`` carries what the refusing response said about the budget (endpoint, reset), when it said so.
     """
 
-    def __init__(
-        self, retry_after: float, message: str = "", limits: tuple[RateLimitInfo, ...] = ()
-    ) -> None:
+    def __init__(self, retry_after: float, message: str = "", limits: tuple[RateLimitInfo, ...] = ()) -> None:
         self.retry_after = max(0.0, float(retry_after))
         self.limits = limits
         super().__init__(message or f"rate limited; retry after {self.retry_after:.0f}s")

@@ -943,7 +943,8 @@ class SimulatedConnector:
     def reply(self, channel: ChannelRef, *, in_reply_to: str, text: str) -> SentReply:
         """Accept the reply; its id is derived from what it answers and says, so a resend gets the same id."""
         reply_id = _sent_id(channel, in_reply_to, text)
-        return SentReply(external_id=reply_id, url=f"{SIM_HOST}/{channel.handle.lstrip('@')}/status/{reply_id}")
+        handle = channel.handle.lstrip("@")
+        return SentReply(external_id=reply_id, url=f"{SIM_HOST}/{handle}/status/{reply_id}")
 
     def send_direct_message(self, channel: ChannelRef, *, recipient_id: str, text: str) -> SentReply:
         """Accept the direct message, as :meth:`reply` does."""
