@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from channels.connectors.base import AuthorData, Post
 from channels.models import Channel
+from inbox import bulk_postgresql
 from inbox.models import Author, Mention, MentionChannel
 
 INSERT_CHUNK = 500  # rows per INSERT statement: well under SQLite's bound-parameter limit at 19 columns
@@ -66,25 +67,57 @@ def mentions_ingest(
     now = timezone.now()
     valid, rejected = _validate(posts)
     with transaction.atomic():
-        author_ids = _authors_upsert(valid, now=now)
-        inserted = _mentions_insert(valid, author_ids=author_ids, team_id=channel.owning_team_id, now=now)
-        known = _mention_ids(valid)
-        MentionChannel.objects.bulk_create(
-            [
-                MentionChannel(mention_id=mention_id, channel_id=channel.pk, received_at=now)
-                for mention_id in sorted(set(known.values()))
-            ],
-            ignore_conflicts=True,
-        )
+        if valid and connection.vendor == "postgresql":
+            inserted = bulk_postgresql.mentions_store(
+                valid,
+                raw_json=lambda post: _raw_json(post.raw),
+                cleaned=_cleaned,
+                channel_id=channel.pk,
+                team_id=channel.owning_team_id,
+                status=Mention.Status.NEW.value,
+                priority=Mention.Priority.NORMAL.value,
+                now=now,
+            )
+        elif valid:
+            inserted = _store_generic(valid, channel=channel, now=now)
+        else:
+            inserted = []
         if cursor is not None:
             Channel.objects.filter(pk=channel.pk).update(cursor=dict(cursor))
             channel.cursor = dict(cursor)
     inserted_ids = tuple(sorted(inserted))
     return IngestResult(
         inserted_ids=inserted_ids,
-        duplicates=len(known) - len(inserted_ids),
+        duplicates=len(valid) - len(inserted_ids),
         rejected=tuple(rejected),
     )
+
+
+def _cleaned(post: Post) -> tuple[str, str, str, str, str, int]:
+    author = post.author
+    return (
+        _clean(post.text),
+        _clean(post.conversation_key)[: _MAX_LENGTHS["conversation_key"]],
+        _clean(post.in_reply_to)[: _MAX_LENGTHS["in_reply_to"]],
+        _clean(author.handle)[: _MAX_LENGTHS["handle"]],
+        _clean(author.display_name)[:200],
+        min(max(0, int(author.follower_count)), MAX_FOLLOWER_COUNT),
+    )
+
+
+def _store_generic(posts: Sequence[Post], *, channel: Channel, now: datetime) -> list[int]:
+    """The portable path (SQLite, the embedded default): the same statements without COPY."""
+    author_ids = _authors_upsert(posts, now=now)
+    inserted = _mentions_insert(posts, author_ids=author_ids, team_id=channel.owning_team_id, now=now)
+    known = _mention_ids(posts)
+    MentionChannel.objects.bulk_create(
+        [
+            MentionChannel(mention_id=mention_id, channel_id=channel.pk, received_at=now)
+            for mention_id in sorted(set(known.values()))
+        ],
+        ignore_conflicts=True,
+    )
+    return inserted
 
 
 def _validate(posts: Sequence[Post]) -> tuple[list[Post], list[RejectedPost]]:

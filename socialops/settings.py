@@ -190,6 +190,12 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# X (Twitter) app credentials: the OAuth 2.0 client for connecting accounts, and an app bearer token for
+# keyword search. Optional: without them X channels cannot be connected.
+X_CLIENT_ID = env.str("X_CLIENT_ID", default="")
+X_CLIENT_SECRET = env.str("X_CLIENT_SECRET", default="")
+X_BEARER_TOKEN = env.str("X_BEARER_TOKEN", default="")
+
 # Seed of the simulated network; the same seed gives the same stream of posts.
 SOCIALOPS_SIMULATED_SEED = env.int("SOCIALOPS_SIMULATED_SEED", default=20261123)
 

@@ -38,4 +38,4 @@ def registered_networks() -> list[str]:
 
 def _load_builtin_connectors() -> None:
     # Imported lazily so that only the network modules in use pull in their SDKs.
-    from channels.connectors import simulated  # noqa: F401
+    from channels.connectors import mastodon, simulated, x  # noqa: F401

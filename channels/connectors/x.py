@@ -1,0 +1,993 @@
+"""X (formerly Twitter) through tweepy.Client and the X API v2: mentions, keyword search and DMs in; replies
+and direct messages out; OAuth 2.0 (authorization code with PKCE) to connect an account.
+
+This module alone imports tweepy. Every request goes through one ``requests`` session with a timeout, and
+tweepy is never asked to wait on a rate limit: a 429 becomes :class:`RateLimited` and the task reschedules.
+
+One fetch reads up to three streams (mentions timeline, DM events, recent search for the channel's
+listening queries) and keeps one cursor entry per stream::
+
+    {"mentions": {"since_id": "1578516295611748353"},
+     "search": {"since_id": "...", "newest_id": "...", "next_token": "...", "query": "..."},
+     "dms": {"since_id": "..."}}
+
+``since_id`` is the newest id a finished run covered. While a run pages back through a backlog the entry
+also holds the page token and the newest id seen since the run began; only when the stream is exhausted
+does ``since_id`` move up to that newest id, so a run cut short resumes where it stopped and a post that
+arrives mid-run is picked up by the next run.
+
+OAuth 2.0 user tokens expire after two hours. A connector refreshes a token that is due within
+:data:`REFRESH_MARGIN_SECONDS` before using it, keeps the new token set for the rest of its life (X rotates
+refresh tokens, so the old one is spent) and hands it back through :meth:`XConnector.refreshed_credentials`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+import tweepy
+from django.conf import settings
+from oauthlib.oauth2 import InsecureTransportError, OAuth2Error
+from requests.adapters import HTTPAdapter
+
+from channels.connectors.base import (
+    AuthExpired,
+    AuthorData,
+    ChannelRef,
+    ConnectorError,
+    ConnectorUnavailable,
+    Page,
+    Post,
+    RateLimited,
+    RateLimitInfo,
+    RejectedItem,
+    SentReply,
+)
+from channels.connectors.registry import register
+
+logger = logging.getLogger(__name__)
+
+NETWORK = "x"
+API_HOST = "https://api.twitter.com"  # tweepy 4.17 hard-codes this host for every v2 call
+TOKEN_URL = f"{API_HOST}/2/oauth2/token"
+WEB_HOST = "https://x.com"
+SCOPES = ("tweet.read", "tweet.write", "users.read", "dm.read", "dm.write", "offline.access")
+
+PAGE_SIZE = 100  # largest page the mentions, recent search and DM events endpoints return
+REQUEST_TIMEOUT = (5.0, 30.0)  # connect, read (seconds); requests waits forever without one
+REFRESH_MARGIN_SECONDS = 300  # refresh this close to expiry, so a token never lapses between check and call
+ACCESS_TOKEN_LIFETIME = 7200  # what X issues; assumed only when a token response leaves out expires_in
+DEFAULT_RETRY_AFTER = 60.0  # a 429 without x-rate-limit-reset: a short wait rather than none (tweepy spins)
+MIN_RETRY_AFTER = 1.0  # a reset time already passed (clock skew) still waits a moment
+
+TWEET_FIELDS = (
+    "created_at",
+    "conversation_id",
+    "in_reply_to_user_id",
+    "referenced_tweets",
+    "lang",
+    "entities",
+    "author_id",
+    "note_tweet",  # the full text of a post longer than 280 characters; ``text`` is cut short
+)
+TWEET_EXPANSIONS = ("author_id", "referenced_tweets.id", "in_reply_to_user_id")
+USER_FIELDS = ("username", "name", "verified", "public_metrics")
+DM_EVENT_FIELDS = ("id", "text", "event_type", "created_at", "dm_conversation_id", "sender_id")
+DM_EXPANSIONS = ("sender_id",)
+DM_MESSAGE_EVENT = "MessageCreate"  # the other DM events are people joining or leaving a group
+
+# Rate limits are kept per endpoint, named as X's documentation names them.
+MENTIONS_ENDPOINT = "GET /2/users/:id/mentions"
+SEARCH_ENDPOINT = "GET /2/tweets/search/recent"
+DM_EVENTS_ENDPOINT = "GET /2/dm_events"
+CREATE_TWEET_ENDPOINT = "POST /2/tweets"
+CREATE_DM_ENDPOINT = "POST /2/dm_conversations/with/:participant_id/messages"
+USERS_ME_ENDPOINT = "GET /2/users/me"
+TOKEN_ENDPOINT = "POST /2/oauth2/token"  # noqa: S105 (an endpoint's name, not a secret)
+
+APP_TOKEN_KEY = "app"  # noqa: S105 (names the app-wide token in rate-limit records; not a secret)
+
+# A 403 usually means "not allowed to do this" (reply to a hidden post, a suspended account): retrying or
+# re-authorising will not help. These say the token itself is the problem, which re-authorising fixes.
+_REAUTHORISE_PROBLEM_TYPES = frozenset({"https://api.twitter.com/2/problems/unsupported-authentication"})
+_REAUTHORISE_ERROR_CODES = frozenset({32, 89})  # "could not authenticate you", "invalid or expired token"
+# Token endpoint errors that blame our app's client id or secret, not the channel's grant.
+_APP_CREDENTIAL_ERRORS = frozenset({"invalid_client", "unauthorized_client"})
+
+KIND_MENTION = "mention"
+KIND_REPLY = "reply"
+KIND_DM = "dm"
+KIND_KEYWORD = "keyword"
+
+
+@dataclass(frozen=True)
+class _Stream:
+    """One source of posts for a channel, with the page-token parameter its endpoint uses."""
+
+    name: str
+    endpoint: str
+    token_param: str  # recent search pages with next_token, the others with pagination_token
+    sends_since_id: bool  # the DM events endpoint has no since_id: older events are dropped here instead
+
+
+MENTIONS = _Stream("mentions", MENTIONS_ENDPOINT, "pagination_token", sends_since_id=True)
+DMS = _Stream("dms", DM_EVENTS_ENDPOINT, "pagination_token", sends_since_id=False)
+SEARCH = _Stream("search", SEARCH_ENDPOINT, "next_token", sends_since_id=True)
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """Gives every request a timeout: neither tweepy.Client nor OAuth2UserHandler accepts one."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = REQUEST_TIMEOUT
+        return super().send(request, **kwargs)
+
+
+def _timed_session(session: requests.Session | None = None) -> requests.Session:
+    session = session if session is not None else requests.Session()
+    session.mount("https://", _TimeoutAdapter())
+    return session
+
+
+class _MalformedItem(ValueError):
+    """An item of a page that cannot become a Post; it is quarantined and the page goes on."""
+
+
+class _RequestRefused(ConnectorError):
+    """X answered 400: the request itself is wrong. Kept apart so a stale page token can be dropped."""
+
+
+@dataclass
+class _StreamResult:
+    posts: list[Post] = field(default_factory=list)
+    rejected: list[RejectedItem] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)  # every well-formed id seen, skipped or not
+    skipped: Counter[str] = field(default_factory=Counter)
+    reached_since_id: bool = False
+
+
+@register(NETWORK)
+class XConnector:
+    """Reads a brand account's mentions, DMs and keyword hits from X and sends its replies and DMs."""
+
+    network = NETWORK
+
+    def __init__(self, *, clock: Callable[[], float] | None = None) -> None:
+        self.clock = clock or time.time
+        self._session = _timed_session()
+        # Token sets refreshed by this connector, by channel slug; used for its later calls and handed back.
+        self._refreshed: dict[str, dict[str, Any]] = {}
+
+    # --- The Connector protocol ---------------------------------------------------------------------
+
+    def fetch(self, channel: ChannelRef, cursor: Mapping[str, Any]) -> Page:
+        """Return the next page of the channel's streams after ``cursor``.
+
+        A stream paging through a backlog goes on alone until it is exhausted; otherwise every stream is
+        read once from its ``since_id``. An empty cursor starts each stream "from now", with its newest page
+        as a head start; older history is the backfill's business.
+        """
+        if not isinstance(cursor, Mapping):
+            raise ConnectorError(f"X cursor must be a mapping, got {type(cursor).__name__}")
+        credentials = self._credentials(channel)
+        streams = _streams(channel, credentials)
+        states = {stream.name: _stream_state(cursor, stream) for stream in streams}
+        paging = [stream for stream in streams if stream.token_param in states[stream.name]]
+        next_cursor: dict[str, Any] = dict(cursor)
+        posts: list[Post] = []
+        rejected: list[RejectedItem] = []
+        limits: list[RateLimitInfo] = []
+        skipped: Counter[str] = Counter()
+        for stream in paging or streams:
+            result, state = self._read(stream, channel, credentials, states[stream.name], limits)
+            next_cursor[stream.name] = state
+            posts.extend(result.posts)
+            rejected.extend(result.rejected)
+            skipped.update(result.skipped)
+        if skipped:
+            logger.info("x channel %s: skipped %s", channel.slug, dict(sorted(skipped.items())))
+        has_more = any(stream.token_param in next_cursor.get(stream.name, {}) for stream in streams)
+        return Page(
+            posts=_unique(posts),
+            cursor=next_cursor,
+            has_more=has_more,
+            rejected=tuple(rejected),
+            rate_limits=tuple(limits),
+        )
+
+    def endpoints(self, channel: ChannelRef) -> tuple[tuple[str, str], ...]:
+        """The endpoints a fetch for this channel may call, with the token each spends."""
+        credentials = self._refreshed.get(channel.slug, channel.credentials)
+        return tuple(
+            (stream.endpoint, _token_key(stream, channel, credentials))
+            for stream in _streams(channel, credentials)
+        )
+
+    def reply(self, channel: ChannelRef, *, in_reply_to: str, text: str) -> SentReply:
+        """Post ``text`` as the channel's account, in reply to the post ``in_reply_to``."""
+        credentials = self._credentials(channel)
+        client = self.api_client(_access_token(credentials))
+        token_key = _user_token_key(channel)
+        response = _call(
+            lambda: client.create_tweet(text=text, in_reply_to_tweet_id=in_reply_to, user_auth=False),
+            endpoint=CREATE_TWEET_ENDPOINT,
+            token_key=token_key,
+            now=self.clock,
+        )
+        body = _json_body(response, CREATE_TWEET_ENDPOINT)
+        tweet_id = _sent_field(body, "id", CREATE_TWEET_ENDPOINT)
+        return SentReply(external_id=tweet_id, url=_status_url(channel.handle, tweet_id), raw=body)
+
+    def send_direct_message(self, channel: ChannelRef, *, recipient_id: str, text: str) -> SentReply:
+        """Send ``text`` as a one-to-one direct message to the X user ``recipient_id``."""
+        credentials = self._credentials(channel)
+        client = self.api_client(_access_token(credentials))
+        response = _call(
+            lambda: client.create_direct_message(participant_id=recipient_id, text=text, user_auth=False),
+            endpoint=CREATE_DM_ENDPOINT,
+            token_key=_user_token_key(channel),
+            now=self.clock,
+        )
+        body = _json_body(response, CREATE_DM_ENDPOINT)
+        event_id = _sent_field(body, "dm_event_id", CREATE_DM_ENDPOINT)
+        conversation_id = str(body["data"].get("dm_conversation_id") or "")
+        return SentReply(external_id=event_id, url=_messages_url(conversation_id), raw=body)
+
+    # --- Credentials --------------------------------------------------------------------------------
+
+    def refreshed_credentials(self, channel: ChannelRef) -> dict[str, Any] | None:
+        """The channel's credentials as this connector refreshed them, or None if it refreshed nothing.
+
+        Callers store them after every fetch, reply or DM, whether the call succeeded or raised: X has
+        already spent the old refresh token, so a token set that is not stored forces a re-authorisation.
+        """
+        refreshed = self._refreshed.get(channel.slug)
+        return dict(refreshed) if refreshed is not None else None
+
+    def api_client(self, access_token: str) -> tweepy.Client:
+        """A tweepy client that sends ``access_token`` (an OAuth 2.0 user or app token) as a bearer token.
+
+        It shares this connector's session (timeouts, kept-alive connections), returns raw responses so
+        that rate-limit headers and malformed items can be read here, and never waits on a rate limit.
+        """
+        client = tweepy.Client(
+            bearer_token=access_token, return_type=requests.Response, wait_on_rate_limit=False
+        )
+        client.session = self._session
+        return client
+
+    def _credentials(self, channel: ChannelRef) -> Mapping[str, Any]:
+        """The channel's credentials, refreshed first when the access token expires soon."""
+        credentials = self._refreshed.get(channel.slug, channel.credentials)
+        expires_at = _epoch(credentials.get("expires_at"))
+        refresh_token = credentials.get("refresh_token")
+        if expires_at is None or expires_at - self.clock() > REFRESH_MARGIN_SECONDS or not refresh_token:
+            # Without a refresh token an expiring token is still tried: X answers 401 when it has lapsed.
+            return credentials
+        refreshed = {**credentials, **self._refresh(str(refresh_token))}
+        self._refreshed[channel.slug] = refreshed
+        logger.info("x channel %s: access token refreshed", channel.slug)
+        return refreshed
+
+    def _refresh(self, refresh_token: str) -> dict[str, Any]:
+        """Trade the refresh token for a new token set at X's token endpoint."""
+        client_id = getattr(settings, "X_CLIENT_ID", "")
+        client_secret = getattr(settings, "X_CLIENT_SECRET", "")
+        if not client_id:
+            raise ConnectorError("X_CLIENT_ID is not set, so an expiring X token cannot be refreshed")
+        try:
+            response = self._session.post(
+                TOKEN_URL,
+                data={"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id},
+                # A confidential client (one with a secret) must authenticate; a public client sends its id.
+                auth=(client_id, client_secret) if client_secret else None,
+                headers={"Accept": "application/json"},
+            )
+        except requests.RequestException as exc:
+            _raise_transport_error(exc, TOKEN_ENDPOINT)
+        _raise_for_token_status(response, self.clock(), refreshing=True)
+        body = _token_body(response)
+        return _credentials_from_token(body, self.clock(), previous_refresh_token=refresh_token)
+
+    # --- Streams ------------------------------------------------------------------------------------
+
+    def _read(
+        self,
+        stream: _Stream,
+        channel: ChannelRef,
+        credentials: Mapping[str, Any],
+        state: dict[str, Any],
+        limits: list[RateLimitInfo],
+    ) -> tuple[_StreamResult, dict[str, Any]]:
+        """Read one page of ``stream`` from ``state``; return what it held and the stream's next state."""
+        token_key = _token_key(stream, channel, credentials)
+        token = _access_token(credentials) if token_key != APP_TOKEN_KEY else _bearer_token(credentials)
+        client = self.api_client(token)
+        query = _search_query(channel.listening_queries) if stream is SEARCH else ""
+        if stream is SEARCH and state.get("query") != query:
+            # A page token belongs to the query that produced it; a changed query starts a fresh run.
+            state = {key: value for key, value in state.items() if key == "since_id"}
+        try:
+            response = self._request(stream, client, channel, state, query, token_key, limits)
+        except _RequestRefused:
+            if stream.token_param not in state:
+                raise
+            # Page tokens can go stale (a run left half-done for days); restart the run from the newest
+            # post. The pages fetched again are duplicates, which ingest drops.
+            logger.warning("x channel %s: %s page token refused; restarting run", channel.slug, stream.name)
+            state = {key: value for key, value in state.items() if key != stream.token_param}
+            response = self._request(stream, client, channel, state, query, token_key, limits)
+        body = _json_body(response, stream.endpoint)
+        since_id = _snowflake(state.get("since_id"))
+        if stream is DMS:
+            result = _dm_results(body, account_id=channel.external_account_id, since_id=since_id)
+        else:
+            result = _tweet_results(
+                body,
+                account_id=channel.external_account_id,
+                since_id=since_id,
+                is_search=stream is SEARCH,
+            )
+        next_state = _next_state(stream, state, result, body.get("meta"))
+        if stream is SEARCH:
+            next_state["query"] = query
+        return result, next_state
+
+    def _request(
+        self,
+        stream: _Stream,
+        client: tweepy.Client,
+        channel: ChannelRef,
+        state: Mapping[str, Any],
+        query: str,
+        token_key: str,
+        limits: list[RateLimitInfo],
+    ) -> requests.Response:
+        """Call the stream's endpoint; record the rate-limit headers of the answer, whatever it was."""
+        params: dict[str, Any] = {"max_results": PAGE_SIZE, "user_auth": False}
+        if stream.sends_since_id and state.get("since_id"):
+            params["since_id"] = state["since_id"]
+        if state.get(stream.token_param):
+            params[stream.token_param] = state[stream.token_param]
+        if stream is DMS:
+            params.update(
+                dm_event_fields=list(DM_EVENT_FIELDS),
+                event_types=DM_MESSAGE_EVENT,
+                expansions=list(DM_EXPANSIONS),
+                user_fields=list(USER_FIELDS),
+            )
+        else:
+            params.update(
+                expansions=list(TWEET_EXPANSIONS),
+                tweet_fields=list(TWEET_FIELDS),
+                user_fields=list(USER_FIELDS),
+            )
+
+        def call() -> requests.Response:
+            if stream is MENTIONS:
+                return client.get_users_mentions(channel.external_account_id, **params)
+            if stream is SEARCH:
+                return client.search_recent_tweets(query, **params)
+            return client.get_direct_message_events(**params)
+
+        return _call(call, endpoint=stream.endpoint, token_key=token_key, now=self.clock, limits=limits)
+
+
+# --- Calls and errors ------------------------------------------------------------------------------------
+
+
+def _call(
+    call: Callable[[], requests.Response],
+    *,
+    endpoint: str,
+    token_key: str,
+    now: Callable[[], float],
+    limits: list[RateLimitInfo] | None = None,
+) -> requests.Response:
+    """Run one tweepy call, turning its failures into the connector error family.
+
+    The rate-limit headers of the answer, refused or not, are appended to ``limits`` (when given), and a
+    :class:`RateLimited` carries every limit seen so far in the fetch.
+    """
+    limits = limits if limits is not None else []
+    try:
+        response = call()
+    except tweepy.HTTPException as exc:
+        info = _rate_limit_info(exc.response.headers, endpoint, token_key)
+        if info is not None:
+            limits.append(info)
+        _raise_http_error(exc, endpoint, token_key, now(), tuple(limits))
+    except requests.RequestException as exc:
+        _raise_transport_error(exc, endpoint)
+    except tweepy.TweepyException as exc:
+        raise ConnectorError(f"X call {endpoint} failed: {exc}") from exc
+    info = _rate_limit_info(response.headers, endpoint, token_key)
+    if info is not None:
+        limits.append(info)
+    return response
+
+
+def _raise_http_error(
+    exc: tweepy.HTTPException,
+    endpoint: str,
+    token_key: str,
+    now: float,
+    limits: tuple[RateLimitInfo, ...],
+) -> NoReturn:
+    detail = _error_detail(exc)
+    if isinstance(exc, tweepy.TooManyRequests):
+        retry_after, note = _retry_after(exc.reset_time, now)
+        raise RateLimited(
+            retry_after,
+            f"X rate limit reached on {endpoint} ({token_key}): {detail}; {note}",
+            limits=limits,
+        ) from exc
+    if isinstance(exc, tweepy.Unauthorized):
+        raise AuthExpired(f"X refused the token for {endpoint} ({token_key}): {detail}") from exc
+    if isinstance(exc, tweepy.Forbidden):
+        if _problem_type(exc) in _REAUTHORISE_PROBLEM_TYPES or _REAUTHORISE_ERROR_CODES & set(exc.api_codes):
+            raise AuthExpired(f"X does not accept the token for {endpoint} ({token_key}): {detail}") from exc
+        raise ConnectorError(f"X forbade {endpoint} ({token_key}): {detail}") from exc
+    if isinstance(exc, tweepy.TwitterServerError):
+        raise ConnectorUnavailable(f"X failed on {endpoint}: {detail}") from exc
+    if isinstance(exc, tweepy.BadRequest):
+        raise _RequestRefused(f"X refused {endpoint} ({token_key}) as a bad request: {detail}") from exc
+    raise ConnectorError(f"X refused {endpoint} ({token_key}): {detail}") from exc
+
+
+# Failures on the way to X or back, worth a retry; other request errors are mistakes in the request itself.
+_TRANSPORT_FAILURES = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+def _raise_transport_error(exc: requests.RequestException, endpoint: str) -> NoReturn:
+    if isinstance(
+        exc, requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError
+    ):
+        raise ConnectorUnavailable(f"X could not be reached for {endpoint}: {exc}") from exc
+    raise ConnectorError(f"X request {endpoint} could not be sent: {exc}") from exc
+
+
+def _retry_after(reset_time: int | None, now: float) -> tuple[float, str]:
+    if reset_time is None:
+        return DEFAULT_RETRY_AFTER, (
+            f"X sent no x-rate-limit-reset header, so retrying after the default {DEFAULT_RETRY_AFTER:.0f}s"
+        )
+    retry_after = max(MIN_RETRY_AFTER, reset_time - now)
+    return retry_after, f"the budget resets in {retry_after:.0f}s"
+
+
+def _error_detail(exc: tweepy.HTTPException) -> str:
+    # tweepy's message is "<status> <reason>" plus the body's errors or detail, over several lines.
+    return " | ".join(line for line in str(exc).splitlines() if line.strip())
+
+
+def _problem_type(exc: tweepy.HTTPException) -> str:
+    try:
+        body = exc.response.json()
+    except ValueError:
+        return ""
+    return str(body.get("type", "")) if isinstance(body, Mapping) else ""
+
+
+def _rate_limit_info(headers: Mapping[str, str], endpoint: str, token_key: str) -> RateLimitInfo | None:
+    limit = _header_int(headers, "x-rate-limit-limit")
+    remaining = _header_int(headers, "x-rate-limit-remaining")
+    reset = _header_int(headers, "x-rate-limit-reset")
+    if limit is None and remaining is None and reset is None:
+        return None
+    reset_at = datetime.fromtimestamp(reset, tz=UTC) if reset is not None else None
+    return RateLimitInfo(
+        endpoint=endpoint, token_key=token_key, limit=limit, remaining=remaining, reset_at=reset_at
+    )
+
+
+def _header_int(headers: Mapping[str, str], name: str) -> int | None:
+    value = headers.get(name)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _json_body(response: requests.Response, endpoint: str) -> dict[str, Any]:
+    """The answer's JSON object; an answer of only ``errors`` (no data, no meta) is a failure."""
+    try:
+        body = response.json()
+    except ValueError as exc:
+        # A 2xx that is not JSON comes from something between us and X (a proxy, a captive portal).
+        raise ConnectorUnavailable(f"X answered {endpoint} with a body that is not JSON") from exc
+    if not isinstance(body, dict):
+        raise ConnectorError(f"X answered {endpoint} with JSON that is not an object")
+    errors = body.get("errors")
+    if errors and "data" not in body and "meta" not in body:
+        raise ConnectorError(f"X answered {endpoint} with errors only: {_errors_text(errors)}")
+    if errors:
+        # Partial errors name the expansions X could not fill (a deleted post, a suspended author); the
+        # data is still good.
+        logger.info("X answered %s with %d partial errors: %s", endpoint, len(errors), _errors_text(errors))
+    return body
+
+
+def _errors_text(errors: Any) -> str:
+    if not isinstance(errors, list):
+        return str(errors)
+    parts = []
+    for error in errors:
+        if isinstance(error, Mapping):
+            parts.append(str(error.get("detail") or error.get("message") or error.get("title") or error))
+        else:
+            parts.append(str(error))
+    return "; ".join(parts)
+
+
+def _sent_field(body: Mapping[str, Any], name: str, endpoint: str) -> str:
+    data = body.get("data")
+    value = data.get(name) if isinstance(data, Mapping) else None
+    if not value:
+        raise ConnectorError(f"X accepted {endpoint} but its answer has no data.{name}")
+    return str(value)
+
+
+# --- Streams, cursors and pages --------------------------------------------------------------------------
+
+
+def _streams(channel: ChannelRef, credentials: Mapping[str, Any]) -> tuple[_Stream, ...]:
+    """The streams this channel reads, in the order a page lists their posts."""
+    streams = [MENTIONS]
+    scope = credentials.get("scope")
+    # A token granted before DMs were asked for would get 403 on every pull; an unknown scope is ours.
+    if not isinstance(scope, str) or "dm.read" in scope.split():
+        streams.append(DMS)
+    if _search_query(channel.listening_queries):
+        streams.append(SEARCH)
+    return tuple(streams)
+
+
+def _stream_state(cursor: Mapping[str, Any], stream: _Stream) -> dict[str, Any]:
+    state = cursor.get(stream.name, {})
+    if not isinstance(state, Mapping):
+        raise ConnectorError(f"X cursor for {stream.name} must be a mapping, got {state!r}")
+    for key in ("since_id", "newest_id"):
+        if key in state and _snowflake(state[key]) is None:
+            raise ConnectorError(f"X cursor for {stream.name} has a {key} that is not an id: {state[key]!r}")
+    return dict(state)
+
+
+def _next_state(
+    stream: _Stream, state: Mapping[str, Any], result: _StreamResult, meta: Any
+) -> dict[str, Any]:
+    """Where the stream goes on from: the same run's next page, or the next run's since_id."""
+    since_id = _snowflake(state.get("since_id"))
+    newest_in_run = _snowflake(state.get("newest_id"))
+    newest = max([*result.ids, *([newest_in_run] if newest_in_run is not None else [])], default=None)
+    next_token = meta.get("next_token") if isinstance(meta, Mapping) else None
+    if since_id is None:
+        # First run: the newest page is the head start; the backlog behind it is not followed.
+        return {"since_id": str(newest)} if newest is not None else {}
+    newest = max(since_id, newest) if newest is not None else since_id
+    if next_token and not result.reached_since_id:
+        return {"since_id": str(since_id), "newest_id": str(newest), stream.token_param: str(next_token)}
+    return {"since_id": str(newest)}
+
+
+def _unique(posts: Iterable[Post]) -> tuple[Post, ...]:
+    # A keyword hit that also mentions the account arrives twice in one page; the mention (listed first)
+    # says more about it.
+    seen: set[str] = set()
+    unique = []
+    for post in posts:
+        if post.external_id not in seen:
+            seen.add(post.external_id)
+            unique.append(post)
+    return tuple(unique)
+
+
+def _tweet_results(
+    body: Mapping[str, Any], *, account_id: str, since_id: int | None, is_search: bool
+) -> _StreamResult:
+    result = _StreamResult()
+    users = _users_by_id(body.get("includes"))
+    for item in _data_items(body):
+        _collect(result, item, since_id, lambda tweet: _tweet_post(tweet, users, account_id, is_search))
+    return result
+
+
+def _dm_results(body: Mapping[str, Any], *, account_id: str, since_id: int | None) -> _StreamResult:
+    result = _StreamResult()
+    users = _users_by_id(body.get("includes"))
+    for item in _data_items(body):
+        _collect(result, item, since_id, lambda event: _dm_post(event, users, account_id))
+    return result
+
+
+def _collect(
+    result: _StreamResult,
+    item: Any,
+    since_id: int | None,
+    parse: Callable[[Mapping[str, Any]], Post | str],
+) -> None:
+    """Parse one item into ``result``: a post, a skip (with its reason) or a rejected item."""
+    if not isinstance(item, Mapping):
+        result.rejected.append(RejectedItem(raw={"item": item}, error="item is not a JSON object"))
+        return
+    item_id = _snowflake(item.get("id"))
+    if item_id is not None:
+        if since_id is not None and item_id <= since_id:
+            # Already covered by an earlier run. DM events come newest first, so the run is done.
+            result.reached_since_id = True
+            return
+        result.ids.append(item_id)
+    try:
+        outcome = parse(item)
+    except _MalformedItem as exc:
+        result.rejected.append(RejectedItem(raw=dict(item), error=str(exc)))
+        return
+    if isinstance(outcome, str):
+        result.skipped[outcome] += 1
+    else:
+        result.posts.append(outcome)
+
+
+def _data_items(body: Mapping[str, Any]) -> list[Any]:
+    data = body.get("data")
+    if data is None:
+        return []  # an empty page has only meta (result_count 0)
+    if not isinstance(data, list):
+        raise ConnectorError(f"X page data must be a list, got {type(data).__name__}")
+    return data
+
+
+def _users_by_id(includes: Any) -> dict[str, Mapping[str, Any]]:
+    users = includes.get("users") if isinstance(includes, Mapping) else None
+    if not isinstance(users, list):
+        return {}
+    return {str(user["id"]): user for user in users if isinstance(user, Mapping) and user.get("id")}
+
+
+def _tweet_post(
+    tweet: Mapping[str, Any], users: Mapping[str, Mapping[str, Any]], account_id: str, is_search: bool
+) -> Post | str:
+    """The tweet as a Post, or why it is skipped ("retweet", "own post")."""
+    tweet_id = _required_id(tweet, "id")
+    author_id = _required_id(tweet, "author_id")
+    references = _references(tweet)
+    if "retweeted" in references:
+        return "retweet"
+    if author_id == account_id:
+        return "own post"
+    author = _author(users, author_id)
+    replied_to = references.get("replied_to", "")
+    if is_search:
+        kind = KIND_KEYWORD
+    elif replied_to or tweet.get("in_reply_to_user_id"):
+        kind = KIND_REPLY
+    else:
+        kind = KIND_MENTION
+    return Post(
+        network=NETWORK,
+        external_id=tweet_id,
+        kind=kind,
+        text=_unescape(_tweet_text(tweet)),
+        created_at=_created_at(tweet),
+        author=author,
+        conversation_key=str(tweet.get("conversation_id") or ""),
+        in_reply_to=replied_to,
+        url=_status_url(author.handle, tweet_id),
+        raw={"tweet": dict(tweet), "author": dict(users[author_id])},
+    )
+
+
+def _dm_post(event: Mapping[str, Any], users: Mapping[str, Mapping[str, Any]], account_id: str) -> Post | str:
+    """The DM event as a Post, or why it is skipped ("not a message", "own message")."""
+    event_id = _required_id(event, "id")
+    if event.get("event_type") != DM_MESSAGE_EVENT:
+        return "not a message"
+    sender_id = _required_id(event, "sender_id")
+    if sender_id == account_id:
+        return "own message"
+    text = event.get("text")
+    if not isinstance(text, str):
+        raise _MalformedItem("DM event has no text")
+    author = _author(users, sender_id)
+    conversation_id = str(event.get("dm_conversation_id") or "")
+    return Post(
+        network=NETWORK,
+        external_id=event_id,
+        kind=KIND_DM,
+        # DM text is sent as typed; only post text carries X's HTML escaping.
+        text=text,
+        created_at=_created_at(event),
+        author=author,
+        conversation_key=conversation_id,
+        url=_messages_url(conversation_id),
+        raw={"dm_event": dict(event), "sender": dict(users[sender_id])},
+    )
+
+
+def _required_id(item: Mapping[str, Any], name: str) -> str:
+    value = item.get(name)
+    if _snowflake(value) is None:
+        raise _MalformedItem(f"missing or malformed {name}: {value!r}")
+    return str(value)
+
+
+def _references(tweet: Mapping[str, Any]) -> dict[str, str]:
+    """The tweet's referenced tweets by type (replied_to, quoted, retweeted)."""
+    references = tweet.get("referenced_tweets") or []
+    if not isinstance(references, list) or not all(isinstance(ref, Mapping) for ref in references):
+        raise _MalformedItem("referenced_tweets is not a list of objects")
+    return {str(ref.get("type")): str(ref.get("id") or "") for ref in references}
+
+
+def _tweet_text(tweet: Mapping[str, Any]) -> str:
+    note = tweet.get("note_tweet")
+    if isinstance(note, Mapping) and isinstance(note.get("text"), str):
+        return note["text"]
+    text = tweet.get("text")
+    if not isinstance(text, str):
+        raise _MalformedItem("missing text")
+    return text
+
+
+def _author(users: Mapping[str, Mapping[str, Any]], user_id: str) -> AuthorData:
+    user = users.get(user_id)
+    if user is None:
+        raise _MalformedItem(f"author {user_id} is not in includes.users")
+    handle = user.get("username")
+    if not isinstance(handle, str) or not handle:
+        raise _MalformedItem(f"author {user_id} has no username")
+    metrics = user.get("public_metrics")
+    followers = metrics.get("followers_count", 0) if isinstance(metrics, Mapping) else 0
+    return AuthorData(
+        external_id=user_id,
+        handle=handle,
+        display_name=str(user.get("name") or ""),
+        follower_count=followers if isinstance(followers, int) and not isinstance(followers, bool) else 0,
+        is_verified=user.get("verified") is True,
+    )
+
+
+def _created_at(item: Mapping[str, Any]) -> datetime:
+    value = item.get("created_at")
+    if not isinstance(value, str):
+        raise _MalformedItem(f"missing created_at: {value!r}")
+    try:
+        created = datetime.fromisoformat(value)
+    except ValueError:
+        raise _MalformedItem(f"created_at is not an ISO 8601 time: {value!r}") from None
+    if created.tzinfo is None:
+        raise _MalformedItem(f"created_at has no time zone: {value!r}")
+    return created.astimezone(UTC)
+
+
+def _unescape(text: str) -> str:
+    # X escapes exactly these three in post text. html.unescape would also turn a literal "&copy" that
+    # someone typed into "©"; "&amp;" goes last so that "&amp;lt;" stays the "&lt;" that was typed.
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _snowflake(value: Any) -> int | None:
+    """An X id (a decimal string of up to 19 digits) as a number, so that ids compare by age."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        return int(value)
+    return None
+
+
+def _status_url(handle: str, tweet_id: str) -> str:
+    handle = handle.lstrip("@")
+    # X's own form for a post whose author's name is unknown: it redirects to the canonical address.
+    return f"{WEB_HOST}/{handle}/status/{tweet_id}" if handle else f"{WEB_HOST}/i/web/status/{tweet_id}"
+
+
+def _messages_url(conversation_id: str) -> str:
+    return f"{WEB_HOST}/messages/{conversation_id}" if conversation_id else f"{WEB_HOST}/messages"
+
+
+def _search_query(listening_queries: Iterable[str]) -> str:
+    """One recent-search query for all the channel's listening queries, without retweets.
+
+    Each listening query keeps its own operators inside parentheses. The OR-ed group is bracketed too,
+    because X applies AND (here: ``-is:retweet``) before OR.
+    """
+    terms = list(dict.fromkeys(query.strip() for query in listening_queries if query and query.strip()))
+    if not terms:
+        return ""
+    if len(terms) == 1:
+        return f"({terms[0]}) -is:retweet"
+    return "(" + " OR ".join(f"({term})" for term in terms) + ") -is:retweet"
+
+
+# --- Tokens ----------------------------------------------------------------------------------------------
+
+
+def _user_token_key(channel: ChannelRef) -> str:
+    return f"user:{channel.external_account_id}"
+
+
+def _token_key(stream: _Stream, channel: ChannelRef, credentials: Mapping[str, Any]) -> str:
+    # Search spends the app's bearer token when there is one, so it does not eat into the user's budget.
+    if stream is SEARCH and _bearer_token(credentials):
+        return APP_TOKEN_KEY
+    return _user_token_key(channel)
+
+
+def _bearer_token(credentials: Mapping[str, Any]) -> str:
+    return str(credentials.get("bearer_token") or getattr(settings, "X_BEARER_TOKEN", "") or "")
+
+
+def _access_token(credentials: Mapping[str, Any]) -> str:
+    token = credentials.get("access_token")
+    if not token:
+        raise AuthExpired("the channel has no X access token; connect the account again")
+    return str(token)
+
+
+def _epoch(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _raise_for_token_status(response: requests.Response, now: float, *, refreshing: bool) -> None:
+    """Turn a failed token-endpoint answer into the connector error family."""
+    status = response.status_code
+    if status < 400:
+        return
+    if status == 429:
+        retry_after, note = _retry_after(_header_int(response.headers, "x-rate-limit-reset"), now)
+        raise RateLimited(retry_after, f"X rate limit reached on {TOKEN_ENDPOINT}; {note}")
+    if status >= 500:
+        raise ConnectorUnavailable(f"X failed on {TOKEN_ENDPOINT}: {status} {response.reason}")
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, Mapping) else {}
+    error = str(body.get("error") or status)
+    description = str(body.get("error_description") or response.reason or "")
+    message = f"X token endpoint refused: {error}: {description}"
+    if error in _APP_CREDENTIAL_ERRORS:
+        raise ConnectorError(f"{message} (check X_CLIENT_ID and X_CLIENT_SECRET)")
+    if refreshing:
+        raise AuthExpired(f"{message}; the channel must be authorised again")
+    raise ConnectorError(message)
+
+
+def _token_body(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not body.get("access_token"):
+        raise ConnectorError(f"X token endpoint answered without an access token ({response.status_code})")
+    return body
+
+
+def _credentials_from_token(
+    token: Mapping[str, Any], now: float, *, previous_refresh_token: str = ""
+) -> dict[str, Any]:
+    """What is stored for a channel from a token response; ``expires_at`` is epoch seconds."""
+    expires_in = _epoch(token.get("expires_in"))
+    credentials: dict[str, Any] = {
+        "access_token": str(token["access_token"]),
+        # X rotates refresh tokens; should an answer leave it out, the one just used is still the one.
+        "refresh_token": str(token.get("refresh_token") or previous_refresh_token),
+        "expires_at": int(now + (expires_in if expires_in is not None else ACCESS_TOKEN_LIFETIME)),
+    }
+    scope = token.get("scope")
+    if isinstance(scope, list | tuple):
+        scope = " ".join(scope)
+    if scope:
+        credentials["scope"] = str(scope)
+    return credentials
+
+
+# --- Connecting an account (OAuth 2.0 authorization code with PKCE) --------------------------------------
+
+
+def x_authorization_start(*, redirect_uri: str) -> tuple[str, dict[str, str]]:
+    """The X address to send the admin to, and what to keep in their session until X sends them back.
+
+    The kept dict holds the ``state`` (checked against the callback, against forged callbacks) and the
+    PKCE ``code_verifier`` (sent with the code, proving this server started the flow).
+    """
+    handler = _oauth_handler(redirect_uri)
+    url = handler.get_authorization_url()
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    # tweepy keeps the verifier on the oauthlib client and has no accessor for it.
+    return url, {"state": state, "code_verifier": str(handler._client.code_verifier)}
+
+
+def x_authorization_finish(
+    *,
+    redirect_uri: str,
+    state_kept: Mapping[str, str],
+    authorization_response_url: str,
+    clock: Callable[[], float] = time.time,
+) -> dict[str, Any]:
+    """Trade the callback's code for tokens and look up whose account it is.
+
+    Returns ``{"credentials": {access_token, refresh_token, expires_at, scope}, "account_id", "username",
+    "name"}``. A callback whose state is not the one kept is refused before anything is sent to X.
+    """
+    query = parse_qs(urlsplit(authorization_response_url).query)
+    returned_state = (query.get("state") or [""])[0]
+    kept_state = str(state_kept.get("state") or "")
+    if not kept_state or not hmac.compare_digest(returned_state.encode(), kept_state.encode()):
+        raise ConnectorError("the X callback's state does not match this session's; authorisation refused")
+    if "error" in query:
+        raise ConnectorError(f"X did not authorise the account: {query['error'][0]}")
+    handler = _oauth_handler(redirect_uri)
+    handler.state = kept_state
+    handler.new_state()  # with a string in .state, oauthlib keeps it as the state to check
+    handler._client.code_verifier = str(state_kept.get("code_verifier") or "")
+    handler.register_compliance_hook(
+        "access_token_response", lambda response: _checked_token_response(response, clock())
+    )
+    try:
+        token = handler.fetch_token(authorization_response_url)
+    except Warning as granted:
+        # oauthlib raises when X grants other scopes than asked; keep what was granted (the scope is stored,
+        # and a stream its scope lacks is not read).
+        token = granted.token  # type: ignore[attr-defined]
+    except InsecureTransportError as exc:
+        raise ConnectorError(
+            "the X callback address must use https (for local development over http set "
+            "OAUTHLIB_INSECURE_TRANSPORT=1)"
+        ) from exc
+    except OAuth2Error as exc:
+        raise ConnectorError(f"X refused the authorization code: {exc.error}: {exc.description}") from exc
+    except requests.RequestException as exc:
+        _raise_transport_error(exc, TOKEN_ENDPOINT)
+    credentials = _credentials_from_token(token, clock())
+    client = XConnector(clock=clock).api_client(credentials["access_token"])
+    response = _call(
+        lambda: client.get_me(user_auth=False, user_fields=["username", "name"]),
+        endpoint=USERS_ME_ENDPOINT,
+        token_key="user:me",  # noqa: S106 (the account's id is what this call finds out)
+        now=clock,
+    )
+    body = _json_body(response, USERS_ME_ENDPOINT)
+    return {
+        "credentials": credentials,
+        "account_id": _sent_field(body, "id", USERS_ME_ENDPOINT),
+        "username": _sent_field(body, "username", USERS_ME_ENDPOINT),
+        "name": str(body["data"].get("name") or ""),
+    }
+
+
+def _oauth_handler(redirect_uri: str) -> tweepy.OAuth2UserHandler:
+    client_id = getattr(settings, "X_CLIENT_ID", "")
+    if not client_id:
+        raise ConnectorError("X_CLIENT_ID is not set, so no X account can be connected")
+    handler = tweepy.OAuth2UserHandler(
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        scope=list(SCOPES),
+        client_secret=getattr(settings, "X_CLIENT_SECRET", "") or None,
+    )
+    _timed_session(handler)
+    return handler
+
+
+def _checked_token_response(response: requests.Response, now: float) -> requests.Response:
+    """Compliance hook: fail on a refused or broken token answer before oauthlib tries to parse it."""
+    _raise_for_token_status(response, now, refreshing=False)
+    return response

@@ -1,0 +1,192 @@
+"""The PostgreSQL path of the ingest: one COPY into a staging table, then set-based statements.
+
+A page goes to the server as one COPY (cheap to parse) and is stored by two statements: one upserts the
+authors of posts not yet stored and inserts those posts (ON CONFLICT DO NOTHING), one links every post of
+the page to the receiving channel. Posts already stored cost one index probe each and write nothing, which
+keeps re-ingesting a page far cheaper than ingesting it new.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection
+
+from channels.connectors.base import Post
+
+# The staging table's columns are in COPY order. It lives as long as the database session and is
+# emptied at every commit; inside a caller's longer transaction the DELETE empties it.
+_CREATE_STAGE = """
+CREATE TEMP TABLE IF NOT EXISTS ingest_mention_stage (
+    network text, external_id text, kind text, text text, url text, created_at timestamptz,
+    conversation_key text, in_reply_to text, raw text, author_external_id text, author_handle text,
+    author_display_name text, author_follower_count bigint, author_is_verified boolean
+) ON COMMIT DELETE ROWS;
+DELETE FROM ingest_mention_stage
+"""
+
+# %(now)s, %(team_id)s ... are bound parameters; everything else is fixed text. The stage holds only posts
+# that were not stored when the page arrived; ON CONFLICT covers a concurrent ingest of the same post.
+# Authors are inserted when new and rewritten only when their details changed or they were last seen more
+# than LAST_SEEN_GRANULARITY ago: rewriting every known author on every page costs more than the posts.
+_STORE = """
+WITH page_authors AS (
+    SELECT DISTINCT ON (network, author_external_id)
+        network, author_external_id, author_handle, author_display_name, author_follower_count,
+        author_is_verified
+    FROM ingest_mention_stage
+    ORDER BY network, author_external_id
+), new_authors AS (
+    INSERT INTO inbox_author
+        (network, external_id, handle, display_name, follower_count, is_verified, first_seen_at, last_seen_at)
+    SELECT network, author_external_id, author_handle, author_display_name, author_follower_count,
+        author_is_verified, %(now)s, %(now)s
+    FROM page_authors
+    ON CONFLICT (network, external_id) DO NOTHING
+    RETURNING id, network, external_id
+), changed_authors AS (
+    UPDATE inbox_author a SET
+        handle = p.author_handle,
+        display_name = p.author_display_name,
+        follower_count = p.author_follower_count,
+        is_verified = p.author_is_verified,
+        last_seen_at = %(now)s
+    FROM page_authors p
+    WHERE a.network = p.network AND a.external_id = p.author_external_id
+        AND ((a.handle, a.display_name, a.follower_count, a.is_verified)
+             IS DISTINCT FROM (p.author_handle, p.author_display_name, p.author_follower_count,
+                               p.author_is_verified)
+             OR a.last_seen_at < %(seen_before)s)
+    RETURNING a.id
+), authors AS (
+    SELECT id, network, external_id FROM new_authors
+    UNION ALL
+    SELECT a.id, a.network, a.external_id
+    FROM inbox_author a JOIN page_authors p ON a.network = p.network AND a.external_id = p.author_external_id
+)
+INSERT INTO inbox_mention
+    (network, external_id, kind, text, url, created_at, received_at, author_id, conversation_key,
+     in_reply_to, raw, status, team_id, priority, intent, sentiment_label, is_misdirected)
+SELECT s.network, s.external_id, s.kind, s.text, s.url, s.created_at, %(now)s, authors.id,
+    s.conversation_key, s.in_reply_to, s.raw::jsonb, %(status)s, %(team_id)s, %(priority)s, '', '', false
+FROM ingest_mention_stage s
+JOIN authors ON authors.network = s.network AND authors.external_id = s.author_external_id
+ORDER BY s.network, s.external_id
+ON CONFLICT (network, external_id) DO NOTHING
+RETURNING id, network, external_id
+"""
+
+LAST_SEEN_GRANULARITY = timedelta(hours=1)  # an author's last_seen_at is kept to the hour, not the second
+
+_EXISTING = "SELECT external_id, id FROM inbox_mention WHERE network = %s AND external_id = ANY(%s)"
+
+_LINK = """
+INSERT INTO inbox_mentionchannel (mention_id, channel_id, received_at)
+SELECT mention_id, %(channel_id)s, %(now)s FROM unnest(%(mention_ids)s::bigint[]) AS mention_id
+ORDER BY mention_id
+ON CONFLICT (mention_id, channel_id) DO NOTHING
+"""
+
+
+def _field(value: str) -> str:
+    """A text value in COPY's text format; most values need no escaping, and checking is cheap."""
+    if "\\" in value:
+        value = value.replace("\\", "\\\\")
+    if "\t" in value or "\n" in value or "\r" in value:
+        value = value.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
+
+
+def mentions_store(
+    posts: Sequence[Post],
+    *,
+    raw_json: Callable[[Post], str],
+    cleaned: Callable[[Post], tuple[str, str, str, str, str, int]],
+    channel_id: int,
+    team_id: int | None,
+    status: str,
+    priority: int,
+    now: datetime,
+) -> list[int]:
+    """Store ``posts`` (valid, one per external id) and link them to the channel; returns new mention ids.
+
+    ``cleaned(post)`` gives the values cleaned for storage: text, conversation key, in-reply-to, author
+    handle, author display name and follower count; ``raw_json(post)`` the payload as JSON text. Both are
+    called only for posts not stored yet. Must run inside the caller's transaction.
+    """
+    with connection.cursor() as cursor:
+        # A page lost with a crash of the database server is lost together with its cursor, and pulled
+        # again: so this transaction need not wait for its WAL to reach the disk.
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        known = _stored_ids(cursor, posts)
+        inserted: list[int] = []
+        params = {
+            "now": now,
+            "seen_before": now - LAST_SEEN_GRANULARITY,
+            "team_id": team_id,
+            "status": status,
+            "priority": priority,
+        }
+        # A second round only happens when a concurrent ingest stored a post or its author after this one
+        # looked: the first round then skips that post, and the second sees what the other one committed.
+        for _ in range(2):
+            fresh = [post for post in posts if (post.network, post.external_id) not in known]
+            if not fresh:
+                break
+            cursor.execute(_CREATE_STAGE)
+            cursor.cursor.copy_expert(
+                "COPY ingest_mention_stage FROM STDIN", _copy_buffer(fresh, raw_json, cleaned)
+            )
+            cursor.execute(_STORE, params)
+            for mention_id, network, external_id in cursor.fetchall():
+                inserted.append(mention_id)
+                known[(network, external_id)] = mention_id
+            known.update(_stored_ids(cursor, [p for p in fresh if (p.network, p.external_id) not in known]))
+        cursor.execute(_LINK, {"channel_id": channel_id, "now": now, "mention_ids": sorted(known.values())})
+    return inserted
+
+
+def _stored_ids(cursor: Any, posts: Sequence[Post]) -> dict[tuple[str, str], int]:
+    stored: dict[tuple[str, str], int] = {}
+    for network in {post.network for post in posts}:
+        cursor.execute(_EXISTING, [network, [post.external_id for post in posts if post.network == network]])
+        stored.update(((network, external_id), mention_id) for external_id, mention_id in cursor.fetchall())
+    return stored
+
+
+def _copy_buffer(
+    posts: Sequence[Post],
+    raw_json: Callable[[Post], str],
+    cleaned: Callable[[Post], tuple[str, str, str, str, str, int]],
+) -> io.StringIO:
+    buffer = io.StringIO()
+    write = buffer.write
+    for post in posts:
+        text, conversation_key, in_reply_to, handle, display_name, followers = cleaned(post)
+        author = post.author
+        write(
+            "\t".join(
+                (
+                    post.network,  # network and kind were validated against fixed choices
+                    _field(post.external_id),
+                    post.kind,
+                    _field(text),
+                    _field(post.url),
+                    post.created_at.isoformat(),
+                    _field(conversation_key),
+                    _field(in_reply_to),
+                    _field(raw_json(post)),
+                    _field(author.external_id),
+                    _field(handle),
+                    _field(display_name),
+                    str(followers),
+                    "t" if author.is_verified else "f",
+                )
+            )
+        )
+        write("\n")
+    buffer.seek(0)
+    return buffer
