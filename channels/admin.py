@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from channels.models import Channel, Segment
+from channels.models import Channel, QuarantinedItem, RateBudget, Segment
 
 
 @admin.register(Segment)
@@ -19,3 +19,18 @@ class ChannelAdmin(admin.ModelAdmin):
     # Tokens are write-only: the admin never shows the decrypted credentials.
     exclude = ["credentials"]
     readonly_fields = ["cursor", "last_pull_at", "last_pull_result", "next_pull_at", "created_at"]
+
+
+@admin.register(QuarantinedItem)
+class QuarantinedItemAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "channel", "source", "external_id", "error"]
+    list_filter = ["source", "network", "channel"]
+    search_fields = ["external_id", "error"]
+    readonly_fields = [f.name for f in QuarantinedItem._meta.concrete_fields]
+
+
+@admin.register(RateBudget)
+class RateBudgetAdmin(admin.ModelAdmin):
+    list_display = ["network", "endpoint", "token_key", "remaining", "limit", "reset_at", "updated_at"]
+    list_filter = ["network"]
+    readonly_fields = [f.name for f in RateBudget._meta.concrete_fields]

@@ -97,3 +97,46 @@ class Channel(models.Model):
     @property
     def needs_reauth(self) -> bool:
         return self.state == self.State.NEEDS_REAUTH
+
+
+class QuarantinedItem(models.Model):
+    """An item from a network or an import that could not be stored, kept with the reason for a person to see."""
+
+    class Source(models.TextChoices):
+        PULL = "pull", "Pull"
+        IMPORT = "import", "Import"
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="quarantined_items")
+    source = models.CharField(max_length=10, choices=Source.choices)
+    network = models.CharField(max_length=20, choices=Network.choices)
+    external_id = models.CharField(max_length=200, blank=True)
+    error = models.TextField()
+    raw = models.JSONField(default=dict, blank=True, help_text="The item as it arrived.")
+    line_number = models.PositiveIntegerField(null=True, blank=True, help_text="Line of the imported file.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.source}: {self.error[:60]}"
+
+
+class RateBudget(models.Model):
+    """What a network last said about the calls left on one endpoint for one token, and when they reset."""
+
+    network = models.CharField(max_length=20, choices=Network.choices)
+    endpoint = models.CharField(max_length=120)
+    token_key = models.CharField(max_length=120, help_text='"user:<account id>" or "app"; never the token.')
+    limit = models.PositiveIntegerField(null=True, blank=True)
+    remaining = models.PositiveIntegerField(null=True, blank=True)
+    reset_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["network", "endpoint", "token_key"], name="ratebudget_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.network} {self.endpoint} [{self.token_key}]: {self.remaining}/{self.limit}"
