@@ -100,7 +100,7 @@ class Channel(models.Model):
 
 
 class QuarantinedItem(models.Model):
-    """An item from a network or an import that could not be stored, kept with the reason for a person to see."""
+    """An item from a network or an import that could not be stored, kept with the reason for a person."""
 
     class Source(models.TextChoices):
         PULL = "pull", "Pull"
