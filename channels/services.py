@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from channels.connectors.base import (
@@ -16,10 +18,11 @@ from channels.connectors.base import (
     ConnectorError,
     ConnectorUnavailable,
     RateLimited,
+    RateLimitInfo,
 )
 from channels.connectors.registry import connector_for
-from channels.models import Channel
-from inbox.services import mentions_ingest
+from channels.models import Channel, RateBudget
+from inbox.services import Quarantine, mentions_ingest
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +34,7 @@ class PullResult:
     """What one pull of a channel did."""
 
     channel_id: int
-    outcome: str  # ok, skipped, rate_limited, auth_expired, unavailable, failed
+    outcome: str  # ok, skipped, budget_spent, rate_limited, auth_expired, unavailable, failed
     pages: int = 0
     fetched: int = 0
     inserted: int = 0
@@ -66,13 +69,31 @@ def channel_pull(
         return PullResult(channel_id=channel_id, outcome="skipped", error=f"channel is {channel.state}")
     connector = connector or connector_for(channel.network)
     ref = channel_ref(channel)
+    spent_until = _budget_spent_until(channel.network, connector.endpoints(ref))
+    if spent_until is not None:
+        # The network said no calls are left until the reset: calling now would only earn a 429.
+        wait = (spent_until - timezone.now()).total_seconds()
+        result = PullResult(
+            channel_id=channel_id,
+            outcome="budget_spent",
+            error=f"no calls left until {spent_until.isoformat(timespec='seconds')}",
+            retry_after=max(1.0, wait),
+        )
+        _record(channel, result)
+        return result
     cursor = dict(channel.cursor or {})
     totals = {"pages": 0, "fetched": 0, "inserted": 0, "duplicates": 0, "rejected": 0}
     result: PullResult
     try:
         for _ in range(max_pages):
             page = connector.fetch(ref, cursor)
-            ingested = mentions_ingest(channel=channel, posts=page.posts, cursor=page.cursor)
+            ingested = mentions_ingest(
+                channel=channel,
+                posts=page.posts,
+                cursor=page.cursor,
+                quarantine=Quarantine(source="pull", connector_rejected=page.rejected),
+            )
+            rate_budgets_record(network=channel.network, limits=page.rate_limits)
             cursor = dict(page.cursor)
             totals["pages"] += 1
             totals["fetched"] += len(page.posts) + len(page.rejected)
@@ -83,6 +104,7 @@ def channel_pull(
                 break
         result = PullResult(channel_id=channel_id, outcome="ok", **totals)
     except RateLimited as exc:
+        rate_budgets_record(network=channel.network, limits=exc.limits)
         result = PullResult(
             channel_id=channel_id,
             outcome="rate_limited",
@@ -97,8 +119,55 @@ def channel_pull(
         raise
     except ConnectorError as exc:
         result = PullResult(channel_id=channel_id, outcome="failed", error=str(exc), **totals)
+    finally:
+        _store_refreshed_credentials(channel, connector, ref)
     _record(channel, result)
     return result
+
+
+def _store_refreshed_credentials(channel: Channel, connector: Connector, ref: ChannelRef) -> None:
+    """A connector that refreshed the channel's token hands the new set back; the old one is spent."""
+    refreshed = getattr(connector, "refreshed_credentials", None)
+    credentials = refreshed(ref) if callable(refreshed) else None
+    if credentials:
+        Channel.objects.filter(pk=channel.pk).update(credentials=dict(credentials))
+        channel.credentials = dict(credentials)
+
+
+def rate_budgets_record(*, network: str, limits: Sequence[RateLimitInfo]) -> None:
+    """Keep what the network last said about each endpoint's budget for each token."""
+    rows = {
+        (info.endpoint, info.token_key): RateBudget(
+            network=network,
+            endpoint=info.endpoint,
+            token_key=info.token_key,
+            limit=info.limit,
+            remaining=info.remaining,
+            reset_at=info.reset_at,
+        )
+        for info in limits
+    }
+    if rows:
+        RateBudget.objects.bulk_create(
+            list(rows.values()),
+            update_conflicts=True,
+            unique_fields=["network", "endpoint", "token_key"],
+            update_fields=["limit", "remaining", "reset_at", "updated_at"],
+        )
+
+
+def _budget_spent_until(network: str, endpoints: Sequence[tuple[str, str]]) -> datetime | None:
+    """The latest reset time among the endpoints this pull needs that have no calls left, if any."""
+    if not endpoints:
+        return None
+    now = timezone.now()
+    query = Q()
+    for endpoint, token_key in endpoints:
+        query |= Q(endpoint=endpoint, token_key=token_key)
+    resets = RateBudget.objects.filter(query, network=network, remaining=0, reset_at__gt=now).values_list(
+        "reset_at", flat=True
+    )
+    return max(resets, default=None)
 
 
 def _record(channel: Channel, result: PullResult) -> None:

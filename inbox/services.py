@@ -12,8 +12,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from channels.connectors.base import AuthorData, Post
-from channels.models import Channel
+from channels.connectors.base import AuthorData, Post, RejectedItem
+from channels.models import Channel, QuarantinedItem
 from inbox import bulk_postgresql
 from inbox.models import Author, Mention, MentionChannel
 
@@ -42,6 +42,15 @@ class RejectedPost:
 
 
 @dataclass(frozen=True)
+class Quarantine:
+    """Where refused items go: posts the ingest refuses and items the connector could not parse are kept
+    in the quarantine table, in the same transaction as the rest of the page."""
+
+    source: str  # a QuarantinedItem.Source value
+    connector_rejected: Sequence[RejectedItem] = ()
+
+
+@dataclass(frozen=True)
 class IngestResult:
     """What one ingest pass did: new mention ids, posts already stored, posts refused."""
 
@@ -55,14 +64,19 @@ class IngestResult:
 
 
 def mentions_ingest(
-    *, channel: Channel, posts: Sequence[Post], cursor: Mapping[str, Any] | None = None
+    *,
+    channel: Channel,
+    posts: Sequence[Post],
+    cursor: Mapping[str, Any] | None = None,
+    quarantine: Quarantine | None = None,
 ) -> IngestResult:
     """Store a page of posts received on ``channel`` in one set-based pass, and advance its cursor.
 
     Authors are upserted, mentions inserted with ON CONFLICT DO NOTHING on (network, external id), and
     every post (new or already known) is linked to the receiving channel. The cursor is written in the
     same transaction, so a crash either stores the page and its cursor or neither. A post that is not
-    valid is refused with a reason; the rest of the batch is stored.
+    valid is refused with a reason; the rest of the batch is stored. With ``quarantine``, refused posts and
+    the connector's unparseable items are kept in the quarantine table with their reasons.
     """
     now = timezone.now()
     valid, rejected = _validate(posts)
@@ -82,6 +96,8 @@ def mentions_ingest(
             inserted = _store_generic(valid, channel=channel, now=now)
         else:
             inserted = []
+        if quarantine is not None:
+            _quarantine(channel, quarantine, [(posts[r.index], r.reason) for r in rejected])
         if cursor is not None:
             Channel.objects.filter(pk=channel.pk).update(cursor=dict(cursor))
             channel.cursor = dict(cursor)
@@ -91,6 +107,32 @@ def mentions_ingest(
         duplicates=len(valid) - len(inserted_ids),
         rejected=tuple(rejected),
     )
+
+
+def _quarantine(channel: Channel, quarantine: Quarantine, refused: Sequence[tuple[Post, str]]) -> None:
+    items = [
+        QuarantinedItem(
+            channel=channel,
+            source=quarantine.source,
+            network=channel.network,
+            external_id=str(item.raw.get("id", ""))[:200] if isinstance(item.raw, Mapping) else "",
+            error=item.error,
+            raw=_clean_raw(dict(item.raw)) if isinstance(item.raw, Mapping) else {"item": str(item.raw)},
+        )
+        for item in quarantine.connector_rejected
+    ]
+    items += [
+        QuarantinedItem(
+            channel=channel,
+            source=quarantine.source,
+            network=post.network,
+            external_id=str(post.external_id)[:200],
+            error=reason,
+            raw=json.loads(_raw_json(post.raw)),
+        )
+        for post, reason in refused
+    ]
+    QuarantinedItem.objects.bulk_create(items)
 
 
 def _cleaned(post: Post) -> tuple[str, str, str, str, str, int]:

@@ -5,43 +5,85 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('channels', '0002_six_segments'),
+        ("channels", "0002_six_segments"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='QuarantinedItem',
+            name="QuarantinedItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(choices=[('pull', 'Pull'), ('import', 'Import')], max_length=10)),
-                ('network', models.CharField(choices=[('x', 'X'), ('mastodon', 'Mastodon'), ('simulated', 'Simulated')], max_length=20)),
-                ('external_id', models.CharField(blank=True, max_length=200)),
-                ('error', models.TextField()),
-                ('raw', models.JSONField(blank=True, default=dict, help_text='The item as it arrived.')),
-                ('line_number', models.PositiveIntegerField(blank=True, help_text='Line of the imported file.', null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='quarantined_items', to='channels.channel')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("source", models.CharField(choices=[("pull", "Pull"), ("import", "Import")], max_length=10)),
+                (
+                    "network",
+                    models.CharField(
+                        choices=[("x", "X"), ("mastodon", "Mastodon"), ("simulated", "Simulated")],
+                        max_length=20,
+                    ),
+                ),
+                ("external_id", models.CharField(blank=True, max_length=200)),
+                ("error", models.TextField()),
+                ("raw", models.JSONField(blank=True, default=dict, help_text="The item as it arrived.")),
+                (
+                    "line_number",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="Line of the imported file.", null=True
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="quarantined_items",
+                        to="channels.channel",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='RateBudget',
+            name="RateBudget",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('network', models.CharField(choices=[('x', 'X'), ('mastodon', 'Mastodon'), ('simulated', 'Simulated')], max_length=20)),
-                ('endpoint', models.CharField(max_length=120)),
-                ('token_key', models.CharField(help_text='"user:<account id>" or "app"; never the token.', max_length=120)),
-                ('limit', models.PositiveIntegerField(blank=True, null=True)),
-                ('remaining', models.PositiveIntegerField(blank=True, null=True)),
-                ('reset_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "network",
+                    models.CharField(
+                        choices=[("x", "X"), ("mastodon", "Mastodon"), ("simulated", "Simulated")],
+                        max_length=20,
+                    ),
+                ),
+                ("endpoint", models.CharField(max_length=120)),
+                (
+                    "token_key",
+                    models.CharField(
+                        help_text='"user:<account id>" or "app"; never the token.', max_length=120
+                    ),
+                ),
+                ("limit", models.PositiveIntegerField(blank=True, null=True)),
+                ("remaining", models.PositiveIntegerField(blank=True, null=True)),
+                ("reset_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('network', 'endpoint', 'token_key'), name='ratebudget_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("network", "endpoint", "token_key"), name="ratebudget_unique"
+                    )
+                ],
             },
         ),
     ]

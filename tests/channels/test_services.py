@@ -4,6 +4,7 @@ once."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,8 +19,10 @@ from channels.connectors.base import (
     Page,
     Post,
     RateLimited,
+    RateLimitInfo,
+    RejectedItem,
 )
-from channels.models import Channel
+from channels.models import Channel, QuarantinedItem, RateBudget
 from channels.services import channel_pull, channels_claim_due
 from inbox.models import Mention
 from tests.factories import ChannelFactory
@@ -30,10 +33,25 @@ class ScriptedNetwork:
 
     network = "simulated"
 
-    def __init__(self, pages: list[Page], then: Exception | None = None) -> None:
+    def __init__(
+        self,
+        pages: list[Page],
+        then: Exception | None = None,
+        *,
+        endpoints: tuple[tuple[str, str], ...] = (),
+        refreshed: dict[str, Any] | None = None,
+    ) -> None:
         self.pages = list(pages)
         self.then = then
         self.cursors_seen: list[dict[str, Any]] = []
+        self._endpoints = endpoints
+        self._refreshed = refreshed
+
+    def endpoints(self, channel: ChannelRef) -> tuple[tuple[str, str], ...]:
+        return self._endpoints
+
+    def refreshed_credentials(self, channel: ChannelRef) -> dict[str, Any] | None:
+        return self._refreshed
 
     def fetch(self, channel: ChannelRef, cursor: Mapping[str, Any]) -> Page:
         self.cursors_seen.append(dict(cursor))
@@ -153,3 +171,110 @@ def test_a_channel_without_its_own_cadence_follows_its_segment() -> None:
 
     channel.refresh_from_db()
     assert channel.next_pull_at == now + timedelta(seconds=channel.segment.default_poll_seconds)
+
+
+MENTIONS = ("GET /2/users/:id/mentions", "user:42")
+
+
+@pytest.mark.django_db
+def test_rate_budgets_from_each_page_are_kept_per_endpoint_and_token() -> None:
+    channel = ChannelFactory()
+    reset = datetime(2026, 11, 23, 12, 15, tzinfo=UTC)
+    limited = replace(
+        page(1, 2, has_more=False),
+        rate_limits=(RateLimitInfo(MENTIONS[0], MENTIONS[1], limit=450, remaining=449, reset_at=reset),),
+    )
+
+    channel_pull(channel_id=channel.pk, connector=ScriptedNetwork([limited]))
+
+    assert list(
+        RateBudget.objects.values_list("endpoint", "token_key", "limit", "remaining", "reset_at")
+    ) == [(MENTIONS[0], MENTIONS[1], 450, 449, reset)]
+
+
+@pytest.mark.django_db
+def test_a_pull_whose_budget_is_spent_is_skipped_until_the_reset() -> None:
+    channel = ChannelFactory()
+    reset = timezone.now() + timedelta(minutes=10)
+    RateBudget.objects.create(
+        network="simulated",
+        endpoint=MENTIONS[0],
+        token_key=MENTIONS[1],
+        limit=450,
+        remaining=0,
+        reset_at=reset,
+    )
+    network = ScriptedNetwork([page(1, 2, has_more=False)], endpoints=(MENTIONS,))
+
+    result = channel_pull(channel_id=channel.pk, connector=network)
+
+    channel.refresh_from_db()
+    assert result.outcome == "budget_spent"
+    assert network.cursors_seen == []  # no call was made
+    assert Mention.objects.count() == 0
+    assert abs((channel.next_pull_at - reset).total_seconds()) < 2
+
+
+@pytest.mark.django_db
+def test_a_budget_whose_reset_has_passed_does_not_hold_the_pull_back() -> None:
+    channel = ChannelFactory()
+    RateBudget.objects.create(
+        network="simulated",
+        endpoint=MENTIONS[0],
+        token_key=MENTIONS[1],
+        limit=450,
+        remaining=0,
+        reset_at=timezone.now() - timedelta(seconds=1),
+    )
+
+    result = channel_pull(
+        channel_id=channel.pk, connector=ScriptedNetwork([page(1, 2, has_more=False)], endpoints=(MENTIONS,))
+    )
+
+    assert (result.outcome, result.inserted) == ("ok", 2)
+
+
+@pytest.mark.django_db
+def test_items_that_cannot_be_stored_are_quarantined_and_the_rest_of_the_page_is_kept() -> None:
+    channel = ChannelFactory()
+    good = page(1, 3, has_more=False)
+    bad_post = replace(good.posts[0], external_id="p-bad", kind="retweet")
+    mixed = replace(
+        good,
+        posts=(*good.posts, bad_post),
+        rejected=(RejectedItem(raw={"id": "999", "text": None}, error="missing text"),),
+    )
+
+    result = channel_pull(channel_id=channel.pk, connector=ScriptedNetwork([mixed]))
+
+    assert (result.inserted, result.rejected) == (3, 2)
+    assert sorted(Mention.objects.values_list("external_id", flat=True)) == ["p-1", "p-2", "p-3"]
+    quarantined = {item.external_id: item for item in QuarantinedItem.objects.all()}
+    assert sorted(quarantined) == ["999", "p-bad"]
+    assert quarantined["999"].error == "missing text"
+    assert quarantined["999"].raw == {"id": "999", "text": None}
+    assert quarantined["p-bad"].error.startswith("unknown kind 'retweet'")
+    assert {item.source for item in quarantined.values()} == {"pull"}
+    assert channel.quarantined_items.count() == 2
+
+
+@pytest.mark.django_db
+def test_credentials_a_connector_refreshed_are_stored_encrypted() -> None:
+    channel = ChannelFactory(credentials={"access_token": "old", "refresh_token": "r1"})
+    network = ScriptedNetwork(
+        [page(1, 1, has_more=False)], refreshed={"access_token": "new", "refresh_token": "r2"}
+    )
+
+    channel_pull(channel_id=channel.pk, connector=network)
+
+    assert Channel.objects.get(pk=channel.pk).credentials == {"access_token": "new", "refresh_token": "r2"}
+
+
+@pytest.mark.django_db
+def test_credentials_refreshed_before_a_failure_are_still_stored() -> None:
+    channel = ChannelFactory(credentials={"access_token": "old", "refresh_token": "r1"})
+    network = ScriptedNetwork([], then=AuthExpired("revoked"), refreshed={"access_token": "new"})
+
+    channel_pull(channel_id=channel.pk, connector=network)
+
+    assert Channel.objects.get(pk=channel.pk).credentials == {"access_token": "new"}
