@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from channels.models import Channel, QuarantinedItem, RateBudget, Segment
+from channels.selectors import channel_budget_summary
 
 
 @admin.register(Segment)
@@ -12,13 +13,41 @@ class SegmentAdmin(admin.ModelAdmin):
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
-    list_display = ["handle", "network", "segment", "state", "last_pull_at", "next_pull_at"]
+    list_display = [
+        "handle",
+        "network",
+        "segment",
+        "state",
+        "last_pull_at",
+        "last_outcome",
+        "budget_left",
+        "next_pull_at",
+    ]
     list_filter = ["network", "state", "segment"]
     search_fields = ["handle", "slug", "external_account_id"]
     autocomplete_fields = ["segment", "team_override"]
     # Tokens are write-only: the admin never shows the decrypted credentials.
     exclude = ["credentials"]
-    readonly_fields = ["cursor", "last_pull_at", "last_pull_result", "next_pull_at", "created_at"]
+    readonly_fields = [
+        "cursor",
+        "last_pull_at",
+        "last_pull_result",
+        "budget_left",
+        "next_pull_at",
+        "created_at",
+    ]
+
+    @admin.display(description="Last pull")
+    def last_outcome(self, channel: Channel) -> str:
+        result = channel.last_pull_result or {}
+        if not result:
+            return "never pulled"
+        summary = f"{result.get('outcome')}: {result.get('inserted', 0)} new"
+        return f"{summary} ({result['error']})" if result.get("error") else summary
+
+    @admin.display(description="Budget left")
+    def budget_left(self, channel: Channel) -> str:
+        return channel_budget_summary(channel)
 
 
 @admin.register(QuarantinedItem)

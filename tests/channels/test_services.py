@@ -278,3 +278,22 @@ def test_credentials_refreshed_before_a_failure_are_still_stored() -> None:
     channel_pull(channel_id=channel.pk, connector=network)
 
     assert Channel.objects.get(pk=channel.pk).credentials == {"access_token": "new"}
+
+
+@pytest.mark.django_db
+def test_the_admin_channel_list_shows_last_pull_budget_and_next_pull(admin_client) -> None:
+    channel = ChannelFactory(network="x", external_account_id="42", handle="@northwind_x")
+    reset = timezone.now() + timedelta(minutes=5)
+    RateBudget.objects.create(
+        network="x", endpoint="GET /2/users/:id/mentions", token_key="user:42", limit=450, remaining=17,
+        reset_at=reset,
+    )
+    Channel.objects.filter(pk=channel.pk).update(
+        last_pull_result={"outcome": "ok", "inserted": 12}, next_pull_at=reset
+    )
+
+    html = admin_client.get("/django-admin/channels/channel/").content.decode()
+
+    assert "@northwind_x" in html
+    assert "ok: 12 new" in html
+    assert "GET /2/users/:id/mentions: 17/450" in html
