@@ -6,14 +6,13 @@ import logging
 from dataclasses import asdict
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
 
 from channels.connectors.base import ConnectorUnavailable
 from channels.services import channel_pull, channels_claim_due
 
 logger = logging.getLogger(__name__)
-
-PULL_LOCK_SECONDS = 300  # longer than any single pull; a crashed worker's lock expires by itself
 
 
 @shared_task(name="channels.tasks.channels_pull_due", ignore_result=True)
@@ -45,7 +44,8 @@ def channel_pull_task(self, channel_id: int) -> dict | None:
     the posts it covers, and the ingest skips posts already stored.
     """
     lock_key = f"channels:pull-lock:{channel_id}"
-    if not cache.add(lock_key, self.request.id or "local", timeout=PULL_LOCK_SECONDS):
+    # Longer than any single pull; the lock of a worker that died mid-pull expires by itself.
+    if not cache.add(lock_key, self.request.id or "local", timeout=settings.SOCIALOPS_PULL_LOCK_SECONDS):
         logger.info("channel %s is already being pulled; skipping", channel_id)
         return None
     try:

@@ -190,6 +190,9 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# How long a channel's pull lock lives; a worker killed mid-pull holds it until then.
+SOCIALOPS_PULL_LOCK_SECONDS = env.int("SOCIALOPS_PULL_LOCK_SECONDS", default=300)
+
 # X (Twitter) app credentials: the OAuth 2.0 client for connecting accounts, and an app bearer token for
 # keyword search. Optional: without them X channels cannot be connected.
 X_CLIENT_ID = env.str("X_CLIENT_ID", default="")

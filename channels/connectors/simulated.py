@@ -102,6 +102,8 @@ SIM_HOST = "https://sim.socialops.invalid"
 BRAND_HANDLE = "northwind"  # used when a channel has no handle of its own
 BRAND_TERMS = ("Northwind", "#Northwind", "northwind gear", "Trailfest", "#OpenTrails")
 POSTS_PER_PULL_CREDENTIAL = "posts_per_pull"
+# A channel with a backlog has that many posts waiting: pages report more until the cursor reaches it.
+BACKLOG_CREDENTIAL = "backlog"
 MAX_EXTERNAL_ID_LENGTH = 64  # Mention.external_id and Author.external_id are 64 characters wide
 
 # --- Brand world: slot fillers ---------------------------------------------------------------------------
@@ -925,6 +927,9 @@ class SimulatedConnector:
         start, idle = _cursor_position(cursor)
         page_size = self.page_size if self.page_size is not None else _channel_page_size(channel)
         count = page_size if page_size is not None else self._trickle_size(channel, start, idle)
+        backlog = channel.credentials.get(BACKLOG_CREDENTIAL)
+        if isinstance(backlog, int):
+            count = max(0, min(count, backlog - start))  # the backlog is all there is
         now = self.clock()
         if timezone.is_naive(now):  # a hand-made test clock; Django's own is aware whenever USE_TZ is on
             now = now.replace(tzinfo=UTC)
@@ -934,7 +939,8 @@ class SimulatedConnector:
         stream = _ChannelStream(self.seed, channel)
         posts = tuple(stream.post(seq, now) for seq in range(start + 1, start + count + 1))
         next_cursor = {"seq": start + count} if count else {"seq": start, "idle": idle + 1}
-        return Page(posts=posts, cursor=next_cursor, has_more=False)
+        has_more = isinstance(backlog, int) and count > 0 and start + count < backlog
+        return Page(posts=posts, cursor=next_cursor, has_more=has_more)
 
     def endpoints(self, channel: ChannelRef) -> tuple[tuple[str, str], ...]:
         """The simulated network has no rate limits."""

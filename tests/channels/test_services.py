@@ -285,7 +285,11 @@ def test_the_admin_channel_list_shows_last_pull_budget_and_next_pull(admin_clien
     channel = ChannelFactory(network="x", external_account_id="42", handle="@northwind_x")
     reset = timezone.now() + timedelta(minutes=5)
     RateBudget.objects.create(
-        network="x", endpoint="GET /2/users/:id/mentions", token_key="user:42", limit=450, remaining=17,
+        network="x",
+        endpoint="GET /2/users/:id/mentions",
+        token_key="user:42",
+        limit=450,
+        remaining=17,
         reset_at=reset,
     )
     Channel.objects.filter(pk=channel.pk).update(

@@ -1,0 +1,452 @@
+"""Import mentions from a JSON Lines file into a channel, through the same ingest (and routing) as a pull.
+
+The file format is an interface other tools rely on (DESIGN.md). One JSON object per line:
+
+- required: ``external_id`` (string), ``text`` (string), ``author_handle`` (string, a leading "@" is
+  dropped), ``created_at`` (ISO-8601 date and time with a UTC offset, e.g. ``2026-05-01T09:30:00Z``);
+- optional: ``author_id`` (string; when absent the author's id on the network is taken to be the handle,
+  lowercased, without "@", so the same handle is the same author on every import), ``author_name``
+  (string), ``author_followers`` (whole number, 0 or more), ``in_reply_to`` (external id of the parent
+  post; it is also the post's conversation key, otherwise the post is its own), ``network`` (one of the
+  Network values; the channel's network when absent), ``kind`` (mention, reply, dm or keyword; "mention"
+  when absent), ``url`` (string).
+
+Other fields are kept in the mention's raw payload. Blank lines are skipped; a UTF-8 byte order mark and
+CRLF line ends are accepted. A line that cannot be stored is kept in the quarantine table with its line
+number and the reason, the rest of the file is stored, and the command exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+from tqdm import tqdm
+
+from channels.connectors.base import AuthorData, Post
+from channels.models import Channel, Network, QuarantinedItem
+from inbox.models import Mention
+from inbox.services import mentions_ingest
+
+DEFAULT_BATCH_SIZE = 500  # lines per ingest pass: set-based enough to be fast, short enough per transaction
+REJECTIONS_SHOWN = 20  # enough to see what is wrong with an export; the rest is in the quarantine table
+KNOWN_CHANNELS_SHOWN = 30  # an unknown slug lists the channels there are, but not thousands of them
+QUARANTINED_LINE_LIMIT = 10_000  # characters of an unparseable line kept: enough to see what it was
+REQUIRED_FIELDS = ("external_id", "text", "author_handle", "created_at")
+UTF8_BOM = b"\xef\xbb\xbf"  # editors on Windows start UTF-8 files with it; it is not part of the first line
+
+_NETWORKS = frozenset(Network.values)
+# A date alone parses as midnight with no zone; it deserves its own message, not "has no UTC offset".
+_BARE_DATE = re.compile(r"\d{4}-?\d{2}-?\d{2}")
+_JSON_TYPE_NAMES = {
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "true or false",
+    type(None): "null",
+    list: "an array",
+    dict: "an object",
+}
+
+
+class _LineRefused(ValueError):
+    """A line that cannot become a post; the message says why, in terms of the file format."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A line that was not stored: where it is, why, and what it held, as the quarantine keeps it."""
+
+    line_number: int
+    reason: str
+    raw: dict[str, Any]
+    external_id: str
+    network: str
+
+
+@dataclass
+class ImportTotals:
+    """Counts over the whole file; every non-blank line is exactly one of inserted, duplicate, rejected."""
+
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    shown: list[Rejection] = field(default_factory=list)  # the first REJECTIONS_SHOWN, in line order
+
+
+@dataclass(frozen=True)
+class _ParsedLine:
+    line_number: int
+    post: Post
+    raw: dict[str, Any]
+
+
+class Command(BaseCommand):
+    help = (
+        "Import mentions from a JSON Lines file into a channel's inbox, through the same ingest and routing "
+        "as a pull. Each line is one JSON object with external_id, text, author_handle and created_at "
+        "(ISO-8601 with a UTC offset, e.g. 2026-05-01T09:30:00Z), and optionally author_id, author_name, "
+        "author_followers, in_reply_to, network, kind and url. Importing the same file again stores "
+        "nothing new. Lines that cannot be stored are kept in the quarantine table with their line number "
+        "and reason, and the command then exits with status 1."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", metavar="FILE.jsonl", help="The JSON Lines file to import (UTF-8).")
+        parser.add_argument(
+            "--channel",
+            required=True,
+            metavar="SLUG",
+            help="Slug of the channel (brand account) that received these mentions; its team owns them.",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=_positive_int,
+            default=DEFAULT_BATCH_SIZE,
+            metavar="N",
+            help=f"Lines stored per ingest pass and transaction (default {DEFAULT_BATCH_SIZE}).",
+        )
+        parser.add_argument(
+            "--no-progress", action="store_true", help="Do not draw the progress bar on standard error."
+        )
+
+    def handle(self, *args: object, **options: Any) -> None:
+        channel = _channel(options["channel"])
+        path = Path(options["file"])
+        batch_size: int = options["batch_size"]
+        # The stream the command was given (call_command(stderr=...)) or the real one: tqdm redraws with
+        # carriage returns, which Django's OutputWrapper would break by appending a newline to each write.
+        bar_stream = options.get("stderr") or sys.stderr
+        totals = ImportTotals()
+        with (
+            _open(path) as lines,
+            tqdm(
+                total=path.stat().st_size,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=f"import {path.name}",
+                file=bar_stream,
+                disable=options["no_progress"],
+            ) as bar,
+        ):
+            parsed: list[_ParsedLine] = []
+            refused: list[Rejection] = []
+            for line_number, line in enumerate(lines, start=1):
+                bar.update(len(line))
+                if line_number == 1:
+                    line = line.removeprefix(UTF8_BOM)
+                outcome = _parse_line(line, line_number=line_number, default_network=channel.network)
+                if outcome is None:
+                    continue
+                if isinstance(outcome, Rejection):
+                    refused.append(outcome)
+                else:
+                    parsed.append(outcome)
+                if len(parsed) + len(refused) >= batch_size:
+                    _store_batch(channel, parsed, refused, totals)
+                    parsed, refused = [], []
+            _store_batch(channel, parsed, refused, totals)
+        self._report(totals)
+
+    def _report(self, totals: ImportTotals) -> None:
+        self.stdout.write(
+            f"inserted {totals.inserted}, duplicates {totals.duplicates}, rejected {totals.rejected}"
+        )
+        for rejection in totals.shown:
+            self.stdout.write(f"line {rejection.line_number}: {rejection.reason}")
+        if totals.rejected > len(totals.shown):
+            self.stdout.write(f"... and {totals.rejected - len(totals.shown)} more")
+        if totals.rejected:
+            noun = "line was" if totals.rejected == 1 else "lines were"
+            raise CommandError(f"{totals.rejected} {noun} rejected; they are kept in the quarantine table")
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
+    return number
+
+
+def _channel(slug: str) -> Channel:
+    try:
+        return Channel.objects.select_related("segment").get(slug=slug)
+    except Channel.DoesNotExist:
+        known = list(
+            Channel.objects.order_by("slug").values_list("slug", flat=True)[: KNOWN_CHANNELS_SHOWN + 1]
+        )
+        listing = ", ".join(known[:KNOWN_CHANNELS_SHOWN]) or "none yet"
+        if len(known) > KNOWN_CHANNELS_SHOWN:
+            listing += ", ..."
+        raise CommandError(f"no channel with slug {slug!r}; known channels: {listing}") from None
+
+
+def _open(path: Path) -> IO[bytes]:
+    """The file opened as bytes: lines are split on "\\n" only (a U+2028 inside a string is not a line end),
+    their sizes feed the progress bar, and a line that is not UTF-8 is refused alone."""
+    try:
+        return path.open("rb")
+    except FileNotFoundError:
+        raise CommandError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CommandError(f"{path} is a directory, not a JSON Lines file") from None
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+# --- Parsing one line -------------------------------------------------------------------------------------
+
+
+def _parse_line(line: bytes, *, line_number: int, default_network: str) -> _ParsedLine | Rejection | None:
+    """A post, a rejection, or None for a blank line."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _unparseable(
+            line.decode("utf-8", "replace"), line_number, default_network, f"not UTF-8 ({exc})"
+        )
+    if not text.strip():
+        return None
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, _LineRefused) as exc:  # json.JSONDecodeError is a ValueError
+        return _unparseable(text, line_number, default_network, f"not valid JSON: {_json_error(exc)}")
+    if not isinstance(value, dict):
+        return _unparseable(text, line_number, default_network, f"not a JSON object but {_json_type(value)}")
+    try:
+        post = post_from_object(value, default_network=default_network)
+    except _LineRefused as exc:
+        network = value.get("network")
+        return Rejection(
+            line_number=line_number,
+            reason=str(exc),
+            raw=value,
+            external_id=_external_id_of(value),
+            network=network if network in _NETWORKS else default_network,
+        )
+    return _ParsedLine(line_number=line_number, post=post, raw=value)
+
+
+def post_from_object(item: Mapping[str, Any], *, default_network: str) -> Post:
+    """The post one line describes; raises :class:`_LineRefused` naming every field that is wrong."""
+    problems: list[str] = []
+    missing = [name for name in REQUIRED_FIELDS if item.get(name) is None]
+    if missing:
+        problems.append(f"missing required field{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+
+    def string(name: str, *, default: str = "") -> str:
+        value = item.get(name)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            problems.append(f"{name} must be a string, not {_json_type(value)}")
+            return default
+        return value
+
+    external_id = string("external_id").strip()
+    if isinstance(item.get("external_id"), str) and not external_id:
+        problems.append("external_id is empty")
+    text = string("text")
+    handle = string("author_handle").strip().removeprefix("@")
+    if isinstance(item.get("author_handle"), str) and not handle:
+        problems.append("author_handle is empty")
+    author_id = string("author_id").strip()
+    author_name = string("author_name")
+    in_reply_to = string("in_reply_to").strip()
+    url = string("url").strip()
+    kind = string("kind", default=Mention.Kind.MENTION.value)  # the ingest refuses an unknown kind
+    network = string("network", default=default_network)
+    if isinstance(item.get("network"), str) and network not in _NETWORKS:
+        problems.append(f"unknown network {network!r} (expected one of {', '.join(sorted(_NETWORKS))})")
+
+    followers = item.get("author_followers", 0)
+    if followers is None:
+        followers = 0
+    elif isinstance(followers, bool) or not isinstance(followers, int) or followers < 0:
+        problems.append(f"author_followers must be a whole number, 0 or more, not {json.dumps(followers)}")
+        followers = 0
+
+    created_at = None
+    if "created_at" not in missing:
+        try:
+            created_at = parse_created_at(item["created_at"])
+        except _LineRefused as exc:
+            problems.append(str(exc))
+
+    if problems or created_at is None:
+        raise _LineRefused("; ".join(problems))
+    return Post(
+        network=network,
+        external_id=external_id,
+        kind=kind,
+        text=text,
+        created_at=created_at,
+        author=AuthorData(
+            # Without an id, the handle is the only stable thing that names the author across imports.
+            external_id=author_id or handle.lower(),
+            handle=handle,
+            display_name=author_name,
+            follower_count=followers,
+        ),
+        conversation_key=in_reply_to or external_id,
+        in_reply_to=in_reply_to,
+        url=url,
+        raw=dict(item),
+    )
+
+
+def parse_created_at(value: Any) -> datetime:
+    """An ISO-8601 date and time with a UTC offset. A naive time or a bare date is refused: guessing the
+    zone would misplace every post by hours in the queue and in response-time figures."""
+    if not isinstance(value, str):
+        raise _LineRefused(f"created_at must be an ISO-8601 string, not {_json_type(value)}")
+    stripped = value.strip()
+    if _BARE_DATE.fullmatch(stripped):
+        raise _LineRefused(
+            f"created_at {value!r} is a date without a time; give a time with a UTC offset, "
+            f"e.g. {stripped}T09:30:00Z"
+        )
+    try:
+        moment = datetime.fromisoformat(stripped)
+    except ValueError:
+        raise _LineRefused(f"created_at {value!r} is not an ISO-8601 date and time") from None
+    if moment.utcoffset() is None:
+        raise _LineRefused(
+            f"created_at {value!r} has no UTC offset; add one (Z for UTC, or e.g. +02:00) so the time is not "
+            "guessed"
+        )
+    return moment
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity; JSON (and PostgreSQL's jsonb) do not.
+    raise _LineRefused(f"{name} is not a JSON value")
+
+
+def _json_error(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at column {exc.colno}"
+    return str(exc)
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _external_id_of(item: Mapping[str, Any]) -> str:
+    value = item.get("external_id")
+    return "" if value is None else str(value)[:200]
+
+
+def _unparseable(text: str, line_number: int, network: str, reason: str) -> Rejection:
+    line = text.rstrip("\r\n")
+    return Rejection(
+        line_number=line_number,
+        reason=reason,
+        raw={"line": line[:QUARANTINED_LINE_LIMIT]},
+        external_id="",
+        network=network,
+    )
+
+
+# --- Storing a batch --------------------------------------------------------------------------------------
+
+
+def _store_batch(
+    channel: Channel, parsed: Sequence[_ParsedLine], refused: Sequence[Rejection], totals: ImportTotals
+) -> None:
+    """Ingest the batch's posts and quarantine its rejected lines in one transaction.
+
+    The ingest's own quarantine option is not used: it knows batch positions, not line numbers, and it
+    keeps the post's payload rather than the line as it was written.
+    """
+    if not parsed and not refused:
+        return
+    rejections = list(refused)
+    with transaction.atomic():
+        # cursor=None: an import is not a pull, and must not move where the channel's next pull starts.
+        result = mentions_ingest(channel=channel, posts=[line.post for line in parsed], cursor=None)
+        for refusal in result.rejected:
+            line = parsed[refusal.index]
+            rejections.append(
+                Rejection(
+                    line_number=line.line_number,
+                    reason=refusal.reason,
+                    raw=line.raw,
+                    external_id=line.post.external_id[:200],
+                    network=line.post.network,
+                )
+            )
+        _quarantine(channel, rejections)
+    rejections.sort(key=lambda rejection: rejection.line_number)
+    totals.inserted += result.inserted
+    # Counted here rather than taken from result.duplicates, which leaves out a post repeated within the
+    # batch: every line must add up to inserted + duplicates + rejected.
+    totals.duplicates += len(parsed) - result.inserted - len(result.rejected)
+    totals.rejected += len(rejections)
+    totals.shown.extend(rejections[: REJECTIONS_SHOWN - len(totals.shown)])
+
+
+def _quarantine(channel: Channel, rejections: Sequence[Rejection]) -> None:
+    """Keep each rejected line once: importing the same file again does not quarantine its lines twice."""
+    if not rejections:
+        return
+    known = {
+        (line_number, error, _canonical(raw))
+        for line_number, error, raw in QuarantinedItem.objects.filter(
+            channel=channel,
+            source=QuarantinedItem.Source.IMPORT,
+            line_number__in={rejection.line_number for rejection in rejections},
+        ).values_list("line_number", "error", "raw")
+    }
+    items = []
+    for rejection in rejections:
+        raw, error = _json_safe(rejection.raw), _json_safe(rejection.reason)
+        key = (rejection.line_number, error, _canonical(raw))
+        if key in known:
+            continue
+        known.add(key)
+        items.append(
+            QuarantinedItem(
+                channel=channel,
+                source=QuarantinedItem.Source.IMPORT,
+                network=rejection.network,
+                external_id=_json_safe(rejection.external_id),
+                error=error,
+                raw=raw,
+                line_number=rejection.line_number,
+            )
+        )
+    QuarantinedItem.objects.bulk_create(items)
+
+
+def _canonical(raw: Any) -> str:
+    return json.dumps(raw, sort_keys=True, default=str)
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` as PostgreSQL will store it: it refuses NUL in text and jsonb, and non-finite numbers
+    (an exponent like 1e999 parses as infinity) in jsonb."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {_json_safe(str(key)): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    return value

@@ -1,0 +1,104 @@
+"""A worker process killed mid-pull loses nothing and doubles nothing: after a restart every post of the
+backlog is stored exactly once and the cursor stands at its end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from channels.models import Channel
+from channels.tasks import channel_pull_task
+from inbox.models import Mention, MentionChannel
+from socialops.celery import app as celery_app
+from tests.factories import ChannelFactory
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+BACKLOG = 6000
+PAGE = 100
+LOCK_SECONDS = 2  # the killed worker's lock must expire before the restarted one can pull
+
+
+def start_worker(log: Path) -> subprocess.Popen:
+    env = dict(os.environ)
+    database = settings.DATABASES["default"]
+    env.update(
+        DATABASE_URL=(
+            f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST']}:{database['PORT']}/"
+            f"{database['NAME']}"
+        ),
+        SOCIALOPS_PULL_LOCK_SECONDS=str(LOCK_SECONDS),
+        LOG_LEVEL="WARNING",
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "socialops", "worker", "--pool=solo", "--loglevel=WARNING"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stored(channel: Channel) -> int:
+    return MentionChannel.objects.filter(channel=channel).count()
+
+
+def wait_until(condition, *, timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out; worker log:\n{log.read_text()[-3000:]}"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("six_segments")
+def test_a_worker_killed_mid_pull_loses_nothing_and_doubles_nothing(tmp_path: Path) -> None:
+    channel = ChannelFactory(credentials={"posts_per_pull": PAGE, "backlog": BACKLOG})
+    with celery_app.connection_for_write() as broker:
+        broker.default_channel.queue_purge("celery")
+    log = tmp_path / "worker.log"
+
+    worker = start_worker(log)
+    try:
+        channel_pull_task.delay(channel.pk)
+        # Kill it while the pull is walking the backlog: some pages stored, most not.
+        wait_until(lambda: stored(channel) >= 3 * PAGE, timeout=60, log=log)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    connection.close()  # the test's own connection must not hold a stale view
+    at_kill = stored(channel)
+    cursor_at_kill = Channel.objects.get(pk=channel.pk).cursor
+    assert PAGE <= at_kill < BACKLOG
+    # The cursor stands exactly at the posts stored: page and cursor were committed together.
+    assert cursor_at_kill == {"seq": at_kill}
+
+    time.sleep(LOCK_SECONDS + 0.5)
+    worker = start_worker(log)
+    try:
+        deadline = time.monotonic() + 120
+        # Past the end of the backlog an empty pull counts itself in the cursor ("idle"); "seq" stays.
+        while Channel.objects.get(pk=channel.pk).cursor.get("seq") != BACKLOG:
+            assert time.monotonic() < deadline, f"backlog not done; worker log:\n{log.read_text()[-3000:]}"
+            channel_pull_task.delay(channel.pk)
+            time.sleep(0.5)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+    received = Mention.objects.filter(receipts__channel=channel)
+    assert received.count() == BACKLOG
+    assert received.values("external_id").distinct().count() == BACKLOG
+    assert stored(channel) == BACKLOG
