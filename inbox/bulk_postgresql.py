@@ -71,9 +71,13 @@ INSERT INTO inbox_mention
     (network, external_id, kind, text, url, created_at, received_at, author_id, conversation_key,
      in_reply_to, raw, status, team_id, priority, intent, sentiment_label, is_misdirected)
 SELECT s.network, s.external_id, s.kind, s.text, s.url, s.created_at, %(now)s, authors.id,
-    s.conversation_key, s.in_reply_to, s.raw::jsonb, %(status)s, %(team_id)s, %(priority)s, '', '', false
+    COALESCE(parent.conversation_key, s.conversation_key), s.in_reply_to, s.raw::jsonb, %(status)s,
+    %(team_id)s, %(priority)s, '', '', false
 FROM ingest_mention_stage s
 JOIN authors ON authors.network = s.network AND authors.external_id = s.author_external_id
+LEFT JOIN inbox_mention parent
+    ON s.in_reply_to <> '' AND parent.network = s.network AND parent.external_id = s.in_reply_to
+    AND parent.conversation_key <> ''
 ORDER BY s.network, s.external_id
 ON CONFLICT (network, external_id) DO NOTHING
 RETURNING id, network, external_id

@@ -302,6 +302,16 @@ def _mentions_insert(
     placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
     conflict = ", ".join(connection.ops.quote_name(column) for column in ("network", "external_id"))
     returning = connection.ops.quote_name("id")
+    # A reply joins the conversation of the post it answers, when that post is stored.
+    parent_keys: dict[tuple[str, str], str] = {}
+    for network in {post.network for post in posts if post.in_reply_to}:
+        parents = [post.in_reply_to for post in posts if post.network == network and post.in_reply_to]
+        for external_id, key in (
+            Mention.objects.filter(network=network, external_id__in=parents)
+            .exclude(conversation_key="")
+            .values_list("external_id", "conversation_key")
+        ):
+            parent_keys[(network, external_id)] = key
     inserted: list[int] = []
     for start in range(0, len(posts), INSERT_CHUNK):
         chunk = posts[start : start + INSERT_CHUNK]
@@ -319,7 +329,10 @@ def _mentions_insert(
                     adapt_datetime(post.created_at),
                     received_at,
                     author_ids[(post.network, post.author.external_id)],
-                    _clean(post.conversation_key)[: _MAX_LENGTHS["conversation_key"]],
+                    parent_keys.get(
+                        (post.network, post.in_reply_to),
+                        _clean(post.conversation_key)[: _MAX_LENGTHS["conversation_key"]],
+                    ),
                     _clean(post.in_reply_to)[: _MAX_LENGTHS["in_reply_to"]],
                     _raw_json(post.raw),
                     Mention.Status.NEW.value,

@@ -226,3 +226,20 @@ def test_two_concurrent_ingests_of_the_same_posts_store_each_once() -> None:
     assert sum(r.duplicates for r in results.values()) == 200  # type: ignore[attr-defined]
     assert MentionChannel.objects.count() == 400
     assert Author.objects.count() == 7
+
+
+@pytest.mark.django_db
+def test_a_reply_joins_the_conversation_of_the_post_it_answers() -> None:
+    channel = ChannelFactory()
+    mentions_ingest(channel=channel, posts=[make_post(1, conversation_key="thread-1")])
+
+    mentions_ingest(
+        channel=channel,
+        posts=[
+            make_post(2, kind="reply", in_reply_to="ext-1", conversation_key="ext-1"),
+            make_post(3, kind="reply", in_reply_to="not-stored", conversation_key="not-stored"),
+        ],
+    )
+
+    keys = dict(Mention.objects.values_list("external_id", "conversation_key"))
+    assert keys == {"ext-1": "thread-1", "ext-2": "thread-1", "ext-3": "not-stored"}
