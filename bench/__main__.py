@@ -46,6 +46,7 @@ def main() -> int:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "socialops.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")  # task logs would drown the figures
+    os.environ.setdefault("DEBUG", "false")  # as in production: DEBUG keeps a copy of every query
     import django
 
     django.setup()

@@ -66,7 +66,7 @@ WITH page_authors AS (
     UNION ALL
     SELECT a.id, a.network, a.external_id
     FROM inbox_author a JOIN page_authors p ON a.network = p.network AND a.external_id = p.author_external_id
-)
+), inserted AS (
 INSERT INTO inbox_mention
     (network, external_id, kind, text, url, created_at, received_at, author_id, conversation_key,
      in_reply_to, raw, status, team_id, priority, intent, sentiment_label, is_misdirected)
@@ -81,7 +81,17 @@ LEFT JOIN inbox_mention parent
 ORDER BY s.network, s.external_id
 ON CONFLICT (network, external_id) DO NOTHING
 RETURNING id, network, external_id
+), linked AS (
+    -- The page's posts already stored and the new ones, linked in the same round trip.
+    INSERT INTO inbox_mentionchannel (mention_id, channel_id, received_at)
+    SELECT id, %(channel_id)s, %(now)s
+    FROM (SELECT id FROM inserted UNION ALL SELECT unnest(%(known_ids)s::bigint[])) AS ids (id)
+    ORDER BY id
+    ON CONFLICT (mention_id, channel_id) DO NOTHING
+)
+SELECT id, network, external_id FROM inserted
 """
+
 
 LAST_SEEN_GRANULARITY = timedelta(hours=1)  # an author's last_seen_at is kept to the hour, not the second
 
@@ -89,7 +99,7 @@ _EXISTING = "SELECT external_id, id FROM inbox_mention WHERE network = %s AND ex
 
 _LINK = """
 INSERT INTO inbox_mentionchannel (mention_id, channel_id, received_at)
-SELECT mention_id, %(channel_id)s, %(now)s FROM unnest(%(mention_ids)s::bigint[]) AS mention_id
+SELECT mention_id, %(channel_id)s, %(now)s FROM unnest(%(known_ids)s::bigint[]) AS mention_id
 ORDER BY mention_id
 ON CONFLICT (mention_id, channel_id) DO NOTHING
 """
@@ -124,39 +134,56 @@ def mentions_store(
     with connection.cursor() as cursor:
         # A page lost with a crash of the database server is lost together with its cursor, and pulled
         # again: so this transaction need not wait for its WAL to reach the disk.
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        known = _stored_ids(cursor, posts)
-        inserted: list[int] = []
-        params = {
-            "now": now,
-            "seen_before": now - LAST_SEEN_GRANULARITY,
-            "team_id": team_id,
-            "status": status,
-            "priority": priority,
-        }
-        # A second round only happens when a concurrent ingest stored a post or its author after this one
-        # looked: the first round then skips that post, and the second sees what the other one committed.
-        for _ in range(2):
-            fresh = [post for post in posts if (post.network, post.external_id) not in known]
-            if not fresh:
-                break
-            cursor.execute(_CREATE_STAGE)
-            cursor.cursor.copy_expert(
-                "COPY ingest_mention_stage FROM STDIN", _copy_buffer(fresh, raw_json, cleaned)
+        known = _stored_ids(cursor, posts, first_statement="SET LOCAL synchronous_commit TO OFF; ")
+        fresh = [post for post in posts if (post.network, post.external_id) not in known]
+        if not fresh:
+            cursor.execute(
+                _LINK, {"channel_id": channel_id, "now": now, "known_ids": sorted(known.values())}
             )
-            cursor.execute(_STORE, params)
-            for mention_id, network, external_id in cursor.fetchall():
-                inserted.append(mention_id)
-                known[(network, external_id)] = mention_id
-            known.update(_stored_ids(cursor, [p for p in fresh if (p.network, p.external_id) not in known]))
-        cursor.execute(_LINK, {"channel_id": channel_id, "now": now, "mention_ids": sorted(known.values())})
+            return []
+        cursor.execute(_CREATE_STAGE)
+        cursor.cursor.copy_expert(
+            "COPY ingest_mention_stage FROM STDIN", _copy_buffer(fresh, raw_json, cleaned)
+        )
+        cursor.execute(
+            _STORE,
+            {
+                "now": now,
+                "seen_before": now - LAST_SEEN_GRANULARITY,
+                "team_id": team_id,
+                "status": status,
+                "priority": priority,
+                "channel_id": channel_id,
+                "known_ids": sorted(known.values()),
+            },
+        )
+        inserted = []
+        for mention_id, network, external_id in cursor.fetchall():
+            inserted.append(mention_id)
+            known[(network, external_id)] = mention_id
+        lost_race = [post for post in fresh if (post.network, post.external_id) not in known]
+        if lost_race:
+            # A concurrent ingest stored these posts (or their authors) after this one looked: the insert
+            # skipped them, and a new statement sees what the other one committed.
+            inserted += mentions_store(
+                lost_race,
+                raw_json=raw_json,
+                cleaned=cleaned,
+                channel_id=channel_id,
+                team_id=team_id,
+                status=status,
+                priority=priority,
+                now=now,
+            )
     return inserted
 
 
-def _stored_ids(cursor: Any, posts: Sequence[Post]) -> dict[tuple[str, str], int]:
+def _stored_ids(cursor: Any, posts: Sequence[Post], first_statement: str = "") -> dict[tuple[str, str], int]:
     stored: dict[tuple[str, str], int] = {}
     for network in {post.network for post in posts}:
-        cursor.execute(_EXISTING, [network, [post.external_id for post in posts if post.network == network]])
+        external_ids = [post.external_id for post in posts if post.network == network]
+        cursor.execute(first_statement + _EXISTING, [network, external_ids])
+        first_statement = ""
         stored.update(((network, external_id), mention_id) for external_id, mention_id in cursor.fetchall())
     return stored
 

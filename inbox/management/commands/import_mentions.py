@@ -168,8 +168,8 @@ class Command(BaseCommand):
         if totals.rejected > len(totals.shown):
             self.stdout.write(f"... and {totals.rejected - len(totals.shown)} more")
         if totals.rejected:
-            noun = "line was" if totals.rejected == 1 else "lines were"
-            raise CommandError(f"{totals.rejected} {noun} rejected; they are kept in the quarantine table")
+            said = "line was rejected; it is" if totals.rejected == 1 else "lines were rejected; they are"
+            raise CommandError(f"{totals.rejected} {said} kept in the quarantine table")
 
 
 def _positive_int(value: str) -> int:
@@ -219,6 +219,7 @@ def _parse_line(line: bytes, *, line_number: int, default_network: str) -> _Pars
         return _unparseable(
             line.decode("utf-8", "replace"), line_number, default_network, f"not UTF-8 ({exc})"
         )
+    text = text.rstrip("\r\n")  # so a JSON error points into the line, not at its end
     if not text.strip():
         return None
     try:
@@ -339,7 +340,7 @@ def _refuse_constant(name: str) -> Any:
 
 def _json_error(exc: Exception) -> str:
     if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} at column {exc.colno}"
+        return f"{exc.msg}: column {exc.colno}"  # the line number is ours; JSON's own is always 1
     return str(exc)
 
 
@@ -353,7 +354,7 @@ def _external_id_of(item: Mapping[str, Any]) -> str:
 
 
 def _unparseable(text: str, line_number: int, network: str, reason: str) -> Rejection:
-    line = text.rstrip("\r\n")
+    line = text.rstrip("\r\n")  # a line that was not UTF-8 still has its line end
     return Rejection(
         line_number=line_number,
         reason=reason,
