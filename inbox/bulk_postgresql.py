@@ -137,9 +137,7 @@ def mentions_store(
         known = _stored_ids(cursor, posts, first_statement="SET LOCAL synchronous_commit TO OFF; ")
         fresh = [post for post in posts if (post.network, post.external_id) not in known]
         if not fresh:
-            cursor.execute(
-                _LINK, {"channel_id": channel_id, "now": now, "known_ids": sorted(known.values())}
-            )
+            cursor.execute(_LINK, {"channel_id": channel_id, "now": now, "known_ids": sorted(known.values())})
             return []
         cursor.execute(_CREATE_STAGE)
         cursor.cursor.copy_expert(

@@ -74,13 +74,18 @@ class Mention(models.Model):
     channels = models.ManyToManyField(Channel, through="MentionChannel", related_name="mentions")
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
-    team = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="mentions")
+    # No single-column indexes on team and assignee: the queue indexes below lead with them, and every
+    # index costs the ingest a write per mention.
+    team = models.ForeignKey(
+        Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="mentions", db_index=False
+    )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="assigned_mentions",
+        db_index=False,
     )
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
     intent = models.CharField(max_length=30, blank=True)
@@ -112,7 +117,8 @@ class Mention(models.Model):
 class MentionChannel(models.Model):
     """The fact that a channel received a mention (a mention can arrive on several channels)."""
 
-    mention = models.ForeignKey(Mention, on_delete=models.CASCADE, related_name="receipts")
+    # The unique (mention, channel) index serves lookups by mention; a second index would only cost writes.
+    mention = models.ForeignKey(Mention, on_delete=models.CASCADE, related_name="receipts", db_index=False)
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="receipts")
     received_at = models.DateTimeField(default=timezone.now)
 

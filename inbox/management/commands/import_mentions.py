@@ -59,8 +59,8 @@ _JSON_TYPE_NAMES = {
 }
 
 
-class _LineRefused(ValueError):
-    """A line that cannot become a post; the message says why, in terms of the file format."""
+class LineRefused(ValueError):
+    """A line that cannot become a post; the message says why, in the file format's terms."""
 
 
 @dataclass(frozen=True)
@@ -224,13 +224,13 @@ def _parse_line(line: bytes, *, line_number: int, default_network: str) -> _Pars
         return None
     try:
         value = json.loads(text, parse_constant=_refuse_constant)
-    except (ValueError, _LineRefused) as exc:  # json.JSONDecodeError is a ValueError
+    except (ValueError, LineRefused) as exc:  # json.JSONDecodeError is a ValueError
         return _unparseable(text, line_number, default_network, f"not valid JSON: {_json_error(exc)}")
     if not isinstance(value, dict):
         return _unparseable(text, line_number, default_network, f"not a JSON object but {_json_type(value)}")
     try:
         post = post_from_object(value, default_network=default_network)
-    except _LineRefused as exc:
+    except LineRefused as exc:
         network = value.get("network")
         return Rejection(
             line_number=line_number,
@@ -243,7 +243,7 @@ def _parse_line(line: bytes, *, line_number: int, default_network: str) -> _Pars
 
 
 def post_from_object(item: Mapping[str, Any], *, default_network: str) -> Post:
-    """The post one line describes; raises :class:`_LineRefused` naming every field that is wrong."""
+    """The post one line describes; raises :class:`LineRefused` naming every field that is wrong."""
     problems: list[str] = []
     missing = [name for name in REQUIRED_FIELDS if item.get(name) is None]
     if missing:
@@ -285,11 +285,11 @@ def post_from_object(item: Mapping[str, Any], *, default_network: str) -> Post:
     if "created_at" not in missing:
         try:
             created_at = parse_created_at(item["created_at"])
-        except _LineRefused as exc:
+        except LineRefused as exc:
             problems.append(str(exc))
 
     if problems or created_at is None:
-        raise _LineRefused("; ".join(problems))
+        raise LineRefused("; ".join(problems))
     return Post(
         network=network,
         external_id=external_id,
@@ -314,19 +314,19 @@ def parse_created_at(value: Any) -> datetime:
     """An ISO-8601 date and time with a UTC offset. A naive time or a bare date is refused: guessing the
     zone would misplace every post by hours in the queue and in response-time figures."""
     if not isinstance(value, str):
-        raise _LineRefused(f"created_at must be an ISO-8601 string, not {_json_type(value)}")
+        raise LineRefused(f"created_at must be an ISO-8601 string, not {_json_type(value)}")
     stripped = value.strip()
     if _BARE_DATE.fullmatch(stripped):
-        raise _LineRefused(
+        raise LineRefused(
             f"created_at {value!r} is a date without a time; give a time with a UTC offset, "
             f"e.g. {stripped}T09:30:00Z"
         )
     try:
         moment = datetime.fromisoformat(stripped)
     except ValueError:
-        raise _LineRefused(f"created_at {value!r} is not an ISO-8601 date and time") from None
+        raise LineRefused(f"created_at {value!r} is not an ISO-8601 date and time") from None
     if moment.utcoffset() is None:
-        raise _LineRefused(
+        raise LineRefused(
             f"created_at {value!r} has no UTC offset; add one (Z for UTC, or e.g. +02:00) so the time is not "
             "guessed"
         )
@@ -335,7 +335,7 @@ def parse_created_at(value: Any) -> datetime:
 
 def _refuse_constant(name: str) -> Any:
     # Python's json accepts NaN and Infinity; JSON (and PostgreSQL's jsonb) do not.
-    raise _LineRefused(f"{name} is not a JSON value")
+    raise LineRefused(f"{name} is not a JSON value")
 
 
 def _json_error(exc: Exception) -> str:
