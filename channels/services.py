@@ -120,12 +120,12 @@ def channel_pull(
     except ConnectorError as exc:
         result = PullResult(channel_id=channel_id, outcome="failed", error=str(exc), **totals)
     finally:
-        _store_refreshed_credentials(channel, connector, ref)
+        channel_credentials_store_refreshed(channel=channel, connector=connector, ref=ref)
     _record(channel, result)
     return result
 
 
-def _store_refreshed_credentials(channel: Channel, connector: Connector, ref: ChannelRef) -> None:
+def channel_credentials_store_refreshed(*, channel: Channel, connector: Connector, ref: ChannelRef) -> None:
     """A connector that refreshed the channel's token hands the new set back; the old one is spent."""
     refreshed = getattr(connector, "refreshed_credentials", None)
     credentials = refreshed(ref) if callable(refreshed) else None

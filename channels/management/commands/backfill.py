@@ -1,19 +1,21 @@
 """Pull a channel's recent history through its connector into the inbox, without touching its live cursor.
 
 The backfill walks its own cursor, starting from an empty one, and follows the pages the connector hands
-out until a page holds only posts older than the window, a page brings nothing and nothing more is waiting,
-or ``--max-pages`` is reached. Every page goes through the same ingest (and routing) as a pull, with
-``cursor=None``, so the channel's stored cursor, and with it where the next live pull starts, never moves.
-Posts already stored are counted as duplicates, so a backfill can be run again safely.
+out until a page holds only posts older than the window, the connector has nothing more (nothing waiting,
+and the page brought nothing or handed back the cursor it was given), or ``--max-pages`` is reached. Every
+page goes through the same ingest (and routing) as a pull, with ``cursor=None``, so the channel's stored
+cursor, and with it where the next live pull starts, never moves. Posts already stored are counted as
+duplicates, so a backfill can be run again.
 
 How far back it reaches depends on the connector, because each starts an empty cursor "from now":
 
-- simulated: the channel's stream from its first post, ``posts_per_pull`` posts a page (set that credential;
-  without it pages trickle 0-4 posts and the first empty page ends the backfill). Its posts are all recent,
-  so ``--max-pages`` is what bounds it;
+- simulated: the channel's stream from its first post, ``posts_per_pull`` posts a page, up to its
+  ``backlog`` when its credentials set one. Its posts are all recent, so ``--max-pages`` is what bounds a
+  channel without a backlog. Without ``posts_per_pull`` pages trickle 0-4 posts and the first empty one
+  ends the backfill;
 - X and Mastodon: the newest page of each stream (up to 100 mentions, DMs and search hits on X, 40
-  mentions and 40 posts per hashtag on Mastodon), then whatever arrives while it runs. Their connectors do
-  not page back through older history from an empty cursor.
+  mentions and 40 posts per hashtag on Mastodon), then one more call for what arrived meanwhile. Their
+  connectors do not page back through older history from an empty cursor.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from channels.connectors.base import (
 )
 from channels.connectors.registry import connector_for
 from channels.models import Channel, QuarantinedItem
-from channels.services import _store_refreshed_credentials, channel_ref, rate_budgets_record
+from channels.services import channel_credentials_store_refreshed, channel_ref, rate_budgets_record
 from inbox.services import Quarantine, mentions_ingest
 
 DEFAULT_MAX_PAGES = 1000  # 100,000 posts at X's page size: a generous night's backfill, never an endless one
@@ -73,9 +75,10 @@ class Command(BaseCommand):
         "routing as a pull, with a progress bar. Walks its own cursor from the start and never moves the "
         "channel's live cursor. Stops when a page holds only posts older than --days, when the connector "
         "has nothing more, or after --max-pages. X and Mastodon give their newest page of each stream "
-        "(their connectors do not page back further); a simulated channel gives posts_per_pull posts a page. "
-        "Safe to run again: stored posts count as duplicates. Exits with status 1 when rate limited (it "
-        "says when to run again), when the channel needs re-authorising, or when the network is unavailable."
+        "(their connectors do not page back further); a simulated channel gives posts_per_pull posts a "
+        "page (up to its backlog, if set). Safe to run again: stored posts count as duplicates. Exits with "
+        "status 1 when rate limited (it says when to run again), when the channel needs re-authorising, or "
+        "when the network is unavailable."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -124,7 +127,7 @@ class Command(BaseCommand):
         stopped = ""
         try:
             with tqdm(
-                unit="page",
+                unit=" pages",
                 desc=f"backfill {channel.slug}",
                 # The stream the command was given (call_command(stderr=...)) or the real one: tqdm redraws
                 # with carriage returns, which Django's OutputWrapper would break by adding newlines.
@@ -154,7 +157,7 @@ class Command(BaseCommand):
         finally:
             # X rotates refresh tokens: a token set refreshed during the backfill must be kept, whatever
             # happened, or the channel's next pull finds its refresh token spent.
-            _store_refreshed_credentials(channel, connector, ref)
+            channel_credentials_store_refreshed(channel=channel, connector=connector, ref=ref)
         self.stdout.write(totals.line())
         if totals.older:
             self.stdout.write(f"older than {options['days']} days, not stored: {totals.older}")
@@ -192,7 +195,9 @@ def _walk(
         totals.rejected += len(ingested.rejected) + len(page.rejected)
         totals.older += len(page.posts) - len(in_window)
         bar.update(1)
-        bar.set_postfix(fetched=totals.fetched, inserted=totals.inserted, duplicates=totals.duplicates)
+        bar.set_postfix(
+            {"fetched": totals.fetched, "inserted": totals.inserted, "duplicates": totals.duplicates}
+        )
         reason = _stop_reason(page, in_window, previous_cursor=cursor, since=since)
         if reason:
             return reason
@@ -206,8 +211,9 @@ def _stop_reason(
     """Why the page just stored ends the backfill, or "" to go on.
 
     ``has_more`` alone cannot end it: a connector says False whenever nothing more is waiting *right now*,
-    which for the simulated network is after every page of an endless stream. A page that brings nothing is
-    the connector's "no more"; a cursor that does not move would only return the same page again.
+    which for a simulated channel with ``posts_per_pull`` is after every page of an endless stream. With
+    nothing waiting, the connector's "no more" is a page that brought nothing, or one that handed back the
+    cursor it was given (asking again would return the same page).
     """
     if page.posts and not in_window:
         start = timezone.localtime(since)
@@ -219,7 +225,7 @@ def _stop_reason(
     if not page.posts and not page.rejected:
         return "the connector has nothing more"
     if dict(page.cursor) == dict(previous_cursor):
-        return "the connector's cursor did not move"
+        return "the connector has nothing more: it handed back the same cursor"
     return ""
 
 
