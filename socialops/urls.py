@@ -19,6 +19,7 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("inbox/", include("inbox.urls")),
+    path("channels/", include("channels.urls")),
     path("django-admin/", admin.site.urls),
 ]
 

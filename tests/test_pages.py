@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from socialops.views import server_error
-from tests.factories import DEFAULT_PASSWORD, MembershipFactory, segment
+from tests.factories import DEFAULT_PASSWORD, MembershipFactory, UserFactory, segment
 
 pytestmark = pytest.mark.django_db
 
@@ -109,3 +109,14 @@ def test_500_page_renders_without_the_database_or_static_files(rf, django_assert
     assert "Something went wrong on our side" in html
     assert "/static/" not in html
     assert "<script" not in html
+
+
+def test_only_admins_see_the_channels_link(client, agent):
+    admin = UserFactory(admin=True)
+    client.force_login(agent)
+    agent_page = client.get("/inbox/").content.decode()
+    client.force_login(admin)
+    admin_page = client.get("/inbox/").content.decode()
+
+    assert 'href="/channels/"' not in agent_page
+    assert 'href="/channels/"' in admin_page

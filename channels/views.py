@@ -1,0 +1,241 @@
+"""Pages where an admin connects brand accounts and sees how every channel is doing.
+
+X accounts connect through OAuth 2.0 (authorization code with PKCE): the admin is sent to X and comes back
+to the callback with a code. Mastodon accounts connect with an access token the admin pastes, checked
+against the instance before anything is stored. To anyone but an admin these pages do not exist (404).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from channels.connect import ChannelConnectError, channel_connect_mastodon, channel_connect_x
+from channels.connectors.base import ConnectorError
+from channels.connectors.mastodon import MastodonCredentialsRefused, mastodon_verify_credentials
+from channels.connectors.x import x_authorization_finish, x_authorization_start
+from channels.forms import MastodonConnectForm, XConnectForm
+from channels.models import Channel, Network, Segment
+from channels.selectors import channel_budget_summary
+from teams.roles import user_is_admin
+
+logger = logging.getLogger(__name__)
+
+# What x_authorization_start asked us to keep until X sends the admin back, with the admin's choices. One
+# flow at a time per session: starting another replaces it, and the callback uses it up.
+X_FLOW_SESSION_KEY = "channels.x_authorization"
+
+
+def admin_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Anonymous visitors are sent to log in; signed-in non-admins get a 404, so the pages stay unknown."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not user_is_admin(request.user):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
+# --- Channel list ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ChannelRow:
+    channel: Channel
+    last_pull: str
+    budget_left: str
+
+
+@admin_required
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    """Every channel with its state, last pull and next pull, and the ways to connect more."""
+    channels = Channel.objects.select_related("segment")
+    rows = [
+        _ChannelRow(
+            channel=channel, last_pull=_last_pull(channel), budget_left=channel_budget_summary(channel)
+        )
+        for channel in channels
+    ]
+    return render(request, "channels/index.html", {"rows": rows, "is_admin": True})
+
+
+def _last_pull(channel: Channel) -> str:
+    result = channel.last_pull_result or {}
+    if not result:
+        return "Never pulled"
+    summary = f"{result.get('outcome', 'unknown')}: {result.get('inserted', 0)} new"
+    return f"{summary} ({result['error']})" if result.get("error") else summary
+
+
+# --- X ---------------------------------------------------------------------------------------------------
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def x_connect(request: HttpRequest) -> HttpResponse:
+    """Choose the segment and listening queries, then go to X to authorise the account."""
+    if not settings.X_CLIENT_ID:
+        return _x_not_configured(request)
+    if request.method == "POST":
+        form = XConnectForm(request.POST)
+        if form.is_valid():
+            return _x_authorization_redirect(
+                request,
+                choices={
+                    "segment": form.cleaned_data["segment"].slug,
+                    "listening_queries": form.cleaned_data["listening_queries"],
+                },
+            )
+    else:
+        form = XConnectForm(initial={"segment": request.GET.get("segment")})
+    return render(request, "channels/x_connect.html", {"form": form, "is_admin": True})
+
+
+@admin_required
+@require_POST
+def reauthorise(request: HttpRequest, slug: str) -> HttpResponse:
+    """Renew a channel's credentials: through X's authorisation again, or with a new Mastodon token."""
+    channel = get_object_or_404(Channel, slug=slug)
+    if channel.network == Network.MASTODON:
+        return redirect(f"{reverse('channels:mastodon_connect')}?{urlencode({'channel': channel.slug})}")
+    if channel.network != Network.X:
+        raise Http404("only X and Mastodon channels have credentials to renew")
+    if not settings.X_CLIENT_ID:
+        return _x_not_configured(request)
+    return _x_authorization_redirect(request, choices={"reauthorise": channel.slug})
+
+
+@admin_required
+@require_GET
+def x_callback(request: HttpRequest) -> HttpResponse:
+    """Where X sends the admin back: trade the code for tokens and store the channel."""
+    flow = request.session.pop(X_FLOW_SESSION_KEY, None)
+    if not isinstance(flow, Mapping) or not isinstance(flow.get("kept"), Mapping):
+        return _x_failed(
+            request,
+            "This X authorisation was not started from this browser session, or it has already been used.",
+        )
+    try:
+        connected = x_authorization_finish(
+            redirect_uri=_x_redirect_uri(request),
+            state_kept=flow["kept"],
+            authorization_response_url=request.build_absolute_uri(),
+        )
+    except ConnectorError as exc:
+        return _x_failed(request, str(exc))
+    segment_slug = flow.get("segment")
+    try:
+        channel = channel_connect_x(
+            account_id=connected["account_id"],
+            username=connected["username"],
+            credentials=connected["credentials"],
+            segment=Segment.objects.filter(slug=segment_slug).first() if segment_slug else None,
+            listening_queries=flow.get("listening_queries"),
+            reauthorise_slug=flow.get("reauthorise"),
+        )
+    except ChannelConnectError as exc:
+        return _x_failed(request, str(exc))
+    if flow.get("reauthorise"):
+        messages.success(request, f"Re-authorised {channel.handle} on X. Its pulls start again.")
+    else:
+        messages.success(request, f"Connected {channel.handle} on X to {channel.segment.name}.")
+    return redirect("channels:index")
+
+
+def _x_redirect_uri(request: HttpRequest) -> str:
+    # The same address at the start and at the callback: X refuses a code sent with another one.
+    return request.build_absolute_uri(reverse("channels:x_callback"))
+
+
+def _x_authorization_redirect(request: HttpRequest, *, choices: Mapping[str, Any]) -> HttpResponse:
+    try:
+        url, kept = x_authorization_start(redirect_uri=_x_redirect_uri(request))
+    except ConnectorError as exc:
+        return _x_failed(request, str(exc))
+    request.session[X_FLOW_SESSION_KEY] = {**choices, "kept": kept}
+    return redirect(url)
+
+
+def _x_failed(request: HttpRequest, reason: str) -> HttpResponse:
+    logger.warning("X authorisation by %s failed: %s", request.user.get_username(), reason)
+    return render(request, "channels/x_failed.html", {"reason": reason, "is_admin": True}, status=400)
+
+
+def _x_not_configured(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "channels/x_not_configured.html",
+        {"callback_url": _x_redirect_uri(request), "is_admin": True},
+    )
+
+
+# --- Mastodon --------------------------------------------------------------------------------------------
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def mastodon_connect(request: HttpRequest) -> HttpResponse:
+    """Connect (or renew) a Mastodon account with an access token, verified against its instance."""
+    if request.method == "POST":
+        form = MastodonConnectForm(request.POST)
+        if form.is_valid():
+            channel = _mastodon_channel_connect(form)
+            if channel is not None:
+                messages.success(
+                    request, f"Connected {channel.handle} on Mastodon to {channel.segment.name}."
+                )
+                return redirect("channels:index")
+    else:
+        form = MastodonConnectForm(initial=_mastodon_initial(request))
+    return render(request, "channels/mastodon_connect.html", {"form": form, "is_admin": True})
+
+
+def _mastodon_initial(request: HttpRequest) -> dict[str, Any]:
+    """Prefilled from ``?channel=`` (renewing a channel's token) or ``?segment=``."""
+    channel = Channel.objects.filter(network=Network.MASTODON, slug=request.GET.get("channel") or "").first()
+    if channel is None:
+        return {"segment": request.GET.get("segment")}
+    return {
+        "instance_url": channel.credentials.get("instance_url", ""),
+        "segment": channel.segment.slug,
+        "listening_queries": "\n".join(channel.listening_queries or ()),
+    }
+
+
+def _mastodon_channel_connect(form: MastodonConnectForm) -> Channel | None:
+    """Verify the form's token and store the channel; None, with the form's errors set, when that failed."""
+    data = form.cleaned_data
+    try:
+        account_id, acct = mastodon_verify_credentials(
+            instance_url=data["instance_url"], access_token=data["access_token"]
+        )
+        return channel_connect_mastodon(
+            instance_url=data["instance_url"],
+            access_token=data["access_token"],
+            account_id=account_id,
+            acct=acct,
+            segment=data["segment"],
+            listening_queries=data["listening_queries"],
+        )
+    except MastodonCredentialsRefused as exc:
+        form.add_error(exc.field, exc.message)
+    except ChannelConnectError as exc:
+        form.add_error("instance_url", str(exc))
+    return None
