@@ -93,6 +93,41 @@ SELECT id, network, external_id FROM inserted
 """
 
 
+# Planning the statement above costs about as much as running it for a page of 100, so it is prepared
+# once per database session and executed by name.
+_STORE_PARAMETERS = (
+    ("now", "timestamptz"),
+    ("seen_before", "timestamptz"),
+    ("team_id", "bigint"),
+    ("status", "text"),
+    ("priority", "integer"),
+    ("channel_id", "bigint"),
+    ("known_ids", "bigint[]"),
+)
+_PREPARE_STORE = (
+    "PREPARE socialops_ingest_store ("
+    + ", ".join(kind for _, kind in _STORE_PARAMETERS)
+    + ") AS "
+    + _STORE.replace("%(known_ids)s::bigint[]", "%(known_ids)s")
+)
+for _position, (_name, _kind) in enumerate(_STORE_PARAMETERS, start=1):
+    _PREPARE_STORE = _PREPARE_STORE.replace(f"%({_name})s", f"${_position}")
+_EXECUTE_STORE = (
+    "EXECUTE socialops_ingest_store (" + ", ".join(f"%({name})s" for name, _ in _STORE_PARAMETERS) + ")"
+)
+
+
+def _prepare_store(cursor: Any) -> None:
+    """Prepare the store statement once for each database connection (a reconnect starts afresh)."""
+    raw_connection = connection.connection
+    if getattr(connection, "_socialops_store_prepared_on", None) is raw_connection:
+        return
+    cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = 'socialops_ingest_store'")
+    if cursor.fetchone() is None:
+        cursor.execute(_PREPARE_STORE)
+    connection._socialops_store_prepared_on = raw_connection
+
+
 LAST_SEEN_GRANULARITY = timedelta(hours=1)  # an author's last_seen_at is kept to the hour, not the second
 
 _EXISTING = "SELECT external_id, id FROM inbox_mention WHERE network = %s AND external_id = ANY(%s)"
@@ -143,8 +178,9 @@ def mentions_store(
         cursor.cursor.copy_expert(
             "COPY ingest_mention_stage FROM STDIN", _copy_buffer(fresh, raw_json, cleaned)
         )
+        _prepare_store(cursor)
         cursor.execute(
-            _STORE,
+            _EXECUTE_STORE,
             {
                 "now": now,
                 "seen_before": now - LAST_SEEN_GRANULARITY,

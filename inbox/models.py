@@ -107,7 +107,12 @@ class Mention(models.Model):
             ),
             models.Index(models.F("created_at").desc(), models.F("id").desc(), name="mention_newest_idx"),
             models.Index(fields=["network", "conversation_key"], name="mention_conversation_idx"),
-            models.Index(fields=["assignee", "status"], name="mention_assignee_idx"),
+            # Partial: new mentions have no assignee, so the ingest writes no entry here for them.
+            models.Index(
+                fields=["assignee", "status"],
+                name="mention_assignee_idx",
+                condition=models.Q(assignee__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
