@@ -169,14 +169,12 @@ def mentions_store(
     with connection.cursor() as cursor:
         # A page lost with a crash of the database server is lost together with its cursor, and pulled
         # again: so this transaction need not wait for its WAL to reach the disk.
-        # One round trip also readies the (empty) staging table, needed unless every post is stored.
-        known = _stored_ids(
-            cursor, posts, first_statement=f"SET LOCAL synchronous_commit TO OFF; {_CREATE_STAGE};"
-        )
+        known = _stored_ids(cursor, posts, first_statement="SET LOCAL synchronous_commit TO OFF; ")
         fresh = [post for post in posts if (post.network, post.external_id) not in known]
         if not fresh:
             cursor.execute(_LINK, {"channel_id": channel_id, "now": now, "known_ids": sorted(known.values())})
             return []
+        cursor.execute(_CREATE_STAGE)
         cursor.cursor.copy_expert(
             "COPY ingest_mention_stage FROM STDIN", _copy_buffer(fresh, raw_json, cleaned)
         )
