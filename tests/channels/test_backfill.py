@@ -354,3 +354,40 @@ def test_the_progress_bar_counts_pages_on_stderr(simulated_channel: Channel) -> 
     call_command("backfill", channel="northwind-help", days=1, max_pages=2, stdout=StringIO(), stderr=err)
 
     assert "backfill northwind-help: 2 pages [" in err.getvalue()
+
+
+class RewindingNetwork(ScriptedNetwork):
+    """A network with a history endpoint: the backfill must walk it, not the live fetch."""
+
+    def __init__(self, history_pages: list[Page]) -> None:
+        super().__init__([])
+        self.history_pages = list(history_pages)
+        self.history_calls: list[tuple[dict[str, Any], datetime]] = []
+
+    def fetch_history(self, channel: ChannelRef, cursor: Mapping[str, Any], *, since: datetime) -> Page:
+        self.history_calls.append((dict(cursor), since))
+        return self.history_pages.pop(0)
+
+
+def test_a_connector_with_a_history_endpoint_is_walked_back_to_its_end(
+    network: Callable[[Connector], Connector], test_channel: Channel
+) -> None:
+    now = timezone.now()
+    rewinding = network(
+        RewindingNetwork(
+            [
+                Page(posts=(post("new-1", now), post("new-2", now)), cursor={"max_id": "n2"}, has_more=True),
+                Page(
+                    posts=(post("old-1", now - timedelta(days=1)),), cursor={"max_id": "o1"}, has_more=False
+                ),
+            ]
+        )
+    )
+
+    out = backfill("northwind-test", days=2)
+
+    assert stored_ids() == ["new-1", "new-2", "old-1"]
+    assert [cursor for cursor, _ in rewinding.history_calls] == [{}, {"max_id": "n2"}]
+    assert {round((now - since).total_seconds() / 3600) for _, since in rewinding.history_calls} == {48}
+    assert rewinding.cursors_seen == []  # the live fetch is never called
+    assert out.splitlines()[-1] == "stopped: reached the end of the history the network keeps for this window"

@@ -13,9 +13,8 @@ How far back it reaches depends on the connector, because each starts an empty c
   ``backlog`` when its credentials set one. Its posts are all recent, so ``--max-pages`` is what bounds a
   channel without a backlog. Without ``posts_per_pull`` pages trickle 0-4 posts and the first empty one
   ends the backfill;
-- X and Mastodon: the newest page of each stream (up to 100 mentions, DMs and search hits on X, 40
-  mentions and 40 posts per hashtag on Mastodon), then one more call for what arrived meanwhile. Their
-  connectors do not page back through older history from an empty cursor.
+- connectors with ``fetch_history`` (X, Mastodon): their mentions walked back from the newest, page by page,
+  to the start of the window or the end of what the network keeps (X: the 800 most recent mentions).
 """
 
 from __future__ import annotations
@@ -178,8 +177,11 @@ def _walk(
 ) -> str:
     """Fetch and store pages from an empty cursor; return why it stopped. Connector errors propagate."""
     cursor: dict[str, Any] = {}  # the backfill's own: the channel's live cursor is neither read nor written
+    # A connector that can walk back in time (X's and Mastodon's timelines) offers fetch_history; the
+    # others are walked forward from the start of their stream with fetch.
+    history = getattr(connector, "fetch_history", None)
     for _ in range(max_pages):
-        page = connector.fetch(ref, cursor)
+        page = history(ref, cursor, since=since) if callable(history) else connector.fetch(ref, cursor)
         in_window = [post for post in page.posts if not _is_before(post, since)]
         ingested = mentions_ingest(
             channel=channel,
@@ -198,6 +200,8 @@ def _walk(
         bar.set_postfix(
             {"fetched": totals.fetched, "inserted": totals.inserted, "duplicates": totals.duplicates}
         )
+        if callable(history) and not page.has_more:
+            return "reached the end of the history the network keeps for this window"
         reason = _stop_reason(page, in_window, previous_cursor=cursor, since=since)
         if reason:
             return reason
