@@ -16,6 +16,9 @@ also holds the page token and the newest id seen since the run began; only when 
 does ``since_id`` move up to that newest id, so a run cut short resumes where it stopped and a post that
 arrives mid-run is picked up by the next run.
 
+A backfill walks the mentions timeline back in time with :meth:`XConnector.fetch_history` instead, on a
+cursor of its own (``{"history": {"pagination_token": "..."}}``), down to a ``start_time``.
+
 OAuth 2.0 user tokens expire after two hours. A connector refreshes a token that is due within
 :data:`REFRESH_MARGIN_SECONDS` before using it, keeps the new token set for the rest of its life (X rotates
 refresh tokens, so the old one is spent) and hands it back through :meth:`XConnector.refreshed_credentials`.
@@ -102,6 +105,8 @@ _REAUTHORISE_PROBLEM_TYPES = frozenset({"https://api.twitter.com/2/problems/unsu
 _REAUTHORISE_ERROR_CODES = frozenset({32, 89})  # "could not authenticate you", "invalid or expired token"
 # Token endpoint errors that blame our app's client id or secret, not the channel's grant.
 _APP_CREDENTIAL_ERRORS = frozenset({"invalid_client", "unauthorized_client"})
+
+HISTORY_KEY = "history"  # fetch_history's cursor entry, apart from the live streams' entries
 
 KIND_MENTION = "mention"
 KIND_REPLY = "reply"
@@ -202,6 +207,66 @@ class XConnector:
             cursor=next_cursor,
             has_more=has_more,
             rejected=tuple(rejected),
+            rate_limits=tuple(limits),
+        )
+
+    def fetch_history(self, channel: ChannelRef, cursor: Mapping[str, Any], *, since: datetime) -> Page:
+        """Return the next page of the channel's mentions walking back in time, for a backfill.
+
+        The walk starts at the newest mention (an empty ``cursor``) and goes back one page (up to
+        :data:`PAGE_SIZE` posts) per call with X's ``pagination_token``, sending ``start_time=since`` so
+        that X itself stops at the start of the window. X keeps only the 800 most recent mentions on this
+        timeline, so a window further back ends early. The cursor is the walk's own and never the live
+        one::
+
+            {"history": {"pagination_token": "..."}}
+
+        ``has_more`` stays True while X hands out a ``next_token``; the last page's cursor is
+        ``{"history": {}}``. Posts, skips (retweets, the account's own posts), rejected items, rate limits,
+        errors and token refreshes are exactly those of :meth:`fetch`; a page token X refuses as stale
+        restarts the walk from the newest mention (the posts fetched again are duplicates).
+
+        Only mentions are walked: recent search covers just the last 7 days (which the live pulls
+        already read), and the DM events endpoint has no time filter to stop the walk with.
+        """
+        if not isinstance(cursor, Mapping):
+            raise ConnectorError(f"X history cursor must be a mapping, got {type(cursor).__name__}")
+        state = _history_state(cursor)
+        if not isinstance(since, datetime) or since.tzinfo is None:
+            raise ConnectorError(f"X history needs an aware datetime for since, got {since!r}")
+        start_time = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # the form X's docs ask for
+        credentials = self._credentials(channel)
+        token_key = _user_token_key(channel)
+        client = self.api_client(_access_token(credentials))
+        limits: list[RateLimitInfo] = []
+        try:
+            response = self._request(
+                MENTIONS, client, channel, state, "", token_key, limits, start_time=start_time
+            )
+        except _RequestRefused:
+            if MENTIONS.token_param not in state:
+                raise
+            logger.warning(
+                "x channel %s: history page token refused; restarting from the newest", channel.slug
+            )
+            state = {}
+            response = self._request(
+                MENTIONS, client, channel, state, "", token_key, limits, start_time=start_time
+            )
+        body = _json_body(response, MENTIONS.endpoint)
+        result = _tweet_results(body, account_id=channel.external_account_id, since_id=None, is_search=False)
+        if result.skipped:
+            logger.info(
+                "x channel %s: history skipped %s", channel.slug, dict(sorted(result.skipped.items()))
+            )
+        meta = body.get("meta")
+        next_token = meta.get("next_token") if isinstance(meta, Mapping) else None
+        next_state = {MENTIONS.token_param: str(next_token)} if next_token else {}
+        return Page(
+            posts=_unique(result.posts),
+            cursor={**cursor, HISTORY_KEY: next_state},
+            has_more=bool(next_token),
+            rejected=tuple(result.rejected),
             rate_limits=tuple(limits),
         )
 
@@ -352,11 +417,15 @@ class XConnector:
         query: str,
         token_key: str,
         limits: list[RateLimitInfo],
+        *,
+        start_time: str = "",
     ) -> requests.Response:
         """Call the stream's endpoint; record the rate-limit headers of the answer, whatever it was."""
         params: dict[str, Any] = {"max_results": PAGE_SIZE, "user_auth": False}
         if stream.sends_since_id and state.get("since_id"):
             params["since_id"] = state["since_id"]
+        if start_time:
+            params["start_time"] = start_time  # the oldest time X returns; tweets endpoints only
         if state.get(stream.token_param):
             params[stream.token_param] = state[stream.token_param]
         if stream is DMS:
@@ -561,6 +630,16 @@ def _stream_state(cursor: Mapping[str, Any], stream: _Stream) -> dict[str, Any]:
         if key in state and _snowflake(state[key]) is None:
             raise ConnectorError(f"X cursor for {stream.name} has a {key} that is not an id: {state[key]!r}")
     return dict(state)
+
+
+def _history_state(cursor: Mapping[str, Any]) -> dict[str, Any]:
+    state = cursor.get(HISTORY_KEY, {})
+    if not isinstance(state, Mapping):
+        raise ConnectorError(f"X history cursor must be a mapping, got {state!r}")
+    token = state.get(MENTIONS.token_param)
+    if token is not None and not isinstance(token, str):
+        raise ConnectorError(f"X history cursor has a page token that is not a string: {token!r}")
+    return {MENTIONS.token_param: token} if token else {}
 
 
 def _next_state(

@@ -1378,3 +1378,160 @@ def test_authorization_finish_reports_a_refused_code(x_api: responses.RequestsMo
 
     assert not isinstance(raised.value, AuthExpired)
     assert urls_called(x_api) == [TOKEN_URL]
+
+
+# --- History (the backfill's walk back in time) ----------------------------------------------------------
+
+SINCE = datetime(2026, 5, 21, 20, 26, 40, 123456, tzinfo=UTC)  # seven days before NOW
+SINCE_PARAM = "2026-05-21T20:26:40Z"
+
+
+def test_history_walks_the_mentions_back_page_by_page_from_the_start_of_the_window(
+    x_api: responses.RequestsMock, connector: XConnector
+) -> None:
+    x_api.get(
+        MENTIONS_URL,
+        json=page([tweet("1300", "@northwind newest", ALICE)], [ALICE], next_token="page-2"),
+        headers=rate_headers(remaining=449),
+    )
+    x_api.get(
+        MENTIONS_URL,
+        json=page([tweet("1200", "@northwind older", BOB)], [BOB]),
+        headers=rate_headers(remaining=448),
+    )
+    # DM scope and a listening query: still only the mentions timeline is walked.
+    ref = channel(scope=FULL_SCOPE, listening_queries=("northwind",))
+
+    first = connector.fetch_history(ref, {}, since=SINCE)
+    second = connector.fetch_history(ref, first.cursor, since=SINCE)
+
+    assert sent_params(x_api.calls[0]) == {
+        "max_results": "100",
+        "start_time": SINCE_PARAM,
+        "expansions": EXPANSIONS,
+        "tweet.fields": TWEET_FIELDS,
+        "user.fields": USER_FIELDS,
+    }
+    assert sent_params(x_api.calls[1]) == {**sent_params(x_api.calls[0]), "pagination_token": "page-2"}
+    assert urls_called(x_api) == [MENTIONS_URL, MENTIONS_URL]
+    assert first.cursor == {"history": {"pagination_token": "page-2"}}
+    assert first.has_more is True
+    assert second.cursor == {"history": {}}
+    assert second.has_more is False
+    assert [post.external_id for post in (*first.posts, *second.posts)] == ["1300", "1200"]
+    assert [(post.kind, post.author.handle) for post in (*first.posts, *second.posts)] == [
+        ("mention", "alice_hikes"),
+        ("mention", "bob"),
+    ]
+    assert [info.remaining for info in (*first.rate_limits, *second.rate_limits)] == [449, 448]
+
+
+def test_history_of_an_account_without_mentions_in_the_window_is_one_empty_page(
+    x_api: responses.RequestsMock, connector: XConnector
+) -> None:
+    x_api.get(MENTIONS_URL, json={"meta": {"result_count": 0}})
+
+    result = connector.fetch_history(channel(), {}, since=SINCE)
+
+    assert result.posts == ()
+    assert result.cursor == {"history": {}}
+    assert result.has_more is False
+
+
+def test_history_skips_retweets_and_own_posts_and_rejects_malformed_items_like_fetch(
+    x_api: responses.RequestsMock, connector: XConnector, caplog: pytest.LogCaptureFixture
+) -> None:
+    x_api.get(
+        MENTIONS_URL,
+        json=page(
+            [
+                tweet(
+                    "1090",
+                    "RT @bob: @northwind rocks",
+                    ALICE,
+                    referenced_tweets=[{"type": "retweeted", "id": "1"}],
+                ),
+                tweet("1080", "@alice_hikes thanks from @northwind", BRAND),
+                {"id": "1075", "text": "no author"},
+                tweet("1070", "@northwind question", BOB),
+            ],
+            [ALICE, BOB, BRAND],
+            next_token="page-2",
+        ),
+    )
+
+    with caplog.at_level("INFO", logger="channels.connectors.x"):
+        result = connector.fetch_history(channel(), {}, since=SINCE)
+
+    assert [post.external_id for post in result.posts] == ["1070"]
+    assert [item.raw["id"] for item in result.rejected] == ["1075"]
+    assert result.has_more is True
+    assert "history skipped {'own post': 1, 'retweet': 1}" in caplog.text
+
+
+def test_a_429_during_history_is_rate_limited_like_fetch(
+    x_api: responses.RequestsMock, connector: XConnector
+) -> None:
+    x_api.get(
+        MENTIONS_URL, status=429, json={"title": "Too Many Requests"}, headers=rate_headers(450, 0, NOW + 137)
+    )
+
+    with pytest.raises(RateLimited) as raised:
+        connector.fetch_history(channel(), {"history": {"pagination_token": "page-5"}}, since=SINCE)
+
+    assert raised.value.retry_after == 137.0
+    assert raised.value.limits == (
+        RateLimitInfo(
+            MENTIONS_ENDPOINT, f"user:{ACCOUNT_ID}", 450, 0, datetime.fromtimestamp(NOW + 137, UTC)
+        ),
+    )
+    assert sent_params(x_api.calls[0])["pagination_token"] == "page-5"
+    assert len(x_api.calls) == 1
+
+
+def test_a_stale_history_page_token_restarts_the_walk_from_the_newest(
+    x_api: responses.RequestsMock, connector: XConnector
+) -> None:
+    x_api.get(MENTIONS_URL, status=400, json={"title": "Invalid Request", "detail": "bad pagination_token"})
+    x_api.get(MENTIONS_URL, json=page([tweet("1300", "@northwind newest", ALICE)], [ALICE]))
+
+    result = connector.fetch_history(channel(), {"history": {"pagination_token": "stale"}}, since=SINCE)
+
+    assert sent_params(x_api.calls[0])["pagination_token"] == "stale"
+    assert "pagination_token" not in sent_params(x_api.calls[1])
+    assert sent_params(x_api.calls[1])["start_time"] == SINCE_PARAM
+    assert [post.external_id for post in result.posts] == ["1300"]
+
+
+def test_history_refreshes_an_expiring_token_first(
+    x_api: responses.RequestsMock, connector: XConnector
+) -> None:
+    x_api.post(
+        TOKEN_URL,
+        json={"access_token": "fresh-token", "refresh_token": "refresh-2", "expires_in": 7200},
+    )
+    x_api.get(MENTIONS_URL, json={"meta": {"result_count": 0}})
+    ref = channel(expires_at=NOW + 60)
+
+    connector.fetch_history(ref, {}, since=SINCE)
+
+    assert urls_called(x_api) == [TOKEN_URL, MENTIONS_URL]
+    assert x_api.calls[1].request.headers["Authorization"] == "Bearer fresh-token"
+    assert connector.refreshed_credentials(ref)["refresh_token"] == "refresh-2"
+
+
+@pytest.mark.parametrize(
+    ("cursor", "since"),
+    [
+        ({"history": "page-2"}, SINCE),
+        ({"history": {"pagination_token": 2}}, SINCE),
+        ({}, SINCE.replace(tzinfo=None)),
+    ],
+)
+def test_a_malformed_history_cursor_or_a_naive_since_is_a_connector_error(
+    x_api: responses.RequestsMock, connector: XConnector, cursor: dict[str, Any], since: datetime
+) -> None:
+    with pytest.raises(ConnectorError, match="X history"):
+        connector.fetch_history(channel(), cursor, since=since)
+
+    assert len(x_api.calls) == 0
