@@ -75,9 +75,9 @@ class Command(BaseCommand):
         "channel's live cursor. Stops when a page holds only posts older than --days, when the connector "
         "has nothing more, or after --max-pages. On X and Mastodon the mentions are walked back from the "
         "newest to the start of the window (X keeps the 800 most recent); a simulated channel gives "
-        "posts_per_pull posts a page (up to its backlog, if set). Safe to run again: stored posts count as duplicates. Exits with "
-        "status 1 when rate limited (it says when to run again), when the channel needs re-authorising, or "
-        "when the network is unavailable."
+        "posts_per_pull posts a page (up to its backlog, if set). Safe to run again: stored posts count "
+        "as duplicates. Exits with status 1 when rate limited (it says when to run again), when the "
+        "channel needs re-authorising, or when the network is unavailable."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
