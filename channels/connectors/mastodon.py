@@ -19,6 +19,11 @@ Paging. Notifications are walked oldest-first with ``min_id`` (the page *immedia
 which ``since_id`` is not: it returns the newest page and leaves a gap behind it), so a backlog of any size
 arrives page by page with no gap and no double, and the cursor only ever moves to the newest item returned.
 The next ``min_id`` is read from the ``Link: rel="prev"`` header through Mastodon.py's ``_pagination_prev``.
+
+History. ``fetch_history`` (the backfill's) walks the other way: mention notifications from the newest back
+with ``max_id`` (the ``Link: rel="next"`` header through ``_pagination_next``, else the oldest item's id), on
+a cursor of its own (``{"history": {"max_id": ...}}``) that never touches the live one, until a post older
+than the backfill's window or the end of what the instance keeps.
 """
 
 from __future__ import annotations
@@ -162,6 +167,45 @@ class MastodonConnector:
             rate_limits=tuple(rate_limits.values()),
         )
 
+    def fetch_history(self, channel: ChannelRef, cursor: Mapping[str, Any], *, since: datetime) -> Page:
+        """Return the page of mention notifications older than ``cursor["history"]["max_id"]`` (the newest
+        page for an empty cursor), walking back in time; ``since`` must be timezone-aware.
+
+        Posts are built as ``fetch`` builds them (kinds, text, rejected items, rate limits, errors). A post
+        older than ``since`` is not returned and ends the walk (``has_more`` False), as does an empty page or
+        a short one without a ``Link: rel="next"``. Hashtag timelines are not walked: the history of a
+        listening query is not backfilled, only the account's mentions, replies and direct messages.
+        """
+        max_id = _history_max_id(cursor)
+        client = self._client(channel)
+        batch = _Batch(
+            prefix=client.id_prefix, own_account=_own_account_matcher(channel, client.id_prefix), since=since
+        )
+        notifications = client.call(
+            NOTIFICATIONS_ENDPOINT,
+            lambda api: api.notifications(types=["mention"], max_id=max_id, limit=NOTIFICATIONS_PAGE_SIZE),
+        )
+        # Newest first, as the page came: the first post older than the window ends the walk.
+        for item in notifications.items:
+            batch.add_notification(item)
+            if batch.reached_since:
+                break
+        next_max_id = notifications.next_max_id(max_id)
+        has_more = (
+            not batch.reached_since
+            and bool(notifications.items)
+            and (len(notifications.items) >= NOTIFICATIONS_PAGE_SIZE or notifications.has_next)
+        )
+        next_cursor: dict[str, Any] = {"history": {"max_id": next_max_id}} if next_max_id is not None else {}
+        rate_limits = (notifications.rate_limit,) if notifications.rate_limit is not None else ()
+        return Page(
+            posts=tuple(reversed(batch.posts)),  # oldest first, as fetch hands them out
+            cursor=next_cursor,
+            has_more=has_more,
+            rejected=tuple(batch.rejected),
+            rate_limits=rate_limits,
+        )
+
     def endpoints(self, channel: ChannelRef) -> tuple[tuple[str, str], ...]:
         """Notifications always; the hashtag timeline when a listening query is a hashtag."""
         token_key = _token_key(channel)
@@ -291,6 +335,23 @@ class _Response:
                 return str(item["id"])
         return current if current is not None else START_OF_TIME
 
+    @property
+    def has_next(self) -> bool:
+        """Whether the server linked an older page (``Link: rel="next"``)."""
+        pagination = getattr(self.result, "_pagination_next", None)
+        return isinstance(pagination, Mapping) and pagination.get("max_id") is not None
+
+    def next_max_id(self, current: str | None) -> str | None:
+        """The history cursor after this page: the ``max_id`` of the ``Link: rel="next"`` header (the oldest
+        item), else the last item's id; the current cursor when the page is empty."""
+        pagination = getattr(self.result, "_pagination_next", None)
+        if isinstance(pagination, Mapping) and pagination.get("max_id") is not None:
+            return str(pagination["max_id"])
+        for item in reversed(self.items):
+            if isinstance(item, Mapping) and isinstance(item.get("id"), str | int):
+                return str(item["id"])
+        return current
+
 
 def _is_behind(since: str | None, page: _Response, page_size: int) -> bool:
     """Whether more is waiting after this page: it was full, and it was read forward from a cursor. A first
@@ -403,9 +464,14 @@ class _Batch:
     """The posts and rejected items of one page, each post once (the first source to bring it wins, and
     notifications are read first, so a hashtag hit that also mentions us stays a mention)."""
 
-    def __init__(self, *, prefix: str, own_account: Callable[[str], bool]) -> None:
+    def __init__(
+        self, *, prefix: str, own_account: Callable[[str], bool], since: datetime | None = None
+    ) -> None:
         self.prefix = prefix
         self.is_own = own_account
+        # A history walk's window: the first post older than it is not kept and sets reached_since.
+        self.since = since
+        self.reached_since = False
         self.posts: list[Post] = []
         self.rejected: list[RejectedItem] = []
         self._seen: set[str] = set()
@@ -428,6 +494,9 @@ class _Batch:
         except (KeyError, TypeError, ValueError) as exc:
             raw = item if isinstance(item, Mapping) else {"item": item}
             self.rejected.append(RejectedItem(raw=raw, error=str(exc)))
+            return
+        if self.since is not None and post.created_at < self.since:
+            self.reached_since = True
             return
         if post.external_id not in self._seen:
             self._seen.add(post.external_id)
@@ -626,6 +695,15 @@ class _Cursor:
         ):
             raise ConnectorError(f"mastodon cursor hashtags must map tags to ids, got {cursor!r}")
         return cls(min_id=min_id, hashtags=hashtags)
+
+
+def _history_max_id(cursor: Mapping[str, Any]) -> str | None:
+    """The ``max_id`` of a history cursor (``{"history": {"max_id": ...}}``); None starts at the newest."""
+    history = cursor.get("history", {})
+    max_id = history.get("max_id") if isinstance(history, Mapping) else None
+    if not isinstance(history, Mapping) or (max_id is not None and not isinstance(max_id, str)):
+        raise ConnectorError(f"mastodon history cursor max_id must be a string, got {cursor!r}")
+    return max_id
 
 
 def _hashtags(channel: ChannelRef) -> list[str]:

@@ -923,3 +923,102 @@ def test_a_pull_stores_a_two_page_backlog_once_with_its_cursor(api: responses.Re
         f"{HOST}:117020000000000101",
         "hiker@trails.example",
     )
+
+
+# --- History: walking back for a backfill ----------------------------------------------------------------
+
+WINDOW_START = datetime(2026, 7, 25, tzinfo=UTC)
+
+
+def history_query(max_id: str | None = None) -> Any:
+    params = {"limit": "40", "types[]": "mention"}
+    if max_id is not None:
+        params["max_id"] = max_id
+    return matchers.query_param_matcher(params)
+
+
+def test_history_walks_back_from_the_newest_page_by_max_id(
+    api: responses.RequestsMock, connector: MastodonConnector
+) -> None:
+    # 43 mentions in the window: a full page of the newest 40 (540..501), then 3 more (500..498).
+    api.add(
+        responses.GET,
+        NOTIFICATIONS_URL,
+        json=[hello(n) for n in range(540, 500, -1)],
+        headers={"Link": link(NOTIFICATIONS_URL, newest="540", oldest="501"), **rate_headers(remaining=298)},
+        match=[history_query()],
+    )
+    api.add(
+        responses.GET,
+        NOTIFICATIONS_URL,
+        json=[hello(n) for n in range(500, 497, -1)],
+        headers=rate_headers(remaining=297),
+        match=[history_query(max_id="501")],
+    )
+
+    page_one = connector.fetch_history(channel(), {}, since=WINDOW_START)
+    page_two = connector.fetch_history(channel(), page_one.cursor, since=WINDOW_START)
+
+    assert page_one.cursor == {"history": {"max_id": "501"}}
+    assert page_one.has_more is True
+    assert ids(page_one) == [f"{HOST}:{117020000000000000 + n}" for n in range(501, 541)]  # oldest first
+    assert page_two.cursor == {"history": {"max_id": "498"}}
+    assert page_two.has_more is False
+    assert ids(page_two) == [f"{HOST}:{117020000000000000 + n}" for n in range(498, 501)]
+    assert [query(call).get("max_id") for call in api.calls] == [None, ["501"]]
+    assert [post.kind for post in page_two.posts] == ["mention", "mention", "mention"]
+    assert page_two.posts[0].text == "@northwind hello 498"
+    assert page_two.rate_limits == (
+        RateLimitInfo(
+            NOTIFICATIONS_ENDPOINT,
+            f"user:{OWN_ID}",
+            300,
+            297,
+            datetime(2026, 8, 1, 13, 55, 0, 248623, tzinfo=UTC),
+        ),
+    )
+
+
+def test_history_stops_at_the_first_post_older_than_the_window_and_leaves_it_out(
+    api: responses.RequestsMock, connector: MastodonConnector
+) -> None:
+    recent = [hello(n) for n in range(205, 202, -1)]
+    older = [hello(n, created_at="2026-07-20T09:00:00.000Z") for n in range(202, 200, -1)]
+    api.add(
+        responses.GET,
+        NOTIFICATIONS_URL,
+        json=[*recent, *older],
+        headers={"Link": link(NOTIFICATIONS_URL, newest="205", oldest="201")},
+        match=[history_query(max_id="206")],
+    )
+
+    page = connector.fetch_history(channel(), {"history": {"max_id": "206"}}, since=WINDOW_START)
+
+    assert ids(page) == [f"{HOST}:{117020000000000000 + n}" for n in range(203, 206)]
+    assert page.has_more is False
+    assert page.rejected == ()
+    assert len(api.calls) == 1
+
+
+def test_history_429_raises_rate_limited_like_fetch(
+    api: responses.RequestsMock, connector: MastodonConnector, no_sleep: None
+) -> None:
+    api.add(
+        responses.GET,
+        NOTIFICATIONS_URL,
+        status=429,
+        json={"error": "Too many requests"},
+        headers=rate_headers(remaining=0, reset="2026-08-01T13:55:00.000Z"),
+        match=[history_query(max_id="501")],
+    )
+
+    with pytest.raises(RateLimited) as raised:
+        connector.fetch_history(channel(), {"history": {"max_id": "501"}}, since=WINDOW_START)
+
+    assert raised.value.retry_after == 180.0
+    assert raised.value.limits == (
+        RateLimitInfo(
+            NOTIFICATIONS_ENDPOINT, f"user:{OWN_ID}", 300, 0, datetime(2026, 8, 1, 13, 55, tzinfo=UTC)
+        ),
+    )
+    assert len(api.calls) == 1
