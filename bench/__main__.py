@@ -27,6 +27,20 @@ Figure = float | dict[str, float]
 Report = Callable[[str, "float | list[float]"], None]
 
 
+def simulated_channel(slug: str, **credentials: Any) -> Any:
+    """A simulated brand account on the customer-relations segment, for a benchmark round."""
+    from channels.models import Channel, Network, Segment
+
+    return Channel.objects.create(
+        slug=slug,
+        network=Network.SIMULATED,
+        handle=f"@{slug.replace('-', '_')}",
+        external_account_id=slug,
+        segment=Segment.objects.get(slug="customer-relations"),
+        credentials=credentials,
+    )
+
+
 def summarise(value: float | list[float]) -> Figure:
     if isinstance(value, list):
         return {

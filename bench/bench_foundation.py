@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from bench.__main__ import Report
+from bench.__main__ import Report, simulated_channel
 
 POSTS_PER_PULL = 500  # a full page, the size a busy real channel returns
 PULLS = 20
@@ -13,23 +13,14 @@ ROUNDS = 5
 
 
 def run(report: Report, *, quick: bool = False) -> None:
-    from channels.models import Channel, Network, Segment
     from channels.tasks import channel_pull_task
     from inbox.models import Mention
 
     pulls = 4 if quick else PULLS
     rounds = 2 if quick else ROUNDS
-    segment = Segment.objects.get(slug="customer-relations")
     rates: list[float] = []
     for round_number in range(rounds):
-        channel = Channel.objects.create(
-            slug=f"bench-pull-{round_number}",
-            network=Network.SIMULATED,
-            handle=f"@bench_{round_number}",
-            external_account_id=f"bench-{round_number}",
-            segment=segment,
-            credentials={"posts_per_pull": POSTS_PER_PULL},
-        )
+        channel = simulated_channel(f"bench-pull-{round_number}", posts_per_pull=POSTS_PER_PULL)
         before = Mention.objects.count()
         started = time.perf_counter()
         for _ in range(pulls):

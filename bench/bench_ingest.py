@@ -15,7 +15,7 @@ import json
 import time
 from dataclasses import replace
 
-from bench.__main__ import Report
+from bench.__main__ import Report, simulated_channel
 
 PAGE_SIZE = 100  # the page size the issue names, and X's largest mentions page
 PAGES = 100
@@ -26,27 +26,19 @@ def run(report: Report, *, quick: bool = False) -> None:
     from django.db import connection
 
     from channels.connectors.simulated import SimulatedConnector
-    from channels.models import Channel, Network, Segment
     from channels.services import channel_ref
     from inbox.models import Mention
     from inbox.services import mentions_ingest
 
     pages_per_round = 10 if quick else PAGES
     rounds = 2 if quick else ROUNDS
-    segment = Segment.objects.get(slug="customer-relations")
     connector = SimulatedConnector(page_size=PAGE_SIZE)
     new_rates: list[float] = []
     copy_rates: list[float] = []
     ratios: list[float] = []
     reingest_ratios: list[float] = []
     for round_number in range(rounds):
-        channel = Channel.objects.create(
-            slug=f"bench-ingest-{round_number}",
-            network=Network.SIMULATED,
-            handle=f"@bench_ingest_{round_number}",
-            external_account_id=f"bench-ingest-{round_number}",
-            segment=segment,
-        )
+        channel = simulated_channel(f"bench-ingest-{round_number}")
         ref = channel_ref(channel)
         with connection.cursor() as cursor:
             # A live database has planner statistics (autovacuum keeps them); a database made a minute

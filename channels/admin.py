@@ -39,11 +39,7 @@ class ChannelAdmin(admin.ModelAdmin):
 
     @admin.display(description="Last pull")
     def last_outcome(self, channel: Channel) -> str:
-        result = channel.last_pull_result or {}
-        if not result:
-            return "never pulled"
-        summary = f"{result.get('outcome')}: {result.get('inserted', 0)} new"
-        return f"{summary} ({result['error']})" if result.get("error") else summary
+        return channel.last_pull_summary
 
     @admin.display(description="Budget left")
     def budget_left(self, channel: Channel) -> str:

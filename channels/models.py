@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import models
+from django.db.models import Q
 
 from channels.fields import EncryptedJSONField
 from teams.models import Team
@@ -98,6 +101,15 @@ class Channel(models.Model):
     def needs_reauth(self) -> bool:
         return self.state == self.State.NEEDS_REAUTH
 
+    @property
+    def last_pull_summary(self) -> str:
+        """The last pull's outcome in a few words, for the admin pages."""
+        result = self.last_pull_result or {}
+        if not result:
+            return "Never pulled"
+        summary = f"{result.get('outcome', 'unknown')}: {result.get('inserted', 0)} new"
+        return f"{summary} ({result['error']})" if result.get("error") else summary
+
 
 class QuarantinedItem(models.Model):
     """An item from a network or an import that could not be stored, kept with the reason for a person."""
@@ -122,6 +134,15 @@ class QuarantinedItem(models.Model):
         return f"{self.channel} {self.source}: {self.error[:60]}"
 
 
+class RateBudgetQuerySet(models.QuerySet):
+    def for_endpoints(self, network: str, endpoints: Iterable[tuple[str, str]]) -> RateBudgetQuerySet:
+        """The budgets of these (endpoint, token key) pairs on a network; none when no pair is given."""
+        pairs = Q(pk__in=[])
+        for endpoint, token_key in endpoints:
+            pairs |= Q(endpoint=endpoint, token_key=token_key)
+        return self.filter(pairs, network=network)
+
+
 class RateBudget(models.Model):
     """What a network last said about the calls left on one endpoint for one token, and when they reset."""
 
@@ -132,6 +153,8 @@ class RateBudget(models.Model):
     remaining = models.PositiveIntegerField(null=True, blank=True)
     reset_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RateBudgetQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from channels.connectors.base import (
@@ -160,12 +159,10 @@ def _budget_spent_until(network: str, endpoints: Sequence[tuple[str, str]]) -> d
     """The latest reset time among the endpoints this pull needs that have no calls left, if any."""
     if not endpoints:
         return None
-    now = timezone.now()
-    query = Q()
-    for endpoint, token_key in endpoints:
-        query |= Q(endpoint=endpoint, token_key=token_key)
-    resets = RateBudget.objects.filter(query, network=network, remaining=0, reset_at__gt=now).values_list(
-        "reset_at", flat=True
+    resets = (
+        RateBudget.objects.for_endpoints(network, endpoints)
+        .filter(remaining=0, reset_at__gt=timezone.now())
+        .values_list("reset_at", flat=True)
     )
     return max(resets, default=None)
 

@@ -28,7 +28,7 @@ from channels.connectors.mastodon import MastodonCredentialsRefused, mastodon_ve
 from channels.connectors.x import x_authorization_finish, x_authorization_start
 from channels.forms import MastodonConnectForm, XConnectForm
 from channels.models import Channel, Network, Segment
-from channels.selectors import channel_budget_summary
+from channels.selectors import channel_budget_summaries
 from teams.roles import user_is_admin
 
 logger = logging.getLogger(__name__)
@@ -66,22 +66,13 @@ class _ChannelRow:
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
     """Every channel with its state, last pull and next pull, and the ways to connect more."""
-    channels = Channel.objects.select_related("segment")
+    channels = list(Channel.objects.select_related("segment"))
+    budgets = channel_budget_summaries(channels)
     rows = [
-        _ChannelRow(
-            channel=channel, last_pull=_last_pull(channel), budget_left=channel_budget_summary(channel)
-        )
+        _ChannelRow(channel=channel, last_pull=channel.last_pull_summary, budget_left=budgets[channel.pk])
         for channel in channels
     ]
-    return render(request, "channels/index.html", {"rows": rows, "is_admin": True})
-
-
-def _last_pull(channel: Channel) -> str:
-    result = channel.last_pull_result or {}
-    if not result:
-        return "Never pulled"
-    summary = f"{result.get('outcome', 'unknown')}: {result.get('inserted', 0)} new"
-    return f"{summary} ({result['error']})" if result.get("error") else summary
+    return render(request, "channels/index.html", {"rows": rows})
 
 
 # --- X ---------------------------------------------------------------------------------------------------
@@ -105,7 +96,7 @@ def x_connect(request: HttpRequest) -> HttpResponse:
             )
     else:
         form = XConnectForm(initial={"segment": request.GET.get("segment")})
-    return render(request, "channels/x_connect.html", {"form": form, "is_admin": True})
+    return render(request, "channels/x_connect.html", {"form": form})
 
 
 @admin_required
@@ -175,14 +166,14 @@ def _x_authorization_redirect(request: HttpRequest, *, choices: Mapping[str, Any
 
 def _x_failed(request: HttpRequest, reason: str) -> HttpResponse:
     logger.warning("X authorisation by %s failed: %s", request.user.get_username(), reason)
-    return render(request, "channels/x_failed.html", {"reason": reason, "is_admin": True}, status=400)
+    return render(request, "channels/x_failed.html", {"reason": reason}, status=400)
 
 
 def _x_not_configured(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "channels/x_not_configured.html",
-        {"callback_url": _x_redirect_uri(request), "is_admin": True},
+        {"callback_url": _x_redirect_uri(request)},
     )
 
 
@@ -204,7 +195,7 @@ def mastodon_connect(request: HttpRequest) -> HttpResponse:
                 return redirect("channels:index")
     else:
         form = MastodonConnectForm(initial=_mastodon_initial(request))
-    return render(request, "channels/mastodon_connect.html", {"form": form, "is_admin": True})
+    return render(request, "channels/mastodon_connect.html", {"form": form})
 
 
 def _mastodon_initial(request: HttpRequest) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """The PostgreSQL path of the ingest: one COPY into a staging table, then set-based statements.
 
-A page goes to the server as one COPY (cheap to parse) and is stored by two statements: one upserts the
-authors of posts not yet stored and inserts those posts (ON CONFLICT DO NOTHING), one links every post of
-the page to the receiving channel. Posts already stored cost one index probe each and write nothing, which
-keeps re-ingesting a page far cheaper than ingesting it new.
+One query finds which posts of the page are stored already. The others go to the server as one COPY
+(cheap to parse), and one prepared statement upserts their authors, inserts them (ON CONFLICT DO NOTHING)
+and links every post of the page to the receiving channel. A page whose posts are all stored costs that
+query and one insert of links that already exist, which keeps re-ingesting far cheaper than ingesting.
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 
 from channels.connectors.base import Post
+
+if TYPE_CHECKING:
+    from inbox.services import CleanedPost
 
 # The staging table's columns are in COPY order. It lives as long as the database session and is
 # emptied at every commit; inside a caller's longer transaction the DELETE empties it.
@@ -153,7 +156,7 @@ def mentions_store(
     posts: Sequence[Post],
     *,
     raw_json: Callable[[Post], str],
-    cleaned: Callable[[Post], tuple[str, str, str, str, str, int]],
+    cleaned: Callable[[Post], CleanedPost],
     channel_id: int,
     team_id: int | None,
     status: str,
@@ -225,7 +228,7 @@ def _stored_ids(cursor: Any, posts: Sequence[Post], first_statement: str = "") -
 def _copy_buffer(
     posts: Sequence[Post],
     raw_json: Callable[[Post], str],
-    cleaned: Callable[[Post], tuple[str, str, str, str, str, int]],
+    cleaned: Callable[[Post], CleanedPost],
 ) -> io.StringIO:
     buffer = io.StringIO()
     write = buffer.write

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from channels.models import Channel
 from inbox.models import Mention
@@ -20,18 +20,11 @@ def mentions_visible_to(*, user: AbstractBaseUser) -> QuerySet[Mention]:
     return mentions.filter(team_id__in=user_team_ids(user))
 
 
-def mentions_for_inbox(
-    *, user: AbstractBaseUser, after_id: int | None = None, limit: int = INBOX_PAGE_SIZE
-) -> list[Mention]:
-    """The newest mentions the user may see, newest first, with channels, segments and authors loaded.
-
-    ``after_id`` returns only mentions stored after that id, which the live refresh uses to fetch what is new.
-    """
-    mentions = mentions_visible_to(user=user)
-    if after_id is not None:
-        mentions = mentions.filter(Q(id__gt=after_id))
+def mentions_for_inbox(*, user: AbstractBaseUser, limit: int = INBOX_PAGE_SIZE) -> list[Mention]:
+    """The newest mentions the user may see, newest first, with channels, segments and authors loaded."""
     return list(
-        mentions.select_related("author", "team")
+        mentions_visible_to(user=user)
+        .select_related("author", "team")
         .prefetch_related(
             Prefetch("channels", queryset=Channel.objects.select_related("segment").order_by("id"))
         )

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from channels.connectors.base import AuthorData, Post, RejectedItem
+from channels.connectors.base import Post, RejectedItem
 from channels.models import Channel, QuarantinedItem
 from inbox import bulk_postgresql
 from inbox.models import Author, Mention, MentionChannel
+from inbox.payloads import payload_json, payload_value, storable_text
 
 INSERT_CHUNK = 500  # rows per INSERT statement: well under SQLite's bound-parameter limit at 19 columns
 
@@ -28,6 +27,7 @@ _MAX_LENGTHS = {
     "url": Mention._meta.get_field("url").max_length,
     "author_external_id": Author._meta.get_field("external_id").max_length,
     "handle": Author._meta.get_field("handle").max_length,
+    "display_name": Author._meta.get_field("display_name").max_length,
 }
 _KINDS = frozenset(Mention.Kind.values)
 
@@ -39,6 +39,17 @@ class RejectedPost:
     index: int
     external_id: str
     reason: str
+
+
+class CleanedPost(NamedTuple):
+    """A post's values as they can be stored: no NUL characters, cut to the column widths."""
+
+    text: str
+    conversation_key: str
+    in_reply_to: str
+    handle: str
+    display_name: str
+    follower_count: int
 
 
 @dataclass(frozen=True)
@@ -84,7 +95,7 @@ def mentions_ingest(
         if valid and connection.vendor == "postgresql":
             inserted = bulk_postgresql.mentions_store(
                 valid,
-                raw_json=lambda post: _raw_json(post.raw),
+                raw_json=lambda post: payload_json(post.raw),
                 cleaned=_cleaned,
                 channel_id=channel.pk,
                 team_id=channel.owning_team_id,
@@ -117,7 +128,7 @@ def _quarantine(channel: Channel, quarantine: Quarantine, refused: Sequence[tupl
             network=channel.network,
             external_id=str(item.raw.get("id", ""))[:200] if isinstance(item.raw, Mapping) else "",
             error=item.error,
-            raw=_clean_raw(dict(item.raw)) if isinstance(item.raw, Mapping) else {"item": str(item.raw)},
+            raw=payload_value(item.raw) if isinstance(item.raw, Mapping) else {"item": str(item.raw)},
         )
         for item in quarantine.connector_rejected
     ]
@@ -128,22 +139,22 @@ def _quarantine(channel: Channel, quarantine: Quarantine, refused: Sequence[tupl
             network=post.network,
             external_id=str(post.external_id)[:200],
             error=reason,
-            raw=json.loads(_raw_json(post.raw)),
+            raw=payload_value(post.raw),
         )
         for post, reason in refused
     ]
     QuarantinedItem.objects.bulk_create(items)
 
 
-def _cleaned(post: Post) -> tuple[str, str, str, str, str, int]:
+def _cleaned(post: Post) -> CleanedPost:
     author = post.author
-    return (
-        _clean(post.text),
-        _clean(post.conversation_key)[: _MAX_LENGTHS["conversation_key"]],
-        _clean(post.in_reply_to)[: _MAX_LENGTHS["in_reply_to"]],
-        _clean(author.handle)[: _MAX_LENGTHS["handle"]],
-        _clean(author.display_name)[:200],
-        min(max(0, int(author.follower_count)), MAX_FOLLOWER_COUNT),
+    return CleanedPost(
+        text=storable_text(post.text),
+        conversation_key=storable_text(post.conversation_key)[: _MAX_LENGTHS["conversation_key"]],
+        in_reply_to=storable_text(post.in_reply_to)[: _MAX_LENGTHS["in_reply_to"]],
+        handle=storable_text(author.handle)[: _MAX_LENGTHS["handle"]],
+        display_name=storable_text(author.display_name)[: _MAX_LENGTHS["display_name"]],
+        follower_count=min(max(0, int(author.follower_count)), MAX_FOLLOWER_COUNT),
     )
 
 
@@ -200,56 +211,29 @@ def _problem(post: Post) -> str:
     return ""
 
 
-def _clean(text: str) -> str:
-    # PostgreSQL refuses NUL in text and jsonb; networks do send it now and then.
-    return text.replace("\x00", "")
-
-
-def _clean_raw(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # JSON has no NaN or Infinity, and PostgreSQL's jsonb refuses them
-    if isinstance(value, str):
-        return _clean(value)
-    if isinstance(value, Mapping):
-        return {_clean(str(k)): _clean_raw(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean_raw(v) for v in value]
-    return value
-
-
-def _raw_json(raw: Mapping[str, Any]) -> str:
-    """The payload as JSON text; the common clean payload is serialised once and not walked."""
-    try:
-        text = json.dumps(raw, allow_nan=False, default=str)
-    except ValueError:
-        text = ""
-    if not text or "\\u0000" in text:
-        text = json.dumps(_clean_raw(raw), allow_nan=False, default=str)
-    return text
-
-
 def _authors_upsert(posts: Iterable[Post], *, now: datetime) -> dict[tuple[str, str], int]:
     """Insert new authors and refresh known ones in one statement; returns ids by (network, external id)."""
-    latest: dict[tuple[str, str], AuthorData] = {}
+    latest: dict[tuple[str, str], Post] = {}
     for post in posts:
-        latest[(post.network, post.author.external_id)] = post.author
+        latest[(post.network, post.author.external_id)] = post
     if not latest:
         return {}
-    handle_limit = _MAX_LENGTHS["handle"]
+    rows = []
     # Sorted so two concurrent ingests lock author rows in the same order and cannot deadlock.
-    rows = [
-        Author(
-            network=network,
-            external_id=external_id,
-            handle=_clean(author.handle)[:handle_limit],
-            display_name=_clean(author.display_name)[:200],
-            follower_count=min(max(0, int(author.follower_count)), MAX_FOLLOWER_COUNT),
-            is_verified=bool(author.is_verified),
-            first_seen_at=now,
-            last_seen_at=now,
+    for (network, external_id), post in sorted(latest.items()):
+        cleaned = _cleaned(post)
+        rows.append(
+            Author(
+                network=network,
+                external_id=external_id,
+                handle=cleaned.handle,
+                display_name=cleaned.display_name,
+                follower_count=cleaned.follower_count,
+                is_verified=bool(post.author.is_verified),
+                first_seen_at=now,
+                last_seen_at=now,
+            )
         )
-        for (network, external_id), author in sorted(latest.items())
-    ]
     Author.objects.bulk_create(
         rows,
         batch_size=INSERT_CHUNK,
@@ -317,6 +301,7 @@ def _mentions_insert(
         chunk = posts[start : start + INSERT_CHUNK]
         params: list[Any] = []
         for post in chunk:
+            cleaned = _cleaned(post)
             # Values already in database form, in _INSERT_FIELDS order: the generic per-field conversion
             # costs more than the insert itself at page sizes of hundreds.
             params.extend(
@@ -324,17 +309,14 @@ def _mentions_insert(
                     post.network,
                     post.external_id,
                     post.kind,
-                    _clean(post.text),
+                    cleaned.text,
                     post.url,
                     adapt_datetime(post.created_at),
                     received_at,
                     author_ids[(post.network, post.author.external_id)],
-                    parent_keys.get(
-                        (post.network, post.in_reply_to),
-                        _clean(post.conversation_key)[: _MAX_LENGTHS["conversation_key"]],
-                    ),
-                    _clean(post.in_reply_to)[: _MAX_LENGTHS["in_reply_to"]],
-                    _raw_json(post.raw),
+                    parent_keys.get((post.network, post.in_reply_to), cleaned.conversation_key),
+                    cleaned.in_reply_to,
+                    payload_json(post.raw),
                     Mention.Status.NEW.value,
                     team_id,
                     Mention.Priority.NORMAL.value,

@@ -10,7 +10,6 @@ from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
 
 from inbox.selectors import mentions_for_inbox
-from teams.roles import user_is_admin
 
 REFRESH_SECONDS = 5  # how often the open inbox asks for new mentions
 
@@ -26,8 +25,6 @@ def _inbox_context(request: HttpRequest) -> dict:
         "since": since,
         "new_count": new_count,
         "refresh_seconds": REFRESH_SECONDS,
-        "is_admin": user_is_admin(request.user),
-        "team_names": [m.team.name for m in request.user.memberships.select_related("team")],
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
 
 from teams.roles import user_is_admin
 
@@ -11,8 +12,10 @@ def roles(request: HttpRequest) -> dict[str, object]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    # Callables, so pages that never show the header cost no query.
+    # Lazy, and computed once: pages that never show them cost no query, pages that show them twice one.
     return {
-        "is_admin": lambda: user_is_admin(user),
-        "team_names": lambda: [m.team.name for m in user.memberships.select_related("team")],
+        "is_admin": SimpleLazyObject(lambda: user_is_admin(user)),
+        "team_names": SimpleLazyObject(
+            lambda: [membership.team.name for membership in user.memberships.select_related("team")]
+        ),
     }

@@ -15,6 +15,7 @@ import pytest
 import responses
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from channels.connectors.mastodon import REQUEST_TIMEOUT as MASTODON_TIMEOUT
@@ -611,3 +612,19 @@ def test_a_post_without_the_csrf_token_is_refused(network: responses.RequestsMoc
     assert response.status_code == 403
     assert len(network.calls) == 0
     assert Channel.objects.count() == 0
+
+
+def test_the_list_costs_the_same_queries_for_one_channel_as_for_many(
+    admin_client: Client, django_assert_max_num_queries: Any
+) -> None:
+    ChannelFactory(network="x", external_account_id="1", handle="@one")
+    admin_client.get(reverse("channels:index"))  # sessions and permissions warmed up
+    with CaptureQueriesContext(connection) as one:
+        admin_client.get(reverse("channels:index"))
+    for n in range(2, 8):
+        ChannelFactory(network="x", external_account_id=str(n), handle=f"@many{n}")
+
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        html = admin_client.get(reverse("channels:index")).content.decode()
+
+    assert html.count("Budget left: not reported yet") == 7

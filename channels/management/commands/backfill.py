@@ -19,7 +19,6 @@ How far back it reaches depends on the connector, because each starts an empty c
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from collections.abc import Mapping
@@ -31,6 +30,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from tqdm import tqdm
 
+from channels.command_args import channel_from_slug, positive_int
 from channels.connectors.base import (
     AuthExpired,
     ChannelRef,
@@ -47,7 +47,6 @@ from channels.services import channel_credentials_store_refreshed, channel_ref, 
 from inbox.services import Quarantine, mentions_ingest
 
 DEFAULT_MAX_PAGES = 1000  # 100,000 posts at X's page size: a generous night's backfill, never an endless one
-KNOWN_CHANNELS_SHOWN = 30  # an unknown slug lists the channels there are, but not thousands of them
 
 
 @dataclass
@@ -90,14 +89,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--days",
             required=True,
-            type=_positive_int,
+            type=positive_int,
             metavar="N",
             help="How far back to go: posts older than N days are not stored, and a page of only such "
             "posts ends the backfill.",
         )
         parser.add_argument(
             "--max-pages",
-            type=_positive_int,
+            type=positive_int,
             default=DEFAULT_MAX_PAGES,
             metavar="M",
             help=f"Fetch at most M pages (default {DEFAULT_MAX_PAGES}).",
@@ -107,7 +106,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, **options: Any) -> None:
-        channel = _channel(options["channel"])
+        channel = channel_from_slug(options["channel"])
         if channel.needs_reauth:
             raise CommandError(
                 f"channel {channel.slug} needs re-authorisation; connect the account again in the admin "
@@ -246,26 +245,3 @@ def resume_at(now: datetime, wait_seconds: float) -> datetime:
     if moment.second or moment.microsecond:
         moment = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
     return moment
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
-    return number
-
-
-def _channel(slug: str) -> Channel:
-    try:
-        return Channel.objects.select_related("segment").get(slug=slug)
-    except Channel.DoesNotExist:
-        known = list(
-            Channel.objects.order_by("slug").values_list("slug", flat=True)[: KNOWN_CHANNELS_SHOWN + 1]
-        )
-        listing = ", ".join(known[:KNOWN_CHANNELS_SHOWN]) or "none yet"
-        if len(known) > KNOWN_CHANNELS_SHOWN:
-            listing += ", ..."
-        raise CommandError(f"no channel with slug {slug!r}; known channels: {listing}") from None

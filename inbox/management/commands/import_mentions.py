@@ -18,9 +18,7 @@ number and the reason, the rest of the file is stored, and the command exits wit
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -33,14 +31,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from tqdm import tqdm
 
+from channels.command_args import channel_from_slug, positive_int
 from channels.connectors.base import AuthorData, Post
 from channels.models import Channel, Network, QuarantinedItem
 from inbox.models import Mention
+from inbox.payloads import storable_value
 from inbox.services import mentions_ingest
 
 DEFAULT_BATCH_SIZE = 500  # lines per ingest pass: set-based enough to be fast, short enough per transaction
 REJECTIONS_SHOWN = 20  # enough to see what is wrong with an export; the rest is in the quarantine table
-KNOWN_CHANNELS_SHOWN = 30  # an unknown slug lists the channels there are, but not thousands of them
 QUARANTINED_LINE_LIMIT = 10_000  # characters of an unparseable line kept: enough to see what it was
 REQUIRED_FIELDS = ("external_id", "text", "author_handle", "created_at")
 UTF8_BOM = b"\xef\xbb\xbf"  # editors on Windows start UTF-8 files with it; it is not part of the first line
@@ -111,7 +110,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--batch-size",
-            type=_positive_int,
+            type=positive_int,
             default=DEFAULT_BATCH_SIZE,
             metavar="N",
             help=f"Lines stored per ingest pass and transaction (default {DEFAULT_BATCH_SIZE}).",
@@ -121,7 +120,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, **options: Any) -> None:
-        channel = _channel(options["channel"])
+        channel = channel_from_slug(options["channel"])
         path = Path(options["file"])
         batch_size: int = options["batch_size"]
         # The stream the command was given (call_command(stderr=...)) or the real one: tqdm redraws with
@@ -170,29 +169,6 @@ class Command(BaseCommand):
         if totals.rejected:
             said = "line was rejected; it is" if totals.rejected == 1 else "lines were rejected; they are"
             raise CommandError(f"{totals.rejected} {said} kept in the quarantine table")
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
-    return number
-
-
-def _channel(slug: str) -> Channel:
-    try:
-        return Channel.objects.select_related("segment").get(slug=slug)
-    except Channel.DoesNotExist:
-        known = list(
-            Channel.objects.order_by("slug").values_list("slug", flat=True)[: KNOWN_CHANNELS_SHOWN + 1]
-        )
-        listing = ", ".join(known[:KNOWN_CHANNELS_SHOWN]) or "none yet"
-        if len(known) > KNOWN_CHANNELS_SHOWN:
-            listing += ", ..."
-        raise CommandError(f"no channel with slug {slug!r}; known channels: {listing}") from None
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -416,7 +392,7 @@ def _quarantine(channel: Channel, rejections: Sequence[Rejection]) -> None:
     }
     items = []
     for rejection in rejections:
-        raw, error = _json_safe(rejection.raw), _json_safe(rejection.reason)
+        raw, error = storable_value(rejection.raw), storable_value(rejection.reason)
         key = (rejection.line_number, error, _canonical(raw))
         if key in known:
             continue
@@ -426,7 +402,7 @@ def _quarantine(channel: Channel, rejections: Sequence[Rejection]) -> None:
                 channel=channel,
                 source=QuarantinedItem.Source.IMPORT,
                 network=rejection.network,
-                external_id=_json_safe(rejection.external_id),
+                external_id=storable_value(rejection.external_id),
                 error=error,
                 raw=raw,
                 line_number=rejection.line_number,
@@ -437,17 +413,3 @@ def _quarantine(channel: Channel, rejections: Sequence[Rejection]) -> None:
 
 def _canonical(raw: Any) -> str:
     return json.dumps(raw, sort_keys=True, default=str)
-
-
-def _json_safe(value: Any) -> Any:
-    """``value`` as PostgreSQL will store it: it refuses NUL in text and jsonb, and non-finite numbers
-    (an exponent like 1e999 parses as infinity) in jsonb."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {_json_safe(str(key)): _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(item) for item in value]
-    return value
