@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.db.models import Value
 from django.utils import timezone
 
 from channels.models import Channel, Network
@@ -21,6 +22,13 @@ class Author(models.Model):
     display_name = models.CharField(max_length=200, blank=True)
     follower_count = models.PositiveIntegerField(default=0)
     is_verified = models.BooleanField(default=False)
+    # db_default: the bulk ingest inserts authors naming its columns, and leaves tags to people.
+    tags = models.JSONField(
+        default=list,
+        db_default=Value([], output_field=models.JSONField()),
+        blank=True,
+        help_text="Set by people: vip, influencer, detractor, advocate, employee. Rules can test them.",
+    )
     first_seen_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
 
@@ -92,6 +100,19 @@ class Mention(models.Model):
     sentiment = models.FloatField(null=True, blank=True, help_text="Compound score from -1 to 1.")
     sentiment_label = models.CharField(max_length=10, choices=SentimentLabel.choices, blank=True)
     is_misdirected = models.BooleanField(default=False)
+    # Routing's results. db_default: the bulk ingest inserts mentions naming only its own columns.
+    intent_confidence = models.FloatField(null=True, blank=True)
+    labels = models.JSONField(default=list, db_default=Value([], output_field=models.JSONField()), blank=True)
+    requires_approval = models.BooleanField(
+        default=False, db_default=False, help_text="A rule asked for approval before any reply."
+    )
+    decision = models.JSONField(
+        default=dict,
+        db_default=Value({}, output_field=models.JSONField()),
+        blank=True,
+        help_text="The routing decision: owner, rules fired, explanation, rule set and model versions.",
+    )
+    routed_at = models.DateTimeField(null=True, blank=True, help_text="Empty until routing has decided.")
 
     class Meta:
         constraints = [
@@ -107,6 +128,8 @@ class Mention(models.Model):
             ),
             models.Index(models.F("created_at").desc(), models.F("id").desc(), name="mention_newest_idx"),
             models.Index(fields=["network", "conversation_key"], name="mention_conversation_idx"),
+            # Partial: only the mentions waiting for routing, which the sweeper looks for.
+            models.Index(fields=["id"], name="mention_unrouted_idx", condition=models.Q(routed_at=None)),
             # Partial: new mentions have no assignee, so the ingest writes no entry here for them.
             models.Index(
                 fields=["assignee", "status"],

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
+from channels.models import Segment
 from inbox.models import Mention
+from routing.facts import INTENTS
 from teams.models import Team
 
 
@@ -25,14 +28,165 @@ class Escalation(models.Model):
     reason = models.TextField()
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     created_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField(
+        null=True, blank=True, help_text="Not accepted by then, it goes to the owning team's lead."
+    )
+    bounce_reason = models.TextField(blank=True)
+    escalated_to_lead_at = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
 
     class Meta:
-        indexes = [models.Index(fields=["to_team", "state"], name="escalation_inbox_idx")]
+        indexes = [
+            models.Index(fields=["to_team", "state"], name="escalation_inbox_idx"),
+            models.Index(fields=["due_at"], name="escalation_due_idx", condition=Q(state="pending")),
+        ]
+        constraints = [
+            # A post received on several accounts is escalated once: one open escalation per mention.
+            models.UniqueConstraint(
+                fields=["mention"], condition=Q(state__in=["pending", "to_lead"]), name="escalation_one_open"
+            )
+        ]
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.mention} {self.from_team} -> {self.to_team} ({self.state})"
+
+
+class IntentRoute(models.Model):
+    """Which segment owns an intent. Seeded from the segment playbooks; admins edit it."""
+
+    intent = models.CharField(max_length=30, unique=True, choices=[(i, i.replace("_", " ")) for i in INTENTS])
+    segment = models.ForeignKey(
+        Segment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty: nobody owns it, the post stays with the team of the account that received it.",
+    )
+
+    class Meta:
+        ordering = ["intent"]
+
+    def __str__(self) -> str:
+        return f"{self.intent} -> {self.segment or 'receiving team'}"
+
+
+class Rule(models.Model):
+    """One admin rule: a condition tree over a post's facts and the actions to take when it holds.
+
+    ``when`` and ``then`` use the rule language of ``routing.rules``; a rule that does not compile is refused
+    on save by the service that saves it. Every change publishes a new ``RuleSetVersion``.
+    """
+
+    position = models.PositiveIntegerField(default=0, help_text="Rules run in this order, lowest first.")
+    name = models.CharField(max_length=120)
+    enabled = models.BooleanField(default=True)
+    when = models.JSONField(help_text="Condition tree: all / any / not over the post's facts.")
+    then = models.JSONField(help_text="Actions, in order.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def as_spec(self) -> dict:
+        """The rule as the rule language reads it."""
+        return {
+            "id": self.pk,
+            "name": self.name,
+            "enabled": self.enabled,
+            "when": self.when,
+            "then": self.then,
+        }
+
+
+class RuleSetVersion(models.Model):
+    """A published snapshot of everything routing decides with: rules in order, the intent map, settings.
+
+    Decisions record the version they used, so an explanation can always be traced to the rules of the day.
+    """
+
+    number = models.PositiveIntegerField(unique=True)
+    rules = models.JSONField(default=list, help_text="Rule specs in order, disabled ones included.")
+    intent_segments = models.JSONField(default=dict, help_text="Intent -> owning segment slug.")
+    misdirect_threshold = models.FloatField(default=0.6)
+    summary = models.CharField(max_length=200, blank=True, help_text="What changed.")
+    published_at = models.DateTimeField(default=timezone.now)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-number"]
+
+    def __str__(self) -> str:
+        return f"rule set v{self.number}"
+
+
+class RoutingSettings(models.Model):
+    """Organisation-wide routing switches (one row)."""
+
+    crisis_mode = models.BooleanField(default=False, help_text="Rules can test it; on during an incident.")
+    misdirect_threshold = models.FloatField(
+        default=0.6, help_text="Intent confidence from which a post counts as misdirected."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "routing settings"
+
+    def __str__(self) -> str:
+        return "Routing settings"
+
+    @classmethod
+    def current(cls) -> RoutingSettings:
+        return cls.objects.get_or_create(pk=1)[0]
+
+
+class Correction(models.Model):
+    """An agent's re-route or intent correction: kept as data and used to train the classifier."""
+
+    mention = models.ForeignKey(Mention, on_delete=models.SET_NULL, null=True, related_name="corrections")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    text = models.TextField(help_text="The post's text when it was corrected; training keeps working after.")
+    intent_before = models.CharField(max_length=30, blank=True)
+    intent_after = models.CharField(max_length=30, blank=True, help_text="Empty: no intent to learn from.")
+    team_before = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    team_after = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    trained_in_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The classifier version that learned from it; empty: not yet."
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["id"], name="correction_untrained_idx", condition=Q(trained_in_version=None))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.intent_before or '-'} -> {self.intent_after or '-'} on {self.mention_id}"
+
+
+class ClassifierState(models.Model):
+    """One trained version of the organisation's intent model, as plain arrays (never a pickle)."""
+
+    version = models.PositiveIntegerField(unique=True)
+    state = models.BinaryField(help_text="numpy .npz of plain arrays; loaded with allow_pickle=False.")
+    examples_seen = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"classifier v{self.version} ({self.examples_seen} examples)"

@@ -1,0 +1,121 @@
+"""The values the routing engine works on. Plain frozen dataclasses: no ORM, cheap to build and compare.
+
+``Facts`` is what is known about one post when it is routed; ``Classification`` is what the classifier says
+about its text; ``Decision`` is what the engine concluded, with an explanation a person can read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+# Intents the classifier knows, in the order the UI lists them.
+INTENTS: tuple[str, ...] = (
+    "support_question",
+    "complaint",
+    "praise",
+    "purchase_question",
+    "event_question",
+    "press_question",
+    "crisis_signal",
+    "advocacy",
+    "spam",
+    "other",
+)
+
+# The segment that owns each intent, seeded from the segment playbooks; admins can edit the map.
+DEFAULT_INTENT_SEGMENTS: dict[str, str] = {
+    "support_question": "customer-relations",
+    "complaint": "customer-relations",
+    "praise": "customer-relations",
+    "purchase_question": "product-promotion",
+    "event_question": "event-coverage",
+    "press_question": "reputation-management",
+    "crisis_signal": "crisis-management",
+    "advocacy": "issue-advocacy",
+    "spam": "",  # spam is owned by nobody: it stays where it landed, labelled
+    "other": "",  # no owner: it stays with the receiving account's team
+}
+
+# Priorities, matching inbox.models.Mention.Priority values.
+PRIORITIES: dict[str, int] = {"low": 10, "normal": 20, "high": 30, "urgent": 40}
+
+AUTHOR_TAGS: tuple[str, ...] = ("vip", "influencer", "detractor", "advocate", "employee")
+KINDS: tuple[str, ...] = ("mention", "reply", "dm", "keyword")
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """What the classifier says about a post's text."""
+
+    intent: str
+    confidence: float  # 0..1, the model's probability for ``intent``
+    sentiment: float  # VADER compound score, -1..1
+    sentiment_label: str  # "negative" | "neutral" | "positive"
+    terms: tuple[str, ...] = ()  # the words or patterns that drove the intent, strongest first
+    model_version: int = 0  # 0: patterns and lexicons only; n: the statistical model trained n times
+    scores: tuple[tuple[str, float], ...] = ()  # every intent's probability, highest first
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What is known about one post when it is routed. Text comes from the networks: untrusted."""
+
+    text: str
+    network: str  # "x" | "mastodon" | "simulated" | ...
+    kind: str = "mention"  # one of KINDS
+    channel: str = ""  # slug of the receiving channel
+    segment: str = ""  # slug of the receiving channel's segment
+    team: str = ""  # slug of the receiving channel's team
+    language: str = ""  # ISO 639-1 code when known, "" otherwise
+    author_handle: str = ""
+    author_followers: int = 0
+    author_verified: bool = False
+    author_tags: frozenset[str] = frozenset()
+    created_at: datetime | None = None
+    crisis_mode: bool = False
+    classification: Classification | None = None  # filled in by the classifier before rules run
+
+
+class Classifier(Protocol):
+    """Sentiment and intent for posts. ``classify_many`` is the fast path: it works on a whole batch."""
+
+    version: int
+
+    def classify(self, facts: Facts) -> Classification: ...
+
+    def classify_many(self, facts: list[Facts]) -> list[Classification]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """An email or an outgoing webhook a rule asked for."""
+
+    kind: str  # "email" | "webhook"
+    target: str  # address or URL
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the engine concluded about one post."""
+
+    segment: str  # owning segment slug ("" when nobody owns the intent and no rule routed it)
+    team: str  # owning team slug
+    intent: str
+    confidence: float
+    sentiment: float
+    sentiment_label: str
+    priority: str = "normal"  # a key of PRIORITIES
+    labels: tuple[str, ...] = ()
+    is_misdirected: bool = False
+    escalate_to: str = ""  # team slug; "" when there is no escalation
+    escalation_reason: str = ""
+    assignee: str = ""  # username a rule assigned to
+    require_approval: bool = False
+    notifications: tuple[Notification, ...] = ()
+    rules_fired: tuple[int, ...] = ()  # rule ids, in the order they fired
+    explanation: tuple[str, ...] = ()  # sentences a person can read
+    rule_set_version: int = 0
+    model_version: int = 0
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
