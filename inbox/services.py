@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,8 @@ from channels.models import Channel, QuarantinedItem
 from inbox import bulk_postgresql
 from inbox.models import Author, Mention, MentionChannel
 from inbox.payloads import payload_json, payload_value, storable_text
+
+logger = logging.getLogger(__name__)
 
 INSERT_CHUNK = 500  # rows per INSERT statement: well under SQLite's bound-parameter limit at 19 columns
 
@@ -112,12 +115,25 @@ def mentions_ingest(
         if cursor is not None:
             Channel.objects.filter(pk=channel.pk).update(cursor=dict(cursor))
             channel.cursor = dict(cursor)
+        if inserted:
+            new_ids = sorted(inserted)
+            transaction.on_commit(lambda: _route_later(new_ids))
     inserted_ids = tuple(sorted(inserted))
     return IngestResult(
         inserted_ids=inserted_ids,
         duplicates=len(valid) - len(inserted_ids),
         rejected=tuple(rejected),
     )
+
+
+def _route_later(mention_ids: list[int]) -> None:
+    """Hand new mentions to routing. If the broker cannot take the task, routing's sweeper finds them."""
+    from routing.tasks import mentions_route_task
+
+    try:
+        mentions_route_task.delay(mention_ids)
+    except Exception:  # the mentions are stored; the sweeper routes them within a minute
+        logger.warning("could not queue routing for %s new mentions", len(mention_ids), exc_info=True)
 
 
 def _quarantine(channel: Channel, quarantine: Quarantine, refused: Sequence[tuple[Post, str]]) -> None:

@@ -189,10 +189,30 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=SOCIALOPS_PULL_TICK_SECONDS),
         "options": {"expires": SOCIALOPS_PULL_TICK_SECONDS * 4},
     },
+    # Mentions whose route task was lost (a worker died between the ingest and routing).
+    "route-unrouted-mentions": {
+        "task": "routing.tasks.mentions_route_unrouted",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 120},
+    },
+    # Escalations nobody accepted within their segment's acceptance window go to the team lead.
+    "escalations-overdue": {
+        "task": "routing.tasks.escalations_overdue",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 120},
+    },
 }
 
 # How long a channel's pull lock lives; a worker killed mid-pull holds it until then.
 SOCIALOPS_PULL_LOCK_SECONDS = env.int("SOCIALOPS_PULL_LOCK_SECONDS", default=300)
+
+# Email for rule notifications. EMAIL_URL like smtp+tls://user:password@host:587; without it emails are
+# printed to the worker's console.
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="socialops@localhost")
 
 # X (Twitter) app credentials: the OAuth 2.0 client for connecting accounts, and an app bearer token for
 # keyword search. Optional: without them X channels cannot be connected.

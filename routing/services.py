@@ -1,0 +1,854 @@
+"""Routing services: load a batch of mentions' facts, decide with the published rules and the current
+classifier, apply the decisions; publish rule-set versions; learn from agents' corrections.
+
+The engine (``routing.engine.decide_many``) is pure; everything that touches the database is here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
+from django.db.models import Max
+from django.db.models.fields.json import KT
+from django.utils import timezone
+from inbox.events import event_publish
+
+from channels.models import Channel, Segment
+from inbox.models import AuditEvent, Mention, MentionChannel
+from routing.classifier import IntentClassifier
+from routing.engine import decide_many
+from routing.facts import DEFAULT_INTENT_SEGMENTS, INTENTS, PRIORITIES, Decision, Facts
+from routing.language import detect_language
+from routing.models import (
+    ClassifierState,
+    Correction,
+    Escalation,
+    IntentRoute,
+    RoutingSettings,
+    Rule,
+    RuleSetVersion,
+)
+from routing.rules import CompiledRuleSet, RoutingContext, compile_rule_set, validate_rule
+from teams.models import Membership, Team
+
+logger = logging.getLogger(__name__)
+
+# Mentions routed per statement; the route task gets one ingest page at a time, usually 100.
+ROUTE_BATCH = 500
+
+
+# --- Rule sets ----------------------------------------------------------------------------------------------
+
+
+def routing_context(*, intent_segments: Mapping[str, str] | None = None) -> RoutingContext:
+    """What a rule may name, from the database: teams, segments and their teams, users, channels."""
+    segments = {slug: team for slug, team in Segment.objects.values_list("slug", "team__slug")}
+    if intent_segments is None:
+        intent_segments = {i: DEFAULT_INTENT_SEGMENTS.get(i, "") for i in INTENTS}
+        intent_segments.update(
+            {
+                r.intent: (r.segment.slug if r.segment else "")
+                for r in IntentRoute.objects.select_related("segment")
+            }
+        )
+    return RoutingContext(
+        teams=frozenset(Team.objects.values_list("slug", flat=True)),
+        segments=segments,
+        users=frozenset(get_user_model().objects.filter(is_active=True).values_list("username", flat=True)),
+        channels=frozenset(Channel.objects.values_list("slug", flat=True)),
+        intent_segments=dict(intent_segments),
+        misdirect_threshold=RoutingSettings.current().misdirect_threshold,
+    )
+
+
+def rule_set_publish(*, user: Any = None, summary: str = "") -> RuleSetVersion:
+    """Snapshot the rules, the intent map and the threshold as a new version, after compiling them.
+
+    Raises ``routing.rules.RuleError`` (nothing is published) when the rules do not compile.
+    """
+    with transaction.atomic():
+        # Serialise publishers: version numbers are taken from the row count under a table lock.
+        RoutingSettings.current()
+        RoutingSettings.objects.select_for_update().get(pk=1)
+        context = routing_context()
+        specs = [rule.as_spec() for rule in Rule.objects.all()]
+        compile_rule_set(specs, context)
+        number = (RuleSetVersion.objects.aggregate(n=Max("number"))["n"] or 0) + 1
+        version = RuleSetVersion.objects.create(
+            number=number,
+            rules=specs,
+            intent_segments=dict(context.intent_segments),
+            misdirect_threshold=context.misdirect_threshold,
+            summary=summary[:200],
+            published_by=user if user is not None and user.is_authenticated else None,
+        )
+        _audit(user, "rule_set.published", version, after={"number": number, "summary": summary})
+    return version
+
+
+def rule_save(
+    *,
+    user: Any,
+    name: str,
+    when: Any,
+    then: Any,
+    enabled: bool = True,
+    position: int | None = None,
+    rule: Rule | None = None,
+) -> Rule:
+    """Create or change a rule and publish a new rule-set version.
+
+    A rule that does not compile raises ``routing.rules.RuleError`` naming the part that is wrong, and
+    nothing is saved.
+    """
+    spec = {"id": rule.pk if rule else 0, "name": name, "enabled": enabled, "when": when, "then": then}
+    validate_rule(spec, routing_context())
+    with transaction.atomic():
+        before = rule.as_spec() if rule else {}
+        if rule is None:
+            if position is None:
+                position = (Rule.objects.aggregate(p=Max("position"))["p"] or 0) + 10
+            rule = Rule(created_by=user if user and user.is_authenticated else None)
+        rule.name, rule.enabled, rule.when, rule.then = name, enabled, when, then
+        if position is not None:
+            rule.position = position
+        rule.save()
+        _audit(user, "rule.saved", rule, before=before, after=rule.as_spec())
+        rule_set_publish(user=user, summary=f"{'Changed' if before else 'Added'} rule “{name}”")
+    return rule
+
+
+def rule_delete(*, user: Any, rule: Rule) -> None:
+    with transaction.atomic():
+        before = rule.as_spec()
+        _audit(user, "rule.deleted", rule, before=before)
+        rule.delete()
+        rule_set_publish(user=user, summary=f"Deleted rule “{before['name']}”")
+
+
+_compiled_lock = threading.Lock()
+_compiled: dict[int, CompiledRuleSet] = {}
+
+
+def rule_set_current() -> CompiledRuleSet:
+    """The newest published rule set, compiled once per process per version (version 1 made on first use)."""
+    number = RuleSetVersion.objects.aggregate(n=Max("number"))["n"]
+    if number is None:
+        number = rule_set_publish(summary="First version").number
+    with _compiled_lock:
+        compiled = _compiled.get(number)
+    if compiled is None:
+        compiled = rule_set_compile(version=RuleSetVersion.objects.get(number=number))
+        with _compiled_lock:
+            _compiled.clear()
+            _compiled[number] = compiled
+    return compiled
+
+
+def rule_set_compile(*, version: RuleSetVersion, rules: Sequence[Mapping] | None = None) -> CompiledRuleSet:
+    """Compile a published version (or draft ``rules`` with that version's intent map)."""
+    context = routing_context(intent_segments=version.intent_segments)
+    context = replace(context, misdirect_threshold=version.misdirect_threshold, users=None, channels=None)
+    return compile_rule_set(list(version.rules if rules is None else rules), context, version=version.number)
+
+
+# --- Classifier ---------------------------------------------------------------------------------------------
+
+_classifier_lock = threading.Lock()
+_classifier: IntentClassifier | None = None
+
+
+def classifier_current() -> IntentClassifier:
+    """The newest trained classifier, loaded once per process per version; patterns only before training."""
+    global _classifier
+    newest = ClassifierState.objects.aggregate(v=Max("version"))["v"] or 0
+    with _classifier_lock:
+        if _classifier is not None and _classifier.version == newest:
+            return _classifier
+    if newest == 0:
+        loaded = IntentClassifier()
+    else:
+        loaded = IntentClassifier.load_state(bytes(ClassifierState.objects.get(version=newest).state))
+    with _classifier_lock:
+        _classifier = loaded
+    return loaded
+
+
+def classifier_train(*, batch_size: int = 500) -> ClassifierState | None:
+    """Teach the classifier every correction it has not learned from yet; store the result as a new version.
+
+    Returns None when there was nothing to learn. The caller keeps two of these apart (the task's lock).
+    """
+    pending = list(
+        Correction.objects.filter(trained_in_version=None)
+        .exclude(intent_after="")
+        .order_by("id")
+        .values_list("id", "text", "intent_after")[:batch_size]
+    )
+    if not pending:
+        return None
+    newest = ClassifierState.objects.order_by("-version").first()
+    model = IntentClassifier.load_state(bytes(newest.state)) if newest else IntentClassifier()
+    model.learn([(text, intent) for _, text, intent in pending if intent in INTENTS])
+    with transaction.atomic():
+        state = ClassifierState.objects.create(
+            version=model.version, state=model.dump_state(), examples_seen=model.examples_seen
+        )
+        Correction.objects.filter(id__in=[pk for pk, _, _ in pending]).update(
+            trained_in_version=model.version
+        )
+    logger.info("classifier v%s learned from %s corrections", model.version, len(pending))
+    return state
+
+
+# --- Routing ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    routed: int
+    escalated: int
+    skipped: int  # already routed, or gone
+
+
+# Hooks that pick an assignee for a routed mention the rules did not assign: (mention_id, team_id) -> user id.
+# The team-leads work (auto-assignment by workload) registers here.
+AUTO_ASSIGNERS: list[Callable[[int, int], int | None]] = []
+
+
+def mentions_route(*, mention_ids: Iterable[int]) -> RouteResult:
+    """Classify, decide and apply for mentions not routed yet. Safe to repeat: routed ones are skipped."""
+    ids = sorted(set(mention_ids))
+    totals = RouteResult(0, 0, 0)
+    for start in range(0, len(ids), ROUTE_BATCH):
+        chunk = ids[start : start + ROUTE_BATCH]
+        loaded = mentions_facts(mention_ids=chunk)
+        if not loaded:
+            totals = RouteResult(totals.routed, totals.escalated, totals.skipped + len(chunk))
+            continue
+        rule_set = rule_set_current()
+        decisions = decide_many([facts for _, facts in loaded], rule_set, classifier_current())
+        result = decisions_apply(
+            decided=[(mention_id, facts, d) for (mention_id, facts), d in zip(loaded, decisions, strict=True)]
+        )
+        totals = RouteResult(
+            totals.routed + result.routed,
+            totals.escalated + result.escalated,
+            totals.skipped + len(chunk) - result.routed,
+        )
+    return totals
+
+
+def mentions_unrouted(*, limit: int = 5000, older_than: timedelta = timedelta(seconds=60)) -> list[int]:
+    """Mentions stored a while ago and still not routed (their route task was lost): the sweeper's work."""
+    return list(
+        Mention.objects.filter(routed_at=None, received_at__lt=timezone.now() - older_than)
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def mentions_facts(
+    *, mention_ids: Sequence[int], routed: bool = False, crisis_mode: bool | None = None
+) -> list[tuple[int, Facts]]:
+    """Facts for the unrouted mentions among ``mention_ids`` (``routed``: the routed ones), by id."""
+    rows = list(
+        Mention.objects.filter(id__in=mention_ids, routed_at__isnull=not routed)
+        .order_by("id")
+        .annotate(lang_x=KT("raw__lang"), lang_mastodon=KT("raw__language"))
+        .values_list(
+            "id",
+            "text",
+            "network",
+            "kind",
+            "created_at",
+            "lang_x",
+            "lang_mastodon",
+            "author__handle",
+            "author__follower_count",
+            "author__is_verified",
+            "author__tags",
+        )
+    )
+    if not rows:
+        return []
+    receiving = _receiving_channels([row[0] for row in rows])
+    channels = _channel_facts({channel_id for channel_id in receiving.values()})
+    if crisis_mode is None:
+        crisis_mode = RoutingSettings.current().crisis_mode
+    loaded = []
+    for pk, text, network, kind, created_at, lang_x, lang_mastodon, handle, followers, verified, tags in rows:
+        slug, segment, team = channels.get(receiving.get(pk), ("", "", ""))
+        language = (lang_x or lang_mastodon or "").split("-")[0].lower()
+        if not language or language in ("und", "zxx", "qme"):
+            language = detect_language(text)
+        loaded.append(
+            (
+                pk,
+                Facts(
+                    text=text,
+                    network=network,
+                    kind=kind,
+                    channel=slug,
+                    segment=segment,
+                    team=team,
+                    language=language,
+                    author_handle=handle,
+                    author_followers=followers,
+                    author_verified=verified,
+                    author_tags=frozenset(tags or ()),
+                    created_at=created_at,
+                    crisis_mode=crisis_mode,
+                ),
+            )
+        )
+    return loaded
+
+
+def _receiving_channels(mention_ids: Sequence[int]) -> dict[int, int]:
+    """The first channel each mention arrived on: the account whose team escalates it."""
+    first: dict[int, int] = {}
+    for mention_id, channel_id in (
+        MentionChannel.objects.filter(mention_id__in=mention_ids)
+        .order_by("id")
+        .values_list("mention_id", "channel_id")
+    ):
+        first.setdefault(mention_id, channel_id)
+    return first
+
+
+def _channel_facts(channel_ids: set[int]) -> dict[int, tuple[str, str, str]]:
+    """Channel id -> (slug, segment slug, owning team slug)."""
+    return {
+        pk: (slug, segment, override or team)
+        for pk, slug, segment, team, override in Channel.objects.filter(id__in=channel_ids).values_list(
+            "id", "slug", "segment__slug", "segment__team__slug", "team_override__slug"
+        )
+    }
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    routed: int
+    escalated: int
+
+
+def decisions_apply(*, decided: Sequence[tuple[int, Facts, Decision]]) -> ApplyResult:
+    """Store decisions on their mentions (only those not routed yet), open escalations, write audit events,
+    and publish one live event for the batch. Notifications go out after commit."""
+    if not decided:
+        return ApplyResult(0, 0)
+    team_ids = dict(Team.objects.values_list("slug", "id"))
+    assignees = {d.assignee for _, _, d in decided if d.assignee}
+    user_ids = (
+        dict(get_user_model().objects.filter(username__in=assignees).values_list("username", "id"))
+        if assignees
+        else {}
+    )
+    now = timezone.now()
+    rows = []
+    for mention_id, _facts, d in decided:
+        rows.append(
+            (
+                mention_id,
+                team_ids.get(d.team),
+                PRIORITIES.get(d.priority, PRIORITIES["normal"]),
+                d.intent,
+                d.confidence,
+                d.sentiment,
+                d.sentiment_label,
+                d.is_misdirected,
+                list(d.labels),
+                d.require_approval,
+                user_ids.get(d.assignee),
+                decision_record(d),
+            )
+        )
+    with transaction.atomic():
+        applied = _mentions_update(rows, now=now)
+        applied_set = set(applied)
+        escalations = _escalations_open(
+            [(m, f, d) for m, f, d in decided if m in applied_set], team_ids=team_ids, now=now
+        )
+        _auto_assign(
+            [(m, team_ids.get(d.team)) for m, _, d in decided if m in applied_set and not d.assignee]
+        )
+        mention_type = ContentType.objects.get_for_model(Mention)
+        AuditEvent.objects.bulk_create(
+            AuditEvent(
+                verb="mention.routed",
+                object_type=mention_type,
+                object_id=str(mention_id),
+                object_repr=f"mention {mention_id}",
+                after={
+                    "team": d.team,
+                    "intent": d.intent,
+                    "priority": d.priority,
+                    "escalated_to": d.escalate_to,
+                    "rule_set_version": d.rule_set_version,
+                    "model_version": d.model_version,
+                },
+                created_at=now,
+            )
+            for mention_id, _, d in decided
+            if mention_id in applied_set
+        )
+        notifications = [
+            (mention_id, n.kind, n.target)
+            for mention_id, _, d in decided
+            if mention_id in applied_set
+            for n in d.notifications
+        ]
+        if notifications:
+            from routing.tasks import notification_send_task
+
+            for mention_id, kind, target in notifications:
+                transaction.on_commit(
+                    lambda m=mention_id, k=kind, t=target: notification_send_task.delay(m, k, t)
+                )
+        if applied:
+            teams = sorted({d.team for m, _, d in decided if m in applied_set and d.team})
+            transaction.on_commit(
+                lambda: event_publish(
+                    "mentions.routed", {"ids": applied, "teams": teams, "escalated": escalations}
+                )
+            )
+    return ApplyResult(routed=len(applied), escalated=len(escalations))
+
+
+def decision_record(d: Decision) -> dict[str, Any]:
+    """What a mention keeps of its decision, for its detail page and the API."""
+    return {
+        "segment": d.segment,
+        "team": d.team,
+        "intent": d.intent,
+        "confidence": round(d.confidence, 4),
+        "sentiment": round(d.sentiment, 4),
+        "priority": d.priority,
+        "labels": list(d.labels),
+        "is_misdirected": d.is_misdirected,
+        "escalate_to": d.escalate_to,
+        "escalation_reason": d.escalation_reason,
+        "assignee": d.assignee,
+        "require_approval": d.require_approval,
+        "rules_fired": list(d.rules_fired),
+        "explanation": list(d.explanation),
+        "rule_set_version": d.rule_set_version,
+        "model_version": d.model_version,
+    }
+
+
+def _mentions_update(rows: list[tuple], *, now: Any) -> list[int]:
+    """Write the decisions of mentions still unrouted; returns the ids written."""
+    if connection.vendor == "postgresql":
+        from psycopg2.extras import Json, execute_values
+
+        with connection.cursor() as cursor:
+            written = execute_values(
+                cursor.cursor,
+                """
+                UPDATE inbox_mention m SET
+                    team_id = COALESCE(v.team_id, m.team_id), priority = v.priority, intent = v.intent,
+                    intent_confidence = v.confidence, sentiment = v.sentiment, sentiment_label = v.label,
+                    is_misdirected = v.misdirected, labels = v.labels, requires_approval = v.approval,
+                    assignee_id = COALESCE(v.assignee_id, m.assignee_id), decision = v.decision,
+                    routed_at = v.routed_at
+                FROM (VALUES %s) AS v (id, team_id, priority, intent, confidence, sentiment, label,
+                                       misdirected, labels, approval, assignee_id, decision, routed_at)
+                WHERE m.id = v.id AND m.routed_at IS NULL
+                RETURNING m.id
+                """,
+                [
+                    (
+                        pk,
+                        team,
+                        prio,
+                        intent,
+                        conf,
+                        sent,
+                        label,
+                        mis,
+                        Json(labels),
+                        appr,
+                        assignee,
+                        Json(dec),
+                        now,
+                    )
+                    for pk, team, prio, intent, conf, sent, label, mis, labels, appr, assignee, dec in rows
+                ],
+                template="(%s::bigint, %s::bigint, %s::smallint, %s, %s::float8, %s::float8, %s, "
+                "%s::boolean, %s::jsonb, %s::boolean, %s::integer, %s::jsonb, %s::timestamptz)",
+                fetch=True,
+                page_size=len(rows),
+            )
+        return sorted(row[0] for row in written)
+    written = []
+    for pk, team, prio, intent, conf, sent, label, mis, labels, appr, assignee, dec in rows:
+        fields: dict[str, Any] = {
+            "priority": prio,
+            "intent": intent,
+            "intent_confidence": conf,
+            "sentiment": sent,
+            "sentiment_label": label,
+            "is_misdirected": mis,
+            "labels": labels,
+            "requires_approval": appr,
+            "decision": dec,
+            "routed_at": now,
+        }
+        if team is not None:
+            fields["team_id"] = team
+        if assignee is not None:
+            fields["assignee_id"] = assignee
+        if Mention.objects.filter(pk=pk, routed_at=None).update(**fields):
+            written.append(pk)
+    return written
+
+
+def _escalations_open(
+    decided: Sequence[tuple[int, Facts, Decision]], *, team_ids: Mapping[str, int], now: Any
+) -> list[int]:
+    """One pending escalation per mention whose decision escalates it; returns their mention ids."""
+    windows = dict(Segment.objects.values_list("team_id", "acceptance_window_minutes"))
+    wanted = []
+    for mention_id, facts, d in decided:
+        to_team = team_ids.get(d.escalate_to)
+        from_team = team_ids.get(facts.team)
+        if not d.escalate_to or to_team is None or from_team is None or to_team == from_team:
+            continue
+        wanted.append(
+            Escalation(
+                mention_id=mention_id,
+                from_team_id=from_team,
+                to_team_id=to_team,
+                reason=d.escalation_reason or "Escalated by routing.",
+                created_at=now,
+                due_at=now + timedelta(minutes=windows.get(to_team, 60)),
+            )
+        )
+    # The partial unique constraint keeps a mention from having two open escalations.
+    Escalation.objects.bulk_create(wanted, ignore_conflicts=True)
+    return [e.mention_id for e in wanted]
+
+
+def _auto_assign(routed: Sequence[tuple[int, int | None]]) -> None:
+    """Let the registered auto-assigners pick people for routed mentions nobody was assigned to."""
+    if not AUTO_ASSIGNERS:
+        return
+    for mention_id, team_id in routed:
+        if team_id is None:
+            continue
+        for assigner in AUTO_ASSIGNERS:
+            user_id = assigner(mention_id, team_id)
+            if user_id is not None:
+                Mention.objects.filter(pk=mention_id, assignee=None).update(assignee_id=user_id)
+                break
+
+
+def _audit(user: Any, verb: str, obj: Any, *, before: dict | None = None, after: dict | None = None) -> None:
+    AuditEvent.objects.create(
+        actor=user if user is not None and getattr(user, "is_authenticated", False) else None,
+        verb=verb,
+        object_type=ContentType.objects.get_for_model(type(obj)),
+        object_id=str(obj.pk),
+        object_repr=str(obj)[:200],
+        before=before or {},
+        after=after or {},
+    )
+
+
+# --- Escalation lifecycle -----------------------------------------------------------------------------------
+
+
+class RoutingActionError(ValueError):
+    """An action that cannot be done in the object's state, or by this user; the message says why."""
+
+
+def _user_in_team(user: Any, team_id: int) -> bool:
+    from teams.roles import user_is_admin
+
+    return user_is_admin(user) or Membership.objects.filter(user=user, team_id=team_id).exists()
+
+
+def escalation_accept(*, escalation: Escalation, user: Any) -> Escalation:
+    """The owning team takes the post."""
+    if not _user_in_team(user, escalation.to_team_id):
+        raise RoutingActionError("Only members of the team it was escalated to can accept it.")
+    with transaction.atomic():
+        escalation = Escalation.objects.select_for_update().get(pk=escalation.pk)
+        if escalation.state not in (Escalation.State.PENDING, Escalation.State.ESCALATED_TO_LEAD):
+            raise RoutingActionError(f"This escalation is already {escalation.get_state_display().lower()}.")
+        before = {"state": escalation.state}
+        escalation.state = Escalation.State.ACCEPTED
+        escalation.decided_at = timezone.now()
+        escalation.decided_by = user
+        escalation.save(update_fields=["state", "decided_at", "decided_by"])
+        Mention.objects.filter(pk=escalation.mention_id).update(team_id=escalation.to_team_id)
+        _audit(user, "escalation.accepted", escalation, before=before, after={"state": escalation.state})
+        _publish_after_commit("escalation.accepted", escalation)
+    return escalation
+
+
+def escalation_bounce(*, escalation: Escalation, user: Any, reason: str) -> Escalation:
+    """The owning team hands the post back to the team that received it, saying why."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise RoutingActionError("Say why the post is bounced back: the receiving team reads it.")
+    if not _user_in_team(user, escalation.to_team_id):
+        raise RoutingActionError("Only members of the team it was escalated to can bounce it back.")
+    with transaction.atomic():
+        escalation = Escalation.objects.select_for_update().select_related("mention").get(pk=escalation.pk)
+        if escalation.state not in (Escalation.State.PENDING, Escalation.State.ESCALATED_TO_LEAD):
+            raise RoutingActionError(f"This escalation is already {escalation.get_state_display().lower()}.")
+        before = {"state": escalation.state}
+        escalation.state = Escalation.State.BOUNCED
+        escalation.bounce_reason = reason[:2000]
+        escalation.decided_at = timezone.now()
+        escalation.decided_by = user
+        escalation.save(update_fields=["state", "bounce_reason", "decided_at", "decided_by"])
+        Mention.objects.filter(pk=escalation.mention_id).update(
+            team_id=escalation.from_team_id, is_misdirected=False
+        )
+        # A bounce says "not ours", not what it is: kept as a correction without an intent to learn.
+        Correction.objects.create(
+            mention_id=escalation.mention_id,
+            user=user,
+            text=escalation.mention.text,
+            intent_before=escalation.mention.intent,
+            team_before_id=escalation.to_team_id,
+            team_after_id=escalation.from_team_id,
+        )
+        _audit(
+            user,
+            "escalation.bounced",
+            escalation,
+            before=before,
+            after={"state": "bounced", "reason": reason},
+        )
+        _publish_after_commit("escalation.bounced", escalation)
+    return escalation
+
+
+def escalations_overdue_raise(*, now: Any = None) -> list[int]:
+    """Pending escalations past their acceptance window go to the owning team's lead. Safe to repeat."""
+    now = now or timezone.now()
+    raised = []
+    with transaction.atomic():
+        overdue = list(
+            Escalation.objects.select_for_update(skip_locked=True)
+            .filter(state=Escalation.State.PENDING, due_at__lte=now)
+            .order_by("due_at")[:500]
+        )
+        for escalation in overdue:
+            escalation.state = Escalation.State.ESCALATED_TO_LEAD
+            escalation.escalated_to_lead_at = now
+            escalation.save(update_fields=["state", "escalated_to_lead_at"])
+            leads = list(
+                Membership.objects.filter(
+                    team_id=escalation.to_team_id, role=Membership.Role.LEAD
+                ).values_list("user__username", flat=True)
+            )
+            _audit(
+                None,
+                "escalation.to_lead",
+                escalation,
+                before={"state": "pending"},
+                after={"state": escalation.state, "leads": leads},
+            )
+            _publish_after_commit("escalation.to_lead", escalation, leads=leads)
+            raised.append(escalation.pk)
+    return raised
+
+
+def _publish_after_commit(kind: str, escalation: Escalation, **extra: Any) -> None:
+    payload = {
+        "escalation": escalation.pk,
+        "mention": escalation.mention_id,
+        "from_team": escalation.from_team_id,
+        "to_team": escalation.to_team_id,
+        "state": escalation.state,
+        **extra,
+    }
+    transaction.on_commit(lambda: event_publish(kind, payload))
+
+
+# --- Corrections --------------------------------------------------------------------------------------------
+
+
+def mention_reroute(
+    *, mention: Mention, user: Any, team: Team | None = None, intent: str = "", reason: str = ""
+) -> Mention:
+    """An agent moves a mention to another team and/or corrects its intent.
+
+    The correction is stored and the classifier learns from it in the background. With only an intent, the
+    team follows the intent map; with only a team, the intent to learn is the one intent that team's
+    segment owns, when there is exactly one.
+    """
+    if intent and intent not in INTENTS:
+        raise RoutingActionError(f"Unknown intent {intent!r}; expected one of {', '.join(INTENTS)}.")
+    if team is None and not intent:
+        raise RoutingActionError("Choose a team or an intent.")
+    if mention.team_id is not None and not _user_in_team(user, mention.team_id):
+        raise RoutingActionError("Only members of the mention's team can re-route it.")
+    version = RuleSetVersion.objects.order_by("-number").first()
+    intent_segments = version.intent_segments if version else routing_context().intent_segments
+    team_of_segment = dict(Segment.objects.values_list("slug", "team_id"))
+    if team is None:
+        segment = intent_segments.get(intent, "")
+        team_id = team_of_segment.get(segment, mention.team_id)
+    else:
+        team_id = team.pk
+    if not intent:
+        segments_of_team = {slug for slug, t in team_of_segment.items() if t == team_id}
+        owned = [i for i, s in intent_segments.items() if s and s in segments_of_team]
+        learn = owned[0] if len(owned) == 1 else ""
+    else:
+        learn = intent
+    with transaction.atomic():
+        mention = Mention.objects.select_for_update().get(pk=mention.pk)
+        before = {"team": mention.team_id, "intent": mention.intent}
+        Correction.objects.create(
+            mention=mention,
+            user=user,
+            text=mention.text,
+            intent_before=mention.intent,
+            intent_after=learn,
+            team_before_id=mention.team_id,
+            team_after_id=team_id,
+        )
+        mention.team_id = team_id
+        if intent:
+            mention.intent = intent
+        decision = dict(mention.decision or {})
+        decision["corrected_by"] = getattr(user, "username", "")
+        decision["correction_reason"] = reason[:500]
+        mention.decision = decision
+        mention.save(update_fields=["team", "intent", "decision"])
+        for escalation in Escalation.objects.select_for_update().filter(
+            mention=mention, state__in=[Escalation.State.PENDING, Escalation.State.ESCALATED_TO_LEAD]
+        ):
+            accepted = escalation.to_team_id == team_id
+            escalation.state = Escalation.State.ACCEPTED if accepted else Escalation.State.BOUNCED
+            escalation.bounce_reason = "" if accepted else f"Re-routed by {user}: {reason}".strip(": ")
+            escalation.decided_at = timezone.now()
+            escalation.decided_by = user
+            escalation.save(update_fields=["state", "bounce_reason", "decided_at", "decided_by"])
+        _audit(
+            user,
+            "mention.rerouted",
+            mention,
+            before=before,
+            after={"team": team_id, "intent": mention.intent},
+        )
+        transaction.on_commit(
+            lambda: event_publish(
+                "mention.rerouted", {"ids": [mention.pk], "team": team_id, "intent": mention.intent}
+            )
+        )
+        if learn:
+            from routing.tasks import classifier_train_task
+
+            transaction.on_commit(classifier_train_task.delay)
+    return mention
+
+
+# --- Backtest -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BacktestChange:
+    mention_id: int
+    text: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BacktestReport:
+    mentions: int
+    days: int
+    teams_before: dict[str, int]
+    teams_after: dict[str, int]
+    changed: int
+    escalations_added: int
+    escalations_removed: int
+    sample: tuple[BacktestChange, ...]
+
+
+def rules_backtest(*, rules: Sequence[Mapping], days: int = 7, sample_size: int = 20) -> BacktestReport:
+    """What a draft rule set would change over the last ``days`` of routed mentions. Changes nothing.
+
+    Both sides use the classification stored on each mention, so only the rules differ. A draft that does
+    not compile raises ``routing.rules.RuleError``.
+    """
+    from routing.facts import Classification
+
+    current = rule_set_current()
+    version = RuleSetVersion.objects.get(number=current.version)
+    compile_rule_set(list(rules), routing_context(intent_segments=version.intent_segments))  # names checked
+    draft = rule_set_compile(version=version, rules=rules)
+    classifier = classifier_current()
+    since = timezone.now() - timedelta(days=days)
+    ids = list(
+        Mention.objects.filter(created_at__gte=since)
+        .exclude(routed_at=None)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    teams_before: dict[str, int] = {}
+    teams_after: dict[str, int] = {}
+    changed = added = removed = 0
+    sample: list[BacktestChange] = []
+    for start in range(0, len(ids), ROUTE_BATCH):
+        chunk = ids[start : start + ROUTE_BATCH]
+        stored = {
+            pk: (intent, conf, sent, label, dec)
+            for pk, intent, conf, sent, label, dec in Mention.objects.filter(id__in=chunk).values_list(
+                "id", "intent", "intent_confidence", "sentiment", "sentiment_label", "decision"
+            )
+        }
+        loaded = []
+        for pk, facts in mentions_facts(mention_ids=chunk, routed=True):
+            intent, conf, sent, label, dec = stored[pk]
+            classification = Classification(
+                intent=intent or "other",
+                confidence=conf or 0.0,
+                sentiment=sent or 0.0,
+                sentiment_label=label or "neutral",
+                model_version=(dec or {}).get("model_version", 0),
+            )
+            loaded.append((pk, replace(facts, classification=classification)))
+        facts_list = [f for _, f in loaded]
+        before = decide_many(facts_list, current, classifier)
+        after = decide_many(facts_list, draft, classifier)
+        for (pk, facts), b, a in zip(loaded, before, after, strict=True):
+            teams_before[b.team] = teams_before.get(b.team, 0) + 1
+            teams_after[a.team] = teams_after.get(a.team, 0) + 1
+            added += bool(a.escalate_to) and not b.escalate_to
+            removed += bool(b.escalate_to) and not a.escalate_to
+            if _outcome(a) != _outcome(b):
+                changed += 1
+                if len(sample) < sample_size:
+                    sample.append(BacktestChange(pk, facts.text, decision_record(b), decision_record(a)))
+    return BacktestReport(
+        mentions=len(ids),
+        days=days,
+        teams_before=teams_before,
+        teams_after=teams_after,
+        changed=changed,
+        escalations_added=added,
+        escalations_removed=removed,
+        sample=tuple(sample),
+    )
+
+
+def _outcome(d: Decision) -> tuple:
+    return (d.team, d.priority, d.labels, d.escalate_to, d.assignee, d.require_approval, d.notifications)

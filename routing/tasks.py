@@ -1,0 +1,105 @@
+"""Routing tasks. Each takes ids, looks objects up and calls one service."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.core.cache import cache
+from django.core.mail import send_mail
+
+from inbox.models import Mention
+from routing import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="routing.tasks.mentions_route", ignore_result=True)
+def mentions_route_task(mention_ids: list[int]) -> dict:
+    """Route newly stored mentions.
+
+    Safe to run twice: a mention is only routed while it has no routing result, in one conditional UPDATE.
+    """
+    result = services.mentions_route(mention_ids=mention_ids)
+    return {"routed": result.routed, "escalated": result.escalated, "skipped": result.skipped}
+
+
+@shared_task(name="routing.tasks.mentions_route_unrouted", ignore_result=True)
+def mentions_route_unrouted_task() -> int:
+    """Sweep up mentions whose route task was lost (a worker died, the broker was down). Beat runs it.
+
+    Safe to run twice: see mentions_route_task.
+    """
+    ids = services.mentions_unrouted()
+    if ids:
+        logger.info("routing %s mentions the route tasks missed", len(ids))
+        services.mentions_route(mention_ids=ids)
+    return len(ids)
+
+
+@shared_task(name="routing.tasks.escalations_overdue", ignore_result=True)
+def escalations_overdue_task() -> int:
+    """Hand escalations nobody accepted in time to the owning team's lead. Beat runs it every minute.
+
+    Safe to run twice: only pending escalations past due move, under row locks.
+    """
+    return len(services.escalations_overdue_raise())
+
+
+@shared_task(name="routing.tasks.classifier_train", ignore_result=True)
+def classifier_train_task() -> int | None:
+    """Teach the classifier the corrections it has not learned from.
+
+    Safe to run twice: a lock keeps two trainings apart, and each correction records the version that
+    learned from it, so none is learned twice.
+    """
+    if not cache.add("routing:classifier-train-lock", "1", timeout=600):
+        return None
+    try:
+        state = services.classifier_train()
+    finally:
+        cache.delete("routing:classifier-train-lock")
+    return state.version if state else None
+
+
+@shared_task(
+    name="routing.tasks.notification_send",
+    ignore_result=True,
+    autoretry_for=(OSError,),
+    retry_backoff=10,
+    max_retries=5,
+)
+def notification_send_task(mention_id: int, kind: str, target: str) -> None:
+    """Send the email or webhook a rule asked for about a mention.
+
+    Running twice sends twice; retried only on network errors, where the first try most likely failed.
+    """
+    mention = Mention.objects.select_related("author", "team").filter(pk=mention_id).first()
+    if mention is None:
+        return
+    decision = mention.decision or {}
+    summary = {
+        "mention_id": mention.pk,
+        "network": mention.network,
+        "url": mention.url,
+        "author": mention.author.handle,
+        "text": mention.text,
+        "team": decision.get("team", ""),
+        "intent": mention.intent,
+        "priority": decision.get("priority", ""),
+        "labels": mention.labels,
+        "explanation": decision.get("explanation", []),
+    }
+    if kind == "email":
+        body = "\n".join(
+            [f"@{mention.author.handle} on {mention.network}:", mention.text, "", *summary["explanation"]]
+        )
+        send_mail(f"[socialops] {summary['intent'] or 'mention'} for {summary['team']}", body, None, [target])
+    elif kind == "webhook":
+        import requests
+
+        response = requests.post(target, json={"event": "mention.routed", "mention": summary}, timeout=10)
+        if response.status_code >= 500:
+            raise OSError(f"webhook answered {response.status_code}")
+    else:
+        logger.warning("unknown notification kind %r for mention %s", kind, mention_id)
