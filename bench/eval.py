@@ -1,0 +1,609 @@
+"""Score the intent classifier and the routing engine on our labelled set: ``python -m bench.eval``.
+
+No database: the classifier (``routing.classifier.IntentClassifier``) and the engine (``routing.engine``,
+``routing.rules``) are plain Python. Three parts:
+
+1. **Held-back slice, patterns only.** ``bench/data/routing_eval.jsonl`` is split with a fixed seed,
+   stratified by intent: ``--test-share`` (40%) is held back, the rest is a pool of simulated agent
+   corrections. A fresh classifier (patterns and lexicons, no corrections) classifies the held-back posts
+   and the engine, with no admin rules, decides where each goes. Reported: per-intent precision, recall, F1
+   and support, macro F1, accuracy; misdirected-post detection (``decision.is_misdirected`` against the
+   label) and owning-segment accuracy (``decision.segment`` against ``owner_segment``); accuracy per language.
+2. **Learning curve.** A fresh classifier per pool order (three orders from the seed). Agents go through the
+   pool in that order; a post whose predicted intent is wrong gets corrected to its true intent and that
+   correction is fed to ``learn()``, in steps of 0, 25, 50, 100, 200 and all corrections, one ``learn()``
+   call per step (as periodic retraining would). Only wrong predictions become corrections because that is
+   what agents do: nobody re-labels a post that was right, and the classifier is built for that biased
+   sample. For comparison, a second curve feeds every pool post, right or wrong (an upper reference: agents
+   labelling everything). After each step the held-back slice is scored again.
+3. **Development data** in ``--shared`` (default ``../shared/data`` beside the repository), skipped with a
+   message when absent. Neither set is customer service; each figure's meaning is printed with it:
+   * Tweet Act Classification (TAC): general tweets labelled question / request / statement / expression.
+     Deduplicated; texts with conflicting labels dropped.
+   * CrisisLexT26, development half: tweets from 13 disasters labelled by informativeness and type.
+
+Deterministic for a seed. Writes every figure to ``bench/eval_results.json`` and a table to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import statistics
+import sys
+import textwrap
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from routing.classifier import IntentClassifier
+from routing.engine import decide_many
+from routing.facts import DEFAULT_INTENT_SEGMENTS, INTENTS, Facts
+from routing.rules import RoutingContext, compile_rule_set
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "bench" / "data" / "routing_eval.jsonl"
+RESULTS = REPO / "bench" / "eval_results.json"
+DEFAULT_SHARED = REPO.parent / "shared" / "data"
+
+SEGMENTS = (
+    "customer-relations",
+    "crisis-management",
+    "reputation-management",
+    "event-coverage",
+    "product-promotion",
+    "issue-advocacy",
+)
+QUESTION_INTENTS = frozenset({"support_question", "purchase_question", "event_question", "press_question"})
+CURVE_STEPS: tuple[int | None, ...] = (0, 25, 50, 100, 200, None)  # None: every correction the pool gives
+CURVE_ORDERS = 3
+BATCH = 500
+DEFAULT_SEED = 7
+CRISIS_TYPES = ("Caution and advice", "Affected individuals", "Infrastructure and utilities")
+
+
+@dataclass(frozen=True)
+class Post:
+    id: str
+    text: str
+    intent: str
+    owner_segment: str
+    received_segment: str
+    misdirected: bool
+    language: str
+    network: str
+    kind: str
+
+    def facts(self) -> Facts:
+        # In the evaluation every segment is owned by a team of the same slug.
+        return Facts(
+            text=self.text,
+            network=self.network,
+            kind=self.kind,
+            segment=self.received_segment,
+            team=self.received_segment,
+            language=self.language,
+        )
+
+
+# --- data --------------------------------------------------------------------------------------------------
+
+
+def load_posts(path: Path = DATA) -> list[Post]:
+    with path.open(encoding="utf-8") as handle:
+        return [Post(**json.loads(line)) for line in handle if line.strip()]
+
+
+def split(posts: Sequence[Post], seed: int, test_share: float) -> tuple[list[Post], list[Post]]:
+    """(held back, pool): per intent, a seeded shuffle, the first ``test_share`` of it held back."""
+    by_intent: dict[str, list[Post]] = defaultdict(list)
+    for post in posts:
+        by_intent[post.intent].append(post)
+    test: list[Post] = []
+    pool: list[Post] = []
+    rng = random.Random(seed)
+    for intent in INTENTS:
+        group = sorted(by_intent.get(intent, []), key=lambda p: p.id)
+        rng.shuffle(group)
+        cut = round(len(group) * test_share)
+        test += group[:cut]
+        pool += group[cut:]
+    return sorted(test, key=lambda p: p.id), sorted(pool, key=lambda p: p.id)
+
+
+def routing_rule_set():
+    context = RoutingContext(
+        teams=frozenset(SEGMENTS),
+        segments={segment: segment for segment in SEGMENTS},
+        users=None,
+        channels=None,
+        intent_segments=dict(DEFAULT_INTENT_SEGMENTS),
+    )
+    return compile_rule_set([], context)
+
+
+def batched(items: Sequence[Any], size: int = BATCH) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def classify_texts(classifier: IntentClassifier, facts: Sequence[Facts]) -> list[str]:
+    intents: list[str] = []
+    for chunk in batched(facts):
+        intents += [c.intent for c in classifier.classify_many(list(chunk))]
+    return intents
+
+
+# --- scoring -----------------------------------------------------------------------------------------------
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return round(numerator / denominator, 4) if denominator else None
+
+
+def _f1(precision: float | None, recall: float | None) -> float:
+    if not precision or not recall:
+        return 0.0
+    return round(2 * precision * recall / (precision + recall), 4)
+
+
+def intent_scores(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
+    per_intent = {}
+    for intent in INTENTS:
+        tp = sum(g == intent and p == intent for g, p in zip(gold, predicted, strict=True))
+        support = sum(g == intent for g in gold)
+        predicted_n = sum(p == intent for p in predicted)
+        precision, recall = _ratio(tp, predicted_n), _ratio(tp, support)
+        per_intent[intent] = {
+            "precision": precision,
+            "recall": recall,
+            "f1": _f1(precision, recall),
+            "support": support,
+            "predicted": predicted_n,
+        }
+    present = [scores["f1"] for scores in per_intent.values() if scores["support"]]
+    correct = sum(g == p for g, p in zip(gold, predicted, strict=True))
+    confusion: dict[str, dict[str, int]] = {}
+    for g, p in zip(gold, predicted, strict=True):
+        confusion.setdefault(g, {}).setdefault(p, 0)
+        confusion[g][p] += 1
+    return {
+        "accuracy": _ratio(correct, len(gold)),
+        "macro_f1": round(statistics.fmean(present), 4) if present else None,
+        "per_intent": per_intent,
+        "confusion": {g: dict(sorted(row.items())) for g, row in sorted(confusion.items())},
+    }
+
+
+def evaluate(classifier: IntentClassifier, posts: Sequence[Post], rule_set) -> dict[str, Any]:
+    """Every figure for one classifier on ``posts``, with the engine's decisions."""
+    decisions = []
+    for chunk in batched(posts):
+        decisions += decide_many([post.facts() for post in chunk], rule_set, classifier)
+    gold = [post.intent for post in posts]
+    predicted = [decision.intent for decision in decisions]
+    result = intent_scores(gold, predicted)
+
+    flagged = [decision.is_misdirected for decision in decisions]
+    labelled = [post.misdirected for post in posts]
+    tp = sum(f and m for f, m in zip(flagged, labelled, strict=True))
+    precision, recall = _ratio(tp, sum(flagged)), _ratio(tp, sum(labelled))
+    by_intent = {}
+    for intent in INTENTS:
+        rows = [(f, p) for f, p in zip(flagged, posts, strict=True) if p.intent == intent and p.misdirected]
+        if rows:
+            by_intent[intent] = {
+                "misdirected": len(rows),
+                "recall": _ratio(sum(f for f, _ in rows), len(rows)),
+            }
+    result["misdirected"] = {
+        "precision": precision,
+        "recall": recall,
+        "f1": _f1(precision, recall),
+        "flagged": sum(flagged),
+        "labelled": sum(labelled),
+        "true_positives": tp,
+        "recall_by_intent": by_intent,
+    }
+    owner_right = sum(d.segment == p.owner_segment for d, p in zip(decisions, posts, strict=True))
+    result["owner_segment_accuracy"] = _ratio(owner_right, len(posts))
+    # The engine moves a post only when the intent's confidence reaches the rule set's threshold.
+    threshold = rule_set.misdirect_threshold
+    confident = [d.confidence >= threshold for d in decisions]
+    result["confidence"] = {
+        "threshold": threshold,
+        "mean": round(statistics.fmean(d.confidence for d in decisions), 4) if decisions else None,
+        "at_or_above_threshold": _ratio(sum(confident), len(decisions)),
+        "right_and_at_or_above_threshold": _ratio(
+            sum(c and d.intent == p.intent for c, d, p in zip(confident, decisions, posts, strict=True)),
+            len(decisions),
+        ),
+    }
+
+    languages: dict[str, list[bool]] = defaultdict(list)
+    for post, intent in zip(posts, predicted, strict=True):
+        right = post.intent == intent
+        languages[post.language].append(right)
+        languages["non-en" if post.language != "en" else "all-en"].append(right)
+    result["language_accuracy"] = {
+        language: {"accuracy": _ratio(sum(hits), len(hits)), "posts": len(hits)}
+        for language, hits in sorted(languages.items())
+    }
+    return result
+
+
+# --- learning curve ----------------------------------------------------------------------------------------
+
+
+def learning_curve(
+    pool: Sequence[Post], test: Sequence[Post], rule_set, seeds: Sequence[int], *, errors_only: bool
+) -> tuple[dict[str, Any], IntentClassifier]:
+    """Average held-back figures after each step of corrections; also the first order's final classifier."""
+    runs: list[list[dict[str, Any]]] = []
+    first_final: IntentClassifier | None = None
+    for seed in seeds:
+        order = list(pool)
+        random.Random(seed).shuffle(order)
+        classifier = IntentClassifier()
+        position = fed = 0
+        points = []
+        for step in CURVE_STEPS:
+            want = (len(order) if step is None else step) - fed
+            if want > 0 and position < len(order):
+                corrections: list[tuple[str, str]] = []
+                rest = order[position:]
+                if errors_only:
+                    predicted = classify_texts(classifier, [post.facts() for post in rest])
+                    consumed = len(rest)
+                    for offset, (post, intent) in enumerate(zip(rest, predicted, strict=True)):
+                        if intent != post.intent:
+                            corrections.append((post.text, post.intent))
+                            if len(corrections) == want:
+                                consumed = offset + 1
+                                break
+                else:
+                    consumed = min(want, len(rest))
+                    corrections = [(post.text, post.intent) for post in rest[:consumed]]
+                position += consumed
+                classifier.learn(corrections)
+                fed += len(corrections)
+            scores = evaluate(classifier, test, rule_set)
+            points.append(
+                {
+                    "step": "all" if step is None else step,
+                    "corrections": fed,
+                    "posts_reviewed": position,
+                    "accuracy": scores["accuracy"],
+                    "macro_f1": scores["macro_f1"],
+                    "misdirected_precision": scores["misdirected"]["precision"],
+                    "misdirected_recall": scores["misdirected"]["recall"],
+                    "owner_segment_accuracy": scores["owner_segment_accuracy"],
+                    "confidence_mean": scores["confidence"]["mean"],
+                    "confident_share": scores["confidence"]["at_or_above_threshold"],
+                }
+            )
+        runs.append(points)
+        if first_final is None:
+            first_final = classifier
+    averaged = []
+    for index, step in enumerate(CURVE_STEPS):
+        row: dict[str, Any] = {"step": "all" if step is None else step}
+        for key in runs[0][index]:
+            if key == "step":
+                continue
+            values = [run[index][key] for run in runs if run[index][key] is not None]
+            row[key] = round(statistics.fmean(values), 4) if values else None
+            if key in ("accuracy", "macro_f1") and len(values) > 1:
+                row[f"{key}_sd"] = round(statistics.stdev(values), 4)
+        averaged.append(row)
+    mode = "errors_only" if errors_only else "every_post"
+    assert first_final is not None
+    return {"mode": mode, "orders": list(seeds), "steps": averaged, "runs": runs}, first_final
+
+
+# --- development data --------------------------------------------------------------------------------------
+
+
+def read_tac(folder: Path) -> tuple[dict[str, str], dict[str, int]]:
+    """Unique text -> label, conflicting texts dropped; and the counts behind that."""
+    labels: dict[str, set[str]] = defaultdict(set)
+    rows = 0
+    with (folder / "TWEET_DATA.csv").open(encoding="utf-8", newline="") as handle:
+        for record in csv.reader(handle):
+            if len(record) < 2 or not record[0].strip():
+                continue
+            rows += 1
+            labels[record[0].strip()].add(record[1].strip())
+    unique = {text: next(iter(found)) for text, found in labels.items() if len(found) == 1}
+    return unique, {
+        "rows": rows,
+        "unique_texts": len(labels),
+        "conflicting_dropped": len(labels) - len(unique),
+    }
+
+
+def read_crisislex(folder: Path) -> list[dict[str, str]]:
+    seen: set[str] = set()
+    tweets = []
+    for path in sorted(folder.glob("*/*-tweets_labeled.csv")):
+        event = path.parent.name
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle, skipinitialspace=True)
+            header = [name.strip() for name in next(reader)]
+            for record in reader:
+                row = dict(zip(header, record, strict=False))
+                tweet_id = row.get("Tweet ID", "")
+                if not row.get("Tweet Text") or tweet_id in seen:
+                    continue
+                seen.add(tweet_id)
+                tweets.append(
+                    {
+                        "event": event,
+                        "text": row["Tweet Text"],
+                        "type": row.get("Information Type", ""),
+                        "informativeness": row.get("Informativeness", ""),
+                    }
+                )
+    return tweets
+
+
+def tac_figures(classifier: IntentClassifier, tac: dict[str, str]) -> dict[str, Any]:
+    texts = sorted(tac)
+    predicted = classify_texts(classifier, [Facts(text=t, network="x", language="en") for t in texts])
+    by_label: dict[str, Counter] = defaultdict(Counter)
+    for text, intent in zip(texts, predicted, strict=True):
+        by_label[tac[text]][intent] += 1
+    figures: dict[str, Any] = {}
+    for label in ("QUE", "REQ", "EXP", "STM", "SUG", "THT", "OTH"):
+        counts = by_label.get(label, Counter())
+        total = sum(counts.values())
+        question = sum(n for intent, n in counts.items() if intent in QUESTION_INTENTS)
+        figures[label] = {
+            "tweets": total,
+            "question_type_share": _ratio(question, total),
+            "intents": dict(counts.most_common()),
+        }
+    return figures
+
+
+def crisis_figures(classifier: IntentClassifier, tweets: Sequence[dict[str, str]]) -> dict[str, Any]:
+    predicted = classify_texts(classifier, [Facts(text=t["text"], network="x") for t in tweets])
+    flagged = [intent == "crisis_signal" for intent in predicted]
+
+    def rate(selector) -> dict[str, Any]:
+        hits = [f for f, t in zip(flagged, tweets, strict=True) if selector(t)]
+        return {"tweets": len(hits), "crisis_signal_rate": _ratio(sum(hits), len(hits))}
+
+    informative = "Related and informative"
+    figures: dict[str, Any] = {
+        "recall": rate(lambda t: t["informativeness"] == informative and t["type"] in CRISIS_TYPES),
+        "recall_by_type": {
+            kind: rate(lambda t, kind=kind: t["informativeness"] == informative and t["type"] == kind)
+            for kind in CRISIS_TYPES
+        },
+        "false_alarm": rate(lambda t: t["informativeness"] == "Not related"),
+        "related_not_informative": rate(lambda t: t["informativeness"] == "Related - but not informative"),
+        "recall_by_event": {},
+    }
+    for event in sorted({t["event"] for t in tweets}):
+        figures["recall_by_event"][event] = rate(
+            lambda t, event=event: (
+                t["event"] == event and t["informativeness"] == informative and t["type"] in CRISIS_TYPES
+            )
+        )
+    return figures
+
+
+# --- output ------------------------------------------------------------------------------------------------
+
+
+def _pct(value: float | None) -> str:
+    return "   -" if value is None else f"{100 * value:5.1f}%"
+
+
+def _explain(text: str) -> None:
+    sys.stdout.write(textwrap.fill(text, width=106, initial_indent="  ", subsequent_indent="  ") + "\n\n")
+
+
+def print_report(results: dict[str, Any]) -> None:
+    out = sys.stdout.write
+    sizes = results["split"]
+    out(
+        f"socialops routing evaluation — {sizes['posts']} labelled posts, seed {results['seed']}: "
+        f"{sizes['held_back']} held back (stratified by intent), {sizes['pool']} in the correction pool\n\n"
+    )
+    held = results["held_back"]
+    out("Held-back slice, patterns only (no corrections), engine with no admin rules\n")
+    out(f"  {'intent':<18} {'precision':>9} {'recall':>8} {'F1':>8} {'support':>8}\n")
+    for intent, s in held["per_intent"].items():
+        out(
+            f"  {intent:<18} {_pct(s['precision']):>9} {_pct(s['recall']):>8} "
+            f"{_pct(s['f1']):>8} {s['support']:>8}\n"
+        )
+    out(f"  accuracy {_pct(held['accuracy'])}   macro F1 {_pct(held['macro_f1'])}\n")
+    mis = held["misdirected"]
+    out(
+        f"  misdirected detection: precision {_pct(mis['precision'])}, recall {_pct(mis['recall'])} "
+        f"({mis['true_positives']} of {mis['labelled']} found, {mis['flagged']} flagged)\n"
+    )
+    out(f"  owning segment right: {_pct(held['owner_segment_accuracy'])}\n")
+    confidence = held["confidence"]
+    out(
+        f"  confidence: mean {confidence['mean']:.2f}; "
+        f"{_pct(confidence['at_or_above_threshold']).strip()} of posts reach the engine's "
+        f"{confidence['threshold']:.2f} threshold to be moved "
+        f"({_pct(confidence['right_and_at_or_above_threshold']).strip()} right and confident)\n"
+    )
+    languages = held["language_accuracy"]
+    per_language = ", ".join(
+        f"{lang} {_pct(v['accuracy']).strip()} ({v['posts']})"
+        for lang, v in languages.items()
+        if lang not in ("all-en", "non-en", "en")
+    )
+    out(
+        f"  accuracy by language: en {_pct(languages['en']['accuracy']).strip()} "
+        f"({languages['en']['posts']}), other languages {_pct(languages['non-en']['accuracy']).strip()} "
+        f"({languages['non-en']['posts']}): "
+        f"{per_language}\n"
+    )
+    confusions = sorted(
+        ((n, g, p) for g, row in held["confusion"].items() for p, n in row.items() if g != p), reverse=True
+    )[:6]
+    out("  most frequent confusions (true → predicted): ")
+    out("; ".join(f"{g} → {p} {n}" for n, g, p in confusions) + "\n\n")
+
+    for curve in results["learning_curve"]:
+        title = (
+            "only the posts the classifier got wrong (what agents correct)"
+            if curve["mode"] == "errors_only"
+            else "every pool post, right or wrong (reference: agents labelling everything)"
+        )
+        out(
+            f"Learning curve, held-back slice; corrections = {title}; mean of {len(curve['orders'])} orders\n"
+        )
+        out(
+            f"  {'step':>5} {'fed':>6} {'reviewed':>9} {'accuracy':>9} {'macro F1':>9} "
+            f"{'misdir P':>9} {'misdir R':>9} {'owner ok':>9} {'conf':>5} {'≥thresh':>8}\n"
+        )
+        for row in curve["steps"]:
+            out(
+                f"  {row['step']!s:>5} {row['corrections']:>6.0f} {row['posts_reviewed']:>9.0f} "
+                f"{_pct(row['accuracy']):>9} {_pct(row['macro_f1']):>9} "
+                f"{_pct(row['misdirected_precision']):>9} {_pct(row['misdirected_recall']):>9} "
+                f"{_pct(row['owner_segment_accuracy']):>9} {row['confidence_mean']:>5.2f} "
+                f"{_pct(row['confident_share']):>8}\n"
+            )
+        out("\n")
+
+    dev = results["development"]
+    if "skipped" in dev:
+        out(f"Development data: skipped — {dev['skipped']}\n")
+        return
+    for name, block in dev.items():
+        if name == "tac" and "skipped" not in block:
+            counts = block["counts"]
+            out(
+                f"Tweet Act Classification (general tweets, not customer service): {counts['rows']} rows, "
+                f"{counts['unique_texts']} unique texts, {counts['conflicting_dropped']} with conflicting "
+                "labels dropped\n"
+            )
+            for model, figures in block["figures"].items():
+                out(
+                    f"  {model:<22} QUE → question-type {_pct(figures['QUE']['question_type_share'])}, "
+                    f"REQ → question-type {_pct(figures['REQ']['question_type_share'])}; "
+                    f"false question rate EXP {_pct(figures['EXP']['question_type_share'])}, "
+                    f"STM {_pct(figures['STM']['question_type_share'])}\n"
+                )
+            _explain(
+                "Meaning: share of tweets given a question or request intent (support, purchase, event, "
+                "press question). For QUE/REQ higher is better, though many are rhetorical or addressed to "
+                "celebrities, so no brand team would own them; for EXP/STM (expressions, statements) it is "
+                "the rate at which plain remarks would be treated as questions: lower is better."
+            )
+        elif name == "crisislex" and "skipped" not in block:
+            out(f"CrisisLexT26, development half ({block['tweets']} tweets from 13 disasters)\n")
+            for model, figures in block["figures"].items():
+                by_type = ", ".join(
+                    f"{kind.split()[0].lower()} {_pct(v['crisis_signal_rate']).strip()}"
+                    for kind, v in figures["recall_by_type"].items()
+                )
+                out(
+                    f"  {model:<22} crisis_signal recall {_pct(figures['recall']['crisis_signal_rate'])} "
+                    f"of {figures['recall']['tweets']} ({by_type}); false alarms on not related "
+                    f"{_pct(figures['false_alarm']['crisis_signal_rate'])} "
+                    f"of {figures['false_alarm']['tweets']}\n"
+                )
+            _explain(
+                "Meaning: recall is the share of informative disaster tweets (caution and advice, affected "
+                "people, damaged infrastructure) the classifier calls a crisis signal; they talk about a "
+                "disaster, not about a brand, so it is a proxy for how well crisis language is heard. The "
+                "false alarm rate is the share of tweets unrelated to any disaster (often ads and chatter "
+                "sharing a hashtag) called a crisis signal: each would be an urgent page to the crisis team."
+            )
+        elif "skipped" in block:
+            out(f"{name}: skipped — {block['skipped']}\n")
+
+
+# --- main --------------------------------------------------------------------------------------------------
+
+
+def development(shared: Path, classifiers: dict[str, IntentClassifier]) -> dict[str, Any]:
+    if not shared.is_dir():
+        return {"skipped": f"{shared} not found (pass --shared DIR)"}
+    results: dict[str, Any] = {}
+    tac_dir = shared / "tweet_acts_tac"
+    if (tac_dir / "TWEET_DATA.csv").is_file():
+        tac, counts = read_tac(tac_dir)
+        results["tac"] = {
+            "counts": counts,
+            "figures": {name: tac_figures(c, tac) for name, c in classifiers.items()},
+        }
+    else:
+        results["tac"] = {"skipped": f"{tac_dir / 'TWEET_DATA.csv'} not found"}
+    crisis_dir = shared / "crisislex_t26_dev"
+    tweets = read_crisislex(crisis_dir) if crisis_dir.is_dir() else []
+    if tweets:
+        results["crisislex"] = {
+            "tweets": len(tweets),
+            "figures": {name: crisis_figures(c, tweets) for name, c in classifiers.items()},
+        }
+    else:
+        results["crisislex"] = {"skipped": f"no labelled tweets under {crisis_dir}"}
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m bench.eval", description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="split and pool-order seed")
+    parser.add_argument("--test-share", type=float, default=0.4, help="share held back, per intent")
+    parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="folder of development data")
+    parser.add_argument("--data", type=Path, default=DATA, help="labelled set (JSON lines)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the figures")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    posts = load_posts(args.data)
+    test, pool = split(posts, args.seed, args.test_share)
+    rule_set = routing_rule_set()
+    held_back = evaluate(IntentClassifier(), test, rule_set)
+    orders = [args.seed * 1000 + n for n in range(1, CURVE_ORDERS + 1)]
+    errors_curve, corrected = learning_curve(pool, test, rule_set, orders, errors_only=True)
+    every_curve, _ = learning_curve(pool, test, rule_set, orders, errors_only=False)
+
+    classifiers = {"patterns only": IntentClassifier(), "after all corrections": corrected}
+    results = {
+        "seed": args.seed,
+        "data": str(args.data.relative_to(REPO) if args.data.is_relative_to(REPO) else args.data),
+        "split": {
+            "posts": len(posts),
+            "held_back": len(test),
+            "pool": len(pool),
+            "test_share": args.test_share,
+            "stratified_by": "intent",
+            "held_back_by_intent": dict(Counter(p.intent for p in test)),
+            "pool_by_intent": dict(Counter(p.intent for p in pool)),
+        },
+        "held_back": held_back,
+        "learning_curve": [errors_curve, every_curve],
+        "development": development(args.shared, classifiers),
+        "notes": {
+            "corrections": "errors_only feeds, in pool order, only posts whose predicted intent was wrong "
+            "(what agents correct); every_post feeds every pool post (a reference).",
+            "after all corrections": "the first pool order's classifier after the errors_only curve's "
+            "last step",
+            "team slugs": "each segment is owned by a team with the segment's slug; no admin rules",
+        },
+    }
+    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print_report(results)
+    sys.stdout.write(f"Figures written to {args.out}; {time.perf_counter() - started:.1f} s\n")
+    return results
+
+
+if __name__ == "__main__":
+    main()
