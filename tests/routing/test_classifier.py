@@ -1,0 +1,294 @@
+"""routing.classifier: intents from our patterns, learning from corrections, and a state safe to store."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+
+from routing.classifier import IntentClassifier, model_weight
+from routing.facts import INTENTS, Classification, Facts
+
+
+def facts(text: str) -> Facts:
+    return Facts(text=text, network="x")
+
+
+REALISTIC = [
+    (
+        "@northwind Hi! My order NW-4821733 still says processing after 9 days. Could you check on it?",
+        "support_question",
+    ),
+    (
+        "How do I start a warranty claim for my Ridgeline pack? The hip belt buckle snapped.",
+        "support_question",
+    ),
+    (
+        "I can't log in to my account, the password reset email never arrives. Can someone help?",
+        "support_question",
+    ),
+    ("Hola, ¿cómo puedo devolver mi chaqueta? La compré hace 10 días.", "support_question"),
+    (
+        "Hallo, wie lange dauert der Versand nach Österreich? Meine Bestellung ist NW-1234567.",
+        "support_question",
+    ),
+    ("Three weeks and still no refund. Nobody answers email. This is ridiculous.", "complaint"),
+    ("My jacket fell apart on its second trip. Seams split. Really disappointed.", "complaint"),
+    ("Péssimo atendimento. Meu pedido nunca chegou e ninguém responde. Que vergonha.", "complaint"),
+    ("Charged twice for one order and support keeps closing my ticket. Unacceptable.", "complaint"),
+    ("Just summited with my new boots and they were flawless. Thank you so much! 🏔️", "praise"),
+    ("Huge shout out to Priya at the Denver store, best service I've had in years.", "praise"),
+    ("Merci ! Ma tente a survécu à une semaine de pluie en Bretagne. Parfait.", "praise"),
+    ("Is the rain shell coming back in plum? I'd buy it today.", "purchase_question"),
+    ("Any student discount? Eyeing the 40L pack but it's a bit pricey.", "purchase_question"),
+    ("¿Tienen la mochila en azul? ¿Y cuánto cuesta el envío a México?", "purchase_question"),
+    ("Are day passes for the festival still available, or only weekend tickets?", "event_question"),
+    ("What time do doors open on Saturday? Is there parking on site?", "event_question"),
+    ("Gibt es bei der Veranstaltung Kindertickets? Wir kommen mit der ganzen Familie.", "event_question"),
+    (
+        "I'm a reporter with Outdoor Daily. Could someone from your press team comment on the layoffs?",
+        "press_question",
+    ),
+    ("Journalist here, on deadline: does Northwind have a statement on the factory audit?", "press_question"),
+    ("Hola, soy periodista. ¿Podrían darnos una entrevista sobre la cadena de suministro?", "press_question"),
+    ("Is there a recall on the camp stove? Mine leaked gas and caught fire last night.", "crisis_signal"),
+    (
+        "Anyone else getting emails saying customer data was leaked? Looks like a data breach.",
+        "crisis_signal",
+    ),
+    ("Achtung: bei uns sind zwei Karabiner gebrochen. Gibt es einen Rückruf?", "crisis_signal"),
+    (
+        "Just donated to the Open Trails Fund and signed the petition. Who's volunteering next weekend?",
+        "advocacy",
+    ),
+    ("Stick to selling jackets. Nobody asked for your politics. This is greenwashing.", "advocacy"),
+    ("Turn $100 into $5,000 in 48h with $MOONPEAK! DM me now https://moonyield.example/x1", "spam"),
+    ("Buy 10k real followers for only $9.99 >> https://getfollowers.example/abc", "spam"),
+    ("Saw a heron by the lake this morning", "other"),
+]
+
+
+@pytest.mark.parametrize(("text", "intent"), REALISTIC)
+def test_patterns_alone_give_the_intent_of_realistic_posts(text: str, intent: str) -> None:
+    result = IntentClassifier().classify(facts(text))
+
+    assert result.intent == intent
+    assert result.model_version == 0
+
+
+def test_explains_with_the_words_that_drove_the_intent_strongest_first() -> None:
+    result = IntentClassifier().classify(
+        facts("Heads up: my headlamp got really hot while charging and the casing melted.")
+    )
+
+    # "heads up" and "melted" are strong crisis patterns, "hot" only leans that way: it comes last.
+    assert result.intent == "crisis_signal"
+    assert result.terms == ("heads up", "melted", "hot")
+
+
+def test_explanation_names_phrases_not_just_words() -> None:
+    result = IntentClassifier().classify(facts("Where is my refund for order NW-1234567?"))
+
+    assert result.intent == "support_question"
+    assert result.terms == ("where is my refund", "order")
+
+
+def test_scores_cover_every_intent_highest_first_and_sum_to_one() -> None:
+    result = IntentClassifier().classify(facts("Where is my refund for order NW-1234567?"))
+
+    assert result.scores[0][0] == result.intent
+    assert sorted(intent for intent, _ in result.scores) == sorted(INTENTS)
+    assert [p for _, p in result.scores] == sorted((p for _, p in result.scores), reverse=True)
+    assert sum(p for _, p in result.scores) == pytest.approx(1.0)
+    assert result.confidence == result.scores[0][1]
+
+
+def test_sentiment_comes_from_vader() -> None:
+    result = IntentClassifier().classify(facts("This is the worst, most useless support I have ever had."))
+
+    assert result.sentiment_label == "negative"
+    assert result.sentiment < -0.5
+
+
+@pytest.mark.parametrize("text", ["", "   ", "🔥🔥🔥", "🏔️⛺🥾", "?", "@northwind", "x" * 5000])
+def test_empty_emoji_only_and_odd_text_do_not_crash(text: str) -> None:
+    result = IntentClassifier().classify(facts(text))
+
+    assert result.intent in INTENTS
+    assert 0.0 <= result.confidence <= 1.0
+
+
+def test_classify_many_equals_classify_one_by_one_untrained_and_trained() -> None:
+    batch = [facts(text) for text, _ in REALISTIC] + [facts(""), facts("🔥")]
+    untrained = IntentClassifier()
+    trained = IntentClassifier()
+    trained.learn([(text, intent) for text, intent in REALISTIC])
+
+    assert untrained.classify_many(batch) == [untrained.classify(f) for f in batch]
+    assert trained.classify_many(batch) == [trained.classify(f) for f in batch]
+    assert untrained.classify_many([]) == []
+
+
+BRAND_WORD_CORRECTIONS = [
+    ("Any news on the Quillfeather?", "purchase_question"),
+    ("quillfeather when", "purchase_question"),
+    ("Is the Quillfeather worth waiting for", "purchase_question"),
+    ("Quillfeather drop date??", "purchase_question"),
+    ("can't wait for the quillfeather", "purchase_question"),
+    ("Quillfeather in Canada?", "purchase_question"),
+    ("Saw the Quillfeather teaser, when?", "purchase_question"),
+    ("is there a waitlist for the Quillfeather", "purchase_question"),
+]
+PROBE = facts("When does the Quillfeather drop in Europe?")
+
+
+def test_learning_from_corrections_changes_a_decision_the_patterns_got_wrong() -> None:
+    classifier = IntentClassifier()
+    before = classifier.classify(PROBE)
+
+    classifier.learn(BRAND_WORD_CORRECTIONS)
+    after = classifier.classify(PROBE)
+
+    assert before.intent != "purchase_question"
+    assert after.intent == "purchase_question"
+    assert after.model_version == 1
+    assert "quillfeather" in after.terms
+    assert (classifier.version, classifier.examples_seen) == (1, len(BRAND_WORD_CORRECTIONS))
+
+
+def test_corrections_of_one_intent_do_not_pull_unrelated_posts_towards_it() -> None:
+    # Corrections are a biased sample; the model has no intercept, so it cannot learn "everything is spam".
+    classifier = IntentClassifier()
+    classifier.learn([(text, "spam") for text, _ in BRAND_WORD_CORRECTIONS])
+
+    assert (
+        classifier.classify(facts("How do I reset my password? Can someone help?")).intent
+        == "support_question"
+    )
+
+
+def test_model_weight_grows_with_examples_and_is_zero_untrained() -> None:
+    weights = [model_weight(n) for n in (0, 1, 10, 100, 10_000)]
+
+    assert weights[0] == 0.0
+    assert weights == sorted(weights)
+    assert weights[2] == pytest.approx(0.4)
+    assert weights[-1] < 0.8
+
+
+def test_learn_refuses_unknown_intents_and_ignores_nothing_to_learn() -> None:
+    classifier = IntentClassifier()
+
+    with pytest.raises(ValueError, match="unknown intents"):
+        classifier.learn([("hello", "billing")])
+    classifier.learn([])
+
+    assert (classifier.version, classifier.examples_seen) == (0, 0)
+
+
+def _probabilities(results: list[Classification]) -> list[tuple[tuple[str, float], ...]]:
+    return [r.scores for r in results]
+
+
+def test_state_round_trip_classifies_identically_and_keeps_learning_identically() -> None:
+    batch = [facts(text) for text, _ in REALISTIC] + [PROBE]
+    original = IntentClassifier()
+    original.learn([(text, intent) for text, intent in REALISTIC])
+    original.learn(BRAND_WORD_CORRECTIONS)
+
+    loaded = IntentClassifier.load_state(original.dump_state())
+
+    assert (loaded.version, loaded.examples_seen) == (original.version, original.examples_seen)
+    assert loaded.classify_many(batch) == original.classify_many(batch)
+    more = [("the quillfeather hood zip jammed, how do I fix it", "support_question")] * 3
+    original.learn(more)
+    loaded.learn(more)
+    assert loaded.classify_many(batch) == original.classify_many(batch)
+    assert loaded.dump_state() == original.dump_state()
+
+
+def test_untrained_state_round_trips_to_patterns_only() -> None:
+    loaded = IntentClassifier.load_state(IntentClassifier().dump_state())
+
+    assert loaded.version == 0
+    assert loaded.classify(PROBE) == IntentClassifier().classify(PROBE)
+
+
+def test_state_is_small_enough_for_a_database_row() -> None:
+    classifier = IntentClassifier()
+    classifier.learn([(f"{text} {n}", intent) for n in range(20) for text, intent in REALISTIC])
+
+    assert len(classifier.dump_state()) < 1_000_000
+
+
+def _npz(**arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _trained_arrays() -> dict[str, np.ndarray]:
+    classifier = IntentClassifier()
+    classifier.learn(BRAND_WORD_CORRECTIONS)
+    with np.load(io.BytesIO(classifier.dump_state()), allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+class Boom:
+    """Unpickling this would run code; a safe loader must never get that far."""
+
+    def __reduce__(self):
+        return (pytest.fail, ("the state loader unpickled an object",))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"not a state",
+        b"PK\x03\x04 truncated zip",
+        pytest.param(
+            lambda: _npz(**{**_trained_arrays(), "weights": np.array([Boom()], dtype=object)}),
+            id="object-array",
+        ),
+        pytest.param(
+            lambda: _npz(**{**_trained_arrays(), "classes": np.array(["spam"] * 10)}), id="wrong-classes"
+        ),
+        pytest.param(lambda: _npz(**{**_trained_arrays(), "format": np.int64(99)}), id="future-format"),
+        pytest.param(
+            lambda: _npz(**{**_trained_arrays(), "columns": np.array([70_000])}), id="column-out-of-range"
+        ),
+        pytest.param(
+            lambda: _npz(**{**_trained_arrays(), "weights": np.full((10, 3), np.nan)}), id="shape-and-nan"
+        ),
+        pytest.param(
+            lambda: _npz(**{k: v for k, v in _trained_arrays().items() if k != "t"}), id="missing-key"
+        ),
+        pytest.param(lambda: _npz(**{**_trained_arrays(), "extra": np.zeros(1)}), id="extra-key"),
+        pytest.param(lambda: _npz(**{**_trained_arrays(), "version": np.float64(1.0)}), id="float-counter"),
+    ],
+)
+def test_malformed_or_hostile_state_is_refused_without_unpickling(data) -> None:
+    raw = data() if callable(data) else data
+
+    with pytest.raises(ValueError, match="state"):
+        IntentClassifier.load_state(raw)
+
+
+def test_a_bare_npy_holding_an_object_array_is_refused() -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([Boom()], dtype=object), allow_pickle=True)
+
+    with pytest.raises(ValueError, match="state"):
+        IntentClassifier.load_state(buffer.getvalue())
+
+
+def test_a_zip_bomb_is_refused_before_it_is_unpacked() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("weights.npy", b"\0" * (80 * 1024 * 1024))
+
+    with pytest.raises(ValueError, match="more than allowed"):
+        IntentClassifier.load_state(buffer.getvalue())
