@@ -1,0 +1,102 @@
+"""routing.*: the pure decision engine over 1,000 rules, next to the naive one-rule-at-a-time evaluation.
+
+- ``decide_per_s_1000_rules``: ``decide`` per second on one core, posts already classified (so the engine
+  is measured alone), over a realistic 1,000-rule set (``bench/routing_rules.py``).
+- ``decide_speedup_vs_naive``: the compiled rule set over ``NaiveRuleSet`` (every rule in turn, each text
+  condition one regular expression), timed on the same posts in the same run; their decisions must agree.
+- ``classify_decide_per_s``: fresh classification of every post (``classify_many`` in batches of 500), then
+  ``decide``: what routing costs a post end to end, without the database.
+
+No database: the posts come straight from the simulated network's generator.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from bench.__main__ import Report
+from bench.routing_rules import bench_context, bench_posts, bench_rules
+
+RULES = 1000
+POSTS = 20_000
+NAIVE_POSTS = 1_000  # the naive evaluation runs ~100x slower; a thousand posts give a stable rate
+SAMPLES = 7
+CLASSIFY_BATCH = 500  # the batch the routing task classifies at once
+
+
+def run(report: Report, *, quick: bool = False) -> None:
+    from routing.engine import decide, decide_many
+    from routing.rules import compile_naive_rule_set, compile_rule_set
+
+    posts_count = 4_000 if quick else POSTS
+    samples = 3 if quick else SAMPLES
+    naive_count = 300 if quick else NAIVE_POSTS
+    rules = bench_rules(RULES)
+    context = bench_context()
+    started = time.perf_counter()
+    compiled = compile_rule_set(rules, context, version=1)
+    print(
+        f"    compiled {len(compiled)} rules, {compiled.terms} terms in {time.perf_counter() - started:.2f}s"
+    )
+    naive = compile_naive_rule_set(rules, context, version=1)
+    posts = bench_posts(posts_count)
+    naive_posts = posts[:naive_count]
+
+    # Same decisions, or the figures mean nothing.
+    expected = [decide(facts, naive, _NoClassifier()) for facts in naive_posts]
+    actual = [decide(facts, compiled, _NoClassifier()) for facts in naive_posts]
+    assert actual == expected, "compiled and naive rule sets disagree"
+    fired = sum(len(d.rules_fired) for d in actual) / len(actual)
+    misdirected = sum(d.is_misdirected for d in actual) / len(actual)
+    print(f"    {fired:.2f} rules fire per post; {misdirected:.0%} misdirected", flush=True)
+
+    rates: list[float] = []
+    speedups: list[float] = []
+    for sample in range(samples):
+        rate = _decide_rate(decide, posts, compiled)
+        rates.append(rate)
+        if sample < 3:  # the naive pass is slow; three paired samples are enough for the ratio
+            compiled_rate = _decide_rate(decide, naive_posts, compiled)
+            naive_rate = _decide_rate(decide, naive_posts, naive)
+            speedups.append(compiled_rate / naive_rate)
+            print(f"    sample {sample}: {rate:.0f}/s, naive {naive_rate:.0f}/s", flush=True)
+        else:
+            print(f"    sample {sample}: {rate:.0f}/s", flush=True)
+    report("decide_per_s_1000_rules", rates)
+    report("decide_speedup_vs_naive", speedups)
+
+    try:
+        from routing.classifier import IntentClassifier
+    except ImportError:
+        print("    routing.classifier is not there yet: classify_decide_per_s skipped")
+        return
+    classifier = IntentClassifier()
+    unclassified = [replace(facts, classification=None) for facts in posts]
+    combined: list[float] = []
+    for _ in range(3 if quick else 5):
+        started = time.perf_counter()
+        for start in range(0, len(unclassified), CLASSIFY_BATCH):
+            decide_many(unclassified[start : start + CLASSIFY_BATCH], compiled, classifier)
+        combined.append(len(unclassified) / (time.perf_counter() - started))
+    report("classify_decide_per_s", combined)
+
+
+def _decide_rate(decide, posts, rule_set) -> float:
+    classifier = _NoClassifier()
+    started = time.perf_counter()
+    for facts in posts:
+        decide(facts, rule_set, classifier)
+    return len(posts) / (time.perf_counter() - started)
+
+
+class _NoClassifier:
+    """The posts carry their classification; asking the classifier would be a benchmark bug."""
+
+    version = 0
+
+    def classify(self, facts):
+        raise AssertionError("post without a classification")
+
+    def classify_many(self, facts):
+        raise AssertionError("posts without a classification")

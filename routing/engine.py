@@ -1,0 +1,205 @@
+"""The decision engine: (facts, compiled rule set, classifier) -> Decision. Pure: no ORM, no I/O.
+
+How a post is decided:
+
+1. **Classification.** ``facts.classification`` when set, else ``classifier.classify(facts)``
+   (``decide_many`` classifies every unclassified post of a batch in one ``classify_many`` call).
+2. **Owner from the intent.** When the confidence reaches the rule set's ``misdirect_threshold`` and the
+   intent map names a segment for the intent, that segment owns the post and its team (from the context's
+   segment map; the receiving team when the segment has none) owns it. Otherwise the receiving segment and
+   team keep it: spam and "other" have no owner, and an unsure guess does not move a post.
+3. **Default priority.** A crisis signal is urgent; a complaint with sentiment at or below -0.6 is high;
+   spam is low (and labelled "spam"); everything else is normal.
+4. **Rules,** in order. Each rule that matches applies its actions: a later route or priority or assignee or
+   escalation replaces an earlier one, labels and notifications accumulate, approval once required stays
+   required, and a rule with ``stop`` ends the evaluation. ``route_to_segment`` sets segment and team;
+   ``route_to_team`` sets the team and keeps the current segment if that team owns it, else the receiving
+   segment if it owns that, else the first segment it owns.
+5. **Misdirected.** With a rule route: the owning team differs from the receiving team. Without one: the
+   confident intent owner's segment differs from the receiving segment. A post with no receiving segment
+   (or team, for rule routes) came from no account and is routed, not misdirected. A misdirected post is
+   escalated to the owning team with a reason naming the intent, its confidence, where it landed and who
+   owns it; an ``escalate`` action sets the escalation (team and reason) whether or not it is misdirected.
+6. **Explanation:** the intent with its confidence and the words that drove it, the sentiment, a default
+   priority other than normal, each rule that fired (id, name, what it did), and why the post is or is not
+   misdirected. ``rule_set_version`` comes from the rule set, ``model_version`` from the classification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from routing.facts import INTENTS, Classification, Classifier, Decision, Facts, Notification
+from routing.rules import CompiledRule, CompiledRuleSet, NaiveRuleSet
+
+COMPLAINT_HIGH_PRIORITY_SENTIMENT = (
+    -0.6
+)  # an angry complaint is read first: churn and public blow-ups start here
+MAX_EXPLAINED_TERMS = 5  # a person reads the strongest few words; the rest add nothing
+
+_LABELS: dict[str, str] = {intent: intent.replace("_", " ") for intent in INTENTS}
+_SPAM_LABELS = ("spam",)
+
+
+def _intent_label(intent: str) -> str:
+    return _LABELS.get(intent) or intent.replace("_", " ")
+
+
+def _rule_name(rule: CompiledRule) -> str:
+    return f"rule {rule.id} “{rule.name}”" if rule.name else f"rule {rule.id}"
+
+
+def decide(facts: Facts, rule_set: CompiledRuleSet | NaiveRuleSet, classifier: Classifier) -> Decision:
+    """Decide who owns one post, its priority and labels, and whether it is misdirected, with the reasons."""
+    classification = facts.classification
+    if classification is None:
+        classification = classifier.classify(facts)
+    return _decide(facts, classification, rule_set)
+
+
+def decide_many(
+    facts_list: Sequence[Facts], rule_set: CompiledRuleSet | NaiveRuleSet, classifier: Classifier
+) -> list[Decision]:
+    """``[decide(f, rule_set, classifier) for f in facts_list]``, classifying the unclassified at once."""
+    unclassified = [facts for facts in facts_list if facts.classification is None]
+    fresh = classifier.classify_many(unclassified) if unclassified else []
+    if len(fresh) != len(unclassified):
+        raise ValueError(f"classify_many returned {len(fresh)} classifications for {len(unclassified)} posts")
+    pending = iter(fresh)
+    return [
+        _decide(facts, facts.classification if facts.classification is not None else next(pending), rule_set)
+        for facts in facts_list
+    ]
+
+
+def _decide(facts: Facts, c: Classification, rule_set: CompiledRuleSet | NaiveRuleSet) -> Decision:
+    intent = c.intent
+    confidence = c.confidence
+    sentiment = c.sentiment
+    label = _intent_label(intent)
+    threshold = rule_set.misdirect_threshold
+    receiving_segment = facts.segment
+    receiving_team = facts.team
+
+    owner = rule_set.intent_owners.get(intent)
+    confident = confidence >= threshold
+    if owner is not None and confident:
+        segment = owner[0]
+        team = owner[1] or receiving_team
+    else:
+        segment, team = receiving_segment, receiving_team
+
+    labels: tuple[str, ...] = ()
+    if intent == "crisis_signal":
+        priority = "urgent"
+    elif intent == "complaint" and sentiment <= COMPLAINT_HIGH_PRIORITY_SENTIMENT:
+        priority = "high"
+    elif intent == "spam":
+        priority, labels = "low", _SPAM_LABELS
+    else:
+        priority = "normal"
+
+    if c.terms:
+        words = "”, “".join(c.terms[:MAX_EXPLAINED_TERMS])
+        explanation = [f"Intent {label} ({confidence:.2f}), from “{words}”."]
+    else:
+        explanation = [f"Intent {label} ({confidence:.2f})."]
+    explanation.append(f"Sentiment {c.sentiment_label} ({sentiment:+.2f}).")
+    if priority != "normal":
+        explanation.append(
+            f"Priority {priority} by default for {'spam' if intent == 'spam' else 'a ' + label}."
+        )
+
+    assignee = escalate_to = escalation_reason = ""
+    require_approval = False
+    notifications: tuple[Notification, ...] = ()
+    router: CompiledRule | None = None
+    fired = rule_set.match(facts, c)
+    if fired:
+        label_list = list(labels)
+        for rule in fired:
+            explanation.append(rule.summary)
+            if rule.route_team:
+                router = rule
+                team = rule.route_team
+                if rule.route_segment is not None:
+                    segment = rule.route_segment
+                elif rule_set.segment_teams.get(segment) != team:
+                    if rule_set.segment_teams.get(receiving_segment) == team:
+                        segment = receiving_segment
+                    else:
+                        segment = rule.route_fallback
+            if rule.priority:
+                priority = rule.priority
+            for rule_label in rule.labels:
+                if rule_label not in label_list:
+                    label_list.append(rule_label)
+            if rule.assignee:
+                assignee = rule.assignee
+            if rule.escalate_team:
+                escalate_to, escalation_reason = rule.escalate_team, rule.escalate_reason
+            if rule.require_approval:
+                require_approval = True
+            if rule.notifications:
+                notifications += tuple(n for n in rule.notifications if n not in notifications)
+        labels = tuple(label_list)
+        rules_fired = tuple(rule.id for rule in fired)
+    else:
+        rules_fired = ()
+
+    is_misdirected = False
+    if router is not None:
+        name = _rule_name(router)
+        if receiving_team and team != receiving_team:
+            is_misdirected = True
+            reason = (
+                f"{name[0].upper()}{name[1:]} routed it to team {team}; received by team {receiving_team}."
+            )
+            explanation.append(f"Misdirected: {reason}")
+        else:
+            explanation.append(f"Not misdirected: {name} routed it to team {team}, which received it.")
+    elif owner is None:
+        explanation.append(f"Not misdirected: nobody owns {label}, so it stays with the receiving account.")
+    elif not confident:
+        explanation.append(
+            f"Not misdirected: {label} is owned by {owner[0]}, but {confidence:.2f} is below the "
+            f"{threshold:.2f} confidence needed to move it."
+        )
+    elif not receiving_segment:
+        explanation.append(f"Not misdirected: no receiving account; {segment} (team {team}) owns {label}.")
+    elif segment != receiving_segment:
+        is_misdirected = True
+        where = (
+            f"{receiving_segment} account {facts.channel}"
+            if facts.channel
+            else f"{receiving_segment} account"
+        )
+        reason = (
+            f"{label.capitalize()} ({confidence:.2f}) received on {where}; owned by {segment} (team {team})."
+        )
+        explanation.append(f"Misdirected: {reason}")
+    else:
+        explanation.append(f"Not misdirected: {label} is owned by {segment}, the receiving segment.")
+    if is_misdirected and not escalate_to:
+        escalate_to, escalation_reason = team, reason
+
+    return Decision(
+        segment=segment,
+        team=team,
+        intent=intent,
+        confidence=confidence,
+        sentiment=sentiment,
+        sentiment_label=c.sentiment_label,
+        priority=priority,
+        labels=labels,
+        is_misdirected=is_misdirected,
+        escalate_to=escalate_to,
+        escalation_reason=escalation_reason,
+        assignee=assignee,
+        require_approval=require_approval,
+        notifications=notifications,
+        rules_fired=rules_fired,
+        explanation=tuple(explanation),
+        rule_set_version=rule_set.version,
+        model_version=c.model_version,
+    )

@@ -1,0 +1,964 @@
+"""The admin rule language: validation, and compilation into an indexed form the engine evaluates fast.
+
+A rule is JSON-able data::
+
+    {"id": 12, "name": "Stove recall", "enabled": true,
+     "when": {"all": [{"keywords": ["basecamp stove", "stove"]}, {"intent": {"in": ["crisis_signal"]}}]},
+     "then": [{"route_to_segment": "crisis-management"}, {"set_priority": "urgent"}]}
+
+``when`` is a condition tree (``all``/``any``/``not`` over leaves); ``then`` is a non-empty list of actions.
+Each condition and each action is an object with exactly one key. Text conditions are case-insensitive and
+match whole words: a term counts where it is neither preceded nor followed by a letter, digit or underscore,
+so ``tent`` does not match "tents" and ``#Trailfest`` does not match "#TrailfestNight". Regular expressions
+are Python ``re`` patterns, searched anywhere in the text, case-insensitively. Time windows are half-open
+(``start <= created_at < end``); a time without an offset is UTC.
+
+``compile_rule_set`` validates every rule (disabled ones too) and builds a ``CompiledRuleSet``:
+
+- every keyword, phrase, hashtag and cashtag of every rule goes into one Aho-Corasick automaton, so a post's
+  text is scanned once whatever the number of rules;
+- each rule gets a *gate*: keys at least one of which a post must have for the rule to possibly match. A key
+  is a text term, or a facet value the post carries (its intent, channel, segment, kind, network, language,
+  an author tag, verified, crisis mode). A leaf gates on its own terms or values; ``all`` on its cheapest
+  gated child (text preferred); ``any`` on the union of its children's gates when every child is gated;
+  ``not`` and numeric leaves (sentiment, followers, time window, confidence alone) and regexes are ungated;
+- per post, the automaton hits and the post's facet values select the candidate rules; only those (plus the
+  ungated rules) are evaluated, in rule order, with cheap conditions before regular expressions.
+
+``NaiveRuleSet`` gives the same decisions by evaluating every enabled rule one by one, each text condition as
+one regular expression: the yardstick for the benchmark and for tests.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit
+
+import ahocorasick
+
+from routing.facts import (
+    AUTHOR_TAGS,
+    DEFAULT_INTENT_SEGMENTS,
+    INTENTS,
+    KINDS,
+    PRIORITIES,
+    Classification,
+    Facts,
+    Notification,
+)
+
+MAX_REGEX_LENGTH = 500  # admins write patterns by hand; a longer one is a paste accident, not a rule
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+
+# A post's text, case-folded once, is what text conditions look at. A term counts where it is not glued to
+# a word character on either side: the `\b` of a regex, which also works for terms starting with # or $.
+_BOUNDED = r"(?<!\w)(?:{})(?!\w)"
+
+# Check signature: (facts, classification, text_state) -> bool. text_state is the set of matched term ids in
+# the compiled set and the lower-cased text in the naive one.
+Check = Callable[[Facts, Classification, Any], bool]
+
+_TEXT_OPS = ("keywords", "phrase", "hashtag", "cashtag")
+_FACET_OPS = ("language", "author_tag", "channel", "segment", "network", "kind")
+_CONDITION_OPS = frozenset(
+    {
+        "all",
+        "any",
+        "not",
+        "regex",
+        "intent",
+        "sentiment",
+        "followers",
+        "verified",
+        "time_window",
+        "crisis_mode",
+    }
+    | set(_TEXT_OPS)
+    | set(_FACET_OPS)
+)
+_ACTION_OPS = frozenset(
+    {
+        "route_to_team",
+        "route_to_segment",
+        "set_priority",
+        "add_labels",
+        "assign_to",
+        "escalate",
+        "require_approval",
+        "notify_email",
+        "notify_webhook",
+        "stop",
+    }
+)
+_RULE_KEYS = frozenset({"id", "name", "enabled", "when", "then"})
+
+# Rough share of posts that carry a gate key, to pick the narrowest gate of an `all`: a text term is rare, a
+# channel or an intent one in ten, "kind: mention" most posts.
+_TERM_SHARE = 0.01
+_FACET_SHARE: dict[str, float] = {
+    "intent": 0.1,
+    "channel": 0.1,
+    "segment": 0.17,
+    "network": 0.5,
+    "author_tag": 0.03,
+}
+_VALUE_SHARE: dict[tuple[str, Any], float] = {
+    ("kind", "mention"): 0.6,
+    ("kind", "reply"): 0.15,
+    ("kind", "dm"): 0.1,
+    ("kind", "keyword"): 0.15,
+    ("language", "en"): 0.7,
+    ("verified", True): 0.05,
+    ("verified", False): 0.95,
+    ("crisis_mode", True): 0.05,
+    ("crisis_mode", False): 0.95,
+}
+_REGEX_COST = 50  # relative to a set lookup: regexes run last, and only when everything cheap holds
+
+
+class RuleError(ValueError):
+    """A rule that cannot be compiled; ``path`` names the wrong part, e.g. ``rules[3].when.all[1].regex``."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}")
+
+
+@dataclass(frozen=True)
+class RoutingContext:
+    """What rules are checked against: the organisation's teams, segments, people and channels.
+
+    ``segments`` maps each segment slug to the slug of the team that owns it. ``users`` and ``channels`` may
+    be None to skip those checks (a published version recompiled after someone left must still load).
+    """
+
+    teams: frozenset[str]
+    segments: Mapping[str, str]
+    users: frozenset[str] | None = None
+    channels: frozenset[str] | None = None
+    intent_segments: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_INTENT_SEGMENTS))
+    misdirect_threshold: float = 0.6
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Keys at least one of which a post must carry for a rule to possibly match."""
+
+    terms: frozenset[str] = frozenset()  # whole words or phrases, lower-cased
+    facets: frozenset[tuple[str, Any]] = frozenset()  # (dimension, value): ("intent", "complaint")
+    literals: frozenset[str] = frozenset()  # substrings, lower-cased, that every match of a regex contains
+
+    @property
+    def share(self) -> float:
+        """Roughly how many posts pass the gate, 0..1."""
+        facets = sum(_VALUE_SHARE.get(key, _FACET_SHARE.get(key[0], 0.05)) for key in self.facets)
+        literals = sum(_TERM_SHARE if len(literal) > 1 else 0.1 for literal in self.literals)
+        return min(1.0, len(self.terms) * _TERM_SHARE + facets + literals)
+
+    def __or__(self, other: Gate) -> Gate:
+        return Gate(self.terms | other.terms, self.facets | other.facets, self.literals | other.literals)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A validated condition node: the normalised form both rule sets compile from."""
+
+    op: str
+    arg: Any = None  # leaf payload, normalised (lower-cased terms, parsed datetimes, frozensets)
+    children: tuple[Condition, ...] = ()
+    cost: int = 1
+    gate: Gate | None = None  # None: ungated
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """One enabled rule, ready to run: its check and the net effect of its actions, precomputed."""
+
+    id: int
+    name: str
+    position: int  # index among the enabled rules, which is the evaluation order
+    check: Check
+    gate: Gate | None
+    route_team: str = ""  # "" when the rule does not route
+    route_segment: str | None = None  # None: the receiving segment if the team owns it, else route_fallback
+    route_fallback: str = ""
+    priority: str = ""
+    labels: tuple[str, ...] = ()
+    assignee: str = ""
+    escalate_team: str = ""
+    escalate_reason: str = ""
+    require_approval: bool = False
+    notifications: tuple[Notification, ...] = ()
+    stop: bool = False
+    summary: str = ""  # "Rule 12 “Stove recall” fired: ..."
+
+
+# --- Validation: JSON -> Condition ------------------------------------------------------------------------
+
+
+def _fail(path: str, message: str) -> RuleError:
+    return RuleError(path, message)
+
+
+def _single_key(value: Any, path: str, what: str, allowed: frozenset[str]) -> tuple[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _fail(path, f"a {what} must be an object with one key, got {type(value).__name__}")
+    if len(value) != 1:
+        keys = ", ".join(sorted(map(str, value))) or "none"
+        raise _fail(path, f"a {what} must have exactly one key, got {len(value)} ({keys})")
+    ((key, arg),) = value.items()
+    if key not in allowed:
+        raise _fail(f"{path}.{key}", f"unknown {what} {key!r}; expected one of {', '.join(sorted(allowed))}")
+    return key, arg
+
+
+def _string_list(value: Any, path: str, what: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise _fail(path, f"expected a list of {what}, got {type(value).__name__}")
+    if not value:
+        raise _fail(path, f"empty list of {what}")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            raise _fail(f"{path}[{i}]", f"expected a non-empty {what[:-1] if what.endswith('s') else what}")
+        out.append(item.strip())
+    return out
+
+
+def _known(values: list[str], known: Iterable[str] | None, path: str, what: str) -> frozenset[str]:
+    if known is not None:
+        known = frozenset(known)
+        for i, value in enumerate(values):
+            if value not in known:
+                raise _fail(f"{path}[{i}]", f"unknown {what} {value!r}")
+    return frozenset(values)
+
+
+def _number(value: Any, path: str, *, integer: bool = False) -> float:
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise _fail(path, f"expected {'a whole number' if integer else 'a number'}, got {value!r}")
+    return value
+
+
+def _bounds(arg: Any, path: str, low: float | None, high: float | None, *, integer: bool = False):
+    if not isinstance(arg, Mapping) or not arg:
+        raise _fail(path, 'expected {"min": ..., "max": ...} with at least one bound')
+    unknown = set(arg) - {"min", "max"}
+    if unknown:
+        raise _fail(f"{path}.{sorted(unknown)[0]}", "unknown bound; expected min or max")
+    result = []
+    for key in ("min", "max"):
+        if key not in arg or arg[key] is None:
+            result.append(None)
+            continue
+        value = _number(arg[key], f"{path}.{key}", integer=integer)
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise _fail(f"{path}.{key}", f"{value} is out of range [{low}, {'∞' if high is None else high}]")
+        result.append(value)
+    if result[0] is None and result[1] is None:
+        raise _fail(path, "expected at least one of min and max")
+    if result[0] is not None and result[1] is not None and result[0] > result[1]:
+        raise _fail(path, f"min {result[0]} is greater than max {result[1]}")
+    return tuple(result)
+
+
+def _datetime(value: Any, path: str) -> datetime:
+    if not isinstance(value, str):
+        raise _fail(path, f"expected an ISO 8601 date or time, got {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise _fail(path, f"not an ISO 8601 date or time: {value!r}") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _text_terms(op: str, arg: Any, path: str) -> frozenset[str]:
+    if op == "phrase":
+        if not isinstance(arg, str) or not arg.strip():
+            raise _fail(path, "expected a non-empty phrase")
+        return frozenset({" ".join(arg.lower().split())})
+    if op == "keywords":
+        return frozenset(" ".join(word.lower().split()) for word in _string_list(arg, path, "keywords"))
+    sigil = "#" if op == "hashtag" else "$"
+    tags = _string_list(arg, path, f"{op}s")
+    terms = set()
+    for i, tag in enumerate(tags):
+        bare = tag.removeprefix(sigil)
+        if not bare or any(ch.isspace() or ch in "#$" for ch in bare):
+            raise _fail(f"{path}[{i}]", f"not a {op}: {tag!r}")
+        terms.add(sigil + bare.lower())
+    return frozenset(terms)
+
+
+# Under re.IGNORECASE "i" also matches U+0130 and U+0131 and "s" matches U+017F, which str.lower() keeps
+# apart: a literal with them could miss in the lower-cased text the regex matches. Other ASCII is safe.
+_FOLD_UNSAFE = frozenset("is")
+_REPEATS = frozenset({"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"})
+
+
+def _required_literals(pattern: re.Pattern) -> frozenset[str] | None:
+    """Substrings one of which every match of ``pattern`` contains (lower-cased), or None when unknown.
+
+    With them a regex gates its rule like a keyword: the rule is a candidate only for posts whose text
+    contains one, so a regex that cannot match is never run.
+    """
+    try:
+        parsed = re._parser.parse(pattern.pattern, pattern.flags)  # the parse re itself compiles from
+    except Exception:  # a parser change must cost speed, never correctness
+        return None
+    return _needed(list(parsed))
+
+
+def _needed(items: list) -> frozenset[str] | None:
+    """For a sequence of parsed items: the most selective set of substrings a match must contain."""
+    options: list[frozenset[str]] = []
+    run: list[str] = []
+
+    def safe(item: Any) -> str | None:
+        op, value = item
+        if str(op) == "LITERAL" and value < 128 and chr(value).lower() not in _FOLD_UNSAFE:
+            return chr(value).lower()
+        return None
+
+    for item in items:
+        op, value = str(item[0]), item[1]
+        if (char := safe(item)) is not None:
+            run.append(char)
+            continue
+        if (
+            op in _REPEATS
+            and value[0] >= 1
+            and len(value[2]) == 1
+            and (char := safe(value[2][0])) is not None
+        ):
+            run.extend(char * value[0])  # "!{2,}" needs "!!"; what follows may not be adjacent
+        if run:
+            options.append(frozenset({"".join(run)}))
+            run = []
+        need = None
+        if op == "SUBPATTERN":
+            need = _needed(list(value[-1]))
+        elif op == "ATOMIC_GROUP":
+            need = _needed(list(value))
+        elif op in _REPEATS and value[0] >= 1:
+            need = _needed(list(value[2]))
+        elif op == "BRANCH":
+            branches = [_needed(list(branch)) for branch in value[1]]
+            if all(branches):
+                need = frozenset().union(*branches)
+        elif op == "IN" and value and all(safe(member) for member in value):
+            need = frozenset(safe(member) for member in value)
+        if need:
+            options.append(need)
+    if run:
+        options.append(frozenset({"".join(run)}))
+    if not options:
+        return None
+    return max(options, key=lambda need: (min(map(len, need)), -len(need)))
+
+
+def _condition(value: Any, path: str, context: RoutingContext) -> Condition:
+    op, arg = _single_key(value, path, "condition", _CONDITION_OPS)
+    path = f"{path}.{op}"
+    if op in ("all", "any"):
+        if not isinstance(arg, list | tuple):
+            raise _fail(path, f"expected a list of conditions, got {type(arg).__name__}")
+        if not arg:
+            raise _fail(path, f"empty {op!r}: it needs at least one condition")
+        children = tuple(_condition(child, f"{path}[{i}]", context) for i, child in enumerate(arg))
+        gated = [child.gate for child in children if child.gate is not None]
+        if op == "all":
+            gate = min(gated, key=lambda g: g.share) if gated else None
+        else:
+            gate = None
+            if len(gated) == len(children):
+                gate = Gate()
+                for child_gate in gated:
+                    gate = gate | child_gate
+        return Condition(op, None, children, sum(c.cost for c in children), gate)
+    if op == "not":
+        child = _condition(arg, path, context)
+        return Condition(op, None, (child,), child.cost, None)
+    if op in _TEXT_OPS:
+        terms = _text_terms(op, arg, path)
+        return Condition("text", terms, gate=Gate(terms=terms))
+    if op == "regex":
+        if not isinstance(arg, str) or not arg:
+            raise _fail(path, "expected a non-empty regular expression")
+        if len(arg) > MAX_REGEX_LENGTH:
+            raise _fail(path, f"regular expression longer than {MAX_REGEX_LENGTH} characters")
+        try:
+            pattern = re.compile(arg, re.IGNORECASE)
+        except re.error as error:
+            raise _fail(path, f"bad regular expression {arg!r}: {error}") from None
+        literals = _required_literals(pattern)
+        return Condition(op, pattern, cost=_REGEX_COST, gate=Gate(literals=literals) if literals else None)
+    if op in _FACET_OPS:
+        what = op.replace("_", " ")
+        values = _string_list(arg, path, f"{what}s")
+        known: Iterable[str] | None = {
+            "author_tag": AUTHOR_TAGS,
+            "kind": KINDS,
+            "segment": context.segments.keys(),
+            "channel": context.channels,
+        }.get(op)
+        if op in ("language", "network"):
+            values = [v.lower() for v in values]
+        allowed = _known(values, known, path, what)
+        return Condition(op, allowed, gate=Gate(facets=frozenset((op, v) for v in allowed)))
+    if op == "intent":
+        if not isinstance(arg, Mapping) or not arg:
+            raise _fail(path, 'expected {"in": [intents], "min_confidence": 0..1}')
+        unknown = set(arg) - {"in", "min_confidence"}
+        if unknown:
+            raise _fail(f"{path}.{sorted(unknown)[0]}", "unknown key; expected in or min_confidence")
+        intents = None
+        if "in" in arg:
+            intents = _known(
+                _string_list(arg["in"], f"{path}.in", "intents"), INTENTS, f"{path}.in", "intent"
+            )
+        minimum = 0.0
+        if arg.get("min_confidence") is not None:
+            minimum = _number(arg["min_confidence"], f"{path}.min_confidence")
+            if not 0 <= minimum <= 1:
+                raise _fail(f"{path}.min_confidence", f"{minimum} is out of range [0, 1]")
+        gate = Gate(facets=frozenset(("intent", i) for i in intents)) if intents is not None else None
+        return Condition(op, (intents, float(minimum)), gate=gate)
+    if op == "sentiment":
+        return Condition(op, _bounds(arg, path, -1, 1))
+    if op == "followers":
+        return Condition(op, _bounds(arg, path, 0, None, integer=True))
+    if op in ("verified", "crisis_mode"):
+        if not isinstance(arg, bool):
+            raise _fail(path, f"expected true or false, got {arg!r}")
+        return Condition(op, arg, gate=Gate(facets=frozenset({(op, arg)})))
+    # time_window
+    if not isinstance(arg, Mapping) or not arg:
+        raise _fail(path, 'expected {"start": iso8601, "end": iso8601}')
+    unknown = set(arg) - {"start", "end"}
+    if unknown:
+        raise _fail(f"{path}.{sorted(unknown)[0]}", "unknown key; expected start or end")
+    start = _datetime(arg["start"], f"{path}.start") if arg.get("start") is not None else None
+    end = _datetime(arg["end"], f"{path}.end") if arg.get("end") is not None else None
+    if start is None and end is None:
+        raise _fail(path, "a time window needs a start, an end or both")
+    if start is not None and end is not None and start >= end:
+        raise _fail(path, f"the window ends ({end.isoformat()}) before it starts ({start.isoformat()})")
+    return Condition(op, (start, end))
+
+
+@dataclass(frozen=True)
+class _Effect:
+    """The net effect of one rule's actions."""
+
+    route_team: str = ""
+    route_segment: str | None = None
+    route_fallback: str = ""
+    priority: str = ""
+    labels: tuple[str, ...] = ()
+    assignee: str = ""
+    escalate_team: str = ""
+    escalate_reason: str = ""
+    require_approval: bool = False
+    notifications: tuple[Notification, ...] = ()
+    stop: bool = False
+    said: tuple[str, ...] = ()  # what each action did, for the explanation
+
+
+def _webhook(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise _fail(path, f"expected an http(s) URL, got {value!r}")
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise _fail(path, f"not a URL: {value!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _fail(path, f"webhooks must be http(s) URLs with a host, got {value!r}")
+    return value
+
+
+def _actions(value: Any, path: str, context: RoutingContext) -> _Effect:
+    if not isinstance(value, list | tuple):
+        raise _fail(path, f"expected a list of actions, got {type(value).__name__}")
+    if not value:
+        raise _fail(path, "a rule needs at least one action")
+    effect: dict[str, Any] = {"labels": [], "notifications": [], "said": []}
+    said = effect["said"]
+    for i, action in enumerate(value):
+        op, arg = _single_key(action, f"{path}[{i}]", "action", _ACTION_OPS)
+        here = f"{path}[{i}].{op}"
+        if op == "route_to_team":
+            team = _slug(arg, here, context.teams, "team")
+            owned = sorted(s for s, t in context.segments.items() if t == team)
+            effect.update(route_team=team, route_segment=None, route_fallback=owned[0] if owned else "")
+            said.append(f"routed to team {team}")
+        elif op == "route_to_segment":
+            segment = _slug(arg, here, context.segments.keys(), "segment")
+            team = context.segments[segment]
+            effect.update(route_team=team, route_segment=segment)
+            said.append(f"routed to {segment} (team {team})")
+        elif op == "set_priority":
+            effect["priority"] = _slug(arg, here, PRIORITIES, "priority")
+            said.append(f"set priority {arg}")
+        elif op == "add_labels":
+            labels = _string_list(arg, here, "labels")
+            effect["labels"].extend(label for label in labels if label not in effect["labels"])
+            said.append(f"labelled {', '.join(labels)}")
+        elif op == "assign_to":
+            effect["assignee"] = _slug(arg, here, context.users, "user")
+            said.append(f"assigned to {arg}")
+        elif op == "escalate":
+            if not isinstance(arg, Mapping) or "team" not in arg:
+                raise _fail(here, 'expected {"team": slug, "reason": text}')
+            unknown = set(arg) - {"team", "reason"}
+            if unknown:
+                raise _fail(f"{here}.{sorted(unknown)[0]}", "unknown key; expected team or reason")
+            team = _slug(arg["team"], f"{here}.team", context.teams, "team")
+            reason = arg.get("reason") or ""
+            if not isinstance(reason, str):
+                raise _fail(f"{here}.reason", f"expected text, got {reason!r}")
+            effect.update(escalate_team=team, escalate_reason=reason.strip())
+            said.append(f"escalated to team {team}")
+        elif op in ("require_approval", "stop"):
+            if arg is not True:
+                raise _fail(here, f"expected true, got {arg!r}")
+            effect[op] = True
+            said.append(
+                "required approval before replying" if op == "require_approval" else "stopped the rules"
+            )
+        elif op == "notify_email":
+            if not isinstance(arg, str) or not _EMAIL.fullmatch(arg.strip()):
+                raise _fail(here, f"not an email address: {arg!r}")
+            effect["notifications"].append(Notification("email", arg.strip()))
+            said.append(f"notified {arg.strip()}")
+        else:  # notify_webhook
+            effect["notifications"].append(Notification("webhook", _webhook(arg, here)))
+            said.append(f"called webhook {arg}")
+    effect["labels"] = tuple(effect["labels"])
+    effect["notifications"] = tuple(dict.fromkeys(effect["notifications"]))
+    effect["said"] = tuple(said)
+    return _Effect(**effect)
+
+
+def _slug(value: Any, path: str, known: Iterable[str] | None, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(path, f"expected a {what}, got {value!r}")
+    value = value.strip()
+    if known is not None and value not in known:
+        raise _fail(path, f"unknown {what} {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class _Validated:
+    id: int
+    name: str
+    enabled: bool
+    when: Condition
+    effect: _Effect
+
+
+def _validate(rule: Any, context: RoutingContext, index: int) -> _Validated:
+    path = f"rules[{index}]"
+    if not isinstance(rule, Mapping):
+        raise _fail(path, f"a rule must be an object, got {type(rule).__name__}")
+    unknown = set(rule) - _RULE_KEYS
+    if unknown:
+        raise _fail(
+            f"{path}.{sorted(map(str, unknown))[0]}",
+            "unknown rule key; expected id, name, enabled, when, then",
+        )
+    rule_id = rule.get("id")
+    if isinstance(rule_id, bool) or not isinstance(rule_id, int) or rule_id < 0:
+        raise _fail(f"{path}.id", f"expected a whole number, got {rule_id!r}")
+    name = rule.get("name", "")
+    if not isinstance(name, str):
+        raise _fail(f"{path}.name", f"expected text, got {name!r}")
+    enabled = rule.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise _fail(f"{path}.enabled", f"expected true or false, got {enabled!r}")
+    if "when" not in rule:
+        raise _fail(f"{path}.when", "a rule needs a condition")
+    if "then" not in rule:
+        raise _fail(f"{path}.then", "a rule needs at least one action")
+    when = _condition(rule["when"], f"{path}.when", context)
+    effect = _actions(rule["then"], f"{path}.then", context)
+    return _Validated(rule_id, name.strip(), enabled, when, effect)
+
+
+def validate_rule(rule: Any, context: RoutingContext, *, index: int = 0) -> None:
+    """Raise ``RuleError`` naming the wrong part (``rules[<index>]....``) unless ``rule`` compiles."""
+    _validate(rule, context, index)
+
+
+# --- Compilation: Condition -> check ----------------------------------------------------------------------
+# Each rule's condition becomes one Python expression, compiled once: a candidate rule then costs one call
+# instead of one call per node of its tree, which is most of the time a post spends in the rules. Values never
+# enter the source: each is bound to a generated name (k0, k1, ...) in the expression's own namespace.
+
+
+def _window(created: datetime | None, start: datetime | None, end: datetime | None) -> bool:
+    if created is None:
+        return False
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return (start is None or start <= created) and (end is None or created < end)
+
+
+def _search_once(matched: set[int], text: str, search: Callable, yes: int, no: int) -> bool:
+    """A regex searched at most once per post however many rules use it: the answer is kept in ``matched``."""
+    if yes in matched:
+        return True
+    if no in matched:
+        return False
+    found = search(text) is not None
+    matched.add(yes if found else no)
+    return found
+
+
+class _Emitter:
+    """Writes a condition as one expression over ``f`` (facts), ``c`` (classification), ``t`` (text state)."""
+
+    def __init__(
+        self, text: Callable[[_Emitter, frozenset[str]], str], regex: Callable[[_Emitter, Any], str]
+    ):
+        self.namespace: dict[str, Any] = {
+            "__builtins__": {},
+            "_window": _window,
+            "_search_once": _search_once,
+        }
+        self._names: dict[Any, str] = {}
+        self._text = text
+        self._regex = regex
+
+    def const(self, value: Any) -> str:
+        key = (type(value), value)
+        name = self._names.get(key)
+        if name is None:
+            name = self._names[key] = f"k{len(self._names)}"
+            self.namespace[name] = value
+        return name
+
+    def emit(self, node: Condition, *, reorder: bool) -> str:
+        op, arg = node.op, node.arg
+        if op in ("all", "any", "not"):
+            children = node.children
+            if reorder:  # same truth value, fewer costly checks: regexes run only once the cheap parts hold
+                children = tuple(sorted(children, key=lambda child: child.cost))
+            parts = [self.emit(child, reorder=reorder) for child in children]
+            if op == "not":
+                return f"(not {parts[0]})"
+            return "(" + (" and " if op == "all" else " or ").join(parts) + ")"
+        if op == "text":
+            return self._text(self, arg)
+        if op == "regex":
+            return self._regex(self, arg)
+        if op == "intent":
+            intents, minimum = arg
+            checks = []
+            if intents is not None:
+                checks.append(f"c.intent in {self.const(intents)}")
+            if minimum > 0 or intents is None:
+                checks.append(f"c.confidence >= {self.const(minimum)}")
+            return "(" + " and ".join(checks) + ")"
+        if op in ("sentiment", "followers"):
+            value = "c.sentiment" if op == "sentiment" else "f.author_followers"
+            low, high = arg
+            checks = []
+            if low is not None:
+                checks.append(f"{value} >= {self.const(low)}")
+            if high is not None:
+                checks.append(f"{value} <= {self.const(high)}")
+            return "(" + " and ".join(checks) + ")"
+        if op in ("verified", "crisis_mode"):
+            attribute = "author_verified" if op == "verified" else "crisis_mode"
+            return f"({'' if arg else 'not '}f.{attribute})"
+        if op == "author_tag":
+            return f"(not {self.const(arg)}.isdisjoint(f.author_tags))"
+        if op in ("language", "network"):
+            return f"(f.{op}.lower() in {self.const(arg)})"
+        if op in ("channel", "segment", "kind"):
+            return f"(f.{op} in {self.const(arg)})"
+        if op == "time_window":
+            start, end = arg
+            return f"_window(f.created_at, {self.const(start)}, {self.const(end)})"
+        raise AssertionError(op)  # pragma: no cover - _condition admits nothing else
+
+    def check(self, node: Condition, *, reorder: bool, rule_id: int) -> Check:
+        source = f"lambda f, c, t: {self.emit(node, reorder=reorder)}"
+        code = compile(source, f"<rule {rule_id}>", "eval")
+        return eval(code, self.namespace)  # noqa: S307 - our own source; every value is a bound name
+
+
+def _walk_terms(node: Condition) -> Iterable[str]:
+    if node.op == "text":
+        yield from node.arg
+    for child in node.children:
+        yield from _walk_terms(child)
+
+
+def _compiled_rule(validated: _Validated, position: int, check: Check) -> CompiledRule:
+    effect = validated.effect
+    label = f"Rule {validated.id} “{validated.name}”" if validated.name else f"Rule {validated.id}"
+    return CompiledRule(
+        id=validated.id,
+        name=validated.name,
+        position=position,
+        check=check,
+        gate=validated.when.gate,
+        route_team=effect.route_team,
+        route_segment=effect.route_segment,
+        route_fallback=effect.route_fallback,
+        priority=effect.priority,
+        labels=effect.labels,
+        assignee=effect.assignee,
+        escalate_team=effect.escalate_team,
+        escalate_reason=effect.escalate_reason or f"{label} escalated it to team {effect.escalate_team}.",
+        require_approval=effect.require_approval,
+        notifications=effect.notifications,
+        stop=effect.stop,
+        summary=f"{label} fired: {'; '.join(effect.said)}.",
+    )
+
+
+def _validate_all(rules: Sequence[Any], context: RoutingContext) -> list[_Validated]:
+    if isinstance(rules, str | bytes | Mapping) or not isinstance(rules, Sequence):
+        raise _fail("rules", f"expected a list of rules, got {type(rules).__name__}")
+    validated = []
+    seen: dict[int, int] = {}
+    for index, rule in enumerate(rules):
+        item = _validate(rule, context, index)
+        if item.id in seen:
+            raise _fail(f"rules[{index}].id", f"rule id {item.id} is already used by rules[{seen[item.id]}]")
+        seen[item.id] = index
+        validated.append(item)
+    return validated
+
+
+class _RuleSetBase:
+    """What the engine reads from either rule set: the context, precomputed, and the enabled rules."""
+
+    def __init__(self, context: RoutingContext, version: int, rules: tuple[CompiledRule, ...]) -> None:
+        self.context = context
+        self.version = version
+        self.rules = rules
+        self.rule_ids = tuple(rule.id for rule in rules)
+        self.misdirect_threshold = float(context.misdirect_threshold)
+        self.segment_teams: Mapping[str, str] = MappingProxyType(dict(context.segments))
+        # intent -> (owning segment, its team or ""), or None when nobody owns the intent
+        owners: dict[str, tuple[str, str] | None] = {}
+        for intent in INTENTS:
+            segment = context.intent_segments.get(intent, "") or ""
+            owners[intent] = (segment, context.segments.get(segment, "")) if segment else None
+        self.intent_owners: Mapping[str, tuple[str, str] | None] = MappingProxyType(owners)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} version={self.version} rules={len(self.rules)}>"
+
+
+class CompiledRuleSet(_RuleSetBase):
+    """Enabled rules in order, with one keyword automaton over all their terms and a gate index.
+
+    Attributes the service layer reads: ``version``, ``context``, ``rules`` (``CompiledRule``, enabled only,
+    in evaluation order), ``rule_ids``, ``terms`` (how many distinct text terms the automaton holds).
+    """
+
+    def __init__(self, validated: Sequence[_Validated], context: RoutingContext, version: int) -> None:
+        enabled = [item for item in validated if item.enabled]
+        term_ids: dict[str, int] = {}
+        for item in enabled:
+            for term in sorted(_walk_terms(item.when)):
+                term_ids.setdefault(term, len(term_ids))
+
+        regex_ids: dict[re.Pattern, int] = {}
+
+        def text(emitter: _Emitter, terms: frozenset[str]) -> str:
+            ids = frozenset(term_ids[term] for term in terms)
+            if len(ids) == 1:
+                return f"({next(iter(ids))} in t)"
+            return f"(not {emitter.const(ids)}.isdisjoint(t))"
+
+        def regex(emitter: _Emitter, pattern: re.Pattern) -> str:
+            # Negative ids keep the regex answers apart from the term ids in the same set.
+            number = regex_ids.setdefault(pattern, len(regex_ids))
+            search = emitter.const(pattern.search)
+            return f"_search_once(t, f.text, {search}, {-2 * number - 1}, {-2 * number - 2})"
+
+        emitter = _Emitter(text, regex)
+        rules = tuple(
+            _compiled_rule(item, position, emitter.check(item.when, reorder=True, rule_id=item.id))
+            for position, item in enumerate(enabled)
+        )
+        super().__init__(context, version, rules)
+
+        literal_ids: dict[str, int] = {}
+        for rule in rules:
+            for literal in sorted(rule.gate.literals if rule.gate else ()):
+                literal_ids.setdefault(literal, len(term_ids) + len(literal_ids))
+        by_term: dict[str, list[int]] = {term: [] for term in term_ids}
+        by_literal: dict[str, list[int]] = {literal: [] for literal in literal_ids}
+        by_facet: dict[str, dict[Any, list[int]]] = {}
+        always: list[int] = []
+        for rule in rules:
+            if rule.gate is None:
+                always.append(rule.position)
+                continue
+            for term in rule.gate.terms:
+                by_term[term].append(rule.position)
+            for literal in rule.gate.literals:
+                by_literal[literal].append(rule.position)
+            for dim, value in rule.gate.facets:
+                by_facet.setdefault(dim, {}).setdefault(value, []).append(rule.position)
+        self.terms = len(term_ids)
+        self._always = frozenset(always)
+        self._automaton: Any = None
+        if term_ids or literal_ids:
+            # Per string: (length, word id, its rules, substring id, its rules); -1: not that kind.
+            automaton = ahocorasick.Automaton()
+            for key in {**term_ids, **literal_ids}:
+                automaton.add_word(
+                    key,
+                    (
+                        len(key),
+                        term_ids.get(key, -1),
+                        tuple(by_term.get(key, ())),
+                        literal_ids.get(key, -1),
+                        tuple(by_literal.get(key, ())),
+                    ),
+                )
+            automaton.make_automaton()
+            self._automaton = automaton
+
+        def index(dim: str) -> dict[Any, tuple[int, ...]] | None:
+            values = by_facet.get(dim)
+            return {value: tuple(positions) for value, positions in values.items()} if values else None
+
+        self._by_intent = index("intent")
+        self._by_channel = index("channel")
+        self._by_segment = index("segment")
+        self._by_kind = index("kind")
+        self._by_network = index("network")
+        self._by_language = index("language")
+        self._by_author_tag = index("author_tag")
+        self._by_verified = index("verified")
+        self._by_crisis_mode = index("crisis_mode")
+
+    def _scan(self, facts: Facts, classification: Classification) -> tuple[set[int], set[int]]:
+        """One automaton pass and the facet lookups: (matched term ids, candidate rule positions)."""
+        matched: set[int] = set()
+        candidates = set(self._always)
+        if self._automaton is not None:
+            text = facts.text.lower()
+            last = len(text) - 1
+            for end, (length, term_id, positions, literal_id, literal_positions) in self._automaton.iter(
+                text
+            ):
+                if literal_id >= 0 and literal_id not in matched:
+                    matched.add(literal_id)
+                    candidates.update(literal_positions)
+                if term_id < 0 or term_id in matched:
+                    continue
+                start = end - length + 1
+                if start and ((ch := text[start - 1]).isalnum() or ch == "_"):
+                    continue
+                if end < last and ((ch := text[end + 1]).isalnum() or ch == "_"):
+                    continue
+                matched.add(term_id)
+                if positions:
+                    candidates.update(positions)
+        if (index := self._by_intent) and (hit := index.get(classification.intent)):
+            candidates.update(hit)
+        if (index := self._by_channel) and (hit := index.get(facts.channel)):
+            candidates.update(hit)
+        if (index := self._by_segment) and (hit := index.get(facts.segment)):
+            candidates.update(hit)
+        if (index := self._by_kind) and (hit := index.get(facts.kind)):
+            candidates.update(hit)
+        if (index := self._by_network) and (hit := index.get(facts.network.lower())):
+            candidates.update(hit)
+        if (index := self._by_language) and (hit := index.get(facts.language.lower())):
+            candidates.update(hit)
+        if (index := self._by_verified) and (hit := index.get(facts.author_verified)):
+            candidates.update(hit)
+        if (index := self._by_crisis_mode) and (hit := index.get(facts.crisis_mode)):
+            candidates.update(hit)
+        if (index := self._by_author_tag) and facts.author_tags:
+            for tag in facts.author_tags:
+                if hit := index.get(tag):
+                    candidates.update(hit)
+        return matched, candidates
+
+    def candidates(self, facts: Facts, classification: Classification) -> tuple[int, ...]:
+        """Ids of the rules that would be evaluated for this post, in order (the others cannot match)."""
+        _, positions = self._scan(facts, classification)
+        return tuple(self.rules[p].id for p in sorted(positions))
+
+    def match(self, facts: Facts, classification: Classification) -> list[CompiledRule]:
+        """The rules that fire for this post, in order, up to and including the first that stops."""
+        matched, positions = self._scan(facts, classification)
+        fired = []
+        if positions:
+            rules = self.rules
+            for position in sorted(positions):
+                rule = rules[position]
+                if rule.check(facts, classification, matched):
+                    fired.append(rule)
+                    if rule.stop:
+                        break
+        return fired
+
+
+class NaiveRuleSet(_RuleSetBase):
+    """The same rules evaluated one by one, each text condition as one regular expression over the text."""
+
+    def __init__(self, validated: Sequence[_Validated], context: RoutingContext, version: int) -> None:
+        def text(emitter: _Emitter, terms: frozenset[str]) -> str:
+            alternatives = "|".join(re.escape(term) for term in sorted(terms, key=lambda t: (-len(t), t)))
+            search = emitter.const(re.compile(_BOUNDED.format(alternatives)).search)
+            return f"({search}(t) is not None)"
+
+        def regex(emitter: _Emitter, pattern: re.Pattern) -> str:
+            return f"({emitter.const(pattern.search)}(f.text) is not None)"
+
+        emitter = _Emitter(text, regex)
+        enabled = [item for item in validated if item.enabled]
+        rules = tuple(
+            _compiled_rule(item, position, emitter.check(item.when, reorder=False, rule_id=item.id))
+            for position, item in enumerate(enabled)
+        )
+        super().__init__(context, version, rules)
+
+    def match(self, facts: Facts, classification: Classification) -> list[CompiledRule]:
+        """The rules that fire for this post, in order, up to and including the first that stops."""
+        lowered = facts.text.lower()
+        fired = []
+        for rule in self.rules:
+            if rule.check(facts, classification, lowered):
+                fired.append(rule)
+                if rule.stop:
+                    break
+        return fired
+
+
+def compile_rule_set(rules: Sequence[Any], context: RoutingContext, *, version: int = 0) -> CompiledRuleSet:
+    """Validate every rule (disabled ones too), compile the enabled ones; ``RuleError`` on the first bad."""
+    return CompiledRuleSet(_validate_all(rules, context), context, version)
+
+
+def compile_naive_rule_set(
+    rules: Sequence[Any], context: RoutingContext, *, version: int = 0
+) -> NaiveRuleSet:
+    """The same rules as ``compile_rule_set``, evaluated without the automaton or the gates (a yardstick)."""
+    return NaiveRuleSet(_validate_all(rules, context), context, version)
