@@ -9,7 +9,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/socialops
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format bench install install-dev screenshots clean
+.PHONY: help run test lint format bench eval install install-dev screenshots clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ format: install-dev ## apply ruff's formatting and safe fixes
 bench: install-dev ## run the benchmarks against PostgreSQL and Redis; writes bench/results.json
 	.ci/services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m bench
+
+eval: install-dev ## score the routing classifier: labelled set, learning curve, ../shared/data; writes bench/eval_results.json
+	$(BIN)/python -m bench.eval
 
 screenshots: install-dev ## retake the README's screenshots (docs/screenshots/) with the browser tests
 	.ci/services

@@ -135,21 +135,21 @@ def rule_delete(*, user: Any, rule: Rule) -> None:
 
 
 _compiled_lock = threading.Lock()
-_compiled: dict[int, CompiledRuleSet] = {}
+_compiled: dict[int, CompiledRuleSet] = {}  # by RuleSetVersion pk: a published version never changes
 
 
 def rule_set_current() -> CompiledRuleSet:
     """The newest published rule set, compiled once per process per version (version 1 made on first use)."""
-    number = RuleSetVersion.objects.aggregate(n=Max("number"))["n"]
-    if number is None:
-        number = rule_set_publish(summary="First version").number
+    newest = RuleSetVersion.objects.order_by("-number").values_list("pk", flat=True).first()
+    if newest is None:
+        newest = rule_set_publish(summary="First version").pk
     with _compiled_lock:
-        compiled = _compiled.get(number)
+        compiled = _compiled.get(newest)
     if compiled is None:
-        compiled = rule_set_compile(version=RuleSetVersion.objects.get(number=number))
+        compiled = rule_set_compile(version=RuleSetVersion.objects.get(pk=newest))
         with _compiled_lock:
             _compiled.clear()
-            _compiled[number] = compiled
+            _compiled[newest] = compiled
     return compiled
 
 
@@ -163,22 +163,22 @@ def rule_set_compile(*, version: RuleSetVersion, rules: Sequence[Mapping] | None
 # --- Classifier ---------------------------------------------------------------------------------------------
 
 _classifier_lock = threading.Lock()
-_classifier: IntentClassifier | None = None
+_classifier: tuple[int, IntentClassifier] | None = None  # (ClassifierState pk, model); 0: untrained
 
 
 def classifier_current() -> IntentClassifier:
     """The newest trained classifier, loaded once per process per version; patterns only before training."""
     global _classifier
-    newest = ClassifierState.objects.aggregate(v=Max("version"))["v"] or 0
+    newest = ClassifierState.objects.order_by("-version").values_list("pk", flat=True).first() or 0
     with _classifier_lock:
-        if _classifier is not None and _classifier.version == newest:
-            return _classifier
+        if _classifier is not None and _classifier[0] == newest:
+            return _classifier[1]
     if newest == 0:
         loaded = IntentClassifier()
     else:
-        loaded = IntentClassifier.load_state(bytes(ClassifierState.objects.get(version=newest).state))
+        loaded = IntentClassifier.load_state(bytes(ClassifierState.objects.get(pk=newest).state))
     with _classifier_lock:
-        _classifier = loaded
+        _classifier = (newest, loaded)
     return loaded
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,28 @@ def six_segments(transactional_db: None) -> None:
 
     migration = importlib.import_module("channels.migrations.0002_six_segments")
     migration.create_segments(apps, None)
+
+
+WAIT_SECONDS = 30
+
+
+def wait_until(condition, *, timeout: float = WAIT_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the worker did not finish in time"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def worker() -> Iterator[None]:
+    """A real Celery worker (solo pool, in a thread) consuming from Redis."""
+    from celery.contrib.testing.worker import start_worker
+
+    from socialops.celery import app as celery_app
+
+    with celery_app.connection_for_write() as connection:
+        connection.default_channel.queue_purge("celery")  # nothing left over from an earlier run
+    with start_worker(
+        celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
+    ):
+        yield

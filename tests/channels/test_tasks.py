@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.core.cache import cache
 
 from channels.connectors.simulated import SimulatedConnector
@@ -14,28 +10,8 @@ from channels.models import Channel
 from channels.services import channel_ref
 from channels.tasks import channel_pull_task, channels_pull_due
 from inbox.models import Mention, MentionChannel
-from socialops.celery import app as celery_app
+from tests.conftest import wait_until
 from tests.factories import ChannelFactory, segment
-
-WAIT_SECONDS = 30
-
-
-def wait_until(condition, *, timeout: float = WAIT_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the worker did not finish in time"
-        time.sleep(0.1)
-
-
-@pytest.fixture
-def worker() -> Iterator[None]:
-    """A real Celery worker (solo pool, in a thread) consuming from Redis."""
-    with celery_app.connection_for_write() as connection:
-        connection.default_channel.queue_purge("celery")  # nothing left over from an earlier run
-    with start_worker(
-        celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
-    ):
-        yield
 
 
 @pytest.mark.slow
