@@ -34,7 +34,9 @@ def run(report: Report, *, quick: bool = False) -> None:
     for workers in (1, 2):
         with _workers(workers):
             _round(f"warm-{workers}", channels=workers * 2, backlog=PAGE * 2)
-            rates[workers] = [_round(f"w{workers}-r{n}", channels=channels, backlog=BACKLOG) for n in range(rounds)]
+            rates[workers] = [
+                _round(f"w{workers}-r{n}", channels=channels, backlog=BACKLOG) for n in range(rounds)
+            ]
     report("e2e_per_s_1_worker", rates[1])
     report("e2e_per_s_2_workers", rates[2])
     report("e2e_scaling_2_workers", statistics.median(rates[2]) / statistics.median(rates[1]))

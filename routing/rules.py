@@ -768,11 +768,39 @@ class _RuleSetBase:
         return f"<{type(self).__name__} version={self.version} rules={len(self.rules)}>"
 
 
+# The facts a post's facet gates and requirements look at, in the order of CompiledRuleSet._profile_key.
+_PROFILE_DIMS = ("intent", "channel", "segment", "kind", "network", "language", "verified", "crisis_mode")
+_PROFILE_CACHE_SIZE = 50_000  # distinct (intent, channel, kind, language, ...) combinations remembered
+
+
+def _requirements(node: Condition) -> Iterable[tuple[str, frozenset]]:
+    """Facet conditions a rule cannot match without: the facet leaves of its top-level ``all``."""
+    if node.op == "all":
+        for child in node.children:
+            yield from _requirements(child)
+    elif node.op in _FACET_OPS or node.op in ("verified", "crisis_mode"):
+        yield node.op, node.arg if isinstance(node.arg, frozenset) else frozenset({node.arg})
+    elif node.op == "intent" and node.arg[0] is not None:
+        yield "intent", node.arg[0]
+
+
+def _mask(positions: Iterable[int]) -> int:
+    mask = 0
+    for position in positions:
+        mask |= 1 << position
+    return mask
+
+
 class CompiledRuleSet(_RuleSetBase):
     """Enabled rules in order, with one keyword automaton over all their terms and a gate index.
 
     Attributes the service layer reads: ``version``, ``context``, ``rules`` (``CompiledRule``, enabled only,
     in evaluation order), ``rule_ids``, ``terms`` (how many distinct text terms the automaton holds).
+
+    Candidate rules are bit masks over rule positions. Per post: the automaton's hits give the text-gated
+    rules; the post's profile (intent, channel, segment, kind, network, language, verified, crisis mode,
+    author tags) gives, from a cache, the facet-gated and ungated rules and the rules whose top-level facet
+    conditions hold at all; the candidates are evaluated in rule order.
     """
 
     def __init__(self, validated: Sequence[_Validated], context: RoutingContext, version: int) -> None:
@@ -822,7 +850,33 @@ class CompiledRuleSet(_RuleSetBase):
             for dim, value in rule.gate.facets:
                 by_facet.setdefault(dim, {}).setdefault(value, []).append(rule.position)
         self.terms = len(term_ids)
-        self._always = frozenset(always)
+        self._always = _mask(always)
+        self._facet_gates = {
+            dim: {value: _mask(positions) for value, positions in values.items()}
+            for dim, values in by_facet.items()
+        }
+
+        # Requirements: per dimension, the rules that need it and, per value, those of them it satisfies.
+        requirements: dict[str, dict[int, frozenset]] = {}
+        for item, rule in zip(enabled, rules, strict=True):
+            for dim, allowed in _requirements(item.when):
+                mine = requirements.setdefault(dim, {})
+                if rule.position not in mine:
+                    mine[rule.position] = allowed
+                elif dim != "author_tag":  # several tags conditions cannot be merged; the first one prunes
+                    mine[rule.position] &= allowed
+        self._required: dict[str, tuple[int, dict[Any, int]]] = {}
+        for dim, by_position in requirements.items():
+            satisfied: dict[Any, list[int]] = {}
+            for position, allowed in by_position.items():
+                for value in allowed:
+                    satisfied.setdefault(value, []).append(position)
+            self._required[dim] = (
+                _mask(by_position),
+                {value: _mask(positions) for value, positions in satisfied.items()},
+            )
+        self._profiles: dict[tuple, tuple[int, int]] = {}
+
         self._automaton: Any = None
         if term_ids or literal_ids:
             # Per string: (length, word id, its rules, substring id, its rules); -1: not that kind.
@@ -833,41 +887,67 @@ class CompiledRuleSet(_RuleSetBase):
                     (
                         len(key),
                         term_ids.get(key, -1),
-                        tuple(by_term.get(key, ())),
+                        _mask(by_term.get(key, ())),
                         literal_ids.get(key, -1),
-                        tuple(by_literal.get(key, ())),
+                        _mask(by_literal.get(key, ())),
                     ),
                 )
             automaton.make_automaton()
             self._automaton = automaton
 
-        def index(dim: str) -> dict[Any, tuple[int, ...]] | None:
-            values = by_facet.get(dim)
-            return {value: tuple(positions) for value, positions in values.items()} if values else None
+    def _profile(self, key: tuple) -> tuple[int, int]:
+        """(facet-gated and ungated candidates, rules whose facet requirements hold) for a post profile."""
+        values = dict(zip(_PROFILE_DIMS, key, strict=False))
+        values["network"] = values["network"].lower()
+        values["language"] = values["language"].lower()
+        tags = key[-1]
+        gated = self._always
+        for dim, index in self._facet_gates.items():
+            if dim == "author_tag":
+                for tag in tags:
+                    gated |= index.get(tag, 0)
+            else:
+                gated |= index.get(values[dim], 0)
+        excluded = 0
+        for dim, (requiring, satisfied) in self._required.items():
+            if dim == "author_tag":
+                ok = 0
+                for tag in tags:
+                    ok |= satisfied.get(tag, 0)
+            else:
+                ok = satisfied.get(values[dim], 0)
+            excluded |= requiring & ~ok
+        possible = ~excluded
+        entry = (gated & possible, possible)
+        if len(self._profiles) >= _PROFILE_CACHE_SIZE:
+            self._profiles.clear()
+        self._profiles[key] = entry
+        return entry
 
-        self._by_intent = index("intent")
-        self._by_channel = index("channel")
-        self._by_segment = index("segment")
-        self._by_kind = index("kind")
-        self._by_network = index("network")
-        self._by_language = index("language")
-        self._by_author_tag = index("author_tag")
-        self._by_verified = index("verified")
-        self._by_crisis_mode = index("crisis_mode")
-
-    def _scan(self, facts: Facts, classification: Classification) -> tuple[set[int], set[int]]:
-        """One automaton pass and the facet lookups: (matched term ids, candidate rule positions)."""
+    def _scan(self, facts: Facts, classification: Classification) -> tuple[set[int], int]:
+        """One automaton pass and the profile: (matched term ids, candidate rules as a mask of positions)."""
+        key = (
+            classification.intent,
+            facts.channel,
+            facts.segment,
+            facts.kind,
+            facts.network,
+            facts.language,
+            facts.author_verified,
+            facts.crisis_mode,
+            facts.author_tags,
+        )
+        entry = self._profiles.get(key)
+        candidates, possible = entry if entry is not None else self._profile(key)
         matched: set[int] = set()
-        candidates = set(self._always)
         if self._automaton is not None:
             text = facts.text.lower()
             last = len(text) - 1
-            for end, (length, term_id, positions, literal_id, literal_positions) in self._automaton.iter(
-                text
-            ):
+            hits = 0
+            for end, (length, term_id, gated, literal_id, by_literal) in self._automaton.iter(text):
                 if literal_id >= 0 and literal_id not in matched:
                     matched.add(literal_id)
-                    candidates.update(literal_positions)
+                    hits |= by_literal
                 if term_id < 0 or term_id in matched:
                     continue
                 start = end - length + 1
@@ -876,47 +956,29 @@ class CompiledRuleSet(_RuleSetBase):
                 if end < last and ((ch := text[end + 1]).isalnum() or ch == "_"):
                     continue
                 matched.add(term_id)
-                if positions:
-                    candidates.update(positions)
-        if (index := self._by_intent) and (hit := index.get(classification.intent)):
-            candidates.update(hit)
-        if (index := self._by_channel) and (hit := index.get(facts.channel)):
-            candidates.update(hit)
-        if (index := self._by_segment) and (hit := index.get(facts.segment)):
-            candidates.update(hit)
-        if (index := self._by_kind) and (hit := index.get(facts.kind)):
-            candidates.update(hit)
-        if (index := self._by_network) and (hit := index.get(facts.network.lower())):
-            candidates.update(hit)
-        if (index := self._by_language) and (hit := index.get(facts.language.lower())):
-            candidates.update(hit)
-        if (index := self._by_verified) and (hit := index.get(facts.author_verified)):
-            candidates.update(hit)
-        if (index := self._by_crisis_mode) and (hit := index.get(facts.crisis_mode)):
-            candidates.update(hit)
-        if (index := self._by_author_tag) and facts.author_tags:
-            for tag in facts.author_tags:
-                if hit := index.get(tag):
-                    candidates.update(hit)
+                hits |= gated
+            if hits:
+                candidates |= hits & possible
         return matched, candidates
 
     def candidates(self, facts: Facts, classification: Classification) -> tuple[int, ...]:
         """Ids of the rules that would be evaluated for this post, in order (the others cannot match)."""
-        _, positions = self._scan(facts, classification)
-        return tuple(self.rules[p].id for p in sorted(positions))
+        _, mask = self._scan(facts, classification)
+        return tuple(rule.id for rule in self.rules if mask >> rule.position & 1)
 
     def match(self, facts: Facts, classification: Classification) -> list[CompiledRule]:
         """The rules that fire for this post, in order, up to and including the first that stops."""
-        matched, positions = self._scan(facts, classification)
+        matched, mask = self._scan(facts, classification)
         fired = []
-        if positions:
-            rules = self.rules
-            for position in sorted(positions):
-                rule = rules[position]
-                if rule.check(facts, classification, matched):
-                    fired.append(rule)
-                    if rule.stop:
-                        break
+        rules = self.rules
+        while mask:
+            lowest = mask & -mask
+            rule = rules[lowest.bit_length() - 1]
+            if rule.check(facts, classification, matched):
+                fired.append(rule)
+                if rule.stop:
+                    break
+            mask ^= lowest
         return fired
 
 

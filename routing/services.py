@@ -19,9 +19,9 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.db.models.fields.json import KT
 from django.utils import timezone
-from inbox.events import event_publish
 
 from channels.models import Channel, Segment
+from inbox.events import event_publish
 from inbox.models import AuditEvent, Mention, MentionChannel
 from routing.classifier import IntentClassifier
 from routing.engine import decide_many
