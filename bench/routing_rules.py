@@ -150,7 +150,8 @@ REGEXES = (
     r"https?://\S+\.example\b",
     r"[$€£]\d{2,4}\b",
     r"\b\d+ (?:days|weeks)\b",
-    r"\b[A-Z]{4,}\d{2}\b",
+    r"\b[A-Z]{4,}\d{2} code\b",
+    r"\b\d{3}-\d{4}\b",
     r"!!+",
 )
 

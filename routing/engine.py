@@ -28,6 +28,7 @@ How a post is decided:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 
 from routing.facts import INTENTS, Classification, Classifier, Decision, Facts, Notification
 from routing.rules import CompiledRule, CompiledRuleSet, NaiveRuleSet
@@ -38,6 +39,18 @@ COMPLAINT_HIGH_PRIORITY_SENTIMENT = (
 MAX_EXPLAINED_TERMS = 5  # a person reads the strongest few words; the rest add nothing
 
 _LABELS: dict[str, str] = {intent: intent.replace("_", " ") for intent in INTENTS}
+
+# Decisions are built positionally: keyword arguments cost a third more, once per post. This order is the one
+# routing.facts declares; if it changes there, importing the engine fails here rather than mixing fields up.
+_DECISION_FIELDS = (
+    "segment", "team", "intent", "confidence", "sentiment", "sentiment_label", "priority", "labels",
+    "is_misdirected", "escalate_to", "escalation_reason", "assignee", "require_approval", "notifications",
+    "rules_fired", "explanation", "rule_set_version", "model_version",
+)  # fmt: skip
+if tuple(f.name for f in fields(Decision))[: len(_DECISION_FIELDS)] != _DECISION_FIELDS:
+    raise ImportError(
+        "routing.facts.Decision changed its field order; update routing.engine._DECISION_FIELDS"
+    )
 _SPAM_LABELS = ("spam",)
 
 
@@ -184,22 +197,22 @@ def _decide(facts: Facts, c: Classification, rule_set: CompiledRuleSet | NaiveRu
         escalate_to, escalation_reason = team, reason
 
     return Decision(
-        segment=segment,
-        team=team,
-        intent=intent,
-        confidence=confidence,
-        sentiment=sentiment,
-        sentiment_label=c.sentiment_label,
-        priority=priority,
-        labels=labels,
-        is_misdirected=is_misdirected,
-        escalate_to=escalate_to,
-        escalation_reason=escalation_reason,
-        assignee=assignee,
-        require_approval=require_approval,
-        notifications=notifications,
-        rules_fired=rules_fired,
-        explanation=tuple(explanation),
-        rule_set_version=rule_set.version,
-        model_version=c.model_version,
+        segment,
+        team,
+        intent,
+        confidence,
+        sentiment,
+        c.sentiment_label,
+        priority,
+        labels,
+        is_misdirected,
+        escalate_to,
+        escalation_reason,
+        assignee,
+        require_approval,
+        notifications,
+        rules_fired,
+        tuple(explanation),
+        rule_set.version,
+        c.model_version,
     )
