@@ -89,7 +89,7 @@ def _decide(facts: Facts, c: Classification, rule_set: CompiledRuleSet | NaiveRu
     intent = c.intent
     confidence = c.confidence
     sentiment = c.sentiment
-    label = _intent_label(intent)
+    label = _LABELS.get(intent) or _intent_label(intent)
     threshold = rule_set.misdirect_threshold
     receiving_segment = facts.segment
     receiving_team = facts.team
@@ -153,8 +153,9 @@ def _decide(facts: Facts, c: Classification, rule_set: CompiledRuleSet | NaiveRu
                 escalate_to, escalation_reason = rule.escalate_team, rule.escalate_reason
             if rule.require_approval:
                 require_approval = True
-            if rule.notifications:
-                notifications += tuple(n for n in rule.notifications if n not in notifications)
+            for notification in rule.notifications:
+                if notification not in notifications:
+                    notifications += (notification,)
         labels = tuple(label_list)
         rules_fired = tuple(rule.id for rule in fired)
     else:

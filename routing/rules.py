@@ -35,7 +35,6 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -100,6 +99,7 @@ _RULE_KEYS = frozenset({"id", "name", "enabled", "when", "then"})
 # Rough share of posts that carry a gate key, to pick the narrowest gate of an `all`: a text term is rare, a
 # channel or an intent one in ten, "kind: mention" most posts.
 _TERM_SHARE = 0.01
+_LITERAL_SHARE = {1: 0.3, 2: 0.1}
 _FACET_SHARE: dict[str, float] = {
     "intent": 0.1,
     "channel": 0.1,
@@ -158,7 +158,8 @@ class Gate:
     def share(self) -> float:
         """Roughly how many posts pass the gate, 0..1."""
         facets = sum(_VALUE_SHARE.get(key, _FACET_SHARE.get(key[0], 0.05)) for key in self.facets)
-        literals = sum(_TERM_SHARE if len(literal) > 1 else 0.1 for literal in self.literals)
+        # A regex's literal is a bare substring ("day" is in "Sunday"): weaker than a whole word.
+        literals = sum(_LITERAL_SHARE.get(len(literal), 3 * _TERM_SHARE) for literal in self.literals)
         return min(1.0, len(self.terms) * _TERM_SHARE + facets + literals)
 
     def __or__(self, other: Gate) -> Gate:
@@ -753,13 +754,14 @@ class _RuleSetBase:
         self.rules = rules
         self.rule_ids = tuple(rule.id for rule in rules)
         self.misdirect_threshold = float(context.misdirect_threshold)
-        self.segment_teams: Mapping[str, str] = MappingProxyType(dict(context.segments))
+        # Plain dicts, read on every post (a read-only proxy costs a third more a lookup): do not change them.
+        self.segment_teams: dict[str, str] = dict(context.segments)
         # intent -> (owning segment, its team or ""), or None when nobody owns the intent
         owners: dict[str, tuple[str, str] | None] = {}
         for intent in INTENTS:
             segment = context.intent_segments.get(intent, "") or ""
             owners[intent] = (segment, context.segments.get(segment, "")) if segment else None
-        self.intent_owners: Mapping[str, tuple[str, str] | None] = MappingProxyType(owners)
+        self.intent_owners: dict[str, tuple[str, str] | None] = owners
 
     def __len__(self) -> int:
         return len(self.rules)

@@ -585,3 +585,42 @@ def test_the_benchmark_rules_compile_and_agree_with_the_naive_set() -> None:
     assert [[r.id for r in compiled.match(p, p.classification)] for p in posts] == [
         [r.id for r in naive.match(p, p.classification)] for p in posts
     ]
+
+
+def test_a_rule_whose_top_level_facet_conditions_fail_is_not_a_candidate_even_when_its_keyword_is_there() -> (
+    None
+):
+    rules = [
+        rule({"all": [{"keywords": ["stove"]}, {"channel": ["nw-deals"]}]}, LABEL, rule_id=1),
+        rule(
+            {"all": [{"keywords": ["stove"]}, {"intent": {"in": ["complaint"], "min_confidence": 0.5}}]},
+            LABEL,
+            2,
+        ),
+        rule({"all": [{"keywords": ["stove"]}, {"not": {"channel": ["nw-deals"]}}]}, LABEL, rule_id=3),
+    ]
+    rule_set = compile_rule_set(rules, CONTEXT)
+    facts = post("my stove leaks")  # on nw-care, a support question
+
+    assert rule_set.candidates(facts, facts.classification) == (3,)
+    assert [r.id for r in rule_set.match(facts, facts.classification)] == [3]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "literals"),
+    [
+        (r"\bNW-\d{7}\b", {"nw-"}),
+        (r"https?://\S+\.example\b", {".example"}),
+        (r"\b(?:EU|UK)\s?\d{2}\b", {"eu", "uk"}),
+        (r"!{2,}", {"!!"}),
+        (r"[$€£]\d+", None),  # € and £ are not ASCII: str.lower() and re's case folding could disagree
+        (r"[A-Z]{4,}\d{2}", None),
+        (r"promise", {"prom"}),  # "i" and "s" also match dotless i and long s under IGNORECASE
+    ],
+)
+def test_a_regex_is_gated_by_the_literal_text_every_match_contains(
+    pattern: str, literals: set | None
+) -> None:
+    (compiled,) = compile_rule_set([rule({"regex": pattern})], CONTEXT).rules
+
+    assert (compiled.gate.literals if compiled.gate else None) == (frozenset(literals) if literals else None)
