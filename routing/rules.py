@@ -707,6 +707,36 @@ def _walk_terms(node: Condition) -> Iterable[str]:
         yield from _walk_terms(child)
 
 
+def _assuming(node: Condition, term: str) -> Condition | None:
+    """``node`` simplified for a text known to hold the whole-word ``term``; None when that makes it true."""
+    op = node.op
+    if op == "text":
+        return None if term in node.arg else node
+    if op in ("all", "any"):
+        children = []
+        for child in node.children:
+            simpler = _assuming(child, term)
+            if simpler is None:
+                if op == "any":
+                    return None
+                continue
+            children.append(simpler)
+        if not children:
+            return None
+        unchanged = len(children) == len(node.children)  # nothing dropped here; below, nothing simplified?
+        if unchanged and all(a is b for a, b in zip(children, node.children, strict=True)):
+            return node
+        return Condition(op, None, tuple(children), sum(child.cost for child in children), node.gate)
+    return node
+
+
+def _walk_regexes(node: Condition) -> Iterable[Condition]:
+    if node.op == "regex":
+        yield node
+    for child in node.children:
+        yield from _walk_regexes(child)
+
+
 def _compiled_rule(validated: _Validated, position: int, check: Check) -> CompiledRule:
     effect = validated.effect
     label = f"Rule {validated.id} “{validated.name}”" if validated.name else f"Rule {validated.id}"
@@ -812,19 +842,36 @@ class CompiledRuleSet(_RuleSetBase):
             for term in sorted(_walk_terms(item.when)):
                 term_ids.setdefault(term, len(term_ids))
 
+        # Every regex's required substrings go into the automaton too, gating a rule or not: a regex whose
+        # substrings are all absent from the text cannot match, and is not run.
+        literal_ids: dict[str, int] = {}
+        regex_literals: dict[re.Pattern, frozenset[str]] = {}
+        for item in enabled:
+            for node in _walk_regexes(item.when):
+                literals = node.gate.literals if node.gate is not None else frozenset()
+                regex_literals[node.arg] = literals
+                for literal in sorted(literals):
+                    literal_ids.setdefault(literal, len(term_ids) + len(literal_ids))
+
         regex_ids: dict[re.Pattern, int] = {}
 
-        def text(emitter: _Emitter, terms: frozenset[str]) -> str:
-            ids = frozenset(term_ids[term] for term in terms)
+        def ids_in_t(emitter: _Emitter, ids: frozenset[int]) -> str:
             if len(ids) == 1:
                 return f"({next(iter(ids))} in t)"
             return f"(not {emitter.const(ids)}.isdisjoint(t))"
+
+        def text(emitter: _Emitter, terms: frozenset[str]) -> str:
+            return ids_in_t(emitter, frozenset(term_ids[term] for term in terms))
 
         def regex(emitter: _Emitter, pattern: re.Pattern) -> str:
             # Negative ids keep the regex answers apart from the term ids in the same set.
             number = regex_ids.setdefault(pattern, len(regex_ids))
             search = emitter.const(pattern.search)
-            return f"_search_once(t, f.text, {search}, {-2 * number - 1}, {-2 * number - 2})"
+            check = f"_search_once(t, f.text, {search}, {-2 * number - 1}, {-2 * number - 2})"
+            literals = regex_literals.get(pattern)
+            if literals:
+                return f"({ids_in_t(emitter, frozenset(literal_ids[lit] for lit in literals))} and {check})"
+            return check
 
         emitter = _Emitter(text, regex)
         rules = tuple(
@@ -833,8 +880,7 @@ class CompiledRuleSet(_RuleSetBase):
         )
         super().__init__(context, version, rules)
 
-        literal_ids: dict[str, int] = {}
-        for rule in rules:
+        for rule in rules:  # gates only hold literals of the rules' own regexes: all known already
             for literal in sorted(rule.gate.literals if rule.gate else ()):
                 literal_ids.setdefault(literal, len(term_ids) + len(literal_ids))
         by_term: dict[str, list[int]] = {term: [] for term in term_ids}
@@ -877,11 +923,43 @@ class CompiledRuleSet(_RuleSetBase):
                 _mask(by_position),
                 {value: _mask(positions) for value, positions in satisfied.items()},
             )
-        self._profiles: dict[tuple, tuple[int, int]] = {}
+        self._profiles: dict[tuple, tuple[int, int, tuple]] = {}
+        self._stops = _mask(rule.position for rule in rules if rule.stop)
+
+        # Per automaton key, one function evaluating inline every rule the key gates (as a whole word, or as a
+        # regex's substring), returning the mask of those that hold: a candidate then costs a few bytecodes,
+        # not a call. A rule gated by a word is written knowing that word is in the text.
+        source: list[str] = []
+        names: dict[tuple[str, str], str] = {}
+        for kind, by_key in (("term", by_term), ("literal", by_literal)):
+            for key, positions in by_key.items():
+                if not positions:
+                    continue
+                name = names[kind, key] = f"_{kind}{len(names)}"
+                source.append(f"def {name}(f, c, t):\n    fired = 0")
+                for position in sorted(positions):
+                    node = enabled[position].when
+                    if kind == "term":
+                        node = _assuming(node, key)
+                    bit = emitter.const(1 << position)
+                    if node is None:
+                        source.append(f"    fired |= {bit}")
+                    else:
+                        source.append(f"    if {emitter.emit(node, reorder=True)}:\n        fired |= {bit}")
+                source.append("    return fired\n")
+        if source:
+            code = compile("\n".join(source), f"<rule set {version}>", "exec")
+            exec(code, emitter.namespace)  # noqa: S102 - our own source; every value is a bound name
+        groups = {kind_key: emitter.namespace[name] for kind_key, name in names.items()}
+
+        # The engine's memo: (fired rules, the post's profile) -> the parts of a decision that depend on
+        # nothing else. Bounded by the engine (routing.engine.OUTCOME_CACHE_SIZE).
+        self.outcomes: dict[tuple, tuple] = {}
 
         self._automaton: Any = None
         if term_ids or literal_ids:
-            # Per string: (length, word id, its rules, substring id, its rules); -1: not that kind.
+            # Per string: (length, word id, its rules, substring id, its rules, the word's rules' function,
+            # the substring's rules' function); -1: not that kind; None: no rules.
             automaton = ahocorasick.Automaton()
             for key in {**term_ids, **literal_ids}:
                 automaton.add_word(
@@ -892,13 +970,16 @@ class CompiledRuleSet(_RuleSetBase):
                         _mask(by_term.get(key, ())),
                         literal_ids.get(key, -1),
                         _mask(by_literal.get(key, ())),
+                        groups.get(("term", key)),
+                        groups.get(("literal", key)),
                     ),
                 )
             automaton.make_automaton()
             self._automaton = automaton
 
-    def _profile(self, key: tuple) -> tuple[int, int]:
-        """(facet-gated and ungated candidates, rules whose facet requirements hold) for a post profile."""
+    def _profile(self, key: tuple) -> tuple[int, int, tuple]:
+        """(facet-gated and ungated candidates, rules whose facet requirements hold, the candidates' checks
+        and bits) for a post profile."""
         values = dict(zip(_PROFILE_DIMS, key, strict=False))
         values["network"] = values["network"].lower()
         values["language"] = values["language"].lower()
@@ -920,7 +1001,9 @@ class CompiledRuleSet(_RuleSetBase):
                 ok = satisfied.get(values[dim], 0)
             excluded |= requiring & ~ok
         possible = ~excluded
-        entry = (gated & possible, possible)
+        gated &= possible
+        checks = tuple((rule.check, 1 << rule.position) for rule in self.rules if gated >> rule.position & 1)
+        entry = (gated, possible, checks)
         if len(self._profiles) >= _PROFILE_CACHE_SIZE:
             self._profiles.clear()
         self._profiles[key] = entry
@@ -940,13 +1023,13 @@ class CompiledRuleSet(_RuleSetBase):
             facts.author_tags,
         )
         entry = self._profiles.get(key)
-        candidates, possible = entry if entry is not None else self._profile(key)
+        candidates, possible, _ = entry if entry is not None else self._profile(key)
         matched: set[int] = set()
         if self._automaton is not None:
             text = facts.text.lower()
             last = len(text) - 1
             hits = 0
-            for end, (length, term_id, gated, literal_id, by_literal) in self._automaton.iter(text):
+            for end, (length, term_id, gated, literal_id, by_literal, _, _) in self._automaton.iter(text):
                 if literal_id >= 0 and literal_id not in matched:
                     matched.add(literal_id)
                     hits |= by_literal
@@ -968,20 +1051,73 @@ class CompiledRuleSet(_RuleSetBase):
         _, mask = self._scan(facts, classification)
         return tuple(rule.id for rule in self.rules if mask >> rule.position & 1)
 
-    def match(self, facts: Facts, classification: Classification) -> list[CompiledRule]:
-        """The rules that fire for this post, in order, up to and including the first that stops."""
-        matched, mask = self._scan(facts, classification)
-        fired = []
+    def fire(self, facts: Facts, classification: Classification) -> int:
+        """The rules that fire for this post, up to and including the first that stops, as a position mask.
+
+        The mask is what the engine memoises a decision's rule-dependent parts on; ``rules_of`` turns it into
+        the rules.
+        """
+        key = (
+            classification.intent,
+            facts.channel,
+            facts.segment,
+            facts.kind,
+            facts.network,
+            facts.language,
+            facts.author_verified,
+            facts.crisis_mode,
+            facts.author_tags,
+        )
+        entry = self._profiles.get(key)
+        if entry is None:
+            entry = self._profile(key)
+        matched: set[int] = set()
+        fired = 0
+        if self._automaton is not None:
+            # The whole text first: a rule's check may look at any of its words.
+            text = facts.text.lower()
+            last = len(text) - 1
+            groups = []
+            for end, (length, term_id, _, literal_id, _, by_term, by_literal) in self._automaton.iter(text):
+                if literal_id >= 0 and literal_id not in matched:
+                    matched.add(literal_id)
+                    if by_literal is not None:
+                        groups.append(by_literal)
+                if term_id < 0 or term_id in matched:
+                    continue
+                start = end - length + 1
+                if start and ((ch := text[start - 1]).isalnum() or ch == "_"):
+                    continue
+                if end < last and ((ch := text[end + 1]).isalnum() or ch == "_"):
+                    continue
+                matched.add(term_id)
+                if by_term is not None:
+                    groups.append(by_term)
+            for group in groups:
+                fired |= group(facts, classification, matched)
+        for check, bit in entry[2]:
+            if check(facts, classification, matched):
+                fired |= bit
+        # Rules were evaluated by gate, not in order: a rule that stops cuts the ones after it. Checks have no
+        # effects, so evaluating those was only wasted work.
+        stops = fired & self._stops
+        if stops:
+            fired &= ((stops & -stops) << 1) - 1
+        return fired
+
+    def rules_of(self, mask: int) -> list[CompiledRule]:
+        """The rules at the positions set in ``mask``, in order."""
+        out = []
         rules = self.rules
         while mask:
             lowest = mask & -mask
-            rule = rules[lowest.bit_length() - 1]
-            if rule.check(facts, classification, matched):
-                fired.append(rule)
-                if rule.stop:
-                    break
+            out.append(rules[lowest.bit_length() - 1])
             mask ^= lowest
-        return fired
+        return out
+
+    def match(self, facts: Facts, classification: Classification) -> list[CompiledRule]:
+        """The rules that fire for this post, in order, up to and including the first that stops."""
+        return self.rules_of(self.fire(facts, classification))
 
 
 class NaiveRuleSet(_RuleSetBase):

@@ -325,3 +325,149 @@ def test_compiled_and_naive_rule_sets_decide_alike() -> None:
     assert decisions == [decide(p, naive, UNUSED) for p in posts]
     assert sum(d.is_misdirected for d in decisions) > 100
     assert sum(len(d.rules_fired) for d in decisions) > 1000
+
+
+# --- The compiled rule set's memo -------------------------------------------------------------------------
+
+
+def test_a_remembered_outcome_still_names_each_posts_own_confidence_sentiment_and_words() -> None:
+    rule_set = compile_rule_set(RULES[:1], CONTEXT)  # rule 10: "order" labels and raises the priority
+    first = decide(on_promo(classification=classified("support_question", 0.61, -0.2)), rule_set, UNUSED)
+    second = decide(
+        on_promo(classification=classified("support_question", 0.93, 0.4, terms=("where", "is"))),
+        rule_set,
+        UNUSED,
+    )
+
+    assert len(rule_set.outcomes) == 1  # the same rules fired on the same kind of post: one outcome
+    assert first.explanation[:2] == ("Intent support question (0.61), from “refund”, “order”.",
+                                     "Sentiment negative (-0.20).")  # fmt: skip
+    assert second.explanation[:2] == ("Intent support question (0.93), from “where”, “is”.",
+                                      "Sentiment positive (+0.40).")  # fmt: skip
+    assert first.escalation_reason == (
+        "Support question (0.61) received on product-promotion account northwind-deals; "
+        "owned by customer-relations (team care)."
+    )
+    assert second.escalation_reason == first.escalation_reason.replace("0.61", "0.93")
+    assert second.explanation[-1] == "Misdirected: " + second.escalation_reason
+    assert (second.confidence, second.sentiment, second.labels) == (0.93, 0.4, ("orders",))
+
+
+def test_an_unsure_post_remembered_once_names_its_own_confidence() -> None:
+    rule_set = compile_rule_set([], CONTEXT)
+    unsure = [on_promo(classification=classified("support_question", c)) for c in (0.31, 0.42)]
+
+    first, second = (decide(p, rule_set, UNUSED) for p in unsure)
+
+    assert len(rule_set.outcomes) == 1
+    assert "but 0.31 is below the 0.60" in first.explanation[-1]
+    assert "but 0.42 is below the 0.60" in second.explanation[-1]
+
+
+def test_the_memo_is_bounded(monkeypatch) -> None:
+    import routing.engine
+
+    monkeypatch.setattr(routing.engine, "OUTCOME_CACHE_SIZE", 3)
+    rule_set = compile_rule_set(RULES, CONTEXT)
+    naive = compile_naive_rule_set(RULES, CONTEXT)
+    rng = random.Random(8)
+    posts = [
+        on_promo(
+            rng.choice(("refund", "order", "halt", "NW-1234567", "hello")),
+            segment=rng.choice(("product-promotion", "customer-relations", "")),
+            classification=classified(rng.choice(("complaint", "spam", "other")), rng.random(), -0.7),
+        )
+        for _ in range(60)
+    ]
+
+    for facts in posts:
+        assert decide(facts, rule_set, UNUSED) == decide(facts, naive, UNUSED)
+        assert len(rule_set.outcomes) <= 3
+
+
+def _random_rules(rng: random.Random, count: int) -> list[dict]:
+    words = ("refund", "order", "stove", "tent", "recall", "leak", "halt")
+    segments = sorted(CONTEXT.segments)
+    teams = sorted(CONTEXT.teams)
+
+    def condition() -> dict:
+        roll = rng.random()
+        if roll < 0.45:
+            return {"keywords": rng.sample(words, rng.randint(1, 2))}
+        if roll < 0.55:
+            return {"regex": rng.choice((r"NW-\d{7}", r"!!+", r"\d+ days"))}
+        if roll < 0.65:
+            return {"intent": {"in": rng.sample(("complaint", "spam", "support_question"), 2),
+                               "min_confidence": rng.choice((0.0, 0.5, 0.8))}}  # fmt: skip
+        if roll < 0.75:
+            return {"segment": rng.sample(segments, 2)}
+        if roll < 0.85:
+            return {"sentiment": {"max": rng.uniform(-1, 0.5)}}
+        return {"not": {"keywords": [rng.choice(words)]}}
+
+    def actions() -> list[dict]:
+        pool = [
+            {"route_to_team": rng.choice(teams)},
+            {"route_to_segment": rng.choice(segments)},
+            {"set_priority": rng.choice(("low", "normal", "high", "urgent"))},
+            {"add_labels": [rng.choice(("a", "b", "spam"))]},
+            {"assign_to": rng.choice(("priya", "kofi"))},
+            {"escalate": {"team": rng.choice(teams), "reason": rng.choice(("", "why"))}},
+            {"require_approval": True},
+            {"notify_email": rng.choice(("ops@example.com", "legal@example.com"))},
+        ]
+        out = rng.sample(pool, rng.randint(1, 3))
+        if rng.random() < 0.08:
+            out.append({"stop": True})
+        return out
+
+    return [
+        {"id": i, "name": rng.choice(("", f"r{i}")), "when": {"all": [condition(), condition()]}
+         if rng.random() < 0.5 else condition(), "then": actions()}
+        for i in range(1, count + 1)
+    ]  # fmt: skip
+
+
+INTENTS = (
+    "support_question", "complaint", "spam", "other", "crisis_signal", "press_question", "purchase_question",
+)  # fmt: skip
+
+
+def test_compiled_and_naive_rule_sets_decide_alike_on_random_rules_and_posts() -> None:
+    rng = random.Random(12)
+    rules = _random_rules(rng, 60)
+    for threshold in (0.6, 0.0):
+        context = replace(CONTEXT, misdirect_threshold=threshold)
+        compiled = compile_rule_set(rules, context, version=4)
+        naive = compile_naive_rule_set(rules, context, version=4)
+        segments = (*sorted(CONTEXT.segments), "")
+        posts = []
+        for _ in range(1500):
+            segment = rng.choice(segments)
+            words = rng.sample(("refund", "order", "stove", "tent", "recall", "leak", "halt", "NW-1234567",
+                                "3 days", "!!", "hello", "ok"), rng.randint(0, 4))  # fmt: skip
+            posts.append(
+                Facts(
+                    text=" ".join(words),
+                    network="x",
+                    channel=rng.choice(("", "northwind-deals", "care-main")),
+                    segment=segment,
+                    team=CONTEXT.segments.get(segment, rng.choice(("", "legal"))),
+                    classification=Classification(
+                        rng.choice(INTENTS),
+                        round(rng.random(), rng.choice((2, 6))),
+                        round(rng.uniform(-1, 1), 3),
+                        rng.choice(("negative", "neutral", "positive")),
+                        tuple(rng.sample(("where", "refund", "is", "my", "order", "now"), rng.randint(0, 6))),
+                        model_version=rng.randint(0, 3),
+                    ),
+                )
+            )
+
+        decisions = [decide(p, compiled, UNUSED) for p in posts]
+
+        assert decisions == [decide(p, naive, UNUSED) for p in posts]
+        assert decide_many(posts, compiled, UNUSED) == decisions
+        assert sum(d.is_misdirected for d in decisions) > 100
+        assert sum(bool(d.escalation_reason) for d in decisions) > 100
+        assert len(compiled.outcomes) < len(posts)  # posts share outcomes: the memo is used

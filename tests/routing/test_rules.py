@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+import routing.rules as rules_module
 from routing.facts import Classification, Facts, Notification
 from routing.rules import (
     CompiledRuleSet,
@@ -384,7 +385,22 @@ def test_route_to_team_falls_back_to_the_first_segment_the_team_owns() -> None:
 # --- Gates ----------------------------------------------------------------------------------------------
 
 
-def test_a_rule_whose_keyword_is_absent_is_never_evaluated() -> None:
+def _count_searches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The patterns regexes are searched with from now on (rule sets compiled after this call)."""
+    searched: list[str] = []
+    real = rules_module._search_once
+
+    def counting(matched, text, search, yes, no):
+        if yes not in matched and no not in matched:
+            searched.append(search.__self__.pattern)
+        return real(matched, text, search, yes, no)
+
+    monkeypatch.setattr(rules_module, "_search_once", counting)
+    return searched
+
+
+def test_a_rule_whose_keyword_is_absent_is_never_evaluated(monkeypatch: pytest.MonkeyPatch) -> None:
+    searched = _count_searches(monkeypatch)
     rules = [
         rule({"keywords": ["stove"]}, LABEL, rule_id=1),
         rule({"all": [{"hashtag": ["trailfest"]}, {"regex": "tickets?"}]}, LABEL, rule_id=2),
@@ -394,22 +410,85 @@ def test_a_rule_whose_keyword_is_absent_is_never_evaluated() -> None:
         rule({"regex": r"NW-\d{7}"}, LABEL, rule_id=6),  # gated by the literal "nw-" every match contains
     ]
     rule_set = compile_rule_set(rules, CONTEXT)
-    evaluated: list[int] = []
-    rule_set.rules = tuple(
-        replace(r, check=lambda f, c, t, r=r: evaluated.append(r.id) or r.check(f, c, t))
-        for r in rule_set.rules
-    )
 
     quiet = post("nothing to see here")
     assert rule_set.candidates(quiet, quiet.classification) == (4,)
     assert [r.id for r in rule_set.match(quiet, quiet.classification)] == [4]
-    assert evaluated == [4]
+    assert searched == []
 
-    evaluated.clear()
     busy = post("#Trailfest tickets, and a gas leak at NW-1234567", channel="nw-deals")
     assert rule_set.candidates(busy, busy.classification) == (2, 3, 4, 5, 6)
     assert [r.id for r in rule_set.match(busy, busy.classification)] == [2, 3, 4, 5, 6]
-    assert evaluated == [2, 3, 4, 5, 6]
+    assert sorted(searched) == [r"NW-\d{7}", "tickets?"]  # each once
+
+
+def test_a_regex_whose_literal_text_is_absent_is_not_searched_even_in_a_candidate_rule(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    searched = _count_searches(monkeypatch)
+    rules = [
+        # Gated by the kind: a one-character literal ("@") is weaker.
+        rule({"all": [{"kind": ["dm"]}, {"regex": r"@\d{4}"}]}, LABEL, rule_id=1),
+        rule({"any": [{"keywords": ["stove"]}, {"regex": r"(?:EU|UK)\d{2}"}]}, LABEL, rule_id=2),
+    ]
+    rule_set = compile_rule_set(rules, CONTEXT)
+    naive = compile_naive_rule_set(rules, CONTEXT)
+
+    plain = post("where is my order?", kind="dm")
+    assert rule_set.candidates(plain, plain.classification) == (1,)
+    assert rule_set.match(plain, plain.classification) == []
+    assert searched == []
+
+    numbered = post("order @7654, sent to the uk42 depot", kind="dm")
+    assert [r.id for r in rule_set.match(numbered, numbered.classification)] == [1, 2]
+    assert [r.id for r in naive.match(numbered, numbered.classification)] == [1, 2]
+    assert sorted(searched) == [r"(?:EU|UK)\d{2}", r"@\d{4}"]
+
+
+def test_a_rule_that_stops_cuts_the_later_rules_whatever_gated_them() -> None:
+    rules = [
+        rule({"keywords": ["tent"]}, LABEL, rule_id=1),
+        rule({"keywords": ["stove"]}, [{"stop": True}], rule_id=2),
+        rule({"keywords": ["tent"]}, LABEL, rule_id=3),
+        rule({"channel": ["nw-care"]}, LABEL, rule_id=4),
+        rule({"not": {"keywords": ["tarp"]}}, LABEL, rule_id=5),
+        rule({"regex": "nw-"}, [{"stop": True}], rule_id=6),
+    ]
+    compiled = compile_rule_set(rules, CONTEXT)
+    naive = compile_naive_rule_set(rules, CONTEXT)
+
+    for text, expected in (
+        ("tent and stove", [1, 2]),
+        ("a stove", [2]),
+        ("a tent", [1, 3, 4, 5]),
+        ("a tent at nw-1", [1, 3, 4, 5, 6]),
+    ):
+        facts = post(text)
+        assert [r.id for r in compiled.match(facts, facts.classification)] == expected, text
+        assert [r.id for r in naive.match(facts, facts.classification)] == expected, text
+
+
+def test_a_word_a_rule_is_reached_by_still_counts_in_its_other_branches() -> None:
+    rules = [
+        rule({"keywords": ["stove"]}, LABEL, rule_id=1),
+        rule({"all": [{"keywords": ["stove", "tent"]}, {"keywords": ["leak"]}]}, LABEL, rule_id=2),
+        rule({"all": [{"keywords": ["stove"]}, {"not": {"keywords": ["stove"]}}]}, LABEL, rule_id=3),
+        rule({"any": [{"keywords": ["stove"]}, {"verified": True}]}, LABEL, rule_id=4),
+        rule({"all": [{"phrase": "gas stove"}, {"keywords": ["stove"]}]}, LABEL, rule_id=5),
+    ]
+    compiled = compile_rule_set(rules, CONTEXT)
+    naive = compile_naive_rule_set(rules, CONTEXT)
+
+    for text, expected in (
+        ("leak at the stove", [1, 2, 4]),
+        ("the stove", [1, 4]),
+        ("the tent leak", [2]),
+        ("gas stove", [1, 4, 5]),
+        ("leak", []),
+    ):
+        facts = post(text)
+        assert [r.id for r in compiled.match(facts, facts.classification)] == expected, text
+        assert [r.id for r in naive.match(facts, facts.classification)] == expected, text
 
 
 def test_an_any_with_an_ungated_branch_is_ungated() -> None:
