@@ -615,6 +615,12 @@ def _window(created: datetime | None, start: datetime | None, end: datetime | No
     return (start is None or start <= created) and (end is None or created < end)
 
 
+def _aware(created: datetime | None) -> datetime | None:
+    if created is not None and created.tzinfo is None:
+        return created.replace(tzinfo=UTC)
+    return created
+
+
 def _search_once(matched: set[int], text: str, search: Callable, yes: int, no: int) -> bool:
     """A regex searched at most once per post however many rules use it: the answer is kept in ``matched``."""
     if yes in matched:
@@ -635,11 +641,14 @@ class _Emitter:
         self.namespace: dict[str, Any] = {
             "__builtins__": {},
             "_window": _window,
+            "_aware": _aware,
             "_search_once": _search_once,
         }
         self._names: dict[Any, str] = {}
         self._text = text
         self._regex = regex
+        # Inside a function evaluating several rules (``group``): the locals its preamble must set, by name.
+        self.locals: dict[str, str] | None = None
 
     def const(self, value: Any) -> str:
         key = (type(value), value)
@@ -662,7 +671,13 @@ class _Emitter:
         if op == "text":
             return self._text(self, arg)
         if op == "regex":
-            return self._regex(self, arg)
+            check = self._regex(self, arg)
+            if self.locals is None:
+                return check
+            # Asked once per function however many of its rules use it (and once per post, by _search_once).
+            name = f"_r{self.const(arg)}"
+            self.locals[name] = "None"
+            return f"({name} if {name} is not None else ({name} := {check}))"
         if op == "intent":
             intents, minimum = arg
             checks = []
@@ -691,8 +706,35 @@ class _Emitter:
             return f"(f.{op} in {self.const(arg)})"
         if op == "time_window":
             start, end = arg
-            return f"_window(f.created_at, {self.const(start)}, {self.const(end)})"
+            if self.locals is None:
+                return f"_window(f.created_at, {self.const(start)}, {self.const(end)})"
+            # The function's preamble reads the time once, as _window does: None stays None, naive is UTC.
+            self.locals["_w"] = "_aware(f.created_at)"
+            checks = ["_w is not None"]
+            if start is not None:
+                checks.append(f"{self.const(start)} <= _w")
+            if end is not None:
+                checks.append(f"_w < {self.const(end)}")
+            return "(" + " and ".join(checks) + ")"
         raise AssertionError(op)  # pragma: no cover - _condition admits nothing else
+
+    def group(self, name: str, members: Iterable[tuple[int, Condition | None]]) -> str:
+        """Source of ``name(f, c, t)``: the mask of the ``(bit, condition)`` members whose condition holds
+        (None: always), each written inline."""
+        self.locals = {}
+        try:
+            lines = []
+            for bit, node in members:
+                if node is None:
+                    lines.append(f"    fired |= {self.const(bit)}")
+                else:
+                    lines.append(
+                        f"    if {self.emit(node, reorder=True)}:\n        fired |= {self.const(bit)}"
+                    )
+            preamble = [f"    {local} = {value}" for local, value in self.locals.items()]
+        finally:
+            self.locals = None
+        return "\n".join([f"def {name}(f, c, t):", "    fired = 0", *preamble, *lines, "    return fired\n"])
 
     def check(self, node: Condition, *, reorder: bool, rule_id: int) -> Check:
         source = f"lambda f, c, t: {self.emit(node, reorder=reorder)}"
@@ -936,17 +978,14 @@ class CompiledRuleSet(_RuleSetBase):
                 if not positions:
                     continue
                 name = names[kind, key] = f"_{kind}{len(names)}"
-                source.append(f"def {name}(f, c, t):\n    fired = 0")
-                for position in sorted(positions):
-                    node = enabled[position].when
-                    if kind == "term":
-                        node = _assuming(node, key)
-                    bit = emitter.const(1 << position)
-                    if node is None:
-                        source.append(f"    fired |= {bit}")
-                    else:
-                        source.append(f"    if {emitter.emit(node, reorder=True)}:\n        fired |= {bit}")
-                source.append("    return fired\n")
+                members = [
+                    (
+                        1 << position,
+                        _assuming(enabled[position].when, key) if kind == "term" else enabled[position].when,
+                    )
+                    for position in sorted(positions)
+                ]
+                source.append(emitter.group(name, members))
         if source:
             code = compile("\n".join(source), f"<rule set {version}>", "exec")
             exec(code, emitter.namespace)  # noqa: S102 - our own source; every value is a bound name
