@@ -188,7 +188,8 @@ LEXICONS: dict[str, Lexicon] = {
     "event_question": Lexicon(
         strong=(
             # en
-            r"tickets?", r"tix", r"day pass(?:es)?", r"weekend pass(?:es)?", r"passes", r"line-?up",
+            r"tickets", r"tix", r"(?:a|one|two|my|our|the|day|vip|weekend|kids?|child|student|festival|gig) "
+            r"ticket (?:for|to|at|on)", r"day pass(?:es)?", r"weekend pass(?:es)?", r"passes", r"line-?up",
             r"schedule", r"agenda", r"venue", r"parking", r"livestream\w*", r"live ?stream\w*",
             r"doors open", r"what time does", r"(?:open|start)s? on", r"registration", r"register for",
             r"sign up (?:for|to)", r"rsvp", r"festival", r"\w*fest", r"meet-?up", r"attend\w*", r"shuttle\w*",
@@ -331,6 +332,292 @@ LEXICONS: dict[str, Lexicon] = {
     ),
     "other": Lexicon(),
 }
+
+# How customers and the public actually write, beyond any one brand's vocabulary: the way people ask for
+# help ("what do i do", "anyone know how"), vent ("so done with", "🙄", "j'en ai marre"), thank, ask before
+# buying and raise alarms, in all seven languages. Kept apart so the two layers can be read (and measured)
+# separately: ``BASE_LEXICONS`` is the first layer alone.
+EVERYDAY: dict[str, Lexicon] = {
+    "support_question": Lexicon(
+        strong=(
+            # en
+            r"what (?:do|should|can) i do", r"what does (?:this|that|it) mean", r"who (?:do|should|can) i "
+            r"(?:contact|talk to|speak to|call|email|ask)",
+            r"where (?:do|can) i (?:find|get|send|report|file|"
+            r"request|change|see)", r"is it possible to", r"(?:any|anyone|anybody) (?:know|knows) how",
+            r"any (?:idea|ideas) (?:when|why|how|what)", r"(?:won't|wont|doesn't|doesnt|isn't|isnt|can't) "
+            r"(?:work|turn on|charge|connect|load|open|pair|sync|start|update|let me)", r"stopped working",
+            r"keeps (?:crashing|freezing|disconnecting|logging me out|dropping|saying)", r"locked out",
+            r"error (?:code|message|\d+)",
+            r"(?:change|cancel|update|transfer|pause|freeze|extend|delete|close)"
+            r" my (?:\w+ )?(?:order|booking|reservation|subscription|account|plan|address|membership|flight|"
+            r"policy|details|card|delivery)", r"(?:can|could) (?:i|we) (?:get|have|use|change|cancel|return|"
+            r"pay|bring|add|switch|transfer|book)", r"(?:is|are) there (?:a|any) (?:way|number|form|fix|"
+            r"option|setting)", r"how (?:do|does|can) (?:you|one|it)", r"(?:where|when) (?:is|will) my",
+            r"(?:didn't|did not|never) (?:get|receive) (?:the|my|a|an)", r"booking ref\w*",
+            r"ref(?:erence)? ?"
+            r"(?:number|#)", r"(?:still )?(?:hasn't|has not|haven't|have not) (?:been )?(?:updated|arrived|"
+            r"shipped|processed|refunded|delivered)",
+            # es, fr, de, pt, it, nl
+            r"qu[ée] (?:hago|puedo hacer)", r"necesito ayuda", r"(?:alguien|me) (?:me )?puede[ns]? ayudar",
+            r"d[oó]nde (?:est[áa]|encuentro|puedo)", r"c[oó]mo (?:activo|cambio|cancelo|hago)", r"se puede",
+            r"comment (?:on fait|faire|changer|annuler)", r"besoin d'aide", r"je n'arrive pas",
+            r"o[uù] (?:est|trouver)", r"(?:vous )?pouvez-vous", r"est-ce que (?:je|on) peut", r"je dois",
+            r"wie (?:\w+ )?ich", r"ich (?:kann|finde) (?:\w+ )?nicht", r"wo (?:finde|ist|kann)",
+            r"k[öo]nnen sie", r"brauche hilfe", r"was kann ich tun", r"kann ich",
+            r"como (?:fa[çc]o|troco|cancelo)", r"preciso de ajuda", r"voc[êe]s podem",
+            r"o que (?:eu )?fa[çc]o",
+            r"d[áa] pra", r"cad[êe] (?:o )?meu", r"come si fa", r"ho bisogno di aiuto", r"dov'[èe]",
+            r"potete", r"posso", r"cosa posso fare", r"hoe (?:kan|doe|zet|lang)", r"waar (?:is|vind|kan)",
+            r"kunnen jullie", r"lukt (?:het )?niet", r"wat (?:moet|kan) ik",
+        ),
+        normal=(
+            r"booking", r"reservation", r"subscription", r"membership", r"app", r"error", r"bug", r"stuck",
+            r"reset", r"cancel", r"activate", r"router", r"wifi", r"claim", r"voucher", r"settings",
+            r"update", r"firmware", r"charger", r"battery", r"screen", r"manual", r"invoice", r"check-?in",
+            r"ticket (?:#|no|nr|number|ref|id|\d+)", r"support ticket",
+            r"(?:my|the) ticket (?:is|was|has|got)",
+            r"ref", r"pedido", r"cuenta", r"factura", r"commande", r"compte", r"facture", r"konto",
+            r"rechnung", r"bestellung", r"conta", r"fatura", r"ordine", r"fattura", r"bestelling",
+            r"rekening",
+        ),
+        hints=(r"any idea", r"anyone", r"pls", r"plz", r"\?\s*$"),
+    ),
+    "complaint": Lexicon(
+        strong=(
+            # en
+            r"so done with", r"(?:i'm|im|i am) done", r"over it", r"what a joke", r"unbelievable",
+            r"shambles", r"disgrace\w*", r"embarrassing", r"(?:never|not) (?:flying|using|ordering|buying|"
+            r"shopping|staying|booking) (?:with|from|at) (?:you|them)", r"(?:switching|moving|going) to "
+            r"(?:another|a different|\w+ instead)", r"(?:i'm|im) cancell?ing", r"hidden (?:fees|charges)",
+            r"price (?:hike|rise|increase)", r"great job", r"thanks a lot", r"cool cool",
+            r"make it make sense",
+            r"customer (?:service|support) (?:is|was) (?:a joke|useless|awful|terrible|non-?existent)",
+            r"(?:no|zero) (?:communication|explanation|apology|info)", r"(?:still|again) (?:broken|nothing|"
+            r"not (?:fixed|working|here|resolved|sorted))", r"(?:hours|minutes|weeks|days|months) (?:on hold|"
+            r"of waiting|waiting|later)", r"(?:was|got|been) (?:told|promised)", r"(?:want|need) my money "
+            r"back", r"money back", r"not what (?:i|we) (?:paid|ordered|asked)", r"lost (?:my|our) (?:bag|"
+            r"luggage|parcel|package|order)", r"🙄", r"😡", r"🤬", r"😤", r"🤢", r"wtf", r"smh", r"ugh",
+            r"(?:why|how) (?:does|is|do|are) (?:it|this|that|you)", r"dark pattern", r"sort (?:it|this|your)",
+            # es, fr, de, pt, it, nl
+            r"hart[oa]", r"fatal", r"desastre", r"estafa", r"todav[ií]a no", r"nadie me",
+            r"qu[ée] verg[üu]enza",
+            r"ras le bol", r"j'en ai marre", r"honteu\w*", r"arnaque", r"toujours rien",
+            r"aucune (?:r[ée]ponse|"
+            r"info)", r"franchement", r"plus jamais", r"unm[öo]glich", r"[äa]rgerlich", r"abzocke",
+            r"immer noch nicht", r"keine (?:antwort|reaktion|entsch[äa]digung)", r"nie wieder",
+            r"rid[ií]culo",
+            r"palha[çc]ada", r"descaso", r"nunca mais", r"at[ée] agora nada", r"vergognos[oa]", r"assurdo",
+            r"ancora niente", r"mai pi[uù]", r"truffa", r"waardeloos", r"nog steeds (?:niks|niets|geen)",
+            r"nooit meer", r"oplichting", r"elke (?:ochtend|dag|keer) hetzelfde",
+        ),
+        normal=(
+            r"delay\w*", r"hold", r"cold", r"dirty", r"stain\w*", r"scratch\w*", r"cracked", r"dent\w*",
+            r"overcharg\w*", r"charged", r"bill", r"fees?", r"hike", r"excuse\w*", r"apolog\w*", r"chatbot",
+            r"bounced", r"rejected", r"refused", r"cancelled", r"canceled", r"rude", r"unhelpful", r"hours",
+            r"worse", r"whatever", r"sick of", r"tired of", r"lmao", r"seriously", r"smh",
+            r"retraso", r"fr[ií]a?", r"sucia?", r"retard", r"froide?", r"sale", r"versp[äa]tung", r"kalt",
+            r"dreckig", r"atraso", r"fria", r"suj[oa]", r"ritardo", r"freddo", r"sporc[oa]", r"vertraging",
+            r"koud", r"vies",
+        ),
+        hints=(r"\.\.\.", r"lol", r"😒", r"🙃"),
+    ),
+    "praise": Lexicon(
+        strong=(
+            # en
+            r"shout ?out", r"thanks to", r"thank you (?:to|for)", r"cheers (?:to|for)", r"lifesaver",
+            r"life saver", r"game ?changer", r"obsessed", r"chef's kiss", r"above and beyond", r"heroe?s?",
+            r"props to", r"hats off", r"so (?:good|kind|helpful|nice|easy|fast|quick|lovely)",
+            r"(?:the )?best (?:\w+ )?(?:i've|i have|ever)", r"(?:won|win) me over", r"nailed it",
+            r"couldn't be happier", r"can't thank you enough", r"no questions asked", r"👏", r"🥰",
+            r"🙏", r"😊", r"🥹",
+            # es, fr, de, pt, it, nl
+            r"mil gracias", r"muchas gracias", r"encantad[oa]", r"una maravilla", r"un crack",
+            r"as[ií] da gusto",
+            r"merci beaucoup", r"trop bien", r"adorable", r"au top", r"super sympa", r"vielen dank", r"danke "
+            r"(?:sch[öo]n|f[üu]r)", r"hammer", r"top service", r"muito obrigad[oa]", r"amei", r"nota 10",
+            r"maravilh\w*", r"grazie mille", r"bellissim[oa]", r"stupend[oa]", r"complimenti",
+            r"gentilissim\w*", r"dank (?:je|jullie) wel", r"heerlijk", r"echt top",
+            r"super(?:snel|vriendelijk)",
+        ),
+        normal=(
+            r"kind", r"patient", r"smooth", r"easy", r"gorgeous", r"lovely", r"superb", r"sorted", r"quickly",
+            r"cheers", r"hero", r"genius", r"elite", r"precios[oa]", r"fant[áa]stic[oa]", r"sympa",
+            r"hilfsbereit",
+            r"freundlich", r"simp[áa]tic[oa]", r"gentil[ei]", r"vriendelijk", r"fijn", r"snel",
+        ),
+        hints=(r"😋", r"🤩", r"🫶"),
+    ),
+    "purchase_question": Lexicon(
+        strong=(
+            # en
+            r"sold out",
+            r"(?:will|when will|is) (?:it|they|this|the \w+) (?:be )?(?:back|restocked|available)",
+            r"(?:do|will) you (?:sell|stock|carry|make|do) ", r"(?:thinking|thought) (?:of|about) (?:buying|"
+            r"getting|switching|ordering|upgrading)",
+            r"(?:which|what) (?:size|model|version|shade|colour|color|"
+            r"frame size) (?:should|would|do)", r"any (?:deals?|offers?|sales?|discounts?|promos?)",
+            r"student (?:discount|plan|rate|price)", r"gift (?:set|subscription|box)", r"free delivery on",
+            r"about to (?:buy|order)", r"(?:worth|worth it) (?:the extra|it\?)",
+            r"how much (?:would|will|is it)",
+            r"is there a (?:discount|sale|deal|cheaper)", r"true to size", r"test ride",
+            r"try (?:it|them) on",
+            r"(?:available|sold|stocked) (?:in|at|outside)", r"come (?:in|with) (?:a|an|the)? ?\w+",
+            # es, fr, de, pt, it, nl
+            r"cu[áa]nto (?:cuesta|vale|sale)", r"vais a reponer", r"hay descuento", r"en talla",
+            r"hac[ée]is env[ií]os", r"combien", r"vous livrez", r"carte cadeau", r"gibt es (?:die|den|das) "
+            r"\w+ (?:auch|noch)", r"liefert ihr", r"welche gr[öo][ßs]e", r"tem desconto",
+            r"voltar ao estoque",
+            r"voc[êe]s entregam", r"tornera disponibile", r"spedite", r"komt (?:de|het) \w+ (?:nog )?terug",
+        ),
+        normal=(
+            r"sale", r"restock", r"refurb\w*", r"bundle", r"trade-?ins?", r"deposit", r"lease", r"leasing",
+            r"tariff", r"plan", r"pricing", r"quid", r"£\d+", r"€\d+", r"stock", r"waitlist",
+            r"talla", r"reponer", r"estoque", r"taglia", r"maat", r"voorraad",
+        ),
+        hints=(r"eyeing", r"want one", r"need one"),
+    ),
+    "event_question": Lexicon(
+        strong=(
+            # en
+            r"gates? open", r"doors", r"set times", r"wristbands?", r"re-?entry", r"early bird", r"campsite",
+            r"glamping", r"bag drop", r"race number", r"start line", r"finish line", r"cut-?off time",
+            r"pacers?", r"spectators?", r"cfp", r"call for (?:papers|speakers)", r"badge pickup",
+            r"(?:will|are) the talks", r"recorded", r"showcase", r"premiere", r"masterclass", r"cupping",
+            r"test drive day", r"group ride", r"meet and greet", r"open day", r"launch event",
+            # es, fr, de, pt, it, nl
+            r"a qu[ée] hora (?:abren|empieza)", r"las puertas", r"dorsal", r"acampada", r"charlas",
+            r"[àa] quelle heure", r"dossards?", r"les portes", r"conf[ée]rences?", r"einlass",
+            r"tageskarten?", r"startnummer", r"gel[äa]nde", r"ingressos?", r"que horas", r"largada",
+            r"palestras", r"port[õo]es", r"a che ora", r"cancelli", r"pettorale", r"hoe laat",
+            r"deuren", r"garderobe",
+        ),
+        normal=(
+            r"gates", r"stage", r"headliner", r"clashes", r"camp", r"marathon", r"runners?", r"spinathon",
+            r"workshop", r"conf", r"talk", r"tournament", r"stream", r"streamed", r"recording", r"lanyard",
+            r"festival", r"fest", r"concert", r"gig", r"show", r"ticket",
+        ),
+        hints=(r"this year", r"next year"),
+    ),
+    "press_question": Lexicon(
+        strong=(
+            # en
+            r"(?:i'm|im|i am) (?:a|an) (?:\w+ )?(?:journalist|reporter|writer|editor|producer|correspondent|"
+            r"researcher)", r"(?:journalist|reporter|editor|producer|writer|correspondent|critic) (?:here|at|"
+            r"with|for)", r"writing (?:a|an) (?:\w+ )?(?:piece|story|article|feature|report|comparison)",
+            r"(?:could|can|would) (?:i|we) (?:interview|quote|speak to)", r"comms team", r"pr team",
+            r"who handles (?:media|press)", r"(?:our|my) (?:readers|listeners|viewers|audience)",
+            r"review (?:code|unit|sample)", r"screeners?", r"media drive", r"live blog", r"business desk",
+            r"we publish", r"for (?:our|my|a) (?:show|podcast|newsletter|documentary|programme|blog)",
+            # es, fr, de, pt, it, nl
+            r"soy periodista", r"escribo para", r"contacto de prensa", r"je suis journaliste",
+            r"service de presse", r"je pr[ée]pare un article", r"redaktion", r"presseanfrage\w*",
+            r"journalistin", r"ich schreibe f[üu]r", r"sou jornalista", r"assessoria de imprensa",
+            r"mat[ée]ria sobre", r"sono (?:un[ao]? )?giornalista", r"scrivo per", r"rilasciare",
+            r"ik ben journalist", r"woordvoerder", r"reageren op",
+        ),
+        normal=(
+            r"journalist", r"reporter", r"editor", r"producer", r"researcher", r"documentary", r"review",
+            r"readers", r"listeners", r"publish\w*", r"revista", r"revue", r"magazin", r"rivista", r"krant",
+            r"zeitung", r"jornal", r"giornale", r"diario", r"journal",
+        ),
+    ),
+    "crisis_signal": Lexicon(
+        strong=(
+            # en
+            r"smok(?:e|ing|ed)", r"bursting into flames", r"flames", r"fire alarm", r"fire brigade",
+            r"caught fire", r"chemical burns?", r"blister\w*", r"a&e", r"ambulance", r"allergic reaction",
+            r"(?:severe|serious) allergy", r"food poisoning", r"choking", r"swallow\w*", r"glass in",
+            r"(?:is|are|was) (?:it|the \w+|\w+) down for (?:everyone|anyone)", r"down for everyone",
+            r"for everyone\?", r"(?:anyone|everyone) else", r"(?:security|data) incident",
+            r"(?:other|another) (?:people's|customers'|company's|passengers') (?:\w+ )?(?:data|details|"
+            r"boards|bookings|documents|prescriptions|addresses|orders)", r"going viral", r"viral",
+            r"trending", r"(?:this|it) is blowing up", r"derail\w*", r"crash(?:ed)? into", r"evacuated",
+            r"(?:weird|dodgy|fake|suspicious) (?:link|text|email|sms)", r"asking (?:me )?(?:for|to confirm) "
+            r"(?:my )?(?:pin|password|card details)", r"terrif\w*", r"could(?:'ve| have) (?:burned|killed|"
+            r"died)", r"gas smell", r"smell of gas", r"bulg\w*", r"swell\w*", r"🔥📱",
+            # es, fr, de, pt, it, nl
+            r"se incendi[óo]", r"fuego", r"humo", r"intoxicaci[oó]n", r"filtraci[oó]n", r"hackeo",
+            r"para nadie", r"pris feu", r"fum[ée]e", r"br[ûu]lures?", r"intoxication", r"piratage",
+            r"panne g[ée]n[ée]rale", r"fuite de donn[ée]es", r"qualm\w*", r"geschmolzen", r"verbrennung\w*",
+            r"vergiftung", r"f[üu]r alle (?:down|weg)", r"pegou fogo", r"fuma[çc]a", r"queimadura\w*",
+            r"intoxica[çc][ãa]o", r"vazamento de dados", r"para todo mundo", r"preso fuoco", r"fumo",
+            r"ustion\w*", r"intossicazione", r"fuga di dati", r"per nessuno", r"vatte vlam", r"rook",
+            r"brandwond\w*", r"voedselvergiftiging", r"datalek", r"levensgevaarlijk", r"storing bij iedereen",
+        ),
+        normal=(
+            r"fire", r"burn\w*", r"sirens?", r"police", r"allergy", r"allergic", r"peanuts?", r"magnets?",
+            r"toddler", r"baby", r"viral", r"screenshots?", r"addresses", r"passwords", r"database",
+            r"outage", r"down", r"everyone", r"whole of", r"loads of us", r"scam",
+        ),
+    ),
+    "advocacy": Lexicon(
+        strong=(
+            # en
+            r"fair ?trade", r"living wage", r"workers'? rights", r"garment workers", r"animal testing",
+            r"cruelty[ -]free", r"deforestation", r"palm oil", r"fossil fuels?", r"divest\w*", r"emissions",
+            r"carbon (?:neutral|offset\w*|footprint)", r"recycl\w*", r"plastic", r"right to repair",
+            r"food ?banks?", r"refugees?", r"period poverty", r"(?:keep|stick to) (?:politics|\w+ing) out",
+            r"keep politics out", r"go woke", r"woke nonsense", r"stick to (?:coffee|\w+)", r"pride month",
+            r"lgbtq\+?", r"union", r"strike", r"sick pay", r"clean air", r"sugar tax", r"beach clean",
+            r"community (?:garden|solar|project)", r"initiative", r"hypocri\w*", r"pr stunt",
+            r"sign(?:ed)? (?:the|our|a) (?:petition|pledge|letter)",
+            # es, fr, de, pt, it, nl
+            r"comercio justo", r"salarios? justos?", r"banco de alimentos", r"firm[ée] la petici[oó]n",
+            r"commerce [ée]quitable", r"greenwashing", r"fairer handel", r"lobbyarbeit", r"klimaschutz",
+            r"nachhaltig\w*", r"tafel", r"sal[áa]rios dignos", r"sustent[áa]ve\w*", r"pl[áa]stico",
+            r"povert[àa] mestruale", r"sostenibil\w*", r"volontari\w*", r"duurzaa?m\w*", r"klimaat",
+            r"vrijwilliger\w*", r"voedselbank", r"fietspaden",
+        ),
+        normal=(
+            r"workers", r"wages?", r"factory", r"factories", r"ethical", r"green", r"eco", r"forests?",
+            r"ocean",
+            r"planet", r"policy", r"commit\w*", r"promise[ds]?", r"publish", r"councils?", r"vote", r"stance",
+        ),
+    ),
+    "spam": Lexicon(
+        strong=(
+            # en
+            r"guaranteed (?:returns|results|blue tick)", r"sugar daddy", r"iptv", r"backlinks",
+            r"guest posts",
+            r"seo", r"(?:real|instant) followers", r"followers in", r"verify your (?:identity|account|"
+            r"details)", r"(?:will be|has been) suspended", r"click (?:here|the link)", r"100x",
+            r"win (?:a|an)"
+            r" (?:free|£|\$|€)", r"essay writing", r"v-?bucks", r"no (?:experience|human verification) "
+            r"(?:needed|required)?", r"weird tea", r"lose \d+ ?kg",
+            r"signals group", r"win rate", r"digital agency", r"free audit", r"collab\?", r"ask me how",
+            r"message me (?:on|for)", r"pinned post", r"% win rate", r"a day from home", r"al d[ií]a desde",
+            r"per day", r"/day",
+            # es, fr, de, pt, it, nl
+            r"sin experiencia", r"pinchar aqu[ií]", r"info en mi perfil", r"contactez-moi", r"boostez",
+            r"abonn[ée]s", r"von zu hause", r"schreib mir", r"jetzt daten", r"lucro garantido",
+            r"chama no direct", r"link na bio", r"scrivimi", r"clicca qui", r"senza abbonamento",
+            r"verdien (?:snel )?geld", r"klik op de link", r"stuur me een dm",
+        ),
+        normal=(
+            r"followers", r"likes", r"views", r"verified", r"verify", r"guaranteed", r"investors?",
+            r"returns",
+            r"agency", r"manufacturer", r"wholesale price", r"win", r"gewinn\w*", r"ganhe", r"gana",
+            r"verdien\w*", r"guadagn\w*", r"gagne\w*", r"trading", r"bot",
+        ),
+    ),
+}
+
+
+def _merged(base: dict[str, Lexicon], extra: dict[str, Lexicon]) -> dict[str, Lexicon]:
+    merged = {}
+    for intent in INTENTS:
+        first, second = base.get(intent, Lexicon()), extra.get(intent, Lexicon())
+        merged[intent] = Lexicon(
+            strong=tuple(dict.fromkeys(first.strong + second.strong)),
+            normal=tuple(dict.fromkeys(first.normal + second.normal)),
+            hints=tuple(dict.fromkeys(first.hints + second.hints)),
+        )
+    return merged
+
+
+BASE_LEXICONS = LEXICONS
+LEXICONS = _merged(BASE_LEXICONS, EVERYDAY)
 # fmt: on
 
 
@@ -492,13 +779,14 @@ def intent_hits(text_lower: str) -> list[list[tuple[str, float]]]:
     much") is not counted again."""
     found: list[list[tuple[str, float]]] = [[] for _ in INTENTS]
     ends = [0] * len(INTENTS)
+    seen: set[tuple[int, str]] = set()
     for match in _SCAN.finditer(text_lower):
         start = match.start()
         for intent, weight, term, length in _attribution(match.group(1)):
             if start < ends[intent]:
                 continue
             ends[intent] = start + length
-            hits = found[intent]
-            if all(term != seen for seen, _ in hits):
-                hits.append((term, weight))
+            if (intent, term) not in seen:
+                seen.add((intent, term))
+                found[intent].append((term, weight))
     return found
