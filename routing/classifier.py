@@ -45,7 +45,6 @@ import numpy as np
 from scipy import optimize, sparse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.utils import murmurhash3_32
-from threadpoolctl import threadpool_limits
 
 from routing.facts import INTENTS, Classification, Facts
 from routing.lexicons import intent_hits
@@ -221,7 +220,7 @@ def _fit(
         z = z - z.max(axis=1, keepdims=True)
         log_norm = np.log(np.exp(z).sum(axis=1))
         p = np.exp(z - log_norm[:, None])
-        loss = float(sample_weight @ (log_norm - z[np.arange(n), y]))
+        loss = _dot(sample_weight, log_norm - z[np.arange(n), y])
         loss += 0.5 * L2 * float((w * w).sum()) + 0.5 * anchor * float(((w - target) ** 2).sum())
         g = sample_weight[:, None] * (p - onehot)
         grad_w = xt @ g + L2 * w + anchor * (w - target)
@@ -231,11 +230,15 @@ def _fit(
         return loss, np.concatenate(parts)
 
     start = [weights.ravel()] + ([intercept] if fit_intercept else [])
-    # Vectors of a few tens of thousands of numbers: BLAS threads only add contention (and wall time).
-    with threadpool_limits(limits=1):
-        solution = _lbfgs(loss_and_gradient, np.concatenate(start))
+    solution = _lbfgs(loss_and_gradient, np.concatenate(start))
     fitted = solution[: m * _K].reshape(m, _K)
     return fitted, (solution[m * _K :].copy() if fit_intercept else None)
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    # Not BLAS: its threads only add contention for vectors of a few tens of thousands of numbers, and
+    # limiting them from inside a worker thread (threadpoolctl) can hang a Celery worker.
+    return float(np.multiply(a, b).sum())
 
 
 def _lbfgs(function, v: np.ndarray, *, history: int = 10, tolerance: float = 1e-6) -> np.ndarray:
@@ -248,19 +251,19 @@ def _lbfgs(function, v: np.ndarray, *, history: int = 10, tolerance: float = 1e-
         direction = -gradient
         alphas = []
         for s, y, rho in reversed(steps):
-            alpha = rho * float(s @ direction)
+            alpha = rho * _dot(s, direction)
             alphas.append(alpha)
             direction = direction - alpha * y
         if steps:
             s, y, _ = steps[-1]
-            direction = direction * (float(s @ y) / float(y @ y))
+            direction = direction * (_dot(s, y) / _dot(y, y))
         for (s, y, rho), alpha in zip(steps, reversed(alphas), strict=True):
-            beta = rho * float(y @ direction)
+            beta = rho * _dot(y, direction)
             direction = direction + (alpha - beta) * s
-        slope = float(gradient @ direction)
+        slope = _dot(gradient, direction)
         if slope >= 0:  # not a descent direction: start the history again from the gradient
             steps.clear()
-            direction, slope = -gradient, -float(gradient @ gradient)
+            direction, slope = -gradient, -_dot(gradient, gradient)
         step = 1.0 if steps else 1.0 / max(1.0, float(np.abs(gradient).max()))
         while True:
             candidate = v + step * direction
@@ -269,8 +272,8 @@ def _lbfgs(function, v: np.ndarray, *, history: int = 10, tolerance: float = 1e-
                 break
             step *= 0.5
         s, y = candidate - v, new_gradient - gradient
-        if float(s @ y) > 1e-12:
-            steps.append((s, y, 1.0 / float(s @ y)))
+        if _dot(s, y) > 1e-12:
+            steps.append((s, y, 1.0 / _dot(s, y)))
             if len(steps) > history:
                 steps.pop(0)
         converged = loss - new_loss <= tolerance * max(1.0, abs(loss))
