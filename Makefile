@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 # Tests and benchmarks run against real PostgreSQL and Redis; override either from the environment.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/socialops
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# The benchmarks' own Redis database: the tests flush theirs, which would drop a benchmark's queued tasks.
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
 
 .DEFAULT_GOAL := help
 .PHONY: help run test lint format bench eval install install-dev screenshots clean
@@ -45,7 +47,7 @@ format: install-dev ## apply ruff's formatting and safe fixes
 
 bench: install-dev ## run the benchmarks against PostgreSQL and Redis; writes bench/results.json
 	.ci/services
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m bench
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python -m bench
 
 eval: install-dev ## score the routing classifier: labelled set, learning curve, ../shared/data; writes bench/eval_results.json
 	$(BIN)/python -m bench.eval

@@ -21,10 +21,11 @@ from pathlib import Path
 from bench.__main__ import Report
 
 PAGE = 100
-BACKLOG = 2000  # posts per channel, so 20 pages
-CHANNELS = 12
+BACKLOG = 1000  # posts per channel: 10 pages, what one pull task takes (MAX_PAGES_PER_PULL)
+CHANNELS = 24
 ROUNDS = 3
 ROOT = Path(__file__).resolve().parent.parent
+LOGS = ROOT / "var"  # the workers' logs, for when a round does not finish
 
 
 def run(report: Report, *, quick: bool = False) -> None:
@@ -70,11 +71,15 @@ def _round(name: str, *, channels: int, backlog: int) -> float:
         if routed >= expected:
             break
         if time.perf_counter() > deadline:
-            raise RuntimeError(f"round {name}: only {routed} of {expected} mentions routed in 10 minutes")
+            raise RuntimeError(
+                f"round {name}: only {routed} of {expected} mentions routed in 10 minutes; "
+                f"the workers' logs are {LOGS}/bench-worker-*.log"
+            )
         time.sleep(0.05)
     elapsed = time.perf_counter() - started
     stored = Mention.objects.filter(id__gt=baseline).count()
     assert stored == expected, f"round {name}: expected {expected} mentions, stored {stored}"
+    print(f"    round {name}: {expected} mentions pulled and routed in {elapsed:.1f}s", flush=True)
     return expected / elapsed
 
 
@@ -93,6 +98,7 @@ class _workers:
 
         with app.connection_for_write() as conn:
             conn.default_channel.queue_purge("celery")
+        LOGS.mkdir(exist_ok=True)
         db = connection.settings_dict
         env = {
             **os.environ,
@@ -124,6 +130,7 @@ class _workers:
                     cwd=ROOT,
                     env=env,
                     stdout=subprocess.DEVNULL,
+                    stderr=open(LOGS / f"bench-worker-{n}.log", "w"),
                 )
             )
         deadline = time.monotonic() + 60

@@ -381,6 +381,8 @@ def decisions_apply(*, decided: Sequence[tuple[int, Facts, Decision]]) -> ApplyR
         _auto_assign(
             [(m, team_ids.get(d.team)) for m, _, d in decided if m in applied_set and not d.assignee]
         )
+        # Routine routing is recorded on the mention itself (its decision, versions and routed_at); the audit
+        # log gets what moved a post between teams or what a rule made people do.
         mention_type = ContentType.objects.get_for_model(Mention)
         AuditEvent.objects.bulk_create(
             AuditEvent(
@@ -393,13 +395,14 @@ def decisions_apply(*, decided: Sequence[tuple[int, Facts, Decision]]) -> ApplyR
                     "intent": d.intent,
                     "priority": d.priority,
                     "escalated_to": d.escalate_to,
+                    "rules_fired": list(d.rules_fired),
                     "rule_set_version": d.rule_set_version,
                     "model_version": d.model_version,
                 },
                 created_at=now,
             )
             for mention_id, _, d in decided
-            if mention_id in applied_set
+            if mention_id in applied_set and (d.escalate_to or d.rules_fired)
         )
         notifications = [
             (mention_id, n.kind, n.target)

@@ -67,6 +67,7 @@ def test_a_post_on_its_own_account_stays_and_is_not_escalated() -> None:
     assert not mention.is_misdirected
     assert mention.team == team_of("customer-relations")
     assert not Escalation.objects.exists()
+    assert not AuditEvent.objects.filter(verb="mention.routed").exists()  # routine: kept on the mention
 
 
 def test_routing_twice_applies_once_and_a_post_on_two_accounts_is_escalated_once() -> None:

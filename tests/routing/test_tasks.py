@@ -31,6 +31,7 @@ def test_pulled_mentions_are_routed_after_the_ingest_commits(worker: None) -> No
     misdirected = Mention.objects.filter(is_misdirected=True)
     assert misdirected.exists()
     assert Escalation.objects.count() == Escalation.objects.values("mention").distinct().count()
-    assert AuditEvent.objects.filter(verb="mention.routed").count() == 300
+    # Moves between teams are in the audit log; routine routing is kept on the mention.
+    assert AuditEvent.objects.filter(verb="mention.routed").count() == Escalation.objects.count()
     events = Mention.objects.filter(receipts__channel=channels[0])
     assert events.exclude(team=segment("event-coverage").team).exists()  # strays moved to their owners
