@@ -1,5 +1,8 @@
 """The PostgreSQL path of the ingest: one COPY into a staging table, then set-based statements.
 
+Posts not stored yet are routed before they are copied (``route``), so a mention is written once, with its
+decision; a post routing could not decide is stored without one and routed later.
+
 One query finds which posts of the page are stored already. The others go to the server as one COPY
 (cheap to parse), and one prepared statement upserts their authors, inserts them (ON CONFLICT DO NOTHING)
 and links every post of the page to the receiving channel. A page whose posts are all stored costs that
@@ -9,6 +12,7 @@ query and one insert of links that already exist, which keeps re-ingesting far c
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,7 +30,10 @@ _CREATE_STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_mention_stage (
     network text, external_id text, kind text, text text, url text, created_at timestamptz,
     conversation_key text, in_reply_to text, raw text, author_external_id text, author_handle text,
-    author_display_name text, author_follower_count bigint, author_is_verified boolean
+    author_display_name text, author_follower_count bigint, author_is_verified boolean,
+    team_id bigint, priority integer, intent text, intent_confidence float8, sentiment float8,
+    sentiment_label text, is_misdirected boolean, labels text, requires_approval boolean, assignee_id integer,
+    decision text, routed_at timestamptz
 ) ON COMMIT DELETE ROWS;
 DELETE FROM ingest_mention_stage
 """
@@ -72,10 +79,14 @@ WITH page_authors AS (
 ), inserted AS (
 INSERT INTO inbox_mention
     (network, external_id, kind, text, url, created_at, received_at, author_id, conversation_key,
-     in_reply_to, raw, status, team_id, priority, intent, sentiment_label, is_misdirected)
+     in_reply_to, raw, status, team_id, priority, intent, intent_confidence, sentiment, sentiment_label,
+     is_misdirected, labels, requires_approval, assignee_id, decision, routed_at)
 SELECT s.network, s.external_id, s.kind, s.text, s.url, s.created_at, %(now)s, authors.id,
     COALESCE(parent.conversation_key, s.conversation_key), s.in_reply_to, s.raw::jsonb, %(status)s,
-    %(team_id)s, %(priority)s, '', '', false
+    COALESCE(s.team_id, %(team_id)s), COALESCE(s.priority, %(priority)s), COALESCE(s.intent, ''),
+    s.intent_confidence, s.sentiment, COALESCE(s.sentiment_label, ''), COALESCE(s.is_misdirected, false),
+    COALESCE(s.labels::jsonb, '[]'::jsonb), COALESCE(s.requires_approval, false), s.assignee_id,
+    COALESCE(s.decision::jsonb, '{}'::jsonb), s.routed_at
 FROM ingest_mention_stage s
 JOIN authors ON authors.network = s.network AND authors.external_id = s.author_external_id
 LEFT JOIN inbox_mention parent
@@ -162,8 +173,13 @@ def mentions_store(
     status: str,
     priority: int,
     now: datetime,
-) -> list[int]:
-    """Store ``posts`` (valid, one per external id) and link them to the channel; returns new mention ids.
+    route: Callable[[list[Post]], list[tuple | None]] | None = None,
+) -> dict[tuple[str, str], int]:
+    """Store ``posts`` (valid, one per external id) and link them to the channel; returns the new mentions'
+    ids by (network, external id).
+
+    ``route(fresh_posts)`` gives each post not stored yet its routing columns (``DecisionColumns`` order),
+    or None to store it unrouted.
 
     ``cleaned(post)`` gives the values cleaned for storage: text, conversation key, in-reply-to, author
     handle, author display name and follower count; ``raw_json(post)`` the payload as JSON text. Both are
@@ -176,10 +192,11 @@ def mentions_store(
         fresh = [post for post in posts if (post.network, post.external_id) not in known]
         if not fresh:
             cursor.execute(_LINK, {"channel_id": channel_id, "now": now, "known_ids": sorted(known.values())})
-            return []
+            return {}
+        decided = route(fresh) if route is not None else [None] * len(fresh)
         cursor.execute(_CREATE_STAGE)
         cursor.cursor.copy_expert(
-            "COPY ingest_mention_stage FROM STDIN", _copy_buffer(fresh, raw_json, cleaned)
+            "COPY ingest_mention_stage FROM STDIN", _copy_buffer(fresh, raw_json, cleaned, decided, now)
         )
         _prepare_store(cursor)
         cursor.execute(
@@ -194,23 +211,26 @@ def mentions_store(
                 "known_ids": sorted(known.values()),
             },
         )
-        inserted = []
+        inserted: dict[tuple[str, str], int] = {}
         for mention_id, network, external_id in cursor.fetchall():
-            inserted.append(mention_id)
+            inserted[(network, external_id)] = mention_id
             known[(network, external_id)] = mention_id
         lost_race = [post for post in fresh if (post.network, post.external_id) not in known]
         if lost_race:
             # A concurrent ingest stored these posts (or their authors) after this one looked: the insert
             # skipped them, and a new statement sees what the other one committed.
-            inserted += mentions_store(
-                lost_race,
-                raw_json=raw_json,
-                cleaned=cleaned,
-                channel_id=channel_id,
-                team_id=team_id,
-                status=status,
-                priority=priority,
-                now=now,
+            inserted.update(
+                mentions_store(
+                    lost_race,
+                    raw_json=raw_json,
+                    cleaned=cleaned,
+                    channel_id=channel_id,
+                    team_id=team_id,
+                    status=status,
+                    priority=priority,
+                    now=now,
+                    route=route,
+                )
             )
     return inserted
 
@@ -225,14 +245,54 @@ def _stored_ids(cursor: Any, posts: Sequence[Post], first_statement: str = "") -
     return stored
 
 
+_UNROUTED = "\t".join(["\\N"] * 12)
+
+
+def _routing_fields(columns: tuple | None, now: datetime) -> str:
+    """The routing columns of the stage in COPY's text format (NULL when the post was not routed)."""
+    if columns is None:
+        return _UNROUTED
+    (
+        team,
+        priority,
+        intent,
+        confidence,
+        sentiment,
+        label,
+        misdirected,
+        labels,
+        approval,
+        assignee,
+        record,
+    ) = columns
+    return "\t".join(
+        (
+            "\\N" if team is None else str(team),
+            str(priority),
+            _field(intent),
+            repr(float(confidence)),
+            repr(float(sentiment)),
+            label,
+            "t" if misdirected else "f",
+            _field(json.dumps(labels)),
+            "t" if approval else "f",
+            "\\N" if assignee is None else str(assignee),
+            _field(json.dumps(record)),
+            now.isoformat(),
+        )
+    )
+
+
 def _copy_buffer(
     posts: Sequence[Post],
     raw_json: Callable[[Post], str],
     cleaned: Callable[[Post], CleanedPost],
+    decided: Sequence[tuple | None],
+    now: datetime,
 ) -> io.StringIO:
     buffer = io.StringIO()
     write = buffer.write
-    for post in posts:
+    for post, columns in zip(posts, decided, strict=True):
         text, conversation_key, in_reply_to, handle, display_name, followers = cleaned(post)
         author = post.author
         write(
@@ -252,6 +312,7 @@ def _copy_buffer(
                     _field(display_name),
                     str(followers),
                     "t" if author.is_verified else "f",
+                    _routing_fields(columns, now),
                 )
             )
         )

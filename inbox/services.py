@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -92,11 +92,24 @@ def mentions_ingest(
     valid is refused with a reason; the rest of the batch is stored. With ``quarantine``, refused posts and
     the connector's unparseable items are kept in the quarantine table with their reasons.
     """
+    from routing import services as routing
+
     now = timezone.now()
     valid, rejected = _validate(posts)
+    routed: dict[tuple[str, str], routing.RoutedPost] = {}
+
+    def route(fresh: list[Post]) -> list[tuple | None]:
+        try:
+            decided = routing.posts_decide(channel=channel, posts=fresh)
+        except Exception:  # the posts are stored unrouted; the routing sweeper retries them
+            logger.exception("routing failed for %s posts on channel %s", len(fresh), channel.pk)
+            return [None] * len(fresh)
+        routed.update(((post.network, post.external_id), r) for post, r in zip(fresh, decided, strict=True))
+        return [r.columns for r in decided]
+
     with transaction.atomic():
         if valid and connection.vendor == "postgresql":
-            inserted = bulk_postgresql.mentions_store(
+            stored = bulk_postgresql.mentions_store(
                 valid,
                 raw_json=lambda post: payload_json(post.raw),
                 cleaned=_cleaned,
@@ -105,9 +118,17 @@ def mentions_ingest(
                 status=Mention.Status.NEW.value,
                 priority=Mention.Priority.NORMAL.value,
                 now=now,
+                route=route,
+            )
+            inserted = list(stored.values())
+            _routing_followup(
+                lambda: routing.posts_followup(
+                    routed={mention_id: routed[key] for key, mention_id in stored.items() if key in routed}
+                )
             )
         elif valid:
             inserted = _store_generic(valid, channel=channel, now=now)
+            _routing_followup(lambda: routing.mentions_route(mention_ids=inserted))
         else:
             inserted = []
         if quarantine is not None:
@@ -115,9 +136,6 @@ def mentions_ingest(
         if cursor is not None:
             Channel.objects.filter(pk=channel.pk).update(cursor=dict(cursor))
             channel.cursor = dict(cursor)
-        if inserted:
-            new_ids = sorted(inserted)
-            transaction.on_commit(lambda: _route_later(new_ids))
     inserted_ids = tuple(sorted(inserted))
     return IngestResult(
         inserted_ids=inserted_ids,
@@ -126,14 +144,14 @@ def mentions_ingest(
     )
 
 
-def _route_later(mention_ids: list[int]) -> None:
-    """Hand new mentions to routing. If the broker cannot take the task, routing's sweeper finds them."""
-    from routing.tasks import mentions_route_task
-
+def _routing_followup(work: Callable[[], object]) -> None:
+    """Routing's writes after the posts are stored, in a savepoint: if they fail, the page is still stored
+    (the routing sweeper finishes the job) and the error is logged."""
     try:
-        mentions_route_task.delay(mention_ids)
-    except Exception:  # the mentions are stored; the sweeper routes them within a minute
-        logger.warning("could not queue routing for %s new mentions", len(mention_ids), exc_info=True)
+        with transaction.atomic():
+            work()
+    except Exception:
+        logger.exception("routing's follow-up failed; the routing sweeper will retry")
 
 
 def _quarantine(channel: Channel, quarantine: Quarantine, refused: Sequence[tuple[Post, str]]) -> None:

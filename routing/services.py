@@ -20,9 +20,10 @@ from django.db.models import Max
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
+from channels.connectors.base import Post
 from channels.models import Channel, Segment
 from inbox.events import event_publish
-from inbox.models import AuditEvent, Mention, MentionChannel
+from inbox.models import AuditEvent, Author, Mention, MentionChannel
 from routing.classifier import IntentClassifier
 from routing.engine import decide_many
 from routing.facts import DEFAULT_INTENT_SEGMENTS, INTENTS, PRIORITIES, Decision, Facts
@@ -247,6 +248,75 @@ def mentions_route(*, mention_ids: Iterable[int]) -> RouteResult:
     return totals
 
 
+@dataclass(frozen=True, slots=True)
+class RoutedPost:
+    """A post decided before it is stored: its facts, the decision, and the values of its routing columns."""
+
+    facts: Facts
+    decision: Decision
+    columns: tuple  # DecisionColumns order
+
+
+def posts_decide(*, channel: Channel, posts: Sequence[Post]) -> list[RoutedPost]:
+    """Classify and decide posts received on ``channel`` before they are stored, from what the page carries
+    (the ingest stores the decision with the post: no second write). Authors' tags come from the database."""
+    if not posts:
+        return []
+    slug, segment_slug, team_slug = _channel_facts({channel.pk})[channel.pk]
+    tagged: dict[tuple[str, str], list[str]] = {}
+    for network in {post.network for post in posts}:
+        author_ids = list({post.author.external_id for post in posts if post.network == network})
+        tagged.update(
+            ((network, external_id), tags)
+            for external_id, tags in Author.objects.filter(network=network, external_id__in=author_ids)
+            .exclude(tags=[])
+            .values_list("external_id", "tags")
+        )
+    crisis_mode = RoutingSettings.current().crisis_mode
+    facts = []
+    for post in posts:
+        raw = post.raw if isinstance(post.raw, Mapping) else {}
+        language = raw.get("lang") or raw.get("language") or ""
+        facts.append(
+            Facts(
+                text=post.text,
+                network=post.network,
+                kind=post.kind,
+                channel=slug,
+                segment=segment_slug,
+                team=team_slug,
+                language=_language(language if isinstance(language, str) else "", post.text),
+                author_handle=post.author.handle,
+                author_followers=post.author.follower_count,
+                author_verified=post.author.is_verified,
+                author_tags=frozenset(tagged.get((post.network, post.author.external_id), ())),
+                created_at=post.created_at,
+                crisis_mode=crisis_mode,
+            )
+        )
+    decisions = decide_many(facts, rule_set_current(), classifier_current())
+    columns = DecisionColumns.for_decisions(decisions)
+    return [RoutedPost(f, d, columns(d)) for f, d in zip(facts, decisions, strict=True)]
+
+
+def posts_followup(*, routed: Mapping[int, RoutedPost]) -> int:
+    """``decisions_followup`` for posts the ingest stored with their decisions (mention id -> routed post)."""
+    if not routed:
+        return 0
+    return decisions_followup(
+        decided=[(m, r.facts, r.decision) for m, r in sorted(routed.items())],
+        team_ids=dict(Team.objects.values_list("slug", "id")),
+        now=timezone.now(),
+    )
+
+
+def _language(given: str, text: str) -> str:
+    language = given.split("-")[0].lower()
+    if not language or language in ("und", "zxx", "qme"):
+        return detect_language(text)
+    return language
+
+
 def mentions_unrouted(*, limit: int = 5000, older_than: timedelta = timedelta(seconds=60)) -> list[int]:
     """Mentions stored a while ago and still not routed (their route task was lost): the sweeper's work."""
     return list(
@@ -287,9 +357,7 @@ def mentions_facts(
     loaded = []
     for pk, text, network, kind, created_at, lang_x, lang_mastodon, handle, followers, verified, tags in rows:
         slug, segment, team = channels.get(receiving.get(pk), ("", "", ""))
-        language = (lang_x or lang_mastodon or "").split("-")[0].lower()
-        if not language or language in ("und", "zxx", "qme"):
-            language = detect_language(text)
+        language = _language(lang_x or lang_mastodon or "", text)
         loaded.append(
             (
                 pk,
@@ -342,89 +410,102 @@ class ApplyResult:
 
 
 def decisions_apply(*, decided: Sequence[tuple[int, Facts, Decision]]) -> ApplyResult:
-    """Store decisions on their mentions (only those not routed yet), open escalations, write audit events,
-    and publish one live event for the batch. Notifications go out after commit."""
+    """Store decisions on their mentions (only those not routed yet), then do what they ask for (see
+    ``decisions_followup``)."""
     if not decided:
         return ApplyResult(0, 0)
-    team_ids = dict(Team.objects.values_list("slug", "id"))
-    assignees = {d.assignee for _, _, d in decided if d.assignee}
-    user_ids = (
-        dict(get_user_model().objects.filter(username__in=assignees).values_list("username", "id"))
-        if assignees
-        else {}
-    )
     now = timezone.now()
-    rows = []
-    for mention_id, _facts, d in decided:
-        rows.append(
-            (
-                mention_id,
-                team_ids.get(d.team),
-                PRIORITIES.get(d.priority, PRIORITIES["normal"]),
-                d.intent,
-                d.confidence,
-                d.sentiment,
-                d.sentiment_label,
-                d.is_misdirected,
-                list(d.labels),
-                d.require_approval,
-                user_ids.get(d.assignee),
-                decision_record(d),
-            )
-        )
+    columns = DecisionColumns.for_decisions([d for _, _, d in decided])
     with transaction.atomic():
-        applied = _mentions_update(rows, now=now)
-        applied_set = set(applied)
-        escalations = _escalations_open(
-            [(m, f, d) for m, f, d in decided if m in applied_set], team_ids=team_ids, now=now
+        applied = set(_mentions_update([(m, *columns(d)) for m, _, d in decided], now=now))
+        escalated = decisions_followup(
+            decided=[item for item in decided if item[0] in applied], team_ids=columns.team_ids, now=now
         )
-        _auto_assign(
-            [(m, team_ids.get(d.team)) for m, _, d in decided if m in applied_set and not d.assignee]
-        )
-        # Routine routing is recorded on the mention itself (its decision, versions and routed_at); the audit
-        # log gets what moved a post between teams or what a rule made people do.
-        mention_type = ContentType.objects.get_for_model(Mention)
-        AuditEvent.objects.bulk_create(
-            AuditEvent(
-                verb="mention.routed",
-                object_type=mention_type,
-                object_id=str(mention_id),
-                object_repr=f"mention {mention_id}",
-                after={
-                    "team": d.team,
-                    "intent": d.intent,
-                    "priority": d.priority,
-                    "escalated_to": d.escalate_to,
-                    "rules_fired": list(d.rules_fired),
-                    "rule_set_version": d.rule_set_version,
-                    "model_version": d.model_version,
-                },
-                created_at=now,
-            )
-            for mention_id, _, d in decided
-            if mention_id in applied_set and (d.escalate_to or d.rules_fired)
-        )
-        notifications = [
-            (mention_id, n.kind, n.target)
-            for mention_id, _, d in decided
-            if mention_id in applied_set
-            for n in d.notifications
-        ]
-        if notifications:
-            from routing.tasks import notification_send_task
+    return ApplyResult(routed=len(applied), escalated=escalated)
 
-            for mention_id, kind, target in notifications:
-                transaction.on_commit(
-                    lambda m=mention_id, k=kind, t=target: notification_send_task.delay(m, k, t)
-                )
-        if applied:
-            teams = sorted({d.team for m, _, d in decided if m in applied_set and d.team})
+
+class DecisionColumns:
+    """Turns decisions into the values of a mention's routing columns, with team and user ids looked up once
+    per batch."""
+
+    def __init__(self, team_ids: Mapping[str, int], user_ids: Mapping[str, int]) -> None:
+        self.team_ids = team_ids
+        self.user_ids = user_ids
+
+    @classmethod
+    def for_decisions(cls, decisions: Iterable[Decision]) -> DecisionColumns:
+        assignees = {d.assignee for d in decisions if d.assignee}
+        user_ids = (
+            dict(get_user_model().objects.filter(username__in=assignees).values_list("username", "id"))
+            if assignees
+            else {}
+        )
+        return cls(dict(Team.objects.values_list("slug", "id")), user_ids)
+
+    def __call__(self, d: Decision) -> tuple:
+        """(team id, priority, intent, confidence, sentiment, label, misdirected, labels, approval, assignee
+        id, decision record)."""
+        return (
+            self.team_ids.get(d.team),
+            PRIORITIES.get(d.priority, PRIORITIES["normal"]),
+            d.intent,
+            d.confidence,
+            d.sentiment,
+            d.sentiment_label,
+            d.is_misdirected,
+            list(d.labels),
+            d.require_approval,
+            self.user_ids.get(d.assignee),
+            decision_record(d),
+        )
+
+
+def decisions_followup(
+    *, decided: Sequence[tuple[int, Facts, Decision]], team_ids: Mapping[str, int], now: Any
+) -> int:
+    """What stored decisions ask for: escalations, auto-assignment, audit events, notifications after commit,
+    one live event for the batch. Runs in the caller's transaction; returns how many were escalated."""
+    if not decided:
+        return 0
+    escalations = _escalations_open(decided, team_ids=team_ids, now=now)
+    _auto_assign([(m, team_ids.get(d.team)) for m, _, d in decided if not d.assignee])
+    # Routine routing is recorded on the mention itself (its decision, versions and routed_at); the audit
+    # log gets what moved a post between teams or what a rule made people do.
+    mention_type = ContentType.objects.get_for_model(Mention)
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            verb="mention.routed",
+            object_type=mention_type,
+            object_id=str(mention_id),
+            object_repr=f"mention {mention_id}",
+            after={
+                "team": d.team,
+                "intent": d.intent,
+                "priority": d.priority,
+                "escalated_to": d.escalate_to,
+                "rules_fired": list(d.rules_fired),
+                "rule_set_version": d.rule_set_version,
+                "model_version": d.model_version,
+            },
+            created_at=now,
+        )
+        for mention_id, _, d in decided
+        if d.escalate_to or d.rules_fired
+    )
+    notifications = [(m, n.kind, n.target) for m, _, d in decided for n in d.notifications]
+    if notifications:
+        from routing.tasks import notification_send_task
+
+        for mention_id, kind, target in notifications:
             transaction.on_commit(
-                lambda: event_publish(
-                    "mentions.routed", {"ids": applied, "teams": teams, "escalated": escalations}
-                )
+                lambda m=mention_id, k=kind, t=target: notification_send_task.delay(m, k, t)
             )
-    return ApplyResult(routed=len(applied), escalated=len(escalations))
+    ids = sorted(m for m, _, _ in decided)
+    teams = sorted({d.team for _, _, d in decided if d.team})
+    transaction.on_commit(
+        lambda: event_publish("mentions.routed", {"ids": ids, "teams": teams, "escalated": escalations})
+    )
+    return len(escalations)
 
 
 def decision_record(d: Decision) -> dict[str, Any]:
@@ -450,6 +531,7 @@ def decision_record(d: Decision) -> dict[str, Any]:
 
 
 def _mentions_update(rows: list[tuple], *, now: Any) -> list[int]:
+    # rows: (mention id, *DecisionColumns values)
     """Write the decisions of mentions still unrouted; returns the ids written."""
     if connection.vendor == "postgresql":
         from psycopg2.extras import Json, execute_values

@@ -48,7 +48,9 @@ def test_ingest_stores_new_posts_with_their_authors_and_owning_team() -> None:
     assert [m.external_id for m in mentions] == ["ext-1", "ext-2"]
     assert sorted(result.inserted_ids) == sorted(m.id for m in mentions)
     assert result.duplicates == 0
-    assert {m.team_id for m in mentions} == {segment("product-promotion").team_id}
+    # Routed as they are stored: "where is my order?" belongs to customer care, whichever account got it.
+    assert {m.team_id for m in mentions} == {segment("customer-relations").team_id}
+    assert all(m.routed_at is not None and m.intent == "support_question" for m in mentions)
     assert {m.status for m in mentions} == {Mention.Status.NEW}
     assert mentions[0].raw == {"id": "ext-1", "n": 1}
     assert mentions[0].created_at == POSTED + timedelta(seconds=1)
