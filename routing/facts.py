@@ -54,7 +54,7 @@ class Classification:
     sentiment: float  # VADER compound score, -1..1
     sentiment_label: str  # "negative" | "neutral" | "positive"
     terms: tuple[str, ...] = ()  # the words or patterns that drove the intent, strongest first
-    model_version: int = 0  # 0: patterns and lexicons only; n: the statistical model trained n times
+    model_version: int = 0  # 0: patterns + the model trained on our seed corpus; n: after n trainings on corrections
     scores: tuple[tuple[str, float], ...] = ()  # every intent's probability, highest first
 
 
@@ -100,7 +100,7 @@ class Notification:
 class Decision:
     """What the engine concluded about one post."""
 
-    segment: str  # owning segment slug ("" when nobody owns the intent and no rule routed it)
+    segment: str  # owning segment slug (the receiving segment when nobody owns the intent)
     team: str  # owning team slug
     intent: str
     confidence: float

@@ -1,5 +1,5 @@
-"""Pull -> ingest -> route on a real Celery worker through Redis: new mentions are handed to routing after
-the ingest commits, and every one is routed exactly once."""
+"""Pull -> ingest -> route on a real Celery worker through Redis: new posts are routed as they are stored,
+every one exactly once, and misdirected ones escalated once."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.factories import ChannelFactory, segment
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("six_segments")
-def test_pulled_mentions_are_routed_after_the_ingest_commits(worker: None) -> None:
+def test_pulled_mentions_are_routed_as_they_are_stored(worker: None) -> None:
     channels = [
         ChannelFactory(segment=segment(slug), credentials={"posts_per_pull": 50, "backlog": 150})
         for slug in ("event-coverage", "customer-relations")
