@@ -54,7 +54,7 @@ class Classification:
     sentiment: float  # VADER compound score, -1..1
     sentiment_label: str  # "negative" | "neutral" | "positive"
     terms: tuple[str, ...] = ()  # the words or patterns that drove the intent, strongest first
-    model_version: int = 0  # 0: patterns + the model trained on our seed corpus; n: after n trainings on corrections
+    model_version: int = 0  # 0: patterns + the seed-trained model; n: after n trainings on corrections
     scores: tuple[tuple[str, float], ...] = ()  # every intent's probability, highest first
 
 
