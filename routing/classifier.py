@@ -32,22 +32,25 @@ so it stays small and the seed is never copied into every row.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import re
 import sys
 import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from scipy import optimize, sparse
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-from sklearn.utils import murmurhash3_32
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, HashingVectorizer
+from sklearn.linear_model import SGDClassifier
 
+from routing import lexicons
 from routing.facts import INTENTS, Classification, Facts
 from routing.lexicons import intent_hits
 from routing.sentiment import NEGATIVE_AT_OR_BELOW, POSITIVE_AT_OR_ABOVE, compound, label_for
@@ -58,36 +61,47 @@ SEED_CORPUS = Path(__file__).resolve().parent / "data" / "seed_examples.jsonl"
 # distinct 1-2 grams, so collisions stay rare.
 N_FEATURES = 2**16
 # The blend, fitted on out-of-fold predictions over the seed corpus (``--calibrate``).
-PATTERN_WEIGHT = 1.466
-MODEL_WEIGHT = 1.262
+PATTERN_WEIGHT = 1.418
+MODEL_WEIGHT = 0.788
 # "other" needs no words: a post with no evidence of anything leans to it, but one normal word beats it.
-OTHER_BASELINE = 0.711
+OTHER_BASELINE = 0.695
 # How much a clearly negative (positive) VADER score adds to "complaint" ("praise"), per unit of |compound|.
 TONE_WEIGHT = 1.0
 # Patterns only (``IntentClassifier(seed=False)``): softmax sharpness for the pattern scores.
 PATTERN_SHARPNESS = 1.5
-# L2 penalty of the logistic regression (on the summed, not averaged, loss).
-L2 = 0.3
+# L2 penalty of the SGD logistic regression (scikit-learn's alpha: per post, averaged).
+ALPHA = 1e-4
+# Passes over the seed corpus when the seed model is trained.
+SEED_EPOCHS = 20
 # A correction is an agent's deliberate label on a post the classifier got wrong: it counts as this many
 # seed posts.
 CORRECTION_WEIGHT = 12.0
-# Pull towards the weights before a learn() call, so a new batch does not undo what earlier batches taught.
-ANCHOR = 0.3
-MAX_ITERATIONS = 300
+# Passes (partial_fit calls) over the corrections and the rehearsed seed posts per learn() call.
+LEARN_EPOCHS = 3
+# Seed posts rehearsed with each batch of corrections (all of them when the corpus is smaller).
+REHEARSAL_POSTS = 2000
 # Model terms named in the explanation, at most, and only when the model alone gives the winner at least
 # this probability.
 MODEL_TERMS = 3
 MODEL_TERMS_MIN_SHARE = 1 / 3
 
-STATE_FORMAT = 2
+STATE_FORMAT = 3
 # A state larger than this once unpacked is refused before it is read (a zip bomb in a database row).
 MAX_STATE_UNPACKED_BYTES = 64 * 1024 * 1024
-_STATE_KEYS = {
-    1: frozenset({"format", "n_features", "classes", "columns", "weights", "t", "version", "examples_seen"}),
-    2: frozenset(
-        {"format", "n_features", "classes", "columns", "weights", "seeded", "version", "examples_seen"}
-    ),
-}
+_STATE_KEYS = frozenset(
+    {
+        "format",
+        "n_features",
+        "classes",
+        "columns",
+        "weights",
+        "intercept",
+        "t",
+        "seeded",
+        "version",
+        "examples_seen",
+    }
+)
 
 _K = len(INTENTS)
 _INTENT_INDEX = {intent: index for index, intent in enumerate(INTENTS)}
@@ -95,12 +109,6 @@ _INTENT_NAMES = np.array(INTENTS, dtype=object)
 _OTHER = _INTENT_INDEX["other"]
 _COMPLAINT = _INTENT_INDEX["complaint"]
 _PRAISE = _INTENT_INDEX["praise"]
-# Format 1 states stored the classes sorted (scikit-learn's order); their rows are reordered to INTENTS.
-_SORTED_INTENTS = np.array(sorted(INTENTS))
-_SORTED_TO_INTENTS = np.array(
-    [int(np.flatnonzero(np.equal(_SORTED_INTENTS, intent))[0]) for intent in INTENTS]
-)
-
 _DIGITS = re.compile(r"\d+")
 # Links, handles, words, question and exclamation marks, and emoji (they carry tone and intent: "🙄", "😍").
 _TOKEN = re.compile(r"https?://\S+|www\.\S+|(?<!\w)@\w+|\w+|[?!]|[\u2600-\u27bf\U0001f300-\U0001faff]")
@@ -125,48 +133,35 @@ def grams(text_lower: str) -> list[str]:
     return found
 
 
-# gram -> column, per width: the same few thousand grams recur in every stream of posts, and a dictionary
-# look-up is several times cheaper than hashing again. Cleared when it grows past _COLUMN_CACHE_SIZE.
-_COLUMN_CACHE: dict[int, dict[str, int]] = {}
-_COLUMN_CACHE_SIZE = 2**18
+def _tokens_as_given(tokens: list[str]) -> list[str]:
+    return tokens
 
 
-def _columns(row_grams: list[str], n_features: int) -> list[int]:
-    cache = _COLUMN_CACHE.setdefault(n_features, {})
-    if len(cache) > _COLUMN_CACHE_SIZE:
-        cache.clear()
-    columns = []
-    for gram in row_grams:
-        column = cache.get(gram)
-        if column is None:
-            column = cache[gram] = murmurhash3_32(gram, seed=0, positive=True) % n_features
-        columns.append(column)
-    return columns
-
-
-def vectorize(
-    texts_lower: Sequence[str], n_features: int
-) -> tuple[sparse.csr_matrix, list[tuple[list[str], list[int]]]]:
-    """Binary hashed 1-2 grams, each row scaled to unit length, and each row's grams with their columns
-    (to name them)."""
-    indptr = [0]
-    indices: list[int] = []
-    all_grams = []
-    all_columns = []
-    for text in texts_lower:
-        row_grams = grams(text)
-        all_grams.append(row_grams)
-        columns = _columns(row_grams, n_features)
-        all_columns.append(columns)
-        indices.extend(dict.fromkeys(columns))
-        indptr.append(len(indices))
-    lengths = np.diff(indptr)
-    data = np.repeat(1.0 / np.sqrt(np.maximum(lengths, 1)), lengths)
-    matrix = sparse.csr_matrix(
-        (data, np.array(indices, dtype=np.int32), np.array(indptr, dtype=np.int32)),
-        shape=(len(texts_lower), n_features),
+@lru_cache(maxsize=8)
+def hasher(n_features: int) -> HashingVectorizer:
+    """scikit-learn's hashing vectoriser over our tokens (``grams``): binary, each row scaled to unit length.
+    Stateless, so one per width is shared by every classifier and thread."""
+    return HashingVectorizer(
+        n_features=n_features,
+        analyzer=_tokens_as_given,
+        alternate_sign=False,
+        binary=True,
+        norm="l2",
+        dtype=np.float64,
     )
-    return matrix, list(zip(all_grams, all_columns, strict=True))
+
+
+def vectorize(texts_lower: Sequence[str], n_features: int) -> tuple[sparse.csr_matrix, list[list[str]]]:
+    """The model's rows for lower-cased texts, and each text's tokens (to name them)."""
+    all_grams = [grams(text) for text in texts_lower]
+    return hasher(n_features).transform(all_grams), all_grams
+
+
+def gram_columns(tokens: Sequence[str], n_features: int) -> list[int]:
+    """The hashed column of each token, in order (the same vectoriser, one token a row)."""
+    if not tokens:
+        return []
+    return hasher(n_features).transform([[token] for token in tokens]).indices.tolist()
 
 
 def pattern_scores(lowers: Sequence[str], compounds: Sequence[float]) -> tuple[np.ndarray, list]:
@@ -193,98 +188,6 @@ def pattern_scores(lowers: Sequence[str], compounds: Sequence[float]) -> tuple[n
 # --- the model --------------------------------------------------------------------------------------------
 
 
-def _fit(
-    x: sparse.csr_matrix,
-    y: np.ndarray,
-    sample_weight: np.ndarray,
-    *,
-    offset: np.ndarray,
-    weights: np.ndarray,
-    anchor_to: np.ndarray | None = None,
-    anchor: float = 0.0,
-    intercept: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Multinomial logistic regression by L-BFGS: the weights of ``x``'s columns (and the intercepts when
-    given) minimising the weighted log loss of ``offset + x @ W (+ b)`` plus ``L2/2 |W|^2`` plus
-    ``anchor/2 |W - anchor_to|^2``. Deterministic: no randomness anywhere."""
-    n, m = x.shape
-    onehot = np.zeros((n, _K))
-    onehot[np.arange(n), y] = 1.0
-    xt = x.T.tocsr()
-    fit_intercept = intercept is not None
-    target = np.zeros_like(weights) if anchor_to is None else anchor_to
-
-    def loss_and_gradient(v: np.ndarray) -> tuple[float, np.ndarray]:
-        w = v[: m * _K].reshape(m, _K)
-        z = offset + x @ w
-        if fit_intercept:
-            z = z + v[m * _K :]
-        z = z - z.max(axis=1, keepdims=True)
-        log_norm = np.log(np.exp(z).sum(axis=1))
-        p = np.exp(z - log_norm[:, None])
-        loss = _dot(sample_weight, log_norm - z[np.arange(n), y])
-        loss += 0.5 * L2 * float((w * w).sum()) + 0.5 * anchor * float(((w - target) ** 2).sum())
-        g = sample_weight[:, None] * (p - onehot)
-        grad_w = xt @ g + L2 * w + anchor * (w - target)
-        parts = [grad_w.ravel()]
-        if fit_intercept:
-            parts.append(g.sum(axis=0))
-        return loss, np.concatenate(parts)
-
-    start = [weights.ravel()] + ([intercept] if fit_intercept else [])
-    solution = _lbfgs(loss_and_gradient, np.concatenate(start))
-    fitted = solution[: m * _K].reshape(m, _K)
-    return fitted, (solution[m * _K :].copy() if fit_intercept else None)
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    # Not BLAS: its threads only add contention for vectors of a few tens of thousands of numbers, and
-    # limiting them from inside a worker thread (threadpoolctl) can hang a Celery worker.
-    return float(np.multiply(a, b).sum())
-
-
-def _lbfgs(function, v: np.ndarray, *, history: int = 10, tolerance: float = 1e-6) -> np.ndarray:
-    """Minimise a smooth convex ``function`` (returning value and gradient) by L-BFGS with a backtracking
-    line search. scipy's L-BFGS-B spends most of its time on bound bookkeeping this problem does not need;
-    this plain version is several times faster here and just as deterministic."""
-    loss, gradient = function(v)
-    steps: list[tuple[np.ndarray, np.ndarray, float]] = []
-    for _ in range(MAX_ITERATIONS):
-        direction = -gradient
-        alphas = []
-        for s, y, rho in reversed(steps):
-            alpha = rho * _dot(s, direction)
-            alphas.append(alpha)
-            direction = direction - alpha * y
-        if steps:
-            s, y, _ = steps[-1]
-            direction = direction * (_dot(s, y) / _dot(y, y))
-        for (s, y, rho), alpha in zip(steps, reversed(alphas), strict=True):
-            beta = rho * _dot(y, direction)
-            direction = direction + (alpha - beta) * s
-        slope = _dot(gradient, direction)
-        if slope >= 0:  # not a descent direction: start the history again from the gradient
-            steps.clear()
-            direction, slope = -gradient, -_dot(gradient, gradient)
-        step = 1.0 if steps else 1.0 / max(1.0, float(np.abs(gradient).max()))
-        while True:
-            candidate = v + step * direction
-            new_loss, new_gradient = function(candidate)
-            if new_loss <= loss + 1e-4 * step * slope or step < 1e-10:
-                break
-            step *= 0.5
-        s, y = candidate - v, new_gradient - gradient
-        if _dot(s, y) > 1e-12:
-            steps.append((s, y, 1.0 / _dot(s, y)))
-            if len(steps) > history:
-                steps.pop(0)
-        converged = loss - new_loss <= tolerance * max(1.0, abs(loss))
-        v, loss, gradient = candidate, new_loss, new_gradient
-        if converged:
-            break
-    return v
-
-
 def read_seed_corpus(path: Path = SEED_CORPUS) -> list[tuple[str, str]]:
     """(text, intent) pairs of the seed corpus, in file order."""
     examples = []
@@ -298,15 +201,36 @@ def read_seed_corpus(path: Path = SEED_CORPUS) -> list[tuple[str, str]]:
     return examples
 
 
-@dataclass(frozen=True)
-class SeedModel:
-    """The model trained on the seed corpus, shared read-only by every classifier of the process."""
+def _new_model() -> SGDClassifier:
+    """The learner: scikit-learn's logistic regression by stochastic gradient descent (one binary model per
+    intent against the rest), deterministic (fixed seed)."""
+    return SGDClassifier(
+        loss="log_loss",
+        penalty="l2",
+        alpha=ALPHA,
+        max_iter=SEED_EPOCHS,
+        tol=None,
+        shuffle=True,
+        random_state=0,
+    )
 
-    weights: np.ndarray  # (n_features, intents)
-    intercept: np.ndarray  # (intents,)
-    x: sparse.csr_matrix  # the seed corpus, vectorised: learn() refits against it
-    y: np.ndarray
-    build_seconds: float
+
+def _for_corrections(model: SGDClassifier) -> SGDClassifier:
+    """Corrections move the word weights only: the intercepts (how common each intent is) stay as the seed
+    corpus set them, and the epochs of ``learn`` are shuffled by ``learn`` itself (reproducibly)."""
+    return model.set_params(fit_intercept=False, shuffle=False)
+
+
+def _blank_model(n_features: int) -> SGDClassifier:
+    """A model that knows nothing (all weights and intercepts 0), ready for ``partial_fit``: where a
+    patterns-only classifier (``seed=False``) starts learning."""
+    model = _for_corrections(_new_model())
+    model.classes_ = np.arange(_K)
+    model.coef_ = np.zeros((_K, n_features))
+    model.intercept_ = np.zeros(_K)
+    model.t_ = 1.0
+    model.n_features_in_ = n_features
+    return model
 
 
 def _examples_matrix(
@@ -321,22 +245,28 @@ def train(
     n_features: int,
     *,
     matrix: tuple[sparse.csr_matrix, np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Weights (n_features x intents) and intercepts of a model trained from scratch on ``examples``."""
+) -> SGDClassifier:
+    """A model trained from scratch on ``examples`` (every intent must occur in them)."""
     x, y = matrix if matrix is not None else _examples_matrix(examples, n_features)
-    used = np.unique(x.indices)
-    fitted, intercept = _fit(
-        x[:, used],
-        y,
-        np.ones(len(y)),
-        offset=np.zeros((len(y), _K)),
-        weights=np.zeros((len(used), _K)),
-        intercept=np.zeros(_K),
-    )
-    weights = np.zeros((n_features, _K))
-    weights[used] = fitted
-    assert intercept is not None
-    return weights, intercept
+    model = _new_model().fit(x, y)
+    if not np.array_equal(model.classes_, np.arange(_K)):
+        raise ValueError("the training examples must cover every intent")
+    return _for_corrections(model)
+
+
+@dataclass(frozen=True)
+class SeedModel:
+    """The model trained on the seed corpus, shared read-only by every classifier of the process."""
+
+    model: SGDClassifier  # never trained further: a classifier that learns works on its own copy
+    weights: np.ndarray  # (n_features, intents): model.coef_ transposed, contiguous, for classifying
+    x: sparse.csr_matrix  # the seed corpus, vectorised: rehearsed by learn()
+    y: np.ndarray
+    build_seconds: float
+
+    @property
+    def intercept(self) -> np.ndarray:
+        return self.model.intercept_
 
 
 def seed_model(n_features: int = N_FEATURES) -> SeedModel:
@@ -349,10 +279,19 @@ def _seed_model(n_features: int) -> SeedModel:
     started = time.perf_counter()
     examples = read_seed_corpus()
     x, y = _examples_matrix(examples, n_features)
-    weights, intercept = train(examples, n_features, matrix=(x, y))
-    for array in (weights, intercept):
+    model = train(examples, n_features, matrix=(x, y))
+    weights = np.ascontiguousarray(model.coef_.T)
+    for array in (model.coef_, model.intercept_, weights):
         array.setflags(write=False)
-    return SeedModel(weights, intercept, x, y, time.perf_counter() - started)
+    return SeedModel(model, weights, x, y, time.perf_counter() - started)
+
+
+def _rehearsal_rows(n_seed: int, version: int) -> np.ndarray:
+    """The seed posts rehearsed with a batch of corrections: all of them, or a sample drawn from the
+    version (reproducible) when the corpus is larger than REHEARSAL_POSTS."""
+    if n_seed <= REHEARSAL_POSTS:
+        return np.arange(n_seed)
+    return np.sort(np.random.default_rng(version).choice(n_seed, REHEARSAL_POSTS, replace=False))
 
 
 def _hit_weight(hit: tuple[str, float]) -> float:
@@ -377,13 +316,23 @@ class IntentClassifier:
         self.n_features = n_features
         self.seeded = seed
         self._push_cache: tuple[np.ndarray, np.ndarray] | None = None
-        if seed:
-            model = seed_model(n_features)
-            self._weights, self._intercept = model.weights, model.intercept
-        else:
-            self._weights = np.zeros((n_features, _K))
+        # The scikit-learn model: the shared seed model until the first learn() call copies it; None for
+        # patterns alone until then.
+        self._model: SGDClassifier | None = seed_model(n_features).model if seed else None
+        self._sync_weights()
+
+    def _sync_weights(self) -> None:
+        """The model's weights as classify_many uses them: (n_features, intents), contiguous."""
+        if self._model is None:
+            self._weights = np.zeros((self.n_features, _K))
             self._weights.setflags(write=False)
             self._intercept = np.zeros(_K)
+        elif self.seeded and self._model is seed_model(self.n_features).model:
+            self._weights = seed_model(self.n_features).weights
+            self._intercept = self._model.intercept_
+        else:
+            self._weights = np.ascontiguousarray(self._model.coef_.T)
+            self._intercept = self._model.intercept_.copy()
 
     @classmethod
     def default(cls) -> IntentClassifier:
@@ -408,7 +357,7 @@ class IntentClassifier:
         lowers = [text.lower() for text in texts]
         compounds = [compound(text) for text in texts]
         scores, all_hits = pattern_scores(lowers, compounds)
-        all_grams: list[tuple[list[str], list[int]]] = []
+        all_grams: list[list[str]] = []
         model_alone = patterns_alone = None
         if self._uses_model:
             x, all_grams = vectorize(lowers, self.n_features)
@@ -457,7 +406,7 @@ class IntentClassifier:
 
     def _named_model_terms(
         self,
-        all_grams: list[tuple[list[str], list[int]]],
+        all_grams: list[list[str]],
         winners: np.ndarray,
         model_alone: np.ndarray | None,
         patterns_alone: np.ndarray | None,
@@ -472,14 +421,13 @@ class IntentClassifier:
         model_share = model_alone[rows, winners]
         wanted = (model_share >= MODEL_TERMS_MIN_SHARE).tolist()
         first = (model_share > patterns_alone[rows, winners]).tolist()
-        flat_columns = [
-            column for want, (_, columns) in zip(wanted, all_grams, strict=True) if want for column in columns
-        ]
+        flat_grams = [gram for want, row in zip(wanted, all_grams, strict=True) if want for gram in row]
+        flat_columns = gram_columns(flat_grams, self.n_features)
         flat_winners = [
             winner
-            for want, winner, (_, columns) in zip(wanted, winners.tolist(), all_grams, strict=True)
+            for want, winner, row in zip(wanted, winners.tolist(), all_grams, strict=True)
             if want
-            for _ in columns
+            for _ in row
         ]
         pushes = self._push()[flat_columns, flat_winners].tolist() if flat_columns else []
         named = []
@@ -488,7 +436,7 @@ class IntentClassifier:
             if not want:
                 named.append(((), False))
                 continue
-            row_grams = all_grams[row][0]
+            row_grams = all_grams[row]
             row_pushes = pushes[position : position + len(row_grams)]
             position += len(row_grams)
             best = sorted(
@@ -516,41 +464,40 @@ class IntentClassifier:
         weight_new = np.full(len(y_new), CORRECTION_WEIGHT)
         if self.seeded:
             seed = seed_model(self.n_features)
-            x = sparse.vstack([seed.x, x_new]).tocsr()
-            y = np.concatenate([seed.y, y_new])
-            sample_weight = np.concatenate([np.ones(len(seed.y)), weight_new])
+            rows = _rehearsal_rows(len(seed.y), self.version)
+            x = sparse.vstack([seed.x[rows], x_new]).tocsr()
+            y = np.concatenate([seed.y[rows], y_new])
+            sample_weight = np.concatenate([np.ones(len(rows)), weight_new])
         else:
             x, y, sample_weight = x_new, y_new, weight_new
-        free = np.unique(x_new.indices)
-        x_free = x[:, free]
-        # Every other column (and the intercepts) stays as it is: its share of each post's logits is fixed.
-        offset = x @ self._weights + self._intercept - x_free @ self._weights[free]
-        fitted, _ = _fit(
-            x_free,
-            y,
-            sample_weight,
-            offset=offset,
-            weights=self._weights[free].copy(),
-            anchor_to=self._weights[free].copy(),
-            anchor=ANCHOR,
-        )
-        weights = self._weights.copy()  # the seed's arrays are shared: never written in place
-        weights[free] = fitted
-        self._weights = weights
+        model = self._model
+        if model is None:
+            model = _blank_model(self.n_features)
+        elif self.seeded and model is seed_model(self.n_features).model:
+            model = copy.deepcopy(model)  # the seed model is shared: never trained in place
+        # One partial_fit a pass, in an order drawn from the version: reproducible, so a classifier loaded
+        # from its state goes on learning exactly as the original would have.
+        order = np.random.default_rng(self.version)
+        classes = np.arange(_K)
+        for _ in range(LEARN_EPOCHS):
+            shuffled = order.permutation(len(y))
+            model.partial_fit(
+                x[shuffled], y[shuffled], classes=classes, sample_weight=sample_weight[shuffled]
+            )
+        self._model = model
+        self._sync_weights()
         self.version += 1
         self.examples_seen += len(examples)
 
     # --- state -------------------------------------------------------------------------------------------
 
-    def _base_weights(self) -> np.ndarray | None:
-        return seed_model(self.n_features).weights if self.seeded else None
-
     def dump_state(self) -> bytes:
         """The classifier as plain arrays in an ``.npz``: safe to store, loaded without unpickling. Holds the
-        weights of the columns corrections changed, not the seed itself (rebuilt from the corpus)."""
-        base = self._base_weights()
-        changed = self._weights != base if base is not None else self._weights != 0.0
-        columns = np.flatnonzero(np.any(changed, axis=1)).astype(np.int32)
+        weights of the columns learning changed (not the seed model, rebuilt from the corpus), the
+        intercepts and scikit-learn's step counter ``t_`` (where its learning rate schedule is)."""
+        base = seed_model(self.n_features).model if self.seeded else _blank_model(self.n_features)
+        model = self._model if self._model is not None else base
+        columns = np.flatnonzero(np.any(model.coef_ != base.coef_, axis=0)).astype(np.int32)
         buffer = io.BytesIO()
         np.savez_compressed(
             buffer,
@@ -558,7 +505,9 @@ class IntentClassifier:
             n_features=np.int64(self.n_features),
             classes=np.array(INTENTS, dtype=str),
             columns=columns,
-            weights=np.ascontiguousarray(self._weights[columns].T, dtype=np.float64),
+            weights=np.ascontiguousarray(model.coef_[:, columns], dtype=np.float64),
+            intercept=np.asarray(model.intercept_, dtype=np.float64),
+            t=np.float64(model.t_),
             seeded=np.int64(self.seeded),
             version=np.int64(self.version),
             examples_seen=np.int64(self.examples_seen),
@@ -567,26 +516,24 @@ class IntentClassifier:
 
     @classmethod
     def load_state(cls, data: bytes) -> IntentClassifier:
-        """A classifier from ``dump_state`` bytes: classifies as the original did and keeps learning.
-
-        A format 1 state (the correction-only model of earlier releases) is read as corrections on top of
-        the seed model. Raises ``ValueError`` for anything that is not a well-formed state, without running
-        any code in it.
-        """
+        """A classifier from ``dump_state`` bytes: classifies as the original did and keeps learning as it
+        would have. Raises ``ValueError`` for anything that is not a well-formed state of this format
+        (including the formats of earlier development versions), without running any code in it."""
         arrays = _read_state(data)
         n_features = int(arrays["n_features"])
-        legacy = int(arrays["format"]) == 1
-        classifier = cls(n_features=n_features, seed=legacy or bool(int(arrays["seeded"])))
+        classifier = cls(n_features=n_features, seed=bool(int(arrays["seeded"])))
         classifier.version = int(arrays["version"])
         classifier.examples_seen = int(arrays["examples_seen"])
-        columns = arrays["columns"]
-        if len(columns):
-            weights = classifier._weights.copy()
-            if legacy:  # corrections learned on their own: they add to the seed's weights
-                weights[columns] += arrays["weights"][_SORTED_TO_INTENTS].T
-            else:
-                weights[columns] = arrays["weights"].T
-            classifier._weights = weights
+        if classifier.version == 0 and not len(arrays["columns"]):
+            return classifier  # nothing learned: the seed model (or the patterns) as they are
+        model = _blank_model(n_features)
+        if classifier.seeded:
+            model = copy.deepcopy(seed_model(n_features).model)
+        model.coef_[:, arrays["columns"]] = arrays["weights"]
+        model.intercept_[:] = arrays["intercept"]
+        model.t_ = float(arrays["t"])
+        classifier._model = model
+        classifier._sync_weights()
         return classifier
 
 
@@ -612,9 +559,12 @@ def _read_state(data: bytes) -> dict[str, np.ndarray]:
             state_format = npz["format"]
             if state_format.shape != () or state_format.dtype.kind != "i":
                 raise ValueError("malformed classifier state: format must be an integer")
-            expected = _STATE_KEYS.get(int(state_format))
-            if expected is None:
-                raise ValueError(f"classifier state format {int(state_format)} is not {STATE_FORMAT}")
+            if int(state_format) != STATE_FORMAT:
+                raise ValueError(
+                    f"classifier state format {int(state_format)} is not {STATE_FORMAT}: states of earlier "
+                    "development versions are not read (learn the corrections again)"
+                )
+            expected = _STATE_KEYS
             if keys != expected:
                 raise ValueError(f"classifier state has keys {sorted(keys)}, expected {sorted(expected)}")
             arrays = {key: npz[key] for key in expected}
@@ -631,14 +581,12 @@ def _check_state(arrays: dict[str, np.ndarray]) -> None:
         if arrays[name].shape != () or arrays[name].dtype.kind != kind:
             raise ValueError(f"malformed classifier state: {name} must be a scalar of kind {kind!r}")
 
-    legacy = int(arrays["format"]) == 1
-    for name in ("format", "n_features", "version", "examples_seen") + (() if legacy else ("seeded",)):
+    for name in ("format", "n_features", "version", "examples_seen", "seeded"):
         scalar(name, "i")
-    if legacy:
-        scalar("t", "f")
-        if not np.isfinite(arrays["t"]):
-            raise ValueError("malformed classifier state: a non-finite step counter")
-    elif int(arrays["seeded"]) not in (0, 1):
+    scalar("t", "f")
+    if not np.isfinite(arrays["t"]) or float(arrays["t"]) < 1.0:
+        raise ValueError("malformed classifier state: a step counter t that is not finite and >= 1")
+    if int(arrays["seeded"]) not in (0, 1):
         raise ValueError("malformed classifier state: seeded must be 0 or 1")
     n_features = int(arrays["n_features"])
     if not 2**8 <= n_features <= 2**20:
@@ -646,7 +594,7 @@ def _check_state(arrays: dict[str, np.ndarray]) -> None:
     if int(arrays["version"]) < 0 or int(arrays["examples_seen"]) < 0:
         raise ValueError("malformed classifier state: negative counters")
     classes = arrays["classes"]
-    expected = _SORTED_INTENTS if legacy else np.array(INTENTS)
+    expected = np.array(INTENTS)
     if classes.dtype.kind != "U" or classes.shape != expected.shape or not (classes == expected).all():
         raise ValueError("malformed classifier state: classes are not this version's intents")
     columns, weights = arrays["columns"], arrays["weights"]
@@ -658,15 +606,32 @@ def _check_state(arrays: dict[str, np.ndarray]) -> None:
         raise ValueError("malformed classifier state: weights do not match the columns")
     if not np.isfinite(weights).all():
         raise ValueError("malformed classifier state: non-finite weights")
+    intercept = arrays["intercept"]
+    if intercept.dtype != np.float64 or intercept.shape != (_K,) or not np.isfinite(intercept).all():
+        raise ValueError("malformed classifier state: intercepts must be one finite number per intent")
 
 
 # --- calibration ------------------------------------------------------------------------------------------
 
 
+@contextmanager
+def _base_lexicons_only() -> Iterator[None]:
+    """The patterns of the first lexicon layer alone (``BASE_LEXICONS``), for calibrating; restored after."""
+    saved = lexicons._SCAN, lexicons._MATCHERS
+    lexicons._SCAN, lexicons._MATCHERS = lexicons.compile_lexicons(lexicons.BASE_LEXICONS)
+    lexicons._attribution.cache_clear()
+    try:
+        yield
+    finally:
+        lexicons._SCAN, lexicons._MATCHERS = saved
+        lexicons._attribution.cache_clear()
+
+
 def calibrate(folds: int = 5) -> dict[str, float]:
     """Fit PATTERN_WEIGHT, MODEL_WEIGHT and OTHER_BASELINE by maximum likelihood on out-of-fold predictions
     over the seed corpus: each fold's model is trained on the other folds (posts assigned to folds in file
-    order, round robin, so the figures are deterministic)."""
+    order, round robin, so the figures are deterministic). The patterns are the first lexicon layer only
+    (see the module docstring)."""
     examples = read_seed_corpus()
     lowers = [text.lower() for text, _ in examples]
     y = np.array([_INTENT_INDEX[intent] for _, intent in examples])
@@ -674,12 +639,13 @@ def calibrate(folds: int = 5) -> dict[str, float]:
     fold_of = np.arange(len(examples)) % folds
     for fold in range(folds):
         train_rows = np.flatnonzero(fold_of != fold)
-        weights, intercept = train([examples[i] for i in train_rows], N_FEATURES)
+        model = train([examples[i] for i in train_rows], N_FEATURES)
         test_rows = np.flatnonzero(fold_of == fold)
         x, _ = vectorize([lowers[i] for i in test_rows], N_FEATURES)
-        logits[test_rows] = x @ weights + intercept
+        logits[test_rows] = model.decision_function(x)
     compounds = [compound(text) for text, _ in examples]
-    scores, _ = pattern_scores(lowers, compounds)
+    with _base_lexicons_only():
+        scores, _ = pattern_scores(lowers, compounds)
     scores[:, _OTHER] -= OTHER_BASELINE
 
     def nll(v: np.ndarray) -> float:

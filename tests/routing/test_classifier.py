@@ -241,7 +241,8 @@ def test_learning_from_corrections_changes_a_decision_the_patterns_got_wrong() -
 
 
 def test_corrections_of_one_intent_do_not_pull_unrelated_posts_towards_it() -> None:
-    # Corrections are a biased sample; the model has no intercept, so it cannot learn "everything is spam".
+    # Corrections are a biased sample: learning leaves the intercepts alone and rehearses the seed corpus,
+    # so it cannot learn "everything is spam".
     classifier = IntentClassifier()
     classifier.learn([(text, "spam") for text, _ in BRAND_WORD_CORRECTIONS])
 
@@ -322,29 +323,59 @@ def test_patterns_only_state_round_trips_to_patterns_only() -> None:
     )
 
 
-def test_a_format_1_state_of_an_earlier_release_loads_as_corrections_on_the_seed() -> None:
-    # Format 1: scikit-learn's sorted class order, one weight row per class, an SGD step counter.
-    sorted_intents = np.array(sorted(INTENTS))
-    column = classifier_module._columns(["quillfeather"], classifier_module.N_FEATURES)[0]
-    weights = np.zeros((len(INTENTS), 1))
-    weights[int(np.flatnonzero(sorted_intents == "purchase_question")[0]), 0] = 8.0
-    legacy = _npz(
-        format=np.int64(1),
+def test_states_of_earlier_formats_are_refused_clearly() -> None:
+    # Format 2 (the hand-written learner's weights, no SGD step counter): never in production.
+    old = _npz(
+        format=np.int64(2),
         n_features=np.int64(classifier_module.N_FEATURES),
-        classes=sorted_intents,
-        columns=np.array([column], dtype=np.int32),
-        weights=weights,
-        t=np.float64(10.0),
+        classes=np.array(INTENTS),
+        columns=np.array([5], dtype=np.int32),
+        weights=np.zeros((len(INTENTS), 1)),
+        seeded=np.int64(1),
         version=np.int64(3),
         examples_seen=np.int64(40),
     )
 
-    loaded = IntentClassifier.load_state(legacy)
+    with pytest.raises(ValueError, match="format 2 is not 3"):
+        IntentClassifier.load_state(old)
 
-    assert (loaded.version, loaded.examples_seen, loaded.seeded) == (3, 40, True)
-    assert loaded.classify(PROBE).intent == "purchase_question"
-    reset = facts("How do I reset my password?")
-    assert loaded.classify(reset).scores == IntentClassifier().classify(reset).scores
+
+def test_the_learner_is_scikit_learns_sgd_over_its_hashing_vectoriser() -> None:
+    from sklearn.feature_extraction.text import HashingVectorizer
+    from sklearn.linear_model import SGDClassifier
+
+    model = seed_model().model
+    x, tokens = classifier_module.vectorize(["my order 55-2031 never came @shop https://x.example ?"], 2**16)
+
+    assert isinstance(model, SGDClassifier) and model.loss == "log_loss"
+    assert isinstance(classifier_module.hasher(2**16), HashingVectorizer)
+    assert tokens == [["my", "order", "0", "0", "never", "came", "atuser", "link", "?"]]
+    assert x.nnz == 8 and np.allclose(x.data, 1 / np.sqrt(8))  # binary, unit length
+    for hand_written in ("_fit", "_lbfgs", "_dot", "_columns"):
+        assert not hasattr(classifier_module, hand_written)
+
+
+def test_learning_trains_a_copy_and_leaves_the_intercepts_and_the_shared_seed_alone() -> None:
+    seed = seed_model()
+    coef_before = seed.model.coef_.copy()
+    classifier = IntentClassifier()
+
+    classifier.learn([(text, "spam") for text, _ in BRAND_WORD_CORRECTIONS])
+
+    assert classifier._model is not seed.model
+    assert np.array_equal(seed.model.coef_, coef_before)
+    assert np.array_equal(classifier._model.intercept_, seed.model.intercept_)
+    assert classifier._model.t_ > seed.model.t_
+
+
+def test_a_second_identical_classifier_learns_identically() -> None:
+    first, second = IntentClassifier(), IntentClassifier()
+    for classifier in (first, second):
+        classifier.learn(BRAND_WORD_CORRECTIONS)
+        classifier.learn([(text, intent) for text, intent in REALISTIC])
+
+    assert np.array_equal(first._model.coef_, second._model.coef_)
+    assert first.dump_state() == second.dump_state()
 
 
 def test_state_is_small_enough_for_a_database_row() -> None:
@@ -400,8 +431,14 @@ class Boom:
         pytest.param(lambda: _npz(**{**_trained_arrays(), "extra": np.zeros(1)}), id="extra-key"),
         pytest.param(lambda: _npz(**{**_trained_arrays(), "version": np.float64(1.0)}), id="float-counter"),
         pytest.param(lambda: _npz(**{**_trained_arrays(), "seeded": np.int64(2)}), id="seeded-not-a-flag"),
+        pytest.param(lambda: _npz(**{**_trained_arrays(), "format": np.int64(2)}), id="earlier-format"),
+        pytest.param(lambda: _npz(**{**_trained_arrays(), "t": np.float64(np.inf)}), id="infinite-t"),
+        pytest.param(lambda: _npz(**{**_trained_arrays(), "t": np.int64(5)}), id="integer-t"),
         pytest.param(
-            lambda: _npz(**{**_trained_arrays(), "format": np.int64(1)}), id="format-1-with-format-2-keys"
+            lambda: _npz(**{**_trained_arrays(), "intercept": np.zeros(3)}), id="intercept-wrong-shape"
+        ),
+        pytest.param(
+            lambda: _npz(**{**_trained_arrays(), "columns": np.array([9, 3, 5])}), id="columns-not-increasing"
         ),
     ],
 )
