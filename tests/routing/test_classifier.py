@@ -355,6 +355,18 @@ def test_the_learner_is_scikit_learns_sgd_over_its_hashing_vectoriser() -> None:
         assert not hasattr(classifier_module, hand_written)
 
 
+def test_token_columns_are_the_vectorisers_even_when_the_cache_is_cleared(monkeypatch) -> None:
+    monkeypatch.setattr(classifier_module, "_COLUMN_CACHE", {})
+    monkeypatch.setattr(classifier_module, "_COLUMN_CACHE_SIZE", 3)
+    tokens = ["refund", "order", "refund", "late", "?", "quillfeather"]
+
+    columns = classifier_module.gram_columns(tokens, 2**16)
+    again = classifier_module.gram_columns(["late", "new", "words", "here", *tokens], 2**16)
+
+    expected = [classifier_module.vectorize([t], 2**16)[0].indices[0] for t in tokens]
+    assert columns == expected and again[4:] == expected
+
+
 def test_learning_trains_a_copy_and_leaves_the_intercepts_and_the_shared_seed_alone() -> None:
     seed = seed_model()
     coef_before = seed.model.coef_.copy()
