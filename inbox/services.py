@@ -83,8 +83,12 @@ def mentions_ingest(
     posts: Sequence[Post],
     cursor: Mapping[str, Any] | None = None,
     quarantine: Quarantine | None = None,
+    route: bool = True,
 ) -> IngestResult:
     """Store a page of posts received on ``channel`` in one set-based pass, and advance its cursor.
+
+    New posts are routed as they are stored (classified, decided, escalated). ``route=False`` stores them
+    unrouted, for the routing sweeper to decide within a minute; the storage benchmark uses it.
 
     Authors are upserted, mentions inserted with ON CONFLICT DO NOTHING on (network, external id), and
     every post (new or already known) is linked to the receiving channel. The cursor is written in the
@@ -98,7 +102,9 @@ def mentions_ingest(
     valid, rejected = _validate(posts)
     routed: dict[tuple[str, str], routing.RoutedPost] = {}
 
-    def route(fresh: list[Post]) -> list[tuple | None]:
+    def decide(fresh: list[Post]) -> list[tuple | None]:
+        if not route:
+            return [None] * len(fresh)
         try:
             decided = routing.posts_decide(channel=channel, posts=fresh)
         except Exception:  # the posts are stored unrouted; the routing sweeper retries them
@@ -118,17 +124,21 @@ def mentions_ingest(
                 status=Mention.Status.NEW.value,
                 priority=Mention.Priority.NORMAL.value,
                 now=now,
-                route=route,
+                route=decide,
             )
             inserted = list(stored.values())
-            _routing_followup(
-                lambda: routing.posts_followup(
-                    routed={mention_id: routed[key] for key, mention_id in stored.items() if key in routed}
+            if routed:
+                _routing_followup(
+                    lambda: routing.posts_followup(
+                        routed={
+                            mention_id: routed[key] for key, mention_id in stored.items() if key in routed
+                        }
+                    )
                 )
-            )
         elif valid:
             inserted = _store_generic(valid, channel=channel, now=now)
-            _routing_followup(lambda: routing.mentions_route(mention_ids=inserted))
+            if route:
+                _routing_followup(lambda: routing.mentions_route(mention_ids=inserted))
         else:
             inserted = []
         if quarantine is not None:

@@ -245,3 +245,39 @@ def test_a_reply_joins_the_conversation_of_the_post_it_answers() -> None:
 
     keys = dict(Mention.objects.values_list("external_id", "conversation_key"))
     assert keys == {"ext-1": "thread-1", "ext-2": "thread-1", "ext-3": "not-stored"}
+
+
+@pytest.mark.django_db
+def test_posts_stored_unrouted_are_routed_by_the_sweeper() -> None:
+    from routing.tasks import mentions_route_unrouted_task
+
+    channel = ChannelFactory(segment=segment("event-coverage"))
+    mentions_ingest(channel=channel, posts=[make_post(1)], route=False)
+    mention = Mention.objects.get()
+    assert mention.routed_at is None
+    assert mention.team_id == channel.owning_team_id
+    Mention.objects.update(received_at=mention.received_at - timedelta(minutes=5))
+
+    assert mentions_route_unrouted_task() == 1
+
+    mention.refresh_from_db()
+    assert mention.routed_at is not None
+    assert mention.team_id == segment("customer-relations").team_id  # "where is my order?" is support's
+
+
+@pytest.mark.django_db
+def test_a_routing_failure_never_loses_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    from routing import services as routing
+
+    def broken(**_: object) -> None:
+        raise RuntimeError("a bug in routing")
+
+    monkeypatch.setattr(routing, "posts_decide", broken)
+    channel = ChannelFactory(segment=segment("event-coverage"))
+
+    result = mentions_ingest(channel=channel, posts=[make_post(1), make_post(2)], cursor={"seq": 2})
+
+    assert result.inserted == 2
+    assert Mention.objects.filter(routed_at=None).count() == 2  # the sweeper decides them later
+    channel.refresh_from_db()
+    assert channel.cursor == {"seq": 2}
