@@ -113,7 +113,7 @@ def decide(facts: Facts, rule_set: CompiledRuleSet | NaiveRuleSet, classifier: C
         classification = classifier.classify(facts)
     if isinstance(rule_set, CompiledRuleSet):
         return _decide_compiled(facts, classification, rule_set)
-    return _decide(facts, classification, rule_set)
+    return _decide_naive(facts, classification, rule_set)
 
 
 def decide_many(
@@ -125,7 +125,7 @@ def decide_many(
     if len(fresh) != len(unclassified):
         raise ValueError(f"classify_many returned {len(fresh)} classifications for {len(unclassified)} posts")
     pending = iter(fresh)
-    run = _decide_compiled if isinstance(rule_set, CompiledRuleSet) else _decide
+    run = _decide_compiled if isinstance(rule_set, CompiledRuleSet) else _decide_naive
     return [
         run(facts, facts.classification if facts.classification is not None else next(pending), rule_set)
         for facts in facts_list
@@ -138,8 +138,8 @@ def decide_many(
 # post landed (segment, team, channel). Everything else -- owner, priority, labels, assignee, escalation,
 # approval, notifications, the rule sentences, why it is or is not misdirected -- is computed once per such
 # combination (an "outcome") and kept in the rule set. Per post only the confidence, the sentiment and the
-# terms are formatted. The reference path below (``_decide``) computes everything per post; the naive rule
-# set uses it, so tests comparing the two check the memoised path against it.
+# terms are formatted. The naive rule set computes its outcome per post, without the memo, through the same
+# ``_outcome``: tests comparing the two check the rule matching and the memo.
 
 OUTCOME_CACHE_SIZE = 20_000  # outcomes kept per rule set; the memo is emptied when it is full
 
@@ -159,7 +159,35 @@ def _decide_compiled(facts: Facts, c: Classification, rule_set: CompiledRuleSet)
     )
     outcome = rule_set.outcomes.get(key)
     if outcome is None:
-        outcome = _outcome(rule_set, key)
+        fired_mask, *profile = key
+        outcome = _outcome(rule_set, rule_set.rules_of(fired_mask), *profile)
+        outcomes = rule_set.outcomes
+        if len(outcomes) >= OUTCOME_CACHE_SIZE:
+            outcomes.clear()
+        outcomes[key] = outcome
+    return _decision(c, outcome, rule_set)
+
+
+def _decide_naive(facts: Facts, c: Classification, rule_set: NaiveRuleSet) -> Decision:
+    """Every rule in turn and the outcome computed for this post alone: the reference for the benchmark."""
+    outcome = _outcome(
+        rule_set,
+        rule_set.match(facts, c),
+        c.intent,
+        c.confidence >= rule_set.misdirect_threshold,
+        c.intent == "complaint" and c.sentiment <= COMPLAINT_HIGH_PRIORITY_SENTIMENT,
+        facts.segment,
+        facts.team,
+        facts.channel,
+    )
+    return _decision(c, outcome, rule_set)
+
+
+def _decision(c: Classification, outcome: tuple, rule_set: CompiledRuleSet | NaiveRuleSet) -> Decision:
+    """The decision for one post: its outcome with the post's own confidence, sentiment and words."""
+    intent = c.intent
+    confidence = c.confidence
+    sentiment = c.sentiment
     (
         segment, team, priority, labels, is_misdirected, escalate_to, escalation_reason, reason_split,
         assignee, require_approval, notifications, rules_fired, label, middle, tail_split,
@@ -200,14 +228,20 @@ def _decide_compiled(facts: Facts, c: Classification, rule_set: CompiledRuleSet)
     )
 
 
-def _outcome(rule_set: CompiledRuleSet, key: tuple) -> tuple:
-    """What a decision says for one memo key, bar the per-post numbers: see ``_decide_compiled``.
-
-    Mirrors ``_decide`` step by step. The sentences that name the confidence are kept split around it,
-    ``(before, after)``.
+def _outcome(
+    rule_set: CompiledRuleSet | NaiveRuleSet,
+    fired: list[CompiledRule],
+    intent: str,
+    confident: bool,
+    angry: bool,
+    receiving_segment: str,
+    receiving_team: str,
+    channel: str,
+) -> tuple:
+    """What a decision says given the rules that fired and the post's profile, bar the per-post numbers
+    (see ``_decide_compiled``). Sentences naming the confidence are kept split around it: ``(before, after)``.
     """
-    fired_mask, intent, confident, angry, receiving_segment, receiving_team, channel = key
-    label = _LABELS.get(intent) or _intent_label(intent)
+    label = _intent_label(intent)
     threshold = rule_set.misdirect_threshold
 
     owner = rule_set.intent_owners.get(intent)
@@ -235,7 +269,6 @@ def _outcome(rule_set: CompiledRuleSet, key: tuple) -> tuple:
     require_approval = False
     notifications: tuple[Notification, ...] = ()
     router: CompiledRule | None = None
-    fired = rule_set.rules_of(fired_mask)
     label_list = list(labels)
     for rule in fired:
         middle.append(rule.summary)
@@ -304,146 +337,7 @@ def _outcome(rule_set: CompiledRuleSet, key: tuple) -> tuple:
     else:
         reason_split = None  # a rule's escalation stands; the misdirection's reason is only explained
 
-    outcome = (
+    return (
         segment, team, priority, labels, is_misdirected, escalate_to, escalation_reason, reason_split,
         assignee, require_approval, notifications, rules_fired, label, tuple(middle), tail_split,
     )  # fmt: skip
-    outcomes = rule_set.outcomes
-    if len(outcomes) >= OUTCOME_CACHE_SIZE:
-        outcomes.clear()
-    outcomes[key] = outcome
-    return outcome
-
-
-def _decide(facts: Facts, c: Classification, rule_set: CompiledRuleSet | NaiveRuleSet) -> Decision:
-    intent = c.intent
-    confidence = c.confidence
-    sentiment = c.sentiment
-    label = _LABELS.get(intent) or _intent_label(intent)
-    threshold = rule_set.misdirect_threshold
-    receiving_segment = facts.segment
-    receiving_team = facts.team
-
-    owner = rule_set.intent_owners.get(intent)
-    confident = confidence >= threshold
-    if owner is not None and confident:
-        segment = owner[0]
-        team = owner[1] or receiving_team
-    else:
-        segment, team = receiving_segment, receiving_team
-
-    labels: tuple[str, ...] = ()
-    if intent == "crisis_signal":
-        priority = "urgent"
-    elif intent == "complaint" and sentiment <= COMPLAINT_HIGH_PRIORITY_SENTIMENT:
-        priority = "high"
-    elif intent == "spam":
-        priority, labels = "low", _SPAM_LABELS
-    else:
-        priority = "normal"
-
-    if c.terms:
-        words = "”, “".join(c.terms[:MAX_EXPLAINED_TERMS])
-        explanation = [f"Intent {label} ({confidence:.2f}), from “{words}”."]
-    else:
-        explanation = [f"Intent {label} ({confidence:.2f})."]
-    explanation.append(f"Sentiment {c.sentiment_label} ({sentiment:+.2f}).")
-    if priority != "normal":
-        explanation.append(
-            f"Priority {priority} by default for {'spam' if intent == 'spam' else 'a ' + label}."
-        )
-
-    assignee = escalate_to = escalation_reason = ""
-    require_approval = False
-    notifications: tuple[Notification, ...] = ()
-    router: CompiledRule | None = None
-    fired = rule_set.match(facts, c)
-    if fired:
-        label_list = list(labels)
-        for rule in fired:
-            explanation.append(rule.summary)
-            if rule.route_team:
-                router = rule
-                team = rule.route_team
-                if rule.route_segment is not None:
-                    segment = rule.route_segment
-                elif rule_set.segment_teams.get(segment) != team:
-                    if rule_set.segment_teams.get(receiving_segment) == team:
-                        segment = receiving_segment
-                    else:
-                        segment = rule.route_fallback
-            if rule.priority:
-                priority = rule.priority
-            for rule_label in rule.labels:
-                if rule_label not in label_list:
-                    label_list.append(rule_label)
-            if rule.assignee:
-                assignee = rule.assignee
-            if rule.escalate_team:
-                escalate_to, escalation_reason = rule.escalate_team, rule.escalate_reason
-            if rule.require_approval:
-                require_approval = True
-            for notification in rule.notifications:
-                if notification not in notifications:
-                    notifications += (notification,)
-        labels = tuple(label_list)
-        rules_fired = tuple(rule.id for rule in fired)
-    else:
-        rules_fired = ()
-
-    is_misdirected = False
-    if router is not None:
-        name = _rule_name(router)
-        if receiving_team and team != receiving_team:
-            is_misdirected = True
-            reason = (
-                f"{name[0].upper()}{name[1:]} routed it to team {team}; received by team {receiving_team}."
-            )
-            explanation.append(f"Misdirected: {reason}")
-        else:
-            explanation.append(f"Not misdirected: {name} routed it to team {team}, which received it.")
-    elif owner is None:
-        explanation.append(f"Not misdirected: nobody owns {label}, so it stays with the receiving account.")
-    elif not confident:
-        explanation.append(
-            f"Not misdirected: {label} is owned by {owner[0]}, but {confidence:.2f} is below the "
-            f"{threshold:.2f} confidence needed to move it."
-        )
-    elif not receiving_segment:
-        explanation.append(f"Not misdirected: no receiving account; {segment} (team {team}) owns {label}.")
-    elif segment != receiving_segment:
-        is_misdirected = True
-        where = (
-            f"{receiving_segment} account {facts.channel}"
-            if facts.channel
-            else f"{receiving_segment} account"
-        )
-        reason = (
-            f"{label.capitalize()} ({confidence:.2f}) received on {where}; owned by {segment} (team {team})."
-        )
-        explanation.append(f"Misdirected: {reason}")
-    else:
-        explanation.append(f"Not misdirected: {label} is owned by {segment}, the receiving segment.")
-    if is_misdirected and not escalate_to:
-        escalate_to, escalation_reason = team, reason
-
-    return Decision(
-        segment,
-        team,
-        intent,
-        confidence,
-        sentiment,
-        c.sentiment_label,
-        priority,
-        labels,
-        is_misdirected,
-        escalate_to,
-        escalation_reason,
-        assignee,
-        require_approval,
-        notifications,
-        rules_fired,
-        tuple(explanation),
-        rule_set.version,
-        c.model_version,
-    )
