@@ -1048,8 +1048,8 @@ class CompiledRuleSet(_RuleSetBase):
         self._profiles[key] = entry
         return entry
 
-    def _scan(self, facts: Facts, classification: Classification) -> tuple[set[int], int]:
-        """One automaton pass and the profile: (matched term ids, candidate rules as a mask of positions)."""
+    def _profile_of(self, facts: Facts, classification: Classification) -> tuple:
+        """The post profile's entry: (rules its words can open, rules it allows, checks of ungated rules)."""
         key = (
             classification.intent,
             facts.channel,
@@ -1062,27 +1062,46 @@ class CompiledRuleSet(_RuleSetBase):
             facts.author_tags,
         )
         entry = self._profiles.get(key)
-        candidates, possible, _ = entry if entry is not None else self._profile(key)
+        return entry if entry is not None else self._profile(key)
+
+    def _found(self, facts: Facts) -> tuple[set[int], list[tuple], list[tuple]]:
+        """One automaton pass over the text: the ids of the terms (whole words only) and regex literals found,
+        and the automaton's entries for the terms and for the literals, in the order found."""
         matched: set[int] = set()
-        if self._automaton is not None:
-            text = facts.text.lower()
-            last = len(text) - 1
-            hits = 0
-            for end, (length, term_id, gated, literal_id, by_literal, _, _) in self._automaton.iter(text):
-                if literal_id >= 0 and literal_id not in matched:
-                    matched.add(literal_id)
-                    hits |= by_literal
-                if term_id < 0 or term_id in matched:
-                    continue
-                start = end - length + 1
-                if start and ((ch := text[start - 1]).isalnum() or ch == "_"):
-                    continue
-                if end < last and ((ch := text[end + 1]).isalnum() or ch == "_"):
-                    continue
-                matched.add(term_id)
-                hits |= gated
-            if hits:
-                candidates |= hits & possible
+        terms: list[tuple] = []
+        literals: list[tuple] = []
+        if self._automaton is None:
+            return matched, terms, literals
+        text = facts.text.lower()
+        last = len(text) - 1
+        for end, entry in self._automaton.iter(text):
+            literal_id = entry[3]
+            if literal_id >= 0 and literal_id not in matched:
+                matched.add(literal_id)
+                literals.append(entry)
+            term_id = entry[1]
+            if term_id < 0 or term_id in matched:
+                continue
+            start = end - entry[0] + 1
+            if start and ((ch := text[start - 1]).isalnum() or ch == "_"):
+                continue
+            if end < last and ((ch := text[end + 1]).isalnum() or ch == "_"):
+                continue
+            matched.add(term_id)
+            terms.append(entry)
+        return matched, terms, literals
+
+    def _scan(self, facts: Facts, classification: Classification) -> tuple[set[int], int]:
+        """One automaton pass and the profile: (matched term ids, candidate rules as a mask of positions)."""
+        candidates, possible, _ = self._profile_of(facts, classification)
+        matched, terms, literals = self._found(facts)
+        hits = 0
+        for entry in terms:
+            hits |= entry[2]
+        for entry in literals:
+            hits |= entry[4]
+        if hits:
+            candidates |= hits & possible
         return matched, candidates
 
     def candidates(self, facts: Facts, classification: Classification) -> tuple[int, ...]:
@@ -1096,44 +1115,16 @@ class CompiledRuleSet(_RuleSetBase):
         The mask is what the engine memoises a decision's rule-dependent parts on; ``rules_of`` turns it into
         the rules.
         """
-        key = (
-            classification.intent,
-            facts.channel,
-            facts.segment,
-            facts.kind,
-            facts.network,
-            facts.language,
-            facts.author_verified,
-            facts.crisis_mode,
-            facts.author_tags,
-        )
-        entry = self._profiles.get(key)
-        if entry is None:
-            entry = self._profile(key)
-        matched: set[int] = set()
+        entry = self._profile_of(facts, classification)
+        # The whole text first: a rule's check may look at any of its words.
+        matched, terms, literals = self._found(facts)
         fired = 0
-        if self._automaton is not None:
-            # The whole text first: a rule's check may look at any of its words.
-            text = facts.text.lower()
-            last = len(text) - 1
-            groups = []
-            for end, (length, term_id, _, literal_id, _, by_term, by_literal) in self._automaton.iter(text):
-                if literal_id >= 0 and literal_id not in matched:
-                    matched.add(literal_id)
-                    if by_literal is not None:
-                        groups.append(by_literal)
-                if term_id < 0 or term_id in matched:
-                    continue
-                start = end - length + 1
-                if start and ((ch := text[start - 1]).isalnum() or ch == "_"):
-                    continue
-                if end < last and ((ch := text[end + 1]).isalnum() or ch == "_"):
-                    continue
-                matched.add(term_id)
-                if by_term is not None:
-                    groups.append(by_term)
-            for group in groups:
-                fired |= group(facts, classification, matched)
+        for found in terms:
+            if found[5] is not None:
+                fired |= found[5](facts, classification, matched)
+        for found in literals:
+            if found[6] is not None:
+                fired |= found[6](facts, classification, matched)
         for check, bit in entry[2]:
             if check(facts, classification, matched):
                 fired |= bit
