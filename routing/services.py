@@ -154,11 +154,12 @@ def rule_set_current() -> CompiledRuleSet:
     return compiled
 
 
-def rule_set_compile(*, version: RuleSetVersion, rules: Sequence[Mapping] | None = None) -> CompiledRuleSet:
-    """Compile a published version (or draft ``rules`` with that version's intent map)."""
+def rule_set_compile(*, version: RuleSetVersion) -> CompiledRuleSet:
+    """Compile a published version. Users and channels it names are not checked again: one deleted since
+    publishing must not stop routing (an assignment to a missing user is simply not made)."""
     context = routing_context(intent_segments=version.intent_segments)
     context = replace(context, misdirect_threshold=version.misdirect_threshold, users=None, channels=None)
-    return compile_rule_set(list(version.rules if rules is None else rules), context, version=version.number)
+    return compile_rule_set(list(version.rules), context, version=version.number)
 
 
 # --- Classifier ---------------------------------------------------------------------------------------------
@@ -255,6 +256,7 @@ class RoutedPost:
     facts: Facts
     decision: Decision
     columns: tuple  # DecisionColumns order
+    team_ids: Mapping[str, int]  # the batch's team slug -> id map (one dict for the batch), for the follow-up
 
 
 def posts_decide(*, channel: Channel, posts: Sequence[Post]) -> list[RoutedPost]:
@@ -296,7 +298,7 @@ def posts_decide(*, channel: Channel, posts: Sequence[Post]) -> list[RoutedPost]
         )
     decisions = decide_many(facts, rule_set_current(), classifier_current())
     columns = DecisionColumns.for_decisions(decisions)
-    return [RoutedPost(f, d, columns(d)) for f, d in zip(facts, decisions, strict=True)]
+    return [RoutedPost(f, d, columns(d), columns.team_ids) for f, d in zip(facts, decisions, strict=True)]
 
 
 def posts_followup(*, routed: Mapping[int, RoutedPost]) -> int:
@@ -305,7 +307,7 @@ def posts_followup(*, routed: Mapping[int, RoutedPost]) -> int:
         return 0
     return decisions_followup(
         decided=[(m, r.facts, r.decision) for m, r in sorted(routed.items())],
-        team_ids=dict(Team.objects.values_list("slug", "id")),
+        team_ids=next(iter(routed.values())).team_ids,
         now=timezone.now(),
     )
 
@@ -878,8 +880,11 @@ def rules_backtest(*, rules: Sequence[Mapping], days: int = 7, sample_size: int 
 
     current = rule_set_current()
     version = RuleSetVersion.objects.get(number=current.version)
-    compile_rule_set(list(rules), routing_context(intent_segments=version.intent_segments))  # names checked
-    draft = rule_set_compile(version=version, rules=rules)
+    context = replace(
+        routing_context(intent_segments=version.intent_segments),
+        misdirect_threshold=version.misdirect_threshold,
+    )
+    draft = compile_rule_set(list(rules), context, version=current.version)
     classifier = classifier_current()
     since = timezone.now() - timedelta(days=days)
     ids = list(
