@@ -113,6 +113,12 @@ class Mention(models.Model):
         help_text="The routing decision: owner, rules fired, explanation, rule set and model versions.",
     )
     routed_at = models.DateTimeField(null=True, blank=True, help_text="Empty until routing has decided.")
+    # Triage state.
+    snoozed_until = models.DateTimeField(null=True, blank=True, help_text="A snoozed mention wakes up then.")
+    closed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last triage change by a person; empty for untouched mentions."
+    )
 
     class Meta:
         constraints = [
@@ -136,7 +142,15 @@ class Mention(models.Model):
                 name="mention_assignee_idx",
                 condition=models.Q(assignee__isnull=False),
             ),
+            # Partial: the wake-up sweep looks only at snoozed mentions.
+            models.Index(
+                fields=["snoozed_until"],
+                name="mention_snoozed_idx",
+                condition=models.Q(snoozed_until__isnull=False),
+            ),
         ]
+        # PostgreSQL also has mention_text_search_idx, a GIN index over to_tsvector('simple', text), made by
+        # migration 0005 (an expression index SQLite cannot build).
 
     def __str__(self) -> str:
         return f"{self.network}:{self.external_id}"
@@ -178,3 +192,122 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor or 'system'} {self.verb} {self.object_repr}"
+
+
+class Note(models.Model):
+    """An internal note on a mention: seen by the team, never sent to the network."""
+
+    mention = models.ForeignKey(Mention, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Note on {self.mention_id} by {self.author}"
+
+
+class Reply(models.Model):
+    """A reply an agent wrote, and what became of it on the network."""
+
+    class State(models.TextChoices):
+        AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected"
+
+    mention = models.ForeignKey(Mention, on_delete=models.CASCADE, related_name="replies")
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="replies")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    text = models.TextField()
+    is_direct = models.BooleanField(default=False, help_text="Sent as a direct message, not in public.")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
+    error = models.TextField(blank=True, help_text="Why the last send failed, in words an agent can act on.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    external_id = models.CharField(max_length=64, blank=True)
+    url = models.URLField(max_length=500, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    review_note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["state"],
+                name="reply_awaiting_idx",
+                condition=models.Q(state="awaiting_approval"),
+            )
+        ]
+        verbose_name_plural = "replies"
+
+    def __str__(self) -> str:
+        return f"Reply to {self.mention_id} ({self.state})"
+
+
+class CannedResponse(models.Model):
+    """A reply template for a segment. Placeholders: {author}, {author_name}, {agent}, {channel}."""
+
+    segment = models.ForeignKey(
+        "channels.Segment",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="canned_responses",
+        help_text="Empty: offered on every segment.",
+    )
+    title = models.CharField(max_length=120)
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class SavedView(models.Model):
+    """A named set of inbox filters, private to its owner or shared with a team."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    team = models.ForeignKey(
+        Team,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="saved_views",
+        help_text="Shared with this team; empty for a private view.",
+    )
+    name = models.CharField(max_length=80)
+    filters = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="savedview_owner_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LiveEvent(models.Model):
+    """A live event for browsers when no Redis is configured (the embedded default): the event stream
+    polls this table instead of subscribing to Redis. Rows older than a few minutes are pruned."""
+
+    kind = models.CharField(max_length=60)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return self.kind
