@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from channels.connectors.base import Post
 from channels.models import Channel, Segment
+from inbox.audit import audit_record
 from inbox.events import event_publish
 from inbox.models import AuditEvent, Author, Mention, MentionChannel
 from routing.classifier import IntentClassifier
@@ -641,15 +642,7 @@ def _auto_assign(routed: Sequence[tuple[int, int | None]]) -> None:
 
 
 def _audit(user: Any, verb: str, obj: Any, *, before: dict | None = None, after: dict | None = None) -> None:
-    AuditEvent.objects.create(
-        actor=user if user is not None and getattr(user, "is_authenticated", False) else None,
-        verb=verb,
-        object_type=ContentType.objects.get_for_model(type(obj)),
-        object_id=str(obj.pk),
-        object_repr=str(obj)[:200],
-        before=before or {},
-        after=after or {},
-    )
+    audit_record(actor=user, verb=verb, obj=obj, before=before, after=after)
 
 
 # --- Escalation lifecycle -----------------------------------------------------------------------------------

@@ -196,6 +196,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 120},
     },
     # Escalations nobody accepted within their segment's acceptance window go to the team lead.
+    # Snoozed mentions whose time has come go back to the queues.
+    "wake-snoozed-mentions": {
+        "task": "inbox.tasks.mentions_wake",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 120},
+    },
     "escalations-overdue": {
         "task": "routing.tasks.escalations_overdue",
         "schedule": timedelta(seconds=60),
