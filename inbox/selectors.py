@@ -23,7 +23,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from channels.models import Channel
+from channels.models import Channel, Segment
 from inbox.models import AuditEvent, Author, CannedResponse, Mention, MentionChannel, Note, Reply, SavedView
 from routing.models import Escalation
 from teams.models import Membership, Team
@@ -280,7 +280,10 @@ def mentions_for_inbox(
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = cursor_encode(rows[-1].created_at, rows[-1].id)
-    return MentionPage(mentions=rows, next_cursor=next_cursor, viewers=viewers_of([m.id for m in rows]))
+    viewers = viewers_of([m.id for m in rows])
+    for m in rows:
+        m.viewers = viewers.get(m.id, [])
+    return MentionPage(mentions=rows, next_cursor=next_cursor, viewers=viewers)
 
 
 def queue_counts(*, user: AbstractBaseUser) -> dict[str, int]:
@@ -418,3 +421,38 @@ def replies_awaiting_approval(*, user: AbstractBaseUser) -> QuerySet[Reply]:
         return replies
     led = Membership.objects.filter(user=user, role=Membership.Role.LEAD).values("team_id")
     return replies.filter(mention__team_id__in=led)
+
+
+# --- What the REST API reads beside mentions ----------------------------------------------------------------
+
+
+def reply_get(*, user: AbstractBaseUser, reply_id: int) -> Reply:
+    """One reply on a mention the user may see; ``Reply.DoesNotExist`` (a 404) when it does not exist for
+    them."""
+    return Reply.objects.select_related("mention", "author", "channel", "reviewed_by").get(
+        pk=reply_id, mention__in=mentions_visible_to(user=user)
+    )
+
+
+def channels_visible_to(*, user: AbstractBaseUser) -> QuerySet[Channel]:
+    """Every channel for admins; for everyone else the channels their teams own. Newest last."""
+    channels = Channel.objects.select_related("segment__team", "team_override").order_by("id")
+    if user_is_admin(user):
+        return channels
+    team_ids = user_team_ids(user)
+    return channels.filter(
+        Q(team_override_id__in=team_ids) | Q(team_override=None, segment__team_id__in=team_ids)
+    )
+
+
+def teams_visible_to(*, user: AbstractBaseUser) -> QuerySet[Team]:
+    """Every team for admins; for everyone else their own teams. With segments and members loaded."""
+    teams = Team.objects.prefetch_related(
+        Prefetch("segments", queryset=Segment.objects.order_by("position", "name")),
+        Prefetch(
+            "memberships", queryset=Membership.objects.select_related("user").order_by("user__username")
+        ),
+    ).order_by("name")
+    if user_is_admin(user):
+        return teams
+    return teams.filter(id__in=user_team_ids(user))

@@ -1,52 +1,556 @@
-"""Inbox pages. Thin: they read through selectors and render."""
+"""Inbox pages. Thin: they parse input, call one selector or service, and render.
+
+The page is three panes: queues (with live counts), the list of the chosen queue with its filters, and the
+detail of the open mention. htmx swaps the list and the detail in place; every action also works as a plain
+form post (without JavaScript) and answers with the page.
+"""
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Callable, Iterator
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.cache import cache
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django_htmx.http import HttpResponseClientRedirect
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from inbox.selectors import mentions_for_inbox
+from inbox import triage
+from inbox.events import events_listen
+from inbox.forms import BulkForm, InboxFilterForm, ReplyForm, RerouteForm, SnoozeForm
+from inbox.models import Mention, Reply, SavedView
+from inbox.selectors import (
+    COUNT_CAP,
+    DEFAULT_QUEUE,
+    INBOX_PAGE_SIZE,
+    PRESENCE_SECONDS,
+    QUEUES,
+    InboxFilters,
+    mention_detail,
+    mention_get,
+    mentions_for_inbox,
+    mentions_visible_to,
+    queue_counts,
+    replies_awaiting_approval,
+    saved_views_for,
+    viewers_of,
+)
+from routing.facts import INTENTS
+from teams.models import Team
+from teams.roles import user_is_admin, user_team_ids
 
-REFRESH_SECONDS = 5  # how often the open inbox asks for new mentions
+LIST_LIMIT_MAX = 200  # a live refresh re-fetches as many rows as the agent has loaded, up to this
+EVENT_STREAM_SECONDS = 300  # a stream ends after this; the browser reconnects (and re-authenticates)
+HEARTBEAT_SECONDS = 15
 
 
-def _inbox_context(request: HttpRequest) -> dict:
-    mentions = mentions_for_inbox(user=request.user)
-    # The list sends back the highest id it shows, so the refresh can mark and announce only what is new.
-    since = _int_or_none(request.GET.get("since"))
-    new_count = 0 if since is None else sum(1 for mention in mentions if mention.id > since)
+def _login_or_client_redirect(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Like login_required, but a background htmx request from an expired session sends the whole page to
+    the login form instead of swapping the form into a pane."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            if request.htmx:
+                return HttpResponseClientRedirect(redirect_to_login(reverse("inbox:index")).url)
+            return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
+def _int(value: str | None, default: int | None = None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else default
+    except ValueError:
+        return default
+
+
+# --- The list -----------------------------------------------------------------------------------------------
+
+
+def _list_context(request: HttpRequest) -> dict[str, Any]:
+    form = InboxFilterForm(request.GET or None)
+    form.is_valid()
+    filters = form.filters() if form.is_bound else InboxFilters()
+    limit = min(max(_int(request.GET.get("limit"), INBOX_PAGE_SIZE) or INBOX_PAGE_SIZE, 1), LIST_LIMIT_MAX)
+    after = request.GET.get("after", "")
+    cursor_error = ""
+    try:
+        page = mentions_for_inbox(user=request.user, filters=filters, after=after, limit=limit)
+    except ValueError as exc:
+        cursor_error = str(exc)
+        page = mentions_for_inbox(user=request.user, filters=filters, limit=limit)
+    query = filters.as_query()
     return {
-        "mentions": mentions,
-        "newest_id": max((mention.id for mention in mentions), default=since or 0),
-        "since": since,
-        "new_count": new_count,
-        "refresh_seconds": REFRESH_SECONDS,
+        "form": form,
+        "filters": filters,
+        "filter_query": urlencode(query),
+        "queue_name": QUEUES.get(filters.queue, ""),
+        "page": page,
+        "mentions": page.mentions,
+        "viewers": page.viewers,
+        "next_url": (
+            f"{reverse('inbox:mention_list')}?{urlencode({**query, 'after': page.next_cursor})}"
+            if page.next_cursor
+            else ""
+        ),
+        "is_next_page": bool(after) and not cursor_error,
+        "cursor_error": cursor_error,
+        "open_id": _int(request.GET.get("open")),
     }
 
 
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
+def _page_context(request: HttpRequest) -> dict[str, Any]:
+    context = _list_context(request)
+    user = request.user
+    context.update(
+        queues=QUEUES,
+        saved_views=saved_views_for(user=user),
+        teams=Team.objects.order_by("name")
+        if user_is_admin(user)
+        else Team.objects.filter(pk__in=user_team_ids(user)),
+        has_team=user_is_admin(user) or bool(user_team_ids(user)),
+        intents=INTENTS,
+        people=get_user_model()
+        .objects.filter(memberships__team_id__in=user_team_ids(user))
+        .distinct()
+        .order_by("username")
+        if not user_is_admin(user)
+        else get_user_model().objects.filter(is_active=True).order_by("username"),
+        bulk_form=BulkForm(),
+        count_cap=COUNT_CAP,
+    )
+    return context
 
 
 @login_required
+@require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    """The shared inbox: newest mentions of the user's teams, refreshed in place."""
-    return render(request, "inbox/index.html", _inbox_context(request))
+    """The shared inbox: queues, the chosen queue's mentions, and (with ?open=ID) one mention's detail."""
+    context = _page_context(request)
+    open_id = context["open_id"]
+    if open_id is not None:
+        try:
+            context["detail"] = mention_detail(user=request.user, mention_id=open_id)
+        except Mention.DoesNotExist:
+            raise Http404("No such mention") from None
+        context.update(_detail_forms(context["detail"]))
+    return render(request, "inbox/index.html", context)
 
 
+@_login_or_client_redirect
+@require_GET
 def mention_list(request: HttpRequest) -> HttpResponse:
-    """The list alone, which the page swaps in every few seconds without a reload."""
-    if not request.user.is_authenticated:
-        # A refresh from a page whose session has ended: send the whole page to the login form, rather
-        # than letting htmx swap the login form into the list.
-        if request.htmx:
-            return HttpResponseClientRedirect(redirect_to_login(reverse("inbox:index")).url)
-        return redirect_to_login(request.get_full_path())
-    return render(request, "inbox/_mention_list.html", _inbox_context(request))
+    """The list alone (htmx swaps it in on filter changes, live events and "load more")."""
+    context = _list_context(request)
+    template = "inbox/_rows.html" if context["is_next_page"] else "inbox/_mention_list.html"
+    return render(request, template, context)
+
+
+@_login_or_client_redirect
+@require_GET
+def counts(request: HttpRequest) -> HttpResponse:
+    """The queues' counts, capped (an exact count over a big team costs too much to run on every event)."""
+    counts = queue_counts(user=request.user)
+    rows = [(key, name, counts.get(key)) for key, name in QUEUES.items()]
+    current = request.GET.get("queue") or DEFAULT_QUEUE
+    return render(request, "inbox/_counts.html", {"rows": rows, "count_cap": COUNT_CAP, "current": current})
+
+
+# --- The detail pane ----------------------------------------------------------------------------------------
+
+
+def _detail_forms(detail: Any, **bound: Any) -> dict[str, Any]:
+    mention = detail.mention
+    last_reply = max((r.pk for r in detail.replies), default=0)
+    return {
+        "reroute_form": bound.get("reroute_form") or RerouteForm(initial={"team": mention.team_id}),
+        "snooze_form": bound.get("snooze_form") or SnoozeForm(),
+        "reply_form": bound.get("reply_form") or ReplyForm(initial={"seen_reply_id": last_reply}),
+        "priorities": Mention.Priority.choices,
+        "intents": INTENTS,
+        "open_escalation": next(
+            (e for e in detail.escalations if e.state in ("pending", "escalated_to_lead")), None
+        ),
+    }
+
+
+def _render_detail(request: HttpRequest, mention_id: int, *, status: int = 200, **extra: Any) -> HttpResponse:
+    try:
+        detail = mention_detail(user=request.user, mention_id=mention_id)
+    except Mention.DoesNotExist:
+        raise Http404("No such mention") from None
+    forms = {k: v for k, v in extra.items() if k.endswith("_form")}
+    context = {"detail": detail, **_detail_forms(detail, **forms), **extra}
+    context["can_approve"] = (
+        user_is_admin(request.user)
+        or request.user.memberships.filter(team_id=detail.mention.team_id, role="lead").exists()
+    )
+    return render(request, "inbox/_detail.html", context, status=status)
+
+
+@_login_or_client_redirect
+@require_GET
+def detail(request: HttpRequest, mention_id: int) -> HttpResponse:
+    """One mention: thread, author, decision and explanation, escalation, replies, notes, audit trail."""
+    if not request.htmx:
+        return redirect(f"{reverse('inbox:index')}?open={mention_id}")
+    return _render_detail(request, mention_id)
+
+
+# --- Actions ------------------------------------------------------------------------------------------------
+
+
+def _action_response(
+    request: HttpRequest, mention_id: int, *, notice: str = "", error: str = "", **extra: Any
+):
+    """After an action: htmx gets the re-rendered detail pane (and the list is told to refresh); a plain form
+    post goes back to the page."""
+    if request.htmx:
+        try:
+            response = _render_detail(request, mention_id, notice=notice, error=error, **extra)
+        except Http404:
+            # The action moved it out of the user's sight (re-routed to another team): say so in the pane.
+            response = render(request, "inbox/_detail_gone.html", {"notice": notice})
+        return trigger_client_event(response, "inbox:changed", {"id": mention_id})
+    return redirect(f"{reverse('inbox:index')}?open={mention_id}")
+
+
+def _mention_action(view: Callable[..., str]) -> Callable[..., HttpResponse]:
+    """Look the mention up through the selector (404 when the user may not see it), run the action, and turn
+    a TriageError into a message in the pane."""
+
+    @_login_or_client_redirect
+    @require_POST
+    @wraps(view)
+    def run(request: HttpRequest, mention_id: int) -> HttpResponse:
+        try:
+            mention = mention_get(user=request.user, mention_id=mention_id)
+        except Mention.DoesNotExist:
+            raise Http404("No such mention") from None
+        try:
+            result = view(request, mention)
+        except triage.TriageError as exc:
+            return _action_response(request, mention_id, error=str(exc))
+        if isinstance(result, HttpResponse):
+            return result
+        return _action_response(request, mention_id, notice=result or "")
+
+    return run
+
+
+@_mention_action
+def assign(request: HttpRequest, mention: Mention) -> str:
+    who = request.POST.get("assignee", "")
+    expected = request.POST.get("expected_assignee")
+    expected_id: Any = triage._ANY
+    if expected is not None:
+        expected_id = _int(expected)
+    if who == "me":
+        assignee = request.user
+    elif who in ("", "none"):
+        assignee = None
+    else:
+        assignee = get_object_or_404(get_user_model(), pk=_int(who, 0), is_active=True)
+    triage.mention_assign(
+        actor=request.user, mention=mention, assignee=assignee, expected_assignee_id=expected_id
+    )
+    return f"Assigned to {triage._user_name(assignee)}." if assignee else "Unassigned."
+
+
+@_mention_action
+def reroute(request: HttpRequest, mention: Mention) -> str | HttpResponse:
+    form = RerouteForm(request.POST)
+    if not form.is_valid():
+        return _action_response(
+            request,
+            mention.pk,
+            error=" ".join(form.non_field_errors()) or "Check the form.",
+            reroute_form=form,
+        )
+    data = form.cleaned_data
+    moved = triage.mention_reroute_by(
+        actor=request.user, mention=mention, team=data["team"], intent=data["intent"], reason=data["reason"]
+    )
+    return f"Re-routed to {moved.team}." if moved.team else "Re-routed."
+
+
+@_mention_action
+def label(request: HttpRequest, mention: Mention) -> str:
+    add = [part for part in request.POST.get("add", "").split(",")]
+    remove = request.POST.getlist("remove")
+    triage.mention_label(actor=request.user, mention=mention, add=add, remove=remove)
+    return "Labels saved."
+
+
+@_mention_action
+def priority(request: HttpRequest, mention: Mention) -> str:
+    value = _int(request.POST.get("priority"))
+    triage.mention_prioritize(
+        actor=request.user, mention=mention, priority=value if value is not None else -1
+    )
+    return "Priority set."
+
+
+@_mention_action
+def snooze(request: HttpRequest, mention: Mention) -> str | HttpResponse:
+    form = SnoozeForm(request.POST)
+    if not form.is_valid():
+        return _action_response(request, mention.pk, error=form.errors["until"][0], snooze_form=form)
+    until = form.cleaned_data["until"]
+    triage.mention_snooze(actor=request.user, mention=mention, until=until)
+    return f"Snoozed until {timezone.localtime(until):%a %d %b, %H:%M}."
+
+
+@_mention_action
+def close(request: HttpRequest, mention: Mention) -> str:
+    triage.mention_close(actor=request.user, mention=mention)
+    return "Closed."
+
+
+@_mention_action
+def reopen(request: HttpRequest, mention: Mention) -> str:
+    triage.mention_reopen(actor=request.user, mention=mention)
+    return "Reopened."
+
+
+@_mention_action
+def spam(request: HttpRequest, mention: Mention) -> str:
+    triage.mention_mark_spam(actor=request.user, mention=mention)
+    return "Marked as spam and closed; routing learns from it."
+
+
+@_mention_action
+def note(request: HttpRequest, mention: Mention) -> str:
+    triage.note_add(actor=request.user, mention=mention, body=request.POST.get("body", ""))
+    return "Note added."
+
+
+@_mention_action
+def reply(request: HttpRequest, mention: Mention) -> str | HttpResponse:
+    form = ReplyForm(request.POST)
+    if not form.is_valid():
+        return _action_response(request, mention.pk, error="Write a reply before sending.", reply_form=form)
+    data = form.cleaned_data
+    try:
+        sent = triage.reply_create(
+            actor=request.user,
+            mention=mention,
+            text=data["text"],
+            is_direct=data["is_direct"],
+            seen_reply_id=data["seen_reply_id"] or 0,
+            confirm=data["confirm"],
+        )
+    except triage.ReplyCollision as exc:
+        return _action_response(request, mention.pk, collision=str(exc), reply_form=form)
+    except triage.TriageError as exc:
+        return _action_response(request, mention.pk, error=str(exc), reply_form=form)
+    if sent.state == Reply.State.AWAITING_APPROVAL:
+        return "Reply saved; a rule asks a team lead to approve it before it is sent."
+    return "Reply queued for sending."
+
+
+@_mention_action
+def escalation_accept(request: HttpRequest, mention: Mention) -> str:
+    escalation = triage.escalation_of(mention)
+    if escalation is None:
+        raise triage.TriageError("This mention has no escalation waiting.")
+    triage.escalation_accept_by(actor=request.user, escalation=escalation)
+    return f"Accepted for {escalation.to_team}."
+
+
+@_mention_action
+def escalation_bounce(request: HttpRequest, mention: Mention) -> str:
+    escalation = triage.escalation_of(mention)
+    if escalation is None:
+        raise triage.TriageError("This mention has no escalation waiting.")
+    triage.escalation_bounce_by(
+        actor=request.user, escalation=escalation, reason=request.POST.get("reason", "")
+    )
+    return f"Bounced back to {escalation.from_team}."
+
+
+def _reply_action(action: Callable[..., Reply], done: str) -> Callable[..., HttpResponse]:
+    @_login_or_client_redirect
+    @require_POST
+    def run(request: HttpRequest, reply_id: int) -> HttpResponse:
+        target = get_object_or_404(Reply.objects.select_related("mention"), pk=reply_id)
+        # Seeing the mention is the first gate (404 otherwise); the service checks the role.
+        if not mentions_visible_to(user=request.user).filter(pk=target.mention_id).exists():
+            raise Http404("No such reply")
+        try:
+            if action is triage.reply_reject:
+                action(actor=request.user, reply=target, note=request.POST.get("note", ""))
+            else:
+                action(actor=request.user, reply=target)
+        except triage.TriageError as exc:
+            return _action_response(request, target.mention_id, error=str(exc))
+        return _action_response(request, target.mention_id, notice=done)
+
+    return run
+
+
+reply_approve = _reply_action(triage.reply_approve, "Reply approved and queued for sending.")
+reply_reject = _reply_action(triage.reply_reject, "Reply rejected; the agent sees your note.")
+reply_retry = _reply_action(triage.reply_retry, "Sending again.")
+
+
+# --- Bulk ---------------------------------------------------------------------------------------------------
+
+
+@_login_or_client_redirect
+@require_POST
+def bulk(request: HttpRequest) -> HttpResponse:
+    """One action on the selected mentions; the list refreshes and the bar says what was done and skipped."""
+    form = BulkForm(request.POST)
+    if not form.is_valid():
+        message = "; ".join(f"{e}" for errors in form.errors.values() for e in errors)
+        return render(request, "inbox/_bulk_result.html", {"error": message}, status=200)
+    data = form.cleaned_data
+    mentions = list(mentions_visible_to(user=request.user).filter(pk__in=data["ids"]))
+    missing = len(set(data["ids"])) - len(mentions)
+    try:
+        result = triage.mentions_bulk_apply(
+            actor=request.user,
+            mentions=mentions,
+            action=data["action"],
+            assignee=data.get("assignee"),
+            labels=(data.get("labels") or "").split(","),
+            priority=data.get("priority"),
+            until=data.get("until"),
+            team=data.get("team"),
+            reason=data.get("reason") or "",
+        )
+    except triage.TriageError as exc:
+        return render(request, "inbox/_bulk_result.html", {"error": str(exc)})
+    response = render(request, "inbox/_bulk_result.html", {"result": result, "missing": missing})
+    if not request.htmx:
+        return redirect("inbox:index")
+    return trigger_client_event(response, "inbox:changed", {"ids": result.done})
+
+
+# --- Saved views --------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def saved_view_save(request: HttpRequest) -> HttpResponse:
+    name = request.POST.get("name", "").strip()[:80]
+    form = InboxFilterForm(request.POST)
+    form.is_valid()
+    filters = form.filters().as_query()
+    team_id = _int(request.POST.get("share_with"))
+    if team_id is not None and not (user_is_admin(request.user) or team_id in user_team_ids(request.user)):
+        raise Http404
+    if name:
+        SavedView.objects.update_or_create(
+            owner=request.user, name=name, defaults={"filters": filters, "team_id": team_id}
+        )
+    return redirect(f"{reverse('inbox:index')}?{urlencode(filters)}")
+
+
+@login_required
+@require_POST
+def saved_view_delete(request: HttpRequest, view_id: int) -> HttpResponse:
+    get_object_or_404(SavedView, pk=view_id, owner=request.user).delete()
+    return redirect("inbox:index")
+
+
+# --- Approvals ----------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def approvals(request: HttpRequest) -> HttpResponse:
+    """Replies a rule held for approval, for the leads who may approve them."""
+    return render(
+        request, "inbox/approvals.html", {"replies": list(replies_awaiting_approval(user=request.user)[:200])}
+    )
+
+
+# --- Live: presence and the event stream -------------------------------------------------------------------
+
+
+@_login_or_client_redirect
+@require_POST
+def presence(request: HttpRequest, mention_id: int) -> HttpResponse:
+    """The browser says the agent is looking at (or typing a reply to, or has left) a mention. Answers who
+    else is there, and tells the other browsers."""
+    try:
+        mention = mention_get(user=request.user, mention_id=mention_id)
+    except Mention.DoesNotExist:
+        raise Http404("No such mention") from None
+    state = request.POST.get("state", "viewing")
+    key = f"inbox:presence:{mention.pk}"
+    entries = dict(cache.get(key) or {})
+    user = request.user
+    if state == "left":
+        entries.pop(str(user.pk), None)
+    else:
+        entries[str(user.pk)] = {
+            "user": user.pk,
+            "name": user.get_full_name() or user.get_username(),
+            "typing": state == "typing",
+            "until": timezone.now().timestamp() + PRESENCE_SECONDS,
+        }
+    cache.set(key, entries, PRESENCE_SECONDS * 3)
+    viewers = viewers_of([mention.pk]).get(mention.pk, [])
+    from inbox.events import event_publish
+
+    event_publish(
+        "presence",
+        {
+            "ids": [mention.pk],
+            "teams": [mention.team_id] if mention.team_id else [],
+            "viewers": _public(viewers),
+        },
+    )
+    return JsonResponse({"viewers": [v for v in _public(viewers) if v["user"] != user.pk]})
+
+
+def _public(viewers: list[dict]) -> list[dict]:
+    return [{"user": v["user"], "name": v["name"], "typing": v["typing"]} for v in viewers]
+
+
+@_login_or_client_redirect
+@require_GET
+def events(request: HttpRequest) -> StreamingHttpResponse:
+    """Server-sent events: what changed in the user's teams, as it happens (Redis pub/sub; with the embedded
+    default, the live-event table). The stream ends after a few minutes and the browser reconnects."""
+    admin = user_is_admin(request.user)
+    teams = set(user_team_ids(request.user))
+    me = request.user.get_username()
+
+    def allowed(event: dict) -> bool:
+        return admin or bool(teams.intersection(event.get("teams") or []))
+
+    def stream() -> Iterator[bytes]:
+        yield b"retry: 2000\n\n"
+        deadline = time.monotonic() + EVENT_STREAM_SECONDS
+        last_beat = time.monotonic()
+        for event in events_listen(deadline=deadline):
+            if event is None:
+                if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                    last_beat = time.monotonic()
+                    yield b": heartbeat\n\n"
+                continue
+            if not allowed(event):
+                continue
+            event["mine"] = event.get("actor") == me
+            yield f"event: change\ndata: {json.dumps(event, default=str)}\n\n".encode()
+
+    response = StreamingHttpResponse(stream(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
+    return response

@@ -504,7 +504,8 @@ def decisions_followup(
                 lambda m=mention_id, k=kind, t=target: notification_send_task.delay(m, k, t)
             )
     ids = sorted(m for m, _, _ in decided)
-    teams = sorted({d.team for _, _, d in decided if d.team})
+    # Team ids, as every live event names them: the event stream sends each browser its teams' events.
+    teams = sorted({team_ids[d.team] for _, _, d in decided if d.team in team_ids})
     transaction.on_commit(
         lambda: event_publish("mentions.routed", {"ids": ids, "teams": teams, "escalated": escalations})
     )
@@ -752,6 +753,8 @@ def _publish_after_commit(kind: str, escalation: Escalation, **extra: Any) -> No
     payload = {
         "escalation": escalation.pk,
         "mention": escalation.mention_id,
+        "ids": [escalation.mention_id],
+        "teams": sorted({escalation.from_team_id, escalation.to_team_id}),
         "from_team": escalation.from_team_id,
         "to_team": escalation.to_team_id,
         "state": escalation.state,
@@ -830,7 +833,14 @@ def mention_reroute(
         )
         transaction.on_commit(
             lambda: event_publish(
-                "mention.rerouted", {"ids": [mention.pk], "team": team_id, "intent": mention.intent}
+                "mention.rerouted",
+                {
+                    "ids": [mention.pk],
+                    "team": team_id,
+                    "teams": sorted(t for t in {before["team"], team_id} if t is not None),
+                    "intent": mention.intent,
+                    "actor": getattr(user, "username", ""),
+                },
             )
         )
         if learn:

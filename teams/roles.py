@@ -1,4 +1,8 @@
-"""Site-wide roles. Admins are members of the "Admins" group (or superusers)."""
+"""Site-wide roles. Admins are members of the "Admins" group (or superusers).
+
+Both answers are remembered on the user object, which lives for one request: a page asks them many times
+(the selectors, the header, the forms) and pays one query each.
+"""
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
@@ -10,10 +14,18 @@ def user_is_admin(user: AbstractBaseUser | AnonymousUser) -> bool:
         return False
     if user.is_superuser:
         return True
-    return user.groups.filter(name=ADMINS_GROUP).exists()
+    cached = getattr(user, "_socialops_is_admin", None)
+    if cached is None:
+        cached = user.groups.filter(name=ADMINS_GROUP).exists()
+        user._socialops_is_admin = cached
+    return cached
 
 
 def user_team_ids(user: AbstractBaseUser | AnonymousUser) -> list[int]:
     if not user.is_authenticated:
         return []
-    return list(user.memberships.values_list("team_id", flat=True))
+    cached = getattr(user, "_socialops_team_ids", None)
+    if cached is None:
+        cached = list(user.memberships.values_list("team_id", flat=True))
+        user._socialops_team_ids = cached
+    return list(cached)

@@ -1,0 +1,469 @@
+// The inbox page: keyboard triage, live updates over server-sent events, presence, the reply composer.
+// Text from the networks only ever reaches the page through the server's escaped templates or textContent.
+(function () {
+  "use strict";
+
+  const inbox = document.getElementById("inbox");
+  if (!inbox) return;
+  const listBox = document.getElementById("mention-list");
+  const detailBox = document.getElementById("detail");
+  const bulkForm = document.getElementById("bulk-form");
+  const announcer = document.getElementById("inbox-announcer");
+  const csrf = (document.querySelector("[name=csrfmiddlewaretoken]") || {}).value || "";
+  const me = inbox.dataset.me;
+  const LIST_LIMIT_MAX = 200;
+  const PRESENCE_EVERY_MS = 10000;
+
+  let currentId = null; // the row the keyboard is on
+  let pendingAction = null; // a shortcut waiting for the detail pane of the current row to load
+
+  // --- Rows ---------------------------------------------------------------------------------------------
+
+  const rows = () => Array.from(listBox.querySelectorAll("li.mention"));
+  const rowById = (id) => listBox.querySelector(`li.mention[data-id="${CSS.escape(String(id))}"]`);
+  const openId = () => {
+    const article = detailBox.querySelector("[data-mention-id]");
+    return article ? article.dataset.mentionId : null;
+  };
+
+  function setCurrent(row, { scroll = true } = {}) {
+    rows().forEach((r) => r.classList.remove("is-current"));
+    if (!row) return;
+    row.classList.add("is-current");
+    currentId = row.dataset.id;
+    row.focus({ preventScroll: !scroll });
+    if (scroll) row.scrollIntoView({ block: "nearest" });
+  }
+
+  function move(step) {
+    const all = rows();
+    if (!all.length) return;
+    const index = all.findIndex((r) => r.dataset.id === currentId);
+    const next = all[Math.min(all.length - 1, Math.max(0, index < 0 ? 0 : index + step))];
+    setCurrent(next);
+  }
+
+  function openRow(row, then) {
+    if (!row) return;
+    setCurrent(row);
+    if (openId() === row.dataset.id) {
+      if (then) then();
+      return;
+    }
+    pendingAction = then || null;
+    row.querySelector(".mention__open").click();
+  }
+
+  function markOpen() {
+    const id = openId();
+    rows().forEach((r) => r.classList.toggle("is-open", r.dataset.id === id));
+  }
+
+  // --- Selection and the bulk bar -----------------------------------------------------------------------
+
+  const selected = new Set();
+
+  function syncSelection() {
+    rows().forEach((r) => {
+      const box = r.querySelector(".mention__select");
+      if (box) box.checked = selected.has(r.dataset.id);
+    });
+    bulkForm.hidden = selected.size === 0;
+    document.getElementById("bulk-count").textContent = String(selected.size);
+    // Selected rows that scrolled out of the list still count: keep them as hidden inputs.
+    bulkForm.querySelectorAll("input[data-kept]").forEach((el) => el.remove());
+    selected.forEach((id) => {
+      if (!rowById(id)) {
+        const kept = document.createElement("input");
+        kept.type = "hidden";
+        kept.name = "ids";
+        kept.value = id;
+        kept.dataset.kept = "1";
+        bulkForm.appendChild(kept);
+      }
+    });
+  }
+
+  listBox.addEventListener("change", (event) => {
+    const box = event.target.closest(".mention__select");
+    if (!box) return;
+    if (box.checked) selected.add(box.value);
+    else selected.delete(box.value);
+    syncSelection();
+  });
+
+  function showBulkParams() {
+    const action = document.getElementById("bulk-action").value;
+    bulkForm.querySelectorAll(".bulkbar__param").forEach((span) => {
+      span.hidden = span.dataset.for !== action;
+      span.querySelectorAll("input, select").forEach((el) => (el.disabled = span.hidden));
+    });
+  }
+  document.getElementById("bulk-action").addEventListener("change", showBulkParams);
+  showBulkParams();
+  bulkForm.querySelector("[data-bulk-clear]").addEventListener("click", () => {
+    selected.clear();
+    syncSelection();
+  });
+
+  // --- Refreshing the list and the counts ---------------------------------------------------------------
+
+  let refreshTimer = null;
+  let refreshing = false;
+
+  function listQuery() {
+    const params = new URLSearchParams(listBox.dataset.query || "");
+    const shown = rows().length;
+    params.set("limit", String(Math.min(LIST_LIMIT_MAX, Math.max(50, shown))));
+    const open = openId();
+    if (open) params.set("open", open);
+    return params;
+  }
+
+  function refreshList() {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(async () => {
+      if (refreshing) return refreshList();
+      refreshing = true;
+      try {
+        const before = new Set(rows().map((r) => r.dataset.id));
+        const response = await fetch(`${inbox.dataset.listUrl}?${listQuery()}`, {
+          headers: { "HX-Request": "true" },
+          credentials: "same-origin",
+        });
+        if (response.redirected || response.status === 401) {
+          window.location.reload();
+          return;
+        }
+        if (!response.ok) return;
+        const html = await response.text();
+        const hadFocus = listBox.contains(document.activeElement);
+        listBox.innerHTML = html;
+        if (window.htmx) window.htmx.process(listBox);
+        const fresh = rows().filter((r) => !before.has(r.dataset.id));
+        fresh.forEach((r) => r.classList.add("mention--new"));
+        if (fresh.length && before.size) {
+          announcer.textContent = `${fresh.length} new mention${fresh.length === 1 ? "" : "s"}`;
+        }
+        syncSelection();
+        markOpen();
+        const row = currentId && rowById(currentId);
+        if (row) setCurrent(row, { scroll: false });
+        if (!hadFocus && row) row.blur();
+      } finally {
+        refreshing = false;
+      }
+    }, 250);
+  }
+
+  function refreshCounts() {
+    document.body.dispatchEvent(new CustomEvent("inbox:counts"));
+  }
+
+  document.body.addEventListener("inbox:changed", () => {
+    refreshList();
+    refreshCounts();
+  });
+
+  // Filters: keep the list's query (used by live refreshes) and the address bar in step with the form.
+  const filterForm = document.getElementById("filters");
+  filterForm.addEventListener("htmx:configRequest", (event) => {
+    const params = new URLSearchParams();
+    Object.entries(event.detail.parameters).forEach(([k, v]) => {
+      if (v !== "" && v !== null && v !== undefined) params.append(k, v);
+    });
+    listBox.dataset.query = params.toString();
+    history.replaceState(null, "", `?${params}`);
+  });
+
+  // --- The detail pane ----------------------------------------------------------------------------------
+
+  let presenceTimer = null;
+  let presenceFor = null;
+  let typingUntil = 0;
+
+  function presenceSend(id, state) {
+    const body = new FormData();
+    body.append("state", state);
+    body.append("csrfmiddlewaretoken", csrf);
+    const url = inbox.dataset.presenceUrl.replace("/0/", `/${encodeURIComponent(id)}/`);
+    if (state === "left" && navigator.sendBeacon) {
+      navigator.sendBeacon(url, body);
+      return;
+    }
+    fetch(url, { method: "POST", body, credentials: "same-origin", headers: { "X-CSRFToken": csrf } })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((data) => data && id === openId() && showCollision(data.viewers))
+      .catch(() => {});
+  }
+
+  function presenceStart(id) {
+    if (presenceFor && presenceFor !== id) presenceSend(presenceFor, "left");
+    presenceFor = id;
+    clearInterval(presenceTimer);
+    if (!id) return;
+    const beat = () => presenceSend(id, Date.now() < typingUntil ? "typing" : "viewing");
+    beat();
+    presenceTimer = setInterval(beat, PRESENCE_EVERY_MS);
+  }
+
+  function viewerNodes(viewers, longForm) {
+    return viewers
+      .filter((v) => String(v.user) !== me)
+      .map((v) => {
+        const span = document.createElement("span");
+        span.className = `viewer${v.typing ? " viewer--typing" : ""}`;
+        span.textContent = longForm
+          ? `${v.name} ${v.typing ? "is writing a reply" : "is viewing this"}`
+          : `${v.name} ${v.typing ? "is replying" : "is viewing"}`;
+        return span;
+      });
+  }
+
+  function showCollision(viewers) {
+    const box = detailBox.querySelector("[data-collision]");
+    if (!box) return;
+    const nodes = viewerNodes(viewers, true);
+    box.replaceChildren(...nodes);
+    box.hidden = nodes.length === 0;
+  }
+
+  function showRowViewers(id, viewers) {
+    const slot = listBox.querySelector(`[data-viewers-for="${CSS.escape(String(id))}"]`);
+    if (slot) slot.replaceChildren(...viewerNodes(viewers, false));
+  }
+
+  function composerBusy() {
+    const text = detailBox.querySelector("#reply-text");
+    return text && (text.value.trim() !== "" || document.activeElement === text);
+  }
+
+  function refreshDetail(id) {
+    if (!window.htmx) return;
+    window.htmx.ajax("GET", inbox.dataset.detailUrl.replace("/0/", `/${encodeURIComponent(id)}/`), {
+      target: "#detail",
+      swap: "innerHTML",
+    });
+  }
+
+  function staleNotice(actor) {
+    if (detailBox.querySelector("[data-stale]")) return;
+    const p = document.createElement("p");
+    p.className = "alert alert--info";
+    p.dataset.stale = "1";
+    p.setAttribute("role", "status");
+    p.textContent = `${actor || "Someone"} changed this mention. `;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "link-button";
+    button.textContent = "Show the changes";
+    button.addEventListener("click", () => refreshDetail(openId()));
+    p.appendChild(button);
+    const head = detailBox.querySelector(".detail__head");
+    if (head) head.after(p);
+  }
+
+  function setupComposer() {
+    const text = detailBox.querySelector("#reply-text");
+    if (!text) return;
+    const count = detailBox.querySelector("#reply-count");
+    const form = detailBox.querySelector("#reply-form");
+    const update = () => {
+      const direct = form.querySelector("input[name=is_direct]:checked");
+      const isDirect = direct && direct.value === "on";
+      const limit = replyLimit(text.dataset.network, isDirect);
+      const length = replyLength(text.dataset.network, text.value);
+      count.textContent = `${length} / ${limit}`;
+      count.classList.toggle("composer__count--over", length > limit);
+    };
+    text.addEventListener("input", () => {
+      const wasTyping = Date.now() < typingUntil;
+      typingUntil = Date.now() + PRESENCE_EVERY_MS;
+      if (!wasTyping && openId()) presenceSend(openId(), "typing");
+      update();
+    });
+    form.addEventListener("change", update);
+    update();
+    const canned = detailBox.querySelector("[data-canned]");
+    if (canned) {
+      canned.addEventListener("change", () => {
+        const option = canned.selectedOptions[0];
+        if (!option || !option.dataset.body) return;
+        const values = {
+          author: text.dataset.author,
+          author_name: text.dataset.authorName,
+          agent: text.dataset.agent,
+          channel: text.dataset.channel,
+        };
+        text.value = option.dataset.body.replace(/\{(\w+)\}/g, (all, name) => (name in values ? values[name] : all));
+        text.focus();
+        text.dispatchEvent(new Event("input"));
+      });
+    }
+  }
+
+  // The networks' own ways of counting (the server checks again with the same rules).
+  const URL_RE = /https?:\/\/[^\s]+/g;
+  function replyLimit(network, isDirect) {
+    if (network === "mastodon") return 500;
+    return isDirect ? 10000 : 280;
+  }
+  function replyLength(network, value) {
+    const text = value.normalize("NFC");
+    if (network === "mastodon") {
+      const plain = text.replace(URL_RE, "x".repeat(23)).replace(/(@\w+)@[\w.-]+\w/g, "$1");
+      return Array.from(plain).length;
+    }
+    let length = 0;
+    const plain = text.replace(URL_RE, "");
+    const urls = (text.match(URL_RE) || []).length;
+    for (const ch of Array.from(plain)) {
+      const cp = ch.codePointAt(0);
+      const light = cp <= 4351 || (cp >= 8192 && cp <= 8205) || (cp >= 8208 && cp <= 8223) || (cp >= 8242 && cp <= 8247);
+      length += light ? 1 : 2;
+    }
+    return length + urls * 23;
+  }
+
+  detailBox.addEventListener("click", (event) => {
+    const preset = event.target.closest("[data-snooze-hours]");
+    if (!preset) return;
+    const hours = Number(preset.dataset.snoozeHours);
+    const when = new Date(Date.now() + hours * 3600 * 1000);
+    if (hours === 24) when.setHours(9, 0, 0, 0);
+    const local = new Date(when.getTime() - when.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+    detailBox.querySelector("#snooze-until").value = local;
+  });
+
+  document.body.addEventListener("htmx:afterSwap", (event) => {
+    if (event.detail.target !== detailBox) return;
+    const id = openId();
+    markOpen();
+    if (id) {
+      const row = rowById(id);
+      if (row) setCurrent(row, { scroll: false });
+      const params = new URLSearchParams(listBox.dataset.query || "");
+      params.set("open", id);
+      history.replaceState(null, "", `?${params}`);
+    }
+    setupComposer();
+    if (id !== presenceFor) presenceStart(id);
+    if (pendingAction) {
+      const action = pendingAction;
+      pendingAction = null;
+      action();
+    }
+  });
+  window.addEventListener("pagehide", () => presenceFor && presenceSend(presenceFor, "left"));
+  if (openId()) {
+    setupComposer();
+    presenceStart(openId());
+    markOpen();
+  }
+
+  // --- Keyboard -----------------------------------------------------------------------------------------
+
+  const dialog = document.getElementById("shortcuts");
+  document.querySelectorAll("[data-shortcuts-open]").forEach((b) => b.addEventListener("click", () => dialog.showModal()));
+
+  function inDetail(selector, how) {
+    const row = currentId ? rowById(currentId) : null;
+    const go = () => {
+      const el = detailBox.querySelector(selector);
+      if (!el) return;
+      if (how === "click") el.click();
+      else {
+        el.scrollIntoView({ block: "center" });
+        el.focus();
+      }
+    };
+    if (row && openId() !== row.dataset.id) openRow(row, go);
+    else go();
+  }
+
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const target = event.target;
+    const typing = target.closest && target.closest("input, textarea, select, [contenteditable]");
+    if (event.key === "Escape") {
+      if (typing) target.blur();
+      return;
+    }
+    if (typing || dialog.open) return;
+    const keys = {
+      j: () => move(1),
+      k: () => move(-1),
+      o: () => openRow(currentId ? rowById(currentId) : rows()[0]),
+      Enter: () => {
+        if (target.closest && target.closest("li.mention")) openRow(target.closest("li.mention"));
+        else return false;
+      },
+      a: () => inDetail("[data-shortcut=a]", "click"),
+      e: () => inDetail("[data-shortcut=e]", "click"),
+      r: () => inDetail("[data-shortcut-focus=r]", "focus"),
+      s: () => inDetail("[data-shortcut-focus=s]", "focus"),
+      m: () => inDetail("[data-shortcut-focus=m]", "focus"),
+      l: () => inDetail("[data-shortcut-focus=l]", "focus"),
+      x: () => {
+        const row = currentId ? rowById(currentId) : null;
+        const box = row && row.querySelector(".mention__select");
+        if (!box) return;
+        box.checked = !box.checked;
+        box.dispatchEvent(new Event("change", { bubbles: true }));
+      },
+      "/": () => document.getElementById("filter-q").focus(),
+      "?": () => dialog.showModal(),
+    };
+    const run = keys[event.key];
+    if (!run) return;
+    if (run() === false) return;
+    event.preventDefault();
+  });
+
+  listBox.addEventListener("click", (event) => {
+    const row = event.target.closest("li.mention");
+    if (row && !event.target.closest(".mention__select")) setCurrent(row, { scroll: false });
+  });
+
+  // --- Live events --------------------------------------------------------------------------------------
+
+  function connect() {
+    const source = new EventSource(inbox.dataset.eventsUrl);
+    source.addEventListener("change", (message) => {
+      let event;
+      try {
+        event = JSON.parse(message.data);
+      } catch (err) {
+        return;
+      }
+      const ids = (event.ids || []).map(String);
+      if (event.kind === "presence") {
+        ids.forEach((id) => {
+          showRowViewers(id, event.viewers || []);
+          if (id === openId()) showCollision(event.viewers || []);
+        });
+        return;
+      }
+      refreshList();
+      refreshCounts();
+      const open = openId();
+      if (open && ids.includes(open) && !event.mine) {
+        if (composerBusy()) staleNotice(event.actor);
+        else refreshDetail(open);
+      }
+    });
+    source.addEventListener("error", () => {
+      // The browser reconnects by itself (the server says after 2 s); meanwhile nothing is lost: the next
+      // refresh brings the list up to date.
+      inbox.classList.add("is-offline");
+    });
+    source.addEventListener("open", () => {
+      if (inbox.classList.contains("is-offline")) {
+        inbox.classList.remove("is-offline");
+        refreshList();
+        refreshCounts();
+      }
+    });
+  }
+  connect();
+})();
