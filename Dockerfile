@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 #
 # socialops application image: the web server (gunicorn, the default command), the Celery worker and
-# Celery beat all run from it; docker-compose.yml picks the command per service.
+# Celery beat all run from it; docker-compose.yml picks the command per service. Threaded workers: each open
+# inbox holds one thread for its live-event stream (server-sent events).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -38,4 +39,4 @@ USER 10001:10001
 
 EXPOSE 8000
 
-CMD ["sh", "-c", "exec gunicorn socialops.wsgi:application --bind 0.0.0.0:${PORT:-8000} --workers ${WEB_CONCURRENCY:-2} --access-logfile -"]
+CMD ["sh", "-c", "exec gunicorn socialops.wsgi:application --bind 0.0.0.0:${PORT:-8000} --workers ${WEB_CONCURRENCY:-2} --worker-class gthread --threads ${WEB_THREADS:-32} --access-logfile -"]

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from inbox.models import AuditEvent, Author, Mention, MentionChannel
+from inbox.models import AuditEvent, Author, CannedResponse, Mention, MentionChannel, Reply, SavedView
 
 
 @admin.register(Author)
@@ -45,3 +45,24 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(CannedResponse)
+class CannedResponseAdmin(admin.ModelAdmin):
+    list_display = ["title", "segment"]
+    list_filter = ["segment"]
+    search_fields = ["title", "body"]
+
+
+@admin.register(SavedView)
+class SavedViewAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "team"]
+    raw_id_fields = ["owner"]
+
+
+@admin.register(Reply)
+class ReplyAdmin(admin.ModelAdmin):
+    list_display = ["mention", "author", "state", "created_at", "sent_at"]
+    list_filter = ["state"]
+    raw_id_fields = ["mention", "author", "reviewed_by"]
+    readonly_fields = ["external_id", "url", "attempts", "error", "sent_at"]

@@ -134,6 +134,13 @@ def test_web_publishes_the_port_gunicorn_binds() -> None:
     assert f"{port}:{port}" in SERVICES["web"]["ports"]
 
 
+def test_web_serves_with_threads_so_open_event_streams_do_not_block_it() -> None:
+    # Each open inbox holds a request open for its server-sent events; sync workers would be used up.
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for command in (TEXT["web"], dockerfile):
+        assert re.search(r"--worker-class gthread --threads \S+", command)
+
+
 def test_web_migrates_before_it_serves() -> None:
     assert re.search(r"manage\.py migrate --noinput\s+&&\s+exec gunicorn\s", TEXT["web"])
 

@@ -466,4 +466,13 @@
     });
   }
   connect();
+
+  // Should the stream be down for long (a proxy that buffers, a server restart), the list still catches up.
+  const FALLBACK_REFRESH_MS = 30000;
+  setInterval(() => {
+    if (inbox.classList.contains("is-offline")) {
+      refreshList();
+      refreshCounts();
+    }
+  }, FALLBACK_REFRESH_MS);
 })();
