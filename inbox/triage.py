@@ -22,7 +22,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from channels.connectors.text import reply_length, reply_limit
-from channels.models import Segment
+from channels.models import Channel, Segment
 from inbox.audit import audit_record, audit_record_many
 from inbox.events import event_publish
 from inbox.models import Mention, Note, Reply
@@ -405,11 +405,15 @@ def reply_create(
     if not text:
         raise TriageError("Write a reply before sending.")
     _check_can_work(actor, mention)
-    channel = mention.channels.select_related("segment").order_by("id").first()
-    if channel is None:
-        raise TriageError("This mention arrived on no channel of ours, so there is nowhere to reply from.")
+    channel = reply_channel(mention)
     limit = reply_limit(channel.network, is_direct=is_direct)
     length = reply_length(channel.network, text)
+    if channel.network == "mastodon" and not is_direct:
+        # Mastodon's connector puts "@author" in front of a reply that does not name them, and Mastodon
+        # counts it (a remote "@user@host" as "@user").
+        handle = mention.author.handle.lstrip("@")
+        if f"@{handle}".lower() not in text.lower():
+            length += len(handle.split("@")[0]) + 2
     if length > limit:
         raise TriageError(
             f"The reply is {length} characters as {channel.get_network_display()} counts them; "
@@ -453,6 +457,24 @@ def reply_create(
         if state == Reply.State.QUEUED:
             _send_after_commit(reply)
     return reply
+
+
+def reply_channel(mention: Mention) -> Channel:
+    """The account a reply goes out from: among those that received the post, one of the mention's team
+    that can send (not waiting for re-authorisation; a paused account stops pulling, not replying), else any
+    that can send."""
+    channels = list(mention.channels.select_related("segment").order_by("id"))
+    if not channels:
+        raise TriageError("This mention arrived on no channel of ours, so there is nowhere to reply from.")
+    usable = [c for c in channels if c.state != Channel.State.NEEDS_REAUTH]
+    if not usable:
+        names = ", ".join(c.handle for c in channels)
+        raise TriageError(
+            f"{names} needs re-authorising before replies can be sent: ask an admin to reconnect it "
+            "under Channels."
+        )
+    own = [c for c in usable if c.owning_team_id == mention.team_id]
+    return (own or usable)[0]
 
 
 def _ago(when: datetime) -> str:

@@ -448,10 +448,10 @@ def test_a_revoked_x_token_fails_the_reply_and_marks_the_channel_for_reauthorisa
     assert retry_countdowns == []
     assert published == reply_events(reply, "failed")
 
-    # Until an admin reconnects it, further replies fail without another call to X.
-    second = queued_reply(mention, agent, "Are you still there?")
-    second = run_task(second, django_capture_on_commit_callbacks)
-    assert (second.state, second.error) == (Reply.State.FAILED, REAUTH_FAILURE.format(handle="@northwind"))
+    # Until an admin reconnects it, further replies are refused when written, without a call to X.
+    with pytest.raises(TriageError, match="@northwind needs re-authorising before replies can be sent"):
+        queued_reply(mention, agent, "Are you still there?")
+    assert Reply.objects.filter(mention=mention).count() == 1
     assert len(network.calls) == 1
 
 
