@@ -175,7 +175,12 @@ class AuditEvent(models.Model):
     """Who did what to which object, with the state before and after."""
 
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # audit_actor_idx leads with the actor
     )
     verb = models.CharField(max_length=60)
     object_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
@@ -187,7 +192,12 @@ class AuditEvent(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
-        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+            # The audit log's pages filtered by who or by what was done, newest first, by keyset.
+            models.Index(fields=["actor", "-created_at", "-id"], name="audit_actor_idx"),
+            models.Index(fields=["verb", "-created_at", "-id"], name="audit_verb_idx"),
+        ]
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
