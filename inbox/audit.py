@@ -21,7 +21,7 @@ def audit_record(
     AuditEvent.objects.create(
         actor=_actor(actor),
         verb=verb,
-        object_type=ContentType.objects.get_for_model(type(obj)),
+        object_type=ContentType.objects.get_for_model(obj),
         object_id=str(obj.pk),
         object_repr=str(obj)[:200],
         before=before or {},
@@ -35,7 +35,7 @@ def audit_record_many(
     """One audit event per object, written in one statement (bulk actions)."""
     if not objects:
         return
-    object_type = ContentType.objects.get_for_model(type(objects[0]))
+    object_type = ContentType.objects.get_for_model(objects[0])
     who = _actor(actor)
     AuditEvent.objects.bulk_create(
         [

@@ -79,7 +79,9 @@ def _publish(kind: str, mentions: Iterable[Mention], actor: Any, **extra: Any) -
 
 
 def _locked(mention: Mention) -> Mention:
-    return Mention.objects.select_for_update(of=("self",)).select_related("assignee").get(pk=mention.pk)
+    # No select_related: after waiting for the row lock PostgreSQL returns the mention's new version but
+    # keeps the joined rows it read before waiting, so a joined assignee would be the old one (or none).
+    return Mention.objects.select_for_update(of=("self",)).get(pk=mention.pk)
 
 
 def _touch(mention: Mention, fields: list[str]) -> None:
@@ -102,8 +104,9 @@ def mention_assign(
     """Assign the mention to ``assignee`` (a member of its team), or unassign it with None.
 
     No lost update: the write only happens if the assignee is still the one the agent saw
-    (``expected_assignee_id``; by default "nobody, or the one being assigned"), so of two agents assigning
-    at once one wins and the other gets ``AssignmentConflict`` naming who did.
+    (``expected_assignee_id``; by default "nobody, or the one being assigned", and for an unassign "whoever
+    holds it"), so of two agents assigning at once one wins and the other gets ``AssignmentConflict`` naming
+    who did.
     """
     _check_can_work(actor, mention)
     if assignee is not None and not (
@@ -114,11 +117,12 @@ def mention_assign(
         )
     with transaction.atomic():
         current = _locked(mention)
-        allowed = (
-            {None, assignee.pk if assignee else None}
-            if expected_assignee_id is _ANY
-            else {expected_assignee_id}
-        )
+        if expected_assignee_id is not _ANY:
+            allowed = {expected_assignee_id}
+        elif assignee is None:
+            allowed = {current.assignee_id}  # unassigning with no expectation lets go whoever holds it
+        else:
+            allowed = {None, assignee.pk}
         if current.assignee_id not in allowed:
             raise AssignmentConflict(
                 f"{_user_name(current.assignee)} took this mention first.",
@@ -213,9 +217,15 @@ def mention_close(*, actor: Any, mention: Mention) -> Mention:
 
 
 def mention_reopen(*, actor: Any, mention: Mention) -> Mention:
-    return _set_status(
-        actor, mention, Mention.Status.OPEN, "mention.reopened", closed_at=None, snoozed_until=None
-    )
+    """Open again; it stays with its last assignee when they are available, else goes back to the queue."""
+    from teams.assignment import mention_back_to_last_assignee
+
+    with transaction.atomic():
+        mention = _set_status(
+            actor, mention, Mention.Status.OPEN, "mention.reopened", closed_at=None, snoozed_until=None
+        )
+        mention_back_to_last_assignee(mention=mention)
+    return Mention.objects.select_related("assignee").get(pk=mention.pk)
 
 
 def _snooze_until(until: datetime, now: datetime) -> datetime:
@@ -704,7 +714,8 @@ def mentions_bulk_apply(
 
             transaction.on_commit(classifier_train_task.delay)
         audit_record_many(actor=actor, verb=verb, objects=locked, before=before, after=after)
-        _publish(verb, locked, actor, bulk=True)
+        if locked:  # everything skipped: nothing changed, nothing to tell the browsers
+            _publish(verb, locked, actor, bulk=True)
     return BulkResult(done=[m.pk for m in locked], skipped=skipped)
 
 

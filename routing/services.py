@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -220,11 +220,6 @@ class RouteResult:
     routed: int
     escalated: int
     skipped: int  # already routed, or gone
-
-
-# Hooks that pick an assignee for a routed mention the rules did not assign: (mention_id, team_id) -> user id.
-# The team-leads work (auto-assignment by workload) registers here.
-AUTO_ASSIGNERS: list[Callable[[int, int], int | None]] = []
 
 
 def mentions_route(*, mention_ids: Iterable[int]) -> RouteResult:
@@ -629,17 +624,12 @@ def _escalations_open(
 
 
 def _auto_assign(routed: Sequence[tuple[int, int | None]]) -> None:
-    """Let the registered auto-assigners pick people for routed mentions nobody was assigned to."""
-    if not AUTO_ASSIGNERS:
-        return
-    for mention_id, team_id in routed:
-        if team_id is None:
-            continue
-        for assigner in AUTO_ASSIGNERS:
-            user_id = assigner(mention_id, team_id)
-            if user_id is not None:
-                Mention.objects.filter(pk=mention_id, assignee=None).update(assignee_id=user_id)
-                break
+    """Teams that assign automatically get their new mentions handed to available people now."""
+    from teams.assignment import mentions_auto_assign
+
+    team_ids = {team_id for _, team_id in routed if team_id is not None}
+    if team_ids:
+        mentions_auto_assign(mention_ids=[m for m, t in routed if t is not None], team_ids=sorted(team_ids))
 
 
 def _audit(user: Any, verb: str, obj: Any, *, before: dict | None = None, after: dict | None = None) -> None:

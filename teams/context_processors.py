@@ -18,4 +18,5 @@ def roles(request: HttpRequest) -> dict[str, object]:
         "team_names": SimpleLazyObject(
             lambda: [membership.team.name for membership in user.memberships.select_related("team")]
         ),
+        "is_away": SimpleLazyObject(lambda: user.memberships.filter(is_away=True).exists()),
     }

@@ -7,9 +7,23 @@ from django.db import models
 class Team(models.Model):
     """A group of people that owns one or more segments and answers their posts."""
 
+    class Assignment(models.TextChoices):
+        MANUAL = "manual", "Manual: agents take mentions from the queue"
+        ROUND_ROBIN = "round_robin", "Round-robin: each available agent in turn, within capacity"
+        LOAD_BALANCED = "load_balanced", "Load-balanced: whoever has the most room, within capacity"
+
     name = models.CharField(max_length=120, unique=True)
     slug = models.SlugField(max_length=60, unique=True)
     description = models.TextField(blank=True)
+    assignment = models.CharField(max_length=20, choices=Assignment.choices, default=Assignment.MANUAL)
+    last_assigned_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Where round-robin stopped; the next mention goes to the next person after them.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -29,6 +43,11 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.AGENT)
+    capacity = models.PositiveSmallIntegerField(
+        default=20, help_text="Open mentions auto-assignment gives this person at most, in this team."
+    )
+    is_away = models.BooleanField(default=False, help_text="Away: auto-assignment skips them.")
+    away_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

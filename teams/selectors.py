@@ -1,0 +1,75 @@
+"""Reads for the team pages: who is in a team, how loaded they are, and how its queue is doing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Min, Q, QuerySet
+
+from channels.models import Channel
+from inbox.models import Mention
+from routing.models import Escalation
+from teams.models import Membership, Team
+from teams.roles import user_is_admin, user_team_ids
+
+OPEN_STATUSES = (Mention.Status.NEW, Mention.Status.OPEN, Mention.Status.PENDING)
+
+
+def teams_for(*, user: Any) -> QuerySet[Team]:
+    """The teams whose page the user may open: admins all, everyone else their own."""
+    teams = Team.objects.order_by("name")
+    return teams if user_is_admin(user) else teams.filter(pk__in=user_team_ids(user))
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    membership: Membership
+    open_load: int
+
+    @property
+    def is_full(self) -> bool:
+        return self.open_load >= self.membership.capacity
+
+
+@dataclass(frozen=True)
+class QueueHealth:
+    open: int
+    unassigned: int
+    oldest_waiting: datetime | None
+    escalations_waiting: int
+    sla_at_risk: int | None  # None until SLA policies exist for the team's segments
+
+
+def team_members(*, team: Team) -> list[MemberRow]:
+    loads = dict(
+        Mention.objects.filter(team=team, assignee__isnull=False, status__in=OPEN_STATUSES)
+        .values("assignee_id")
+        .annotate(n=Count("id"))
+        .values_list("assignee_id", "n")
+    )
+    memberships = (
+        Membership.objects.filter(team=team).select_related("user").order_by("-role", "user__username")
+    )
+    return [MemberRow(m, loads.get(m.user_id, 0)) for m in memberships]
+
+
+def team_channels(*, team: Team) -> list[Channel]:
+    return list(
+        Channel.objects.filter(Q(team_override=team) | Q(team_override=None, segment__team=team))
+        .select_related("segment")
+        .order_by("handle")
+    )
+
+
+def team_health(*, team: Team) -> QueueHealth:
+    counts = Mention.objects.filter(team=team, status__in=OPEN_STATUSES).aggregate(
+        open=Count("id"),
+        unassigned=Count("id", filter=Q(assignee=None)),
+        oldest=Min("created_at", filter=Q(assignee=None)),
+    )
+    waiting = Escalation.objects.filter(
+        to_team=team, state__in=(Escalation.State.PENDING, Escalation.State.ESCALATED_TO_LEAD)
+    ).count()
+    return QueueHealth(counts["open"], counts["unassigned"], counts["oldest"], waiting, None)

@@ -1,0 +1,181 @@
+"""Team pages: leads see their team's people, load, channels and queue health, and change them.
+
+Members of a team may read its page; only its leads (and admins) may change anything. A team the user is not
+in does not exist for them (404), including for forged form posts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from channels.models import Channel
+from teams import services
+from teams.assignment import member_set_away
+from teams.models import Membership, Team
+from teams.selectors import team_channels, team_health, team_members, teams_for
+
+
+def _team_or_404(request: HttpRequest, slug: str) -> Team:
+    return get_object_or_404(teams_for(user=request.user), slug=slug)
+
+
+def _lead_action(view: Callable[..., str]) -> Callable[..., HttpResponse]:
+    """POST-only; the team must be one the user leads (404 otherwise); a TeamActionError becomes a message."""
+
+    @login_required
+    @require_POST
+    @wraps(view)
+    def run(request: HttpRequest, slug: str, **kwargs: Any) -> HttpResponse:
+        team = _team_or_404(request, slug)
+        if not services.user_leads(request.user, team):
+            raise Http404("No such team")
+        try:
+            done = view(request, team, **kwargs)
+        except services.TeamActionError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, done)
+        return redirect("teams:detail", slug=team.slug)
+
+    return run
+
+
+@login_required
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    teams = list(teams_for(user=request.user))
+    if len(teams) == 1:
+        return redirect("teams:detail", slug=teams[0].slug)
+    return render(request, "teams/index.html", {"teams": [(t, team_health(team=t)) for t in teams]})
+
+
+@login_required
+@require_GET
+def detail(request: HttpRequest, slug: str) -> HttpResponse:
+    team = _team_or_404(request, slug)
+    can_manage = services.user_leads(request.user, team)
+    members = team_members(team=team)
+    in_team = {row.membership.user_id for row in members}
+    context = {
+        "team": team,
+        "members": members,
+        "channels": team_channels(team=team),
+        "health": team_health(team=team),
+        "can_manage": can_manage,
+        "modes": Team.Assignment.choices,
+        "roles": Membership.Role.choices,
+    }
+    if can_manage:
+        context["candidates"] = (
+            get_user_model().objects.filter(is_active=True).exclude(pk__in=in_team).order_by("username")
+        )
+        owned = {c.pk for c in context["channels"]}
+        context["other_channels"] = (
+            Channel.objects.exclude(pk__in=owned)
+            .select_related("segment", "team_override")
+            .order_by("handle")
+        )
+    return render(request, "teams/detail.html", context)
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value or default)
+    except ValueError:
+        return -1
+
+
+@_lead_action
+def member_add(request: HttpRequest, team: Team) -> str:
+    user = get_object_or_404(get_user_model(), pk=_int(request.POST.get("user"), 0), is_active=True)
+    services.team_member_add(
+        actor=request.user,
+        team=team,
+        user=user,
+        role=request.POST.get("role", Membership.Role.AGENT),
+        capacity=_int(request.POST.get("capacity"), 20),
+    )
+    return f"{user.get_full_name() or user.get_username()} joined {team}."
+
+
+@_lead_action
+def member_update(request: HttpRequest, team: Team, membership_id: int) -> str:
+    membership = get_object_or_404(
+        Membership.objects.select_related("user", "team"), pk=membership_id, team=team
+    )
+    services.team_member_update(
+        actor=request.user,
+        membership=membership,
+        role=request.POST.get("role") or None,
+        capacity=_int(request.POST.get("capacity"), membership.capacity),
+    )
+    return f"Saved {membership.user.get_full_name() or membership.user.get_username()}."
+
+
+@_lead_action
+def member_remove(request: HttpRequest, team: Team, membership_id: int) -> str:
+    membership = get_object_or_404(
+        Membership.objects.select_related("user", "team"), pk=membership_id, team=team
+    )
+    services.team_member_remove(actor=request.user, membership=membership)
+    name = membership.user.get_full_name() or membership.user.get_username()
+    return f"{name} left {team}; their open mentions went back to the queue."
+
+
+@_lead_action
+def member_away(request: HttpRequest, team: Team, membership_id: int) -> str:
+    membership = get_object_or_404(Membership.objects.select_related("user"), pk=membership_id, team=team)
+    away = request.POST.get("away") == "on"
+    returned = member_set_away(actor=request.user, user=membership.user, is_away=away)
+    name = membership.user.get_full_name() or membership.user.get_username()
+    if away:
+        plural = "s" if len(returned) != 1 else ""
+        return f"{name} is away; {len(returned)} open mention{plural} went back to the queue."
+    return f"{name} is back."
+
+
+@_lead_action
+def assignment(request: HttpRequest, team: Team) -> str:
+    services.team_assignment_set(actor=request.user, team=team, mode=request.POST.get("mode", ""))
+    return f"Assignment: {team.get_assignment_display()}."
+
+
+@_lead_action
+def channel_assign(request: HttpRequest, team: Team) -> str:
+    channel = get_object_or_404(Channel, pk=_int(request.POST.get("channel"), 0))
+    services.channel_assign(actor=request.user, team=team, channel=channel)
+    return f"{channel.handle} now belongs to {team}."
+
+
+@_lead_action
+def channel_release(request: HttpRequest, team: Team, channel_id: int) -> str:
+    channel = get_object_or_404(Channel.objects.select_related("segment"), pk=channel_id)
+    services.channel_release(actor=request.user, team=team, channel=channel)
+    return f"{channel.handle} went back to {channel.segment.team}."
+
+
+@login_required
+@require_POST
+def my_away(request: HttpRequest) -> HttpResponse:
+    """The header's "Away" switch: the user's own away state in all their teams."""
+    away = request.POST.get("away") == "on"
+    returned = member_set_away(actor=request.user, user=request.user, is_away=away)
+    if away:
+        messages.info(
+            request,
+            f"You are away: auto-assignment skips you, and {len(returned)} open mention"
+            f"{'s' if len(returned) != 1 else ''} went back to your teams' queues.",
+        )
+    else:
+        messages.info(request, "Welcome back: auto-assignment includes you again.")
+    next_url = request.POST.get("next", "")
+    return redirect(next_url if next_url.startswith("/") and not next_url.startswith("//") else "inbox:index")

@@ -1,0 +1,177 @@
+"""Team pages as a lead, a member, an outsider and an admin see and use them."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from django.utils.html import escape
+
+from inbox.models import AuditEvent, Mention
+from routing.models import Escalation
+from teams.models import Membership, Team
+from tests.factories import (
+    ChannelFactory,
+    MembershipFactory,
+    MentionFactory,
+    UserFactory,
+    segment,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def team() -> Team:
+    return segment("customer-relations").team
+
+
+@pytest.fixture
+def lead(team):
+    return MembershipFactory(team=team, role=Membership.Role.LEAD, user__first_name="Lee").user
+
+
+@pytest.fixture
+def agent(team):
+    return MembershipFactory(team=team, user__first_name="Ada", user__last_name="Agent").user
+
+
+@pytest.fixture
+def outsider():
+    return MembershipFactory(team=segment("crisis-management").team).user
+
+
+def test_lead_sees_people_load_channels_and_queue_health(client, lead, agent, team):
+    MentionFactory(team=team, assignee=agent, status=Mention.Status.OPEN)
+    MentionFactory(team=team)
+    waiting = MentionFactory(team=team)
+    Escalation.objects.create(
+        mention=waiting, from_team=segment("crisis-management").team, to_team=team, reason="x"
+    )
+    ChannelFactory(handle="@acme_help", segment=segment("customer-relations"))
+    client.force_login(lead)
+
+    html = client.get(reverse("teams:detail", args=[team.slug])).content.decode()
+
+    assert "Ada Agent" in html
+    assert "@acme_help" in html
+    assert "<div><dt>Open</dt><dd>3</dd></div>" in html
+    assert "<div><dt>Unassigned</dt><dd>2</dd></div>" in html
+    assert '?queue=escalated">1</a>' in html
+    assert "Save assignment" in html
+
+
+def test_member_reads_the_page_without_controls(client, agent, team):
+    client.force_login(agent)
+
+    html = client.get(reverse("teams:detail", args=[team.slug])).content.decode()
+
+    assert "You are a member of this team." in html
+    assert "Save assignment" not in html
+    assert "Add a person" not in html
+
+
+def test_outsider_gets_404_for_the_page_and_every_post(client, outsider, agent, team):
+    membership = Membership.objects.get(user=agent)
+    channel = ChannelFactory()
+    client.force_login(outsider)
+    posts = [
+        (reverse("teams:member_add", args=[team.slug]), {"user": outsider.pk}),
+        (reverse("teams:member_update", args=[team.slug, membership.pk]), {"capacity": 1}),
+        (reverse("teams:member_remove", args=[team.slug, membership.pk]), {}),
+        (reverse("teams:member_away", args=[team.slug, membership.pk]), {"away": "on"}),
+        (reverse("teams:assignment", args=[team.slug]), {"mode": "round_robin"}),
+        (reverse("teams:channel_assign", args=[team.slug]), {"channel": channel.pk}),
+    ]
+
+    assert client.get(reverse("teams:detail", args=[team.slug])).status_code == 404
+    for url, data in posts:
+        assert client.post(url, data).status_code == 404, url
+    membership.refresh_from_db()
+    assert (membership.capacity, membership.is_away) == (20, False)
+    assert Team.objects.get(pk=team.pk).assignment == Team.Assignment.MANUAL
+    assert not AuditEvent.objects.exists()
+
+
+def test_an_agent_cannot_forge_lead_posts_for_their_own_team(client, agent, team):
+    client.force_login(agent)
+
+    response = client.post(reverse("teams:assignment", args=[team.slug]), {"mode": "round_robin"})
+
+    assert response.status_code == 404
+    assert Team.objects.get(pk=team.pk).assignment == Team.Assignment.MANUAL
+
+
+def test_lead_adds_a_member_sets_capacity_and_assignment(client, lead, team):
+    newcomer = UserFactory(first_name="Nia")
+    client.force_login(lead)
+
+    client.post(
+        reverse("teams:member_add", args=[team.slug]), {"user": newcomer.pk, "role": "agent", "capacity": 7}
+    )
+    membership = Membership.objects.get(user=newcomer, team=team)
+    client.post(
+        reverse("teams:member_update", args=[team.slug, membership.pk]), {"role": "agent", "capacity": 12}
+    )
+    response = client.post(
+        reverse("teams:assignment", args=[team.slug]), {"mode": "round_robin"}, follow=True
+    )
+
+    membership.refresh_from_db()
+    assert membership.capacity == 12
+    assert Team.objects.get(pk=team.pk).assignment == Team.Assignment.ROUND_ROBIN
+    assert "Assignment: Round-robin" in response.content.decode()
+    assert list(AuditEvent.objects.order_by("id").values_list("verb", flat=True)) == [
+        "team.member_added",
+        "team.member_changed",
+        "team.assignment_changed",
+    ]
+
+
+def test_bad_capacity_is_refused_with_a_message(client, lead, agent, team):
+    membership = Membership.objects.get(user=agent)
+    client.force_login(lead)
+
+    response = client.post(
+        reverse("teams:member_update", args=[team.slug, membership.pk]), {"capacity": "0"}, follow=True
+    )
+
+    assert "Capacity is between 1 and 500 open mentions." in response.content.decode()
+    membership.refresh_from_db()
+    assert membership.capacity == 20
+
+
+def test_lead_takes_over_a_channel_and_gives_it_back(client, lead, team):
+    deals = ChannelFactory(handle="@acme_deals", segment=segment("product-promotion"))
+    client.force_login(lead)
+
+    client.post(reverse("teams:channel_assign", args=[team.slug]), {"channel": deals.pk})
+    deals.refresh_from_db()
+    assert deals.owning_team_id == team.pk
+    client.post(reverse("teams:channel_release", args=[team.slug, deals.pk]))
+
+    deals.refresh_from_db()
+    assert deals.team_override_id is None
+    assert deals.owning_team_id == segment("product-promotion").team_id
+
+
+def test_the_header_away_switch(client, agent, team):
+    MentionFactory(team=team, assignee=agent, status=Mention.Status.OPEN)
+    client.force_login(agent)
+
+    response = client.post(reverse("teams:my_away"), {"away": "on", "next": "/inbox/"}, follow=True)
+
+    assert "You are away" in response.content.decode()
+    assert (
+        "Away · I&#x27;m back" in response.content.decode() or "Away · I'm back" in response.content.decode()
+    )
+    assert Membership.objects.get(user=agent).is_away is True
+    assert Mention.objects.get().assignee is None
+
+
+def test_admin_sees_every_team(client):
+    client.force_login(UserFactory(admin=True))
+
+    html = client.get(reverse("teams:index")).content.decode()
+
+    for name in Team.objects.values_list("name", flat=True):
+        assert escape(name) in html
