@@ -199,6 +199,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 120},
     },
     # Escalations nobody accepted within their segment's acceptance window go to the team lead.
+    # Auto-assigning teams hand queued mentions to people who have room again.
+    "assign-team-queues": {
+        "task": "teams.tasks.queues_assign",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 120},
+    },
     # Snoozed mentions whose time has come go back to the queues.
     "wake-snoozed-mentions": {
         "task": "inbox.tasks.mentions_wake",
