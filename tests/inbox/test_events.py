@@ -1,0 +1,208 @@
+"""Live events: published on Redis pub/sub after commit, or, with no Redis configured (the embedded default),
+as rows of the LiveEvent table that the event stream polls and prunes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from inbox import events
+from inbox.events import event_publish, events_listen
+from inbox.models import LiveEvent
+from inbox.triage import mention_close
+from tests.factories import MembershipFactory, MentionFactory, TeamFactory
+
+
+@pytest.fixture
+def channel(monkeypatch) -> str:
+    # Redis pub/sub ignores the database number, and other checkouts' suites publish on the same server at
+    # the same time: this run listens on a channel of its own, through the same publish path.
+    name = f"socialops:events:test:{uuid.uuid4().hex}"
+    monkeypatch.setattr(events, "EVENTS_CHANNEL", name)
+    return name
+
+
+@pytest.fixture
+def subscriber(channel) -> Iterator:
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(channel)
+    pubsub.get_message(timeout=1)  # the subscription is confirmed
+    yield pubsub
+    pubsub.close()
+    client.close()
+
+
+def received(pubsub, *, quiet: float = 0.3) -> list[dict]:
+    out = []
+    while (message := pubsub.get_message(timeout=quiet)) is not None:
+        out.append(json.loads(message["data"]))
+    return out
+
+
+@pytest.fixture
+def no_redis(settings) -> None:
+    """The embedded default: no REDIS_URL, so live events go through the LiveEvent table."""
+    settings.REDIS_URL = None
+
+
+def next_live_event_id(pk: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setval(pg_get_serial_sequence('inbox_liveevent', 'id'), %s)", [pk - 1])
+
+
+# --- Redis --------------------------------------------------------------------------------------------------
+
+
+def test_an_event_is_published_on_the_redis_channel_as_json(subscriber):
+    at = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+    handed_on = event_publish("mention.closed", {"ids": [7], "teams": [3], "actor": "ada", "at": at})
+
+    assert handed_on is True
+    assert received(subscriber) == [
+        {
+            "kind": "mention.closed",
+            "ids": [7],
+            "teams": [3],
+            "actor": "ada",
+            "at": "2026-03-02 12:00:00+00:00",
+        }
+    ]
+
+
+@pytest.mark.django_db
+def test_with_redis_no_live_event_row_is_written(subscriber):
+    event_publish("mention.closed", {"ids": [7], "teams": [3]})
+
+    assert len(received(subscriber)) == 1
+    assert LiveEvent.objects.count() == 0
+
+
+def test_listening_on_redis_yields_events_as_they_come_skips_what_is_not_json_and_ends_at_the_deadline(
+    channel,
+):
+    stream = events_listen(deadline=time.monotonic() + 2.5)
+    assert next(stream) is None  # subscribed, nothing yet
+    publisher = redis.Redis.from_url(settings.REDIS_URL)
+
+    event_publish("mention.assigned", {"ids": [1], "teams": [2]})
+    publisher.publish(channel, "not json")
+    event_publish("mention.closed", {"ids": [3], "teams": [2]})
+    publisher.close()
+
+    assert next(stream) == {"kind": "mention.assigned", "ids": [1], "teams": [2]}
+    assert next(stream) == {"kind": "mention.closed", "ids": [3], "teams": [2]}
+    started = time.monotonic()
+    rest = list(stream)
+    assert set(rest) <= {None}  # heartbeats only, then the stream ends
+    assert time.monotonic() - started < 3.5
+
+
+@pytest.mark.django_db
+def test_a_triage_action_publishes_after_commit_and_not_before(
+    subscriber, django_capture_on_commit_callbacks
+):
+    team = TeamFactory()
+    ada = MembershipFactory(team=team, user__username="ada").user
+    mention = MentionFactory(team=team)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        mention_close(actor=ada, mention=mention)
+    before_commit = received(subscriber)
+    for callback in callbacks:
+        callback()
+
+    assert before_commit == []
+    assert received(subscriber) == [
+        {"kind": "mention.closed", "ids": [mention.pk], "teams": [team.pk], "actor": "ada"}
+    ]
+
+
+# --- The LiveEvent table (no Redis) -------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_without_redis_an_event_is_a_row_and_nothing_goes_to_redis(subscriber, no_redis):
+    # (subscriber comes first: it connects to the test Redis before REDIS_URL is emptied)
+    handed_on = event_publish("mention.closed", {"ids": [7], "teams": [3], "actor": "ada"})
+
+    assert handed_on is True
+    assert list(LiveEvent.objects.values_list("kind", "payload")) == [
+        ("mention.closed", {"kind": "mention.closed", "ids": [7], "teams": [3], "actor": "ada"})
+    ]
+    assert received(subscriber) == []
+
+
+@pytest.mark.django_db
+def test_without_redis_a_triage_action_writes_one_row_after_commit(
+    no_redis, django_capture_on_commit_callbacks
+):
+    team = TeamFactory()
+    ada = MembershipFactory(team=team, user__username="ada").user
+    mention = MentionFactory(team=team)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        mention_close(actor=ada, mention=mention)
+    rows_before_commit = LiveEvent.objects.count()
+    for callback in callbacks:
+        callback()
+
+    assert rows_before_commit == 0
+    assert list(LiveEvent.objects.values_list("kind", "payload")) == [
+        (
+            "mention.closed",
+            {"kind": "mention.closed", "ids": [mention.pk], "teams": [team.pk], "actor": "ada"},
+        )
+    ]
+
+
+@pytest.mark.django_db
+def test_every_hundredth_row_prunes_the_rows_older_than_ten_minutes(no_redis):
+    now = timezone.now()
+    stale = LiveEvent.objects.create(kind="old", payload={}, created_at=now - timedelta(minutes=11))
+    recent = LiveEvent.objects.create(kind="recent", payload={}, created_at=now - timedelta(minutes=9))
+    next_live_event_id(199)
+
+    event_publish("mention.closed", {"ids": [1], "teams": [1]})
+    kept_at_199 = set(LiveEvent.objects.values_list("pk", flat=True))
+    event_publish("mention.closed", {"ids": [2], "teams": [1]})
+
+    assert kept_at_199 == {stale.pk, recent.pk, 199}
+    assert set(LiveEvent.objects.values_list("pk", flat=True)) == {recent.pk, 199, 200}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_event_is_logged_and_never_raised(no_redis, caplog):
+    with caplog.at_level(logging.WARNING, logger="inbox.events"):
+        handed_on = event_publish("x" * 61, {"ids": [1], "teams": [1]})  # longer than the kind column holds
+
+    assert handed_on is False
+    assert LiveEvent.objects.count() == 0
+    assert [r.getMessage() for r in caplog.records] == [f"could not publish live event {'x' * 61}"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_listening_without_redis_yields_the_rows_written_since_it_started(no_redis, monkeypatch):
+    monkeypatch.setattr(events, "POLL_SECONDS", 0.05)
+    event_publish("before", {"ids": [1], "teams": [1]})
+    stream = events_listen(deadline=time.monotonic() + 1.5)
+    assert next(stream) is None  # nothing new yet; the row written before it started is not sent
+
+    event_publish("mention.assigned", {"ids": [2], "teams": [1]})
+    event_publish("mention.closed", {"ids": [3], "teams": [1]})
+
+    assert next(stream) == {"kind": "mention.assigned", "ids": [2], "teams": [1]}
+    assert next(stream) == {"kind": "mention.closed", "ids": [3], "teams": [1]}
+    rest = list(stream)  # heartbeats until the deadline, then the stream ends
+    assert set(rest) <= {None}
