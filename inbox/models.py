@@ -119,6 +119,12 @@ class Mention(models.Model):
     updated_at = models.DateTimeField(
         null=True, blank=True, help_text="Last triage change by a person; empty for untouched mentions."
     )
+    # The SLA clock (inbox.sla): which deadline runs now, when it warns and when it is breached. Set by the
+    # SLA tick shortly after arrival; db_default because the bulk ingest does not name these columns.
+    sla_kind = models.CharField(max_length=20, blank=True, db_default="", default="")
+    sla_warn_at = models.DateTimeField(null=True, blank=True)
+    sla_due_at = models.DateTimeField(null=True, blank=True)
+    sla_state = models.CharField(max_length=10, blank=True, db_default="", default="")
 
     class Meta:
         constraints = [
@@ -141,6 +147,12 @@ class Mention(models.Model):
                 fields=["assignee", "status"],
                 name="mention_assignee_idx",
                 condition=models.Q(assignee__isnull=False),
+            ),
+            # Partial: the SLA tick watches running clocks only.
+            models.Index(
+                fields=["sla_warn_at"],
+                name="mention_sla_running_idx",
+                condition=models.Q(sla_due_at__isnull=False) & ~models.Q(sla_state="breached"),
             ),
             # Partial: the wake-up sweep looks only at snoozed mentions.
             models.Index(
@@ -321,3 +333,42 @@ class LiveEvent(models.Model):
 
     def __str__(self) -> str:
         return self.kind
+
+
+class SlaPolicy(models.Model):
+    """Response and resolution targets for a segment's mentions, counted in business hours."""
+
+    segment = models.OneToOneField("channels.Segment", on_delete=models.CASCADE, related_name="sla_policy")
+    enabled = models.BooleanField(default=True)
+    first_response_minutes = models.PositiveIntegerField(default=60)
+    next_response_minutes = models.PositiveIntegerField(
+        default=120, help_text="For a new post in a conversation we already answered."
+    )
+    resolution_minutes = models.PositiveIntegerField(default=24 * 60)
+    warn_before_minutes = models.PositiveIntegerField(default=15, help_text="Warn this long before a breach.")
+    timezone = models.CharField(max_length=60, default="UTC")
+    business_days = models.JSONField(
+        default=list, blank=True, help_text="Weekdays 0 (Monday) to 6; empty: every day."
+    )
+    business_start = models.TimeField(
+        null=True, blank=True, help_text="Empty with the end: around the clock."
+    )
+    business_end = models.TimeField(null=True, blank=True)
+    holidays = models.JSONField(default=list, blank=True, help_text="ISO dates when the clock stops.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+
+    def __str__(self) -> str:
+        return f"SLA for {self.segment}"
+
+
+class SlaCursor(models.Model):
+    """How far the SLA tick has started clocks: mentions are taken in id order (one row)."""
+
+    last_mention_id = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"SLA clocks started up to mention {self.last_mention_id}"

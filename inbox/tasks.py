@@ -45,3 +45,49 @@ def reply_send_task(self: Task, reply_id: int) -> None:
 def mentions_wake_task() -> int:
     """Snoozed mentions whose time has come go back to open. Safe to repeat: only due ones change."""
     return len(triage.mentions_wake())
+
+
+@shared_task(name="inbox.tasks.sla_tick")
+def sla_tick_task() -> tuple[int, int]:
+    """Start new SLA clocks, warn before breaches and raise breaches to team leads. Safe to repeat: each
+    mention is warned once and raised once per clock."""
+    from inbox.sla import sla_tick
+
+    warned, breached = sla_tick()
+    return len(warned), len(breached)
+
+
+@shared_task(name="inbox.tasks.sla_breach_notify")
+def sla_breach_notify_task(mention_id: int) -> int:
+    """Email the leads of the mention's team that its SLA was breached. Running twice sends twice (the tick
+    raises each breach once)."""
+    from django.core.mail import send_mail
+
+    from inbox.models import Mention
+    from inbox.sla import KIND_NAMES
+    from teams.models import Membership
+
+    mention = Mention.objects.select_related("author", "team").filter(pk=mention_id).first()
+    if mention is None or mention.team_id is None:
+        return 0
+    leads = list(
+        Membership.objects.filter(team_id=mention.team_id, role=Membership.Role.LEAD)
+        .exclude(user__email="")
+        .values_list("user__email", flat=True)
+    )
+    if not leads:
+        return 0
+    kind = KIND_NAMES.get(mention.sla_kind, "SLA")
+    body = "\n".join(
+        [
+            f"{kind} target breached for a mention of {mention.team}.",
+            f"Due: {mention.sla_due_at:%Y-%m-%d %H:%M %Z}" if mention.sla_due_at else "",
+            "",
+            f"@{mention.author.handle} on {mention.get_network_display()}:",
+            mention.text,
+            "",
+            f"Open it: /inbox/?open={mention.pk}",
+        ]
+    )
+    send_mail(f"[socialops] SLA breached: {kind.lower()} for @{mention.author.handle}", body, None, leads)
+    return len(leads)

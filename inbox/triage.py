@@ -26,6 +26,7 @@ from channels.models import Channel, Segment
 from inbox.audit import audit_record, audit_record_many
 from inbox.events import event_publish
 from inbox.models import Mention, Note, Reply
+from inbox.sla import SLA_STOPPED, sla_replied
 from routing.facts import INTENTS
 from routing.models import Correction, Escalation
 from routing.services import RoutingActionError, mention_reroute
@@ -212,7 +213,13 @@ def _set_status(actor: Any, mention: Mention, status: str, verb: str, **changes:
 
 def mention_close(*, actor: Any, mention: Mention) -> Mention:
     return _set_status(
-        actor, mention, Mention.Status.CLOSED, "mention.closed", closed_at=timezone.now(), snoozed_until=None
+        actor,
+        mention,
+        Mention.Status.CLOSED,
+        "mention.closed",
+        closed_at=timezone.now(),
+        snoozed_until=None,
+        **SLA_STOPPED,
     )
 
 
@@ -341,9 +348,10 @@ def mention_mark_spam(*, actor: Any, mention: Mention) -> Mention:
         current.intent = "spam"
         current.status = Mention.Status.CLOSED
         current.closed_at = timezone.now()
+        current.sla_warn_at = current.sla_due_at = None
         if "spam" not in current.labels:
             current.labels = [*current.labels, "spam"]
-        _touch(current, ["intent", "status", "closed_at", "labels"])
+        _touch(current, ["intent", "status", "closed_at", "labels", "sla_warn_at", "sla_due_at"])
         audit_record(
             actor=actor,
             verb="mention.spam",
@@ -449,6 +457,7 @@ def reply_create(
         reply = Reply.objects.create(
             mention=current, channel=channel, author=actor, text=text, is_direct=is_direct, state=state
         )
+        sla_replied(mention=current)
         changed = []
         if current.assignee_id is None:
             current.assignee = actor
@@ -633,7 +642,7 @@ def mentions_bulk_apply(
     elif action == "unassign":
         update["assignee_id"] = None
     elif action == "close":
-        update.update(status=Mention.Status.CLOSED, closed_at=now, snoozed_until=None)
+        update.update(status=Mention.Status.CLOSED, closed_at=now, snoozed_until=None, **SLA_STOPPED)
     elif action == "reopen":
         update.update(status=Mention.Status.OPEN, closed_at=None, snoozed_until=None)
     elif action == "priority":
@@ -645,7 +654,7 @@ def mentions_bulk_apply(
             raise TriageError("Choose a time to snooze until.")
         update.update(status=Mention.Status.SNOOZED, snoozed_until=_snooze_until(until, now))
     elif action == "spam":
-        update.update(status=Mention.Status.CLOSED, closed_at=now, intent="spam")
+        update.update(status=Mention.Status.CLOSED, closed_at=now, intent="spam", **SLA_STOPPED)
     elif action == "label":
         labels = labels_clean(labels)
         if not labels:

@@ -198,7 +198,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=60),
         "options": {"expires": 120},
     },
-    # Escalations nobody accepted within their segment's acceptance window go to the team lead.
+    # SLA clocks: start them for new mentions, warn before a breach, raise breaches to team leads.
+    "sla-tick": {
+        "task": "inbox.tasks.sla_tick",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 120},
+    },
     # Auto-assigning teams hand queued mentions to people who have room again.
     "assign-team-queues": {
         "task": "teams.tasks.queues_assign",
@@ -211,6 +216,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=60),
         "options": {"expires": 120},
     },
+    # Escalations nobody accepted within their segment's acceptance window go to the team lead.
     "escalations-overdue": {
         "task": "routing.tasks.escalations_overdue",
         "schedule": timedelta(seconds=60),

@@ -72,4 +72,9 @@ def team_health(*, team: Team) -> QueueHealth:
     waiting = Escalation.objects.filter(
         to_team=team, state__in=(Escalation.State.PENDING, Escalation.State.ESCALATED_TO_LEAD)
     ).count()
-    return QueueHealth(counts["open"], counts["unassigned"], counts["oldest"], waiting, None)
+    from inbox.models import SlaPolicy
+    from inbox.sla import sla_at_risk_count
+
+    has_policy = SlaPolicy.objects.filter(enabled=True, segment__team=team).exists()
+    at_risk = sla_at_risk_count(team_id=team.pk) if has_policy else None
+    return QueueHealth(counts["open"], counts["unassigned"], counts["oldest"], waiting, at_risk)
