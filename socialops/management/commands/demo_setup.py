@@ -13,6 +13,7 @@ from django.db import transaction
 from channels.connectors.simulated import SimulatedConnector
 from channels.models import Channel, Network, Segment
 from channels.services import channel_pull
+from inbox.models import SlaPolicy
 from teams.models import Membership, Team
 from teams.roles import ADMINS_GROUP
 
@@ -47,6 +48,9 @@ DEMO_CHANNELS: dict[str, tuple[str, str]] = {
     "product-promotion": ("northwind-shop", "@northwind_shop"),
     "issue-advocacy": ("northwind-cares", "@northwind_cares"),
 }
+
+
+DEMO_SLA_MINUTES = {"crisis-management": 15, "customer-relations": 60}  # first response targets
 
 
 class Command(BaseCommand):
@@ -112,4 +116,15 @@ class Command(BaseCommand):
             )
             if created:
                 created_channels.append(channel)
+        # SLA clocks on the two segments where minutes matter, so the inbox shows them counting down.
+        for slug, first_response in DEMO_SLA_MINUTES.items():
+            SlaPolicy.objects.get_or_create(
+                segment=Segment.objects.get(slug=slug),
+                defaults={
+                    "first_response_minutes": first_response,
+                    "next_response_minutes": first_response,
+                    "resolution_minutes": first_response * 8,
+                    "warn_before_minutes": max(5, first_response // 4),
+                },
+            )
         return created_channels
