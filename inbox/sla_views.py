@@ -48,6 +48,16 @@ class SlaPolicyForm(forms.ModelForm):
             "business_end",
             "holidays",
         ]
+        labels = {
+            "enabled": "Policy on",
+            "first_response_minutes": "First response (minutes)",
+            "next_response_minutes": "Next response (minutes)",
+            "resolution_minutes": "Resolution (minutes)",
+            "warn_before_minutes": "Warn before a breach (minutes)",
+            "timezone": "Time zone",
+            "business_start": "Business hours start",
+            "business_end": "Business hours end",
+        }
         widgets = {
             "business_start": forms.TimeInput(attrs={"type": "time"}),
             "business_end": forms.TimeInput(attrs={"type": "time"}),

@@ -14,10 +14,12 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.cache import cache
+from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -550,6 +552,10 @@ def events(request: HttpRequest) -> StreamingHttpResponse:
             event["mine"] = event.get("actor") == me
             yield f"event: change\ndata: {json.dumps(event, default=str)}\n\n".encode()
 
+    # The stream lives for minutes and needs no database (with Redis): give the connection back now rather
+    # than hold one per open inbox.
+    if settings.REDIS_URL:
+        connection.close()
     response = StreamingHttpResponse(stream(), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come

@@ -1,0 +1,116 @@
+"""Team leads and admins in real Chromium: a lead staffs a team, takes over a brand account and switches on
+round-robin, and new mentions are handed out; an admin sets an SLA policy and a breach reaches the lead."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core import mail
+from playwright.sync_api import expect
+
+from inbox.models import Mention, SlaPolicy
+from inbox.sla import sla_tick
+from teams.models import Membership, Team
+from tests.browser.inbox_page import (
+    arrive,
+    events_channel_of_its_own,
+    javascript_errors,
+    open_inbox,
+    post,
+    sign_in,
+)
+from tests.factories import ChannelFactory, MembershipFactory, UserFactory, segment
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("six_segments")]
+
+SUPPORT_POSTS = [
+    "My Tundra 2 tent pole snapped on the first night. How do I get a replacement?",
+    "The zip on my Summit Shell jacket broke after one hike. Can you help me get it repaired?",
+]
+
+
+@pytest.fixture(autouse=True)
+def _events_channel_of_its_own(monkeypatch) -> None:
+    events_channel_of_its_own(monkeypatch)
+
+
+def test_a_lead_staffs_the_team_takes_an_account_and_round_robin_hands_out_new_mentions(
+    live_server, page, screenshot
+) -> None:
+    care = segment("customer-relations")
+    lead = MembershipFactory(
+        team=care.team, role=Membership.Role.LEAD, user__first_name="Lena", user__last_name="Lead"
+    ).user
+    newcomer = UserFactory(username="nia", first_name="Nia", last_name="New")
+    shop = ChannelFactory(handle="@northwind_shop", segment=segment("product-promotion"))
+    errors = javascript_errors(page)
+    sign_in(page.context, live_server.url, lead)
+
+    page.goto(f"{live_server.url}/teams/{care.team.slug}/")
+    page.get_by_label("Add a person").select_option(label=f"Nia New ({newcomer.username})")
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(page.get_by_text(f"Nia New joined {care.team.name}.")).to_be_visible()
+    page.get_by_label("Take over an account").select_option(value=str(shop.pk))
+    page.get_by_role("button", name=f"Assign to {care.team.name}").click()
+    expect(page.get_by_text(f"@northwind_shop now belongs to {care.team.name}.")).to_be_visible()
+    page.get_by_label("Round-robin", exact=False).check()
+    page.get_by_role("button", name="Save assignment").click()
+    expect(page.get_by_text("Assignment: Round-robin")).to_be_visible()
+    screenshot("team")
+
+    open_inbox(page, f"{live_server.url}/inbox/?queue=all")
+    arrived = arrive(shop, *(post(text, handle=f"hiker{n}") for n, text in enumerate(SUPPORT_POSTS)))
+
+    for mention in arrived:
+        expect(page.locator(f'li.mention[data-id="{mention.pk}"] .badge--assignee')).to_be_visible(
+            timeout=5_000
+        )
+    assignees = {Mention.objects.get(pk=m.pk).assignee_id for m in arrived}
+    assert assignees == {lead.pk, newcomer.pk}
+    assert Team.objects.get(pk=care.team.pk).assignment == Team.Assignment.ROUND_ROBIN
+    assert errors == []
+
+
+def test_an_admin_sets_an_sla_and_a_breach_reaches_the_lead(
+    live_server, page, browser, screenshot, monkeypatch
+) -> None:
+    from socialops.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)  # the breach email is sent here, not by a worker
+    care = segment("customer-relations")
+    lead = MembershipFactory(
+        team=care.team, role=Membership.Role.LEAD, user__first_name="Lena", user__email="lena@example.com"
+    ).user
+    admin = UserFactory(admin=True, first_name="Ari")
+    help_desk = ChannelFactory(handle="@northwind_help", segment=care)
+    sign_in(page.context, live_server.url, admin)
+
+    page.goto(f"{live_server.url}/sla/")
+    page.get_by_role("link", name=f"Set a policy for {care.name}").click()
+    page.get_by_label("First response (minutes)").fill("30")
+    page.get_by_label("Time zone").fill("Nowhere/Atlantis")
+    page.get_by_role("button", name="Save policy").click()
+    expect(page.get_by_text("Unknown time zone 'Nowhere/Atlantis'")).to_be_visible()
+    page.get_by_label("Time zone").fill("Europe/Paris")
+    page.get_by_role("button", name="Save policy").click()
+    expect(page.get_by_text(f"SLA policy for {care.name} saved")).to_be_visible()
+    screenshot("sla")
+    assert SlaPolicy.objects.get(segment=care).first_response_minutes == 30
+
+    lead_context = browser.new_context(viewport={"width": 1280, "height": 800})
+    lead_page = lead_context.new_page()
+    errors = javascript_errors(lead_page)
+    sign_in(lead_context, live_server.url, lead)
+    open_inbox(lead_page, f"{live_server.url}/inbox/")
+    (mention,) = arrive(help_desk, post(SUPPORT_POSTS[0]))
+    row = lead_page.locator(f'li.mention[data-id="{mention.pk}"]')
+    expect(row).to_be_visible(timeout=5_000)
+
+    sla_tick(now=datetime.now(UTC) + timedelta(minutes=45))  # beat's tick, 45 minutes on
+
+    expect(row.locator(".sla--breached")).to_have_text("First response overdue", timeout=5_000)
+    expect(row.locator(".priority-30")).to_be_visible()
+    assert [message.to for message in mail.outbox] == [["lena@example.com"]]
+    assert errors == []
+    lead_context.close()
