@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -134,6 +134,160 @@ def rule_delete(*, user: Any, rule: Rule) -> None:
         _audit(user, "rule.deleted", rule, before=before)
         rule.delete()
         rule_set_publish(user=user, summary=f"Deleted rule “{before['name']}”")
+
+
+def rules_reorder(*, user: Any, order: Sequence[int], summary: str) -> RuleSetVersion:
+    """Put the rules in ``order`` (rule ids, all of them) and publish one new version.
+
+    Raises ``ValueError`` when ``order`` is not exactly the rules there are (someone added or deleted one
+    meanwhile): nothing is changed.
+    """
+    with transaction.atomic():
+        rules = {rule.pk: rule for rule in Rule.objects.select_for_update()}
+        if sorted(order) != sorted(rules):
+            raise ValueError("The rules changed meanwhile; reload the page and try again.")
+        before = [rule.pk for rule in sorted(rules.values(), key=lambda r: (r.position, r.pk))]
+        for index, rule_id in enumerate(order):
+            rules[rule_id].position = (index + 1) * 10
+        Rule.objects.bulk_update(rules.values(), ["position"])
+        version = rule_set_publish(user=user, summary=summary)
+        _audit(user, "rules.reordered", version, before={"order": before}, after={"order": list(order)})
+    return version
+
+
+def intent_routes_save(*, user: Any, segments: Mapping[str, Segment | None]) -> RuleSetVersion | None:
+    """Give intents new owning segments (``None``: nobody owns it) and publish a version; None when nothing
+    changed."""
+    with transaction.atomic():
+        routes = {route.intent: route for route in IntentRoute.objects.select_for_update()}
+        after: dict[str, str] = {}
+        for intent, segment in segments.items():
+            if intent not in INTENTS:
+                raise ValueError(f"unknown intent {intent!r}")
+            route = routes.get(intent) or IntentRoute(intent=intent)
+            if route.pk is None:  # not seeded (a test database): the default map applies
+                old = DEFAULT_INTENT_SEGMENTS.get(intent, "")
+            else:
+                old = route.segment.slug if route.segment_id else ""
+            new = segment.slug if segment is not None else ""
+            if old == new:
+                continue
+            route.segment = segment
+            route.save()
+            after[intent] = new
+            _audit(user, "intent_route.saved", route, before={"segment": old}, after={"segment": new})
+        if not after:
+            return None
+        changes = ", ".join(f"{i.replace('_', ' ')} → {after[i] or 'receiving team'}" for i in after)
+        return rule_set_publish(user=user, summary=f"Intent map: {changes}")
+
+
+def routing_settings_save(
+    *, user: Any, crisis_mode: bool, misdirect_threshold: float
+) -> RuleSetVersion | None:
+    """Switch crisis mode and set the misdirect threshold; publish a version. None when nothing changed."""
+    if not 0 <= misdirect_threshold <= 1:
+        raise ValueError("The misdirect threshold is a confidence between 0 and 1.")
+    with transaction.atomic():
+        RoutingSettings.current()
+        current = RoutingSettings.objects.select_for_update().get(pk=1)
+        before = {"crisis_mode": current.crisis_mode, "misdirect_threshold": current.misdirect_threshold}
+        after = {"crisis_mode": crisis_mode, "misdirect_threshold": misdirect_threshold}
+        if before == after:
+            return None
+        current.crisis_mode, current.misdirect_threshold = crisis_mode, misdirect_threshold
+        current.save()
+        _audit(user, "routing_settings.saved", current, before=before, after=after)
+        said = []
+        if before["crisis_mode"] != crisis_mode:
+            said.append(f"crisis mode {'on' if crisis_mode else 'off'}")
+        if before["misdirect_threshold"] != misdirect_threshold:
+            said.append(f"misdirect threshold {before['misdirect_threshold']:g} → {misdirect_threshold:g}")
+        return rule_set_publish(user=user, summary="Routing settings: " + ", ".join(said))
+
+
+SEGMENT_FIELDS = ("follow", "create", "engage", "team", "acceptance_window_minutes", "default_poll_seconds")
+
+
+def segment_update(*, user: Any, segment: Segment, changes: Mapping[str, Any]) -> Segment:
+    """Change a segment's playbook, owning team or cadences (audited). A new owning team publishes a version:
+    published rule sets route by the segment-to-team map they were compiled with."""
+    unknown = set(changes) - set(SEGMENT_FIELDS)
+    if unknown:
+        raise ValueError(f"not a segment setting: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        segment = Segment.objects.select_for_update().select_related("team").get(pk=segment.pk)
+
+        def shown(name: str) -> Any:
+            value = getattr(segment, name)
+            return value.slug if isinstance(value, Team) else value
+
+        before = {name: shown(name) for name in changes}
+        for name, value in changes.items():
+            setattr(segment, name, value)
+        after = {name: shown(name) for name in changes}
+        changed = [name for name in changes if before[name] != after[name]]
+        if not changed:
+            return segment
+        segment.save(update_fields=changed)
+        _audit(
+            user,
+            "segment.saved",
+            segment,
+            before={n: before[n] for n in changed},
+            after={n: after[n] for n in changed},
+        )
+        if "team" in changed:
+            rule_set_publish(user=user, summary=f"{segment.name} now owned by team {after['team']}")
+    return segment
+
+
+def rule_set_rollback(*, user: Any, version: RuleSetVersion) -> RuleSetVersion:
+    """Publish a new version equal to ``version``: its rules (same ids, same order), intent map and threshold
+    become current again. Raises ``RuleError`` (nothing changes) when they no longer compile, e.g. a team they
+    name was deleted since."""
+    with transaction.atomic():
+        RoutingSettings.current()
+        current = RoutingSettings.objects.select_for_update().get(pk=1)
+        specs = list(version.rules)
+        before = {
+            "rules": [rule.pk for rule in Rule.objects.all()],
+            "misdirect_threshold": current.misdirect_threshold,
+        }
+        keep = [spec["id"] for spec in specs]
+        Rule.objects.exclude(pk__in=keep).delete()
+        existing = Rule.objects.in_bulk(keep)
+        for index, spec in enumerate(specs):
+            # A rule deleted since comes back under its old id, so old decisions' "rules fired" still name it.
+            rule = existing.get(spec["id"]) or Rule(pk=spec["id"], created_by=_person(user))
+            rule.position = (index + 1) * 10
+            rule.name = spec.get("name", "")
+            rule.enabled = spec.get("enabled", True)
+            rule.when, rule.then = spec["when"], spec["then"]
+            rule.save()
+        segments = {segment.slug: segment for segment in Segment.objects.all()}
+        for intent in INTENTS:
+            slug = version.intent_segments.get(intent, DEFAULT_INTENT_SEGMENTS.get(intent, ""))
+            IntentRoute.objects.update_or_create(intent=intent, defaults={"segment": segments.get(slug)})
+        current.misdirect_threshold = version.misdirect_threshold
+        current.save(update_fields=["misdirect_threshold", "updated_at"])
+        published = rule_set_publish(user=user, summary=f"Rolled back to version {version.number}")
+        _audit(
+            user,
+            "rule_set.rolled_back",
+            published,
+            before=before,
+            after={
+                "to_version": version.number,
+                "rules": keep,
+                "misdirect_threshold": version.misdirect_threshold,
+            },
+        )
+    return published
+
+
+def _person(user: Any) -> Any:
+    return user if user is not None and user.is_authenticated else None
 
 
 _compiled_lock = threading.Lock()
@@ -863,11 +1017,18 @@ class BacktestReport:
     sample: tuple[BacktestChange, ...]
 
 
-def rules_backtest(*, rules: Sequence[Mapping], days: int = 7, sample_size: int = 20) -> BacktestReport:
+def rules_backtest(
+    *,
+    rules: Sequence[Mapping],
+    days: int = 7,
+    sample_size: int = 20,
+    progress: Callable[[int, int], None] | None = None,
+) -> BacktestReport:
     """What a draft rule set would change over the last ``days`` of routed mentions. Changes nothing.
 
     Both sides use the classification stored on each mention, so only the rules differ. A draft that does
-    not compile raises ``routing.rules.RuleError``.
+    not compile raises ``routing.rules.RuleError``. ``progress(processed, total)`` is called before the first
+    batch and after each one.
     """
     from routing.facts import Classification
 
@@ -890,6 +1051,8 @@ def rules_backtest(*, rules: Sequence[Mapping], days: int = 7, sample_size: int 
     teams_after: dict[str, int] = {}
     changed = added = removed = 0
     sample: list[BacktestChange] = []
+    if progress is not None:
+        progress(0, len(ids))
     for start in range(0, len(ids), ROUTE_BATCH):
         chunk = ids[start : start + ROUTE_BATCH]
         stored = {
@@ -921,6 +1084,8 @@ def rules_backtest(*, rules: Sequence[Mapping], days: int = 7, sample_size: int 
                 changed += 1
                 if len(sample) < sample_size:
                     sample.append(BacktestChange(pk, facts.text, decision_record(b), decision_record(a)))
+        if progress is not None:
+            progress(start + len(chunk), len(ids))
     return BacktestReport(
         mentions=len(ids),
         days=days,

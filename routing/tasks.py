@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
+from typing import Any
 
 from celery import shared_task
 from django.core.cache import cache
@@ -10,6 +12,7 @@ from django.core.mail import send_mail
 
 from inbox.models import Mention
 from routing import services
+from routing.rules import RuleError
 
 logger = logging.getLogger(__name__)
 
@@ -103,3 +106,44 @@ def notification_send_task(mention_id: int, kind: str, target: str) -> None:
             raise OSError(f"webhook answered {response.status_code}")
     else:
         logger.warning("unknown notification kind %r for mention %s", kind, mention_id)
+
+
+# A backtest's draft and report stay this long: time to read the report and publish, not to hoard.
+BACKTEST_TTL_SECONDS = 60 * 60
+BACKTEST_SAMPLE_SIZE = 20  # changed decisions shown with their explanations
+
+
+def backtest_keys(backtest_id: str) -> tuple[str, str]:
+    """Cache keys of a backtest: its draft (written by the page) and its progress and report (by the task)."""
+    return f"routing:backtest:{backtest_id}", f"routing:backtest:{backtest_id}:progress"
+
+
+@shared_task(name="routing.tasks.rules_backtest", ignore_result=True)
+def rules_backtest_task(backtest_id: str) -> None:
+    """Backtest the draft rules the page stored under ``backtest_id``; progress (processed / total) and then
+    the report go into the cache for the page to poll.
+
+    Safe to run twice: a backtest changes nothing, and a second run writes the same report again.
+    """
+    draft_key, progress_key = backtest_keys(backtest_id)
+    draft = cache.get(draft_key)
+    if draft is None:
+        return  # expired before a worker got to it; the page says so
+
+    def write(state: dict[str, Any]) -> None:
+        cache.set(progress_key, state, timeout=BACKTEST_TTL_SECONDS)
+
+    def progress(processed: int, total: int) -> None:
+        write({"state": "running", "processed": processed, "total": total})
+
+    try:
+        report = services.rules_backtest(
+            rules=draft["rules"], days=draft["days"], sample_size=BACKTEST_SAMPLE_SIZE, progress=progress
+        )
+    except RuleError as error:  # another rule stopped compiling since the draft was made (a team deleted)
+        write({"state": "failed", "error": str(error)})
+        return
+    except Exception:
+        write({"state": "failed", "error": "The backtest stopped with an error: see the worker's log."})
+        raise
+    write({"state": "done", "processed": report.mentions, "total": report.mentions, "report": asdict(report)})

@@ -20,6 +20,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("inbox/", include("inbox.urls")),
     path("channels/", include("channels.urls")),
+    path("routing/", include("routing.urls")),
     path("teams/", include("teams.urls")),
     path("sla/", include("inbox.sla_urls")),
     path("api/v1/", include("socialops.api_urls")),
