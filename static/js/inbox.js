@@ -62,13 +62,15 @@
   // --- Selection and the bulk bar -----------------------------------------------------------------------
 
   const selected = new Set();
+  const bulkResult = document.getElementById("bulk-result");
 
   function syncSelection() {
     rows().forEach((r) => {
       const box = r.querySelector(".mention__select");
       if (box) box.checked = selected.has(r.dataset.id);
     });
-    bulkForm.hidden = selected.size === 0;
+    // After an action the bar stays to say what was done, until the selection changes.
+    bulkForm.hidden = selected.size === 0 && bulkResult.childElementCount === 0;
     document.getElementById("bulk-count").textContent = String(selected.size);
     // Selected rows that scrolled out of the list still count: keep them as hidden inputs.
     bulkForm.querySelectorAll("input[data-kept]").forEach((el) => el.remove());
@@ -89,6 +91,7 @@
     if (!box) return;
     if (box.checked) selected.add(box.value);
     else selected.delete(box.value);
+    bulkResult.replaceChildren();
     syncSelection();
   });
 
@@ -103,8 +106,10 @@
   showBulkParams();
   bulkForm.querySelector("[data-bulk-clear]").addEventListener("click", () => {
     selected.clear();
+    bulkResult.replaceChildren();
     syncSelection();
   });
+  bulkForm.addEventListener("htmx:afterSwap", () => syncSelection()); // the result has arrived in the bar
 
   // --- Refreshing the list and the counts ---------------------------------------------------------------
 
@@ -120,9 +125,12 @@
     return params;
   }
 
+  // At most one refresh waits at a time, and it fetches whatever is newest when it runs. (Restarting the
+  // wait on every event would starve the list while a busy inbox sends events faster than the wait.)
   function refreshList() {
-    clearTimeout(refreshTimer);
+    if (refreshTimer) return;
     refreshTimer = setTimeout(async () => {
+      refreshTimer = null;
       if (refreshing) return refreshList();
       refreshing = true;
       try {
@@ -156,11 +164,22 @@
     }, 250);
   }
 
+  let countsTimer = null;
   function refreshCounts() {
-    document.body.dispatchEvent(new CustomEvent("inbox:counts"));
+    if (countsTimer) return; // a burst of events costs one request for the counts, not one each
+    countsTimer = setTimeout(() => {
+      countsTimer = null;
+      document.body.dispatchEvent(new CustomEvent("inbox:counts"));
+    }, 250);
   }
 
-  document.body.addEventListener("inbox:changed", () => {
+  document.body.addEventListener("inbox:changed", (event) => {
+    // A bulk action is done with the mentions it changed: they leave the selection (skipped ones stay), so
+    // the next action does not silently apply to rows that left the list.
+    if (bulkForm.contains(event.target) && event.detail && Array.isArray(event.detail.ids)) {
+      event.detail.ids.forEach((id) => selected.delete(String(id)));
+      syncSelection();
+    }
     refreshList();
     refreshCounts();
   });
@@ -198,7 +217,9 @@
   }
 
   function presenceStart(id) {
-    if (presenceFor && presenceFor !== id) presenceSend(presenceFor, "left");
+    // No id: the pane says the mention left the user's teams (re-routed, bounced); it is no longer theirs to
+    // post presence to (the server answers 404), and the entry expires by itself.
+    if (presenceFor && id && presenceFor !== id) presenceSend(presenceFor, "left");
     presenceFor = id;
     clearInterval(presenceTimer);
     if (!id) return;
