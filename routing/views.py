@@ -65,7 +65,7 @@ def segments(request: HttpRequest) -> HttpResponse:
 
 
 def _segments_page(
-    request: HttpRequest, *, intent_form: IntentMapForm, settings_form: RoutingSettingsForm, status: int = 200
+    request: HttpRequest, *, intent_form: IntentMapForm, settings_form: RoutingSettingsForm
 ) -> HttpResponse:
     return render(
         request,
@@ -75,7 +75,6 @@ def _segments_page(
             "intent_form": intent_form,
             "settings_form": settings_form,
         },
-        status=status,
     )
 
 
@@ -109,14 +108,14 @@ def intents_save(request: HttpRequest) -> HttpResponse:
         initial={"crisis_mode": current.crisis_mode, "misdirect_threshold": current.misdirect_threshold}
     )
     if not form.is_valid():
-        return _segments_page(request, intent_form=form, settings_form=settings_form, status=400)
+        return _segments_page(request, intent_form=form, settings_form=settings_form)
     try:
         version = services.intent_routes_save(
             user=request.user, segments={intent: form.cleaned_data[intent] for intent in INTENTS}
         )
     except RuleError as error:
         form.add_error(None, str(error))
-        return _segments_page(request, intent_form=form, settings_form=settings_form, status=400)
+        return _segments_page(request, intent_form=form, settings_form=settings_form)
     if version is None:
         messages.info(request, "The intent map was already like this: nothing to publish.")
     else:
@@ -130,9 +129,7 @@ def settings_save(request: HttpRequest) -> HttpResponse:
     """Crisis mode and the misdirect threshold: one new rule-set version when something changed."""
     form = RoutingSettingsForm(request.POST)
     if not form.is_valid():
-        return _segments_page(
-            request, intent_form=IntentMapForm(current=_intent_map()), settings_form=form, status=400
-        )
+        return _segments_page(request, intent_form=IntentMapForm(current=_intent_map()), settings_form=form)
     version = services.routing_settings_save(
         user=request.user,
         crisis_mode=form.cleaned_data["crisis_mode"],
@@ -275,7 +272,6 @@ def _builder(request: HttpRequest, *, rule: Rule | None) -> HttpResponse:
                     return redirect(f"{reverse('routing:rules')}#rule-{saved.pk}")
             except RuleError as error:
                 builder.refuse(error)
-        status = 400
     else:
         spec = _draft_spec(request, rule) or (rule.as_spec() if rule else None)
         initial = builder_initial(spec) if spec else None
@@ -286,12 +282,10 @@ def _builder(request: HttpRequest, *, rule: Rule | None) -> HttpResponse:
             query = f"?draft={request.GET['draft']}" if request.GET.get("draft") else ""
             return redirect(json_url + query)
         builder = RuleBuilder(choices=choices, initial=initial)
-        status = 200
     return render(
         request,
         "routing/rule_builder.html",
         {"rule": rule, "builder": builder, "days": days, "choices": choices},
-        status=status,
     )
 
 
@@ -326,7 +320,6 @@ def _json_editor(request: HttpRequest, *, rule: Rule | None) -> HttpResponse:
                     return redirect(f"{reverse('routing:rules')}#rule-{saved.pk}")
             except RuleError as error:
                 form.add_error("spec", f"{error.path.removeprefix('rules[0].')}: {error.message}")
-        status = 400
     else:
         spec = _draft_spec(request, rule) or (rule.as_spec() if rule else None)
         example = {
@@ -336,10 +329,7 @@ def _json_editor(request: HttpRequest, *, rule: Rule | None) -> HttpResponse:
             "then": [{"set_priority": "high"}],
         }
         form = RuleJsonForm(initial={"spec": rule_json_text(spec or example)})
-        status = 200
-    return render(
-        request, "routing/rule_json.html", {"rule": rule, "form": form, "days": days}, status=status
-    )
+    return render(request, "routing/rule_json.html", {"rule": rule, "form": form, "days": days})
 
 
 # --- Backtest -----------------------------------------------------------------------------------------------

@@ -121,6 +121,14 @@
     group.querySelectorAll("[data-condition]").forEach(wire);
   }
 
+  // How groups combine only matters once there are two.
+  var match = form.querySelector(".builder__match");
+  function showMatch() {
+    var groups = form.querySelectorAll("[data-group]:not([hidden])").length;
+    match.hidden = groups < 2 && !match.querySelector(".field__error");
+  }
+  form.addEventListener("change", showMatch);
+
   form.querySelectorAll("[data-group]").forEach(wireGroup);
   form.querySelectorAll("[data-action]").forEach(wire);
 
@@ -134,7 +142,9 @@
     form.querySelector("[data-groups]").appendChild(made.element);
     wireGroup(made.element);
     addCondition(made.element);
+    showMatch();
   });
+  showMatch();
 
   var addAction = form.querySelector("[data-add-action]");
   addAction.hidden = false;
