@@ -451,7 +451,7 @@ def reply_create(
             if newer is not None:
                 raise ReplyCollision(
                     f"{_user_name(newer.author)} already replied {_ago(newer.created_at)}: "
-                    f"“{newer.text[:80]}”. Send yours as well?"
+                    f"“{newer.text[:80]}” — send yours as well?"
                 )
         state = Reply.State.AWAITING_APPROVAL if current.requires_approval else Reply.State.QUEUED
         reply = Reply.objects.create(
@@ -499,7 +499,7 @@ def reply_channel(mention: Mention) -> Channel:
 def _ago(when: datetime) -> str:
     seconds = max(0, int((timezone.now() - when).total_seconds()))
     if seconds < 60:
-        return f"{seconds} s ago"
+        return "just now"
     if seconds < 3600:
         return f"{seconds // 60} min ago"
     return f"{seconds // 3600} h ago"

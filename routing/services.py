@@ -653,8 +653,12 @@ def decisions_followup(
                 lambda m=mention_id, k=kind, t=target: notification_send_task.delay(m, k, t)
             )
     ids = sorted(m for m, _, _ in decided)
-    # Team ids, as every live event names them: the event stream sends each browser its teams' events.
-    teams = sorted({team_ids[d.team] for _, _, d in decided if d.team in team_ids})
+    # Team ids, as every live event names them: the event stream sends each browser its teams' events. The
+    # receiving teams too: a post escalated away shows up in their "Sent away" queue.
+    teams = sorted(
+        {team_ids[d.team] for _, _, d in decided if d.team in team_ids}
+        | {team_ids[f.team] for _, f, _ in decided if f.team in team_ids}
+    )
     transaction.on_commit(
         lambda: event_publish("mentions.routed", {"ids": ids, "teams": teams, "escalated": escalations})
     )
@@ -818,7 +822,7 @@ def escalation_accept(*, escalation: Escalation, user: Any) -> Escalation:
         escalation.save(update_fields=["state", "decided_at", "decided_by"])
         Mention.objects.filter(pk=escalation.mention_id).update(team_id=escalation.to_team_id)
         _audit(user, "escalation.accepted", escalation, before=before, after={"state": escalation.state})
-        _publish_after_commit("escalation.accepted", escalation)
+        _publish_after_commit("escalation.accepted", escalation, actor=getattr(user, "username", ""))
     return escalation
 
 
@@ -858,7 +862,7 @@ def escalation_bounce(*, escalation: Escalation, user: Any, reason: str) -> Esca
             before=before,
             after={"state": "bounced", "reason": reason},
         )
-        _publish_after_commit("escalation.bounced", escalation)
+        _publish_after_commit("escalation.bounced", escalation, actor=getattr(user, "username", ""))
     return escalation
 
 

@@ -11,3 +11,58 @@ register = template.Library()
 def words(value: str) -> str:
     """An identifier as words: ``support_question`` → ``support question``."""
     return str(value or "").replace("_", " ").replace("-", " ")
+
+
+VERBS = {
+    "mention.assigned": "assigned it",
+    "mention.unassigned": "unassigned it",
+    "mention.auto_assigned": "assigned it automatically",
+    "mention.returned_to_queue": "returned it to the queue",
+    "mention.rerouted": "re-routed it",
+    "mention.closed": "closed it",
+    "mention.close": "closed it",
+    "mention.reopened": "reopened it",
+    "mention.reopen": "reopened it",
+    "mention.snoozed": "snoozed it",
+    "mention.snooze": "snoozed it",
+    "mention.woke": "woke it from snooze",
+    "mention.labelled": "changed its labels",
+    "mention.label": "added labels",
+    "mention.prioritized": "changed its priority",
+    "mention.priority": "changed its priority",
+    "mention.spam": "marked it as spam",
+    "mention.noted": "added a note",
+    "mention.routed": "routed it",
+    "mention.escalated": "escalated it",
+    "reply.queued": "queued a reply",
+    "reply.awaiting_approval": "wrote a reply that waits for approval",
+    "reply.approved": "approved a reply",
+    "reply.rejected": "rejected a reply",
+    "reply.retried": "sent a reply again",
+    "reply.sent": "sent the reply",
+    "reply.failed": "could not send the reply",
+    "escalation.accepted": "accepted the escalation",
+    "escalation.bounced": "bounced the escalation back",
+    "escalation.to_lead": "raised the escalation to the team lead",
+    "sla.warning": "warned that the SLA is close",
+    "sla.breached": "raised the SLA breach to the team leads",
+}
+
+
+@register.filter
+def verb_words(verb: str) -> str:
+    """An audit verb as a person would say it: ``mention.closed`` → ``closed it``."""
+    return VERBS.get(verb, words(verb.replace(".", " ")))
+
+
+@register.filter
+def ago(when) -> str:
+    """``since 5 minutes`` style, but "just now" under a minute."""
+    from django.utils import timezone
+    from django.utils.timesince import timesince
+
+    if when is None:
+        return ""
+    if (timezone.now() - when).total_seconds() < 60:
+        return "just now"
+    return f"for {timesince(when)}"

@@ -392,6 +392,8 @@
     const go = () => {
       const el = detailBox.querySelector(selector);
       if (!el) return;
+      const fold = el.closest("details");
+      if (fold) fold.open = true;
       if (how === "click") el.click();
       else {
         el.scrollIntoView({ block: "center" });

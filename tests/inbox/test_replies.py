@@ -740,7 +740,7 @@ def test_a_reply_someone_else_sent_meanwhile_needs_confirming(
         theirs = queued_reply(mention, colleague, "We are looking into it.")
 
     with pytest.raises(
-        ReplyCollision, match=re.escape("Maya Lopez already replied 0 s ago: “We are looking into it.”")
+        ReplyCollision, match=re.escape("Maya Lopez already replied just now: “We are looking into it.”")
     ):
         queued_reply(mention, agent, "Hi! Checking now.", seen_reply_id=0)
     assert list(Reply.objects.values_list("pk", flat=True)) == [theirs.pk]

@@ -832,7 +832,7 @@ def test_a_reply_after_someone_elses_unseen_reply_needs_confirming_and_sends_not
 
     assert (
         str(collision.value)
-        == "Ben M already replied 5 min ago: “Sent you a DM about it”. Send yours as well?"
+        == "Ben M already replied 5 min ago: “Sent you a DM about it” — send yours as well?"
     )
     assert list(Reply.objects.all()) == [bens_reply]
     assert fresh(mention).assignee_id is None
