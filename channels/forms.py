@@ -1,17 +1,22 @@
-"""Forms of the pages where an admin connects brand accounts."""
+"""Forms of the pages where an admin connects brand accounts and changes their settings."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 from django import forms
 
-from channels.models import Segment
+from channels.models import Channel, Network, Segment
+from teams.models import Team
 
 MAX_QUERY_LENGTH = 512  # X's recent search refuses a longer query (Basic and Pro access)
 MAX_QUERIES = 20  # one search query ORs them all together; more would not fit X's 512 characters anyway
+MIN_POLL_SECONDS = 15  # the demo channels' cadence; pulling more often only spends the network's rate budget
+MAX_POLL_SECONDS = 24 * 60 * 60  # an account worth pulling less than daily is better paused
 _HASHTAG = re.compile(r"#?(\w+)")
+_HANDLE = re.compile(r"@?(\w{1,50})")
 
 
 class _SegmentField(forms.ModelChoiceField):
@@ -34,6 +39,73 @@ def _lines(text: str) -> list[str]:
     return list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
 
 
+def _x_queries(text: str) -> list[str]:
+    """X search queries, one a line, within what one recent-search query can hold."""
+    queries = _lines(text)
+    if len(queries) > MAX_QUERIES:
+        raise forms.ValidationError(f"At most {MAX_QUERIES} queries, one per line.")
+    too_long = [query for query in queries if len(query) > MAX_QUERY_LENGTH]
+    if too_long:
+        raise forms.ValidationError(
+            f"A query may be at most {MAX_QUERY_LENGTH} characters; this one is longer: {too_long[0][:60]}…"
+        )
+    return queries
+
+
+def _hashtags(text: str) -> list[str]:
+    """Hashtags, one a line, each written with its #: the only thing Mastodon can be listened to for."""
+    tags: list[str] = []
+    for line in _lines(text):
+        match = _HASHTAG.fullmatch(line)
+        if match is None:
+            raise forms.ValidationError(
+                f"{line!r} is not a hashtag. On Mastodon only hashtags can be listened to, one per line."
+            )
+        tags.append(f"#{match.group(1)}")
+    if len(tags) > MAX_QUERIES:
+        raise forms.ValidationError(f"At most {MAX_QUERIES} hashtags, one per line.")
+    return list(dict.fromkeys(tags))
+
+
+def _poll_field() -> forms.IntegerField:
+    return forms.IntegerField(
+        label="Pull every (seconds)",
+        required=False,
+        min_value=MIN_POLL_SECONDS,
+        max_value=MAX_POLL_SECONDS,
+        help_text="Leave empty for the segment's cadence.",
+        error_messages={
+            "min_value": f"Pull no more often than every {MIN_POLL_SECONDS} seconds.",
+            "max_value": "Pull at least once a day, or pause the channel instead.",
+        },
+    )
+
+
+def _queries_field(network: str) -> forms.CharField:
+    if network == Network.MASTODON:
+        label, help_text = (
+            "Hashtags to listen to",
+            (
+                "One hashtag per line, e.g. #northwind. Their public timelines on the instance are received "
+                "along with the account's mentions."
+            ),
+        )
+    else:
+        label, help_text = (
+            "Listening queries",
+            (
+                "One search query per line: brand keywords, hashtags or product names, e.g. northwind or "
+                "#northwindtrails. Mentions of the account are always received."
+            ),
+        )
+    return forms.CharField(
+        label=label,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text=help_text,
+    )
+
+
 class XConnectForm(forms.Form):
     """What to do with an X account once X has authorised it: its segment and what to listen for."""
 
@@ -49,16 +121,7 @@ class XConnectForm(forms.Form):
     )
 
     def clean_listening_queries(self) -> list[str]:
-        queries = _lines(self.cleaned_data["listening_queries"])
-        if len(queries) > MAX_QUERIES:
-            raise forms.ValidationError(f"At most {MAX_QUERIES} queries, one per line.")
-        too_long = [query for query in queries if len(query) > MAX_QUERY_LENGTH]
-        if too_long:
-            raise forms.ValidationError(
-                f"A query may be at most {MAX_QUERY_LENGTH} characters; this one is longer: "
-                f"{too_long[0][:60]}…"
-            )
-        return queries
+        return _x_queries(self.cleaned_data["listening_queries"])
 
 
 class MastodonConnectForm(forms.Form):
@@ -104,14 +167,88 @@ class MastodonConnectForm(forms.Form):
         return f"https://{parts.netloc.lower()}"
 
     def clean_listening_queries(self) -> list[str]:
-        tags: list[str] = []
-        for line in _lines(self.cleaned_data["listening_queries"]):
-            match = _HASHTAG.fullmatch(line)
-            if match is None:
-                raise forms.ValidationError(
-                    f"{line!r} is not a hashtag. On Mastodon only hashtags can be listened to, one per line."
-                )
-            tags.append(f"#{match.group(1)}")
-        if len(tags) > MAX_QUERIES:
-            raise forms.ValidationError(f"At most {MAX_QUERIES} hashtags, one per line.")
-        return list(dict.fromkeys(tags))
+        return _hashtags(self.cleaned_data["listening_queries"])
+
+
+class SimulatedConnectForm(forms.Form):
+    """A brand account on the simulated network, which makes up realistic posts for demos and trials."""
+
+    handle = forms.CharField(
+        label="Handle",
+        max_length=51,
+        widget=forms.TextInput(attrs={"placeholder": "@northwind_help", "spellcheck": "false"}),
+        help_text="Letters, digits and underscores, e.g. @northwind_help. Posts are made up for it.",
+    )
+    segment = _segment_field()
+    listening_queries = _queries_field(Network.SIMULATED)
+    poll_interval_seconds = _poll_field()
+
+    def clean_handle(self) -> str:
+        match = _HANDLE.fullmatch(self.cleaned_data["handle"].strip())
+        if match is None:
+            raise forms.ValidationError(
+                "Use letters, digits and underscores only, at most 50, e.g. @northwind_help."
+            )
+        return f"@{match.group(1)}"
+
+    def clean_listening_queries(self) -> list[str]:
+        return _x_queries(self.cleaned_data["listening_queries"])
+
+
+class _TeamField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Team) -> str:
+        return obj.name
+
+
+class ChannelSettingsForm(forms.Form):
+    """What an admin may change about a connected channel. Its tokens are never shown: on X a new app bearer
+    token can be typed in to replace the stored one, or the stored one forgotten."""
+
+    segment = _segment_field()
+    team_override = _TeamField(
+        label="Owning team",
+        queryset=Team.objects.all(),
+        to_field_name="slug",
+        required=False,
+        empty_label="The segment's team",
+        help_text="Only when this account's mentions belong to another team than its segment's.",
+    )
+    poll_interval_seconds = _poll_field()
+    bearer_token = forms.CharField(
+        label="App bearer token for search",
+        required=False,
+        strip=True,
+        max_length=500,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"}),
+        help_text=(
+            "From the X developer portal (your app's Keys and tokens). Searches for the listening queries "
+            "then spend the app's budget, not the account's. It is stored encrypted and never shown again; "
+            "leave empty to keep the one stored."
+        ),
+    )
+    forget_bearer_token = forms.BooleanField(label="Forget the stored app bearer token", required=False)
+
+    def __init__(self, *args: Any, channel: Channel, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.channel = channel
+        self.fields["listening_queries"] = _queries_field(channel.network)
+        self.order_fields(["segment", "team_override", "listening_queries", "poll_interval_seconds"])
+        if channel.network != Network.X:
+            del self.fields["bearer_token"]
+            del self.fields["forget_bearer_token"]
+        segment_default = channel.segment.default_poll_seconds
+        self.fields[
+            "poll_interval_seconds"
+        ].help_text = f"Leave empty for the segment's cadence (every {segment_default} seconds)."
+
+    def clean_listening_queries(self) -> list[str]:
+        text = self.cleaned_data["listening_queries"]
+        return _hashtags(text) if self.channel.network == Network.MASTODON else _x_queries(text)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("bearer_token") and data.get("forget_bearer_token"):
+            self.add_error(
+                "forget_bearer_token", "Either type a new bearer token or forget the stored one, not both."
+            )
+        return data

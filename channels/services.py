@@ -21,6 +21,7 @@ from channels.connectors.base import (
 )
 from channels.connectors.registry import connector_for
 from channels.models import Channel, RateBudget
+from inbox.audit import audit_record
 from inbox.services import Quarantine, mentions_ingest
 
 logger = logging.getLogger(__name__)
@@ -176,7 +177,16 @@ def _record(channel: Channel, result: PullResult) -> None:
     if result.retry_after is not None:
         # Honour the network's reset time instead of sleeping in the worker.
         changes["next_pull_at"] = now + timedelta(seconds=result.retry_after)
-    Channel.objects.filter(pk=channel.pk).update(**changes)
+    with transaction.atomic():
+        Channel.objects.filter(pk=channel.pk).update(**changes)
+        if "state" in changes:
+            audit_record(
+                actor=None,
+                verb="channel.needs_reauth",
+                obj=channel,
+                before={"state": channel.state},
+                after={"state": changes["state"], "reason": result.error},
+            )
 
 
 def channels_claim_due(*, now: datetime | None = None) -> list[int]:

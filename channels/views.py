@@ -1,8 +1,11 @@
-"""Pages where an admin connects brand accounts and sees how every channel is doing.
+"""Pages where an admin connects brand accounts, changes their settings and sees how every channel is doing.
 
 X accounts connect through OAuth 2.0 (authorization code with PKCE): the admin is sent to X and comes back
 to the callback with a code. Mastodon accounts connect with an access token the admin pastes, checked
-against the instance before anything is stored. To anyone but an admin these pages do not exist (404).
+against the instance before anything is stored. Simulated accounts (for demos) need nothing but a handle.
+A channel's page changes its segment, owning team, listening queries, poll cadence and, on X, the app bearer
+token for search; it pauses and resumes pulling. Tokens are never shown. To anyone but an admin these pages
+do not exist (404).
 """
 
 from __future__ import annotations
@@ -22,11 +25,20 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from channels.connect import ChannelConnectError, channel_connect_mastodon, channel_connect_x
+from channels.connect import (
+    BEARER_TOKEN_CREDENTIAL,
+    ChannelConnectError,
+    channel_connect_mastodon,
+    channel_connect_simulated,
+    channel_connect_x,
+    channel_pause,
+    channel_resume,
+    channel_settings_update,
+)
 from channels.connectors.base import ConnectorError
 from channels.connectors.mastodon import MastodonCredentialsRefused, mastodon_verify_credentials
 from channels.connectors.x import x_authorization_finish, x_authorization_start
-from channels.forms import MastodonConnectForm, XConnectForm
+from channels.forms import ChannelSettingsForm, MastodonConnectForm, SimulatedConnectForm, XConnectForm
 from channels.models import Channel, Network, Segment
 from channels.selectors import channel_budget_summaries
 from teams.roles import user_is_admin
@@ -134,6 +146,7 @@ def x_callback(request: HttpRequest) -> HttpResponse:
     segment_slug = flow.get("segment")
     try:
         channel = channel_connect_x(
+            actor=request.user,
             account_id=connected["account_id"],
             username=connected["username"],
             credentials=connected["credentials"],
@@ -187,7 +200,7 @@ def mastodon_connect(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = MastodonConnectForm(request.POST)
         if form.is_valid():
-            channel = _mastodon_channel_connect(form)
+            channel = _mastodon_channel_connect(form, actor=request.user)
             if channel is not None:
                 messages.success(
                     request, f"Connected {channel.handle} on Mastodon to {channel.segment.name}."
@@ -210,7 +223,7 @@ def _mastodon_initial(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-def _mastodon_channel_connect(form: MastodonConnectForm) -> Channel | None:
+def _mastodon_channel_connect(form: MastodonConnectForm, *, actor: Any) -> Channel | None:
     """Verify the form's token and store the channel; None, with the form's errors set, when that failed."""
     data = form.cleaned_data
     try:
@@ -218,6 +231,7 @@ def _mastodon_channel_connect(form: MastodonConnectForm) -> Channel | None:
             instance_url=data["instance_url"], access_token=data["access_token"]
         )
         return channel_connect_mastodon(
+            actor=actor,
             instance_url=data["instance_url"],
             access_token=data["access_token"],
             account_id=account_id,
@@ -230,3 +244,108 @@ def _mastodon_channel_connect(form: MastodonConnectForm) -> Channel | None:
     except ChannelConnectError as exc:
         form.add_error("instance_url", str(exc))
     return None
+
+
+# --- Simulated -------------------------------------------------------------------------------------------
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def simulated_connect(request: HttpRequest) -> HttpResponse:
+    """Add a brand account on the simulated network, which makes up realistic posts for demos."""
+    if request.method == "POST":
+        form = SimulatedConnectForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                channel = channel_connect_simulated(
+                    actor=request.user,
+                    handle=data["handle"],
+                    segment=data["segment"],
+                    listening_queries=data["listening_queries"],
+                    poll_interval_seconds=data["poll_interval_seconds"],
+                )
+            except ChannelConnectError as exc:
+                form.add_error("handle", str(exc))
+            else:
+                messages.success(
+                    request, f"Added {channel.handle} on the simulated network to {channel.segment.name}."
+                )
+                return redirect("channels:index")
+    else:
+        form = SimulatedConnectForm(initial={"segment": request.GET.get("segment")})
+    return render(request, "channels/simulated_connect.html", {"form": form})
+
+
+# --- One channel's settings ------------------------------------------------------------------------------
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def channel_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    """A channel's segment, owning team, listening queries, cadence and (on X) app bearer token."""
+    channel = get_object_or_404(Channel.objects.select_related("segment", "team_override"), slug=slug)
+    if request.method == "POST":
+        form = ChannelSettingsForm(request.POST, channel=channel)
+        if form.is_valid():
+            data = form.cleaned_data
+            changed = channel_settings_update(
+                actor=request.user,
+                channel=channel,
+                segment=data["segment"],
+                team_override=data["team_override"],
+                listening_queries=data["listening_queries"],
+                poll_interval_seconds=data["poll_interval_seconds"],
+                bearer_token=data.get("bearer_token") or "",
+                forget_bearer_token=bool(data.get("forget_bearer_token")),
+            )
+            if changed:
+                messages.success(request, f"Saved the settings of {channel.handle}.")
+            else:
+                messages.info(request, f"Nothing to save: the settings of {channel.handle} are as they were.")
+            return redirect("channels:settings", slug=channel.slug)
+    else:
+        form = ChannelSettingsForm(
+            channel=channel,
+            initial={
+                "segment": channel.segment.slug,
+                "team_override": channel.team_override.slug if channel.team_override else None,
+                "listening_queries": "\n".join(channel.listening_queries or ()),
+                "poll_interval_seconds": channel.poll_interval_seconds,
+            },
+        )
+    return render(
+        request,
+        "channels/settings.html",
+        {
+            "channel": channel,
+            "form": form,
+            "has_credentials": bool(channel.credentials),
+            "has_bearer_token": bool(channel.credentials.get(BEARER_TOKEN_CREDENTIAL)),
+            "has_app_bearer_token": bool(settings.X_BEARER_TOKEN),
+        },
+    )
+
+
+@admin_required
+@require_POST
+def pause(request: HttpRequest, slug: str) -> HttpResponse:
+    """Stop pulling a channel until it is resumed; its mentions stay in the inbox."""
+    channel = get_object_or_404(Channel, slug=slug)
+    if channel_pause(actor=request.user, channel=channel):
+        messages.success(request, f"Paused {channel.handle}: nothing is pulled until you resume it.")
+    else:
+        messages.info(request, f"{channel.handle} was not pulling ({channel.get_state_display().lower()}).")
+    return redirect("channels:settings", slug=channel.slug)
+
+
+@admin_required
+@require_POST
+def resume(request: HttpRequest, slug: str) -> HttpResponse:
+    """Pull a paused channel again, from where it stopped."""
+    channel = get_object_or_404(Channel, slug=slug)
+    if channel_resume(actor=request.user, channel=channel):
+        messages.success(request, f"Resumed {channel.handle}: it is pulled again from where it stopped.")
+    else:
+        messages.info(request, f"{channel.handle} was not paused ({channel.get_state_display().lower()}).")
+    return redirect("channels:settings", slug=channel.slug)

@@ -15,6 +15,7 @@ from channels.connectors.base import (
     AuthExpired,
     AuthorData,
     ChannelRef,
+    ConnectorError,
     ConnectorUnavailable,
     Page,
     Post,
@@ -24,7 +25,7 @@ from channels.connectors.base import (
 )
 from channels.models import Channel, QuarantinedItem, RateBudget
 from channels.services import channel_pull, channels_claim_due
-from inbox.models import Mention
+from inbox.models import AuditEvent, Mention
 from tests.factories import ChannelFactory
 
 
@@ -301,3 +302,32 @@ def test_the_admin_channel_list_shows_last_pull_budget_and_next_pull(admin_clien
     assert "@northwind_x" in html
     assert "ok: 12 new" in html
     assert "GET /2/users/:id/mentions: 17/450" in html
+
+
+@pytest.mark.django_db
+def test_marking_a_channel_for_reauthorisation_is_in_the_audit_log_as_the_system() -> None:
+    channel = ChannelFactory()
+
+    channel_pull(channel_id=channel.pk, connector=ScriptedNetwork([], then=AuthExpired("401 token revoked")))
+    channel_pull(channel_id=channel.pk, connector=ScriptedNetwork([page(1, 1, has_more=False)]))
+
+    events = list(AuditEvent.objects.values_list("actor", "verb", "object_id", "before", "after"))
+    assert events == [
+        (
+            None,
+            "channel.needs_reauth",
+            str(channel.pk),
+            {"state": "active"},
+            {"state": "needs_reauth", "reason": "401 token revoked"},
+        )
+    ]
+
+
+@pytest.mark.django_db
+def test_a_pull_that_fails_otherwise_leaves_the_channel_active_and_writes_no_audit_event() -> None:
+    channel = ChannelFactory()
+
+    channel_pull(channel_id=channel.pk, connector=ScriptedNetwork([], then=ConnectorError("400 bad query")))
+
+    assert Channel.objects.get().state == Channel.State.ACTIVE
+    assert AuditEvent.objects.count() == 0
