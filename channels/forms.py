@@ -235,6 +235,7 @@ class ChannelSettingsForm(forms.Form):
         self.order_fields(["segment", "team_override", "listening_queries", "poll_interval_seconds"])
         if channel.network != Network.X:
             del self.fields["bearer_token"]
+        if channel.network != Network.X or not channel.credentials.get("bearer_token"):
             del self.fields["forget_bearer_token"]
         segment_default = channel.segment.default_poll_seconds
         self.fields[

@@ -333,6 +333,7 @@ def test_a_new_app_bearer_token_is_stored_encrypted_and_never_shown_again(
 ) -> None:
     x_channel.credentials = {"access_token": X_ACCESS_TOKEN}
     x_channel.save()
+    before = admin_client.get(settings_url(x_channel))
 
     page = admin_client.post(
         settings_url(x_channel), settings_post(x_channel, bearer_token=X_BEARER_TOKEN), follow=True
@@ -340,6 +341,8 @@ def test_a_new_app_bearer_token_is_stored_encrypted_and_never_shown_again(
 
     channel = Channel.objects.get()
     html = page.content.decode()
+    assert "forget_bearer_token" not in before.context["form"].fields
+    assert "forget_bearer_token" in page.context["form"].fields
     assert channel.credentials == {"access_token": X_ACCESS_TOKEN, "bearer_token": X_BEARER_TOKEN}
     assert X_BEARER_TOKEN not in raw_credentials(channel)
     assert "searched with the app bearer token stored for this channel" in html
