@@ -21,6 +21,7 @@ urlpatterns = [
     path("inbox/", include("inbox.urls")),
     path("channels/", include("channels.urls")),
     path("routing/", include("routing.urls")),
+    path("audit/", include(("inbox.audit_urls", "audit"))),
     path("teams/", include("teams.urls")),
     path("sla/", include("inbox.sla_urls")),
     path("api/v1/", include("socialops.api_urls")),
