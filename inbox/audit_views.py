@@ -55,6 +55,8 @@ VERB_WORDS: dict[str, str] = {
     "member.away": "Member went away",
     "member.back": "Member came back",
 }
+# Nouns whose words are not their identifier's.
+NOUN_WORDS: dict[str, str] = {"sla": "SLA", "sla_policy": "SLA policy"}
 # The bulk bar records its actions by their command name (``mention.close``), one event per mention.
 BULK_WORDS: dict[str, str] = {
     "assign": "assigned",
@@ -79,7 +81,12 @@ def verb_words(verb: str) -> str:
     noun, _, action = verb.partition(".")
     if noun == "mention" and action in BULK_WORDS:
         return f"Mention {BULK_WORDS[action]} (in bulk)"
-    return f"{noun.capitalize()} {_words(action)}".strip()
+    noun_words = _noun_words(noun)
+    return f"{noun_words[:1].upper()}{noun_words[1:]} {_words(action)}".strip()
+
+
+def _noun_words(noun: str) -> str:
+    return NOUN_WORDS.get(noun, _words(noun))
 
 
 def _words(identifier: str) -> str:
@@ -135,7 +142,7 @@ def audit_filter_choices() -> AuditChoices:
     return AuditChoices(
         actors=[(SYSTEM_ACTOR, f"{SYSTEM_NAME} (automatic)")]
         + [(str(person.pk), _person_name(person)) for person in people],
-        verbs=[(f"{kind}.", f"Every {kind} action") for kind in kinds]
+        verbs=[(f"{kind}.", f"Every {_noun_words(kind)} action") for kind in kinds]
         + [(verb, f"{verb_words(verb)} ({verb})") for verb in verbs],
         object_types=sorted(
             ((f"{ct.app_label}.{ct.model}", _type_name(ct)) for ct in content_types),
@@ -191,7 +198,9 @@ class AuditFilterForm(forms.Form):
         if asked and _VERB_PATTERN.fullmatch(asked) and asked not in dict(verbs):
             # A kept link may name an action nobody has taken (yet, or any more): it simply matches nothing.
             kind = asked.removesuffix(".")
-            verbs.append((asked, f"Every {kind} action" if asked.endswith(".") else verb_words(asked)))
+            verbs.append(
+                (asked, f"Every {_noun_words(kind)} action" if asked.endswith(".") else verb_words(asked))
+            )
         self.fields["actor"].choices = [("", "Anyone"), *choices.actors]
         self.fields["verb"].choices = [("", "Any action"), *verbs]
         self.fields["object_type"].choices = [("", "Any type"), *choices.object_types]

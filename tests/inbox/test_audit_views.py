@@ -554,5 +554,22 @@ def test_the_log_is_read_only(admin_client: Client, story: dict[str, AuditEvent]
     assert AuditEvent.objects.count() == 5
 
 
+@pytest.mark.parametrize(
+    ("verb", "words"),
+    [
+        ("mention.assigned", "Mention assigned"),
+        ("mention.rerouted", "Mention re-routed"),
+        ("mention.close", "Mention closed (in bulk)"),
+        ("team.member_added", "Team member added"),
+        ("rule_set.published", "Rule set published"),
+        ("sla_policy.saved", "SLA policy saved"),
+        ("sla.breached", "SLA breached"),
+        ("channel.needs_reauth", "Channel needs re-authorisation"),
+    ],
+)
+def test_verbs_read_as_words(verb: str, words: str) -> None:
+    assert audit_views.verb_words(verb) == words
+
+
 def test_the_selector_shows_nothing_to_a_non_admin(story: dict[str, AuditEvent], casey: Any) -> None:
     assert list(audit_views.audit_events(user=casey, filters=audit_views.AuditFilters())) == []
