@@ -285,7 +285,7 @@ def _builder(request: HttpRequest, *, rule: Rule | None) -> HttpResponse:
     return render(
         request,
         "routing/rule_builder.html",
-        {"rule": rule, "builder": builder, "days": days, "choices": choices},
+        {"rule": rule, "builder": builder, "days": days},
     )
 
 
