@@ -153,7 +153,9 @@ def _queue(user: AbstractBaseUser, queue: str, *, is_admin: bool, team_ids: list
 
 def _text_search(mentions: QuerySet[Mention], q: str) -> QuerySet[Mention]:
     q = q.strip()
-    handle = q.lstrip("@")
+    # Handles are matched for "@name" or a single word; a phrase is about the text, and matching it against
+    # every author's handle would cost a scan of the authors for nothing.
+    handle = q.lstrip("@") if q.startswith("@") or " " not in q else ""
     author_ids = list(
         Author.objects.filter(handle__icontains=handle).values_list("id", flat=True)[:SEARCH_AUTHORS_MAX]
         if handle

@@ -576,6 +576,16 @@ def reply_retry(*, actor: Any, reply: Reply) -> Reply:
 # --- Bulk ---------------------------------------------------------------------------------------------------
 
 BULK_ACTIONS = ("assign", "unassign", "close", "reopen", "label", "priority", "snooze", "spam", "reroute")
+BULK_VERBS = {
+    "assign": "mention.assigned",
+    "unassign": "mention.unassigned",
+    "close": "mention.closed",
+    "reopen": "mention.reopened",
+    "label": "mention.labelled",
+    "priority": "mention.prioritized",
+    "snooze": "mention.snoozed",
+    "spam": "mention.spam",
+}
 
 
 @dataclass(frozen=True)
@@ -625,7 +635,7 @@ def mentions_bulk_apply(
         return BulkResult(done=done, skipped=skipped)
 
     update: dict[str, Any] = {"updated_at": now}
-    verb = f"mention.{action}"
+    verb = BULK_VERBS[action]  # the single actions' verbs: the audit log filters one way for both
     if action == "assign":
         if assignee is None:
             raise TriageError("Choose who to assign the selection to.")
@@ -681,29 +691,19 @@ def mentions_bulk_apply(
         )
         before = [{"status": m.status, "assignee": m.assignee_id, "priority": m.priority} for m in locked]
         if action == "label":
-            # Labels differ per mention: PostgreSQL appends in one UPDATE per label; SQLite (the embedded
-            # default, small inboxes) writes the merged lists back in one bulk update.
-            if _postgres():
-                for label in labels:
-                    Mention.objects.filter(pk__in=ids).exclude(labels__contains=[label]).update(
-                        labels=RawSQL(
-                            "labels || %s::jsonb", (json.dumps([label]),), output_field=JSONField()
-                        ),
-                        updated_at=now,
-                    )
-            else:
-                for m in locked:
-                    m.labels = [*m.labels, *(label for label in labels if label not in m.labels)]
-                    m.updated_at = now
-                Mention.objects.bulk_update(locked, ["labels", "updated_at"])
-            after = [{"labels_added": labels}] * len(locked)
+            _labels_append(locked, labels, now)
+            after = [{"labels_added": labels, "bulk": True}] * len(locked)
         else:
             Mention.objects.filter(pk__in=ids).update(**update)
+            if action == "spam":
+                _labels_append(locked, ["spam"], now)
             if action == "assign":
                 Mention.objects.filter(pk__in=ids, status=Mention.Status.NEW).update(
                     status=Mention.Status.OPEN
                 )
-            after = [{k: _plain(v) for k, v in update.items() if k != "updated_at"}] * len(locked)
+            after = [{**{k: _plain(v) for k, v in update.items() if k != "updated_at"}, "bulk": True}] * len(
+                locked
+            )
         if action == "spam":
             Correction.objects.bulk_create(
                 [
@@ -726,6 +726,23 @@ def mentions_bulk_apply(
         if locked:  # everything skipped: nothing changed, nothing to tell the browsers
             _publish(verb, locked, actor, bulk=True)
     return BulkResult(done=[m.pk for m in locked], skipped=skipped)
+
+
+def _labels_append(mentions: Sequence[Mention], labels: Sequence[str], now: datetime) -> None:
+    """Add labels to mentions that lack them. Labels differ per mention: PostgreSQL appends in one UPDATE
+    per label; SQLite (the embedded default, small inboxes) writes the merged lists back in one statement."""
+    ids = [m.pk for m in mentions]
+    if _postgres():
+        for label in labels:
+            Mention.objects.filter(pk__in=ids).exclude(labels__contains=[label]).update(
+                labels=RawSQL("labels || %s::jsonb", (json.dumps([label]),), output_field=JSONField()),
+                updated_at=now,
+            )
+        return
+    for m in mentions:
+        m.labels = [*m.labels, *(label for label in labels if label not in m.labels)]
+        m.updated_at = now
+    Mention.objects.bulk_update(mentions, ["labels", "updated_at"])
 
 
 def _postgres() -> bool:

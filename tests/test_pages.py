@@ -111,12 +111,14 @@ def test_500_page_renders_without_the_database_or_static_files(rf, django_assert
     assert "<script" not in html
 
 
-def test_only_admins_see_the_channels_link(client, agent):
+def test_only_admins_see_the_admin_links(client, agent):
     admin = UserFactory(admin=True)
     client.force_login(agent)
     agent_page = client.get("/inbox/").content.decode()
     client.force_login(admin)
     admin_page = client.get("/inbox/").content.decode()
 
-    assert 'href="/channels/"' not in agent_page
-    assert 'href="/channels/"' in admin_page
+    for link in ('href="/channels/"', 'href="/routing/rules/"', 'href="/sla/"', 'href="/audit/"'):
+        assert link not in agent_page
+        assert link in admin_page
+    assert 'href="/teams/"' in agent_page

@@ -6,70 +6,108 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('channels', '0003_quarantine_and_rate_budgets'),
-        ('inbox', '0007_audit_filter_indexes'),
-        ('teams', '0002_assignment'),
+        ("channels", "0003_quarantine_and_rate_budgets"),
+        ("inbox", "0007_audit_filter_indexes"),
+        ("teams", "0002_assignment"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SlaCursor',
+            name="SlaCursor",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('last_mention_id', models.BigIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("last_mention_id", models.BigIntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name='SlaPolicy',
+            name="SlaPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('enabled', models.BooleanField(default=True)),
-                ('first_response_minutes', models.PositiveIntegerField(default=60)),
-                ('next_response_minutes', models.PositiveIntegerField(default=120, help_text='For a new post in a conversation we already answered.')),
-                ('resolution_minutes', models.PositiveIntegerField(default=1440)),
-                ('warn_before_minutes', models.PositiveIntegerField(default=15, help_text='Warn this long before a breach.')),
-                ('timezone', models.CharField(default='UTC', max_length=60)),
-                ('business_days', models.JSONField(blank=True, default=list, help_text='Weekdays 0 (Monday) to 6; empty: every day.')),
-                ('business_start', models.TimeField(blank=True, help_text='Empty with the end: around the clock.', null=True)),
-                ('business_end', models.TimeField(blank=True, null=True)),
-                ('holidays', models.JSONField(blank=True, default=list, help_text='ISO dates when the clock stops.')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("first_response_minutes", models.PositiveIntegerField(default=60)),
+                (
+                    "next_response_minutes",
+                    models.PositiveIntegerField(
+                        default=120, help_text="For a new post in a conversation we already answered."
+                    ),
+                ),
+                ("resolution_minutes", models.PositiveIntegerField(default=1440)),
+                (
+                    "warn_before_minutes",
+                    models.PositiveIntegerField(default=15, help_text="Warn this long before a breach."),
+                ),
+                ("timezone", models.CharField(default="UTC", max_length=60)),
+                (
+                    "business_days",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Weekdays 0 (Monday) to 6; empty: every day."
+                    ),
+                ),
+                (
+                    "business_start",
+                    models.TimeField(
+                        blank=True, help_text="Empty with the end: around the clock.", null=True
+                    ),
+                ),
+                ("business_end", models.TimeField(blank=True, null=True)),
+                (
+                    "holidays",
+                    models.JSONField(blank=True, default=list, help_text="ISO dates when the clock stops."),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'SLA policy',
-                'verbose_name_plural': 'SLA policies',
+                "verbose_name": "SLA policy",
+                "verbose_name_plural": "SLA policies",
             },
         ),
         migrations.AddField(
-            model_name='mention',
-            name='sla_due_at',
+            model_name="mention",
+            name="sla_due_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='mention',
-            name='sla_kind',
-            field=models.CharField(blank=True, db_default='', default='', max_length=20),
+            model_name="mention",
+            name="sla_kind",
+            field=models.CharField(blank=True, db_default="", default="", max_length=20),
         ),
         migrations.AddField(
-            model_name='mention',
-            name='sla_state',
-            field=models.CharField(blank=True, db_default='', default='', max_length=10),
+            model_name="mention",
+            name="sla_state",
+            field=models.CharField(blank=True, db_default="", default="", max_length=10),
         ),
         migrations.AddField(
-            model_name='mention',
-            name='sla_warn_at',
+            model_name="mention",
+            name="sla_warn_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddIndex(
-            model_name='mention',
-            index=models.Index(condition=models.Q(('sla_due_at__isnull', False), models.Q(('sla_state', 'breached'), _negated=True)), fields=['sla_warn_at'], name='mention_sla_running_idx'),
+            model_name="mention",
+            index=models.Index(
+                condition=models.Q(
+                    ("sla_due_at__isnull", False), models.Q(("sla_state", "breached"), _negated=True)
+                ),
+                fields=["sla_warn_at"],
+                name="mention_sla_running_idx",
+            ),
         ),
         migrations.AddField(
-            model_name='slapolicy',
-            name='segment',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='sla_policy', to='channels.segment'),
+            model_name="slapolicy",
+            name="segment",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.CASCADE, related_name="sla_policy", to="channels.segment"
+            ),
         ),
     ]

@@ -66,3 +66,18 @@ def ago(when) -> str:
     if (timezone.now() - when).total_seconds() < 60:
         return "just now"
     return f"for {timesince(when)}"
+
+
+@register.filter
+def age(when) -> str:
+    """How old a post is, the short way lists show it: "now", "5m", "3h", "2d", "6w" (cheaper than timesince,
+    which a 50-row list would call 50 times)."""
+    from django.utils import timezone
+
+    if when is None:
+        return ""
+    seconds = (timezone.now() - when).total_seconds()
+    for limit, unit, size in ((3600, "m", 60), (86400, "h", 3600), (86400 * 14, "d", 86400)):
+        if seconds < limit:
+            return "now" if seconds < 60 else f"{int(seconds // size)}{unit}"
+    return f"{int(seconds // (86400 * 7))}w"

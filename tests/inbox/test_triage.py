@@ -1014,13 +1014,13 @@ def test_bulk_close_does_its_teams_mentions_and_skips_the_others_saying_why(
     assert all(fresh(m).closed_at is not None for m in ours)
     assert fresh(theirs).status == Mention.Status.NEW
     assert [(verb, before) for verb, _, before, _ in audit_of(ours[0]) + audit_of(ours[1])] == [
-        ("mention.close", {"status": "new", "assignee": None, "priority": 20}),
-        ("mention.close", {"status": "open", "assignee": None, "priority": 20}),
+        ("mention.closed", {"status": "new", "assignee": None, "priority": 20}),
+        ("mention.closed", {"status": "open", "assignee": None, "priority": 20}),
     ]
     assert audit_of(theirs) == []
     assert live.received() == [
         {
-            "kind": "mention.close",
+            "kind": "mention.closed",
             "ids": [m.pk for m in ours],
             "teams": [care.pk],
             "actor": "ada",
@@ -1070,7 +1070,7 @@ def test_bulk_labels_are_appended_once(ada, care):
         ["refund", "vip"],
         ["vip", "refund"],
     ]
-    assert [after for *_, after in audit_of(bare)] == [{"labels_added": ["vip", "refund"]}]
+    assert [after for *_, after in audit_of(bare)] == [{"labels_added": ["vip", "refund"], "bulk": True}]
 
 
 @pytest.mark.django_db
@@ -1094,7 +1094,7 @@ def test_bulk_snooze(ada, care):
 
     assert [(fresh(m).status, fresh(m).snoozed_until) for m in mentions] == [("snoozed", until)] * 2
     assert [after for *_, after in audit_of(mentions[0])] == [
-        {"status": "snoozed", "snoozed_until": until.isoformat()}
+        {"status": "snoozed", "snoozed_until": until.isoformat(), "bulk": True}
     ]
 
 
