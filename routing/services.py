@@ -317,6 +317,16 @@ def rule_set_compile(*, version: RuleSetVersion) -> CompiledRuleSet:
     return compile_rule_set(list(version.rules), context, version=version.number)
 
 
+def caches_forget() -> None:
+    """Drop this process's compiled rule set and loaded classifier (they are keyed by row id, which a
+    database recreated from scratch reuses: the benchmark runner gives each area a fresh one)."""
+    global _classifier
+    with _compiled_lock:
+        _compiled.clear()
+    with _classifier_lock:
+        _classifier = None
+
+
 # --- Classifier ---------------------------------------------------------------------------------------------
 
 _classifier_lock = threading.Lock()
