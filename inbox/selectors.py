@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -203,7 +204,11 @@ def _apply_filters(mentions: QuerySet[Mention], f: InboxFilters, user: AbstractB
     elif f.assignee:
         mentions = mentions.filter(assignee_id=int(f.assignee))
     if f.label:
-        mentions = mentions.filter(labels__contains=[f.label])
+        if connection.vendor == "postgresql":
+            mentions = mentions.filter(labels__contains=[f.label])
+        else:
+            # SQLite (the embedded default) has no JSON containment: find the quoted label in the stored list.
+            mentions = mentions.filter(labels__icontains=json.dumps(f.label))
     if f.misdirected is not None:
         mentions = mentions.filter(is_misdirected=f.misdirected)
     if f.escalated is not None:
