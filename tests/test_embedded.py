@@ -101,6 +101,20 @@ class Stack:
             raise
 
 
+EMBEDDED_PAGES = [
+    "/inbox/?queue=all&label=vip&q=order&sentiment=negative",
+    "/inbox/counts/",
+    "/teams/",
+    "/sla/",
+    "/routing/rules/",
+    "/routing/segments/",
+    "/routing/versions/",
+    "/audit/",
+    "/channels/",
+    "/api/v1/mentions/?q=order",
+]
+
+
 def still_running(pattern: str) -> str:
     return subprocess.run(["pgrep", "-af", pattern], capture_output=True, text=True).stdout
 
@@ -134,6 +148,14 @@ def test_runstack_from_an_empty_data_directory_serves_the_inbox_as_mentions_arri
         newest_id, newest_text = max(mention_rows(data_dir))
         assert newest_id > backfilled[-1][0]
         assert html.escape(newest_text) in inbox.replace("<br>", "\n")
+        # Every page on SQLite, which lacks some of PostgreSQL's lookups (JSON containment, full-text search).
+        for path in EMBEDDED_PAGES:
+            status, body = stack.get(path)
+            assert status == 200, f"{path} answered {status}:\n{body[-2000:]}"
+        # The live stream without Redis: it answers at once and polls the live-event table.
+        with stack.opener.open(stack.base + "/inbox/events/", timeout=10) as stream:
+            assert stream.headers["Content-Type"] == "text/event-stream"
+            assert stream.readline() == b"retry: 2000\n"
         assert stack.stop() == 0
     finally:
         if stack.process.poll() is None:
