@@ -24,7 +24,7 @@ from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
-EVENTS_CHANNEL = "socialops:events"
+EVENTS_CHANNEL = settings.SOCIALOPS_EVENTS_CHANNEL
 POLL_SECONDS = 1.0  # how often a stream without Redis looks for new rows (events arrive within 2 s)
 LIVE_EVENT_KEEP = timedelta(minutes=10)  # rows older than this are pruned; streams reconnect sooner
 

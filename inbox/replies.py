@@ -90,6 +90,13 @@ def reply_deliver(*, reply_id: int, final_attempt: bool = False, connector: Conn
             except AuthExpired as exc:
                 logger.warning("channel %s needs re-authorisation: %s", channel.slug, exc)
                 Channel.objects.filter(pk=channel.pk).update(state=Channel.State.NEEDS_REAUTH)
+                audit_record(
+                    actor=None,
+                    verb="channel.needs_reauth",
+                    obj=channel,
+                    before={"state": channel.state},
+                    after={"state": Channel.State.NEEDS_REAUTH, "reason": f"sending a reply: {exc}"[:500]},
+                )
                 _fail(reply, _reauth_message(channel), detail=str(exc))
             except ConnectorError as exc:
                 _fail(

@@ -149,6 +149,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis, cache and Celery ----------------------------------------------------------------------------
 
 REDIS_URL = env.str("REDIS_URL", default="") or None
+# Redis pub/sub channel of the browsers' live events. Pub/sub ignores the database number: installations
+# sharing one Redis server need a channel each.
+SOCIALOPS_EVENTS_CHANNEL = env.str("SOCIALOPS_EVENTS_CHANNEL", default="socialops:events")
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

@@ -445,6 +445,9 @@ def test_a_revoked_x_token_fails_the_reply_and_marks_the_channel_for_reauthorisa
     assert reply.error == REAUTH_FAILURE.format(handle="@northwind")
     channel.refresh_from_db()
     assert channel.state == Channel.State.NEEDS_REAUTH
+    assert list(
+        AuditEvent.objects.filter(verb="channel.needs_reauth").values_list("object_id", flat=True)
+    ) == [str(channel.pk)]
     assert retry_countdowns == []
     assert published == reply_events(reply, "failed")
 
