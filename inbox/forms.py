@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import get_user_model
 
-from channels.models import Network, Segment
+from channels.models import Channel, Network, Segment
 from inbox.models import Mention
 from inbox.selectors import DEFAULT_QUEUE, QUEUES, InboxFilters
 from routing.facts import INTENTS
@@ -18,14 +18,23 @@ def _yes_no(value: str) -> bool | None:
     return {"yes": True, "no": False}.get(value)
 
 
+def _segment_choices() -> list[tuple[str, str]]:
+    return [("", "Any segment"), *Segment.objects.values_list("slug", "name")]
+
+
+def _channel_choices() -> list[tuple[str, str]]:
+    return [("", "Any account"), *Channel.objects.order_by("handle").values_list("slug", "handle")]
+
+
 class InboxFilterForm(forms.Form):
     """The list's queue and filters, from the query string. Bad values are named, not ignored."""
 
     queue = forms.ChoiceField(choices=list(QUEUES.items()), required=False)
     q = forms.CharField(required=False, max_length=200, label="Search")
     team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False, empty_label="Any team")
-    segment = forms.ChoiceField(required=False)
-    channel = forms.SlugField(required=False, max_length=80)
+    # Callables: read from the database only when a page shows the field or a request filters by it.
+    segment = forms.ChoiceField(required=False, choices=_segment_choices)
+    channel = forms.ChoiceField(required=False, choices=_channel_choices)
     network = forms.ChoiceField(choices=[("", "Any network"), *Network.choices], required=False)
     kind = forms.ChoiceField(choices=[("", "Any kind"), *Mention.Kind.choices], required=False)
     status = forms.ChoiceField(choices=[("", "Any status"), *Mention.Status.choices], required=False)
@@ -47,10 +56,6 @@ class InboxFilterForm(forms.Form):
     escalated = forms.ChoiceField(choices=YES_NO, required=False)
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["segment"].choices = [("", "Any segment"), *Segment.objects.values_list("slug", "name")]
 
     def clean_assignee(self) -> str:
         value = self.cleaned_data["assignee"].strip()
