@@ -64,12 +64,16 @@ def _client():
 
 
 def events_listen(*, deadline: float) -> Iterator[dict[str, Any] | None]:
-    """Yield events as they are published from now until ``deadline`` (a ``time.monotonic()`` value), and
-    None about once a second when nothing came, so the caller can send heartbeats."""
+    """Yield events published from now until ``deadline`` (a ``time.monotonic()`` value), and None about once
+    a second when nothing came, so the caller can send heartbeats.
+
+    "From now" is the moment of the call, not of the first ``next()``: the subscription (or the table's
+    high-water mark) is taken here, so a caller that tells the browser it is connected only after calling
+    this loses nothing published in between.
+    """
     if settings.REDIS_URL:
-        yield from _redis_listen(deadline)
-    else:
-        yield from _table_listen(deadline)
+        return _redis_listen(deadline)
+    return _table_listen(deadline)
 
 
 def _redis_listen(deadline: float) -> Iterator[dict[str, Any] | None]:
@@ -77,8 +81,12 @@ def _redis_listen(deadline: float) -> Iterator[dict[str, Any] | None]:
 
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=None, socket_connect_timeout=2)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(EVENTS_CHANNEL)
+    return _redis_messages(client, pubsub, deadline)
+
+
+def _redis_messages(client: Any, pubsub: Any, deadline: float) -> Iterator[dict[str, Any] | None]:
     try:
-        pubsub.subscribe(EVENTS_CHANNEL)
         while time.monotonic() < deadline:
             message = pubsub.get_message(timeout=1.0)
             if message is None:
@@ -94,11 +102,17 @@ def _redis_listen(deadline: float) -> Iterator[dict[str, Any] | None]:
 
 
 def _table_listen(deadline: float) -> Iterator[dict[str, Any] | None]:
+    from inbox.models import LiveEvent
+
+    last = LiveEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    return _table_rows(last, deadline)
+
+
+def _table_rows(last: int, deadline: float) -> Iterator[dict[str, Any] | None]:
     from django.db import close_old_connections
 
     from inbox.models import LiveEvent
 
-    last = LiveEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     try:
         while time.monotonic() < deadline:
             rows = list(

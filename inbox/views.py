@@ -110,6 +110,8 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
         "is_next_page": bool(after) and not cursor_error,
         "cursor_error": cursor_error,
         "open_id": _int(request.GET.get("open")),
+        # Reversed once, not once a row: "/inbox/mentions/" + id + "/".
+        "detail_url": reverse("inbox:detail", args=[0]).removesuffix("0/"),
     }
 
 
@@ -537,11 +539,13 @@ def events(request: HttpRequest) -> StreamingHttpResponse:
     def allowed(event: dict) -> bool:
         return admin or bool(teams.intersection(event.get("teams") or []))
 
+    # Subscribe before the first byte goes out: the browser counts itself connected from then on.
+    listener = events_listen(deadline=time.monotonic() + EVENT_STREAM_SECONDS)
+
     def stream() -> Iterator[bytes]:
         yield b"retry: 2000\n\n"
-        deadline = time.monotonic() + EVENT_STREAM_SECONDS
         last_beat = time.monotonic()
-        for event in events_listen(deadline=deadline):
+        for event in listener:
             if event is None:
                 if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
                     last_beat = time.monotonic()

@@ -81,3 +81,39 @@ def age(when) -> str:
         if seconds < limit:
             return "now" if seconds < 60 else f"{int(seconds // size)}{unit}"
     return f"{int(seconds // (86400 * 7))}w"
+
+
+# The list renders these for every row: plain Python rather than the date filter, which costs several times
+# more per call (a 50-row page calls each fifty times).
+
+
+@register.filter
+def iso(when) -> str:
+    """ISO 8601 in the current time zone, for ``<time datetime>``."""
+    from django.utils import timezone
+
+    return timezone.localtime(when).isoformat() if when else ""
+
+
+@register.filter
+def stamp(when) -> str:
+    """``26 Nov 2026, 15:58`` in the current time zone."""
+    from django.utils import timezone
+
+    if not when:
+        return ""
+    local = timezone.localtime(when)
+    return f"{local.day} {local:%b %Y, %H:%M}"
+
+
+@register.filter
+def sla_badge(mention) -> str:
+    """The SLA clock of a mention as a badge: what is due and when, amber when warned, red once breached."""
+    from django.utils.html import format_html
+    from django.utils.timesince import timeuntil
+
+    kind = words(mention.sla_kind).capitalize() or "SLA"
+    state = mention.sla_state or "running"
+    title = f"{kind} due {stamp(mention.sla_due_at)}"
+    text = f"{kind} overdue" if state == "breached" else f"{kind} due in {timeuntil(mention.sla_due_at)}"
+    return format_html('<span class="badge sla sla--{}" title="{}">{}</span>', state, title, text)
