@@ -33,7 +33,7 @@ from channels.views import admin_required
 from inbox.models import AuditEvent, Mention
 from inbox.selectors import cursor_decode, cursor_encode
 from teams.models import Team
-from teams.roles import user_is_admin
+from teams.roles import user_is_admin, user_name
 
 AUDIT_PAGE_SIZE = 50  # a screenful; older events come by keyset, never OFFSET
 EXPORT_BATCH_SIZE = 1000  # rows a keyset query reads while the CSV streams: memory stays flat
@@ -134,14 +134,14 @@ def audit_filter_choices() -> AuditChoices:
     user_model = get_user_model()
     people = sorted(
         user_model.objects.filter(pk__in=_distinct_values("actor_id")),
-        key=lambda person: _person_name(person).lower(),
+        key=lambda person: user_name(person).lower(),
     )
     verbs = _distinct_values("verb")
     kinds = sorted({verb.split(".", 1)[0] for verb in verbs if "." in verb})
     content_types = [ContentType.objects.get_for_id(pk) for pk in _distinct_values("object_type_id")]
     return AuditChoices(
         actors=[(SYSTEM_ACTOR, f"{SYSTEM_NAME} (automatic)")]
-        + [(str(person.pk), _person_name(person)) for person in people],
+        + [(str(person.pk), user_name(person)) for person in people],
         verbs=[(f"{kind}.", f"Every {_noun_words(kind)} action") for kind in kinds]
         + [(verb, f"{verb_words(verb)} ({verb})") for verb in verbs],
         object_types=sorted(
@@ -330,7 +330,7 @@ class _Names:
                     elif key in SEGMENT_KEYS and isinstance(value, str):
                         segment_slugs.add(value)
         self.users = {
-            person.pk: _person_name(person) for person in get_user_model().objects.filter(pk__in=user_ids)
+            person.pk: user_name(person) for person in get_user_model().objects.filter(pk__in=user_ids)
         }
         team_ids = {ref for ref in team_refs if isinstance(ref, int)}
         team_slugs = {ref for ref in team_refs if isinstance(ref, str) and ref}
@@ -400,7 +400,7 @@ def _rows(events: Sequence[AuditEvent]) -> list[AuditRow]:
         rows.append(
             AuditRow(
                 event=event,
-                who=_person_name(event.actor) if event.actor else SYSTEM_NAME,
+                who=user_name(event.actor) if event.actor else SYSTEM_NAME,
                 action=verb_words(event.verb),
                 object_type=_type_name(event.object_type),
                 object_url=object_url,
@@ -408,10 +408,6 @@ def _rows(events: Sequence[AuditEvent]) -> list[AuditRow]:
             )
         )
     return rows
-
-
-def _person_name(person: Any) -> str:
-    return person.get_full_name() or person.get_username()
 
 
 def _type_name(content_type: ContentType) -> str:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import BooleanField, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
@@ -26,6 +25,7 @@ from django.utils.dateparse import parse_datetime
 
 from channels.models import Channel, Segment
 from inbox.models import AuditEvent, Author, CannedResponse, Mention, MentionChannel, Note, Reply, SavedView
+from inbox.presence import viewers_of
 from routing.models import Escalation
 from teams.models import Membership, Team
 from teams.roles import user_is_admin, user_team_ids
@@ -302,29 +302,6 @@ def queue_counts(*, user: AbstractBaseUser) -> dict[str, int]:
         for queue in QUEUES
         if queue not in ("all", "closed")
     }
-
-
-# --- Presence -----------------------------------------------------------------------------------------------
-
-PRESENCE_SECONDS = 20  # a browser says it is still looking every 10 s; twice that and it has gone
-
-
-def _presence_key(mention_id: int) -> str:
-    return f"inbox:presence:{mention_id}"
-
-
-def viewers_of(mention_ids: Iterable[int]) -> dict[int, list[dict]]:
-    """Who is looking at (or typing a reply to) each mention now: {id: [{"user", "name", "typing"}]}."""
-    keys = {_presence_key(i): i for i in mention_ids}
-    if not keys:
-        return {}
-    now = timezone.now().timestamp()
-    out: dict[int, list[dict]] = {}
-    for key, entries in cache.get_many(list(keys)).items():
-        live = [e for e in (entries or {}).values() if e.get("until", 0) > now]
-        if live:
-            out[keys[key]] = sorted(live, key=lambda e: e["name"])
-    return out
 
 
 # --- The detail pane ----------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from inbox.triage import BULK_ACTIONS, BULK_MAX, NOTE_MAX, escalation_of
 from routing.facts import INTENTS
 from routing.models import Escalation, Rule
 from teams.models import Team
+from teams.roles import user_name
 
 PAGE_SIZE_MAX = 200  # a page the list renders in well under a second; longer walks follow the cursor
 API_DEFAULT_QUEUE = "all"  # an API client asks for everything it may see unless it names a queue
@@ -27,10 +28,6 @@ LABELS_MAX = 50  # labels one request may add or remove; more is a bulk job, not
 SEARCH_MAX = 200  # characters of a search; longer is a pasted post, not a query
 
 _PRIORITY_NAMES = {choice.name.lower(): choice.value for choice in Mention.Priority}
-
-
-def _user_name(user: Any) -> str:
-    return user.get_full_name() or user.get_username()
 
 
 # --- Fields -------------------------------------------------------------------------------------------------
@@ -81,7 +78,7 @@ class UserRefOut(serializers.Serializer):
     name = serializers.SerializerMethodField()
 
     def get_name(self, user: Any) -> str:
-        return _user_name(user)
+        return user_name(user)
 
 
 class TeamRefOut(serializers.ModelSerializer):
@@ -343,7 +340,7 @@ class MemberOut(serializers.Serializer):
     role = serializers.CharField()
 
     def get_name(self, membership: Any) -> str:
-        return _user_name(membership.user)
+        return user_name(membership.user)
 
 
 class TeamOut(serializers.ModelSerializer):

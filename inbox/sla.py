@@ -236,15 +236,14 @@ def sla_tick(*, now: datetime | None = None) -> tuple[list[int], list[int]]:
 
 def _breach(mentions: list[Mention], now: datetime) -> None:
     from inbox.tasks import sla_breach_notify_task
+    from inbox.triage import mentions_labels_append  # triage imports this module
 
     ids = [m.pk for m in mentions]
     Mention.objects.filter(pk__in=ids).update(sla_state=BREACHED)
     Mention.objects.filter(pk__in=ids, priority__lt=Mention.Priority.HIGH).update(
         priority=Mention.Priority.HIGH
     )
-    for m in mentions:
-        if "sla-breached" not in m.labels:
-            Mention.objects.filter(pk=m.pk).update(labels=[*m.labels, "sla-breached"])
+    mentions_labels_append(mentions, ["sla-breached"], now)
     audit_record_many(
         actor=None,
         verb="sla.breached",

@@ -26,12 +26,13 @@ from channels.models import Channel, Segment
 from inbox.audit import audit_record, audit_record_many
 from inbox.events import event_publish
 from inbox.models import Mention, Note, Reply
+from inbox.selectors import mention_is_workable_by
 from inbox.sla import SLA_STOPPED, sla_replied
 from routing.facts import INTENTS
 from routing.models import Correction, Escalation
 from routing.services import RoutingActionError, mention_reroute
 from teams.models import Membership, Team
-from teams.roles import user_is_admin, user_team_ids
+from teams.roles import user_is_admin, user_leads_team, user_name, user_team_ids
 
 SNOOZE_MAX = timedelta(days=365)
 NOTE_MAX = 5000
@@ -55,16 +56,14 @@ class ReplyCollision(TriageError):
     """Someone else replied since the composer opened; sending needs the agent's confirmation."""
 
 
-_ANY = object()  # "whatever the assignee is now" for expected_assignee_id
+ANY_ASSIGNEE = object()  # expected_assignee_id meaning "nobody, or the one being assigned"
 
 
 # --- Shared pieces ------------------------------------------------------------------------------------------
 
 
 def _check_can_work(actor: Any, mention: Mention) -> None:
-    if user_is_admin(actor):
-        return
-    if mention.team_id is None or mention.team_id not in user_team_ids(actor):
+    if not mention_is_workable_by(user=actor, mention=mention):
         raise TriageError("Only members of the mention's team can do that; it belongs to another team now.")
 
 
@@ -90,17 +89,11 @@ def _touch(mention: Mention, fields: list[str]) -> None:
     mention.save(update_fields=[*fields, "updated_at"])
 
 
-def _user_name(user: Any) -> str:
-    if user is None:
-        return "nobody"
-    return user.get_full_name() or user.get_username()
-
-
 # --- Assignment ---------------------------------------------------------------------------------------------
 
 
 def mention_assign(
-    *, actor: Any, mention: Mention, assignee: Any | None, expected_assignee_id: Any = _ANY
+    *, actor: Any, mention: Mention, assignee: Any | None, expected_assignee_id: Any = ANY_ASSIGNEE
 ) -> Mention:
     """Assign the mention to ``assignee`` (a member of its team), or unassign it with None.
 
@@ -113,12 +106,10 @@ def mention_assign(
     if assignee is not None and not (
         user_is_admin(assignee) or Membership.objects.filter(user=assignee, team_id=mention.team_id).exists()
     ):
-        raise TriageError(
-            f"{_user_name(assignee)} is not a member of team {mention.team}; re-route it first."
-        )
+        raise TriageError(f"{user_name(assignee)} is not a member of team {mention.team}; re-route it first.")
     with transaction.atomic():
         current = _locked(mention)
-        if expected_assignee_id is not _ANY:
+        if expected_assignee_id is not ANY_ASSIGNEE:
             allowed = {expected_assignee_id}
         elif assignee is None:
             allowed = {current.assignee_id}  # unassigning with no expectation lets go whoever holds it
@@ -126,8 +117,8 @@ def mention_assign(
             allowed = {None, assignee.pk}
         if current.assignee_id not in allowed:
             raise AssignmentConflict(
-                f"{_user_name(current.assignee)} took this mention first.",
-                assignee=_user_name(current.assignee),
+                f"{user_name(current.assignee)} took this mention first.",
+                assignee=user_name(current.assignee),
             )
         before = {"assignee": current.assignee_id, "status": current.status}
         current.assignee = assignee
@@ -141,7 +132,7 @@ def mention_assign(
             before=before,
             after={"assignee": current.assignee_id, "status": current.status},
         )
-        _publish("mention.assigned", [current], actor, assignee=_user_name(assignee) if assignee else "")
+        _publish("mention.assigned", [current], actor, assignee=user_name(assignee) if assignee else "")
     return current
 
 
@@ -450,7 +441,7 @@ def reply_create(
             )
             if newer is not None:
                 raise ReplyCollision(
-                    f"{_user_name(newer.author)} already replied {_ago(newer.created_at)}: "
+                    f"{user_name(newer.author)} already replied {_ago(newer.created_at)}: "
                     f"“{newer.text[:80]}” — send yours as well?"
                 )
         state = Reply.State.AWAITING_APPROVAL if current.requires_approval else Reply.State.QUEUED
@@ -512,11 +503,7 @@ def _send_after_commit(reply: Reply) -> None:
 
 
 def _check_can_approve(actor: Any, reply: Reply) -> None:
-    if user_is_admin(actor):
-        return
-    if not Membership.objects.filter(
-        user=actor, team_id=reply.mention.team_id, role=Membership.Role.LEAD
-    ).exists():
+    if not user_leads_team(actor, reply.mention.team_id):
         raise TriageError("Only a lead of the mention's team (or an admin) can approve or reject replies.")
 
 
@@ -646,7 +633,7 @@ def mentions_bulk_apply(
             if assignee_admin or m.team_id in member_of:
                 kept.append(m)
             else:
-                skipped[m.pk] = f"{_user_name(assignee)} is not in its team"
+                skipped[m.pk] = f"{user_name(assignee)} is not in its team"
         workable = kept
         update["assignee_id"] = assignee.pk
     elif action == "unassign":
@@ -691,12 +678,12 @@ def mentions_bulk_apply(
         )
         before = [{"status": m.status, "assignee": m.assignee_id, "priority": m.priority} for m in locked]
         if action == "label":
-            _labels_append(locked, labels, now)
+            mentions_labels_append(locked, labels, now)
             after = [{"labels_added": labels, "bulk": True}] * len(locked)
         else:
             Mention.objects.filter(pk__in=ids).update(**update)
             if action == "spam":
-                _labels_append(locked, ["spam"], now)
+                mentions_labels_append(locked, ["spam"], now)
             if action == "assign":
                 Mention.objects.filter(pk__in=ids, status=Mention.Status.NEW).update(
                     status=Mention.Status.OPEN
@@ -728,7 +715,7 @@ def mentions_bulk_apply(
     return BulkResult(done=[m.pk for m in locked], skipped=skipped)
 
 
-def _labels_append(mentions: Sequence[Mention], labels: Sequence[str], now: datetime) -> None:
+def mentions_labels_append(mentions: Sequence[Mention], labels: Sequence[str], now: datetime) -> None:
     """Add labels to mentions that lack them. Labels differ per mention: PostgreSQL appends in one UPDATE
     per label; SQLite (the embedded default, small inboxes) writes the merged lists back in one statement."""
     ids = [m.pk for m in mentions]

@@ -18,7 +18,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.core.cache import cache
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -31,11 +30,11 @@ from inbox import triage
 from inbox.events import events_listen
 from inbox.forms import BulkForm, InboxFilterForm, ReplyForm, RerouteForm, SnoozeForm
 from inbox.models import Mention, Reply, SavedView
+from inbox.presence import presence_record
 from inbox.selectors import (
     COUNT_CAP,
     DEFAULT_QUEUE,
     INBOX_PAGE_SIZE,
-    PRESENCE_SECONDS,
     QUEUES,
     InboxFilters,
     mention_detail,
@@ -45,11 +44,10 @@ from inbox.selectors import (
     queue_counts,
     replies_awaiting_approval,
     saved_views_for,
-    viewers_of,
 )
 from routing.facts import INTENTS
 from teams.models import Team
-from teams.roles import user_is_admin, user_team_ids
+from teams.roles import user_is_admin, user_leads_team, user_name, user_team_ids
 
 LIST_LIMIT_MAX = 200  # a live refresh re-fetches as many rows as the agent has loaded, up to this
 EVENT_STREAM_SECONDS = 300  # a stream ends after this; the browser reconnects (and re-authenticates)
@@ -197,10 +195,7 @@ def _render_detail(request: HttpRequest, mention_id: int, *, status: int = 200, 
         raise Http404("No such mention") from None
     forms = {k: v for k, v in extra.items() if k.endswith("_form")}
     context = {"detail": detail, **_detail_forms(detail, **forms), **extra}
-    context["can_approve"] = (
-        user_is_admin(request.user)
-        or request.user.memberships.filter(team_id=detail.mention.team_id, role="lead").exists()
-    )
+    context["can_approve"] = user_leads_team(request.user, detail.mention.team_id)
     return render(request, "inbox/_detail.html", context, status=status)
 
 
@@ -258,7 +253,7 @@ def _mention_action(view: Callable[..., str]) -> Callable[..., HttpResponse]:
 def assign(request: HttpRequest, mention: Mention) -> str:
     who = request.POST.get("assignee", "")
     expected = request.POST.get("expected_assignee")
-    expected_id: Any = triage._ANY
+    expected_id: Any = triage.ANY_ASSIGNEE
     if expected is not None:
         expected_id = _int(expected)
     if who == "me":
@@ -270,7 +265,7 @@ def assign(request: HttpRequest, mention: Mention) -> str:
     triage.mention_assign(
         actor=request.user, mention=mention, assignee=assignee, expected_assignee_id=expected_id
     )
-    return f"Assigned to {triage._user_name(assignee)}." if assignee else "Unassigned."
+    return f"Assigned to {user_name(assignee)}." if assignee else "Unassigned."
 
 
 @_mention_action
@@ -495,36 +490,8 @@ def presence(request: HttpRequest, mention_id: int) -> HttpResponse:
         mention = mention_get(user=request.user, mention_id=mention_id)
     except Mention.DoesNotExist:
         raise Http404("No such mention") from None
-    state = request.POST.get("state", "viewing")
-    key = f"inbox:presence:{mention.pk}"
-    entries = dict(cache.get(key) or {})
-    user = request.user
-    if state == "left":
-        entries.pop(str(user.pk), None)
-    else:
-        entries[str(user.pk)] = {
-            "user": user.pk,
-            "name": user.get_full_name() or user.get_username(),
-            "typing": state == "typing",
-            "until": timezone.now().timestamp() + PRESENCE_SECONDS,
-        }
-    cache.set(key, entries, PRESENCE_SECONDS * 3)
-    viewers = viewers_of([mention.pk]).get(mention.pk, [])
-    from inbox.events import event_publish
-
-    event_publish(
-        "presence",
-        {
-            "ids": [mention.pk],
-            "teams": [mention.team_id] if mention.team_id else [],
-            "viewers": _public(viewers),
-        },
-    )
-    return JsonResponse({"viewers": [v for v in _public(viewers) if v["user"] != user.pk]})
-
-
-def _public(viewers: list[dict]) -> list[dict]:
-    return [{"user": v["user"], "name": v["name"], "typing": v["typing"]} for v in viewers]
+    viewers = presence_record(mention=mention, user=request.user, state=request.POST.get("state", "viewing"))
+    return JsonResponse({"viewers": [v for v in viewers if v["user"] != request.user.pk]})
 
 
 @_login_or_client_redirect

@@ -12,11 +12,10 @@ def roles(request: HttpRequest) -> dict[str, object]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    # Lazy, and computed once: pages that never show them cost no query, pages that show them twice one.
+    # Lazy, and computed once, from one query: pages that never show them cost nothing, the header one query.
+    memberships = SimpleLazyObject(lambda: list(user.memberships.select_related("team")))
     return {
         "is_admin": SimpleLazyObject(lambda: user_is_admin(user)),
-        "team_names": SimpleLazyObject(
-            lambda: [membership.team.name for membership in user.memberships.select_related("team")]
-        ),
-        "is_away": SimpleLazyObject(lambda: user.memberships.filter(is_away=True).exists()),
+        "team_names": SimpleLazyObject(lambda: [membership.team.name for membership in memberships]),
+        "is_away": SimpleLazyObject(lambda: any(membership.is_away for membership in memberships)),
     }

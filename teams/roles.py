@@ -21,6 +21,15 @@ def user_is_admin(user: AbstractBaseUser | AnonymousUser) -> bool:
     return cached
 
 
+def user_leads_team(user: AbstractBaseUser | AnonymousUser, team_id: int | None) -> bool:
+    """Whether the user may manage the team: its leads, and admins."""
+    if user_is_admin(user):
+        return True
+    if team_id is None or not user.is_authenticated:
+        return False
+    return user.memberships.filter(team_id=team_id, role="lead").exists()
+
+
 def user_team_ids(user: AbstractBaseUser | AnonymousUser) -> list[int]:
     if not user.is_authenticated:
         return []
@@ -29,3 +38,10 @@ def user_team_ids(user: AbstractBaseUser | AnonymousUser) -> list[int]:
         cached = list(user.memberships.values_list("team_id", flat=True))
         user._socialops_team_ids = cached
     return list(cached)
+
+
+def user_name(user: AbstractBaseUser | None) -> str:
+    """How a person is named in pages and messages: full name, else username; "nobody" for no one."""
+    if user is None:
+        return "nobody"
+    return user.get_full_name() or user.get_username()

@@ -12,7 +12,7 @@ from django.db import transaction
 from channels.models import Channel
 from inbox.audit import audit_record
 from teams.models import Membership, Team
-from teams.roles import user_is_admin
+from teams.roles import user_is_admin, user_leads_team, user_name
 
 CAPACITY_MAX = 500
 
@@ -22,10 +22,7 @@ class TeamActionError(ValueError):
 
 
 def user_leads(user: Any, team: Team) -> bool:
-    return (
-        user_is_admin(user)
-        or Membership.objects.filter(user=user, team=team, role=Membership.Role.LEAD).exists()
-    )
+    return user_leads_team(user, team.pk)
 
 
 def _check_lead(actor: Any, team: Team) -> None:
@@ -46,7 +43,7 @@ def team_member_add(
             user=user, team=team, defaults={"role": role, "capacity": capacity}
         )
         if not created:
-            raise TeamActionError(f"{user.get_full_name() or user.get_username()} is already in {team}.")
+            raise TeamActionError(f"{user_name(user)} is already in {team}.")
         audit_record(actor=actor, verb="team.member_added", obj=team, after={"user": user.pk, "role": role})
     return membership
 

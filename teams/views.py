@@ -21,6 +21,7 @@ from channels.models import Channel
 from teams import services
 from teams.assignment import member_set_away
 from teams.models import Membership, Team
+from teams.roles import user_name
 from teams.selectors import team_channels, team_health, team_members, teams_for
 
 
@@ -104,7 +105,7 @@ def member_add(request: HttpRequest, team: Team) -> str:
         role=request.POST.get("role", Membership.Role.AGENT),
         capacity=_int(request.POST.get("capacity"), 20),
     )
-    return f"{user.get_full_name() or user.get_username()} joined {team}."
+    return f"{user_name(user)} joined {team}."
 
 
 @_lead_action
@@ -118,7 +119,7 @@ def member_update(request: HttpRequest, team: Team, membership_id: int) -> str:
         role=request.POST.get("role") or None,
         capacity=_int(request.POST.get("capacity"), membership.capacity),
     )
-    return f"Saved {membership.user.get_full_name() or membership.user.get_username()}."
+    return f"Saved {user_name(membership.user)}."
 
 
 @_lead_action
@@ -127,7 +128,7 @@ def member_remove(request: HttpRequest, team: Team, membership_id: int) -> str:
         Membership.objects.select_related("user", "team"), pk=membership_id, team=team
     )
     services.team_member_remove(actor=request.user, membership=membership)
-    name = membership.user.get_full_name() or membership.user.get_username()
+    name = user_name(membership.user)
     return f"{name} left {team}; their open mentions went back to the queue."
 
 
@@ -136,7 +137,7 @@ def member_away(request: HttpRequest, team: Team, membership_id: int) -> str:
     membership = get_object_or_404(Membership.objects.select_related("user"), pk=membership_id, team=team)
     away = request.POST.get("away") == "on"
     returned = member_set_away(actor=request.user, user=membership.user, is_away=away)
-    name = membership.user.get_full_name() or membership.user.get_username()
+    name = user_name(membership.user)
     if away:
         plural = "s" if len(returned) != 1 else ""
         return f"{name} is away; {len(returned)} open mention{plural} went back to the queue."
