@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from channels.models import Channel, Network, Segment
-from inbox.management.commands.import_mentions import LineRefused, parse_created_at, post_from_object
+from inbox.lines import LineRefused, parse_created_at, post_from_object
 from inbox.models import Author, Mention, Note, Reply
 from inbox.selectors import INBOX_PAGE_SIZE, QUEUES, cursor_decode
 from inbox.triage import BULK_ACTIONS, BULK_MAX, NOTE_MAX, escalation_of

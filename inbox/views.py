@@ -43,6 +43,7 @@ from inbox.selectors import (
     mentions_visible_to,
     queue_counts,
     replies_awaiting_approval,
+    reply_get,
     saved_views_for,
 )
 from routing.facts import INTENTS
@@ -380,19 +381,19 @@ def escalation_bounce(request: HttpRequest, mention: Mention) -> str:
     return f"Bounced back to {escalation.from_team}."
 
 
-def _reply_action(action: Callable[..., Reply], done: str) -> Callable[..., HttpResponse]:
+def _reply_action(action: Callable[..., Reply], done: str, *, fields: tuple[str, ...] = ()) -> Callable:
+    """A view for a reply service; ``fields`` are the form fields it takes as keyword arguments."""
+
     @_login_or_client_redirect
     @require_POST
     def run(request: HttpRequest, reply_id: int) -> HttpResponse:
-        target = get_object_or_404(Reply.objects.select_related("mention"), pk=reply_id)
         # Seeing the mention is the first gate (404 otherwise); the service checks the role.
-        if not mentions_visible_to(user=request.user).filter(pk=target.mention_id).exists():
-            raise Http404("No such reply")
         try:
-            if action is triage.reply_reject:
-                action(actor=request.user, reply=target, note=request.POST.get("note", ""))
-            else:
-                action(actor=request.user, reply=target)
+            target = reply_get(user=request.user, reply_id=reply_id)
+        except Reply.DoesNotExist:
+            raise Http404("No such reply") from None
+        try:
+            action(actor=request.user, reply=target, **{name: request.POST.get(name, "") for name in fields})
         except triage.TriageError as exc:
             return _action_response(request, target.mention_id, error=str(exc))
         return _action_response(request, target.mention_id, notice=done)
@@ -401,7 +402,9 @@ def _reply_action(action: Callable[..., Reply], done: str) -> Callable[..., Http
 
 
 reply_approve = _reply_action(triage.reply_approve, "Reply approved and queued for sending.")
-reply_reject = _reply_action(triage.reply_reject, "Reply rejected; the agent sees your note.")
+reply_reject = _reply_action(
+    triage.reply_reject, "Reply rejected; the agent sees your note.", fields=("note",)
+)
 reply_retry = _reply_action(triage.reply_retry, "Sending again.")
 
 

@@ -19,11 +19,9 @@ number and the reason, the rest of the file is stored, and the command exits wit
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,34 +30,16 @@ from django.db import transaction
 from tqdm import tqdm
 
 from channels.command_args import channel_from_slug, positive_int
-from channels.connectors.base import AuthorData, Post
-from channels.models import Channel, Network, QuarantinedItem
-from inbox.models import Mention
+from channels.connectors.base import Post
+from channels.models import Channel, QuarantinedItem
+from inbox.lines import NETWORKS, LineRefused, json_type, post_from_object
 from inbox.payloads import storable_value
 from inbox.services import mentions_ingest
 
 DEFAULT_BATCH_SIZE = 500  # lines per ingest pass: set-based enough to be fast, short enough per transaction
 REJECTIONS_SHOWN = 20  # enough to see what is wrong with an export; the rest is in the quarantine table
 QUARANTINED_LINE_LIMIT = 10_000  # characters of an unparseable line kept: enough to see what it was
-REQUIRED_FIELDS = ("external_id", "text", "author_handle", "created_at")
 UTF8_BOM = b"\xef\xbb\xbf"  # editors on Windows start UTF-8 files with it; it is not part of the first line
-
-_NETWORKS = frozenset(Network.values)
-# A date alone parses as midnight with no zone; it deserves its own message, not "has no UTC offset".
-_BARE_DATE = re.compile(r"\d{4}-?\d{2}-?\d{2}")
-_JSON_TYPE_NAMES = {
-    str: "a string",
-    int: "a number",
-    float: "a number",
-    bool: "true or false",
-    type(None): "null",
-    list: "an array",
-    dict: "an object",
-}
-
-
-class LineRefused(ValueError):
-    """A line that cannot become a post; the message says why, in the file format's terms."""
 
 
 @dataclass(frozen=True)
@@ -203,7 +183,7 @@ def _parse_line(line: bytes, *, line_number: int, default_network: str) -> _Pars
     except (ValueError, LineRefused) as exc:  # json.JSONDecodeError is a ValueError
         return _unparseable(text, line_number, default_network, f"not valid JSON: {_json_error(exc)}")
     if not isinstance(value, dict):
-        return _unparseable(text, line_number, default_network, f"not a JSON object but {_json_type(value)}")
+        return _unparseable(text, line_number, default_network, f"not a JSON object but {json_type(value)}")
     try:
         post = post_from_object(value, default_network=default_network)
     except LineRefused as exc:
@@ -213,100 +193,9 @@ def _parse_line(line: bytes, *, line_number: int, default_network: str) -> _Pars
             reason=str(exc),
             raw=value,
             external_id=_external_id_of(value),
-            network=network if network in _NETWORKS else default_network,
+            network=network if network in NETWORKS else default_network,
         )
     return _ParsedLine(line_number=line_number, post=post, raw=value)
-
-
-def post_from_object(item: Mapping[str, Any], *, default_network: str) -> Post:
-    """The post one line describes; raises :class:`LineRefused` naming every field that is wrong."""
-    problems: list[str] = []
-    missing = [name for name in REQUIRED_FIELDS if item.get(name) is None]
-    if missing:
-        problems.append(f"missing required field{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
-
-    def string(name: str, *, default: str = "") -> str:
-        value = item.get(name)
-        if value is None:
-            return default
-        if not isinstance(value, str):
-            problems.append(f"{name} must be a string, not {_json_type(value)}")
-            return default
-        return value
-
-    external_id = string("external_id").strip()
-    if isinstance(item.get("external_id"), str) and not external_id:
-        problems.append("external_id is empty")
-    text = string("text")
-    handle = string("author_handle").strip().removeprefix("@")
-    if isinstance(item.get("author_handle"), str) and not handle:
-        problems.append("author_handle is empty")
-    author_id = string("author_id").strip()
-    author_name = string("author_name")
-    in_reply_to = string("in_reply_to").strip()
-    url = string("url").strip()
-    kind = string("kind", default=Mention.Kind.MENTION.value)  # the ingest refuses an unknown kind
-    network = string("network", default=default_network)
-    if isinstance(item.get("network"), str) and network not in _NETWORKS:
-        problems.append(f"unknown network {network!r} (expected one of {', '.join(sorted(_NETWORKS))})")
-
-    followers = item.get("author_followers", 0)
-    if followers is None:
-        followers = 0
-    elif isinstance(followers, bool) or not isinstance(followers, int) or followers < 0:
-        problems.append(f"author_followers must be a whole number, 0 or more, not {json.dumps(followers)}")
-        followers = 0
-
-    created_at = None
-    if "created_at" not in missing:
-        try:
-            created_at = parse_created_at(item["created_at"])
-        except LineRefused as exc:
-            problems.append(str(exc))
-
-    if problems or created_at is None:
-        raise LineRefused("; ".join(problems))
-    return Post(
-        network=network,
-        external_id=external_id,
-        kind=kind,
-        text=text,
-        created_at=created_at,
-        author=AuthorData(
-            # Without an id, the handle is the only stable thing that names the author across imports.
-            external_id=author_id or handle.lower(),
-            handle=handle,
-            display_name=author_name,
-            follower_count=followers,
-        ),
-        conversation_key=in_reply_to or external_id,
-        in_reply_to=in_reply_to,
-        url=url,
-        raw=dict(item),
-    )
-
-
-def parse_created_at(value: Any) -> datetime:
-    """An ISO-8601 date and time with a UTC offset. A naive time or a bare date is refused: guessing the
-    zone would misplace every post by hours in the queue and in response-time figures."""
-    if not isinstance(value, str):
-        raise LineRefused(f"created_at must be an ISO-8601 string, not {_json_type(value)}")
-    stripped = value.strip()
-    if _BARE_DATE.fullmatch(stripped):
-        raise LineRefused(
-            f"created_at {value!r} is a date without a time; give a time with a UTC offset, "
-            f"e.g. {stripped}T09:30:00Z"
-        )
-    try:
-        moment = datetime.fromisoformat(stripped)
-    except ValueError:
-        raise LineRefused(f"created_at {value!r} is not an ISO-8601 date and time") from None
-    if moment.utcoffset() is None:
-        raise LineRefused(
-            f"created_at {value!r} has no UTC offset; add one (Z for UTC, or e.g. +02:00) so the time is not "
-            "guessed"
-        )
-    return moment
 
 
 def _refuse_constant(name: str) -> Any:
@@ -318,10 +207,6 @@ def _json_error(exc: Exception) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg}: column {exc.colno}"  # the line number is ours; JSON's own is always 1
     return str(exc)
-
-
-def _json_type(value: Any) -> str:
-    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
 
 
 def _external_id_of(item: Mapping[str, Any]) -> str:
