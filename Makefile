@@ -11,7 +11,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format bench eval install install-dev screenshots clean
+.PHONY: help run test test-future lint format bench eval install install-dev screenshots clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,17 @@ run: install ## run the whole product (web, worker, beat) on the embedded defaul
 
 test: install-dev ## run the whole test suite against PostgreSQL, Redis and Chromium
 	.ci/services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+# libfaketime (Debian package `faketime`) moves the test process's clock, and every process it starts, a year
+# ahead; monotonic clocks stay real so timeouts keep their length. PostgreSQL's and Redis's clocks do not move.
+FAKETIME_LIB ?= $(firstword $(wildcard /usr/lib/*/faketime/libfaketime.so.1 /usr/lib/faketime/libfaketime.so.1))
+FUTURE ?= +365d
+
+test-future: install-dev ## the whole test suite with the clock a year ahead (catches tests that rot with the calendar)
+	.ci/services
+	@test -n "$(FAKETIME_LIB)" || { echo "libfaketime not found: apt-get install faketime" >&2; exit 1; }
+	FAKETIME="$(FUTURE)" FAKETIME_DONT_FAKE_MONOTONIC=1 LD_PRELOAD=$(FAKETIME_LIB) \
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install-dev ## ruff lint and format check
