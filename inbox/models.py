@@ -162,7 +162,10 @@ class Mention(models.Model):
             ),
         ]
         # PostgreSQL also has mention_text_search_idx, a GIN index over to_tsvector('simple', text), made by
-        # migration 0005 (an expression index SQLite cannot build).
+        # migration 0005 (an expression index SQLite cannot build). SQLite has the FTS5 table
+        # inbox_mention_fts and its triggers, made by migration 0009. Django remakes this table on SQLite to
+        # alter or drop a column (and for some new ones), which drops the triggers: such a migration must
+        # create them again.
 
     def __str__(self) -> str:
         return f"{self.network}:{self.external_id}"

@@ -26,6 +26,7 @@ from django.utils.dateparse import parse_datetime
 from channels.models import Channel, Segment
 from inbox.models import AuditEvent, Author, CannedResponse, Mention, MentionChannel, Note, Reply, SavedView
 from inbox.presence import viewers_of
+from inbox.search import sqlite_text_filter
 from routing.models import Escalation
 from teams.models import Membership, Team
 from teams.roles import user_is_admin, user_team_ids
@@ -172,7 +173,8 @@ def _text_search(mentions: QuerySet[Mention], q: str) -> QuerySet[Mention]:
         )
         matches = Q(text)
     else:
-        matches = Q(text__icontains=q)
+        # SQLite (the embedded default): the FTS5 index of migration 0009, read with the same syntax.
+        matches = sqlite_text_filter(q)
     if author_ids:
         matches |= Q(author_id__in=author_ids)
     return mentions.filter(matches)
