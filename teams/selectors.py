@@ -11,7 +11,7 @@ from django.db.models import Count, Min, Q, QuerySet
 from channels.models import Channel
 from inbox.models import Mention
 from routing.models import Escalation
-from teams.models import Membership, Team
+from teams.models import ChannelHandover, Membership, Team
 from teams.roles import user_is_admin, user_team_ids
 
 OPEN_STATUSES = (Mention.Status.NEW, Mention.Status.OPEN, Mention.Status.PENDING)
@@ -55,11 +55,74 @@ def team_members(*, team: Team) -> list[MemberRow]:
     return [MemberRow(m, loads.get(m.user_id, 0)) for m in memberships]
 
 
-def team_channels(*, team: Team) -> list[Channel]:
-    return list(
+@dataclass(frozen=True)
+class AccountRow:
+    """A brand account on its team's page; ``give_back_to`` is set when the team holds it by hand."""
+
+    channel: Channel
+    give_back_to: Team | None
+
+
+def team_accounts(*, team: Team) -> list[AccountRow]:
+    """The team's brand accounts, each with where "give back" would send it when the team holds it by hand:
+    the team a crisis take-over took it from, else its segment's team."""
+    channels = list(
         Channel.objects.filter(Q(team_override=team) | Q(team_override=None, segment__team=team))
-        .select_related("segment")
+        .select_related("segment__team")
         .order_by("handle")
+    )
+    taken_from = {
+        h.channel_id: h.from_team
+        for h in ChannelHandover.objects.filter(
+            channel__in=channels, state=ChannelHandover.State.TAKEN, to_team=team
+        ).select_related("from_team")
+    }
+    return [
+        AccountRow(c, taken_from.get(c.pk, c.segment.team) if c.team_override_id == team.pk else None)
+        for c in channels
+    ]
+
+
+@dataclass(frozen=True)
+class TeamHandovers:
+    """What the team page shows of hand-overs: those waiting for this team's answer, those it started and
+    that wait for the other team, and its accounts the crisis team holds."""
+
+    to_answer: list[ChannelHandover]
+    started: list[ChannelHandover]
+    taken_in_crisis: list[ChannelHandover]
+
+
+def team_handovers(*, team: Team) -> TeamHandovers:
+    Kind = ChannelHandover.Kind
+    rows = list(
+        ChannelHandover.objects.filter(
+            Q(from_team=team) | Q(to_team=team),
+            state__in=(ChannelHandover.State.PENDING, ChannelHandover.State.TAKEN),
+        )
+        .select_related("channel__segment", "from_team", "to_team", "requested_by")
+        .order_by("created_at", "id")
+    )
+    pending = [h for h in rows if h.state == ChannelHandover.State.PENDING]
+    return TeamHandovers(
+        to_answer=[h for h in pending if h.answering_team_id == team.pk],
+        started=[h for h in pending if h.initiating_team_id == team.pk],
+        taken_in_crisis=[h for h in rows if h.kind == Kind.CRISIS and h.from_team_id == team.pk],
+    )
+
+
+def team_handover_get(*, team: Team, handover_id: int, answering: bool) -> ChannelHandover:
+    """A waiting hand-over this team answers (accept, decline) or, with ``answering`` false, started
+    (withdraw). Any other id, another team's included, raises ``ChannelHandover.DoesNotExist``."""
+    Kind = ChannelHandover.Kind
+    if answering:
+        side = Q(kind=Kind.OFFER, to_team=team) | Q(kind=Kind.REQUEST, from_team=team)
+    else:
+        side = Q(kind=Kind.OFFER, from_team=team) | Q(kind=Kind.REQUEST, to_team=team)
+    return (
+        ChannelHandover.objects.filter(side, state=ChannelHandover.State.PENDING)
+        .select_related("channel", "from_team", "to_team")
+        .get(pk=handover_id)
     )
 
 

@@ -13,6 +13,13 @@ urlpatterns = [
     path("<slug:slug>/members/<int:membership_id>/remove/", views.member_remove, name="member_remove"),
     path("<slug:slug>/members/<int:membership_id>/away/", views.member_away, name="member_away"),
     path("<slug:slug>/assignment/", views.assignment, name="assignment"),
-    path("<slug:slug>/channels/", views.channel_assign, name="channel_assign"),
+    path("<slug:slug>/channels/", views.channel_request, name="channel_request"),
+    path("<slug:slug>/channels/offer/", views.channel_offer, name="channel_offer"),
+    path("<slug:slug>/channels/crisis-take/", views.channel_crisis_take, name="channel_crisis_take"),
     path("<slug:slug>/channels/<int:channel_id>/release/", views.channel_release, name="channel_release"),
+    path("<slug:slug>/handovers/<int:handover_id>/accept/", views.handover_accept, name="handover_accept"),
+    path("<slug:slug>/handovers/<int:handover_id>/decline/", views.handover_decline, name="handover_decline"),
+    path(
+        "<slug:slug>/handovers/<int:handover_id>/withdraw/", views.handover_withdraw, name="handover_withdraw"
+    ),
 ]

@@ -20,9 +20,16 @@ from django.views.decorators.http import require_GET, require_POST
 from channels.models import Channel
 from teams import services
 from teams.assignment import member_set_away
-from teams.models import Membership, Team
-from teams.roles import user_name
-from teams.selectors import team_channels, team_health, team_members, teams_for
+from teams.models import ChannelHandover, Membership, Team
+from teams.roles import team_leaders, user_name
+from teams.selectors import (
+    team_accounts,
+    team_handover_get,
+    team_handovers,
+    team_health,
+    team_members,
+    teams_for,
+)
 
 
 def _team_or_404(request: HttpRequest, slug: str) -> Team:
@@ -66,10 +73,13 @@ def detail(request: HttpRequest, slug: str) -> HttpResponse:
     can_manage = services.user_leads(request.user, team)
     members = team_members(team=team)
     in_team = {row.membership.user_id for row in members}
+    accounts = team_accounts(team=team)
     context = {
         "team": team,
         "members": members,
-        "channels": team_channels(team=team),
+        "accounts": accounts,
+        "handovers": team_handovers(team=team),
+        "leaders": team_leaders(team_id=team.pk),
         "health": team_health(team=team),
         "can_manage": can_manage,
         "modes": Team.Assignment.choices,
@@ -79,12 +89,13 @@ def detail(request: HttpRequest, slug: str) -> HttpResponse:
         context["candidates"] = (
             get_user_model().objects.filter(is_active=True).exclude(pk__in=in_team).order_by("username")
         )
-        owned = {c.pk for c in context["channels"]}
         context["other_channels"] = (
-            Channel.objects.exclude(pk__in=owned)
-            .select_related("segment", "team_override")
+            Channel.objects.exclude(pk__in=[row.channel.pk for row in accounts])
+            .select_related("segment__team", "team_override")
             .order_by("handle")
         )
+        context["other_teams"] = Team.objects.exclude(pk=team.pk).order_by("name")
+        context["crisis_take"] = services.crisis_take_allowed(team=team)
     return render(request, "teams/detail.html", context)
 
 
@@ -151,17 +162,66 @@ def assignment(request: HttpRequest, team: Team) -> str:
 
 
 @_lead_action
-def channel_assign(request: HttpRequest, team: Team) -> str:
+def channel_request(request: HttpRequest, team: Team) -> str:
+    """Ask another team for one of its accounts (a forged id of the team's own account is refused)."""
     channel = get_object_or_404(Channel, pk=_int(request.POST.get("channel"), 0))
-    services.channel_assign(actor=request.user, team=team, channel=channel)
-    return f"{channel.handle} now belongs to {team}."
+    handover = services.channel_handover_request(actor=request.user, team=team, channel=channel)
+    return (
+        f"Asked {handover.from_team} for {channel.handle}; "
+        "it comes to this team when their lead (or an admin) accepts."
+    )
+
+
+@_lead_action
+def channel_offer(request: HttpRequest, team: Team) -> str:
+    channel = get_object_or_404(Channel, pk=_int(request.POST.get("channel"), 0))
+    to_team = get_object_or_404(Team, pk=_int(request.POST.get("to_team"), 0))
+    services.channel_handover_offer(actor=request.user, team=team, channel=channel, to_team=to_team)
+    return (
+        f"Offered {channel.handle} to {to_team}; it stays with {team} until their lead (or an admin) accepts."
+    )
+
+
+@_lead_action
+def channel_crisis_take(request: HttpRequest, team: Team) -> str:
+    channel = get_object_or_404(Channel, pk=_int(request.POST.get("channel"), 0))
+    handover = services.channel_crisis_take(actor=request.user, team=team, channel=channel)
+    return f"{channel.handle} now belongs to {team} (crisis mode); {handover.from_team} has been told."
 
 
 @_lead_action
 def channel_release(request: HttpRequest, team: Team, channel_id: int) -> str:
     channel = get_object_or_404(Channel.objects.select_related("segment"), pk=channel_id)
     services.channel_release(actor=request.user, team=team, channel=channel)
-    return f"{channel.handle} went back to {channel.segment.team}."
+    return f"{channel.handle} went back to {Team.objects.get(pk=channel.owning_team_id)}."
+
+
+def _handover_or_404(team: Team, handover_id: int, *, answering: bool) -> ChannelHandover:
+    try:
+        return team_handover_get(team=team, handover_id=handover_id, answering=answering)
+    except ChannelHandover.DoesNotExist:
+        raise Http404("No such hand-over") from None
+
+
+@_lead_action
+def handover_accept(request: HttpRequest, team: Team, handover_id: int) -> str:
+    handover = _handover_or_404(team, handover_id, answering=True)
+    services.channel_handover_accept(actor=request.user, handover=handover)
+    return f"{handover.channel.handle} now belongs to {handover.to_team}."
+
+
+@_lead_action
+def handover_decline(request: HttpRequest, team: Team, handover_id: int) -> str:
+    handover = _handover_or_404(team, handover_id, answering=True)
+    services.channel_handover_decline(actor=request.user, handover=handover)
+    return f"Declined: {handover.channel.handle} stays with {handover.from_team}."
+
+
+@_lead_action
+def handover_withdraw(request: HttpRequest, team: Team, handover_id: int) -> str:
+    handover = _handover_or_404(team, handover_id, answering=False)
+    services.channel_handover_withdraw(actor=request.user, handover=handover)
+    return f"Withdrawn: {handover.channel.handle} stays with {handover.from_team}."
 
 
 @login_required

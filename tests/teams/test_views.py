@@ -80,7 +80,12 @@ def test_outsider_gets_404_for_the_page_and_every_post(client, outsider, agent, 
         (reverse("teams:member_remove", args=[team.slug, membership.pk]), {}),
         (reverse("teams:member_away", args=[team.slug, membership.pk]), {"away": "on"}),
         (reverse("teams:assignment", args=[team.slug]), {"mode": "round_robin"}),
-        (reverse("teams:channel_assign", args=[team.slug]), {"channel": channel.pk}),
+        (reverse("teams:channel_request", args=[team.slug]), {"channel": channel.pk}),
+        (
+            reverse("teams:channel_offer", args=[team.slug]),
+            {"channel": channel.pk, "to_team": segment("crisis-management").team_id},
+        ),
+        (reverse("teams:channel_crisis_take", args=[team.slug]), {"channel": channel.pk}),
     ]
 
     assert client.get(reverse("teams:detail", args=[team.slug])).status_code == 404
@@ -140,15 +145,14 @@ def test_bad_capacity_is_refused_with_a_message(client, lead, agent, team):
     assert membership.capacity == 20
 
 
-def test_lead_takes_over_a_channel_and_gives_it_back(client, lead, team):
-    deals = ChannelFactory(handle="@acme_deals", segment=segment("product-promotion"))
+def test_lead_gives_back_an_account_held_by_hand(client, lead, team):
+    deals = ChannelFactory(handle="@acme_deals", segment=segment("product-promotion"), team_override=team)
     client.force_login(lead)
 
-    client.post(reverse("teams:channel_assign", args=[team.slug]), {"channel": deals.pk})
-    deals.refresh_from_db()
-    assert deals.owning_team_id == team.pk
+    html = client.get(reverse("teams:detail", args=[team.slug])).content.decode()
     client.post(reverse("teams:channel_release", args=[team.slug, deals.pk]))
 
+    assert "Give back to Sales &amp; Promotion" in html
     deals.refresh_from_db()
     assert deals.team_override_id is None
     assert deals.owning_team_id == segment("product-promotion").team_id
