@@ -4,8 +4,8 @@ A clock starts for a mention shortly after it arrives (the SLA tick, every minut
 order): its segment is the one routing decided owns it, else the account's that received it. The deadline
 counts only business hours of the segment's policy (days, start and end, time zone, holidays) from when the
 post was received. A reply switches the clock from first (or next) response to resolution; closing stops it.
-Before a breach the mention turns "warning"; on breach it is raised to the team's leads (priority, label,
-audit, live event, email).
+Before a breach the mention turns "warning"; on breach it is raised to the team's leads, or the admins
+when the team has none (priority, label, audit, live event, email: teams.roles.team_leaders).
 """
 
 from __future__ import annotations

@@ -59,22 +59,19 @@ def sla_tick_task() -> tuple[int, int]:
 
 @shared_task(name="inbox.tasks.sla_breach_notify")
 def sla_breach_notify_task(mention_id: int) -> int:
-    """Email the leads of the mention's team that its SLA was breached. Running twice sends twice (the tick
-    raises each breach once)."""
+    """Email the leads of the mention's team (the admins when it has none) that its SLA was breached.
+    Running twice sends twice (the tick raises each breach once)."""
     from django.core.mail import send_mail
 
     from inbox.models import Mention
     from inbox.sla import KIND_NAMES
-    from teams.models import Membership
+    from teams.roles import team_leaders
 
     mention = Mention.objects.select_related("author", "team").filter(pk=mention_id).first()
     if mention is None or mention.team_id is None:
         return 0
-    leads = list(
-        Membership.objects.filter(team_id=mention.team_id, role=Membership.Role.LEAD)
-        .exclude(user__email="")
-        .values_list("user__email", flat=True)
-    )
+    # A team without a lead: the admins stand in, so a breach is never raised to nobody.
+    leads = [user.email for user in team_leaders(team_id=mention.team_id).users if user.email]
     if not leads:
         return 0
     kind = KIND_NAMES.get(mention.sla_kind, "SLA")

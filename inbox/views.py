@@ -48,7 +48,7 @@ from inbox.selectors import (
 )
 from routing.facts import INTENTS
 from teams.models import Team
-from teams.roles import user_is_admin, user_leads_team, user_name, user_team_ids
+from teams.roles import team_leaders, user_is_admin, user_leads_team, user_name, user_team_ids
 
 LIST_LIMIT_MAX = 200  # a live refresh re-fetches as many rows as the agent has loaded, up to this
 EVENT_STREAM_SECONDS = 300  # a stream ends after this; the browser reconnects (and re-authenticates)
@@ -197,6 +197,8 @@ def _render_detail(request: HttpRequest, mention_id: int, *, status: int = 200, 
     forms = {k: v for k, v in extra.items() if k.endswith("_form")}
     context = {"detail": detail, **_detail_forms(detail, **forms), **extra}
     context["can_approve"] = user_leads_team(request.user, detail.mention.team_id)
+    if detail.mention.requires_approval and detail.mention.team_id:
+        context["approval_by_admins"] = team_leaders(team_id=detail.mention.team_id).admins_stand_in
     return render(request, "inbox/_detail.html", context, status=status)
 
 
@@ -357,6 +359,8 @@ def reply(request: HttpRequest, mention: Mention) -> str | HttpResponse:
     except triage.TriageError as exc:
         return _action_response(request, mention.pk, error=str(exc), reply_form=form)
     if sent.state == Reply.State.AWAITING_APPROVAL:
+        if mention.team_id and team_leaders(team_id=mention.team_id).admins_stand_in:
+            return "Reply saved; a rule asks for approval: an admin will approve (this team has no lead)."
         return "Reply saved; a rule asks a team lead to approve it before it is sent."
     return "Reply queued for sending."
 

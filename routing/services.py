@@ -40,6 +40,7 @@ from routing.models import (
 )
 from routing.rules import CompiledRuleSet, RoutingContext, compile_rule_set, validate_rule
 from teams.models import Membership, Team
+from teams.roles import team_leaders
 
 logger = logging.getLogger(__name__)
 
@@ -890,17 +891,14 @@ def escalations_overdue_raise(*, now: Any = None) -> list[int]:
             escalation.state = Escalation.State.ESCALATED_TO_LEAD
             escalation.escalated_to_lead_at = now
             escalation.save(update_fields=["state", "escalated_to_lead_at"])
-            leads = list(
-                Membership.objects.filter(
-                    team_id=escalation.to_team_id, role=Membership.Role.LEAD
-                ).values_list("user__username", flat=True)
-            )
+            leaders = team_leaders(team_id=escalation.to_team_id)  # a team without a lead: the admins
+            leads = [user.get_username() for user in leaders.users]
             _audit(
                 None,
                 "escalation.to_lead",
                 escalation,
                 before={"state": "pending"},
-                after={"state": escalation.state, "leads": leads},
+                after={"state": escalation.state, "leads": leads, "admins_stand_in": leaders.admins_stand_in},
             )
             _publish_after_commit("escalation.to_lead", escalation, leads=leads)
             raised.append(escalation.pk)

@@ -4,9 +4,16 @@ Both answers are remembered on the user object, which lives for one request: a p
 (the selectors, the header, the forms) and pays one query each.
 """
 
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q
+
+from teams.models import Membership
 
 ADMINS_GROUP = "Admins"
+LEAD_ROLE = Membership.Role.LEAD
 
 
 def user_is_admin(user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -27,7 +34,26 @@ def user_leads_team(user: AbstractBaseUser | AnonymousUser, team_id: int | None)
         return True
     if team_id is None or not user.is_authenticated:
         return False
-    return user.memberships.filter(team_id=team_id, role="lead").exists()
+    return user.memberships.filter(team_id=team_id, role=LEAD_ROLE).exists()
+
+
+@dataclass(frozen=True)
+class TeamLeaders:
+    """Who answers for a team as its lead: its leads, or when it has none, the admins standing in."""
+
+    users: tuple[AbstractBaseUser, ...]
+    admins_stand_in: bool
+
+
+def team_leaders(*, team_id: int) -> TeamLeaders:
+    """The people a team's escalations, SLA breaches and reply approvals go to: its leads; a team without a
+    lead falls back to the admins (the Admins group and superusers), so nothing is raised to nobody."""
+    people = get_user_model().objects.filter(is_active=True).order_by("username")
+    leads = tuple(people.filter(memberships__team_id=team_id, memberships__role=LEAD_ROLE).distinct())
+    if leads:
+        return TeamLeaders(users=leads, admins_stand_in=False)
+    admins = people.filter(Q(is_superuser=True) | Q(groups__name=ADMINS_GROUP)).distinct()
+    return TeamLeaders(users=tuple(admins), admins_stand_in=True)
 
 
 def user_team_ids(user: AbstractBaseUser | AnonymousUser) -> list[int]:
