@@ -32,7 +32,11 @@ class DemoPerson:
 
 DEMO_PEOPLE: tuple[DemoPerson, ...] = (
     DemoPerson("admin", "socialops-admin", "Alex", "admin", ()),
+    # Every team has a lead: escalations, SLA breaches and approvals of a lead-less team fall to the admins.
     DemoPerson("lead", "socialops-lead", "Lee", Membership.Role.LEAD, ("customer-care",)),
+    DemoPerson("robin", "socialops-lead", "Robin", Membership.Role.LEAD, ("crisis-response",)),
+    DemoPerson("morgan", "socialops-lead", "Morgan", Membership.Role.LEAD, ("communications", "advocacy")),
+    DemoPerson("jordan", "socialops-lead", "Jordan", Membership.Role.LEAD, ("sales-promotion", "events")),
     DemoPerson(
         "casey", "socialops-agent", "Casey", Membership.Role.AGENT, ("customer-care", "crisis-response")
     ),
@@ -55,8 +59,8 @@ DEMO_SLA_MINUTES = {"crisis-management": 15, "customer-relations": 60}  # first 
 
 class Command(BaseCommand):
     help = (
-        "Create the demo organisation (idempotent): an admin, a team lead and two agents with printed "
-        "logins, and one simulated channel per segment, with a few mentions already pulled."
+        "Create the demo organisation (idempotent): an admin, a lead for every team and two agents with "
+        "printed logins, and one simulated channel per segment, with a few mentions already pulled."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -82,6 +86,7 @@ class Command(BaseCommand):
         for person in DEMO_PEOPLE:
             teams = ", ".join(person.team_slugs) or "all teams"
             self.stdout.write(f"  {person.username:<6} / {person.password:<16} {person.role} ({teams})")
+        self.stdout.write("Django admin: /django-admin/ as admin.")
 
     @transaction.atomic
     def _organisation(self) -> list[Channel]:
@@ -96,6 +101,11 @@ class Command(BaseCommand):
                 user.save()
             if person.role == "admin":
                 user.groups.add(admins)
+                # Django admin (/django-admin/) needs staff; a superuser may edit every model there (canned
+                # responses, the quarantine). Set on every run, so an older demo database is fixed too.
+                if not (user.is_staff and user.is_superuser):
+                    user.is_staff = user.is_superuser = True
+                    user.save(update_fields=["is_staff", "is_superuser"])
             for team_slug in person.team_slugs:
                 Membership.objects.get_or_create(
                     user=user, team=Team.objects.get(slug=team_slug), defaults={"role": person.role}
