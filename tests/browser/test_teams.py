@@ -1,5 +1,6 @@
-"""Team leads and admins in real Chromium: a lead staffs a team, takes over a brand account and switches on
-round-robin, and new mentions are handed out; an admin sets an SLA policy and a breach reaches the lead."""
+"""Team leads and admins in real Chromium: a lead staffs a team, asks another team for a brand account that
+its lead hands over, switches on round-robin, and new mentions are handed out; an admin sets an SLA policy
+and a breach reaches the lead."""
 
 from __future__ import annotations
 
@@ -35,13 +36,15 @@ def _events_channel_of_its_own(monkeypatch) -> None:
     events_channel_of_its_own(monkeypatch)
 
 
-def test_a_lead_staffs_the_team_takes_an_account_and_round_robin_hands_out_new_mentions(
-    live_server, page, screenshot
+def test_a_lead_staffs_the_team_gets_an_account_handed_over_and_round_robin_hands_out_new_mentions(
+    live_server, page, browser, screenshot
 ) -> None:
     care = segment("customer-relations")
+    sales = segment("product-promotion").team
     lead = MembershipFactory(
         team=care.team, role=Membership.Role.LEAD, user__first_name="Lena", user__last_name="Lead"
     ).user
+    sales_lead = MembershipFactory(team=sales, role=Membership.Role.LEAD, user__first_name="Sasha").user
     newcomer = UserFactory(username="nia", first_name="Nia", last_name="New")
     shop = ChannelFactory(handle="@northwind_shop", segment=segment("product-promotion"))
     errors = javascript_errors(page)
@@ -51,9 +54,24 @@ def test_a_lead_staffs_the_team_takes_an_account_and_round_robin_hands_out_new_m
     page.get_by_label("Add a person").select_option(label=f"Nia New ({newcomer.username})")
     page.get_by_role("button", name="Add", exact=True).click()
     expect(page.get_by_text(f"Nia New joined {care.team.name}.")).to_be_visible()
-    page.get_by_label("Take over an account").select_option(value=str(shop.pk))
-    page.get_by_role("button", name=f"Assign to {care.team.name}").click()
-    expect(page.get_by_text(f"@northwind_shop now belongs to {care.team.name}.")).to_be_visible()
+    page.get_by_label("Ask for an account").select_option(value=str(shop.pk))
+    page.get_by_role("button", name="Ask its team").click()
+    expect(page.locator(".flash").get_by_text(f"Asked {sales.name} for @northwind_shop")).to_be_visible()
+    expect(page.locator(".team-handovers")).to_contain_text(
+        f"{care.team.name} asked {sales.name} for @northwind_shop: waiting for their lead"
+    )
+
+    sales_context = browser.new_context(viewport={"width": 1280, "height": 800})
+    sales_page = sales_context.new_page()
+    sign_in(sales_context, live_server.url, sales_lead)
+    sales_page.goto(f"{live_server.url}/teams/{sales.slug}/")
+    expect(sales_page.get_by_text(f"{care.team.name} asks for @northwind_shop")).to_be_visible()
+    sales_page.get_by_role("button", name=f"Accept: @northwind_shop to {care.team.name}").click()
+    expect(sales_page.get_by_text(f"@northwind_shop now belongs to {care.team.name}.")).to_be_visible()
+    sales_context.close()
+
+    page.reload()
+    expect(page.locator(".team-channels").get_by_text("@northwind_shop")).to_be_visible()
     page.get_by_label("Round-robin", exact=False).check()
     page.get_by_role("button", name="Save assignment").click()
     expect(page.get_by_text("Assignment: Round-robin")).to_be_visible()
