@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.inbox_page import new_context
+
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make around it are
 # ordinary blocking calls, which Django would otherwise refuse next to a running loop.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -22,6 +24,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+FAKETIME_VARIABLES = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC")
 SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots"
 
 
@@ -31,15 +34,24 @@ def browser() -> Iterator[object]:
         pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    # `make test-future` preloads libfaketime into this process; Chromium does not load pages under it. The
+    # browser runs on the real clock and each context's page clock is moved to this process's instead.
+    preloaded = {name: os.environ.pop(name) for name in FAKETIME_VARIABLES if name in os.environ}
+    try:
+        playwright = sync_playwright().start()
+    finally:
+        os.environ.update(preloaded)
+    try:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+    finally:
+        playwright.stop()
 
 
 @pytest.fixture
 def page(browser) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context = new_context(browser)
     page = context.new_page()
     yield page
     context.close()

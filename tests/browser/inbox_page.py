@@ -3,6 +3,7 @@ posts that arrive through the real ingest path, and the page's JavaScript errors
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from itertools import count
 from uuid import uuid4
@@ -20,6 +21,15 @@ from inbox.services import mentions_ingest
 VIEWPORT = {"width": 1280, "height": 800}
 EVENTS_PATH = "/inbox/events/"
 _post_numbers = count(1)
+
+
+def new_context(browser, viewport: dict[str, int] = VIEWPORT) -> BrowserContext:
+    """A browser context (one person's cookies) whose pages keep this process's clock: under `make
+    test-future` the server runs a year ahead, so the page's clock is moved there too."""
+    context = browser.new_context(viewport=viewport)
+    if os.environ.get("FAKETIME"):
+        context.clock.install(time=datetime.now(UTC))
+    return context
 
 
 def events_channel_of_its_own(monkeypatch) -> None:

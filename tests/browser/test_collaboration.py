@@ -13,10 +13,10 @@ from inbox.models import Mention, Reply
 from routing.models import Escalation
 from teams.models import Membership
 from tests.browser.inbox_page import (
-    VIEWPORT,
     arrive,
     events_channel_of_its_own,
     javascript_errors,
+    new_context,
     open_inbox,
     post,
     sign_in,
@@ -37,7 +37,7 @@ LIVE_SECONDS = 5  # the issue asks for 2 s from event to screen; the margin keep
 @pytest.fixture
 def other_page(browser) -> Iterator[Page]:
     """A second person's browser: its own context, so its own cookies and session."""
-    context = browser.new_context(viewport=VIEWPORT)
+    context = new_context(browser)
     yield context.new_page()
     context.close()
 

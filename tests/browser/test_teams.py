@@ -17,6 +17,7 @@ from tests.browser.inbox_page import (
     arrive,
     events_channel_of_its_own,
     javascript_errors,
+    new_context,
     open_inbox,
     post,
     sign_in,
@@ -61,7 +62,7 @@ def test_a_lead_staffs_the_team_gets_an_account_handed_over_and_round_robin_hand
         f"{care.team.name} asked {sales.name} for @northwind_shop: waiting for their lead"
     )
 
-    sales_context = browser.new_context(viewport={"width": 1280, "height": 800})
+    sales_context = new_context(browser)
     sales_page = sales_context.new_page()
     sign_in(sales_context, live_server.url, sales_lead)
     sales_page.goto(f"{live_server.url}/teams/{sales.slug}/")
@@ -116,7 +117,7 @@ def test_an_admin_sets_an_sla_and_a_breach_reaches_the_lead(
     screenshot("sla")
     assert SlaPolicy.objects.get(segment=care).first_response_minutes == 30
 
-    lead_context = browser.new_context(viewport={"width": 1280, "height": 800})
+    lead_context = new_context(browser)
     lead_page = lead_context.new_page()
     errors = javascript_errors(lead_page)
     sign_in(lead_context, live_server.url, lead)
