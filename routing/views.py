@@ -511,22 +511,58 @@ def versions_diff(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "routing/versions_diff.html",
-        {"older": older, "newer": newer, "diff": versions_compare(older, newer), "numbers": numbers},
+        {
+            "older": older,
+            "newer": newer,
+            "diff": versions_compare(older, newer),
+            "numbers": numbers,
+            "older_label": f"Version {older.number}",
+            "newer_label": f"Version {newer.number}",
+        },
     )
 
 
 @admin_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def version_rollback(request: HttpRequest, number: int) -> HttpResponse:
-    """Publish a new version equal to this one."""
-    version = get_object_or_404(RuleSetVersion, number=number)
-    try:
-        published = services.rule_set_rollback(user=request.user, version=version)
-    except RuleError as error:
-        messages.error(request, f"Version {number} no longer compiles, so nothing was rolled back: {error}")
-    else:
-        messages.success(request, f"Rolled back to version {number}: published version {published.number}.")
-    return redirect("routing:versions")
+    """Show what rolling back to this version would change, then (on the confirming post) publish a new
+    version equal to it.
+
+    The form carries the version it was shown against: when another version was published in between, the
+    post changes nothing and the page shows the changes again, against the new current version.
+    """
+    version = get_object_or_404(RuleSetVersion.objects.select_related("published_by"), number=number)
+    current = RuleSetVersion.objects.select_related("published_by").order_by("-number").first()
+    if current is None or current.number == version.number:
+        messages.info(request, f"Version {number} is the current version: there is nothing to roll back.")
+        return redirect("routing:versions")
+    stale = False
+    if request.method == "POST":
+        if request.POST.get("current") == str(current.number):
+            try:
+                published = services.rule_set_rollback(user=request.user, version=version)
+            except RuleError as error:
+                messages.error(
+                    request, f"Version {number} no longer compiles, so nothing was rolled back: {error}"
+                )
+            else:
+                messages.success(
+                    request, f"Rolled back to version {number}: published version {published.number}."
+                )
+            return redirect("routing:versions")
+        stale = bool(request.POST.get("current"))
+    return render(
+        request,
+        "routing/versions_rollback.html",
+        {
+            "version": version,
+            "current": current,
+            "diff": versions_compare(current, version),
+            "current_label": f"Now (version {current.number})",
+            "stale": stale,
+        },
+        status=409 if stale else 200,
+    )
 
 
 @dataclass(frozen=True)

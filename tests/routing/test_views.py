@@ -176,6 +176,7 @@ GET_PAGES = [
     ("routing:backtest_progress", {"backtest_id": "BACKTEST"}),
     ("routing:versions", {}),
     ("routing:versions_diff", {}),
+    ("routing:version_rollback", {"number": "VERSION"}),
 ]
 POSTS = [
     ("routing:segment_edit", {"slug": "customer-relations"}),
@@ -1097,7 +1098,9 @@ def test_rolling_back_restores_rules_intent_map_and_threshold_in_a_new_version(
 ) -> None:
     older, newer, rules = changed_versions(admin)
 
-    response = admin_client.post(reverse("routing:version_rollback", args=[older.number]))
+    response = admin_client.post(
+        reverse("routing:version_rollback", args=[older.number]), {"current": newer.number}
+    )
 
     assert response.status_code == 302
     newest = RuleSetVersion.objects.order_by("-number").first()
@@ -1123,10 +1126,94 @@ def test_a_version_that_no_longer_compiles_is_not_rolled_back(admin_client: Clie
     older = RuleSetVersion.objects.order_by("-number").first()
     services.rule_delete(user=admin, rule=Rule.objects.get())
     gone.delete()
+    current = RuleSetVersion.objects.order_by("-number").first()
     before = state()
 
-    response = admin_client.post(reverse("routing:version_rollback", args=[older.number]), follow=True)
+    response = admin_client.post(
+        reverse("routing:version_rollback", args=[older.number]), {"current": current.number}, follow=True
+    )
 
     assert "no longer compiles" in response.content.decode()
     assert "unknown user &#x27;gone&#x27;" in response.content.decode()
+    assert state() == before
+
+
+def test_rolling_back_first_shows_what_would_change_and_changes_nothing(
+    admin_client: Client, admin: Any
+) -> None:
+    older, newer, rules = changed_versions(admin)
+    before = state()
+
+    listed = admin_client.get(reverse("routing:versions")).content.decode()
+    response = admin_client.get(reverse("routing:version_rollback", args=[older.number]))
+
+    body = response.content.decode()
+    rollback_url = reverse("routing:version_rollback", args=[older.number])
+    assert f'<form method="post" action="{rollback_url}"' not in listed
+    assert f'href="{rollback_url}">Roll back to {older.number}…</a>' in listed
+    assert response.status_code == 200
+    assert state() == before
+    assert f"<h1>Roll back to version {older.number}?</h1>" in body
+    assert f"The current version is {newer.number}." in body
+    brought_back = body[body.index("Rules brought back") : body.index("Rules removed")]
+    assert "Removed" in brought_back and "words: gone" in brought_back
+    removed = body[body.index("Rules removed") : body.index("Rules changed")]
+    assert "Added" in removed and f"rule {rules['added']}" in removed
+    changed = body[body.index("Rules changed") : body.index("Intent map and threshold")]
+    assert (
+        f'<th scope="col">Now (version {newer.number})</th><th scope="col">After the rollback</th>' in changed
+    )
+    assert (
+        '<td class="diff__before">Edited again</td>\n          <td class="diff__after">Edited</td>' in changed
+    )
+    intents = body[body.index("Intent map and threshold") :]
+    assert '<td class="diff__before">0.7</td><td class="diff__after">0.6</td>' in intents
+    assert f'<form method="post" action="{rollback_url}" class="page-actions">' in body
+    assert f'<input type="hidden" name="current" value="{newer.number}">' in body
+
+
+def test_a_rollback_post_without_the_confirmation_asks_again_and_changes_nothing(
+    admin_client: Client, admin: Any
+) -> None:
+    older, _, _ = changed_versions(admin)
+    before = state()
+
+    response = admin_client.post(reverse("routing:version_rollback", args=[older.number]))
+
+    assert response.status_code == 200
+    assert f"<h1>Roll back to version {older.number}?</h1>" in response.content.decode()
+    assert state() == before
+    assert not AuditEvent.objects.filter(verb="rule_set.rolled_back").exists()
+
+
+def test_a_rollback_confirmed_against_a_version_since_replaced_changes_nothing(
+    admin_client: Client, admin: Any
+) -> None:
+    older, newer, _ = changed_versions(admin)
+    services.routing_settings_save(user=admin, crisis_mode=False, misdirect_threshold=0.8)
+    newest = RuleSetVersion.objects.order_by("-number").first()
+    before = state()
+
+    response = admin_client.post(
+        reverse("routing:version_rollback", args=[older.number]), {"current": newer.number}
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 409
+    assert f"Version {newest.number} was published while you were reading" in body
+    assert f'<input type="hidden" name="current" value="{newest.number}">' in body
+    assert '<td class="diff__before">0.8</td><td class="diff__after">0.6</td>' in body
+    assert state() == before
+
+
+def test_the_current_version_has_nothing_to_roll_back(admin_client: Client, admin: Any) -> None:
+    a_rule()
+    current = RuleSetVersion.objects.order_by("-number").first()
+    before = state()
+
+    response = admin_client.post(
+        reverse("routing:version_rollback", args=[current.number]), {"current": current.number}, follow=True
+    )
+
+    assert f"Version {current.number} is the current version" in response.content.decode()
     assert state() == before
