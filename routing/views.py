@@ -40,6 +40,7 @@ from routing.forms import (
 from routing.models import RoutingSettings, Rule, RuleSetVersion
 from routing.rules import RuleError, validate_rule
 from routing.tasks import BACKTEST_TTL_SECONDS, backtest_keys, rules_backtest_task
+from teams.models import Team
 
 VERSIONS_PAGE_SIZE = 30
 
@@ -339,7 +340,7 @@ def _backtest_start(
     request: HttpRequest, *, rule: Rule | None, spec: Mapping[str, Any], days: int
 ) -> HttpResponse:
     """Store the draft (the current rules with this one in its place, or added last) and queue the task."""
-    draft_rule = {"id": rule.pk if rule else 0, **spec}
+    draft_rule = {"id": rule.pk if rule else services.UNSAVED_RULE_ID, **spec}
     rules_now = [r.as_spec() for r in Rule.objects.all()]
     if rule is not None and any(r["id"] == rule.pk for r in rules_now):
         rules_now = [draft_rule if r["id"] == rule.pk else r for r in rules_now]
@@ -396,17 +397,40 @@ class _TeamCount:
 
 
 def _report_context(progress: Mapping[str, Any]) -> dict[str, Any]:
+    """The report as the page shows it: teams by their names (the report keeps slugs, as decisions do)."""
     report = progress.get("report")
     if not report:
         total = progress.get("total") or 0
         processed = progress.get("processed") or 0
         return {"percent": round(100 * processed / total) if total else 0}
+    names = dict(Team.objects.values_list("slug", "name"))
+
+    def name(slug: str) -> str:
+        return names.get(slug, slug) if slug else ""
+
     before, after = report["teams_before"], report["teams_after"]
-    teams = [
-        _TeamCount(team or "(no team)", before.get(team, 0), after.get(team, 0))
-        for team in sorted(set(before) | set(after))
+    teams = sorted(
+        (
+            _TeamCount(name(team) or "(no team)", before.get(team, 0), after.get(team, 0))
+            for team in set(before) | set(after)
+        ),
+        key=lambda row: row.team.lower(),
+    )
+    sample = [
+        {
+            **change,
+            **{
+                side: {
+                    **change[side],
+                    "team_name": name(change[side].get("team", "")),
+                    "escalate_to_name": name(change[side].get("escalate_to", "")),
+                }
+                for side in ("before", "after")
+            },
+        }
+        for change in report["sample"]
     ]
-    return {"report": report, "teams": teams, "percent": 100}
+    return {"report": {**report, "sample": sample}, "teams": teams, "percent": 100}
 
 
 @admin_required

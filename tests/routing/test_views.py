@@ -965,12 +965,11 @@ def test_a_backtest_runs_on_the_worker_then_the_rule_is_published(worker: None) 
     assert client.get(response["Location"]).status_code == 200
     wait_until(lambda: (cache.get(backtest_keys(backtest_id)[1]) or {}).get("state") == "done")
     fragment = client.get(reverse("routing:backtest_progress", args=[backtest_id])).content.decode()
-    crisis, care = team_slug("crisis-management"), team_slug("customer-relations")
+    crisis, care = segment("crisis-management").team.name, segment("customer-relations").team.name
     assert "<strong>3</strong> of 4 mentions" in fragment
     assert "<strong>3</strong> escalations added" in fragment
     assert f'<tr><th scope="row">{crisis}</th><td>0</td><td>3</td>' in fragment
     assert f'<tr><th scope="row">{care}</th><td>3</td><td>0</td>' in fragment
-    assert "Rule 0 “Recalls to crisis” fired" in fragment
     assert "hx-trigger" not in fragment  # the polling stops with the report
     assert not Rule.objects.exists()
     assert RuleSetVersion.objects.count() == versions
@@ -979,9 +978,42 @@ def test_a_backtest_runs_on_the_worker_then_the_rule_is_published(worker: None) 
 
     assert published.status_code == 302
     rule = Rule.objects.get()
+    assert f"Rule {rule.pk} “Recalls to crisis” fired" in fragment
     assert rule.name == "Recalls to crisis"
     assert RuleSetVersion.objects.order_by("-number").first().rules == [rule.as_spec()]
     assert cache.get(backtest_keys(backtest_id)[0]) is None
+
+
+def test_a_backtest_numbers_rules_and_names_teams_as_live_decisions_do(admin_client: Client) -> None:
+    a_rule("Kettles", ("kettle",), then=[{"add_labels": ["kettle"]}])  # so the new rule is not the first
+    for n in range(2):
+        routed(f"{RECALL} {n}", on="customer-relations")
+    crisis, care = segment("crisis-management").team, segment("customer-relations").team
+
+    started = admin_client.post(reverse("routing:rule_new"), recall_rule_data(action="backtest", days=3))
+    backtest_id = started["Location"].rstrip("/").rsplit("/", 1)[1]
+    rules_backtest_task(backtest_id)  # what the worker runs
+    fragment = admin_client.get(reverse("routing:backtest_progress", args=[backtest_id])).content.decode()
+    admin_client.post(reverse("routing:backtest_publish", args=[backtest_id]))
+    rule = Rule.objects.get(name="Recalls to crisis")
+    live = routed(f"{RECALL} live", on="customer-relations")
+    live.refresh_from_db()
+
+    fired = [line for line in live.decision["explanation"] if "Recalls to crisis" in line]
+    assert fired == [
+        f"Rule {rule.pk} “Recalls to crisis” fired: routed to {segment('crisis-management').name} "
+        f"(team {crisis.name}); escalated to team {crisis.name}.",
+        f"Misdirected: Rule {rule.pk} “Recalls to crisis” routed it to team {crisis.name}; "
+        f"received by team {care.name}.",
+    ]
+    assert [f"<li>{line}</li>" in fragment for line in fired] == [True, True]
+    assert "Rule 0" not in fragment
+    assert f'<tr><th scope="row">{crisis.name}</th><td>0</td><td>2</td>' in fragment
+    assert f'<tr><th scope="row">{care.name}</th><td>2</td><td>0</td>' in fragment
+    assert f"Team <strong>{care.name}</strong>" in fragment
+    assert f"Team <strong>{crisis.name}</strong>" in fragment
+    assert f"escalated to {crisis.name}</p>" in fragment
+    assert (crisis.slug in fragment, care.slug in fragment) == (False, False)
 
 
 def test_a_backtest_of_an_edited_rule_replays_it_in_its_place(admin_client: Client) -> None:
