@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,11 +28,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from channels.models import Channel, Segment
+from channels.models import Channel, Network, Segment
 from channels.views import admin_required
-from inbox.models import AuditEvent, Mention
+from inbox.models import AuditEvent, Mention, Reply
 from inbox.selectors import cursor_decode, cursor_encode
-from teams.models import Team
+from inbox.templatetags.inbox_tags import stamp
+from routing.models import Escalation, Rule
+from teams.models import Membership, Team
 from teams.roles import user_is_admin, user_name
 
 AUDIT_PAGE_SIZE = 50  # a screenful; older events come by keyset, never OFFSET
@@ -68,10 +70,36 @@ BULK_WORDS: dict[str, str] = {
     "snooze": "snoozed",
     "spam": "marked as spam",
 }
-# Keys of before/after that hold a person, a team or a segment, shown by name instead of by id or slug.
+# Keys of before/after that hold a person, a team, a segment, a channel or rules, shown by name instead of by
+# id or slug.
 USER_KEYS = frozenset({"user", "assignee"})
+USERNAME_KEYS = frozenset({"leads"})  # usernames
 TEAM_KEYS = frozenset({"team", "team_override", "escalated_to", "from_team", "to_team"})
 SEGMENT_KEYS = frozenset({"segment"})
+CHANNEL_KEYS = frozenset({"channel"})
+RULE_KEYS = frozenset({"rules_fired", "rules", "order"})  # rule ids, in order
+# Keys whose values are choices, shown by their label: priorities are numbers (20) on a mention and words
+# ("urgent") in a routing decision.
+PRIORITY_LABELS: dict[Any, str] = {
+    **{value: label for value, label in Mention.Priority.choices},
+    **{member.name.lower(): member.label for member in Mention.Priority},
+}
+CHOICE_LABELS: dict[str, dict[Any, str]] = {
+    "priority": PRIORITY_LABELS,
+    "status": dict(Mention.Status.choices),
+    "role": dict(Membership.Role.choices),
+    # "Manual: agents take mentions from the queue" -> "Manual"
+    "mode": {value: label.split(":", 1)[0] for value, label in Team.Assignment.choices},
+    "network": dict(Network.choices),
+    "state": {
+        **dict(Reply.State.choices),
+        **dict(Escalation.State.choices),
+        **dict(Channel.State.choices),
+    },
+}
+WORDS_KEYS = frozenset({"intent", "kind"})  # identifiers that read as words: support_question
+NOTHING = "(none)"  # a value that was empty, or was set to nothing
+_ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
 
 def verb_words(verb: str) -> str:
@@ -233,9 +261,9 @@ class AuditChange:
     """One field of an event's object: what it was and what it became, in words."""
 
     field: str
-    before: str  # "" when the field was not recorded before (the object was created)
-    after: str  # "" when the field was not recorded after (the object was deleted)
-    changed: bool  # False for context recorded on both sides unchanged (whose membership it was)
+    before: str  # "" when the field was not recorded before (the event set it)
+    after: str
+    changed: bool  # False for context the event did not change (whose membership it was)
 
 
 @dataclass(frozen=True)
@@ -312,57 +340,104 @@ def audit_page(
 
 
 class _Names:
-    """The people, teams, segments and channels a batch of events refers to, looked up once per batch."""
+    """The people, teams, segments, channels and rules a batch of events refers to, looked up once per batch
+    (one query per kind that occurs, however many events)."""
 
     def __init__(self, events: Sequence[AuditEvent]) -> None:
         user_ids: set[int] = set()
+        usernames: set[str] = set()
         team_refs: set[int | str] = set()
         segment_slugs: set[str] = set()
+        channel_refs: set[int | str] = set()
+        rule_ids: set[int] = set()
         for event in events:
             for side in (event.before, event.after):
                 if not isinstance(side, Mapping):
                     continue
                 for key, value in side.items():
-                    if key in USER_KEYS and _is_id(value):
-                        user_ids.add(value)
-                    elif key in TEAM_KEYS and (_is_id(value) or isinstance(value, str)):
-                        team_refs.add(value)
-                    elif key in SEGMENT_KEYS and isinstance(value, str):
-                        segment_slugs.add(value)
-        self.users = {
-            person.pk: user_name(person) for person in get_user_model().objects.filter(pk__in=user_ids)
-        }
+                    values = value if isinstance(value, list) else [value]
+                    if key in USER_KEYS:
+                        user_ids.update(v for v in values if _is_id(v))
+                    elif key in USERNAME_KEYS:
+                        usernames.update(v for v in values if isinstance(v, str))
+                    elif key in TEAM_KEYS:
+                        team_refs.update(v for v in values if _is_id(v) or (isinstance(v, str) and v))
+                    elif key in SEGMENT_KEYS:
+                        segment_slugs.update(v for v in values if isinstance(v, str))
+                    elif key in CHANNEL_KEYS:
+                        channel_refs.update(v for v in values if _is_id(v) or (isinstance(v, str) and v))
+                    elif key in RULE_KEYS:
+                        rule_ids.update(v for v in values if _is_id(v))
+        people = get_user_model().objects.filter(Q(pk__in=user_ids) | Q(username__in=usernames))
+        self.users: dict[int, str] = {}
+        self.usernames: dict[str, str] = {}
+        if user_ids or usernames:
+            for person in people:
+                self.users[person.pk] = self.usernames[person.get_username()] = user_name(person)
         team_ids = {ref for ref in team_refs if isinstance(ref, int)}
-        team_slugs = {ref for ref in team_refs if isinstance(ref, str) and ref}
+        team_slugs = {ref for ref in team_refs if isinstance(ref, str)}
         self.teams: dict[int | str, str] = {}
         if team_ids or team_slugs:
             teams = Team.objects.filter(Q(pk__in=team_ids) | Q(slug__in=team_slugs))
             for pk, slug, name in teams.values_list("pk", "slug", "name"):
                 self.teams[pk] = self.teams[slug] = name
         self.segments = dict(Segment.objects.filter(slug__in=segment_slugs).values_list("slug", "name"))
+        self.rules = dict(Rule.objects.filter(pk__in=rule_ids).values_list("pk", "name"))
         channel_type = ContentType.objects.get_for_model(Channel)
-        channel_ids = [
+        channel_ids = {ref for ref in channel_refs if isinstance(ref, int)} | {
             int(e.object_id) for e in events if e.object_type_id == channel_type.pk and e.object_id.isdigit()
-        ]
-        self.channel_slugs = dict(Channel.objects.filter(pk__in=channel_ids).values_list("pk", "slug"))
+        }
+        channel_slugs = {ref for ref in channel_refs if isinstance(ref, str)}
+        self.channel_slugs: dict[int, str] = {}
+        self.channels: dict[int | str, str] = {}
+        if channel_ids or channel_slugs:
+            channels = Channel.objects.filter(Q(pk__in=channel_ids) | Q(slug__in=channel_slugs))
+            for pk, slug, handle in channels.values_list("pk", "slug", "handle"):
+                self.channel_slugs[pk] = slug
+                self.channels[pk] = self.channels[slug] = handle
 
     def value(self, key: str, value: Any) -> str:
-        """A recorded value in words, with ids and slugs of people, teams and segments turned into names."""
-        if value is None or value == "":
-            return "—"
+        """A recorded value in words: people, teams, segments, channels and rules by name, choices by their
+        label, times in the current time zone as the rest of the pages show them, nothing as "(none)"."""
+        if value is None or value == "" or value == []:
+            return NOTHING
         if isinstance(value, bool):
             return "yes" if value else "no"
+        if isinstance(value, list):
+            return ", ".join(self.value(key, item) for item in value)
         if key in USER_KEYS and _is_id(value):
             return self.users.get(value, f"user {value}")
+        if key in USERNAME_KEYS and isinstance(value, str):
+            return self.usernames.get(value, value)
         if key in TEAM_KEYS and (_is_id(value) or isinstance(value, str)):
             return self.teams.get(value, f"team {value}")
         if key in SEGMENT_KEYS and isinstance(value, str):
             return self.segments.get(value, value)
-        if isinstance(value, list):
-            return ", ".join(self.value(key, item) for item in value) or "none"
+        if key in CHANNEL_KEYS and (_is_id(value) or isinstance(value, str)):
+            return self.channels.get(value, f"channel {value}")
+        if key in RULE_KEYS and _is_id(value):
+            name = self.rules.get(value)
+            return f"“{name}” (rule {value})" if name else f"rule {value} (deleted)"
+        if key in CHOICE_LABELS and isinstance(value, str | int) and value in CHOICE_LABELS[key]:
+            return CHOICE_LABELS[key][value]
+        if key in WORDS_KEYS and isinstance(value, str):
+            return _words(value)
+        if isinstance(value, str) and _ISO_DATETIME.match(value):
+            return _when(value)
         if isinstance(value, dict):
             return json.dumps(value, ensure_ascii=False, sort_keys=True)
         return str(value)
+
+
+def _when(value: str) -> str:
+    """An ISO time as the pages show times: ``26 Nov 2026, 15:58`` in the current time zone."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, UTC)
+    return stamp(moment)
 
 
 def _is_id(value: Any) -> bool:
@@ -371,18 +446,33 @@ def _is_id(value: Any) -> bool:
 
 def audit_changes(before: Any, after: Any, names: _Names) -> list[AuditChange]:
     """The fields an event recorded, each with its value before and after: changed ones first, each group in
-    alphabetical order (PostgreSQL's jsonb keeps no order of its own)."""
+    alphabetical order (PostgreSQL's jsonb keeps no order of its own).
+
+    A field recorded on one side only is not a change to nothing: one recorded before alone is context the
+    event did not touch (a bulk close records the priority it left as it was; a deleted rule, what it was),
+    one recorded after alone was set by the event. A value set to nothing reads "(none)".
+    """
     before = before if isinstance(before, Mapping) else {}
     after = after if isinstance(after, Mapping) else {}
     changed, context = [], []
     for key in sorted({*after, *before}):
+        if key not in after:
+            was = names.value(key, before[key])
+            context.append(AuditChange(field=_words(key), before=was, after=was, changed=False))
+            continue
         was = names.value(key, before[key]) if key in before else ""
-        now = names.value(key, after[key]) if key in after else ""
-        if key in before and key in after and before[key] == after[key]:
+        now = names.value(key, after[key])
+        if key in before and before[key] == after[key]:
             context.append(AuditChange(field=_words(key), before=was, after=now, changed=False))
         else:
             changed.append(AuditChange(field=_words(key), before=was, after=now, changed=True))
     return changed + context
+
+
+def audit_history(events: Sequence[AuditEvent]) -> list[tuple[AuditEvent, list[AuditChange]]]:
+    """Each event with its changes in words, names looked up once for all of them (a mention's history)."""
+    names = _Names(events)
+    return [(event, audit_changes(event.before, event.after, names)) for event in events]
 
 
 def _rows(events: Sequence[AuditEvent]) -> list[AuditRow]:
@@ -524,12 +614,8 @@ def _csv_cells(row: AuditRow) -> Iterable[str]:
 
 
 def _change_text(change: AuditChange) -> str:
-    if not change.changed:
+    if not change.changed or not change.before:
         return f"{change.field}: {change.after}"
-    if not change.before:
-        return f"{change.field}: {change.after}"
-    if not change.after:
-        return f"{change.field}: {change.before} → (removed)"
     return f"{change.field}: {change.before} → {change.after}"
 
 

@@ -1,5 +1,6 @@
-"""The line format of ``import_mentions`` and of the API's create endpoint for generic sources (DESIGN.md):
-one JSON object per post, turned into the connectors' ``Post`` or refused with every wrong field named."""
+"""The line format of ``import_mentions`` and of the API's create endpoint for generic sources
+(docs/import-format.md): one JSON object per post, turned into the connectors' ``Post`` or refused with every
+wrong field named."""
 
 from __future__ import annotations
 

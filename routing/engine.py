@@ -19,7 +19,8 @@ How a post is decided:
    confident intent owner's segment differs from the receiving segment. A post with no receiving segment
    (or team, for rule routes) came from no account and is routed, not misdirected. A misdirected post is
    escalated to the owning team with a reason naming the intent, its confidence, where it landed and who
-   owns it; an ``escalate`` action sets the escalation (team and reason) whether or not it is misdirected.
+   owns it (by the names the rule set carries for teams, segments and accounts, not their slugs); an
+   ``escalate`` action sets the escalation (team and reason) whether or not it is misdirected.
 6. **Explanation:** the intent with its confidence and the words that drove it, the sentiment, a default
    priority other than normal, each rule that fired (id, name, what it did), and why the post is or is not
    misdirected. ``rule_set_version`` comes from the rule set, ``model_version`` from the classification.
@@ -303,35 +304,44 @@ def _outcome(
     reason: str | None = None  # the misdirection's reason when it names no number
     reason_split: tuple[str, str] | None = None  # ... and split around the confidence when it does
     tail_split: tuple[str, str] | None = None
+    # Sentences a person reads name teams, segments and accounts as the product shows them, not by slug.
+    team_names, segment_names = rule_set.team_names, rule_set.segment_names
+    team_name = team_names.get(team) or team
+    segment_name = segment_names.get(segment) or segment
     if router is not None:
         name = _rule_name(router)
         if receiving_team and team != receiving_team:
             is_misdirected = True
+            received_by = team_names.get(receiving_team) or receiving_team
             reason = (
-                f"{name[0].upper()}{name[1:]} routed it to team {team}; received by team {receiving_team}."
+                f"{name[0].upper()}{name[1:]} routed it to team {team_name}; received by team {received_by}."
             )
             middle.append(f"Misdirected: {reason}")
         else:
-            middle.append(f"Not misdirected: {name} routed it to team {team}, which received it.")
+            middle.append(f"Not misdirected: {name} routed it to team {team_name}, which received it.")
     elif owner is None:
         middle.append(f"Not misdirected: nobody owns {label}, so it stays with the receiving account.")
     elif not confident:
         tail_split = (
-            f"Not misdirected: {label} is owned by {owner[0]}, but ",
+            f"Not misdirected: {label} is owned by {segment_names.get(owner[0]) or owner[0]}, but ",
             f" is below the {threshold:.2f} confidence needed to move it.",
         )
     elif not receiving_segment:
-        middle.append(f"Not misdirected: no receiving account; {segment} (team {team}) owns {label}.")
+        middle.append(
+            f"Not misdirected: no receiving account; {segment_name} (team {team_name}) owns {label}."
+        )
     elif segment != receiving_segment:
         is_misdirected = True
-        where = f"{receiving_segment} account {channel}" if channel else f"{receiving_segment} account"
+        received_on = segment_names.get(receiving_segment) or receiving_segment
+        account = rule_set.channel_names.get(channel) or channel
+        where = f"{received_on} account {account}" if account else f"{received_on} account"
         reason_split = (
             f"{label.capitalize()} (",
-            f") received on {where}; owned by {segment} (team {team}).",
+            f") received on {where}; owned by {segment_name} (team {team_name}).",
         )
         tail_split = ("Misdirected: " + reason_split[0], reason_split[1])
     else:
-        middle.append(f"Not misdirected: {label} is owned by {segment}, the receiving segment.")
+        middle.append(f"Not misdirected: {label} is owned by {segment_name}, the receiving segment.")
     if is_misdirected and not escalate_to:
         escalate_to, escalation_reason = team, reason or ""
     else:

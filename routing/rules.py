@@ -136,6 +136,8 @@ class RoutingContext:
 
     ``segments`` maps each segment slug to the slug of the team that owns it. ``users`` and ``channels`` may
     be None to skip those checks (a published version recompiled after someone left must still load).
+    ``team_names``, ``segment_names`` and ``channel_names`` (the handle) are what explanations and
+    escalation reasons call them, by slug; one missing is called by its slug.
     """
 
     teams: frozenset[str]
@@ -144,6 +146,9 @@ class RoutingContext:
     channels: frozenset[str] | None = None
     intent_segments: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_INTENT_SEGMENTS))
     misdirect_threshold: float = 0.6
+    team_names: Mapping[str, str] = field(default_factory=dict)
+    segment_names: Mapping[str, str] = field(default_factory=dict)
+    channel_names: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,7 @@ class CompiledRule:
     labels: tuple[str, ...] = ()
     assignee: str = ""
     escalate_team: str = ""
+    escalate_team_name: str = ""
     escalate_reason: str = ""
     require_approval: bool = False
     notifications: tuple[Notification, ...] = ()
@@ -468,6 +474,7 @@ class _Effect:
     labels: tuple[str, ...] = ()
     assignee: str = ""
     escalate_team: str = ""
+    escalate_team_name: str = ""
     escalate_reason: str = ""
     require_approval: bool = False
     notifications: tuple[Notification, ...] = ()
@@ -501,12 +508,13 @@ def _actions(value: Any, path: str, context: RoutingContext) -> _Effect:
             team = _slug(arg, here, context.teams, "team")
             owned = sorted(s for s, t in context.segments.items() if t == team)
             effect.update(route_team=team, route_segment=None, route_fallback=owned[0] if owned else "")
-            said.append(f"routed to team {team}")
+            said.append(f"routed to team {context.team_names.get(team) or team}")
         elif op == "route_to_segment":
             segment = _slug(arg, here, context.segments.keys(), "segment")
             team = context.segments[segment]
             effect.update(route_team=team, route_segment=segment)
-            said.append(f"routed to {segment} (team {team})")
+            segment_name = context.segment_names.get(segment) or segment
+            said.append(f"routed to {segment_name} (team {context.team_names.get(team) or team})")
         elif op == "set_priority":
             effect["priority"] = _slug(arg, here, PRIORITIES, "priority")
             said.append(f"set priority {arg}")
@@ -527,8 +535,9 @@ def _actions(value: Any, path: str, context: RoutingContext) -> _Effect:
             reason = arg.get("reason") or ""
             if not isinstance(reason, str):
                 raise _fail(f"{here}.reason", f"expected text, got {reason!r}")
-            effect.update(escalate_team=team, escalate_reason=reason.strip())
-            said.append(f"escalated to team {team}")
+            team_name = context.team_names.get(team) or team
+            effect.update(escalate_team=team, escalate_team_name=team_name, escalate_reason=reason.strip())
+            said.append(f"escalated to team {team_name}")
         elif op in ("require_approval", "stop"):
             if arg is not True:
                 raise _fail(here, f"expected true, got {arg!r}")
@@ -795,7 +804,8 @@ def _compiled_rule(validated: _Validated, position: int, check: Check) -> Compil
         labels=effect.labels,
         assignee=effect.assignee,
         escalate_team=effect.escalate_team,
-        escalate_reason=effect.escalate_reason or f"{label} escalated it to team {effect.escalate_team}.",
+        escalate_reason=effect.escalate_reason
+        or f"{label} escalated it to team {effect.escalate_team_name or effect.escalate_team}.",
         require_approval=effect.require_approval,
         notifications=effect.notifications,
         stop=effect.stop,
@@ -828,6 +838,10 @@ class _RuleSetBase:
         self.misdirect_threshold = float(context.misdirect_threshold)
         # Plain dicts, read on every post (a read-only proxy costs a third more a lookup): do not change them.
         self.segment_teams: dict[str, str] = dict(context.segments)
+        # What explanations call teams, segments and channels (read once per outcome, not per post).
+        self.team_names: dict[str, str] = dict(context.team_names)
+        self.segment_names: dict[str, str] = dict(context.segment_names)
+        self.channel_names: dict[str, str] = dict(context.channel_names)
         # intent -> (owning segment, its team or ""), or None when nobody owns the intent
         owners: dict[str, tuple[str, str] | None] = {}
         for intent in INTENTS:

@@ -53,7 +53,12 @@ ROUTE_BATCH = 500
 
 def routing_context(*, intent_segments: Mapping[str, str] | None = None) -> RoutingContext:
     """What a rule may name, from the database: teams, segments and their teams, users, channels."""
-    segments = {slug: team for slug, team in Segment.objects.values_list("slug", "team__slug")}
+    segments: dict[str, str] = {}
+    segment_names: dict[str, str] = {}
+    for slug, team, name in Segment.objects.values_list("slug", "team__slug", "name"):
+        segments[slug], segment_names[slug] = team, name
+    team_names = dict(Team.objects.values_list("slug", "name"))
+    channel_names = dict(Channel.objects.values_list("slug", "handle"))
     if intent_segments is None:
         intent_segments = {i: DEFAULT_INTENT_SEGMENTS.get(i, "") for i in INTENTS}
         intent_segments.update(
@@ -63,12 +68,15 @@ def routing_context(*, intent_segments: Mapping[str, str] | None = None) -> Rout
             }
         )
     return RoutingContext(
-        teams=frozenset(Team.objects.values_list("slug", flat=True)),
+        teams=frozenset(team_names),
         segments=segments,
         users=frozenset(get_user_model().objects.filter(is_active=True).values_list("username", flat=True)),
-        channels=frozenset(Channel.objects.values_list("slug", flat=True)),
+        channels=frozenset(channel_names),
         intent_segments=dict(intent_segments),
         misdirect_threshold=RoutingSettings.current().misdirect_threshold,
+        team_names=team_names,
+        segment_names=segment_names,
+        channel_names=channel_names,
     )
 
 
@@ -1009,6 +1017,9 @@ def mention_reroute(
 # --- Backtest -----------------------------------------------------------------------------------------------
 
 
+UNSAVED_RULE_ID = 0  # the id a draft of a rule not saved yet carries (routing.views)
+
+
 @dataclass(frozen=True)
 class BacktestChange:
     mention_id: int
@@ -1044,6 +1055,15 @@ def rules_backtest(
     """
     from routing.facts import Classification
 
+    # A draft of a rule not saved yet has no id (0): give it the one it will be published under, so the
+    # report names it as live decisions will ("Rule 7", never "Rule 0").
+    unsaved_id = rule_id_next()
+    rules = [
+        {**spec, "id": unsaved_id}
+        if isinstance(spec, Mapping) and spec.get("id") == UNSAVED_RULE_ID
+        else spec
+        for spec in rules
+    ]
     current = rule_set_current()
     version = RuleSetVersion.objects.get(number=current.version)
     context = replace(
@@ -1110,6 +1130,26 @@ def rules_backtest(
         escalations_removed=removed,
         sample=tuple(sample),
     )
+
+
+def rule_id_next() -> int:
+    """The id the next rule saved will get: what the table's id sequence hands out next (never below the
+    highest id there is). Another rule saved first takes it, so it is a forecast, for reports."""
+    table = Rule._meta.db_table
+    last = None
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # NULL until the sequence hands out its first value.
+            cursor.execute(
+                "SELECT pg_sequence_last_value(pg_get_serial_sequence(%s, 'id')::regclass)", [table]
+            )
+            last = cursor.fetchone()[0]
+        elif connection.vendor == "sqlite":  # Django's ids are AUTOINCREMENT: the last one is kept here
+            cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+            row = cursor.fetchone()
+            last = row[0] if row else None
+    highest = Rule.objects.aggregate(n=Max("id"))["n"] or 0
+    return max(last or 0, highest) + 1
 
 
 def _outcome(d: Decision) -> tuple:

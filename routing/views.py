@@ -40,6 +40,7 @@ from routing.forms import (
 from routing.models import RoutingSettings, Rule, RuleSetVersion
 from routing.rules import RuleError, validate_rule
 from routing.tasks import BACKTEST_TTL_SECONDS, backtest_keys, rules_backtest_task
+from teams.models import Team
 
 VERSIONS_PAGE_SIZE = 30
 
@@ -339,7 +340,7 @@ def _backtest_start(
     request: HttpRequest, *, rule: Rule | None, spec: Mapping[str, Any], days: int
 ) -> HttpResponse:
     """Store the draft (the current rules with this one in its place, or added last) and queue the task."""
-    draft_rule = {"id": rule.pk if rule else 0, **spec}
+    draft_rule = {"id": rule.pk if rule else services.UNSAVED_RULE_ID, **spec}
     rules_now = [r.as_spec() for r in Rule.objects.all()]
     if rule is not None and any(r["id"] == rule.pk for r in rules_now):
         rules_now = [draft_rule if r["id"] == rule.pk else r for r in rules_now]
@@ -396,17 +397,40 @@ class _TeamCount:
 
 
 def _report_context(progress: Mapping[str, Any]) -> dict[str, Any]:
+    """The report as the page shows it: teams by their names (the report keeps slugs, as decisions do)."""
     report = progress.get("report")
     if not report:
         total = progress.get("total") or 0
         processed = progress.get("processed") or 0
         return {"percent": round(100 * processed / total) if total else 0}
+    names = dict(Team.objects.values_list("slug", "name"))
+
+    def name(slug: str) -> str:
+        return names.get(slug, slug) if slug else ""
+
     before, after = report["teams_before"], report["teams_after"]
-    teams = [
-        _TeamCount(team or "(no team)", before.get(team, 0), after.get(team, 0))
-        for team in sorted(set(before) | set(after))
+    teams = sorted(
+        (
+            _TeamCount(name(team) or "(no team)", before.get(team, 0), after.get(team, 0))
+            for team in set(before) | set(after)
+        ),
+        key=lambda row: row.team.lower(),
+    )
+    sample = [
+        {
+            **change,
+            **{
+                side: {
+                    **change[side],
+                    "team_name": name(change[side].get("team", "")),
+                    "escalate_to_name": name(change[side].get("escalate_to", "")),
+                }
+                for side in ("before", "after")
+            },
+        }
+        for change in report["sample"]
     ]
-    return {"report": report, "teams": teams, "percent": 100}
+    return {"report": {**report, "sample": sample}, "teams": teams, "percent": 100}
 
 
 @admin_required
@@ -511,22 +535,58 @@ def versions_diff(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "routing/versions_diff.html",
-        {"older": older, "newer": newer, "diff": versions_compare(older, newer), "numbers": numbers},
+        {
+            "older": older,
+            "newer": newer,
+            "diff": versions_compare(older, newer),
+            "numbers": numbers,
+            "older_label": f"Version {older.number}",
+            "newer_label": f"Version {newer.number}",
+        },
     )
 
 
 @admin_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def version_rollback(request: HttpRequest, number: int) -> HttpResponse:
-    """Publish a new version equal to this one."""
-    version = get_object_or_404(RuleSetVersion, number=number)
-    try:
-        published = services.rule_set_rollback(user=request.user, version=version)
-    except RuleError as error:
-        messages.error(request, f"Version {number} no longer compiles, so nothing was rolled back: {error}")
-    else:
-        messages.success(request, f"Rolled back to version {number}: published version {published.number}.")
-    return redirect("routing:versions")
+    """Show what rolling back to this version would change, then (on the confirming post) publish a new
+    version equal to it.
+
+    The form carries the version it was shown against: when another version was published in between, the
+    post changes nothing and the page shows the changes again, against the new current version.
+    """
+    version = get_object_or_404(RuleSetVersion.objects.select_related("published_by"), number=number)
+    current = RuleSetVersion.objects.select_related("published_by").order_by("-number").first()
+    if current is None or current.number == version.number:
+        messages.info(request, f"Version {number} is the current version: there is nothing to roll back.")
+        return redirect("routing:versions")
+    stale = False
+    if request.method == "POST":
+        if request.POST.get("current") == str(current.number):
+            try:
+                published = services.rule_set_rollback(user=request.user, version=version)
+            except RuleError as error:
+                messages.error(
+                    request, f"Version {number} no longer compiles, so nothing was rolled back: {error}"
+                )
+            else:
+                messages.success(
+                    request, f"Rolled back to version {number}: published version {published.number}."
+                )
+            return redirect("routing:versions")
+        stale = bool(request.POST.get("current"))
+    return render(
+        request,
+        "routing/versions_rollback.html",
+        {
+            "version": version,
+            "current": current,
+            "diff": versions_compare(current, version),
+            "current_label": f"Now (version {current.number})",
+            "stale": stale,
+        },
+        status=409 if stale else 200,
+    )
 
 
 @dataclass(frozen=True)

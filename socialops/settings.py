@@ -96,6 +96,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After the session and authentication, so an error page shows the header of whoever is signed in.
+    "socialops.middleware.ErrorPagesMiddleware",
 ]
 
 ROOT_URLCONF = "socialops.urls"

@@ -28,5 +28,7 @@ urlpatterns = [
     path("django-admin/", admin.site.urls),
 ]
 
+handler400 = "socialops.views.bad_request"
+handler403 = "socialops.views.permission_denied"
 handler404 = "socialops.views.not_found"
 handler500 = "socialops.views.server_error"

@@ -16,7 +16,18 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """``handler404``, and the 404 page with DEBUG on too (``socialops.middleware``)."""
     return render(request, "errors/404.html", status=404)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """``handler403``, and the 403 page with DEBUG on too."""
+    return render(request, "errors/403.html", status=403)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """``handler400``, and the 400 page with DEBUG on too."""
+    return render(request, "errors/400.html", status=400)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from socialops.views import server_error
-from tests.factories import DEFAULT_PASSWORD, MembershipFactory, UserFactory, segment
+from tests.factories import DEFAULT_PASSWORD, MembershipFactory, MentionFactory, UserFactory, segment
 
 pytestmark = pytest.mark.django_db
 
@@ -98,6 +98,97 @@ def test_unknown_url_renders_the_friendly_404(client, settings):
     assert "<h1>We can\u2019t find that page</h1>" in html
     assert '<a class="button button--primary" href="/inbox/">Go to the inbox</a>' in html
     assert "Traceback" not in html
+
+
+DEBUG_PAGE_MARKS = ("seeing this error because you have", "Traceback", "URLconf")
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_another_teams_mention_is_our_404_page_inside_the_site_with_debug_on_or_off(
+    client, agent, settings, debug
+):
+    settings.DEBUG = debug
+    theirs = MentionFactory(team=segment("crisis-management").team, text="Not yours")
+    client.force_login(agent)
+
+    response = client.get(f"/inbox/?open={theirs.pk}")
+
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert [t.name for t in response.templates][:2] == ["errors/404.html", "base.html"]
+    assert "<h1>We can\u2019t find that page</h1>" in html
+    assert "a mention of a team you\n    are not in" in html
+    assert '<a class="button button--primary" href="/inbox/">Go to the inbox</a>' in html
+    assert '<span class="account__name">ada</span>' in html  # signed in: the site's header
+    assert "Not yours" not in html
+    assert [mark for mark in DEBUG_PAGE_MARKS if mark in html] == []
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_an_unknown_address_is_our_404_page_and_a_missing_slash_is_still_added(
+    client, agent, settings, debug
+):
+    settings.DEBUG = debug
+    client.force_login(agent)
+
+    unknown = client.get("/no-such-page/")
+    no_slash = client.get("/inbox")
+
+    assert unknown.status_code == 404
+    assert [t.name for t in unknown.templates][:2] == ["errors/404.html", "base.html"]
+    assert [mark for mark in DEBUG_PAGE_MARKS if mark in unknown.content.decode()] == []
+    assert (no_slash.status_code, no_slash["Location"]) == (301, "/inbox/")
+
+
+@pytest.mark.urls("tests.error_urls")
+@pytest.mark.parametrize("debug", [True, False])
+@pytest.mark.parametrize(
+    ("url", "status", "template", "heading"),
+    [
+        ("/test-errors/forbidden/", 403, "errors/403.html", "<h1>You can\u2019t do that here</h1>"),
+        ("/test-errors/bad/", 400, "errors/400.html", "<h1>We couldn\u2019t read that request</h1>"),
+    ],
+)
+def test_refusals_are_our_pages_with_debug_on_or_off(
+    client, agent, settings, debug, url, status, template, heading
+):
+    settings.DEBUG = debug
+    client.force_login(agent)
+
+    response = client.get(url)
+
+    html = response.content.decode()
+    assert response.status_code == status
+    assert [t.name for t in response.templates][:2] == [template, "base.html"]
+    assert heading in html
+    assert "nothing was changed" in html
+    assert '<a class="button button--primary" href="/inbox/">Go to the inbox</a>' in html
+    assert [mark for mark in DEBUG_PAGE_MARKS if mark in html] == []
+
+
+@pytest.mark.urls("tests.error_urls")
+def test_a_bug_with_debug_on_keeps_django_s_traceback_for_the_developer(client, settings):
+    settings.DEBUG = True
+    client.raise_request_exception = False
+
+    response = client.get("/test-errors/broken/")
+
+    assert response.status_code == 500
+    assert "RuntimeError" in response.content.decode()
+    assert "errors/500.html" not in [t.name for t in response.templates]
+
+
+@pytest.mark.urls("tests.error_urls")
+def test_a_bug_with_debug_off_is_our_500_page(client, settings):
+    settings.DEBUG = False
+    client.raise_request_exception = False
+
+    response = client.get("/test-errors/broken/")
+
+    html = response.content.decode()
+    assert response.status_code == 500
+    assert "Something went wrong on our side" in html
+    assert "RuntimeError" not in html
 
 
 def test_500_page_renders_without_the_database_or_static_files(rf, django_assert_num_queries):

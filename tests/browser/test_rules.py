@@ -114,11 +114,9 @@ def test_an_admin_writes_backtests_and_publishes_a_rule_and_the_next_mention_fol
     expect(page.get_by_role("heading", name="Backtest of “Stove recalls go to crisis”")).to_be_visible()
     report = page.locator("#backtest-progress")
     expect(report).to_contain_text("2 of 4 mentions would be decided differently", timeout=30_000)
-    expect(report.locator("tr", has_text=crisis.slug).locator("td")).to_have_text(["0", "2", "+2"])
+    expect(report.locator("tr", has_text=crisis.name).locator("td")).to_have_text(["0", "2", "+2"])
     expect(report.locator(".backtest-sample__item")).to_have_count(2)
-    expect(report.locator(".backtest-sample__item").first).to_contain_text(
-        "Rule 0 “Stove recalls go to crisis” fired: routed to crisis-management"
-    )
+    sample = report.locator(".backtest-sample__item").first.inner_text()
     assert not Rule.objects.exists()  # nothing changes before publishing
     screenshot("backtest")
 
@@ -126,6 +124,11 @@ def test_an_admin_writes_backtests_and_publishes_a_rule_and_the_next_mention_fol
 
     expect(page.get_by_text("Published “Stove recalls go to crisis” in version")).to_be_visible()
     rule = Rule.objects.get()
+    # The backtest numbered the rule as it was published, and named the segment and team.
+    assert (
+        f"Rule {rule.pk} “Stove recalls go to crisis” fired: routed to {segment('crisis-management').name} "
+        f"(team {crisis.name})"
+    ) in sample
     row = page.locator(f"#rule-{rule.pk}")
     expect(row).to_contain_text("words: recalled, recall and not kind: dm")
     expect(row).to_contain_text("route to segment crisis-management; priority urgent")

@@ -173,22 +173,22 @@ def test_the_log_shows_each_event_newest_first_in_words(
     assert [[(c.field, c.before, c.after, c.changed) for c in row.changes] for row in rows] == [
         [
             ("listening queries", "northwind", "northwind, #trailfest", True),
-            ("team override", "—", crisis.name, True),
+            ("team override", "(none)", crisis.name, True),
         ],
         [("enabled", "no", "yes", True), ("name", "Refunds", "Refunds to care", True)],
-        [("closed at", "", "2026-11-21T09:00:00+00:00", True), ("status", "open", "closed", True)],
-        [("assignee", "—", "Casey Reyes", True), ("status", "new", "open", True)],
+        [("closed at", "", "21 Nov 2026, 09:00", True), ("status", "Open", "Closed", True)],
+        [("assignee", "(none)", "Casey Reyes", True), ("status", "New", "Open", True)],
         [
-            ("intent", "", "support_question", True),
-            ("rules fired", "", "3, 5", True),
+            ("intent", "", "support question", True),
+            ("rules fired", "", "rule 3 (deleted), rule 5 (deleted)", True),
             ("team", "", "Customer Care", True),
         ],
     ]
     html = response.content.decode()
     assert f'href="/inbox/?open={mention_id}"' in html
     assert "Casey Reyes" in html
-    assert 'class="audit__before">new</span>' in html
-    assert 'class="audit__after">open</span>' in html
+    assert 'class="audit__before">New</span>' in html
+    assert 'class="audit__after">Open</span>' in html
 
 
 def test_context_recorded_unchanged_is_shown_apart_from_the_changes(
@@ -437,12 +437,14 @@ def test_the_export_streams_every_matching_event_as_utf8_csv(
         "Mention",
         mention_id,
         story["assigned"].object_repr,
-        "assignee: — → Casey Reyes; status: new → open",
+        "assignee: (none) → Casey Reyes; status: New → Open",
         '{"assignee": null, "status": "new"}',
         f'{{"assignee": {story["assigned"].actor_id}, "status": "open"}}',
     ]
     assert rows[5][1:3] == ["socialops", "Mention routed"]
-    assert rows[5][7] == "intent: support_question; rules fired: 3, 5; team: Customer Care"
+    assert rows[5][7] == (
+        "intent: support question; rules fired: rule 3 (deleted), rule 5 (deleted); team: Customer Care"
+    )
 
 
 def test_the_export_follows_the_filters(
@@ -573,3 +575,136 @@ def test_verbs_read_as_words(verb: str, words: str) -> None:
 
 def test_the_selector_shows_nothing_to_a_non_admin(story: dict[str, AuditEvent], casey: Any) -> None:
     assert list(audit_views.audit_events(user=casey, filters=audit_views.AuditFilters())) == []
+
+
+# --- Changes in words ------------------------------------------------------------------------------------
+
+
+def test_a_bulk_action_leaves_what_it_did_not_touch_as_context_not_removed(
+    admin_client: Client, care_team: Team, casey: Any
+) -> None:
+    mention = MentionFactory(team=care_team)
+    record(
+        "mention.close",
+        mention,
+        actor=casey,
+        before={"status": "open", "assignee": casey.pk, "priority": 20},
+        after={
+            "status": "closed",
+            "closed_at": "2026-11-21T09:00:00+00:00",
+            "snoozed_until": None,
+            "bulk": True,
+        },
+    )
+
+    response = admin_client.get(INDEX_URL)
+
+    changes = response.context["page"].rows[0].changes
+    assert [(c.field, c.before, c.after, c.changed) for c in changes] == [
+        ("bulk", "", "yes", True),
+        ("closed at", "", "21 Nov 2026, 09:00", True),
+        ("snoozed until", "", "(none)", True),
+        ("status", "Open", "Closed", True),
+        ("assignee", "Casey Reyes", "Casey Reyes", False),
+        ("priority", "Normal", "Normal", False),
+    ]
+    html = response.content.decode()
+    assert "removed" not in html
+    assert '<li class="audit__context">priority: Normal</li>' in html
+    assert "20" not in [c.after for c in changes]
+
+
+def test_values_set_to_nothing_read_none_and_priorities_read_by_their_label(
+    admin_client: Client, care_team: Team, casey: Any
+) -> None:
+    mention = MentionFactory(team=care_team)
+    record("mention.prioritized", mention, actor=casey, before={"priority": 20}, after={"priority": 40})
+    record(
+        "mention.unassigned",
+        mention,
+        actor=casey,
+        at=T0 + timedelta(minutes=1),
+        before={"assignee": casey.pk, "status": "open"},
+        after={"assignee": None, "status": "open"},
+    )
+    record(
+        "mention.labelled",
+        mention,
+        at=T0 + timedelta(minutes=2),
+        before={"labels": ["vip"]},
+        after={"labels": []},
+    )
+
+    rows = admin_client.get(INDEX_URL).context["page"].rows
+
+    assert [[(c.field, c.before, c.after, c.changed) for c in row.changes] for row in rows] == [
+        [("labels", "vip", "(none)", True)],
+        [("assignee", "Casey Reyes", "(none)", True), ("status", "Open", "Open", False)],
+        [("priority", "Normal", "Urgent", True)],
+    ]
+
+
+def test_times_read_in_the_current_time_zone_as_the_pages_show_them(
+    admin_client: Client, care_team: Team, settings: Any
+) -> None:
+    settings.TIME_ZONE = "Europe/Lisbon"  # UTC+0 in winter, UTC+1 in summer
+    mention = MentionFactory(team=care_team)
+    record(
+        "sla.warning",
+        mention,
+        after={"kind": "first_response", "due_at": "2026-07-01T08:30:00+00:00"},
+    )
+
+    rows = admin_client.get(INDEX_URL).context["page"].rows
+
+    assert [(c.field, c.after) for c in rows[0].changes] == [
+        ("due at", "1 Jul 2026, 09:30"),
+        ("kind", "first response"),
+    ]
+
+
+def test_ids_and_slugs_read_as_the_names_of_what_they_name(
+    admin_client: Client, care_team: Team, casey: Any
+) -> None:
+    refunds = Rule.objects.create(name="Refunds", when={}, then={})
+    kettles = Rule.objects.create(name="Kettles", when={}, then={})
+    channel = ChannelFactory(handle="@northwind_help", segment=segment("customer-relations"))
+    crisis = segment("crisis-management").team
+    record(
+        "rules.reordered",
+        refunds,
+        before={"order": [refunds.pk, kettles.pk]},
+        after={"order": [kettles.pk, refunds.pk]},
+    )
+    record(
+        "mention.routed",
+        MentionFactory(team=crisis),
+        at=T0 + timedelta(minutes=1),
+        after={"team": crisis.slug, "escalated_to": crisis.slug, "priority": "urgent", "channel": channel.pk},
+    )
+    record(
+        "escalation.to_lead",
+        care_team,
+        at=T0 + timedelta(minutes=2),
+        before={"state": "pending"},
+        after={"state": "to_lead", "leads": [casey.username]},
+    )
+
+    rows = admin_client.get(INDEX_URL).context["page"].rows
+
+    assert [[(c.field, c.before, c.after) for c in row.changes] for row in rows] == [
+        [("leads", "", "Casey Reyes"), ("state", "Pending", "Escalated to lead")],
+        [
+            ("channel", "", "@northwind_help"),
+            ("escalated to", "", crisis.name),
+            ("priority", "", "Urgent"),
+            ("team", "", crisis.name),
+        ],
+        [
+            (
+                "order",
+                f"“Refunds” (rule {refunds.pk}), “Kettles” (rule {kettles.pk})",
+                f"“Kettles” (rule {kettles.pk}), “Refunds” (rule {refunds.pk})",
+            )
+        ],
+    ]

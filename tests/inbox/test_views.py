@@ -713,3 +713,28 @@ def test_event_stream_sends_my_teams_events_and_not_others(client, agent, care_t
 
     assert [e["ids"] for e in events] == [[2]]
     assert events[0]["mine"] is True
+
+
+def test_the_history_in_the_pane_says_what_changed_in_words(client, agent, care_team):
+    mention = MentionFactory(team=care_team, priority=Mention.Priority.NORMAL)
+    client.force_login(agent)
+    client.post(action_url(mention, "assign"), {"assignee": agent.pk}, **HTMX)
+    client.post(action_url(mention, "priority"), {"priority": "40"}, **HTMX)
+
+    html = client.get(f"{INBOX_URL}?open={mention.pk}").content.decode()
+
+    history = html[html.index('<h3 id="history-title">History</h3>') :]
+    name = agent.get_full_name() or agent.username
+    assert (
+        '<span class="audit__field">priority:</span> <span class="audit__before">Normal</span> '
+        '<span aria-hidden="true">→</span><span class="visually-hidden">, changed to</span> '
+        '<span class="audit__after">Urgent</span>'
+    ) in history
+    assert (
+        '<span class="audit__field">assignee:</span> <span class="audit__before">(none)</span> '
+        '<span aria-hidden="true">→</span><span class="visually-hidden">, changed to</span> '
+        f'<span class="audit__after">{name}</span>'
+    ) in history
+    assert ">20<" not in history
+    assert ">40<" not in history
+    assert "removed" not in history

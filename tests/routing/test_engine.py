@@ -471,3 +471,58 @@ def test_compiled_and_naive_rule_sets_decide_alike_on_random_rules_and_posts() -
         assert sum(d.is_misdirected for d in decisions) > 100
         assert sum(bool(d.escalation_reason) for d in decisions) > 100
         assert len(compiled.outcomes) < len(posts)  # posts share outcomes: the memo is used
+
+
+NAMED = replace(
+    CONTEXT,
+    team_names={"care": "Customer Care", "sales": "Sales & Promotion", "events": "Events", "comms": "Comms"},
+    segment_names={
+        "customer-relations": "Customer relations",
+        "product-promotion": "Product promotion",
+        "event-coverage": "Event coverage",
+    },
+    channel_names={"northwind-deals": "@northwind_shop"},
+)
+
+
+def test_reasons_name_teams_segments_and_accounts_by_the_names_the_rule_set_carries() -> None:
+    decision = decide(on_promo(), compile_rule_set([], NAMED), UNUSED)
+
+    assert (decision.segment, decision.team, decision.escalate_to) == ("customer-relations", "care", "care")
+    assert decision.escalation_reason == (
+        "Support question (0.82) received on Product promotion account @northwind_shop; "
+        "owned by Customer relations (team Customer Care)."
+    )
+    assert decision.explanation[-1] == f"Misdirected: {decision.escalation_reason}"
+    assert "customer-relations" not in " ".join(decision.explanation)
+
+
+def test_rule_reasons_name_teams_and_segments_too_and_a_name_missing_falls_back_to_the_slug() -> None:
+    rules = [
+        {"id": 1, "name": "Events", "when": {"keywords": ["refund"]},
+         "then": [{"route_to_segment": "event-coverage"}]},
+        {"id": 2, "name": "Silent", "when": {"keywords": ["lawsuit"]},
+         "then": [{"escalate": {"team": "comms"}}]},
+        {"id": 3, "name": "Legal", "when": {"keywords": ["court"]}, "then": [{"route_to_team": "legal"}]},
+    ]  # fmt: skip
+    rule_set = compile_rule_set(rules, NAMED)
+
+    routed = decide(on_promo(), rule_set, UNUSED)
+    escalated = decide(
+        on_promo("a lawsuit", classification=classified("purchase_question")), rule_set, UNUSED
+    )
+    unnamed = decide(on_promo("see you in court"), rule_set, UNUSED)
+
+    assert (
+        routed.escalation_reason
+        == "Rule 1 “Events” routed it to team Events; received by team Sales & Promotion."
+    )
+    assert routed.explanation[2] == "Rule 1 “Events” fired: routed to Event coverage (team Events)."
+    assert (escalated.escalate_to, escalated.escalation_reason) == (
+        "comms",
+        "Rule 2 “Silent” escalated it to team Comms.",
+    )
+    assert (
+        unnamed.escalation_reason
+        == "Rule 3 “Legal” routed it to team legal; received by team Sales & Promotion."
+    )

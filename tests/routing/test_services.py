@@ -53,6 +53,12 @@ def test_a_misdirected_support_question_is_escalated_to_customer_care() -> None:
     assert escalation.from_team == team_of("event-coverage")
     assert escalation.to_team == team_of("customer-relations")
     assert escalation.state == Escalation.State.PENDING
+    care, events = segment("customer-relations"), segment("event-coverage")
+    confidence = f"{mention.intent_confidence:.2f}"
+    assert escalation.reason == (
+        f"Support question ({confidence}) received on {events.name} account {mention.channels.get().handle}; "
+        f"owned by {care.name} (team {care.team.name})."
+    )
     window = segment("customer-relations").acceptance_window_minutes
     assert escalation.due_at - escalation.created_at == timedelta(minutes=window)
     assert AuditEvent.objects.filter(verb="mention.routed", object_id=str(mention.pk)).count() == 1

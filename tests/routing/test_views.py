@@ -176,6 +176,7 @@ GET_PAGES = [
     ("routing:backtest_progress", {"backtest_id": "BACKTEST"}),
     ("routing:versions", {}),
     ("routing:versions_diff", {}),
+    ("routing:version_rollback", {"number": "VERSION"}),
 ]
 POSTS = [
     ("routing:segment_edit", {"slug": "customer-relations"}),
@@ -964,12 +965,11 @@ def test_a_backtest_runs_on_the_worker_then_the_rule_is_published(worker: None) 
     assert client.get(response["Location"]).status_code == 200
     wait_until(lambda: (cache.get(backtest_keys(backtest_id)[1]) or {}).get("state") == "done")
     fragment = client.get(reverse("routing:backtest_progress", args=[backtest_id])).content.decode()
-    crisis, care = team_slug("crisis-management"), team_slug("customer-relations")
+    crisis, care = segment("crisis-management").team.name, segment("customer-relations").team.name
     assert "<strong>3</strong> of 4 mentions" in fragment
     assert "<strong>3</strong> escalations added" in fragment
     assert f'<tr><th scope="row">{crisis}</th><td>0</td><td>3</td>' in fragment
     assert f'<tr><th scope="row">{care}</th><td>3</td><td>0</td>' in fragment
-    assert "Rule 0 “Recalls to crisis” fired" in fragment
     assert "hx-trigger" not in fragment  # the polling stops with the report
     assert not Rule.objects.exists()
     assert RuleSetVersion.objects.count() == versions
@@ -978,9 +978,42 @@ def test_a_backtest_runs_on_the_worker_then_the_rule_is_published(worker: None) 
 
     assert published.status_code == 302
     rule = Rule.objects.get()
+    assert f"Rule {rule.pk} “Recalls to crisis” fired" in fragment
     assert rule.name == "Recalls to crisis"
     assert RuleSetVersion.objects.order_by("-number").first().rules == [rule.as_spec()]
     assert cache.get(backtest_keys(backtest_id)[0]) is None
+
+
+def test_a_backtest_numbers_rules_and_names_teams_as_live_decisions_do(admin_client: Client) -> None:
+    a_rule("Kettles", ("kettle",), then=[{"add_labels": ["kettle"]}])  # so the new rule is not the first
+    for n in range(2):
+        routed(f"{RECALL} {n}", on="customer-relations")
+    crisis, care = segment("crisis-management").team, segment("customer-relations").team
+
+    started = admin_client.post(reverse("routing:rule_new"), recall_rule_data(action="backtest", days=3))
+    backtest_id = started["Location"].rstrip("/").rsplit("/", 1)[1]
+    rules_backtest_task(backtest_id)  # what the worker runs
+    fragment = admin_client.get(reverse("routing:backtest_progress", args=[backtest_id])).content.decode()
+    admin_client.post(reverse("routing:backtest_publish", args=[backtest_id]))
+    rule = Rule.objects.get(name="Recalls to crisis")
+    live = routed(f"{RECALL} live", on="customer-relations")
+    live.refresh_from_db()
+
+    fired = [line for line in live.decision["explanation"] if "Recalls to crisis" in line]
+    assert fired == [
+        f"Rule {rule.pk} “Recalls to crisis” fired: routed to {segment('crisis-management').name} "
+        f"(team {crisis.name}); escalated to team {crisis.name}.",
+        f"Misdirected: Rule {rule.pk} “Recalls to crisis” routed it to team {crisis.name}; "
+        f"received by team {care.name}.",
+    ]
+    assert [f"<li>{line}</li>" in fragment for line in fired] == [True, True]
+    assert "Rule 0" not in fragment
+    assert f'<tr><th scope="row">{crisis.name}</th><td>0</td><td>2</td>' in fragment
+    assert f'<tr><th scope="row">{care.name}</th><td>2</td><td>0</td>' in fragment
+    assert f"Team <strong>{care.name}</strong>" in fragment
+    assert f"Team <strong>{crisis.name}</strong>" in fragment
+    assert f"escalated to {crisis.name}</p>" in fragment
+    assert (crisis.slug in fragment, care.slug in fragment) == (False, False)
 
 
 def test_a_backtest_of_an_edited_rule_replays_it_in_its_place(admin_client: Client) -> None:
@@ -1097,7 +1130,9 @@ def test_rolling_back_restores_rules_intent_map_and_threshold_in_a_new_version(
 ) -> None:
     older, newer, rules = changed_versions(admin)
 
-    response = admin_client.post(reverse("routing:version_rollback", args=[older.number]))
+    response = admin_client.post(
+        reverse("routing:version_rollback", args=[older.number]), {"current": newer.number}
+    )
 
     assert response.status_code == 302
     newest = RuleSetVersion.objects.order_by("-number").first()
@@ -1123,10 +1158,94 @@ def test_a_version_that_no_longer_compiles_is_not_rolled_back(admin_client: Clie
     older = RuleSetVersion.objects.order_by("-number").first()
     services.rule_delete(user=admin, rule=Rule.objects.get())
     gone.delete()
+    current = RuleSetVersion.objects.order_by("-number").first()
     before = state()
 
-    response = admin_client.post(reverse("routing:version_rollback", args=[older.number]), follow=True)
+    response = admin_client.post(
+        reverse("routing:version_rollback", args=[older.number]), {"current": current.number}, follow=True
+    )
 
     assert "no longer compiles" in response.content.decode()
     assert "unknown user &#x27;gone&#x27;" in response.content.decode()
+    assert state() == before
+
+
+def test_rolling_back_first_shows_what_would_change_and_changes_nothing(
+    admin_client: Client, admin: Any
+) -> None:
+    older, newer, rules = changed_versions(admin)
+    before = state()
+
+    listed = admin_client.get(reverse("routing:versions")).content.decode()
+    response = admin_client.get(reverse("routing:version_rollback", args=[older.number]))
+
+    body = response.content.decode()
+    rollback_url = reverse("routing:version_rollback", args=[older.number])
+    assert f'<form method="post" action="{rollback_url}"' not in listed
+    assert f'href="{rollback_url}">Roll back to {older.number}…</a>' in listed
+    assert response.status_code == 200
+    assert state() == before
+    assert f"<h1>Roll back to version {older.number}?</h1>" in body
+    assert f"The current version is {newer.number}." in body
+    brought_back = body[body.index("Rules brought back") : body.index("Rules removed")]
+    assert "Removed" in brought_back and "words: gone" in brought_back
+    removed = body[body.index("Rules removed") : body.index("Rules changed")]
+    assert "Added" in removed and f"rule {rules['added']}" in removed
+    changed = body[body.index("Rules changed") : body.index("Intent map and threshold")]
+    assert (
+        f'<th scope="col">Now (version {newer.number})</th><th scope="col">After the rollback</th>' in changed
+    )
+    assert (
+        '<td class="diff__before">Edited again</td>\n          <td class="diff__after">Edited</td>' in changed
+    )
+    intents = body[body.index("Intent map and threshold") :]
+    assert '<td class="diff__before">0.7</td><td class="diff__after">0.6</td>' in intents
+    assert f'<form method="post" action="{rollback_url}" class="page-actions">' in body
+    assert f'<input type="hidden" name="current" value="{newer.number}">' in body
+
+
+def test_a_rollback_post_without_the_confirmation_asks_again_and_changes_nothing(
+    admin_client: Client, admin: Any
+) -> None:
+    older, _, _ = changed_versions(admin)
+    before = state()
+
+    response = admin_client.post(reverse("routing:version_rollback", args=[older.number]))
+
+    assert response.status_code == 200
+    assert f"<h1>Roll back to version {older.number}?</h1>" in response.content.decode()
+    assert state() == before
+    assert not AuditEvent.objects.filter(verb="rule_set.rolled_back").exists()
+
+
+def test_a_rollback_confirmed_against_a_version_since_replaced_changes_nothing(
+    admin_client: Client, admin: Any
+) -> None:
+    older, newer, _ = changed_versions(admin)
+    services.routing_settings_save(user=admin, crisis_mode=False, misdirect_threshold=0.8)
+    newest = RuleSetVersion.objects.order_by("-number").first()
+    before = state()
+
+    response = admin_client.post(
+        reverse("routing:version_rollback", args=[older.number]), {"current": newer.number}
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 409
+    assert f"Version {newest.number} was published while you were reading" in body
+    assert f'<input type="hidden" name="current" value="{newest.number}">' in body
+    assert '<td class="diff__before">0.8</td><td class="diff__after">0.6</td>' in body
+    assert state() == before
+
+
+def test_the_current_version_has_nothing_to_roll_back(admin_client: Client, admin: Any) -> None:
+    a_rule()
+    current = RuleSetVersion.objects.order_by("-number").first()
+    before = state()
+
+    response = admin_client.post(
+        reverse("routing:version_rollback", args=[current.number]), {"current": current.number}, follow=True
+    )
+
+    assert f"Version {current.number} is the current version" in response.content.decode()
     assert state() == before

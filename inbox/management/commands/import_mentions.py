@@ -1,6 +1,6 @@
 """Import mentions from a JSON Lines file into a channel, through the same ingest (and routing) as a pull.
 
-The file format is an interface other tools rely on (DESIGN.md). One JSON object per line:
+The file format is an interface other tools rely on (docs/import-format.md). One JSON object per line:
 
 - required: ``external_id`` (string), ``text`` (string), ``author_handle`` (string, a leading "@" is
   dropped), ``created_at`` (ISO-8601 date and time with a UTC offset, e.g. ``2026-05-01T09:30:00Z``);
