@@ -35,6 +35,7 @@ class ApiToken(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["user", "-created_at"], name="api_token_user_idx")]
+        verbose_name = "API token"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
@@ -67,6 +68,7 @@ class SignInLockout(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name = "sign-in lock-out"
 
     def __str__(self) -> str:
         who = f"{self.username!r} from {self.address}" if self.scope == self.Scope.ACCOUNT else self.address
