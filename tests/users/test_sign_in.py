@@ -212,3 +212,16 @@ def test_the_django_admin_sign_in_goes_through_the_throttled_page():
 
     assert response.status_code == 302
     assert response["Location"] == "/accounts/login/?next=/django-admin/"
+
+
+def test_an_admin_finds_the_lock_out_in_the_audit_log(ada):
+    for n in range(5):
+        sign_in(Client(), "ada", f"guess-{n}")
+    admin = Client()
+    admin.force_login(UserFactory(username="root", admin=True))
+
+    response = admin.get("/audit/", {"verb": "sign_in.locked"})
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "sign-in lock-out of &#x27;ada&#x27; from 10.0.0.1" in page
