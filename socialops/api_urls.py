@@ -1,10 +1,12 @@
 """The REST API, version 1: mounted at /api/v1/ (see inbox.api for the views)."""
 
+from django.contrib.auth.decorators import login_required
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from inbox import api
+from socialops.security import csp_allow_inline_styles
+from users.api import TokenObtainApi
 
 app_name = "api"
 
@@ -13,8 +15,14 @@ reply = "replies/<int:reply_id>/"
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("auth/token/", obtain_auth_token, name="token"),
+    # The split view serves Swagger UI's start-up script as a file (?script), as script-src 'self' needs;
+    # people who are not signed in are sent to the sign-in page.
+    path(
+        "docs/",
+        login_required(csp_allow_inline_styles(SpectacularSwaggerSplitView.as_view(url_name="api:schema"))),
+        name="docs",
+    ),
+    path("auth/token/", TokenObtainApi.as_view(), name="token"),
     path("mentions/", api.MentionsApi.as_view(), name="mentions"),
     path("mentions/bulk/", api.MentionsBulkApi.as_view(), name="mentions_bulk"),
     path(mention, api.MentionDetailApi.as_view(), name="mention"),

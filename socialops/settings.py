@@ -75,7 +75,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files served from here: the docs page works without internet
     "django_htmx",
@@ -84,10 +83,12 @@ INSTALLED_APPS = [
     "channels",
     "inbox",
     "routing",
+    "users",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "socialops.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -257,6 +258,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in throttle (users/sign_in.py): this many failed sign-ins of one username from one address, or of
+# any usernames from one address, within the cool-off lock further attempts out for the cool-off.
+SOCIALOPS_SIGN_IN_FAILURE_LIMIT = env.int("SOCIALOPS_SIGN_IN_FAILURE_LIMIT", default=5)
+SOCIALOPS_SIGN_IN_ADDRESS_FAILURE_LIMIT = env.int("SOCIALOPS_SIGN_IN_ADDRESS_FAILURE_LIMIT", default=20)
+SOCIALOPS_SIGN_IN_COOL_OFF_MINUTES = env.int("SOCIALOPS_SIGN_IN_COOL_OFF_MINUTES", default=15)
+# Reverse proxies in front of the web server whose X-Forwarded-For entry is trusted (0: none, the
+# connection's address is the client's).
+SOCIALOPS_TRUSTED_PROXIES = env.int("SOCIALOPS_TRUSTED_PROXIES", default=0)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "inbox:index"
 LOGOUT_REDIRECT_URL = "login"
@@ -285,7 +295,7 @@ STORAGES = {
 REST_FRAMEWORK = {
     # Token first: a request without credentials gets 401 with "WWW-Authenticate: Token", not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "users.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -299,6 +309,8 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema maps the whole API: only people signed in may read it.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     # No CDN: Swagger UI's files come from drf-spectacular-sidecar through our own static files.
@@ -313,10 +325,51 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Every page's scripts and styles are files under /static/: no inline <script>, no on…= handlers, no
+# style attributes, no eval (so no hx-on and no hx-trigger filters). htmx's own indicator <style> is off
+# (htmx-config meta tag in base.html). data: is for the favicon and Swagger UI's icons. form-action lets
+# "Connect an X account" continue to X's authorisation page.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self' https://x.com https://twitter.com",
+    ]
+)
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer",
+        "camera",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "payment",
+        "usb",
+    )
+)
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 if IS_PRODUCTION:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container's health probe speaks plain HTTP
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        # Asking browsers to preload the domain is the installation's own decision (SECURE_HSTS_PRELOAD).
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

@@ -6,18 +6,15 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from socialops import views
+from socialops.security import csp_allow_inline_styles
+from users.views import SignInView
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="inbox:index", permanent=False)),
     path("healthz", views.healthz, name="healthz"),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(
-            template_name="registration/login.html", redirect_authenticated_user=True
-        ),
-        name="login",
-    ),
+    path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/", include("users.urls")),
     path("inbox/", include("inbox.urls")),
     path("channels/", include("channels.urls")),
     path("routing/", include("routing.urls")),
@@ -25,10 +22,12 @@ urlpatterns = [
     path("teams/", include("teams.urls")),
     path("sla/", include("inbox.sla_urls")),
     path("api/v1/", include("socialops.api_urls")),
+    # Django admin's own sign-in form is not throttled: people sign in through ours, which comes back here.
+    path("django-admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("django-admin/", admin.site.urls),
 ]
 
 handler400 = "socialops.views.bad_request"
 handler403 = "socialops.views.permission_denied"
 handler404 = "socialops.views.not_found"
-handler500 = "socialops.views.server_error"
+handler500 = csp_allow_inline_styles(views.server_error)  # its page carries its own <style>

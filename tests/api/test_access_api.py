@@ -7,12 +7,14 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from inbox.models import AuditEvent, Mention, Note, Reply
 from routing.models import Escalation
 from tests.factories import DEFAULT_PASSWORD, segment
+from users.models import ApiToken
+from users.services import api_token_create
+from users.tokens import key_hash
 
 pytestmark = pytest.mark.django_db
 
@@ -174,9 +176,9 @@ def test_every_endpoint_refuses_an_anonymous_caller(crisis_case, method, path, b
 
 
 def test_a_token_authenticates(agent, care_mention):
-    token = Token.objects.create(user=agent)
+    _token, key = api_token_create(user=agent, name="Script")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
 
     response = client.get("/api/v1/mentions/")
 
@@ -185,7 +187,7 @@ def test_a_token_authenticates(agent, care_mention):
 
 
 def test_a_wrong_token_is_a_401(agent):
-    Token.objects.create(user=agent)
+    api_token_create(user=agent, name="Script")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Token not-the-key")
 
@@ -198,7 +200,8 @@ def test_a_token_is_issued_for_a_username_and_password(agent):
     )
 
     assert response.status_code == 200
-    assert response.json() == {"token": Token.objects.get(user=agent).key}
+    token = ApiToken.objects.get(user=agent)
+    assert token.key_hash == key_hash(response.json()["token"])
 
 
 def test_a_token_is_not_issued_for_a_wrong_password(agent):
@@ -207,7 +210,7 @@ def test_a_token_is_not_issued_for_a_wrong_password(agent):
     )
 
     assert response.status_code == 400
-    assert not Token.objects.exists()
+    assert not ApiToken.objects.exists()
 
 
 def test_a_browser_session_authenticates(client, agent, care_mention):
@@ -232,10 +235,10 @@ def test_a_session_post_needs_the_csrf_token(agent, care_mention):
 
 
 def test_an_inactive_users_token_is_refused(agent):
-    token = Token.objects.create(user=agent)
+    _token, key = api_token_create(user=agent, name="Script")
     agent.is_active = False
     agent.save()
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
 
     assert client.get("/api/v1/mentions/").status_code == 401
