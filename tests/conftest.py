@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.clock import clock_shift_start, clock_shift_stop
+
 SHARED_FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    clock_shift_start()  # `make test-future`: a year ahead, before anything is collected
     engine = settings.DATABASES["default"]["ENGINE"]
     if "postgresql" not in engine:
         raise pytest.UsageError(
@@ -27,6 +30,10 @@ def pytest_configure(config: pytest.Config) -> None:
             "socialops tests run against Redis, but REDIS_URL is not set. Run `make test`, or set "
             "REDIS_URL=redis://127.0.0.1:6379/15."
         )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    clock_shift_stop()
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-FAKETIME_VARIABLES = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC")
 SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots"
 
 
@@ -34,19 +33,10 @@ def browser() -> Iterator[object]:
         pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)")
     from playwright.sync_api import sync_playwright
 
-    # `make test-future` preloads libfaketime into this process; Chromium does not load pages under it. The
-    # browser runs on the real clock and each context's page clock is moved to this process's instead.
-    preloaded = {name: os.environ.pop(name) for name in FAKETIME_VARIABLES if name in os.environ}
-    try:
-        playwright = sync_playwright().start()
-    finally:
-        os.environ.update(preloaded)
-    try:
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
-    finally:
-        playwright.stop()
 
 
 @pytest.fixture

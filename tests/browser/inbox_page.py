@@ -3,7 +3,6 @@ posts that arrive through the real ingest path, and the page's JavaScript errors
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from itertools import count
 from uuid import uuid4
@@ -17,6 +16,7 @@ from channels.models import Channel, Network
 from inbox import events
 from inbox.models import Mention
 from inbox.services import mentions_ingest
+from tests.clock import clock_shift_days
 
 VIEWPORT = {"width": 1280, "height": 800}
 EVENTS_PATH = "/inbox/events/"
@@ -25,9 +25,9 @@ _post_numbers = count(1)
 
 def new_context(browser, viewport: dict[str, int] = VIEWPORT) -> BrowserContext:
     """A browser context (one person's cookies) whose pages keep this process's clock: under `make
-    test-future` the server runs a year ahead, so the page's clock is moved there too."""
+    test-future` the server's clock runs a year ahead, so the pages' clock is moved there too."""
     context = browser.new_context(viewport=viewport)
-    if os.environ.get("FAKETIME"):
+    if clock_shift_days():
         context.clock.install(time=datetime.now(UTC))
     return context
 
