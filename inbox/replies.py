@@ -146,7 +146,7 @@ def _succeed(reply: Reply, sent: SentReply) -> None:
             "attempts": reply.attempts,
         },
     )
-    _publish("reply.sent", reply, state="sent")
+    _publish("reply.sent", reply, state=Reply.State.SENT)
 
 
 def _defer_or_fail(
@@ -190,7 +190,7 @@ def _fail(reply: Reply, message: str, *, detail: str = "") -> None:
         obj=reply.mention,
         after={"reply": reply.pk, "error": message, "attempts": reply.attempts},
     )
-    _publish("reply.failed", reply, state="failed")
+    _publish("reply.failed", reply, state=Reply.State.FAILED)
 
 
 def _publish(kind: str, reply: Reply, *, state: str) -> None:

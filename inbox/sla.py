@@ -153,7 +153,8 @@ def sla_clocks_start(*, now: datetime | None = None, limit: int = START_BATCH) -
         if conversations:
             answered = set(
                 Reply.objects.filter(
-                    mention__conversation_key__in={c for _, c in conversations}, state__in=("queued", "sent")
+                    mention__conversation_key__in={c for _, c in conversations},
+                    state__in=(Reply.State.QUEUED, Reply.State.SENT),
                 ).values_list("mention__network", "mention__conversation_key")
             )
         updates = []

@@ -260,8 +260,8 @@ def mentions_wake(*, now: datetime | None = None) -> list[int]:
             actor=None,
             verb="mention.woke",
             objects=due,
-            before=[{"status": "snoozed"}] * len(due),
-            after=[{"status": "open"}] * len(due),
+            before=[{"status": Mention.Status.SNOOZED}] * len(due),
+            after=[{"status": Mention.Status.OPEN}] * len(due),
         )
         _publish("mention.woke", due, None)
     return [m.pk for m in due]

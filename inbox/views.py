@@ -35,6 +35,7 @@ from inbox.selectors import (
     COUNT_CAP,
     DEFAULT_QUEUE,
     INBOX_PAGE_SIZE,
+    OPEN_ESCALATION_STATES,
     QUEUES,
     InboxFilters,
     mention_detail,
@@ -47,12 +48,15 @@ from inbox.selectors import (
     saved_views_for,
 )
 from routing.facts import INTENTS
+from routing.models import Escalation
 from teams.models import Team
 from teams.roles import team_leaders, user_is_admin, user_leads_team, user_name, user_team_ids
 
 LIST_LIMIT_MAX = 200  # a live refresh re-fetches as many rows as the agent has loaded, up to this
 EVENT_STREAM_SECONDS = 300  # a stream ends after this; the browser reconnects (and re-authenticates)
 HEARTBEAT_SECONDS = 15
+# The states the templates compare with, by name: a renamed value cannot silently stop matching.
+STATES = {"MentionStatus": Mention.Status, "ReplyState": Reply.State, "EscalationState": Escalation.State}
 
 
 def _login_or_client_redirect(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -111,6 +115,7 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
         "open_id": _int(request.GET.get("open")),
         # Reversed once, not once a row: "/inbox/mentions/" + id + "/".
         "detail_url": reverse("inbox:detail", args=[0]).removesuffix("0/"),
+        **STATES,
     }
 
 
@@ -144,11 +149,7 @@ def index(request: HttpRequest) -> HttpResponse:
     context = _page_context(request)
     open_id = context["open_id"]
     if open_id is not None:
-        try:
-            context["detail"] = mention_detail(user=request.user, mention_id=open_id)
-        except Mention.DoesNotExist:
-            raise Http404("No such mention") from None
-        context.update(_detail_forms(context["detail"]))
+        context.update(_detail_context(request, open_id))
     return render(request, "inbox/index.html", context)
 
 
@@ -174,31 +175,36 @@ def counts(request: HttpRequest) -> HttpResponse:
 # --- The detail pane ----------------------------------------------------------------------------------------
 
 
-def _detail_forms(detail: Any, **bound: Any) -> dict[str, Any]:
-    mention = detail.mention
-    last_reply = max((r.pk for r in detail.replies), default=0)
-    return {
-        "reroute_form": bound.get("reroute_form") or RerouteForm(initial={"team": mention.team_id}),
-        "snooze_form": bound.get("snooze_form") or SnoozeForm(),
-        "reply_form": bound.get("reply_form") or ReplyForm(initial={"seen_reply_id": last_reply}),
-        "priorities": Mention.Priority.choices,
-        "intents": INTENTS,
-        "open_escalation": next(
-            (e for e in detail.escalations if e.state in ("pending", "escalated_to_lead")), None
-        ),
-    }
-
-
-def _render_detail(request: HttpRequest, mention_id: int, *, status: int = 200, **extra: Any) -> HttpResponse:
+def _detail_context(request: HttpRequest, mention_id: int, **extra: Any) -> dict[str, Any]:
+    """What the detail pane shows and offers, the same whether the pane comes alone (htmx) or inside the
+    whole page (``?open=ID``); ``extra`` carries a message and any bound forms to show again."""
     try:
         detail = mention_detail(user=request.user, mention_id=mention_id)
     except Mention.DoesNotExist:
         raise Http404("No such mention") from None
-    forms = {k: v for k, v in extra.items() if k.endswith("_form")}
-    context = {"detail": detail, **_detail_forms(detail, **forms), **extra}
-    context["can_approve"] = user_leads_team(request.user, detail.mention.team_id)
-    if detail.mention.requires_approval and detail.mention.team_id:
-        context["approval_by_admins"] = team_leaders(team_id=detail.mention.team_id).admins_stand_in
+    mention = detail.mention
+    last_reply = max((r.pk for r in detail.replies), default=0)
+    return {
+        "detail": detail,
+        "reroute_form": RerouteForm(initial={"team": mention.team_id}),
+        "snooze_form": SnoozeForm(),
+        "reply_form": ReplyForm(initial={"seen_reply_id": last_reply}),
+        "priorities": Mention.Priority.choices,
+        "intents": INTENTS,
+        "open_escalation": next((e for e in detail.escalations if e.state in OPEN_ESCALATION_STATES), None),
+        "can_approve": user_leads_team(request.user, mention.team_id),
+        "approval_by_admins": bool(
+            mention.requires_approval
+            and mention.team_id
+            and team_leaders(team_id=mention.team_id).admins_stand_in
+        ),
+        **STATES,
+        **extra,
+    }
+
+
+def _render_detail(request: HttpRequest, mention_id: int, *, status: int = 200, **extra: Any) -> HttpResponse:
+    context = _detail_context(request, mention_id, **extra)
     return render(request, "inbox/_detail.html", context, status=status)
 
 

@@ -879,7 +879,7 @@ def escalation_bounce(*, escalation: Escalation, user: Any, reason: str) -> Esca
             "escalation.bounced",
             escalation,
             before=before,
-            after={"state": "bounced", "reason": reason},
+            after={"state": escalation.state, "reason": reason},
         )
         _publish_after_commit("escalation.bounced", escalation, actor=getattr(user, "username", ""))
     return escalation
@@ -905,7 +905,7 @@ def escalations_overdue_raise(*, now: Any = None) -> list[int]:
                 None,
                 "escalation.to_lead",
                 escalation,
-                before={"state": "pending"},
+                before={"state": Escalation.State.PENDING},
                 after={"state": escalation.state, "leads": leads, "admins_stand_in": leaders.admins_stand_in},
             )
             _publish_after_commit("escalation.to_lead", escalation, leads=leads)

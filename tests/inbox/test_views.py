@@ -582,6 +582,57 @@ def test_escalation_accept_and_bounce(client, agent, outsider, care_team, crisis
     assert Mention.objects.get(pk=bounced.pk).team == crisis_team
 
 
+def test_a_lead_accepts_or_bounces_an_escalation_that_timed_out_to_the_lead(client, care_team, crisis_team):
+    lead = MembershipFactory(team=care_team, role=Membership.Role.LEAD).user
+    accepted = MentionFactory(team=care_team)
+    Escalation.objects.create(
+        mention=accepted, from_team=crisis_team, to_team=care_team, reason="ours", state="to_lead"
+    )
+    bounced = MentionFactory(team=care_team)
+    Escalation.objects.create(
+        mention=bounced, from_team=crisis_team, to_team=care_team, reason="ours?", state="to_lead"
+    )
+    client.force_login(lead)
+
+    pane = client.get(reverse("inbox:detail", args=[accepted.pk]), **HTMX).content.decode()
+    page = client.get(INBOX_URL, {"open": bounced.pk}).content.decode()
+    client.post(action_url(accepted, "escalation_accept"), **HTMX)
+    client.post(action_url(bounced, "escalation_bounce"), {"reason": "Not a support question"}, **HTMX)
+
+    assert "Escalated from Crisis Response to Customer Care" in pane
+    assert "Accept for Customer Care" in pane
+    assert "Bounce back to Crisis Response because" in page
+    assert Escalation.objects.get(mention=accepted).state == Escalation.State.ACCEPTED
+    assert Escalation.objects.get(mention=bounced).state == Escalation.State.BOUNCED
+    assert Mention.objects.get(pk=bounced.pk).team == crisis_team
+
+
+def test_the_whole_page_and_the_pane_offer_a_lead_the_same_actions(client, agent, care_team, care_channel):
+    lead = MembershipFactory(team=care_team, role=Membership.Role.LEAD).user
+    mention = MentionFactory(team=care_team, on_channels=[care_channel], requires_approval=True)
+    held = Reply.objects.create(
+        mention=mention, channel=care_channel, author=agent, text="Sorry!", state="awaiting_approval"
+    )
+    client.force_login(lead)
+    approvals = client.get(reverse("inbox:approvals")).content.decode()
+
+    page = client.get(INBOX_URL, {"open": mention.pk}).content.decode()
+    pane = client.get(reverse("inbox:detail", args=[mention.pk]), **HTMX).content.decode()
+
+    assert f'href="/inbox/?open={mention.pk}"' in approvals
+    approve = f'action="{reverse("inbox:reply_approve", args=[held.pk])}"'
+    reject = f'action="{reverse("inbox:reply_reject", args=[held.pk])}"'
+    assert approve in pane
+    assert reject in pane
+    assert form_actions(page) == form_actions(pane)
+
+
+def form_actions(html: str) -> list[str]:
+    """Where the detail pane's forms post to, in order (the pane's article only, not the page around it)."""
+    article = html[html.index('<article class="detail"') : html.index("</article>")]
+    return re.findall(r'action="([^"]+)"', article)
+
+
 def test_a_plain_form_post_without_javascript_returns_to_the_page(client, agent, care_team):
     mention = MentionFactory(team=care_team)
     client.force_login(agent)
