@@ -444,9 +444,18 @@ def reply_create(
                     f"{user_name(newer.author)} already replied {_ago(newer.created_at)}: "
                     f"“{newer.text[:80]}” — send yours as well?"
                 )
-        state = Reply.State.AWAITING_APPROVAL if current.requires_approval else Reply.State.QUEUED
+        # The leads who would approve it (and admins) approve their own replies by sending them.
+        self_approved = current.requires_approval and user_leads_team(actor, current.team_id)
+        held = current.requires_approval and not self_approved
+        state = Reply.State.AWAITING_APPROVAL if held else Reply.State.QUEUED
         reply = Reply.objects.create(
-            mention=current, channel=channel, author=actor, text=text, is_direct=is_direct, state=state
+            mention=current,
+            channel=channel,
+            author=actor,
+            text=text,
+            is_direct=is_direct,
+            state=state,
+            reviewed_by=actor if self_approved else None,
         )
         sla_replied(mention=current)
         changed = []

@@ -882,6 +882,42 @@ def test_a_reply_to_a_mention_a_rule_holds_for_approval_waits_and_is_not_sent(
 
 
 @pytest.mark.django_db
+def test_a_lead_of_the_mentions_team_approves_their_own_reply_by_sending_it(
+    lead, mention, live, django_capture_on_commit_callbacks
+):
+    Mention.objects.filter(pk=mention.pk).update(requires_approval=True)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = reply_create(actor=lead, mention=mention, text="We will refund you")
+
+    stored = Reply.objects.get()
+    assert (stored.pk, stored.state, stored.author_id, stored.reviewed_by_id) == (
+        reply.pk,
+        Reply.State.QUEUED,
+        lead.pk,
+        lead.pk,
+    )
+    assert audit_of(mention) == [("reply.queued", lead.pk, {}, {"reply": reply.pk, "direct": False})]
+    assert live.received() == [event("reply.created", mention, "lee", reply=reply.pk, state="queued")]
+    assert queued_tasks() == [("inbox.tasks.reply_send", f"({reply.pk},)")]
+
+
+@pytest.mark.django_db
+def test_a_lead_of_another_team_who_is_also_an_agent_here_still_waits_for_approval(
+    crisis, mention, django_capture_on_commit_callbacks
+):
+    elsewhere = MembershipFactory(team=crisis, role=Membership.Role.LEAD, user__username="eli").user
+    MembershipFactory(team=mention.team, user=elsewhere)
+    Mention.objects.filter(pk=mention.pk).update(requires_approval=True)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = reply_create(actor=elsewhere, mention=mention, text="We will refund you")
+
+    assert (reply.state, reply.reviewed_by_id) == (Reply.State.AWAITING_APPROVAL, None)
+    assert queued_tasks() == []
+
+
+@pytest.mark.django_db
 def test_a_reply_too_long_for_the_network_is_refused(ada, mention):
     with pytest.raises(TriageError) as refused:
         reply_create(actor=ada, mention=mention, text="a" * 400)
