@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import pytest
 from django.urls import reverse
 from django.utils.html import escape
@@ -58,6 +60,86 @@ def test_lead_sees_people_load_channels_and_queue_health(client, lead, agent, te
     assert "<div><dt>Unassigned</dt><dd>2</dd></div>" in html
     assert '?queue=escalated">1</a>' in html
     assert "Save assignment" in html
+
+
+class TableCells(HTMLParser):
+    """The first table of a page as rows of cells: (column span, text, names of its controls)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[tuple[int, str, list[str]]]] = []
+        self.depth = 0
+        self.done = False
+        self.cell: list | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        attrs = dict(attrs)
+        if self.done:
+            return
+        if tag == "table":
+            self.depth += 1
+        elif self.depth and tag == "tr":
+            self.rows.append([])
+        elif self.depth and tag in ("td", "th"):
+            self.cell = [int(attrs.get("colspan") or 1), "", []]
+            self.rows[-1].append(self.cell)
+        elif (
+            self.cell is not None
+            and tag in ("input", "select")
+            and attrs.get("name") != "csrfmiddlewaretoken"
+        ):
+            self.cell[2].append(attrs.get("name"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table" and self.depth:
+            self.depth -= 1
+            self.done = True
+        elif tag in ("td", "th"):
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell[1] += data.strip()
+
+
+def people_table(html: str) -> list[list[tuple[int, str, list[str]]]]:
+    parser = TableCells()
+    parser.feed(html[html.index('<section aria-labelledby="members-title"') :])
+    return [[(span, text, names) for span, text, names in row] for row in parser.rows]
+
+
+def test_a_leads_people_table_has_each_control_under_its_heading(client, lead, agent, team):
+    client.force_login(lead)
+
+    header, *rows = people_table(client.get(reverse("teams:detail", args=[team.slug])).content.decode())
+
+    assert [text for _, text, _ in header] == ["Name", "Role", "Open mentions", "Capacity", "Away", "Actions"]
+    assert [sum(span for span, _, _ in row) for row in rows] == [6, 6]
+    assert [[names for _, _, names in row] for row in rows] == [
+        [[], ["role"], [], ["capacity"], ["away"], []],
+        [[], ["role"], [], ["capacity"], ["away"], []],
+    ]
+
+
+def test_a_members_people_table_has_a_cell_under_each_heading(client, lead, agent, team):
+    client.force_login(agent)
+
+    header, *rows = people_table(client.get(reverse("teams:detail", args=[team.slug])).content.decode())
+
+    assert [text for _, text, _ in header] == ["Name", "Role", "Open mentions", "Capacity", "Away"]
+    assert sorted([text for _, text, _ in row] for row in rows) == [
+        ["Ada Agent", "Agent", "0", "20", "Available"],
+        ["Lee", "Team lead", "0", "20", "Available"],
+    ]
+
+
+def test_an_empty_teams_people_table_spans_every_column(client):
+    empty = segment("event-coverage").team
+    client.force_login(UserFactory(admin=True))
+
+    header, *rows = people_table(client.get(reverse("teams:detail", args=[empty.slug])).content.decode())
+
+    assert [[span for span, _, _ in row] for row in rows] == [[len(header)]]
 
 
 def test_member_reads_the_page_without_controls(client, agent, team):
