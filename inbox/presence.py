@@ -60,3 +60,11 @@ def presence_record(*, mention: Mention, user: Any, state: str) -> list[dict]:
         {"ids": [mention.pk], "teams": [mention.team_id] if mention.team_id else [], "viewers": viewers},
     )
     return viewers
+
+
+def presence_typing_stop(*, mention: Mention, user: Any) -> None:
+    """The user sent their reply: still looking at the mention, no longer writing. Tells the other browsers
+    (nothing happens when they were not writing)."""
+    entry = (cache.get(_key(mention.pk)) or {}).get(str(user.pk))
+    if entry and entry.get("typing"):
+        presence_record(mention=mention, user=user, state="viewing")

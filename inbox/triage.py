@@ -26,6 +26,7 @@ from channels.models import Channel, Segment
 from inbox.audit import audit_record, audit_record_many
 from inbox.events import event_publish
 from inbox.models import Mention, Note, Reply
+from inbox.presence import presence_typing_stop
 from inbox.selectors import mention_is_workable_by
 from inbox.sla import SLA_STOPPED, sla_replied
 from routing.facts import INTENTS
@@ -473,6 +474,7 @@ def reply_create(
             after={"reply": reply.pk, "direct": is_direct},
         )
         _publish("reply.created", [current], actor, reply=reply.pk, state=state)
+        transaction.on_commit(lambda: presence_typing_stop(mention=current, user=actor))
         if state == Reply.State.QUEUED:
             _send_after_commit(reply)
     return reply

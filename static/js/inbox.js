@@ -220,6 +220,7 @@
     // No id: the pane says the mention left the user's teams (re-routed, bounced); it is no longer theirs to
     // post presence to (the server answers 404), and the entry expires by itself.
     if (presenceFor && id && presenceFor !== id) presenceSend(presenceFor, "left");
+    if (presenceFor !== id) typingUntil = 0; // what was being written belongs to the mention left behind
     presenceFor = id;
     clearInterval(presenceTimer);
     if (!id) return;
@@ -304,6 +305,8 @@
       update();
     });
     form.addEventListener("change", update);
+    // Sending ends the writing (the server tells the others once the reply is stored).
+    form.addEventListener("submit", () => (typingUntil = 0));
     update();
     const canned = detailBox.querySelector("[data-canned]");
     if (canned) {

@@ -4,6 +4,7 @@ the team that sent it watches it go."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -221,3 +222,57 @@ def test_a_lead_s_own_accept_does_not_reload_her_pane_and_its_confirmation_stays
 
     expect(page.locator("#detail .alert--success")).to_have_text(f"Accepted for {care.team.name}.")
     assert reloads == []
+
+
+def presence_state(request) -> str:
+    """The state a presence request told the server ("viewing", "typing" or "left")."""
+    return re.search(r'name="state"\r\n\r\n(\w+)', request.post_data or "").group(1)
+
+
+def presence_of(mention: Mention):
+    return lambda request: (
+        request.method == "POST" and request.url.endswith(f"/mentions/{mention.pk}/presence/")
+    )
+
+
+def test_writing_a_reply_ends_when_it_is_sent_and_does_not_follow_the_writer_to_the_next_mention(
+    live_server, page, other_page
+) -> None:
+    care = segment("customer-relations")
+    ada = MembershipFactory(team=care.team, user__first_name="Ada", user__last_name="Agent").user
+    bea = MembershipFactory(team=care.team, user__first_name="Bea", user__last_name="Mate").user
+    help_desk = ChannelFactory(handle="@northwind_help", segment=care)
+    first, second = arrive(
+        help_desk,
+        post("Where is my order #4471? It has been two weeks", handle="cho_m", name="Cho Min"),
+        post("Is the Cirrus bag warm enough for a night at -10 °C?", handle="sven_k", name="Sven Kowalski"),
+    )
+    ada_page, bea_page = other_page, page
+    ada_errors, bea_errors = javascript_errors(ada_page), javascript_errors(bea_page)
+    sign_in(ada_page.context, live_server.url, ada)
+    sign_in(bea_page.context, live_server.url, bea)
+    open_inbox(bea_page, f"{live_server.url}/inbox/?open={first.pk}")
+    open_inbox(ada_page, f"{live_server.url}/inbox/?open={first.pk}")
+    bea_collision = bea_page.locator("[data-collision]")
+    expect(bea_collision).to_have_text("Ada Agent is viewing this", timeout=LIVE_SECONDS * 1000)
+
+    ada_page.get_by_label("Reply text").fill("Your order left our warehouse this morning.")
+    expect(bea_collision).to_have_text("Ada Agent is writing a reply", timeout=LIVE_SECONDS * 1000)
+    ada_page.get_by_role("button", name="Send reply").click()
+    expect(ada_page.locator("#detail .alert--success")).to_have_text("Reply queued for sending.")
+
+    expect(bea_collision).to_have_text("Ada Agent is viewing this", timeout=LIVE_SECONDS * 1000)
+    with ada_page.expect_request(presence_of(first), timeout=15_000) as beat:
+        pass  # Ada's page says every 10 s that she is still there: viewing now, not writing
+    assert presence_state(beat.value) == "viewing"
+
+    ada_page.get_by_label("Reply text").fill("And a voucher for the wait")
+    with ada_page.expect_request(presence_of(second)) as arrived_at_second:
+        ada_page.locator(f'li.mention[data-id="{second.pk}"] .mention__open').click()
+    assert presence_state(arrived_at_second.value) == "viewing"
+    expect(bea_page.locator(f'[data-viewers-for="{second.pk}"]')).to_have_text(
+        "Ada Agent is viewing", timeout=LIVE_SECONDS * 1000
+    )
+    expect(bea_collision).to_be_hidden(timeout=LIVE_SECONDS * 1000)  # she left the first one
+    assert ada_errors == []
+    assert bea_errors == []

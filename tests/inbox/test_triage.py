@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from inbox import events
 from inbox.models import AuditEvent, Mention, Note, Reply
+from inbox.presence import presence_record, viewers_of
 from inbox.triage import (
     AssignmentConflict,
     ReplyCollision,
@@ -879,6 +880,40 @@ def test_a_reply_to_a_mention_a_rule_holds_for_approval_waits_and_is_not_sent(
         event("reply.created", mention, "ada", reply=reply.pk, state="awaiting_approval")
     ]
     assert queued_tasks() == []
+
+
+@pytest.mark.django_db
+def test_sending_a_reply_ends_the_writers_presence_as_writing_and_tells_the_others(
+    ada, ben, mention, live, django_capture_on_commit_callbacks
+):
+    presence_record(mention=mention, user=ada, state="typing")
+    presence_record(mention=mention, user=ben, state="typing")
+    live.received()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = reply_create(actor=ada, mention=mention, text="On its way")
+
+    viewers = [
+        {"user": ada.pk, "name": "Ada L", "typing": False},
+        {"user": ben.pk, "name": "Ben M", "typing": True},
+    ]
+    assert [
+        {k: v[k] for k in ("user", "name", "typing")} for v in viewers_of([mention.pk])[mention.pk]
+    ] == viewers
+    assert live.received() == [
+        event("reply.created", mention, "ada", reply=reply.pk, state="queued"),
+        {"kind": "presence", "ids": [mention.pk], "teams": [mention.team_id], "viewers": viewers},
+    ]
+
+
+@pytest.mark.django_db
+def test_a_reply_refused_for_a_collision_leaves_the_writer_writing(ada, mention, bens_reply):
+    presence_record(mention=mention, user=ada, state="typing")
+
+    with pytest.raises(ReplyCollision):
+        reply_create(actor=ada, mention=mention, text="On its way")
+
+    assert [v["typing"] for v in viewers_of([mention.pk])[mention.pk]] == [True]
 
 
 @pytest.mark.django_db
