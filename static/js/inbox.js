@@ -368,7 +368,13 @@
       if (row) setCurrent(row, { scroll: false });
       const params = new URLSearchParams(listBox.dataset.query || "");
       params.set("open", id);
-      history.replaceState(null, "", `?${params}`);
+      // Opening another mention is a step Back can undo; the same one again (an action, a live refresh, Back
+      // itself) only brings the address up to date.
+      if (new URLSearchParams(window.location.search).get("open") === id) {
+        history.replaceState({ open: id }, "", `?${params}`);
+      } else {
+        history.pushState({ open: id }, "", `?${params}`);
+      }
     }
     setupComposer();
     if (id !== presenceFor) presenceStart(id);
@@ -379,6 +385,19 @@
     }
   });
   window.addEventListener("pagehide", () => presenceFor && presenceSend(presenceFor, "left"));
+  // Back and Forward between mentions opened here: show the one the address names (or none).
+  window.addEventListener("popstate", () => {
+    const id = new URLSearchParams(window.location.search).get("open");
+    if (id === openId()) return;
+    if (id) {
+      refreshDetail(id);
+      return;
+    }
+    if (presenceFor) presenceSend(presenceFor, "left");
+    presenceStart(null);
+    detailBox.replaceChildren(document.getElementById("detail-empty").content.cloneNode(true));
+    markOpen();
+  });
   if (openId()) {
     setupComposer();
     presenceStart(openId());

@@ -237,3 +237,43 @@ def test_an_agent_re_routes_a_misdirected_mention_to_the_team_that_owns_it(live_
     own.refresh_from_db()
     assert own.team == care.team
     assert errors == []
+
+
+def test_back_and_forward_step_through_the_mentions_opened_without_leaving_the_inbox(
+    live_server, page
+) -> None:
+    errors = javascript_errors(page)
+    care = segment("customer-relations")
+    agent = MembershipFactory(team=care.team).user
+    help_desk = ChannelFactory(handle="@northwind_help", segment=care)
+    first, second = arrive(
+        help_desk,
+        post("Where is my order #4471? It has been two weeks", handle="cho_m", name="Cho Min"),
+        post("Is the Cirrus bag warm enough for a night at -10 °C?", handle="sven_k", name="Sven Kowalski"),
+    )
+    sign_in(page.context, live_server.url, agent)
+    open_inbox(page, f"{live_server.url}/inbox/")
+    pane = page.locator("#detail article")
+
+    page.locator(f'li.mention[data-id="{first.pk}"] .mention__open').click()
+    expect(pane).to_have_attribute("data-mention-id", str(first.pk))
+    page.locator(f'li.mention[data-id="{second.pk}"] .mention__open').click()
+    expect(pane).to_have_attribute("data-mention-id", str(second.pk))
+    expect(page).to_have_url(f"{live_server.url}/inbox/?queue=team&open={second.pk}")
+
+    page.go_back()
+    expect(page).to_have_url(f"{live_server.url}/inbox/?queue=team&open={first.pk}")
+    expect(pane).to_have_attribute("data-mention-id", str(first.pk))
+    expect(page.locator(f'li.mention[data-id="{first.pk}"]')).to_contain_class("is-open")
+
+    page.go_back()
+    expect(page).to_have_url(f"{live_server.url}/inbox/")
+    expect(pane).to_have_count(0)
+    expect(page.locator("#detail")).to_contain_text("Open a mention to see its thread, author and routing.")
+
+    page.go_forward()
+    expect(pane).to_have_attribute("data-mention-id", str(first.pk))
+    page.go_forward()
+    expect(pane).to_have_attribute("data-mention-id", str(second.pk))
+    expect(page).to_have_url(f"{live_server.url}/inbox/?queue=team&open={second.pk}")
+    assert errors == []
