@@ -194,6 +194,19 @@
     listBox.dataset.query = params.toString();
     history.replaceState(null, "", `?${params}`);
   });
+  // A saved view keeps the filters the list shows, including those applied since the page loaded.
+  const saveViewForm = document.getElementById("save-view-form");
+  saveViewForm.addEventListener("submit", () => {
+    saveViewForm.querySelectorAll("input[data-filter]").forEach((el) => el.remove());
+    new URLSearchParams(listBox.dataset.query || "").forEach((value, name) => {
+      const input = document.createElement("input");
+      input.type = "hidden";
+      input.name = name;
+      input.value = value;
+      input.dataset.filter = "";
+      saveViewForm.appendChild(input);
+    });
+  });
 
   // --- The detail pane ----------------------------------------------------------------------------------
 

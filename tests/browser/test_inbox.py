@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from channels.connectors.simulated import SimulatedConnector
 from channels.services import channel_pull
-from inbox.models import Mention, Reply
+from inbox.models import Mention, Reply, SavedView
 from inbox.triage import note_add
 from routing.models import Correction
 from tests.browser.inbox_page import (
@@ -276,4 +276,39 @@ def test_back_and_forward_step_through_the_mentions_opened_without_leaving_the_i
     page.go_forward()
     expect(pane).to_have_attribute("data-mention-id", str(second.pk))
     expect(page).to_have_url(f"{live_server.url}/inbox/?queue=team&open={second.pk}")
+    assert errors == []
+
+
+def test_saving_a_view_keeps_the_filters_applied_since_the_page_loaded(live_server, page) -> None:
+    errors = javascript_errors(page)
+    care = segment("customer-relations")
+    agent = MembershipFactory(team=care.team).user
+    calm, angry = (
+        MentionFactory(team=care.team, text="Thanks for the quick help", sentiment_label="positive"),
+        MentionFactory(
+            team=care.team, text="Third broken zip, awful", sentiment_label="negative", priority=40
+        ),
+    )
+    sign_in(page.context, live_server.url, agent)
+    open_inbox(page, f"{live_server.url}/inbox/")
+    expect(page.locator("li.mention")).to_have_count(2)
+
+    page.get_by_text("Filters", exact=True).click()
+    page.locator("#filters").get_by_label("Sentiment").select_option("negative")
+    page.locator("#filters").get_by_label("Priority").select_option("40")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page.locator("li.mention")).to_have_count(1)
+    expect(page.locator(f'li.mention[data-id="{angry.pk}"]')).to_be_visible()
+    page.get_by_text("Save these filters").click()
+    page.get_by_label("Name", exact=True).fill("Angry and urgent")
+    page.get_by_role("button", name="Save view").click()
+
+    expect(page.get_by_role("link", name="Angry and urgent")).to_be_visible()
+    assert SavedView.objects.get(name="Angry and urgent").filters == {
+        "queue": "team",
+        "sentiment": "negative",
+        "priority": "40",
+    }
+    expect(page.locator("li.mention")).to_have_count(1)
+    expect(page.locator(f'li.mention[data-id="{calm.pk}"]')).to_have_count(0)
     assert errors == []

@@ -690,6 +690,23 @@ def test_saved_view_private_or_shared_with_the_team(client, agent, teammate, car
     assert "Angry" not in html
 
 
+def test_saving_a_view_stores_the_filters_posted_and_shows_their_list(client, agent, care_team):
+    MentionFactory(team=care_team, text="calm", sentiment_label="positive")
+    MentionFactory(team=care_team, text="angry", sentiment_label="negative", priority=40)
+    client.force_login(agent)
+    page = client.get(INBOX_URL).content.decode()
+
+    response = client.post(
+        reverse("inbox:saved_view_save"),
+        {"name": "Angry and urgent", "queue": "team", "sentiment": "negative", "priority": "40"},
+    )
+
+    assert '<input type="hidden" name="queue" value="team" data-filter>' in page
+    assert SavedView.objects.get().filters == {"queue": "team", "sentiment": "negative", "priority": "40"}
+    assert response["Location"] == "/inbox/?queue=team&sentiment=negative&priority=40"
+    assert mention_texts(client.get(response["Location"]).content.decode()) == ["angry"]
+
+
 def test_saved_view_cannot_be_shared_with_a_team_one_is_not_in(client, agent, crisis_team):
     client.force_login(agent)
 
