@@ -42,6 +42,7 @@ from inbox.triage import (
     mention_assign,
     mention_close,
     mention_label,
+    mention_mark_not_spam,
     mention_mark_spam,
     mention_prioritize,
     mention_reopen,
@@ -263,6 +264,20 @@ class MentionSpamApi(InboxApi):
         return Response(s.MentionOut(mention_mark_spam(actor=request.user, mention=mention)).data)
 
 
+class MentionNotSpamApi(InboxApi):
+    @extend_schema(
+        operation_id="mentions_not_spam",
+        summary="Not spam after all: back in the team's queue, and learnt by the classifier",
+        description="`intent` says what it is instead (`other` when left out).",
+        request=s.NotSpamIn,
+        responses=ACTION_RESPONSES,
+    )
+    def post(self, request: Request, mention_id: int) -> Response:
+        mention = _mention(request, mention_id)
+        data = _parse(s.NotSpamIn, request.data)
+        return Response(s.MentionOut(mention_mark_not_spam(actor=request.user, mention=mention, **data)).data)
+
+
 class MentionNoteApi(InboxApi):
     @extend_schema(
         operation_id="mentions_notes_create",
@@ -340,7 +355,7 @@ class MentionsBulkApi(InboxApi):
         description=(
             "Mentions the user may not work on, or that are not there for them, are skipped with a reason; "
             "the rest are done. Parameters by action: assign `assignee`; label `labels`; priority `priority`;"
-            " snooze `until`; reroute `team` or `segment`, and/or `intent`, with `reason`."
+            " snooze `until`; reroute `team` or `segment`, and/or `intent`, with `reason`; not_spam `intent`."
         ),
         request=s.BulkIn,
         responses={200: s.BulkOut, 400: REFUSED},

@@ -49,6 +49,7 @@ VERB_WORDS: dict[str, str] = {
     "mention.rerouted": "Mention re-routed",
     "mention.prioritized": "Mention priority changed",
     "mention.spam": "Mention marked as spam",
+    "mention.not_spam": "Mention marked as not spam",
     "mention.noted": "Note added to a mention",
     "mention.woke": "Mention woke from snooze",
     "reply.awaiting_approval": "Reply waiting for approval",

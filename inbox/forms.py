@@ -141,6 +141,7 @@ class BulkForm(forms.Form):
             ("priority", "Set priority"),
             ("snooze", "Snooze until"),
             ("spam", "Mark as spam"),
+            ("not_spam", "Not spam"),
             ("reroute", "Re-route to team"),
         ]
     )
@@ -155,6 +156,10 @@ class BulkForm(forms.Form):
         required=False, input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
     )
     team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False)
+    intent = forms.ChoiceField(
+        choices=[("", "Other"), *((i, i.replace("_", " ")) for i in INTENTS if i != Mention.SPAM_INTENT)],
+        required=False,
+    )
     reason = forms.CharField(required=False, max_length=500)
 
     def __init__(self, *args, **kwargs) -> None:

@@ -44,6 +44,10 @@ class Author(models.Model):
 class Mention(models.Model):
     """One post from a network. A post that names several of our accounts is one mention on many channels."""
 
+    # The intent routing gives spam, and the one an agent's "Spam" sets: spam leaves the work queues for a
+    # view of its own and runs no SLA clock, whether routing or a person said so.
+    SPAM_INTENT = "spam"
+
     class Kind(models.TextChoices):
         MENTION = "mention", "Mention"
         REPLY = "reply", "Reply"
@@ -169,6 +173,10 @@ class Mention(models.Model):
 
     def __str__(self) -> str:
         return f"{self.network}:{self.external_id}"
+
+    @property
+    def is_spam(self) -> bool:
+        return self.intent == self.SPAM_INTENT
 
 
 class MentionChannel(models.Model):

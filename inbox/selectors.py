@@ -45,6 +45,7 @@ QUEUES: dict[str, str] = {
     "sent": "Sent away",
     "snoozed": "Snoozed",
     "closed": "Closed",
+    "spam": "Spam",
     "all": "All I may see",
 }
 DEFAULT_QUEUE = "team"
@@ -130,24 +131,28 @@ def mention_is_workable_by(*, user: AbstractBaseUser, mention: Mention) -> bool:
 def _queue(user: AbstractBaseUser, queue: str, *, is_admin: bool, team_ids: list[int]) -> QuerySet[Mention]:
     mentions = Mention.objects.all()
     mine = Q() if is_admin else Q(team_id__in=team_ids)
+    # Spam, whoever said so, is in none of the work queues: it has a view of its own.
+    working = mentions.exclude(intent=Mention.SPAM_INTENT)
     if queue == "mine":
-        return mentions.filter(mine, assignee=user, status__in=ACTIVE_STATUSES)
+        return working.filter(mine, assignee=user, status__in=ACTIVE_STATUSES)
     if queue == "team":
-        return mentions.filter(mine, assignee=None, status__in=(Mention.Status.NEW, Mention.Status.OPEN))
+        return working.filter(mine, assignee=None, status__in=(Mention.Status.NEW, Mention.Status.OPEN))
     if queue == "escalated":
         received = Escalation.objects.filter(state__in=OPEN_ESCALATION_STATES)
         if not is_admin:
             received = received.filter(to_team_id__in=team_ids)
-        return mentions.filter(mine, id__in=received.values("mention_id"))
+        return working.filter(mine, id__in=received.values("mention_id"))
     if queue == "sent":
         sent = Escalation.objects.filter(state__in=OPEN_ESCALATION_STATES)
         if not is_admin:
             sent = sent.filter(from_team_id__in=team_ids)
-        return mentions.filter(id__in=sent.values("mention_id"))
+        return working.filter(id__in=sent.values("mention_id"))
     if queue == "snoozed":
-        return mentions.filter(mine, status=Mention.Status.SNOOZED)
+        return working.filter(mine, status=Mention.Status.SNOOZED)
     if queue == "closed":
-        return mentions.filter(mine, status=Mention.Status.CLOSED)
+        return working.filter(mine, status=Mention.Status.CLOSED)
+    if queue == "spam":
+        return mentions.filter(mine, intent=Mention.SPAM_INTENT)
     if is_admin:
         return mentions
     return mentions.filter(Q(team_id__in=team_ids) | Q(id__in=_sent_away(team_ids)))
@@ -302,7 +307,7 @@ def queue_counts(*, user: AbstractBaseUser) -> dict[str, int]:
     return {
         queue: _queue(user, queue, is_admin=is_admin, team_ids=team_ids).values("id")[:COUNT_CAP].count()
         for queue in QUEUES
-        if queue not in ("all", "closed")
+        if queue not in ("all", "closed", "spam")
     }
 
 

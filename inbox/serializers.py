@@ -485,6 +485,14 @@ class RerouteIn(serializers.Serializer):
         return attrs
 
 
+class NotSpamIn(serializers.Serializer):
+    intent = serializers.ChoiceField(
+        choices=[i for i in INTENTS if i != Mention.SPAM_INTENT],
+        required=False,
+        help_text="What it is instead; `other` when left out.",
+    )
+
+
 class LabelIn(serializers.Serializer):
     add = serializers.ListField(
         child=serializers.CharField(max_length=60), required=False, max_length=LABELS_MAX
@@ -551,7 +559,7 @@ class BulkIn(serializers.Serializer):
         required=False,
         help_text="reroute",
     )
-    intent = serializers.ChoiceField(choices=INTENTS, required=False, help_text="reroute")
+    intent = serializers.ChoiceField(choices=INTENTS, required=False, help_text="reroute, not_spam")
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
     def validate(self, attrs: dict) -> dict:

@@ -131,7 +131,9 @@ def sla_clocks_start(*, now: datetime | None = None, limit: int = START_BATCH) -
         rows = list(
             Mention.objects.filter(pk__gt=cursor.last_mention_id, received_at__lte=now - SETTLE)
             .order_by("pk")
-            .values_list("pk", "received_at", "decision", "network", "conversation_key", "status")[:limit]
+            .values_list("pk", "received_at", "decision", "network", "conversation_key", "status", "intent")[
+                :limit
+            ]
         )
         if not rows:
             return 0
@@ -158,8 +160,8 @@ def sla_clocks_start(*, now: datetime | None = None, limit: int = START_BATCH) -
                 ).values_list("mention__network", "mention__conversation_key")
             )
         updates = []
-        for mention_id, received_at, decision, network, conversation, status in rows:
-            if status == Mention.Status.CLOSED:
+        for mention_id, received_at, decision, network, conversation, status, intent in rows:
+            if status == Mention.Status.CLOSED or intent == Mention.SPAM_INTENT:
                 continue
             slug = (decision or {}).get("segment") or received_on.get(mention_id)
             policy = policies.get(slug)
@@ -194,6 +196,42 @@ def sla_replied(*, mention: Mention) -> None:
     )
 
 
+def sla_clock_restart(*, mention: Mention) -> list[str]:
+    """Give a mention back the clock it would have had from when it was received (it was taken for spam and
+    is not): first response, next response in a conversation we answered, or resolution once it has a reply.
+    Sets the fields on ``mention`` and returns their names; the caller saves them."""
+    answered = (Reply.State.QUEUED, Reply.State.SENT)
+    if Reply.objects.filter(mention=mention, state__in=answered).exists():
+        kind = RESOLUTION
+    elif (
+        mention.conversation_key
+        and Reply.objects.filter(
+            mention__network=mention.network,
+            mention__conversation_key=mention.conversation_key,
+            state__in=answered,
+        ).exists()
+    ):
+        kind = NEXT_RESPONSE
+    else:
+        kind = FIRST_RESPONSE
+    slug = (mention.decision or {}).get("segment") or (
+        MentionChannel.objects.filter(mention=mention)
+        .order_by("id")
+        .values_list("channel__segment__slug", flat=True)
+        .first()
+    )
+    policy = _policies().get(slug)
+    warn_at = due_at = None
+    if policy is not None:
+        try:
+            warn_at, due_at = _clock(policy, kind, mention.received_at)
+        except SlaPolicyError:
+            logger.warning("SLA policy of %s has an unknown time zone; no clock started", slug)
+    mention.sla_kind = kind if due_at else ""
+    mention.sla_warn_at, mention.sla_due_at, mention.sla_state = warn_at, due_at, ""
+    return ["sla_kind", "sla_warn_at", "sla_due_at", "sla_state"]
+
+
 # Closing stops the clock; the state (met, or breached) stays as history.
 SLA_STOPPED = {"sla_warn_at": None, "sla_due_at": None}
 
@@ -203,8 +241,11 @@ def sla_tick(*, now: datetime | None = None) -> tuple[list[int], list[int]]:
     a mention is warned once and raised once per clock."""
     now = now or timezone.now()
     sla_clocks_start(now=now)
-    running = Mention.objects.filter(sla_due_at__isnull=False, status__in=OPEN_STATUSES).exclude(
-        sla_state=BREACHED
+    # Spam runs no clock; this also stops one started before routing said it was spam.
+    running = (
+        Mention.objects.filter(sla_due_at__isnull=False, status__in=OPEN_STATUSES)
+        .exclude(sla_state=BREACHED)
+        .exclude(intent=Mention.SPAM_INTENT)
     )
     with transaction.atomic():
         breached = list(
@@ -274,6 +315,7 @@ def sla_at_risk_count(*, team_id: int) -> int:
     """Open mentions of a team whose clock warns or is breached."""
     return (
         Mention.objects.filter(team_id=team_id, status__in=OPEN_STATUSES, sla_due_at__isnull=False)
+        .exclude(intent=Mention.SPAM_INTENT)
         .filter(Q(sla_state=WARNING) | Q(sla_state=BREACHED))
         .count()
     )

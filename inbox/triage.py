@@ -28,7 +28,7 @@ from inbox.events import event_publish
 from inbox.models import Mention, Note, Reply
 from inbox.presence import presence_typing_stop
 from inbox.selectors import mention_is_workable_by
-from inbox.sla import SLA_STOPPED, sla_replied
+from inbox.sla import SLA_STOPPED, sla_clock_restart, sla_replied
 from routing.facts import INTENTS
 from routing.models import Correction, Escalation
 from routing.services import RoutingActionError, mention_reroute
@@ -322,39 +322,106 @@ def mention_label(
     return current
 
 
+def _corrections_learn(mentions: Sequence[Mention], actor: Any, intent: str) -> None:
+    """An agent said what posts are: kept as corrections (the team stays). Reads each mention's intent before
+    it changes. The caller has the classifier learn from them (``_classifier_learns_after_commit``)."""
+    Correction.objects.bulk_create(
+        [
+            Correction(
+                mention_id=m.pk,
+                user=actor,
+                text=m.text,
+                intent_before=m.intent,
+                intent_after=intent,
+                team_before_id=m.team_id,
+                team_after_id=m.team_id,
+            )
+            for m in mentions
+        ]
+    )
+
+
+def _classifier_learns_after_commit() -> None:
+    from routing.tasks import classifier_train_task
+
+    transaction.on_commit(classifier_train_task.delay)
+
+
 def mention_mark_spam(*, actor: Any, mention: Mention) -> Mention:
-    """Spam: closed, labelled, and kept as a correction so the classifier learns to see it."""
+    """Spam: closed, labelled, out of the queues, and kept as a correction so the classifier learns to see
+    it."""
     _check_can_work(actor, mention)
     with transaction.atomic():
         current = _locked(mention)
         before = {"status": current.status, "intent": current.intent}
-        Correction.objects.create(
-            mention=current,
-            user=actor,
-            text=current.text,
-            intent_before=current.intent,
-            intent_after="spam",
-            team_before_id=current.team_id,
-            team_after_id=current.team_id,
-        )
-        current.intent = "spam"
+        _corrections_learn([current], actor, Mention.SPAM_INTENT)
+        _classifier_learns_after_commit()
+        current.intent = Mention.SPAM_INTENT
         current.status = Mention.Status.CLOSED
         current.closed_at = timezone.now()
         current.sla_warn_at = current.sla_due_at = None
-        if "spam" not in current.labels:
-            current.labels = [*current.labels, "spam"]
+        if Mention.SPAM_INTENT not in current.labels:
+            current.labels = [*current.labels, Mention.SPAM_INTENT]
         _touch(current, ["intent", "status", "closed_at", "labels", "sla_warn_at", "sla_due_at"])
         audit_record(
             actor=actor,
             verb="mention.spam",
             obj=current,
             before=before,
-            after={"status": "closed", "intent": "spam"},
+            after={"status": current.status, "intent": current.intent},
         )
         _publish("mention.spam", [current], actor)
-        from routing.tasks import classifier_train_task
+    return current
 
-        transaction.on_commit(classifier_train_task.delay)
+
+NOT_SPAM_INTENT = "other"  # what a post is when the agent says only that it is not spam
+
+
+def mention_mark_not_spam(*, actor: Any, mention: Mention, intent: str = "") -> Mention:
+    """Not spam after all (routing or a person took it for spam): back in its team's queue with its SLA
+    clock, and kept as a correction so the classifier learns what it is (``intent``, else "other")."""
+    intent = _not_spam_intent(intent)
+    _check_can_work(actor, mention)
+    with transaction.atomic():
+        current = _not_spam(actor, mention, intent)
+        _classifier_learns_after_commit()
+    return current
+
+
+def _not_spam_intent(intent: str) -> str:
+    intent = intent or NOT_SPAM_INTENT
+    if intent not in INTENTS or intent == Mention.SPAM_INTENT:
+        raise TriageError(f"Say what it is instead of spam: {intent!r} is not an intent.")
+    return intent
+
+
+def _not_spam(actor: Any, mention: Mention, intent: str) -> Mention:
+    # In the caller's transaction; refuses (before writing anything) a mention that is not spam.
+    current = _locked(mention)
+    if not current.is_spam:
+        raise TriageError("This mention is not marked as spam.")
+    before = {"status": current.status, "intent": current.intent}
+    _corrections_learn([current], actor, intent)
+    current.intent = intent
+    current.labels = [label for label in current.labels if label != Mention.SPAM_INTENT]
+    if current.status == Mention.Status.CLOSED:  # closed as spam: open again, where it was
+        current.status = Mention.Status.NEW if current.assignee_id is None else Mention.Status.OPEN
+        current.closed_at = None
+    current.decision = {
+        **(current.decision or {}),
+        "corrected_by": getattr(actor, "username", ""),
+        "correction_reason": "not spam",
+    }
+    clock = sla_clock_restart(mention=current)
+    _touch(current, ["intent", "labels", "status", "closed_at", "decision", *clock])
+    audit_record(
+        actor=actor,
+        verb="mention.not_spam",
+        obj=current,
+        before=before,
+        after={"status": current.status, "intent": intent},
+    )
+    _publish("mention.not_spam", [current], actor)
     return current
 
 
@@ -573,7 +640,18 @@ def reply_retry(*, actor: Any, reply: Reply) -> Reply:
 
 # --- Bulk ---------------------------------------------------------------------------------------------------
 
-BULK_ACTIONS = ("assign", "unassign", "close", "reopen", "label", "priority", "snooze", "spam", "reroute")
+BULK_ACTIONS = (
+    "assign",
+    "unassign",
+    "close",
+    "reopen",
+    "label",
+    "priority",
+    "snooze",
+    "spam",
+    "not_spam",
+    "reroute",
+)
 BULK_VERBS = {
     "assign": "mention.assigned",
     "unassign": "mention.unassigned",
@@ -632,6 +710,21 @@ def mentions_bulk_apply(
             done.append(m.pk)
         return BulkResult(done=done, skipped=skipped)
 
+    if action == "not_spam":
+        intent = _not_spam_intent(intent)
+        done = []
+        with transaction.atomic():
+            for m in workable:
+                try:
+                    _not_spam(actor, m, intent)
+                except TriageError as exc:
+                    skipped[m.pk] = str(exc).removeprefix("This mention ").rstrip(".")
+                    continue
+                done.append(m.pk)
+            if done:
+                _classifier_learns_after_commit()
+        return BulkResult(done=done, skipped=skipped)
+
     update: dict[str, Any] = {"updated_at": now}
     verb = BULK_VERBS[action]  # the single actions' verbs: the audit log filters one way for both
     if action == "assign":
@@ -662,7 +755,7 @@ def mentions_bulk_apply(
             raise TriageError("Choose a time to snooze until.")
         update.update(status=Mention.Status.SNOOZED, snoozed_until=_snooze_until(until, now))
     elif action == "spam":
-        update.update(status=Mention.Status.CLOSED, closed_at=now, intent="spam", **SLA_STOPPED)
+        update.update(status=Mention.Status.CLOSED, closed_at=now, intent=Mention.SPAM_INTENT, **SLA_STOPPED)
     elif action == "label":
         labels = labels_clean(labels)
         if not labels:
@@ -694,7 +787,7 @@ def mentions_bulk_apply(
         else:
             Mention.objects.filter(pk__in=ids).update(**update)
             if action == "spam":
-                mentions_labels_append(locked, ["spam"], now)
+                mentions_labels_append(locked, [Mention.SPAM_INTENT], now)
             if action == "assign":
                 Mention.objects.filter(pk__in=ids, status=Mention.Status.NEW).update(
                     status=Mention.Status.OPEN
@@ -703,23 +796,8 @@ def mentions_bulk_apply(
                 locked
             )
         if action == "spam":
-            Correction.objects.bulk_create(
-                [
-                    Correction(
-                        mention_id=m.pk,
-                        user=actor,
-                        text=m.text,
-                        intent_before=m.intent,
-                        intent_after="spam",
-                        team_before_id=m.team_id,
-                        team_after_id=m.team_id,
-                    )
-                    for m in locked
-                ]
-            )
-            from routing.tasks import classifier_train_task
-
-            transaction.on_commit(classifier_train_task.delay)
+            _corrections_learn(locked, actor, Mention.SPAM_INTENT)
+            _classifier_learns_after_commit()
         audit_record_many(actor=actor, verb=verb, objects=locked, before=before, after=after)
         if locked:  # everything skipped: nothing changed, nothing to tell the browsers
             _publish(verb, locked, actor, bulk=True)

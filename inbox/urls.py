@@ -17,6 +17,7 @@ urlpatterns = [
     path("mentions/<int:mention_id>/close/", views.close, name="close"),
     path("mentions/<int:mention_id>/reopen/", views.reopen, name="reopen"),
     path("mentions/<int:mention_id>/spam/", views.spam, name="spam"),
+    path("mentions/<int:mention_id>/not-spam/", views.not_spam, name="not_spam"),
     path("mentions/<int:mention_id>/note/", views.note, name="note"),
     path("mentions/<int:mention_id>/reply/", views.reply, name="reply"),
     path("mentions/<int:mention_id>/escalation/accept/", views.escalation_accept, name="escalation_accept"),

@@ -55,6 +55,7 @@ from teams.roles import team_leaders, user_is_admin, user_leads_team, user_name,
 LIST_LIMIT_MAX = 200  # a live refresh re-fetches as many rows as the agent has loaded, up to this
 EVENT_STREAM_SECONDS = 300  # a stream ends after this; the browser reconnects (and re-authenticates)
 HEARTBEAT_SECONDS = 15
+NOT_SPAM_INTENTS = [intent for intent in INTENTS if intent != Mention.SPAM_INTENT]
 # The states the templates compare with, by name: a renamed value cannot silently stop matching.
 STATES = {"MentionStatus": Mention.Status, "ReplyState": Reply.State, "EscalationState": Escalation.State}
 
@@ -191,6 +192,8 @@ def _detail_context(request: HttpRequest, mention_id: int, **extra: Any) -> dict
         "reply_form": ReplyForm(initial={"seen_reply_id": last_reply}),
         "priorities": Mention.Priority.choices,
         "intents": INTENTS,
+        "not_spam_intents": NOT_SPAM_INTENTS,
+        "not_spam_default": triage.NOT_SPAM_INTENT,
         "open_escalation": next((e for e in detail.escalations if e.state in OPEN_ESCALATION_STATES), None),
         "can_approve": user_leads_team(request.user, mention.team_id),
         "approval_by_admins": bool(
@@ -340,6 +343,14 @@ def spam(request: HttpRequest, mention: Mention) -> str:
 
 
 @_mention_action
+def not_spam(request: HttpRequest, mention: Mention) -> str:
+    moved = triage.mention_mark_not_spam(
+        actor=request.user, mention=mention, intent=request.POST.get("intent", "")
+    )
+    return f"Not spam: back in the queue as {moved.intent.replace('_', ' ')}; routing learns from it."
+
+
+@_mention_action
 def note(request: HttpRequest, mention: Mention) -> str:
     triage.note_add(actor=request.user, mention=mention, body=request.POST.get("body", ""))
     return "Note added."
@@ -442,6 +453,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
             priority=data.get("priority"),
             until=data.get("until"),
             team=data.get("team"),
+            intent=data.get("intent") or "",
             reason=data.get("reason") or "",
         )
     except triage.TriageError as exc:

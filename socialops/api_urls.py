@@ -34,6 +34,7 @@ urlpatterns = [
     path(f"{mention}close/", api.MentionCloseApi.as_view(), name="mention_close"),
     path(f"{mention}reopen/", api.MentionReopenApi.as_view(), name="mention_reopen"),
     path(f"{mention}spam/", api.MentionSpamApi.as_view(), name="mention_spam"),
+    path(f"{mention}not-spam/", api.MentionNotSpamApi.as_view(), name="mention_not_spam"),
     path(f"{mention}notes/", api.MentionNoteApi.as_view(), name="mention_notes"),
     path(f"{mention}replies/", api.MentionReplyApi.as_view(), name="mention_replies"),
     path(f"{mention}escalation/accept/", api.EscalationAcceptApi.as_view(), name="escalation_accept"),

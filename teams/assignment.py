@@ -45,6 +45,7 @@ def _people(team_ids: Sequence[int]) -> dict[int, list[_Person]]:
         for row in Mention.objects.filter(
             team_id__in=team_ids, assignee__isnull=False, status__in=LOAD_STATUSES
         )
+        .exclude(intent=Mention.SPAM_INTENT)
         .values("team_id", "assignee_id")
         .annotate(n=Count("id"))
     }
@@ -109,7 +110,10 @@ def mentions_auto_assign(
         locked = {t.pk: t for t in teams.select_for_update().order_by("pk")}
         if not locked:
             return {}
-        queued = Mention.objects.filter(team_id__in=list(locked), assignee=None, status__in=QUEUED_STATUSES)
+        # Spam is handed to nobody: it is out of the queues.
+        queued = Mention.objects.filter(
+            team_id__in=list(locked), assignee=None, status__in=QUEUED_STATUSES
+        ).exclude(intent=Mention.SPAM_INTENT)
         if mention_ids is not None:
             queued = queued.filter(pk__in=list(mention_ids))
         rows = list(

@@ -45,6 +45,7 @@ class QueueHealth:
 def team_members(*, team: Team) -> list[MemberRow]:
     loads = dict(
         Mention.objects.filter(team=team, assignee__isnull=False, status__in=OPEN_STATUSES)
+        .exclude(intent=Mention.SPAM_INTENT)
         .values("assignee_id")
         .annotate(n=Count("id"))
         .values_list("assignee_id", "n")
@@ -127,10 +128,14 @@ def team_handover_get(*, team: Team, handover_id: int, answering: bool) -> Chann
 
 
 def team_health(*, team: Team) -> QueueHealth:
-    counts = Mention.objects.filter(team=team, status__in=OPEN_STATUSES).aggregate(
-        open=Count("id"),
-        unassigned=Count("id", filter=Q(assignee=None)),
-        oldest=Min("created_at", filter=Q(assignee=None)),
+    counts = (
+        Mention.objects.filter(team=team, status__in=OPEN_STATUSES)
+        .exclude(intent=Mention.SPAM_INTENT)
+        .aggregate(
+            open=Count("id"),
+            unassigned=Count("id", filter=Q(assignee=None)),
+            oldest=Min("created_at", filter=Q(assignee=None)),
+        )
     )
     waiting = Escalation.objects.filter(
         to_team=team, state__in=(Escalation.State.PENDING, Escalation.State.ESCALATED_TO_LEAD)

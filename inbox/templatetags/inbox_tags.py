@@ -31,6 +31,7 @@ VERBS = {
     "mention.prioritized": "changed its priority",
     "mention.priority": "changed its priority",
     "mention.spam": "marked it as spam",
+    "mention.not_spam": "said it is not spam",
     "mention.noted": "added a note",
     "mention.routed": "routed it",
     "mention.escalated": "escalated it",

@@ -31,6 +31,7 @@ MENTION_ENDPOINTS = [
     ("post", "/api/v1/mentions/{m}/close/", None),
     ("post", "/api/v1/mentions/{m}/reopen/", None),
     ("post", "/api/v1/mentions/{m}/spam/", None),
+    ("post", "/api/v1/mentions/{m}/not-spam/", {"intent": "complaint"}),
     ("post", "/api/v1/mentions/{m}/notes/", {"body": "x"}),
     ("post", "/api/v1/mentions/{m}/replies/", {"text": "x", "confirm": True}),
     ("post", "/api/v1/mentions/{m}/escalation/accept/", None),
@@ -122,6 +123,7 @@ ADMIN_STATUS = {
     "/api/v1/mentions/{m}/notes/": 201,
     "/api/v1/mentions/{m}/replies/": 201,
     "/api/v1/replies/{r}/retry/": 400,  # the reply awaits approval; only a failed one is retried
+    "/api/v1/mentions/{m}/not-spam/": 400,  # the mention is not spam
 }
 
 

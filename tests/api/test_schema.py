@@ -48,6 +48,7 @@ def test_the_schema_has_the_mention_paths_and_their_operations(schema):
         "close",
         "reopen",
         "spam",
+        "not-spam",
         "notes",
         "replies",
         "escalation/accept",

@@ -219,6 +219,49 @@ def test_spam_closes_labels_and_keeps_a_correction(api, agent, care_mention):
     assert Correction.objects.get().intent_after == "spam"
 
 
+def test_not_spam_puts_it_back_in_the_queue_and_keeps_a_correction(api, agent, care_mention):
+    api(agent).post(url(care_mention, "spam"))
+
+    response = api(agent).post(url(care_mention, "not-spam"), {"intent": "complaint"}, format="json")
+
+    assert response.status_code == 200
+    assert (response.json()["status"], response.json()["intent"], response.json()["labels"]) == (
+        "new",
+        "complaint",
+        [],
+    )
+    assert list(Correction.objects.order_by("id").values_list("intent_before", "intent_after")) == [
+        (care_mention.intent, "spam"),
+        ("spam", "complaint"),
+    ]
+
+
+def test_not_spam_is_a_400_for_a_mention_that_is_not_spam_or_an_intent_that_is_none(api, agent, care_mention):
+    ham = api(agent).post(url(care_mention, "not-spam"))
+    Mention.objects.filter(pk=care_mention.pk).update(intent="spam")
+    unknown = api(agent).post(url(care_mention, "not-spam"), {"intent": "spam"}, format="json")
+
+    assert (ham.status_code, ham.json()) == (400, {"detail": "This mention is not marked as spam."})
+    assert (unknown.status_code, unknown.json()) == (400, {"intent": ['"spam" is not a valid choice.']})
+    assert Mention.objects.get(pk=care_mention.pk).intent == "spam"
+    assert not Correction.objects.exists()
+
+
+def test_bulk_not_spam(api, agent, care_team):
+    spam = MentionFactory(team=care_team, intent="spam")
+    ham = MentionFactory(team=care_team, intent="praise")
+
+    response = api(agent).post(
+        "/api/v1/mentions/bulk/", {"ids": [spam.pk, ham.pk], "action": "not_spam"}, format="json"
+    )
+
+    assert response.json() == {
+        "done": [spam.pk],
+        "skipped": [{"id": ham.pk, "reason": "is not marked as spam"}],
+    }
+    assert Mention.objects.get(pk=spam.pk).intent == "other"
+
+
 def test_a_team_that_sent_a_mention_away_may_not_act_on_it(
     api, crisis_agent, crisis_team, care_team, care_mention
 ):

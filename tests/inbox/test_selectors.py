@@ -221,6 +221,11 @@ def queues(agent, teammate, crisis_agent, admin, care, crisis):
         crisis_snoozed=MentionFactory(team=crisis, status=S.SNOOZED),
         admins=MentionFactory(team=crisis, assignee=admin, status=S.OPEN),
         unrouted=MentionFactory(team=None, status=S.NEW),
+        # Spam, as routing classifies it (still new, maybe handed to someone) and as an agent marks it.
+        spam=MentionFactory(team=care, status=S.NEW, intent="spam", labels=["spam"]),
+        mine_spam=MentionFactory(team=care, assignee=agent, status=S.OPEN, intent="spam"),
+        closed_spam=MentionFactory(team=care, status=S.CLOSED, intent="spam", labels=["spam"]),
+        crisis_spam=MentionFactory(team=crisis, status=S.NEW, intent="spam"),
     )
     escalate(m.escalated_in, to=care, from_=crisis)
     escalate(m.sent, to=crisis, from_=care)
@@ -239,6 +244,7 @@ AGENT_QUEUES = {
     "sent": ("sent",),
     "snoozed": ("mine_snoozed",),
     "closed": ("mine_closed", "closed"),
+    "spam": ("spam", "mine_spam", "closed_spam"),
     "all": (
         "mine_open",
         "mine_pending",
@@ -251,6 +257,9 @@ AGENT_QUEUES = {
         "closed",
         "escalated_in",
         "sent",
+        "spam",
+        "mine_spam",
+        "closed_spam",
     ),
 }
 
@@ -275,6 +284,7 @@ ADMIN_QUEUES = {
     "sent": ("escalated_in", "sent"),
     "snoozed": ("mine_snoozed", "crisis_snoozed"),
     "closed": ("mine_closed", "closed"),
+    "spam": ("spam", "mine_spam", "closed_spam", "crisis_spam"),
 }
 
 
@@ -287,7 +297,7 @@ def test_the_all_queue_of_an_admin_is_every_mention(queues, admin):
     assert listed(admin, queue="all") == set(Mention.objects.values_list("pk", flat=True))
 
 
-def test_queue_counts_count_each_queue_but_all_and_closed(queues, agent):
+def test_queue_counts_count_each_queue_but_all_closed_and_spam(queues, agent):
     assert queue_counts(user=agent) == {"mine": 2, "team": 3, "escalated": 1, "sent": 1, "snoozed": 1}
 
 

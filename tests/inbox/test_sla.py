@@ -209,6 +209,28 @@ def test_a_closed_mention_is_never_breached(policy, channel):
     assert sla_tick(now=datetime.now(UTC) + timedelta(days=1)) == ([], [])
 
 
+def test_spam_routing_classified_runs_no_clock(policy, channel):
+    spam = arrived(channel, 10, intent="spam", labels=["spam"])
+    ham = arrived(channel, 10, intent="support_question")
+
+    started = sla_clocks_start()
+
+    assert started == 1
+    assert Mention.objects.get(pk=spam.pk).sla_due_at is None
+    assert Mention.objects.get(pk=ham.pk).sla_kind == FIRST_RESPONSE
+    assert SlaCursor.objects.get().last_mention_id == ham.pk
+
+
+def test_a_clock_started_before_routing_said_spam_never_warns_or_breaches(policy, channel):
+    mention = arrived(channel, 50)  # due in 10 minutes
+    sla_clocks_start()
+    Mention.objects.filter(pk=mention.pk).update(intent="spam")  # the sweeper routed it late
+
+    assert sla_tick(now=datetime.now(UTC) + timedelta(days=1)) == ([], [])
+    assert Mention.objects.get(pk=mention.pk).sla_state == ""
+    assert not AuditEvent.objects.filter(verb__startswith="sla.").exists()
+
+
 def test_the_inbox_shows_the_clock(client, policy, channel):
     agent = MembershipFactory(team=channel.segment.team).user
     arrived(channel, 10)

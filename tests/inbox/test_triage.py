@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from inbox import events
-from inbox.models import AuditEvent, Mention, Note, Reply
+from inbox.models import AuditEvent, Mention, Note, Reply, SlaPolicy
 from inbox.presence import presence_record, viewers_of
 from inbox.triage import (
     AssignmentConflict,
@@ -32,6 +32,7 @@ from inbox.triage import (
     mention_assign,
     mention_close,
     mention_label,
+    mention_mark_not_spam,
     mention_mark_spam,
     mention_prioritize,
     mention_reopen,
@@ -702,6 +703,96 @@ def test_spam_is_closed_labelled_and_kept_as_a_correction_to_learn_from(
 
 
 @pytest.mark.django_db
+def test_not_spam_after_an_agent_marked_it_reopens_it_and_teaches_what_it_is(
+    ada, ben, care, mention, live, django_capture_on_commit_callbacks
+):
+    SlaPolicy.objects.create(segment=segment("customer-relations"), first_response_minutes=60)
+    mention_mark_spam(actor=ben, mention=mention)
+    Correction.objects.all().delete()
+    live.received()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        mention_mark_not_spam(actor=ada, mention=mention, intent="complaint")
+
+    stored = fresh(mention)
+    assert (stored.status, stored.intent, stored.labels, stored.closed_at) == (
+        Mention.Status.NEW,
+        "complaint",
+        [],
+        None,
+    )
+    assert (stored.sla_kind, stored.sla_due_at) == (
+        "first_response",
+        stored.received_at + timedelta(minutes=60),
+    )
+    assert (stored.decision["corrected_by"], stored.decision["correction_reason"]) == ("ada", "not spam")
+    assert list(
+        Correction.objects.values_list(
+            "mention_id", "user_id", "intent_before", "intent_after", "team_after_id"
+        )
+    ) == [(mention.pk, ada.pk, "spam", "complaint", care.pk)]
+    assert audit_of(mention)[-1] == (
+        "mention.not_spam",
+        ada.pk,
+        {"status": "closed", "intent": "spam"},
+        {"status": "new", "intent": "complaint"},
+    )
+    assert live.received() == [event("mention.not_spam", mention, "ada")]
+    assert queued_tasks() == [("routing.tasks.classifier_train", "()")]
+
+
+@pytest.mark.django_db
+def test_not_spam_on_what_routing_took_for_spam_keeps_its_assignee_and_learns_other(ada, care, mention):
+    Mention.objects.filter(pk=mention.pk).update(
+        intent="spam", labels=["vip", "spam"], assignee=ada, status=Mention.Status.OPEN
+    )
+
+    mention_mark_not_spam(actor=ada, mention=mention)
+
+    stored = fresh(mention)
+    assert (stored.status, stored.assignee_id, stored.intent, stored.labels) == (
+        Mention.Status.OPEN,
+        ada.pk,
+        "other",
+        ["vip"],
+    )
+    assert (stored.sla_kind, stored.sla_due_at) == ("", None)  # no policy for the segment: no clock
+    assert list(Correction.objects.values_list("intent_before", "intent_after")) == [("spam", "other")]
+
+
+@pytest.mark.parametrize(
+    ("stored", "intent", "message"),
+    [
+        ("other", "complaint", "This mention is not marked as spam."),
+        ("spam", "spam", "Say what it is instead of spam: 'spam' is not an intent."),
+        ("spam", "gibberish", "Say what it is instead of spam: 'gibberish' is not an intent."),
+    ],
+)
+@pytest.mark.django_db
+def test_not_spam_is_refused_for_ham_or_without_a_real_intent(ada, mention, stored, intent, message):
+    Mention.objects.filter(pk=mention.pk).update(intent=stored)
+
+    with pytest.raises(TriageError) as refused:
+        mention_mark_not_spam(actor=ada, mention=fresh(mention), intent=intent)
+
+    assert str(refused.value) == message
+    assert fresh(mention).intent == stored
+    assert not Correction.objects.exists()
+    assert audit_of(mention) == []
+
+
+@pytest.mark.django_db
+def test_another_team_cannot_say_it_is_not_spam(cris, mention):
+    Mention.objects.filter(pk=mention.pk).update(intent="spam")
+
+    with pytest.raises(TriageError, match=re.escape(NOT_OURS)):
+        mention_mark_not_spam(actor=cris, mention=fresh(mention))
+
+    assert fresh(mention).intent == "spam"
+    assert not Correction.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_note_is_kept_and_audited(ada, mention, live, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         note = note_add(actor=ada, mention=mention, body="  Called them back  ")
@@ -1269,3 +1360,34 @@ def test_bulk_refuses_a_selection_larger_than_the_limit(ada, care, monkeypatch):
 
     with pytest.raises(TriageError, match=re.escape("Select at most 2 mentions at once; 3 were selected.")):
         mentions_bulk_apply(actor=ada, mentions=mentions, action="close")
+
+
+@pytest.mark.django_db
+def test_bulk_not_spam_puts_the_spam_back_skips_the_rest_and_trains_once(
+    ada, care, crisis, live, django_capture_on_commit_callbacks
+):
+    routed = MentionFactory(team=care, intent="spam", labels=["spam"])
+    marked = MentionFactory(team=care, intent="spam", status=Mention.Status.CLOSED, closed_at=timezone.now())
+    ham = MentionFactory(team=care, intent="praise")
+    theirs = MentionFactory(team=crisis, intent="spam")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = mentions_bulk_apply(
+            actor=ada, mentions=[routed, marked, ham, theirs], action="not_spam", intent="praise"
+        )
+
+    assert result.done == [routed.pk, marked.pk]
+    assert result.skipped == {ham.pk: "is not marked as spam", theirs.pk: "belongs to another team"}
+    assert [(fresh(m).status, fresh(m).intent, fresh(m).labels) for m in (routed, marked, ham, theirs)] == [
+        (Mention.Status.NEW, "praise", []),
+        (Mention.Status.NEW, "praise", []),
+        (Mention.Status.NEW, "praise", []),
+        (Mention.Status.NEW, "spam", []),
+    ]
+    assert sorted(Correction.objects.values_list("mention_id", "intent_before", "intent_after")) == [
+        (routed.pk, "spam", "praise"),
+        (marked.pk, "spam", "praise"),
+    ]
+    assert [verb for verb, *_ in audit_of(marked)] == ["mention.not_spam"]
+    assert [e["kind"] for e in live.received()] == ["mention.not_spam", "mention.not_spam"]
+    assert queued_tasks() == [("routing.tasks.classifier_train", "()")]

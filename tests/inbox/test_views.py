@@ -371,6 +371,7 @@ ACTIONS = [
     ("close", {}),
     ("reopen", {}),
     ("spam", {}),
+    ("not_spam", {}),
     ("note", {"body": "hi"}),
     ("reply", {"text": "hello"}),
     ("escalation_accept", {}),
@@ -516,6 +517,40 @@ def test_close_reopen_label_priority_spam_and_note(client, agent, care_team):
         "mention.noted",
         "mention.spam",
     ]
+
+
+def test_spam_leaves_the_team_queue_for_the_spam_view_and_not_spam_brings_it_back(client, agent, care_team):
+    MentionFactory(team=care_team, text="a real question")
+    spam = MentionFactory(team=care_team, text="Free followers at moonyield", intent="spam", labels=["spam"])
+    client.force_login(agent)
+
+    team_queue = client.get(INBOX_URL).content.decode()
+    spam_view = client.get(INBOX_URL, {"queue": "spam", "open": spam.pk}).content.decode()
+    done = client.post(action_url(spam, "not_spam"), {"intent": "praise"}, **HTMX).content.decode()
+
+    assert mention_texts(team_queue) == ["a real question"]
+    assert '<a href="?queue=spam" class="queue">Spam</a>' in team_queue
+    assert mention_texts(spam_view) == ["Free followers at moonyield"]
+    assert f'action="{action_url(spam, "not_spam")}"' in spam_view
+    assert f'action="{action_url(spam, "spam")}"' not in spam_view
+    assert "Not spam: back in the queue as praise; routing learns from it." in done
+    assert mention_texts(client.get(INBOX_URL).content.decode()) == [
+        "Free followers at moonyield",
+        "a real question",
+    ]
+    assert list(Correction.objects.values_list("intent_before", "intent_after")) == [("spam", "praise")]
+
+
+def test_bulk_not_spam_from_the_bar(client, agent, care_team):
+    spam = [MentionFactory(team=care_team, intent="spam") for _ in range(2)]
+    client.force_login(agent)
+
+    html = client.post(
+        reverse("inbox:bulk"), {"ids": [m.pk for m in spam], "action": "not_spam", "intent": ""}, **HTMX
+    ).content.decode()
+
+    assert "2 mentions updated" in html
+    assert list(Mention.objects.order_by("pk").values_list("intent", flat=True)) == ["other", "other"]
 
 
 def test_reply_is_queued_and_someone_elses_newer_reply_asks_for_confirmation(

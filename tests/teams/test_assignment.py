@@ -72,6 +72,18 @@ def test_round_robin_skips_people_who_are_full_or_away():
     assert assignees(mentions) == [b.pk, b.pk, None]
 
 
+def test_spam_is_handed_to_nobody_and_counts_in_nobodys_load():
+    team = TeamFactory(assignment=Team.Assignment.ROUND_ROBIN)
+    (a,) = people(team, 1, capacity=1)
+    MentionFactory(team=team, assignee=a, status=Mention.Status.OPEN, intent="spam")  # handed out before
+    spam, ham = queued(team, 2)
+    Mention.objects.filter(pk=spam.pk).update(intent="spam")
+
+    mentions_auto_assign()
+
+    assert assignees([spam, ham]) == [None, a.pk]
+
+
 def test_load_balanced_gives_each_mention_to_whoever_has_most_room():
     team = TeamFactory(assignment=Team.Assignment.LOAD_BALANCED)
     a, b = people(team, 2, capacity=10)

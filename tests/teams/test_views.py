@@ -142,6 +142,20 @@ def test_an_empty_teams_people_table_spans_every_column(client):
     assert [[span for span, _, _ in row] for row in rows] == [[len(header)]]
 
 
+def test_spam_is_not_counted_in_queue_health_or_load(client, lead, agent, team):
+    MentionFactory(team=team, assignee=agent, status=Mention.Status.OPEN, intent="spam")
+    MentionFactory(team=team, intent="spam")
+    MentionFactory(team=team)
+    client.force_login(lead)
+
+    html = client.get(reverse("teams:detail", args=[team.slug])).content.decode()
+    _header, *rows = people_table(html)
+
+    assert "<div><dt>Open</dt><dd>1</dd></div>" in html
+    assert "<div><dt>Unassigned</dt><dd>1</dd></div>" in html
+    assert sorted(row[2][1] for row in rows) == ["0", "0"]
+
+
 def test_member_reads_the_page_without_controls(client, agent, team):
     client.force_login(agent)
 
