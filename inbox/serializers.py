@@ -485,9 +485,12 @@ class RerouteIn(serializers.Serializer):
         return attrs
 
 
+NOT_SPAM_INTENTS = tuple(intent for intent in INTENTS if intent != Mention.SPAM_INTENT)
+
+
 class NotSpamIn(serializers.Serializer):
     intent = serializers.ChoiceField(
-        choices=[i for i in INTENTS if i != Mention.SPAM_INTENT],
+        choices=NOT_SPAM_INTENTS,
         required=False,
         help_text="What it is instead; `other` when left out.",
     )

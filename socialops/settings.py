@@ -312,6 +312,11 @@ SPECTACULAR_SETTINGS = {
     # The schema maps the whole API: only people signed in may read it.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Two choice sets share the field name "intent": name each, so the schema's enums read as what they are.
+    "ENUM_NAME_OVERRIDES": {
+        "IntentEnum": "routing.facts.INTENTS",
+        "NotSpamIntentEnum": "inbox.serializers.NOT_SPAM_INTENTS",
+    },
     "COMPONENT_SPLIT_REQUEST": True,
     # No CDN: Swagger UI's files come from drf-spectacular-sidecar through our own static files.
     "SWAGGER_UI_DIST": "SIDECAR",
