@@ -63,8 +63,8 @@ def record(
 
 
 def fired_in_words(story: dict[str, AuditEvent]) -> str:
-    """The story's routing fired a rule that exists and one deleted since (ids from the sequence, never literals:
-    another test's rule may hold any given id)."""
+    """The story's routing fired a rule that exists and one deleted since (ids from the sequence, never
+    literals: another test's rule may hold any given id)."""
     kept, gone = story["routed"].after["rules_fired"]
     return f"“Refunds to care” (rule {kept}), rule {gone} (deleted)"
 
@@ -452,7 +452,9 @@ def test_the_export_streams_every_matching_event_as_utf8_csv(
         f'{{"assignee": {story["assigned"].actor_id}, "status": "open"}}',
     ]
     assert rows[5][1:3] == ["socialops", "Mention routed"]
-    assert rows[5][7] == f"intent: support question; rules fired: {fired_in_words(story)}; team: Customer Care"
+    assert rows[5][7] == (
+        f"intent: support question; rules fired: {fired_in_words(story)}; team: Customer Care"
+    )
 
 
 def test_the_export_follows_the_filters(
