@@ -179,17 +179,21 @@ def sla_clocks_start(*, now: datetime | None = None, limit: int = START_BATCH) -
     return len(updates)
 
 
-def sla_replied(*, mention: Mention) -> None:
-    """A reply answers the first (or next) response target; the resolution clock runs from now on."""
-    if mention.sla_kind not in (FIRST_RESPONSE, NEXT_RESPONSE):
-        return
-    slug = (mention.decision or {}).get("segment") or (
+def _segment_slug(mention: Mention) -> str | None:
+    """The segment whose policy times the mention: routing's, else the first account it arrived on."""
+    return (mention.decision or {}).get("segment") or (
         MentionChannel.objects.filter(mention=mention)
         .order_by("id")
         .values_list("channel__segment__slug", flat=True)
         .first()
     )
-    policy = _policies().get(slug)
+
+
+def sla_replied(*, mention: Mention) -> None:
+    """A reply answers the first (or next) response target; the resolution clock runs from now on."""
+    if mention.sla_kind not in (FIRST_RESPONSE, NEXT_RESPONSE):
+        return
+    policy = _policies().get(_segment_slug(mention))
     warn_at, due_at = _clock(policy, RESOLUTION, mention.received_at) if policy else (None, None)
     Mention.objects.filter(pk=mention.pk).update(
         sla_kind=RESOLUTION if due_at else "", sla_warn_at=warn_at, sla_due_at=due_at, sla_state=""
@@ -214,12 +218,7 @@ def sla_clock_restart(*, mention: Mention) -> list[str]:
         kind = NEXT_RESPONSE
     else:
         kind = FIRST_RESPONSE
-    slug = (mention.decision or {}).get("segment") or (
-        MentionChannel.objects.filter(mention=mention)
-        .order_by("id")
-        .values_list("channel__segment__slug", flat=True)
-        .first()
-    )
+    slug = _segment_slug(mention)
     policy = _policies().get(slug)
     warn_at = due_at = None
     if policy is not None:
