@@ -57,6 +57,10 @@ VERB_WORDS: dict[str, str] = {
     "channel.reauthorised": "Channel re-authorised",
     "member.away": "Member went away",
     "member.back": "Member came back",
+    "api_token.created": "API token created",
+    "api_token.revoked": "API token revoked",
+    "user.password_changed": "Password changed",
+    "sign_in.locked": "Sign-ins locked out after failures",
 }
 # Nouns whose words are not their identifier's.
 NOUN_WORDS: dict[str, str] = {"sla": "SLA", "sla_policy": "SLA policy"}

@@ -577,6 +577,9 @@ def test_the_log_is_read_only(admin_client: Client, story: dict[str, AuditEvent]
         ("sla_policy.saved", "SLA policy saved"),
         ("sla.breached", "SLA breached"),
         ("channel.needs_reauth", "Channel needs re-authorisation"),
+        ("api_token.created", "API token created"),
+        ("sign_in.locked", "Sign-ins locked out after failures"),
+        ("user.password_changed", "Password changed"),
     ],
 )
 def test_verbs_read_as_words(verb: str, words: str) -> None:
