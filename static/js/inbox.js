@@ -281,6 +281,21 @@
     });
   }
 
+  // A sentence the server addressed to people (an account taken during crisis mode), shown until dismissed.
+  // textContent only: it may quote names and handles from the networks.
+  function liveNotice(text) {
+    const p = document.createElement("p");
+    p.className = "alert alert--info live-notice";
+    p.textContent = `${text} `;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "link-button";
+    button.textContent = "Dismiss";
+    button.addEventListener("click", () => p.remove());
+    p.appendChild(button);
+    document.getElementById("live-notices").appendChild(p);
+  }
+
   function staleNotice(actor) {
     if (detailBox.querySelector("[data-stale]")) return;
     const p = document.createElement("p");
@@ -502,6 +517,7 @@
         });
         return;
       }
+      if (typeof event.message === "string" && event.message) liveNotice(event.message);
       refreshList();
       refreshCounts();
       const open = openId();

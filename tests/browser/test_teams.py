@@ -12,7 +12,9 @@ from playwright.sync_api import expect
 
 from inbox.models import Mention, SlaPolicy
 from inbox.sla import sla_tick
+from routing.models import RoutingSettings
 from teams.models import Membership, Team
+from teams.services import channel_crisis_take
 from tests.browser.inbox_page import (
     arrive,
     events_channel_of_its_own,
@@ -133,3 +135,25 @@ def test_an_admin_sets_an_sla_and_a_breach_reaches_the_lead(
     assert [message.to for message in mail.outbox] == [["lena@example.com"]]
     assert errors == []
     lead_context.close()
+
+
+def test_a_lead_with_the_inbox_open_is_told_live_when_the_crisis_team_takes_an_account(
+    live_server, page
+) -> None:
+    errors = javascript_errors(page)
+    care = segment("customer-relations")
+    crisis = segment("crisis-management").team
+    care_lead = MembershipFactory(team=care.team, role=Membership.Role.LEAD).user
+    crisis_lead = MembershipFactory(team=crisis, role=Membership.Role.LEAD).user
+    help_desk = ChannelFactory(handle="@northwind_help", segment=care)
+    RoutingSettings.objects.update_or_create(pk=1, defaults={"crisis_mode": True})
+    sign_in(page.context, live_server.url, care_lead)
+    open_inbox(page, f"{live_server.url}/inbox/")
+
+    channel_crisis_take(actor=crisis_lead, team=crisis, channel=help_desk)
+
+    notice = page.locator("#live-notices .live-notice")
+    expect(notice).to_contain_text(f"@northwind_help was taken by {crisis.name} during crisis mode at ")
+    notice.get_by_role("button", name="Dismiss").click()
+    expect(notice).to_have_count(0)
+    assert errors == []
