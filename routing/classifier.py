@@ -86,7 +86,7 @@ TONE_WEIGHT = 1.0
 # strong crisis pattern matched ("down for everyone", "outage", "caught fire"), the detector may only add:
 # it learned crisis talk from disasters and our seed corpus, and knows too few brand outages for its "no"
 # to overrule a phrase that all but settles the intent.
-CRISIS_WEIGHT = 3.148
+CRISIS_WEIGHT = 4.616
 # Patterns only (``IntentClassifier(seed=False)``): softmax sharpness for the pattern scores.
 PATTERN_SHARPNESS = 1.5
 # L2 penalty of the SGD logistic regression (scikit-learn's alpha: per post, averaged).

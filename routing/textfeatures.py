@@ -42,8 +42,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from itertools import pairwise
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import sparse

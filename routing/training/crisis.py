@@ -2,13 +2,17 @@
 
 Examples (see ``routing.crisis`` for why each source is there):
 
-* CrisisLexT26 development half: related tweets (informative or not) are crisis talk, "Not related" ones are
-  not; "Not applicable" (no majority) is left out;
+* CrisisLexT26 development half: related-and-informative tweets are crisis talk, "Not related" ones are
+  not; "Related - but not informative" (prayers, jokes, opinions about the disaster) and "Not applicable"
+  (no majority) are left out: they are neither what a crisis team must hear nor chatter it must not;
 * the seed corpus: crisis-signal posts against every other intent;
 * customer-care tweets: not crisis talk, except those the crisis patterns call a crisis by a strong term
   (an outage, a hack): left out, for the patterns to judge.
 
-scikit-learn's ``LogisticRegression`` (liblinear, L2, fixed seed, classes weighted equally). **Split by
+scikit-learn's ``LogisticRegression`` (liblinear, L2, fixed seed). Examples are weighted so that, within the
+disaster tweets and within the brand posts (seed corpus and customer care) apart, crisis and not crisis
+weigh the same: the few brand crises (outages, hazards, breaches) count as much as the many complaints, and
+the unrelated tweets of a disaster's stream as much as its informative ones. **Split by
 event**: fold k holds out the k-th disaster (leave one event out), plus a k-th share of the seed corpus
 and of the customer-care conversations; each fold's model is trained on everything else. C is the value of
 ``C_GRID`` with the best mean balanced accuracy over the folds; the shipped model is then trained on
@@ -34,8 +38,8 @@ from routing.training.data import (
     CRISIS_TYPES,
     CRISISLEX,
     CUSTOMER_CARE,
+    INFORMATIVE,
     NOT_RELATED,
-    RELATED,
     read_crisislex,
     read_customer_care,
 )
@@ -58,6 +62,7 @@ class Examples:
     fold: np.ndarray  # leave-one-event-out fold of each example
     events: tuple[str, ...]
     intents: np.ndarray  # the seed corpus intent, "" otherwise
+    weights: np.ndarray  # crisis and not crisis weigh the same within disaster tweets and within brand posts
 
 
 def _strong_crisis_term(text: str) -> bool:
@@ -67,16 +72,18 @@ def _strong_crisis_term(text: str) -> bool:
 
 def crisis_examples(shared: Path) -> Examples:
     """Every training example with its fold, in a fixed order."""
-    tweets = [t for t in read_crisislex(shared / CRISISLEX) if t.informativeness in (*RELATED, NOT_RELATED)]
+    tweets = [
+        t for t in read_crisislex(shared / CRISISLEX) if t.informativeness in (INFORMATIVE, NOT_RELATED)
+    ]
     events = tuple(sorted({t.event for t in tweets}))
     folds = len(events)
     texts, labels, source, event, kind, fold, intents = [], [], [], [], [], [], []
     for tweet in tweets:
         texts.append(tweet.text)
-        labels.append(int(tweet.informativeness in RELATED))
+        labels.append(int(tweet.informativeness == INFORMATIVE))
         source.append("crisislex")
         event.append(tweet.event)
-        kind.append(tweet.type if tweet.informativeness == RELATED[0] else "")  # informative ones
+        kind.append(tweet.type if tweet.informativeness == INFORMATIVE else "")  # informative ones
         fold.append(events.index(tweet.event))
         intents.append("")
     for index, (text, intent) in enumerate(read_seed_corpus()):
@@ -97,7 +104,14 @@ def crisis_examples(shared: Path) -> Examples:
         kind.append("")
         fold.append(post.fold_key % folds)
         intents.append("")
+    labels_array, source_array = np.array(labels), np.array(source)
+    weights = np.zeros(len(texts))
+    for group in (source_array == "crisislex", source_array != "crisislex"):
+        for label in (0, 1):
+            rows = group & (labels_array == label)
+            weights[rows] = group.sum() / (2 * rows.sum())
     return Examples(
+        weights=weights,
         texts=texts,
         labels=np.array(labels),
         source=np.array(source),
@@ -109,9 +123,9 @@ def crisis_examples(shared: Path) -> Examples:
     )
 
 
-def fit(x: sparse.csr_matrix, y: np.ndarray, c: float) -> LinearTextModel:
+def fit(x: sparse.csr_matrix, y: np.ndarray, c: float, weights: np.ndarray) -> LinearTextModel:
     """One detector on rows ``x`` (``textfeatures.rows(...).matrix()``), weights stored as float32."""
-    model = LogisticRegression(C=c, class_weight="balanced", solver="liblinear", random_state=0).fit(x, y)
+    model = LogisticRegression(C=c, solver="liblinear", random_state=0).fit(x, y, sample_weight=weights)
     return LinearTextModel(
         weights=model.coef_.T.astype(np.float32).astype(np.float64),
         intercept=model.intercept_.astype(np.float64),
@@ -132,7 +146,7 @@ def out_of_fold(examples: Examples, c: float, batch: textfeatures.Rows | None = 
     log_odds = np.zeros(len(examples.texts))
     for k in range(len(examples.events)):
         held = examples.fold == k
-        detector = crisis.CrisisDetector(fit(x[~held], examples.labels[~held], c))
+        detector = crisis.CrisisDetector(fit(x[~held], examples.labels[~held], c, examples.weights[~held]))
         log_odds[held] = detector.log_odds(_subset(batch, np.flatnonzero(held)))
     return log_odds
 
@@ -189,7 +203,7 @@ def train_crisis(shared: Path) -> tuple[LinearTextModel, dict]:
         flagged = log_odds > 0
         balanced = []
         for k in range(len(examples.events)):
-            held = examples.fold == k
+            held = (examples.fold == k) & (examples.source == "crisislex")
             positive, negative = held & (examples.labels == 1), held & (examples.labels == 0)
             balanced.append((flagged[positive].mean() + (~flagged[negative]).mean()) / 2)
         grid[str(c)] = round(float(np.mean(balanced)), 4)
@@ -197,10 +211,11 @@ def train_crisis(shared: Path) -> tuple[LinearTextModel, dict]:
             best = (grid[str(c)], c, log_odds)
     assert best is not None
     _, c, log_odds = best
-    model = fit(batch.matrix(), examples.labels, c)
+    model = fit(batch.matrix(), examples.labels, c, examples.weights)
     model.spec.update(
         {
-            "learner": f"sklearn LogisticRegression(C={c}, class_weight='balanced', solver='liblinear')",
+            "learner": f"sklearn LogisticRegression(C={c}, solver='liblinear'), sample weights: classes "
+            "balanced within disaster tweets and within brand posts",
             "c_grid_leave_one_event_out_balanced_accuracy": grid,
             "examples": {
                 source: int((examples.source == source).sum()) for source in ("crisislex", "seed", "care")

@@ -16,7 +16,7 @@ SEMEVAL = "semeval_sentiment_train"
 CRISISLEX = "crisislex_t26_dev"
 CUSTOMER_CARE = "twitter_customer_care_cdp"
 
-RELATED = ("Related and informative", "Related - but not informative")
+INFORMATIVE = "Related and informative"
 NOT_RELATED = "Not related"
 # The informative tweets a crisis team must hear about: the recall of the crisis signal is measured on them.
 CRISIS_TYPES = ("Caution and advice", "Affected individuals", "Infrastructure and utilities")
