@@ -115,53 +115,85 @@ def normalise(text: str) -> str:
     return _HANDLE.sub("@user", _LINK.sub("http", text))
 
 
-def features(text: str) -> list[str]:
-    """The features of one text (see the module docstring), before hashing."""
+def _tokens(text: str) -> tuple[list[str], list[str]]:
+    """A text's VADER bucket features (posts with a negation or "but" only) and its tokens."""
     text = normalise(text)
     lowered = text.lower()
-    found = _vader_buckets(text) if _VADER_CUES.search(lowered) else []
+    vader = _vader_buckets(text) if _VADER_CUES.search(lowered) else []
     if not text.isascii():
         lowered = _EMOJI.sub(_named, lowered)
-    tokens = _TOKEN.findall(_REPEATS.sub(r"\1\1", lowered))
-    found += tokens
-    found += [f"{first} {second}" for first, second in pairwise(tokens)]
+    return vader, _TOKEN.findall(_REPEATS.sub(r"\1\1", lowered))
+
+
+def _token_features(token: str) -> list[str]:
+    """What one token gives wherever it is: itself, a hashtag's word, a word's character 4-grams."""
+    found = [token]
+    first = token[0]
+    if first == "#":
+        if len(token) > 1:
+            found.append(token[1:])
+    elif len(token) > CHAR_GRAM - 1 and first != "@" and first not in _CLAUSE_ENDS:
+        marked = f"<{token}>"
+        found += ["~" + marked[i : i + CHAR_GRAM] for i in range(len(marked) - CHAR_GRAM + 1)]
+    return found
+
+
+def _context_features(tokens: list[str]) -> list[str]:
+    """What tokens give together: neighbouring pairs, and the words a negation governs."""
+    found = [f"{first} {second}" for first, second in pairwise(tokens)]
     negated = False
     for token in tokens:
-        first = token[0]
-        if first in _CLAUSE_ENDS:
+        if token[0] in _CLAUSE_ENDS:
             negated = False
             continue
         if negated:
             found.append("¬" + token)
         if token in _NEGATIONS or token.endswith("n't"):
             negated = True
-        if first == "#":
-            if len(token) > 1:
-                found.append(token[1:])
-        elif len(token) > CHAR_GRAM - 1 and first != "@":
-            marked = f"<{token}>"
-            found += ["~" + marked[i : i + CHAR_GRAM] for i in range(len(marked) - CHAR_GRAM + 1)]
     return found
 
 
-# feature -> column, per width: a stream of posts repeats the same few hundred thousand features, and a
-# dictionary look-up is several times cheaper than hashing again. Cleared when it grows past its size.
+def features(text: str) -> list[str]:
+    """The features of one text (see the module docstring), before hashing."""
+    vader, tokens = _tokens(text)
+    return (
+        vader
+        + [feature for token in tokens for feature in _token_features(token)]
+        + _context_features(tokens)
+    )
+
+
+# feature -> column, and token -> the columns of its own features, per width: a stream of posts repeats the
+# same few hundred thousand features, and a dictionary look-up is several times cheaper than hashing again
+# (and than cutting a word into its character grams). Each is cleared when it grows past _CACHE_SIZE.
 _COLUMNS: dict[int, dict[str, int]] = {}
-_COLUMNS_SIZE = 2**20
+_TOKEN_COLUMNS: dict[int, dict[str, tuple[int, ...]]] = {}
+_CACHE_SIZE = 2**20
+
+
+def _column(feature: str, cache: dict[str, int], n_features: int) -> int:
+    column = cache.get(feature)
+    if column is None:
+        column = cache[feature] = murmurhash3_32(feature, seed=0, positive=True) % n_features
+    return column
 
 
 def columns(text: str, n_features: int = N_FEATURES) -> list[int]:
-    """The distinct hashed columns of one text's features, in first-seen order."""
+    """The distinct hashed columns of one text's features."""
     cache = _COLUMNS.setdefault(n_features, {})
-    if len(cache) > _COLUMNS_SIZE:
+    token_cache = _TOKEN_COLUMNS.setdefault(n_features, {})
+    if len(cache) > _CACHE_SIZE or len(token_cache) > _CACHE_SIZE:
         cache.clear()
-    found = {}
-    for feature in features(text):
-        column = cache.get(feature)
-        if column is None:
-            column = cache[feature] = murmurhash3_32(feature, seed=0, positive=True) % n_features
-        found[column] = None
-    return list(found)
+        token_cache.clear()
+    vader, tokens = _tokens(text)
+    found: list[int] = []
+    for token in tokens:
+        own = token_cache.get(token)
+        if own is None:
+            own = token_cache[token] = tuple(_column(f, cache, n_features) for f in _token_features(token))
+        found += own
+    found += [_column(feature, cache, n_features) for feature in vader + _context_features(tokens)]
+    return list(dict.fromkeys(found))
 
 
 @dataclass(frozen=True)
