@@ -11,7 +11,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-future lint format bench eval install install-dev screenshots clean
+.PHONY: help run test test-future lint format bench eval models install install-dev screenshots clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ bench: install-dev ## run the benchmarks against PostgreSQL and Redis; writes be
 
 eval: install-dev ## score the routing classifier: labelled set, learning curve, ../shared/data; writes bench/eval_results.json
 	$(BIN)/python -m bench.eval
+
+models: install-dev ## train the sentiment model and the crisis detector on ../shared/data; writes routing/data/
+	$(BIN)/python -m routing.training
 
 screenshots: install-dev ## retake the README's screenshots (docs/screenshots/) with the browser tests
 	.ci/services

@@ -8,16 +8,22 @@
   (empty memo): the worst case, right after a rule change.
 - ``decide_speedup_vs_naive``: the compiled rule set over ``NaiveRuleSet`` (every rule in turn, each text
   condition one regular expression), timed on the same posts in the same run; their decisions must agree.
-- ``classify_decide_per_s``: fresh classification of every post (``classify_many`` in batches of 500), then
-  ``decide``: what routing costs a post end to end, without the database.
+- ``classify_decide_per_s``: fresh classification of every post (``classify_many`` in batches of 500: the
+  patterns, the seed-trained intent model, the sentiment model and the crisis detector), then ``decide``:
+  what routing costs a post end to end, without the database.
+- ``models_train_s``: what ``make models`` takes to train the sentiment model and the crisis detector from
+  ``../shared/data`` (into a temporary folder); ``models_reproducible``: the files it wrote are byte for byte
+  the committed ones in ``routing/data/``. Skipped with ``--quick`` or without the data.
 
 No database: the posts come straight from the simulated network's generator.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from bench.__main__ import Report
 from bench.routing_rules import bench_context, bench_posts, bench_rules
@@ -92,6 +98,31 @@ def run(report: Report, *, quick: bool = False) -> None:
             decide_many(unclassified[start : start + CLASSIFY_BATCH], compiled, classifier)
         combined.append(len(unclassified) / (time.perf_counter() - started))
     report("classify_decide_per_s", combined)
+    if not quick:
+        _train_models(report)
+
+
+def _train_models(report) -> None:
+    from routing import textfeatures
+    from routing.training.__main__ import build
+    from routing.training.data import SHARED
+
+    if not SHARED.is_dir():
+        print(f"    {SHARED} not found: models_train_s skipped")
+        return
+    with tempfile.TemporaryDirectory() as out:
+        seconds = build(SHARED, Path(out))
+        same = all(
+            (Path(out) / name).read_bytes() == (textfeatures.DATA / name).read_bytes()
+            for name in (
+                "sentiment_model.npz",
+                "sentiment_model.json",
+                "crisis_model.npz",
+                "crisis_model.json",
+            )
+        )
+    report("models_train_s", sum(seconds.values()))
+    report("models_reproducible", same)
 
 
 def _decide_rate(decide, posts, rule_set) -> float:

@@ -20,7 +20,12 @@ No database: the classifier (``routing.classifier.IntentClassifier``) and the en
    message when absent. Neither set is customer service; each figure's meaning is printed with it:
    * Tweet Act Classification (TAC): general tweets labelled question / request / statement / expression.
      Deduplicated; texts with conflicting labels dropped.
-   * CrisisLexT26, development half: tweets from 13 disasters labelled by informativeness and type.
+   * CrisisLexT26, development half: tweets from 13 disasters labelled by informativeness and type; split
+     by event (leave one event out): each fold's crisis detector is trained, as ``make models`` trains the
+     shipped one, without the disaster it is scored on (``crisis_recall``, ``crisis_false_alarm_rate``:
+     means over the 13 events).
+   * SemEval/TweetEval sentiment, ``val.tsv``: macro-averaged recall of the sentiment model
+     (``sentiment_val_macro_recall``) and of plain VADER in the same run.
 
 Deterministic for a seed. Writes every figure to ``bench/eval_results.json`` and a table to stdout.
 """
@@ -41,10 +46,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from routing import crisis, textfeatures
 from routing.classifier import IntentClassifier
 from routing.engine import decide_many
 from routing.facts import DEFAULT_INTENT_SEGMENTS, INTENTS, Facts
 from routing.rules import RoutingContext, compile_rule_set
+from routing.sentiment import label_for, shipped_model
+from routing.training.crisis import crisis_examples, detector_figures
+from routing.training.crisis import fit as fit_crisis_detector
+from routing.training.data import CRISISLEX, CUSTOMER_CARE, SEMEVAL, read_semeval
+from routing.training.sentiment import macro_recall
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "bench" / "data" / "routing_eval.jsonl"
@@ -64,7 +77,6 @@ CURVE_STEPS: tuple[int | None, ...] = (0, 25, 50, 100, 200, None)  # None: every
 CURVE_ORDERS = 3
 BATCH = 500
 DEFAULT_SEED = 7
-CRISIS_TYPES = ("Caution and advice", "Affected individuals", "Infrastructure and utilities")
 
 
 @dataclass(frozen=True)
@@ -327,31 +339,6 @@ def read_tac(folder: Path) -> tuple[dict[str, str], dict[str, int]]:
     }
 
 
-def read_crisislex(folder: Path) -> list[dict[str, str]]:
-    seen: set[str] = set()
-    tweets = []
-    for path in sorted(folder.glob("*/*-tweets_labeled.csv")):
-        event = path.parent.name
-        with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.reader(handle, skipinitialspace=True)
-            header = [name.strip() for name in next(reader)]
-            for record in reader:
-                row = dict(zip(header, record, strict=False))
-                tweet_id = row.get("Tweet ID", "")
-                if not row.get("Tweet Text") or tweet_id in seen:
-                    continue
-                seen.add(tweet_id)
-                tweets.append(
-                    {
-                        "event": event,
-                        "text": row["Tweet Text"],
-                        "type": row.get("Information Type", ""),
-                        "informativeness": row.get("Informativeness", ""),
-                    }
-                )
-    return tweets
-
-
 def tac_figures(classifier: IntentClassifier, tac: dict[str, str]) -> dict[str, Any]:
     texts = sorted(tac)
     predicted = classify_texts(classifier, [Facts(text=t, network="x", language="en") for t in texts])
@@ -371,32 +358,56 @@ def tac_figures(classifier: IntentClassifier, tac: dict[str, str]) -> dict[str, 
     return figures
 
 
-def crisis_figures(classifier: IntentClassifier, tweets: Sequence[dict[str, str]]) -> dict[str, Any]:
-    predicted = classify_texts(classifier, [Facts(text=t["text"], network="x") for t in tweets])
-    flagged = [intent == "crisis_signal" for intent in predicted]
-
-    def rate(selector) -> dict[str, Any]:
-        hits = [f for f, t in zip(flagged, tweets, strict=True) if selector(t)]
-        return {"tweets": len(hits), "crisis_signal_rate": _ratio(sum(hits), len(hits))}
-
-    informative = "Related and informative"
-    figures: dict[str, Any] = {
-        "recall": rate(lambda t: t["informativeness"] == informative and t["type"] in CRISIS_TYPES),
-        "recall_by_type": {
-            kind: rate(lambda t, kind=kind: t["informativeness"] == informative and t["type"] == kind)
-            for kind in CRISIS_TYPES
-        },
-        "false_alarm": rate(lambda t: t["informativeness"] == "Not related"),
-        "related_not_informative": rate(lambda t: t["informativeness"] == "Related - but not informative"),
-        "recall_by_event": {},
-    }
-    for event in sorted({t["event"] for t in tweets}):
-        figures["recall_by_event"][event] = rate(
-            lambda t, event=event: (
-                t["event"] == event and t["informativeness"] == informative and t["type"] in CRISIS_TYPES
-            )
+def crisis_leave_events_out(shared: Path) -> dict[str, Any]:
+    """The crisis signal on disasters the detector never saw: for each of the 13 events, a detector trained
+    (as ``make models`` trains the shipped one, same C) on the other 12 and on the rest of the seed corpus and
+    customer-care tweets (``routing.training.crisis``), inside the default classifier; the held-out event's
+    tweets classified. Recall: related-and-informative tweets of the crisis types called a crisis signal;
+    false alarms: "Not related" tweets called one. Both as the mean over events (folds) and pooled; the
+    same classifier without any detector (patterns and seed model) for comparison."""
+    examples = crisis_examples(shared)
+    spec = json.loads(crisis.MODEL_JSON.read_text(encoding="utf-8"))
+    c = float(spec["learner"].split("C=")[1].split(",")[0])
+    batch = textfeatures.rows(examples.texts)
+    x = batch.matrix()
+    flagged = {"with detector": np.zeros(len(examples.texts), bool), "without detector": None}
+    without = IntentClassifier(crisis=None)
+    for k in range(len(examples.events)):
+        held = np.flatnonzero(examples.fold == k)
+        train = examples.fold != k
+        detector = crisis.CrisisDetector(
+            fit_crisis_detector(x[train], examples.labels[train], c, examples.weights[train])
         )
-    return figures
+        facts = [Facts(text=examples.texts[i], network="x") for i in held]
+        predicted = classify_texts(IntentClassifier(crisis=detector), facts)
+        flagged["with detector"][held] = [intent == "crisis_signal" for intent in predicted]
+    facts = [Facts(text=text, network="x") for text in examples.texts]
+    flagged["without detector"] = np.array([i == "crisis_signal" for i in classify_texts(without, facts)])
+    return {
+        "split": "leave one event out: 13 folds, each holding out one disaster (and a 13th of the seed "
+        "corpus and of the customer-care conversations)",
+        "detector_c": c,
+        "figures": {name: detector_figures(examples, hits) for name, hits in flagged.items()},
+    }
+
+
+def sentiment_val(shared: Path) -> dict[str, Any]:
+    """Macro-averaged recall over negative / neutral / positive on TweetEval's val.tsv: the shipped model,
+    and plain VADER (compound score, its authors' ±0.05 thresholds) for comparison."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    val = read_semeval(shared / SEMEVAL / "val.tsv")
+    gold = [label for _, label in val]
+    model = [label for _, label in shipped_model().score_many([text for text, _ in val])]
+    vader = SentimentIntensityAnalyzer()
+    plain = [label_for(vader.polarity_scores(text)["compound"]) for text, _ in val]
+    return {
+        "tweets": len(val),
+        "model": macro_recall(gold, model),
+        "vader": macro_recall(gold, plain),
+        "note": "val.tsv chose the model's C and temperature (routing/data/sentiment_model.json); the "
+        "held-out test set is not here",
+    }
 
 
 # --- output ------------------------------------------------------------------------------------------------
@@ -506,25 +517,38 @@ def print_report(results: dict[str, Any]) -> None:
                 "the rate at which plain remarks would be treated as questions: lower is better."
             )
         elif name == "crisislex" and "skipped" not in block:
-            out(f"CrisisLexT26, development half ({block['tweets']} tweets from 13 disasters)\n")
+            out(f"CrisisLexT26, development half, {block['split']}\n")
             for model, figures in block["figures"].items():
-                by_type = ", ".join(
-                    f"{kind.split()[0].lower()} {_pct(v['crisis_signal_rate']).strip()}"
-                    for kind, v in figures["recall_by_type"].items()
-                )
                 out(
-                    f"  {model:<22} crisis_signal recall {_pct(figures['recall']['crisis_signal_rate'])} "
-                    f"of {figures['recall']['tweets']} ({by_type}); false alarms on not related "
-                    f"{_pct(figures['false_alarm']['crisis_signal_rate'])} "
-                    f"of {figures['false_alarm']['tweets']}\n"
+                    f"  {model:<17} recall {_pct(figures['recall_mean_over_events'])}, false alarms "
+                    f"{_pct(figures['false_alarm_rate_mean_over_events'])} (means over events); "
+                    f"customer-care tweets called crisis {_pct(figures['customer_care_false_alarm_rate'])}\n"
+                )
+            by_event = block["figures"]["with detector"]["by_event"]
+            for event, v in by_event.items():
+                out(
+                    f"    {event:<28} recall {_pct(v['recall'])} of {v['informative']:>4}, "
+                    f"false alarms {_pct(v['false_alarm_rate'])} of {v['not_related']:>3}\n"
                 )
             _explain(
                 "Meaning: recall is the share of informative disaster tweets (caution and advice, affected "
-                "people, damaged infrastructure) the classifier calls a crisis signal; they talk about a "
-                "disaster, not about a brand, so it is a proxy for how well crisis language is heard. The "
-                "false alarm rate is the share of tweets unrelated to any disaster (often ads and chatter "
-                "sharing a hashtag) called a crisis signal: each would be an urgent page to the crisis team."
+                "people, damaged infrastructure) the classifier calls a crisis signal, on a disaster the "
+                "detector was not trained on; they talk about a disaster, not about a brand, so it is a "
+                "proxy for how well crisis language is heard. The false alarm rate is the share of tweets "
+                "unrelated to the disaster (often ads and chatter sharing its hashtag) called a crisis "
+                "signal: each would be an urgent page to the crisis team."
             )
+        elif name == "sentiment" and "skipped" not in block:
+            out(
+                f"Sentiment on TweetEval val.tsv ({block['tweets']} tweets), macro-averaged recall: model "
+                f"{_pct(block['model']['macro'])}, plain VADER {_pct(block['vader']['macro'])}\n"
+            )
+            for name_, figures in (("model", block["model"]), ("VADER", block["vader"])):
+                out(
+                    f"  {name_:<6} negative {_pct(figures['negative'])}, neutral {_pct(figures['neutral'])}, "
+                    f"positive {_pct(figures['positive'])}\n"
+                )
+            out("\n")
         elif "skipped" in block:
             out(f"{name}: skipped — {block['skipped']}\n")
 
@@ -545,16 +569,27 @@ def development(shared: Path, classifiers: dict[str, IntentClassifier]) -> dict[
         }
     else:
         results["tac"] = {"skipped": f"{tac_dir / 'TWEET_DATA.csv'} not found"}
-    crisis_dir = shared / "crisislex_t26_dev"
-    tweets = read_crisislex(crisis_dir) if crisis_dir.is_dir() else []
-    if tweets:
-        results["crisislex"] = {
-            "tweets": len(tweets),
-            "figures": {name: crisis_figures(c, tweets) for name, c in classifiers.items()},
-        }
+    if (shared / CRISISLEX).is_dir() and (shared / CUSTOMER_CARE / "posts.tsv").is_file():
+        results["crisislex"] = crisis_leave_events_out(shared)
     else:
-        results["crisislex"] = {"skipped": f"no labelled tweets under {crisis_dir}"}
+        results["crisislex"] = {"skipped": f"{shared / CRISISLEX} or {shared / CUSTOMER_CARE} not found"}
+    if (shared / SEMEVAL / "val.tsv").is_file():
+        results["sentiment"] = sentiment_val(shared)
+    else:
+        results["sentiment"] = {"skipped": f"{shared / SEMEVAL / 'val.tsv'} not found"}
     return results
+
+
+def headline(development_figures: dict[str, Any]) -> dict[str, Any]:
+    """The figures the issue tracks, at the top of the file (None when their data was not there)."""
+    crisis_block = development_figures.get("crisislex", {}).get("figures", {}).get("with detector", {})
+    sentiment_block = development_figures.get("sentiment", {})
+    return {
+        "sentiment_val_macro_recall": sentiment_block.get("model", {}).get("macro"),
+        "sentiment_val_macro_recall_vader": sentiment_block.get("vader", {}).get("macro"),
+        "crisis_recall": crisis_block.get("recall_mean_over_events"),
+        "crisis_false_alarm_rate": crisis_block.get("false_alarm_rate_mean_over_events"),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -576,7 +611,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     every_curve, _ = learning_curve(pool, test, rule_set, orders, errors_only=False)
 
     classifiers = {"patterns only": IntentClassifier(), "after all corrections": corrected}
+    development_figures = development(args.shared, classifiers)
     results = {
+        **headline(development_figures),
         "seed": args.seed,
         "data": str(args.data.relative_to(REPO) if args.data.is_relative_to(REPO) else args.data),
         "split": {
@@ -590,7 +627,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         },
         "held_back": held_back,
         "learning_curve": [errors_curve, every_curve],
-        "development": development(args.shared, classifiers),
+        "development": development_figures,
         "notes": {
             "corrections": "errors_only feeds, in pool order, only posts whose predicted intent was wrong "
             "(what agents correct); every_post feeds every pool post (a reference).",

@@ -47,6 +47,7 @@ from inbox.triage import (
     mention_prioritize,
     mention_reopen,
     mention_reroute_by,
+    mention_sentiment_correct_by,
     mention_snooze,
     mentions_bulk_apply,
     note_add,
@@ -196,6 +197,20 @@ class MentionRerouteApi(InboxApi):
         data = _parse(s.RerouteIn, request.data)
         moved = mention_reroute_by(actor=request.user, mention=mention, **data)
         return Response(s.MentionOut(moved).data)
+
+
+class MentionSentimentApi(InboxApi):
+    @extend_schema(
+        operation_id="mentions_sentiment",
+        summary="Correct the sentiment label (the sentiment model learns from it)",
+        request=s.SentimentIn,
+        responses=ACTION_RESPONSES,
+    )
+    def post(self, request: Request, mention_id: int) -> Response:
+        mention = _mention(request, mention_id)
+        data = _parse(s.SentimentIn, request.data)
+        corrected = mention_sentiment_correct_by(actor=request.user, mention=mention, label=data["label"])
+        return Response(s.MentionOut(corrected).data)
 
 
 class MentionLabelApi(InboxApi):

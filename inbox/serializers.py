@@ -467,6 +467,10 @@ class AssignIn(serializers.Serializer):
     )
 
 
+class SentimentIn(serializers.Serializer):
+    label = serializers.ChoiceField(choices=Mention.SentimentLabel.choices, help_text="The right sentiment.")
+
+
 class RerouteIn(serializers.Serializer):
     team = serializers.PrimaryKeyRelatedField(
         queryset=Team.objects.all(), required=False, help_text="Team id."

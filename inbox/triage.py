@@ -31,7 +31,7 @@ from inbox.selectors import mention_is_workable_by
 from inbox.sla import SLA_STOPPED, sla_clock_restart, sla_replied
 from routing.facts import INTENTS
 from routing.models import Correction, Escalation
-from routing.services import RoutingActionError, mention_reroute
+from routing.services import RoutingActionError, mention_reroute, mention_sentiment_correct
 from teams.models import Membership, Team
 from teams.roles import user_is_admin, user_leads_team, user_name, user_team_ids
 
@@ -169,6 +169,19 @@ def mention_reroute_by(
     except RoutingActionError as exc:
         raise TriageError(str(exc)) from exc
     return moved
+
+
+def mention_sentiment_correct_by(*, actor: Any, mention: Mention, label: str) -> Mention:
+    """Correct a mention's sentiment label; the sentiment model learns from it (routing's training task)."""
+    _check_can_work(actor, mention)
+    try:
+        with transaction.atomic():
+            corrected = mention_sentiment_correct(mention=mention, user=actor, label=label)
+            _touch(corrected, [])
+            _publish("mention.sentiment_corrected", [corrected], actor, sentiment=label)
+    except RoutingActionError as exc:
+        raise TriageError(str(exc)) from exc
+    return corrected
 
 
 def escalation_of(mention: Mention) -> Escalation | None:

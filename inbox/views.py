@@ -192,6 +192,7 @@ def _detail_context(request: HttpRequest, mention_id: int, **extra: Any) -> dict
         "reply_form": ReplyForm(initial={"seen_reply_id": last_reply}),
         "priorities": Mention.Priority.choices,
         "intents": INTENTS,
+        "sentiment_labels": Mention.SentimentLabel.choices,
         "not_spam_intents": NOT_SPAM_INTENTS,
         "not_spam_default": triage.NOT_SPAM_INTENT,
         "open_escalation": next((e for e in detail.escalations if e.state in OPEN_ESCALATION_STATES), None),
@@ -295,6 +296,15 @@ def reroute(request: HttpRequest, mention: Mention) -> str | HttpResponse:
         actor=request.user, mention=mention, team=data["team"], intent=data["intent"], reason=data["reason"]
     )
     return f"Re-routed to {moved.team}." if moved.team else "Re-routed."
+
+
+@_mention_action
+def sentiment(request: HttpRequest, mention: Mention) -> str:
+    label = request.POST.get("sentiment", "")
+    if label not in Mention.SentimentLabel.values:
+        raise triage.TriageError("Choose negative, neutral or positive.")
+    corrected = triage.mention_sentiment_correct_by(actor=request.user, mention=mention, label=label)
+    return f"Sentiment corrected to {corrected.get_sentiment_label_display().lower()}."
 
 
 @_mention_action

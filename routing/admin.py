@@ -13,6 +13,8 @@ from routing.models import (
     RoutingSettings,
     Rule,
     RuleSetVersion,
+    SentimentCorrection,
+    SentimentState,
 )
 from routing.rules import RuleError, validate_rule
 
@@ -129,6 +131,24 @@ class ClassifierStateAdmin(admin.ModelAdmin):
     list_display = ["version", "examples_seen", "created_at"]
     exclude = ["state"]
     readonly_fields = ["version", "examples_seen", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(SentimentCorrection)
+class SentimentCorrectionAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "user", "label_before", "label_after"]
+    list_filter = ["label_after"]
+    raw_id_fields = ["mention", "user"]
+    readonly_fields = [f.name for f in SentimentCorrection._meta.concrete_fields]
+
+
+@admin.register(SentimentState)
+class SentimentStateAdmin(admin.ModelAdmin):
+    list_display = ["version", "corrections", "created_at"]
+    exclude = ["state"]
+    readonly_fields = ["version", "corrections", "last_correction_id", "created_at"]
 
     def has_add_permission(self, request):
         return False

@@ -4,8 +4,12 @@ seed corpus and keeps learning from agents' corrections.
 Two sources of evidence are combined, in log space (a product of experts), into one probability per intent:
 
 * **Patterns** (``routing.lexicons``): each intent's score is the sum of the weights of the distinct terms
-  found (strong 2, normal 1, hint 0.5); a clearly negative tone adds to "complaint", a clearly positive one
-  to "praise"; "other" has a small baseline so that a post with no evidence at all leans to it.
+  found (strong 2, normal 1, hint 0.5); a clearly negative tone (``routing.sentiment``) adds to "complaint",
+  a clearly positive one to "praise"; "other" has a small baseline so that a post with no evidence at all
+  leans to it.
+* **Crisis detector** (``routing.crisis``, trained on real disasters, customer care and the seed corpus):
+  its log-odds, times ``CRISIS_WEIGHT``, are added to "crisis_signal" (also with ``seed=False``; pass
+  ``crisis=None`` for the patterns alone). It shares one hashing pass with the sentiment model.
 * **Model**: scikit-learn's ``SGDClassifier`` (logistic loss, one binary model per intent against the rest,
   L2) over scikit-learn's ``HashingVectorizer`` (2^16 columns, binary, rows of unit length) of our tokens:
   words, "?", "!", emoji, with links, numbers and handles folded into one token each (``grams``). A fresh
@@ -13,13 +17,14 @@ Two sources of evidence are combined, in log space (a product of experts), into 
   see its README): trained deterministically (fixed seed) once per process and shared, read-only, by every
   classifier (about 0.1 s; see ``seed_model``).
 
-``p = softmax(PATTERN_WEIGHT * pattern_scores + MODEL_WEIGHT * model_logits)``. The two weights and the
-"other" baseline were fitted by maximum likelihood on out-of-fold predictions over the seed corpus
-(``python -m routing.classifier --calibrate`` prints the fit), with the first lexicon layer only
-(``BASE_LEXICONS``: the second was written by the corpus's author and looks better on it than it is), so the
-result aims to be a probability the engine's misdirect threshold (0.6) can use. A linear mix of the two
-cannot be: an unsure source drags every confident answer towards the middle. On posts unlike the corpus the
-blend is still somewhat over-confident (held-back evaluation: mean confidence 0.73 at 65% accuracy).
+``p = softmax(PATTERN_WEIGHT * pattern_scores + MODEL_WEIGHT * model_logits + CRISIS_WEIGHT * crisis)``.
+The first two weights and the "other" baseline were fitted by maximum likelihood on out-of-fold predictions
+over the seed corpus (``python -m routing.classifier --calibrate`` prints the fit), with the first lexicon
+layer only (``BASE_LEXICONS``: the second was written by the corpus's author and looks better on it than it
+is), so the result aims to be a probability the engine's misdirect threshold (0.6) can use. A linear mix
+of the two cannot be: an unsure source drags every confident answer towards the middle. On posts unlike
+the corpus the blend is still somewhat over-confident
+(held-back evaluation: mean confidence 0.73 at 65% accuracy).
 
 **Learning** (``learn``) continues training the same scikit-learn model with ``partial_fit``
 (``LEARN_EPOCHS`` passes, in an order drawn from the version): the corrections, each weighing
@@ -58,10 +63,11 @@ from scipy import optimize, sparse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, HashingVectorizer
 from sklearn.linear_model import SGDClassifier
 
-from routing import lexicons
+from routing import lexicons, textfeatures
+from routing.crisis import CrisisDetector, shipped_detector
 from routing.facts import INTENTS, Classification, Facts
 from routing.lexicons import intent_hits
-from routing.sentiment import NEGATIVE_AT_OR_BELOW, POSITIVE_AT_OR_ABOVE, compound, label_for
+from routing.sentiment import NEGATIVE_AT_OR_BELOW, POSITIVE_AT_OR_ABOVE, SentimentModel, shipped_model
 
 SEED_CORPUS = Path(__file__).resolve().parent / "data" / "seed_examples.jsonl"
 
@@ -73,8 +79,14 @@ PATTERN_WEIGHT = 1.418
 MODEL_WEIGHT = 0.788
 # "other" needs no words: a post with no evidence of anything leans to it, but one normal word beats it.
 OTHER_BASELINE = 0.695
-# How much a clearly negative (positive) VADER score adds to "complaint" ("praise"), per unit of |compound|.
+# How much a clearly negative (positive) sentiment score adds to "complaint" ("praise"), per unit of |score|.
 TONE_WEIGHT = 1.0
+# How much the crisis detector's log-odds (``routing.crisis``) add to "crisis_signal": fitted by maximum
+# likelihood on leave-events-out predictions (``python -m routing.training --fit-crisis-weight``). Where a
+# strong crisis pattern matched ("down for everyone", "outage", "caught fire"), the detector may only add:
+# it learned crisis talk from disasters and our seed corpus, and knows too few brand outages for its "no"
+# to overrule a phrase that all but settles the intent.
+CRISIS_WEIGHT = 4.616
 # Patterns only (``IntentClassifier(seed=False)``): softmax sharpness for the pattern scores.
 PATTERN_SHARPNESS = 1.5
 # L2 penalty of the SGD logistic regression (scikit-learn's alpha: per post, averaged).
@@ -117,6 +129,7 @@ _INTENT_NAMES = np.array(INTENTS, dtype=object)
 _OTHER = _INTENT_INDEX["other"]
 _COMPLAINT = _INTENT_INDEX["complaint"]
 _PRAISE = _INTENT_INDEX["praise"]
+_CRISIS = _INTENT_INDEX["crisis_signal"]
 _DIGITS = re.compile(r"\d+")
 # Links, handles, words, question and exclamation marks, and emoji (they carry tone and intent: "🙄", "😍").
 _TOKEN = re.compile(r"https?://\S+|www\.\S+|(?<!\w)@\w+|\w+|[?!]|[\u2600-\u27bf\U0001f300-\U0001faff]")
@@ -184,6 +197,13 @@ def gram_columns(tokens: Sequence[str], n_features: int) -> list[int]:
         columns = hasher(n_features).transform([[token] for token in missing]).indices.tolist()
         cache.update(zip(missing, columns, strict=True))
     return [cache[token] for token in tokens]
+
+
+def crisis_evidence(log_odds: np.ndarray, all_hits: Sequence[list]) -> np.ndarray:
+    """What the detector adds to each post's "crisis_signal" score, before ``CRISIS_WEIGHT``: its log-odds,
+    never below 0 where a strong crisis pattern matched (see ``CRISIS_WEIGHT``)."""
+    strong = np.array([any(weight >= lexicons.STRONG for _, weight in hits[_CRISIS]) for hits in all_hits])
+    return np.where(strong, np.maximum(log_odds, 0.0), log_odds) if len(log_odds) else log_odds
 
 
 def pattern_scores(lowers: Sequence[str], compounds: Sequence[float]) -> tuple[np.ndarray, list]:
@@ -332,7 +352,20 @@ class IntentClassifier:
     patterns alone until corrections are learned (for measuring the lexicons).
     """
 
-    def __init__(self, *, n_features: int = N_FEATURES, seed: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        n_features: int = N_FEATURES,
+        seed: bool = True,
+        sentiment: SentimentModel | None = None,
+        crisis: CrisisDetector | bool | None = True,
+    ) -> None:
+        # Sentiment: the shipped model unless given one (an organisation's, adjusted by its corrections).
+        self.sentiment = sentiment if sentiment is not None else shipped_model()
+        # The crisis detector: the shipped one (True), another one, or none (False/None: patterns alone).
+        self.crisis = shipped_detector() if crisis is True else (crisis or None)
+        if self.crisis is not None and self.crisis.n_features != self.sentiment.n_features:
+            raise ValueError("the sentiment model and the crisis detector must share their features")
         self.version = 0  # times the model learned from corrections; 0: the seed model (or patterns) alone
         self.examples_seen = 0
         self.n_features = n_features
@@ -377,7 +410,9 @@ class IntentClassifier:
             return []
         texts = [f.text or "" for f in facts]
         lowers = [text.lower() for text in texts]
-        compounds = [compound(text) for text in texts]
+        # One hashing pass serves the sentiment model and the crisis detector.
+        batch = textfeatures.rows(texts, self.sentiment.n_features)
+        compounds, sentiment_labels = self.sentiment.score_rows(batch, texts)
         scores, all_hits = pattern_scores(lowers, compounds)
         all_grams: list[list[str]] = []
         model_alone = patterns_alone = None
@@ -385,11 +420,14 @@ class IntentClassifier:
             x, all_grams = vectorize(lowers, self.n_features)
             model_logits = x @ self._weights + self._intercept
             weight = PATTERN_WEIGHT if self.seeded else PATTERN_SHARPNESS
-            probabilities = _softmax(weight * scores + MODEL_WEIGHT * model_logits)
+            logits = weight * scores + MODEL_WEIGHT * model_logits
             model_alone = _softmax(MODEL_WEIGHT * model_logits)
             patterns_alone = _softmax(weight * scores)
         else:
-            probabilities = _softmax(PATTERN_SHARPNESS * scores)
+            logits = PATTERN_SHARPNESS * scores
+        if self.crisis is not None:
+            logits[:, _CRISIS] += CRISIS_WEIGHT * crisis_evidence(self.crisis.log_odds(batch), all_hits)
+        probabilities = _softmax(logits)
 
         winners_array = probabilities.argmax(axis=1)
         winners = winners_array.tolist()
@@ -410,7 +448,7 @@ class IntentClassifier:
                     intent=INTENTS[winner],
                     confidence=confidences[row],
                     sentiment=compounds[row],
-                    sentiment_label=label_for(compounds[row]),
+                    sentiment_label=sentiment_labels[row],
                     terms=terms,
                     model_version=self.version,
                     scores=tuple(zip(names[row], ranked[row], strict=True)),
@@ -665,7 +703,7 @@ def calibrate(folds: int = 5) -> dict[str, float]:
         test_rows = np.flatnonzero(fold_of == fold)
         x, _ = vectorize([lowers[i] for i in test_rows], N_FEATURES)
         logits[test_rows] = model.decision_function(x)
-    compounds = [compound(text) for text, _ in examples]
+    compounds = [score for score, _ in shipped_model().score_many([text for text, _ in examples])]
     with _base_lexicons_only():
         scores, _ = pattern_scores(lowers, compounds)
     scores[:, _OTHER] -= OTHER_BASELINE

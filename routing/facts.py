@@ -51,7 +51,7 @@ class Classification:
 
     intent: str
     confidence: float  # 0..1, the model's probability for ``intent``
-    sentiment: float  # VADER compound score, -1..1
+    sentiment: float  # the sentiment model's score (routing.sentiment), -1..1
     sentiment_label: str  # "negative" | "neutral" | "positive"
     terms: tuple[str, ...] = ()  # the words or patterns that drove the intent, strongest first
     model_version: int = 0  # 0: patterns + the seed-trained model; n: after n trainings on corrections

@@ -190,3 +190,41 @@ class ClassifierState(models.Model):
 
     def __str__(self) -> str:
         return f"classifier v{self.version} ({self.examples_seen} examples)"
+
+
+class SentimentCorrection(models.Model):
+    """An agent's corrected sentiment label for a mention: kept as data and used to train the organisation's
+    sentiment adjustment (``routing.sentiment.SentimentAdjustment``)."""
+
+    mention = models.ForeignKey(
+        Mention, on_delete=models.SET_NULL, null=True, related_name="sentiment_corrections"
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    text = models.TextField(help_text="The post's text when it was corrected; training keeps working after.")
+    label_before = models.CharField(max_length=10, choices=Mention.SentimentLabel.choices, blank=True)
+    label_after = models.CharField(max_length=10, choices=Mention.SentimentLabel.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.label_before or '-'} -> {self.label_after} on {self.mention_id}"
+
+
+class SentimentState(models.Model):
+    """One trained version of the organisation's sentiment adjustment, as plain arrays (never a pickle)."""
+
+    version = models.PositiveIntegerField(unique=True)
+    state = models.BinaryField(help_text="numpy .npz of plain arrays; loaded with allow_pickle=False.")
+    corrections = models.PositiveIntegerField(default=0, help_text="Corrections it was trained from.")
+    last_correction_id = models.PositiveBigIntegerField(
+        default=0, help_text="The newest correction it saw: a newer one means training again."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"sentiment v{self.version} ({self.corrections} corrections)"

@@ -37,8 +37,11 @@ from routing.models import (
     RoutingSettings,
     Rule,
     RuleSetVersion,
+    SentimentCorrection,
+    SentimentState,
 )
 from routing.rules import CompiledRuleSet, RoutingContext, compile_rule_set, validate_rule
+from routing.sentiment import LABELS, SentimentAdjustment, SentimentModel, shipped_model
 from teams.models import Membership, Team
 from teams.roles import team_leaders
 
@@ -46,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 # Mentions routed per statement; the route task gets one ingest page at a time, usually 100.
 ROUTE_BATCH = 500
+# The sentiment adjustment learns from the newest this many corrected posts (one label per post: the last).
+SENTIMENT_CORRECTIONS_MAX = 5000
 
 
 # --- Rule sets ----------------------------------------------------------------------------------------------
@@ -339,23 +344,64 @@ def caches_forget() -> None:
 # --- Classifier ---------------------------------------------------------------------------------------------
 
 _classifier_lock = threading.Lock()
-_classifier: tuple[int, IntentClassifier] | None = None  # (ClassifierState pk, model); 0: untrained
+# ((ClassifierState pk, SentimentState pk), model); 0: not trained yet
+_classifier: tuple[tuple[int, int], IntentClassifier] | None = None
 
 
 def classifier_current() -> IntentClassifier:
-    """The newest trained classifier, loaded once per process per version; patterns only before training."""
+    """The newest trained classifier with the newest sentiment adjustment, loaded once per process per pair
+    of versions; the seed model and the shipped sentiment model before any training."""
     global _classifier
     newest = ClassifierState.objects.order_by("-version").values_list("pk", flat=True).first() or 0
+    newest_sentiment = SentimentState.objects.order_by("-version").values_list("pk", flat=True).first() or 0
+    key = (newest, newest_sentiment)
     with _classifier_lock:
-        if _classifier is not None and _classifier[0] == newest:
+        if _classifier is not None and _classifier[0] == key:
             return _classifier[1]
     if newest == 0:
         loaded = IntentClassifier()
     else:
         loaded = IntentClassifier.load_state(bytes(ClassifierState.objects.get(pk=newest).state))
+    loaded.sentiment = sentiment_model_current(state_id=newest_sentiment)
     with _classifier_lock:
-        _classifier = (newest, loaded)
+        _classifier = (key, loaded)
     return loaded
+
+
+def sentiment_model_current(*, state_id: int | None = None) -> SentimentModel:
+    """The shipped sentiment model with the organisation's newest adjustment (or the given state's)."""
+    if state_id is None:
+        state_id = SentimentState.objects.order_by("-version").values_list("pk", flat=True).first() or 0
+    if not state_id:
+        return shipped_model()
+    state = SentimentState.objects.get(pk=state_id)
+    return shipped_model().adjusted(SentimentAdjustment.load(bytes(state.state)))
+
+
+def sentiment_train() -> SentimentState | None:
+    """Train the sentiment adjustment again from the stored corrections when there is a new one; store it as
+    a new version. Trained from all of them each time (the newest SENTIMENT_CORRECTIONS_MAX posts, each with
+    its last label), so the result does not depend on how corrections were batched. None: nothing new."""
+    newest_id = SentimentCorrection.objects.aggregate(n=Max("id"))["n"]
+    current = SentimentState.objects.order_by("-version").first()
+    if newest_id is None or (current is not None and current.last_correction_id >= newest_id):
+        return None
+    latest: dict[Any, tuple[int, str, str]] = {}
+    for pk, mention_id, text, label in SentimentCorrection.objects.order_by("id").values_list(
+        "id", "mention_id", "text", "label_after"
+    ):
+        latest[mention_id if mention_id is not None else f"deleted-{pk}"] = (pk, text, label)
+    kept = sorted(latest.values())[-SENTIMENT_CORRECTIONS_MAX:]
+    adjustment = shipped_model().train_adjustment([(text, label) for _, text, label in kept])
+    with transaction.atomic():
+        state = SentimentState.objects.create(
+            version=(current.version if current else 0) + 1,
+            state=adjustment.dump(),
+            corrections=adjustment.corrections,
+            last_correction_id=newest_id,
+        )
+    logger.info("sentiment v%s learned from %s corrections", state.version, adjustment.corrections)
+    return state
 
 
 def classifier_train(*, batch_size: int = 500) -> ClassifierState | None:
@@ -1011,6 +1057,37 @@ def mention_reroute(
             from routing.tasks import classifier_train_task
 
             transaction.on_commit(classifier_train_task.delay)
+    return mention
+
+
+def mention_sentiment_correct(*, mention: Mention, user: Any, label: str) -> Mention:
+    """An agent corrects a mention's sentiment label. The correction is stored and the sentiment model learns
+    from it in the background (the training task). The mention keeps the agent's label and loses the model's
+    score, which no longer describes it."""
+    if label not in LABELS:
+        raise RoutingActionError(f"Unknown sentiment {label!r}; expected one of {', '.join(LABELS)}.")
+    if mention.team_id is not None and not _user_in_team(user, mention.team_id):
+        raise RoutingActionError("Only members of the mention's team can correct its sentiment.")
+    with transaction.atomic():
+        mention = Mention.objects.select_for_update().get(pk=mention.pk)
+        before = {"sentiment_label": mention.sentiment_label, "sentiment": mention.sentiment}
+        SentimentCorrection.objects.create(
+            mention=mention,
+            user=user,
+            text=mention.text,
+            label_before=mention.sentiment_label,
+            label_after=label,
+        )
+        mention.sentiment_label = label
+        mention.sentiment = None
+        decision = dict(mention.decision or {})
+        decision["sentiment_corrected_by"] = getattr(user, "username", "")
+        mention.decision = decision
+        mention.save(update_fields=["sentiment_label", "sentiment", "decision"])
+        _audit(user, "mention.sentiment_corrected", mention, before=before, after={"sentiment_label": label})
+        from routing.tasks import classifier_train_task
+
+        transaction.on_commit(classifier_train_task.delay)
     return mention
 
 

@@ -51,15 +51,18 @@ def escalations_overdue_task() -> int:
 
 @shared_task(name="routing.tasks.classifier_train", ignore_result=True)
 def classifier_train_task() -> int | None:
-    """Teach the classifier the corrections it has not learned from.
+    """Teach the classifier the intent corrections it has not learned from, and train the sentiment
+    adjustment again when there are new sentiment corrections.
 
-    Safe to run twice: a lock keeps two trainings apart, and each correction records the version that
-    learned from it, so none is learned twice.
+    Safe to run twice: a lock keeps two trainings apart, each intent correction records the version that
+    learned from it, so none is learned twice, and the sentiment adjustment is retrained from all stored
+    corrections only when a newer one exists (the same corrections give the same weights).
     """
     if not cache.add("routing:classifier-train-lock", "1", timeout=600):
         return None
     try:
         state = services.classifier_train()
+        services.sentiment_train()
     finally:
         cache.delete("routing:classifier-train-lock")
     return state.version if state else None

@@ -28,6 +28,7 @@ urlpatterns = [
     path(mention, api.MentionDetailApi.as_view(), name="mention"),
     path(f"{mention}assign/", api.MentionAssignApi.as_view(), name="mention_assign"),
     path(f"{mention}reroute/", api.MentionRerouteApi.as_view(), name="mention_reroute"),
+    path(f"{mention}sentiment/", api.MentionSentimentApi.as_view(), name="mention_sentiment"),
     path(f"{mention}label/", api.MentionLabelApi.as_view(), name="mention_label"),
     path(f"{mention}priority/", api.MentionPriorityApi.as_view(), name="mention_priority"),
     path(f"{mention}snooze/", api.MentionSnoozeApi.as_view(), name="mention_snooze"),

@@ -42,6 +42,7 @@ def test_the_schema_has_the_mention_paths_and_their_operations(schema):
     for action in (
         "assign",
         "reroute",
+        "sentiment",
         "label",
         "priority",
         "snooze",

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from inbox.models import AuditEvent, Mention, Note, Reply
-from routing.models import Correction, Escalation
+from routing.models import Correction, Escalation, SentimentCorrection
 from tests.factories import MembershipFactory, MentionFactory, UserFactory, segment
 
 pytestmark = pytest.mark.django_db
@@ -103,6 +103,33 @@ def test_reroute_to_a_segment_moves_it_to_that_team_with_the_reason(api, agent, 
     assert care_mention.decision["correction_reason"] == "about the recall"
     correction = Correction.objects.get()
     assert correction.team_after_id == crisis_team.id
+
+
+def test_a_sentiment_correction_relabels_the_mention_and_is_stored_for_training(api, agent, care_mention):
+    care_mention.sentiment, care_mention.sentiment_label = -0.4, Mention.SentimentLabel.NEGATIVE
+    care_mention.save()
+
+    response = api(agent).post(url(care_mention, "sentiment"), {"label": "neutral"}, format="json")
+
+    assert response.status_code == 200
+    assert (response.json()["sentiment_label"], response.json()["sentiment"]) == ("neutral", None)
+    correction = SentimentCorrection.objects.get()
+    assert (correction.mention_id, correction.user_id) == (care_mention.id, agent.id)
+    assert (correction.label_before, correction.label_after, correction.text) == (
+        "negative",
+        "neutral",
+        "Where is my order?",
+    )
+    assert AuditEvent.objects.filter(verb="mention.sentiment_corrected").count() == 1
+
+
+def test_a_sentiment_that_is_not_a_label_is_a_400_and_nothing_is_stored(api, agent, care_mention):
+    response = api(agent).post(url(care_mention, "sentiment"), {"label": "furious"}, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["label"]
+    assert not SentimentCorrection.objects.exists()
+    assert not AuditEvent.objects.filter(verb="mention.sentiment_corrected").exists()
 
 
 def test_reroute_by_intent(api, agent, care_mention):

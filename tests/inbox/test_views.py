@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from inbox.events import EVENTS_CHANNEL, event_publish
 from inbox.models import AuditEvent, Mention, Note, Reply, SavedView
-from routing.models import Correction, Escalation
+from routing.models import Correction, Escalation, SentimentCorrection
 from teams.models import Membership
 from tests.factories import (
     AuthorFactory,
@@ -365,6 +365,7 @@ def test_detail_without_htmx_renders_the_whole_page(client, agent, care_team):
 ACTIONS = [
     ("assign", {"assignee": "me"}),
     ("reroute", {"intent": "complaint"}),
+    ("sentiment", {"sentiment": "positive"}),
     ("label", {"add": "vip"}),
     ("priority", {"priority": "30"}),
     ("snooze", {"until": "2099-01-01T09:00"}),
@@ -468,6 +469,29 @@ def test_reroute_without_a_team_or_intent_says_what_is_missing(client, agent, ca
 
     assert "Choose the team or the intent it should have." in response.content.decode()
     assert not Correction.objects.exists()
+
+
+def test_the_pane_corrects_the_sentiment_and_stores_the_correction(client, agent, care_team):
+    mention = MentionFactory(
+        team=care_team, text="that jacket is sick", sentiment_label="negative", decision={"segment": "x"}
+    )
+    client.force_login(agent)
+
+    pane = client.get(reverse("inbox:detail", args=[mention.pk]), **HTMX).content.decode()
+    response = client.post(action_url(mention, "sentiment"), {"sentiment": "positive"}, **HTMX)
+    wrong = client.post(action_url(mention, "sentiment"), {"sentiment": "ecstatic"}, **HTMX)
+
+    assert 'id="sentiment-form"' in pane
+    assert "Sentiment corrected to positive." in response.content.decode()
+    assert f"Sentiment (corrected by {agent.username})" in response.content.decode()
+    assert "Choose negative, neutral or positive." in wrong.content.decode()
+    assert Mention.objects.get(pk=mention.pk).sentiment_label == "positive"
+    correction = SentimentCorrection.objects.get()
+    assert (correction.mention_id, correction.label_before, correction.label_after) == (
+        mention.pk,
+        "negative",
+        "positive",
+    )
 
 
 def test_snooze_in_the_past_is_refused_and_a_future_time_snoozes(client, agent, care_team):

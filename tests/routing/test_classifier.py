@@ -14,6 +14,7 @@ import pytest
 from routing import classifier as classifier_module
 from routing.classifier import SEED_CORPUS, IntentClassifier, seed_model
 from routing.facts import INTENTS, Classification, Facts
+from routing.sentiment import shipped_model
 
 
 def facts(text: str) -> Facts:
@@ -187,11 +188,13 @@ def test_scores_cover_every_intent_highest_first_and_sum_to_one() -> None:
     assert result.confidence == result.scores[0][1]
 
 
-def test_sentiment_comes_from_vader() -> None:
-    result = IntentClassifier().classify(facts("This is the worst, most useless support I have ever had."))
+def test_sentiment_comes_from_the_trained_sentiment_model() -> None:
+    text = "This is the worst, most useless support I have ever had."
+    result = IntentClassifier().classify(facts(text))
 
     assert result.sentiment_label == "negative"
     assert result.sentiment < -0.5
+    assert (result.sentiment, result.sentiment_label) == shipped_model().score_many([text])[0]
 
 
 @pytest.mark.parametrize("text", ["", "   ", "🔥🔥🔥", "🏔️⛺🥾", "?", "@northwind", "x" * 5000])

@@ -12,7 +12,15 @@ from django.utils import timezone
 
 from inbox.models import AuditEvent, Mention
 from routing import services
-from routing.models import ClassifierState, Correction, Escalation, RoutingSettings, RuleSetVersion
+from routing.models import (
+    ClassifierState,
+    Correction,
+    Escalation,
+    RoutingSettings,
+    RuleSetVersion,
+    SentimentCorrection,
+    SentimentState,
+)
 from routing.rules import RuleError
 from routing.tasks import mentions_route_unrouted_task, notification_send_task
 from teams.models import Membership
@@ -282,6 +290,73 @@ def test_a_reroute_to_a_team_learns_the_one_intent_that_team_owns() -> None:
 
     learned = list(Correction.objects.order_by("id").values_list("intent_after", flat=True))
     assert learned == ["advocacy", ""]  # customer relations owns several intents: nothing to learn
+
+
+# "sick" is praise in this customer's words; the shipped model reads it as negative.
+SLANG_PRAISE = "@brand_help that new trail jacket is sick, proper sick"
+
+
+def test_a_sentiment_correction_is_stored_and_the_model_learns_it() -> None:
+    mention = received(SLANG_PRAISE, on="customer-relations")
+    services.mentions_route(mention_ids=[mention.pk])
+    mention.refresh_from_db()
+    assert mention.sentiment_label == "negative"
+    agent = MembershipFactory(team=team_of("customer-relations")).user
+
+    services.mention_sentiment_correct(mention=mention, user=agent, label="positive")
+
+    mention.refresh_from_db()
+    assert (mention.sentiment_label, mention.sentiment) == ("positive", None)
+    assert mention.decision["sentiment_corrected_by"] == agent.username
+    correction = SentimentCorrection.objects.get()
+    assert (correction.label_before, correction.label_after, correction.text) == (
+        "negative",
+        "positive",
+        SLANG_PRAISE,
+    )
+    assert services.classifier_current().sentiment.adjustment is None  # not trained yet
+
+    state = services.sentiment_train()
+
+    assert state is not None and (state.version, state.corrections) == (1, 1)
+    assert services.sentiment_train() is None  # nothing new
+    assert SentimentState.objects.count() == 1
+    later = received("@brand_help your new trail jacket is sick, proper sick!", on="customer-relations")
+    services.mentions_route(mention_ids=[later.pk])
+    later.refresh_from_db()
+    assert later.sentiment_label == "positive"
+    assert later.sentiment > 0
+    assert not Correction.objects.exists()  # a sentiment correction teaches no intent
+
+
+def test_sentiment_learning_is_the_same_one_by_one_or_in_one_batch() -> None:
+    agent = UserFactory(admin=True)
+    texts = [f"{SLANG_PRAISE} #{n}" for n in range(3)] + ["@brand_help delivery was fine I guess"]
+    labels = ["positive", "positive", "positive", "neutral"]
+    mentions = [received(text, on="customer-relations") for text in texts]
+
+    one_by_one = []
+    for mention, label in zip(mentions, labels, strict=True):
+        services.mention_sentiment_correct(mention=mention, user=agent, label=label)
+        one_by_one.append(services.sentiment_train())
+    batch = SentimentState.objects.get(version=4).state
+    SentimentState.objects.all().delete()
+    in_one_batch = services.sentiment_train()
+
+    assert [state.version for state in one_by_one] == [1, 2, 3, 4]
+    assert in_one_batch.corrections == 4
+    assert bytes(in_one_batch.state) == bytes(batch)
+
+
+def test_only_the_mentions_team_may_correct_its_sentiment() -> None:
+    mention = received(SLANG_PRAISE, on="customer-relations", team=team_of("customer-relations"))
+    outsider = MembershipFactory(team=team_of("event-coverage")).user
+
+    with pytest.raises(services.RoutingActionError):
+        services.mention_sentiment_correct(mention=mention, user=outsider, label="positive")
+
+    assert not SentimentCorrection.objects.exists()
+    assert not AuditEvent.objects.filter(verb="mention.sentiment_corrected").exists()
 
 
 def test_the_sweeper_routes_mentions_whose_task_was_lost() -> None:

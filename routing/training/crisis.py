@@ -1,0 +1,261 @@
+"""Train the crisis detector (``routing.crisis``) and measure it on disasters it never saw.
+
+Examples (see ``routing.crisis`` for why each source is there):
+
+* CrisisLexT26 development half: related-and-informative tweets are crisis talk, "Not related" ones are
+  not; "Related - but not informative" (prayers, jokes, opinions about the disaster) and "Not applicable"
+  (no majority) are left out: they are neither what a crisis team must hear nor chatter it must not;
+* the seed corpus: crisis-signal posts against every other intent;
+* customer-care tweets: not crisis talk, except those the crisis patterns call a crisis by a strong term
+  (an outage, a hack): left out, for the patterns to judge.
+
+scikit-learn's ``LogisticRegression`` (liblinear, L2, fixed seed). Examples are weighted so that, within the
+disaster tweets and within the brand posts (seed corpus and customer care) apart, crisis and not crisis
+weigh the same: the few brand crises (outages, hazards, breaches) count as much as the many complaints, and
+the unrelated tweets of a disaster's stream as much as its informative ones. **Split by
+event**: fold k holds out the k-th disaster (leave one event out), plus a k-th share of the seed corpus
+and of the customer-care conversations; each fold's model is trained on everything else. C is the value of
+``C_GRID`` with the best mean balanced accuracy over the folds; the shipped model is then trained on
+everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import optimize, sparse
+from sklearn.linear_model import LogisticRegression
+
+from routing import crisis, textfeatures
+from routing.classifier import IntentClassifier, crisis_evidence, read_seed_corpus
+from routing.facts import INTENTS, Facts
+from routing.lexicons import STRONG, intent_hits
+from routing.textfeatures import LinearTextModel
+from routing.training.data import (
+    CRISIS_TYPES,
+    CRISISLEX,
+    CUSTOMER_CARE,
+    INFORMATIVE,
+    NOT_RELATED,
+    read_crisislex,
+    read_customer_care,
+)
+
+C_GRID = (0.1, 0.3)
+LICENCE = (
+    "Trained on CrisisLexT26 (Olteanu, Vieweg & Castillo, CSCW 2015; MIT licence), our seed corpus, and "
+    "customer-care tweets from IBM's Twitter CDP data (Ganhotra et al., EMNLP 2020; Apache 2.0). See "
+    "routing/data/README.md."
+)
+
+
+@dataclass(frozen=True)
+class Examples:
+    texts: list[str]
+    labels: np.ndarray  # 1 crisis talk, 0 not
+    source: np.ndarray  # "crisislex" | "seed" | "care"
+    event: np.ndarray  # the disaster of a CrisisLex tweet, "" otherwise
+    informative_type: np.ndarray  # CrisisLex "Information Type" of informative tweets, "" otherwise
+    fold: np.ndarray  # leave-one-event-out fold of each example
+    events: tuple[str, ...]
+    intents: np.ndarray  # the seed corpus intent, "" otherwise
+    weights: np.ndarray  # crisis and not crisis weigh the same within disaster tweets and within brand posts
+
+
+def _strong_crisis_term(text: str) -> bool:
+    hits = intent_hits(text.lower())[INTENTS.index("crisis_signal")]
+    return any(weight >= STRONG for _, weight in hits)
+
+
+def crisis_examples(shared: Path) -> Examples:
+    """Every training example with its fold, in a fixed order."""
+    tweets = [
+        t for t in read_crisislex(shared / CRISISLEX) if t.informativeness in (INFORMATIVE, NOT_RELATED)
+    ]
+    events = tuple(sorted({t.event for t in tweets}))
+    folds = len(events)
+    texts, labels, source, event, kind, fold, intents = [], [], [], [], [], [], []
+    for tweet in tweets:
+        texts.append(tweet.text)
+        labels.append(int(tweet.informativeness == INFORMATIVE))
+        source.append("crisislex")
+        event.append(tweet.event)
+        kind.append(tweet.type if tweet.informativeness == INFORMATIVE else "")  # informative ones
+        fold.append(events.index(tweet.event))
+        intents.append("")
+    for index, (text, intent) in enumerate(read_seed_corpus()):
+        texts.append(text)
+        labels.append(int(intent == "crisis_signal"))
+        source.append("seed")
+        event.append("")
+        kind.append("")
+        fold.append(index % folds)
+        intents.append(intent)
+    for post in read_customer_care(shared / CUSTOMER_CARE / "posts.tsv"):
+        if _strong_crisis_term(post.text):
+            continue
+        texts.append(post.text)
+        labels.append(0)
+        source.append("care")
+        event.append("")
+        kind.append("")
+        fold.append(post.fold_key % folds)
+        intents.append("")
+    labels_array, source_array = np.array(labels), np.array(source)
+    weights = np.zeros(len(texts))
+    for group in (source_array == "crisislex", source_array != "crisislex"):
+        for label in (0, 1):
+            rows = group & (labels_array == label)
+            weights[rows] = group.sum() / (2 * rows.sum())
+    return Examples(
+        weights=weights,
+        texts=texts,
+        labels=np.array(labels),
+        source=np.array(source),
+        event=np.array(event),
+        informative_type=np.array(kind),
+        fold=np.array(fold),
+        events=events,
+        intents=np.array(intents),
+    )
+
+
+def fit(x: sparse.csr_matrix, y: np.ndarray, c: float, weights: np.ndarray) -> LinearTextModel:
+    """One detector on rows ``x`` (``textfeatures.rows(...).matrix()``), weights stored as float32."""
+    model = LogisticRegression(C=c, solver="liblinear", random_state=0).fit(x, y, sample_weight=weights)
+    return LinearTextModel(
+        weights=model.coef_.T.astype(np.float32).astype(np.float64),
+        intercept=model.intercept_.astype(np.float64),
+        classes=crisis.CLASSES,
+        spec={
+            "model": "crisis",
+            "features_version": textfeatures.FEATURES_VERSION,
+            "n_features": textfeatures.N_FEATURES,
+            "classes": list(crisis.CLASSES),
+        },
+    )
+
+
+def out_of_fold(examples: Examples, c: float, batch: textfeatures.Rows | None = None) -> np.ndarray:
+    """Each example's log-odds from the model of the fold that held it out (its event's fold)."""
+    batch = batch if batch is not None else textfeatures.rows(examples.texts)
+    x = batch.matrix()
+    log_odds = np.zeros(len(examples.texts))
+    for k in range(len(examples.events)):
+        held = examples.fold == k
+        detector = crisis.CrisisDetector(fit(x[~held], examples.labels[~held], c, examples.weights[~held]))
+        log_odds[held] = detector.log_odds(_subset(batch, np.flatnonzero(held)))
+    return log_odds
+
+
+def _subset(batch: textfeatures.Rows, rows: np.ndarray) -> textfeatures.Rows:
+    ends = np.append(batch.starts[1:], len(batch.flat))
+    pieces = [batch.flat[batch.starts[r] : ends[r]] for r in rows]
+    lengths = np.array([len(p) for p in pieces], dtype=np.intp)
+    return textfeatures.Rows(
+        flat=np.concatenate(pieces) if pieces else np.zeros(0, np.intp),
+        starts=np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.intp),
+        scale=batch.scale[rows],
+        n_features=batch.n_features,
+    )
+
+
+def detector_figures(examples: Examples, flagged: Sequence[bool]) -> dict:
+    """Recall on related-and-informative tweets of the crisis types (``CRISIS_TYPES``), false alarms on
+    unrelated ones, per held-out event and their mean; and false alarms on the held-out customer-care tweets
+    and seed complaints."""
+    flagged = np.asarray(flagged, dtype=bool)
+    per_event = {}
+    for event in examples.events:
+        mine = examples.event == event
+        informative = mine & np.isin(examples.informative_type, CRISIS_TYPES)
+        unrelated = mine & (examples.labels == 0)
+        per_event[event] = {
+            "informative": int(informative.sum()),
+            "recall": round(float(flagged[informative].mean()), 4) if informative.any() else None,
+            "not_related": int(unrelated.sum()),
+            "false_alarm_rate": round(float(flagged[unrelated].mean()), 4) if unrelated.any() else None,
+        }
+    recalls = [v["recall"] for v in per_event.values() if v["recall"] is not None]
+    alarms = [v["false_alarm_rate"] for v in per_event.values() if v["false_alarm_rate"] is not None]
+    care = examples.source == "care"
+    complaints = examples.intents == "complaint"
+    return {
+        "recall_mean_over_events": round(float(np.mean(recalls)), 4),
+        "false_alarm_rate_mean_over_events": round(float(np.mean(alarms)), 4),
+        "customer_care_false_alarm_rate": round(float(flagged[care].mean()), 4),
+        "seed_complaint_false_alarm_rate": round(float(flagged[complaints].mean()), 4),
+        "by_event": per_event,
+    }
+
+
+def train_crisis(shared: Path) -> tuple[LinearTextModel, dict]:
+    """The detector trained on every example, C chosen by leave-one-event-out balanced accuracy."""
+    examples = crisis_examples(shared)
+    batch = textfeatures.rows(examples.texts)
+    grid = {}
+    best: tuple[float, float, np.ndarray] | None = None
+    for c in C_GRID:
+        log_odds = out_of_fold(examples, c, batch)
+        flagged = log_odds > 0
+        balanced = []
+        for k in range(len(examples.events)):
+            held = (examples.fold == k) & (examples.source == "crisislex")
+            positive, negative = held & (examples.labels == 1), held & (examples.labels == 0)
+            balanced.append((flagged[positive].mean() + (~flagged[negative]).mean()) / 2)
+        grid[str(c)] = round(float(np.mean(balanced)), 4)
+        if best is None or grid[str(c)] > best[0]:
+            best = (grid[str(c)], c, log_odds)
+    assert best is not None
+    _, c, log_odds = best
+    model = fit(batch.matrix(), examples.labels, c, examples.weights)
+    model.spec.update(
+        {
+            "learner": f"sklearn LogisticRegression(C={c}, solver='liblinear'), sample weights: classes "
+            "balanced within disaster tweets and within brand posts",
+            "c_grid_leave_one_event_out_balanced_accuracy": grid,
+            "examples": {
+                source: int((examples.source == source).sum()) for source in ("crisislex", "seed", "care")
+            },
+            "crisis_examples": int(examples.labels.sum()),
+            "leave_one_event_out_detector_alone": detector_figures(examples, log_odds > 0),
+            "licence": LICENCE,
+        }
+    )
+    return model, model.spec
+
+
+def fit_crisis_weight(shared: Path, c: float) -> dict:
+    """The weight of the detector's log-odds in the intent blend (``routing.classifier.CRISIS_WEIGHT``) that
+    maximises the likelihood of crisis / not crisis, classes weighted equally, on the CrisisLex and
+    customer-care examples (text the intent model never saw), each scored by the detector of the fold that
+    held it out. The seed corpus is left out: the intent model was trained on it."""
+    examples = crisis_examples(shared)
+    log_odds = out_of_fold(examples, c)
+    unseen = np.flatnonzero(examples.source != "seed")
+    classifier = IntentClassifier(crisis=None)
+    log_p = []
+    for start in range(0, len(unseen), 500):
+        chunk = [Facts(text=examples.texts[i], network="x") for i in unseen[start : start + 500]]
+        for result in classifier.classify_many(chunk):
+            scores = dict(result.scores)
+            log_p.append([np.log(max(scores[intent], 1e-300)) for intent in INTENTS])
+    base = np.array(log_p)
+    labels = examples.labels[unseen]
+    hits = [intent_hits(examples.texts[i].lower()) for i in unseen]
+    odds = crisis_evidence(log_odds[unseen], hits)
+    column = INTENTS.index("crisis_signal")
+
+    def nll(weight: float) -> float:
+        logits = base.copy()
+        logits[:, column] += weight * odds
+        logits -= logits.max(axis=1, keepdims=True)
+        log_crisis = logits[:, column] - np.log(np.exp(logits).sum(axis=1))
+        log_rest = np.log1p(-np.minimum(np.exp(log_crisis), 1 - 1e-12))
+        return -float((log_crisis[labels == 1].mean() + log_rest[labels == 0].mean()) / 2)
+
+    weight = float(optimize.minimize_scalar(nll, bounds=(0.0, 5.0), method="bounded").x)
+    return {"crisis_weight": round(weight, 3), "balanced_nll": round(nll(weight), 4), "nll_at_0": nll(0.0)}
