@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 # --- Errors ---------------------------------------------------------------------------------------------
@@ -36,6 +36,39 @@ class ConnectorUnavailable(ConnectorError):
 
 class AuthExpired(ConnectorError):
     """The token was revoked or expired: terminal until someone re-authorises the channel."""
+
+
+# --- Post times -----------------------------------------------------------------------------------------
+
+# No network we pull from or import existed before 2006 (X began that March): an earlier time is broken.
+EARLIEST_POST_AT = datetime(2006, 1, 1, tzinfo=UTC)
+# Clocks of networks and export tools drift by minutes, time zones by hours; a day later than now is a
+# wrong date, and years 1 or 9999 stored as such would break every page that reads them back.
+POST_FUTURE_TOLERANCE = timedelta(days=1)
+
+
+class PostTimeRefused(ValueError):
+    """A post time outside the window a real post can have; the message says which bound and why."""
+
+
+def post_time_checked(moment: datetime, *, now: datetime | None = None) -> datetime:
+    """``moment`` in UTC when it can be a post's time: with a UTC offset, not before 2006, at most a day
+    after ``now``. Otherwise :class:`PostTimeRefused`. The one check every way in (pulls, imports, the API)
+    uses; comparing aware times never overflows, converting year 9999 at -05:00 to UTC would."""
+    if moment.utcoffset() is None:
+        raise PostTimeRefused(f"created_at {moment.isoformat()} has no UTC offset")
+    if moment < EARLIEST_POST_AT:
+        raise PostTimeRefused(
+            f"created_at {moment.isoformat()} is before {EARLIEST_POST_AT:%Y-%m-%d}, earlier than any social "
+            "network"
+        )
+    now = now or datetime.now(UTC)
+    if moment > now + POST_FUTURE_TOLERANCE:
+        raise PostTimeRefused(
+            f"created_at {moment.isoformat()} is more than a day in the future (now is "
+            f"{now.astimezone(UTC).isoformat(timespec='seconds')})"
+        )
+    return moment.astimezone(UTC)
 
 
 # --- Data -----------------------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ from channels.connectors.base import (
     RateLimitInfo,
     RejectedItem,
     SentReply,
+    post_time_checked,
 )
 from channels.connectors.registry import register
 
@@ -587,7 +588,7 @@ def _timestamp(value: str) -> datetime:
     except ValueError:
         raise ValueError(f"created_at {value!r} is not an ISO-8601 time") from None
     # The API sends UTC ("...Z"); a server that leaves the zone out means UTC too.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return post_time_checked(moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC))
 
 
 def _participants(status: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -50,10 +50,12 @@ from channels.connectors.base import (
     ConnectorUnavailable,
     Page,
     Post,
+    PostTimeRefused,
     RateLimited,
     RateLimitInfo,
     RejectedItem,
     SentReply,
+    post_time_checked,
 )
 from channels.connectors.registry import register
 
@@ -846,7 +848,10 @@ def _created_at(item: Mapping[str, Any]) -> datetime:
         raise _MalformedItem(f"created_at is not an ISO 8601 time: {value!r}") from None
     if created.tzinfo is None:
         raise _MalformedItem(f"created_at has no time zone: {value!r}")
-    return created.astimezone(UTC)
+    try:
+        return post_time_checked(created)
+    except PostTimeRefused as exc:
+        raise _MalformedItem(str(exc)) from None
 
 
 def _unescape(text: str) -> str:

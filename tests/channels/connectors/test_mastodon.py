@@ -537,6 +537,31 @@ def test_malformed_items_are_rejected_with_the_reason_and_the_rest_of_the_page_k
     assert page.cursor == {"min_id": "26"}  # past the rejected items: they are quarantined, not retried
 
 
+def test_a_status_dated_outside_the_possible_window_is_rejected_and_the_rest_of_the_page_kept(
+    api: responses.RequestsMock, connector: MastodonConnector
+) -> None:
+    far_future = hello(22, created_at="9999-12-31T23:59:59-05:00")
+    year_one = hello(21, created_at="0001-01-01T00:00:00+05:00")
+    api.add(
+        responses.GET,
+        NOTIFICATIONS_URL,
+        json=[hello(23), far_future, year_one, hello(20)],
+        headers={"Link": link(NOTIFICATIONS_URL, newest="23", oldest="20")},
+    )
+
+    page = connector.fetch(channel(), {"min_id": "19"})
+
+    assert ids(page) == [f"{HOST}:117020000000000020", f"{HOST}:117020000000000023"]
+    assert [item.raw for item in page.rejected] == [year_one, far_future]
+    assert page.rejected[0].error == (
+        "created_at 0001-01-01T00:00:00+05:00 is before 2006-01-01, earlier than any social network"
+    )
+    assert page.rejected[1].error.startswith(
+        "created_at 9999-12-31T23:59:59-05:00 is more than a day in the future"
+    )
+    assert page.cursor == {"min_id": "23"}
+
+
 # --- Rate limits -----------------------------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -598,6 +598,32 @@ def test_partial_errors_keep_the_data(
     assert [post.external_id for post in result.posts] == ["1040", "1010"]
     assert result.rejected == ()
     assert "Could not find tweet with referenced_tweets.id: [1030]." in caplog.text
+
+
+def test_a_post_dated_outside_the_possible_window_is_rejected_and_the_rest_of_the_page_kept(
+    x_api: responses.RequestsMock, connector: XConnector
+) -> None:
+    # Year 9999 at -05:00 is year 10000 in UTC: stored, it broke every page that read it back.
+    far_future = tweet("1030", "far future", ALICE, created_at="9999-12-31T23:59:59-05:00")
+    year_one = tweet("1020", "year one", ALICE, created_at="0001-01-01T00:00:00+05:00")
+    tomorrow_and_more = (datetime.now(UTC) + timedelta(days=1, hours=1)).isoformat()
+    too_soon = tweet("1015", "from tomorrow", ALICE, created_at=tomorrow_and_more)
+    x_api.get(
+        MENTIONS_URL,
+        json=page([far_future, year_one, too_soon, tweet("1010", "@northwind ok", BOB)], [ALICE, BOB]),
+    )
+
+    result = connector.fetch(channel(), {"mentions": {"since_id": "1000"}})
+
+    assert [post.external_id for post in result.posts] == ["1010"]
+    assert [item.raw["id"] for item in result.rejected] == ["1030", "1020", "1015"]
+    assert result.rejected[0].error.startswith(
+        "created_at 9999-12-31T23:59:59-05:00 is more than a day in the future"
+    )
+    assert result.rejected[1].error == (
+        "created_at 0001-01-01T00:00:00+05:00 is before 2006-01-01, earlier than any social network"
+    )
+    assert result.rejected[2].error.startswith(f"created_at {tomorrow_and_more} is more than a day in")
 
 
 def test_an_answer_of_errors_only_is_a_connector_error(
