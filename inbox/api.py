@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
@@ -103,6 +104,11 @@ def _mention(request: Request, mention_id: int) -> Mention:
 
 
 class MentionsApi(InboxApi):
+    @property
+    def max_body_bytes(self) -> int:
+        # A mention created here is one import line: the same limit, checked before the body is parsed.
+        return settings.SOCIALOPS_IMPORT_MAX_LINE_BYTES
+
     @extend_schema(
         operation_id="mentions_list",
         summary="List mentions",

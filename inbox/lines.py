@@ -10,11 +10,16 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from channels.connectors.base import AuthorData, Post
+from channels.connectors.base import AuthorData, Post, PostTimeRefused, post_time_checked
+from channels.connectors.text import REPLY_LIMITS, reply_length, reply_limit
 from channels.models import Network
 from inbox.models import Mention
+from socialops.parsers import json_loads_checked
 
 REQUIRED_FIELDS = ("external_id", "text", "author_handle", "created_at")
+# A source whose network has no limit we know: the longest post any network allows (X Premium's long posts,
+# 25,000 characters), so a genuine post is never refused and a runaway one still is.
+GENERIC_TEXT_LIMIT = 25_000
 NETWORKS = frozenset(Network.values)
 # A date alone parses as midnight with no zone; it deserves its own message, not "has no UTC offset".
 _BARE_DATE = re.compile(r"\d{4}-?\d{2}-?\d{2}")
@@ -64,6 +69,8 @@ def post_from_object(item: Mapping[str, Any], *, default_network: str) -> Post:
     network = string("network", default=default_network)
     if isinstance(item.get("network"), str) and network not in NETWORKS:
         problems.append(f"unknown network {network!r} (expected one of {', '.join(sorted(NETWORKS))})")
+    elif text:
+        problems.extend(text_problems(text, network=network, kind=kind))
 
     followers = item.get("author_followers", 0)
     if followers is None:
@@ -121,7 +128,36 @@ def parse_created_at(value: Any) -> datetime:
             f"created_at {value!r} has no UTC offset; add one (Z for UTC, or e.g. +02:00) so the time is not "
             "guessed"
         )
-    return moment
+    try:
+        return post_time_checked(moment)
+    except PostTimeRefused as exc:
+        raise LineRefused(str(exc)) from None
+
+
+def text_problems(text: str, *, network: str, kind: str) -> list[str]:
+    """Why ``text`` is longer than a post on ``network`` can be, counted as that network counts
+    (``channels.connectors.text``: X weighs characters, Mastodon counts graphemes), or nothing."""
+    if network not in REPLY_LIMITS:
+        limit = GENERIC_TEXT_LIMIT
+        length = len(text)
+    else:
+        limit = reply_limit(network, is_direct=kind == Mention.Kind.DM)
+        if 2 * len(text) <= limit:  # no network counts a character as more than 2: no need to count
+            return []
+        length = reply_length(network, text)
+    if length <= limit:
+        return []
+    return [f"text is {length:,} characters long as {network} counts them; a post has at most {limit:,}"]
+
+
+def line_loads(text: str) -> Any:
+    """One line's JSON: NaN and Infinity (which Python accepts and JSON does not), nesting deeper than
+    ``socialops.parsers.MAX_JSON_DEPTH`` and lone surrogates are refused with a ``ValueError``."""
+    return json_loads_checked(text, parse_constant=_refuse_constant)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise LineRefused(f"{name} is not a JSON value")
 
 
 def json_type(value: Any) -> str:

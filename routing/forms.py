@@ -24,6 +24,7 @@ from django.contrib.auth import get_user_model
 from channels.models import Channel, Network, Segment
 from routing.facts import AUTHOR_TAGS, INTENTS, KINDS, PRIORITIES
 from routing.rules import RuleError
+from socialops.parsers import JsonRefused, json_loads_checked
 from teams.models import Team
 
 RULE_NAME_MAX = 120  # Rule.name's length
@@ -799,11 +800,13 @@ class RuleJsonForm(forms.Form):
     def clean_spec(self) -> dict[str, Any]:
         text = self.cleaned_data["spec"]
         try:
-            value = json.loads(text)
+            value = json_loads_checked(text)
         except json.JSONDecodeError as error:
             raise forms.ValidationError(
                 f"Not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})."
             ) from None
+        except JsonRefused as error:
+            raise forms.ValidationError(f"Not accepted: {error}.") from None
         if not isinstance(value, dict):
             raise forms.ValidationError("The rule must be a JSON object.")
         unknown = sorted(set(value) - {"id", "name", "enabled", "when", "then"})

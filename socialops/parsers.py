@@ -40,16 +40,16 @@ def json_loads_checked(
     if text.count("[") + text.count("{") > max_depth:
         depth = json_depth(text)
         if depth > max_depth:
-            raise JsonRefused(f"nested {depth} levels deep; at most {max_depth} are accepted")
+            raise JsonRefused(f"the JSON nests {depth} levels deep; at most {max_depth} are accepted")
     try:
         value = json.loads(text, parse_constant=parse_constant)
     except RecursionError:  # the scan makes this unreachable; kept so a change there cannot bring back a 500
-        raise JsonRefused(f"nested too deeply; at most {max_depth} levels are accepted") from None
+        raise JsonRefused(f"the JSON nests too deeply; at most {max_depth} levels are accepted") from None
     if _SURROGATE_ESCAPE.search(text):
         where = lone_surrogate_in(value)
         if where is not None:
             raise JsonRefused(
-                f"{where} holds a lone surrogate escape (\\ud800-\\udfff), which is not a character"
+                f"the JSON at {where} holds a lone surrogate escape (\\ud800-\\udfff), not a character"
             )
     return value
 
@@ -106,9 +106,9 @@ class BodyTooLarge(APIException):
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser with our checks: a body over the view's ``max_body_bytes`` (else Django's
-    ``DATA_UPLOAD_MAX_MEMORY_SIZE``) is a 413 read no further; deep nesting and lone surrogates are a 400
-    saying so, never a 500."""
+    """DRF's JSON parser with our checks: deep nesting and lone surrogates are a 400 saying so, never a 500;
+    a body over the view's ``max_body_bytes`` is a 413 before it is parsed. (Django's
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bounds every body before it gets here.)"""
 
     def parse(
         self,
@@ -118,10 +118,7 @@ class JSONParser(parsers.JSONParser):
     ) -> Any:
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
-        limit = (
-            getattr(parser_context.get("view"), "max_body_bytes", None)
-            or settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        )
+        limit = getattr(parser_context.get("view"), "max_body_bytes", None)
         body = stream.read(limit + 1) if limit is not None else stream.read()
         if limit is not None and len(body) > limit:
             raise BodyTooLarge(f"The request body is larger than {limit:,} bytes.")
@@ -132,7 +129,7 @@ class JSONParser(parsers.JSONParser):
         try:
             return json_loads_checked(text, parse_constant=_refuse_constant if self.strict else None)
         except ValueError as exc:
-            raise ParseError(f"JSON parse error - {exc}") from None
+            raise ParseError(f"JSON parse error - {exc}") from None  # DRF's own wording for bad JSON
 
 
 def _refuse_constant(name: str) -> Any:

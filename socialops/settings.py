@@ -233,6 +233,11 @@ CELERY_BEAT_SCHEDULE = {
 # How long a channel's pull lock lives; a worker killed mid-pull holds it until then.
 SOCIALOPS_PULL_LOCK_SECONDS = env.int("SOCIALOPS_PULL_LOCK_SECONDS", default=300)
 
+# The longest import line (import_mentions, and the body of POST /api/v1/mentions/) in bytes. A post's text
+# is far shorter (at most 25,000 characters on any network); 64 KiB leaves room for a rich raw payload while
+# keeping a runaway line (a whole file without line ends) from being parsed at all.
+SOCIALOPS_IMPORT_MAX_LINE_BYTES = env.int("SOCIALOPS_IMPORT_MAX_LINE_BYTES", default=64 * 1024)
+
 # Email for rule notifications. EMAIL_URL like smtp+tls://user:password@host:587; without it emails are
 # printed to the worker's console.
 if env.str("EMAIL_URL", default=""):
@@ -299,6 +304,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Ours first: refuses deep nesting and lone surrogates with a 400 instead of a 500.
+    "DEFAULT_PARSER_CLASSES": [
+        "socialops.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from inbox.models import Author, Mention, MentionChannel, Note, Reply
 from routing.models import Escalation
@@ -372,3 +373,49 @@ def test_only_admins_create_mentions(api, request, shop, who):
 
     assert response.status_code == 403
     assert Mention.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("created_at", "reason"),
+    [
+        (
+            "9999-12-31T23:59:59-05:00",
+            "created_at 9999-12-31T23:59:59-05:00 is more than a day in the future",
+        ),
+        ("0001-01-01T00:00:00+05:00", "created_at 0001-01-01T00:00:00+05:00 is before 2006-01-01, earlier"),
+    ],
+)
+def test_a_post_time_no_post_can_have_is_a_400_and_the_list_still_answers(
+    api, admin, shop, created_at, reason
+):
+    client = api(admin)
+
+    response = client.post(URL, line(created_at=created_at), format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["created_at"]
+    assert response.json()["created_at"][0].startswith(reason)
+    assert not Mention.objects.exists()
+    assert client.get(URL).status_code == 200
+
+
+def test_a_post_time_a_day_ahead_passes_and_a_little_more_is_refused(api, admin, shop):
+    client = api(admin)
+    soon = (timezone.now() + timedelta(hours=23)).isoformat()
+    later = (timezone.now() + timedelta(days=1, minutes=5)).isoformat()
+
+    accepted = client.post(URL, line(created_at=soon), format="json")
+    refused = client.post(URL, line(external_id="gen-2", created_at=later), format="json")
+
+    assert (accepted.status_code, refused.status_code) == (201, 400)
+    assert list(Mention.objects.values_list("external_id", flat=True)) == ["gen-1"]
+
+
+def test_a_text_longer_than_the_network_allows_is_a_400(api, admin, shop):
+    response = api(admin).post(URL, line(text="a" * 281), format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "non_field_errors": ["text is 281 characters long as simulated counts them; a post has at most 280"]
+    }
+    assert not Mention.objects.exists()

@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from channels.models import Channel, QuarantinedItem
+from inbox.management.commands import import_mentions
 from inbox.models import Author, Mention, MentionChannel
-from tests.factories import ChannelFactory, MentionFactory, segment
+from tests.factories import ChannelFactory, MembershipFactory, MentionFactory, segment
 
 POSTED = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 
@@ -356,3 +358,177 @@ def test_a_missing_file_is_named(tmp_path: Path, channel: Channel) -> None:
 
     assert str(failure.value) == f"{path}: no such file"
     assert QuarantinedItem.objects.count() == 0
+
+
+# --- Hostile lines (issue 11) ------------------------------------------------------------------------------
+
+
+def test_a_post_time_outside_2006_to_a_day_from_now_is_quarantined_and_the_rest_stored(
+    tmp_path: Path, channel: Channel
+) -> None:
+    late = (timezone.now() + timedelta(days=1, hours=1)).isoformat()
+    nearly_tomorrow = (timezone.now() + timedelta(hours=23)).isoformat()
+    path = jsonl(
+        tmp_path,
+        line(1, created_at="9999-12-31T23:59:59-05:00"),  # year 10000 in UTC
+        line(2, created_at="0001-01-01T00:00:00+05:00"),  # 1 BC in UTC
+        line(3, created_at="2005-12-31T23:59:59Z"),
+        line(4, created_at=late),
+        line(5, created_at=nearly_tomorrow),
+        line(6),
+    )
+
+    out, _ = run_failing(path)
+
+    assert out.splitlines()[0] == "inserted 2, duplicates 0, rejected 4"
+    reasons = dict(QuarantinedItem.objects.values_list("line_number", "error"))
+    assert reasons[1].startswith(
+        "created_at 9999-12-31T23:59:59-05:00 is more than a day in the future (now is "
+    )
+    assert reasons[2] == (
+        "created_at 0001-01-01T00:00:00+05:00 is before 2006-01-01, earlier than any social network"
+    )
+    assert (
+        reasons[3]
+        == "created_at 2005-12-31T23:59:59+00:00 is before 2006-01-01, earlier than any social network"
+    )
+    assert reasons[4].startswith(f"created_at {late} is more than a day in the future")
+    assert sorted(Mention.objects.values_list("external_id", flat=True)) == ["imp-5", "imp-6"]
+
+
+def test_the_inbox_still_answers_after_importing_a_post_from_year_9999(
+    tmp_path: Path, channel: Channel, client: Any
+) -> None:
+    member = MembershipFactory(team=segment("customer-relations").team).user
+    run_failing(jsonl(tmp_path, line(1, created_at="9999-12-31T23:59:59-05:00"), line(2)))
+    client.force_login(member)
+
+    responses = [client.get(url) for url in ("/inbox/?queue=all", "/api/v1/mentions/")]
+
+    assert [response.status_code for response in responses] == [200, 200]
+    assert [m["external_id"] for m in responses[1].json()["results"]] == ["imp-2"]
+
+
+def test_nesting_and_lone_surrogates_are_quarantined_and_their_batch_and_the_file_go_on(
+    tmp_path: Path, channel: Channel
+) -> None:
+    path = jsonl(
+        tmp_path,
+        line(1),
+        "[" * 100_000,
+        '{"a":' * 50_000 + "1" + "}" * 50_000,
+        json.dumps(line(4)).replace('"text": "', '"text": "\\ud800'),
+        line(5),
+        line(6),
+    )
+
+    out, error = run_failing(path, batch_size=5, max_line_bytes=1_000_000)  # longer than 64 KiB lines
+
+    assert out.splitlines() == [
+        "inserted 3, duplicates 0, rejected 3",
+        "line 2: the JSON nests 100000 levels deep; at most 64 are accepted",
+        "line 3: the JSON nests 50000 levels deep; at most 64 are accepted",
+        "line 4: the JSON at text holds a lone surrogate escape (\\ud800-\\udfff), not a character",
+    ]
+    assert str(error) == "3 lines were rejected; they are kept in the quarantine table"
+    assert sorted(Mention.objects.values_list("external_id", flat=True)) == ["imp-1", "imp-5", "imp-6"]
+    quarantined = {q.line_number: q.raw["line"] for q in QuarantinedItem.objects.all()}
+    assert quarantined[2] == "[" * 10_000  # the first 10,000 characters
+    assert quarantined[4] == json.dumps(line(4)).replace('"text": "', '"text": "\\ud800')
+
+
+def test_a_line_the_database_refuses_costs_only_that_line(
+    tmp_path: Path, channel: Channel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without the loader's check a lone surrogate reaches PostgreSQL, which cannot encode it: the stand-in
+    # for any value no check foresaw.
+    monkeypatch.setattr(import_mentions, "line_loads", json.loads)
+    path = jsonl(
+        tmp_path,
+        line(1),
+        json.dumps(line(2)).replace('"text": "', '"text": "\\ud800'),
+        line(3),
+        line(4),
+    )
+
+    out, _ = run_failing(path, batch_size=3)
+
+    assert out.splitlines()[0] == "inserted 3, duplicates 0, rejected 1"
+    assert sorted(Mention.objects.values_list("external_id", flat=True)) == ["imp-1", "imp-3", "imp-4"]
+    (item,) = QuarantinedItem.objects.all()
+    assert (item.line_number, item.external_id) == (2, "imp-2")
+    assert item.error.startswith("the database refused it: ")
+    assert json.loads(item.raw["line"])["external_id"] == "imp-2"
+
+
+def test_a_line_over_the_limit_is_not_parsed_and_the_file_goes_on(tmp_path: Path, channel: Channel) -> None:
+    path = jsonl(tmp_path, line(1), line(2, text="x" * 1_000_000), line(3))
+
+    out, _ = run_failing(path)
+
+    assert out.splitlines() == [
+        "inserted 2, duplicates 0, rejected 1",
+        f"line 2: the line is {len(json.dumps(line(2, text='x' * 1_000_000))) + 1:,} bytes long; at most "
+        "65,536 are read (--max-line-bytes)",
+    ]
+    assert sorted(Mention.objects.values_list("external_id", flat=True)) == ["imp-1", "imp-3"]
+    assert QuarantinedItem.objects.get().raw["line"].startswith('{"external_id": "imp-2", "text": "xxxx')
+
+
+EXACTLY_AT_THE_LIMIT = json.dumps(line(1, text="y" * 100))
+OVER_THE_LIMIT = json.dumps(line(2, text="y" * 101))
+LIMIT = len(EXACTLY_AT_THE_LIMIT)
+
+
+@pytest.mark.parametrize(
+    ("options", "setting"),
+    [({"max_line_bytes": LIMIT}, 1_000_000), ({}, LIMIT)],
+    ids=["option", "setting"],
+)
+def test_the_line_limit_is_an_option_and_a_setting(
+    tmp_path: Path, channel: Channel, settings: Any, options: dict[str, int], setting: int
+) -> None:
+    settings.SOCIALOPS_IMPORT_MAX_LINE_BYTES = setting
+    path = jsonl(tmp_path, EXACTLY_AT_THE_LIMIT, OVER_THE_LIMIT, line(3))
+
+    out, _ = run_failing(path, **options)
+
+    assert out.splitlines() == [
+        "inserted 2, duplicates 0, rejected 1",
+        f"line 2: the line is {LIMIT + 2} bytes long; at most {LIMIT} are read (--max-line-bytes)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("network", "kind", "longest", "too_long", "limit", "length"),
+    [
+        ("x", "mention", "a" * 280, "a" * 281, "280", "281"),
+        ("x", "mention", "字" * 140, "字" * 141, "280", "282"),  # X weighs CJK characters 2
+        ("x", "dm", "a" * 10_000, "a" * 10_001, "10,000", "10,001"),
+        ("mastodon", "mention", "a" * 500, "a" * 501, "500", "501"),
+        ("simulated", "mention", "a" * 280, "a" * 281, "280", "281"),  # stands in for X
+    ],
+)
+def test_a_text_longer_than_its_network_allows_is_quarantined(
+    tmp_path: Path,
+    channel: Channel,
+    network: str,
+    kind: str,
+    longest: str,
+    too_long: str,
+    limit: str,
+    length: str,
+) -> None:
+    path = jsonl(
+        tmp_path,
+        line(1, network=network, kind=kind, text=longest),
+        line(2, network=network, kind=kind, text=too_long),
+    )
+
+    out, _ = run_failing(path)
+
+    assert out.splitlines() == [
+        "inserted 1, duplicates 0, rejected 1",
+        f"line 2: text is {length} characters long as {network} counts them; a post has at most {limit}",
+    ]
+    assert list(Mention.objects.values_list("external_id", flat=True)) == ["imp-1"]

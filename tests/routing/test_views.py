@@ -784,6 +784,14 @@ def test_a_rule_written_as_json_is_saved_with_the_same_checks(admin_client: Clie
             '{"name": "x", "when": {"keywords": ["a"]}, "then": [{"route_to_team": "nobody"}]}',
             "then[0].route_to_team: unknown team",
         ),
+        (
+            '{"name": "x", "when": ' + "[" * 100_000,
+            "Not accepted: the JSON nests 100000 levels deep; at most 64 are accepted.",
+        ),
+        (
+            '{"name": "x", "when": {"keywords": ["\\ud800"]}, "then": [{"stop": true}]}',
+            "Not accepted: the JSON at when.keywords[0] holds a lone surrogate escape",
+        ),
     ],
 )
 def test_bad_json_is_refused_naming_the_part(admin_client: Client, text: str, message: str) -> None:

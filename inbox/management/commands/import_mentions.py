@@ -13,33 +13,40 @@ The file format is an interface other tools rely on (docs/import-format.md). One
 
 Other fields are kept in the mention's raw payload. Blank lines are skipped; a UTF-8 byte order mark and
 CRLF line ends are accepted. A line that cannot be stored is kept in the quarantine table with its line
-number and the reason, the rest of the file is stored, and the command exits with status 1.
+number and the reason, the rest of the file is stored, and the command exits with status 1. So is a line
+longer than ``--max-line-bytes`` (``SOCIALOPS_IMPORT_MAX_LINE_BYTES``, 64 KiB by default: it is not even
+parsed), one nested more than 64 levels deep, one holding a lone surrogate escape, a ``text`` longer than
+a post on its network can be (X 280 weighted characters, 10,000 in a DM; Mastodon 500), and a
+``created_at`` before 2006 or more than a day ahead of now.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from tqdm import tqdm
 
 from channels.command_args import channel_from_slug, positive_int
 from channels.connectors.base import Post
 from channels.models import Channel, QuarantinedItem
-from inbox.lines import NETWORKS, LineRefused, json_type, post_from_object
+from inbox.lines import NETWORKS, LineRefused, json_type, line_loads, post_from_object
 from inbox.payloads import storable_value
 from inbox.services import mentions_ingest
+from socialops.parsers import JsonRefused
 
 DEFAULT_BATCH_SIZE = 500  # lines per ingest pass: set-based enough to be fast, short enough per transaction
 REJECTIONS_SHOWN = 20  # enough to see what is wrong with an export; the rest is in the quarantine table
 QUARANTINED_LINE_LIMIT = 10_000  # characters of an unparseable line kept: enough to see what it was
 UTF8_BOM = b"\xef\xbb\xbf"  # editors on Windows start UTF-8 files with it; it is not part of the first line
+READ_CHUNK = 1024 * 1024  # bytes read at a time while skipping the rest of an over-long line
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,16 @@ class Command(BaseCommand):
             help=f"Lines stored per ingest pass and transaction (default {DEFAULT_BATCH_SIZE}).",
         )
         parser.add_argument(
+            "--max-line-bytes",
+            type=positive_int,
+            default=None,
+            metavar="N",
+            help=(
+                "Longest line read, in bytes; a longer one is quarantined without being parsed (default "
+                "SOCIALOPS_IMPORT_MAX_LINE_BYTES, 65536)."
+            ),
+        )
+        parser.add_argument(
             "--no-progress", action="store_true", help="Do not draw the progress bar on standard error."
         )
 
@@ -103,6 +120,7 @@ class Command(BaseCommand):
         channel = channel_from_slug(options["channel"])
         path = Path(options["file"])
         batch_size: int = options["batch_size"]
+        max_line_bytes: int = options["max_line_bytes"] or settings.SOCIALOPS_IMPORT_MAX_LINE_BYTES
         # The stream the command was given (call_command(stderr=...)) or the real one: tqdm redraws with
         # carriage returns, which Django's OutputWrapper would break by appending a newline to each write.
         bar_stream = options.get("stderr") or sys.stderr
@@ -121,11 +139,14 @@ class Command(BaseCommand):
         ):
             parsed: list[_ParsedLine] = []
             refused: list[Rejection] = []
-            for line_number, line in enumerate(lines, start=1):
-                bar.update(len(line))
+            for line_number, (line, size, too_long) in enumerate(_read_lines(lines, max_line_bytes), start=1):
+                bar.update(size)
                 if line_number == 1:
                     line = line.removeprefix(UTF8_BOM)
-                outcome = _parse_line(line, line_number=line_number, default_network=channel.network)
+                if too_long:
+                    outcome = _too_long(line, size, line_number, channel.network, max_line_bytes)
+                else:
+                    outcome = _parse_line(line, line_number=line_number, default_network=channel.network)
                 if outcome is None:
                     continue
                 if isinstance(outcome, Rejection):
@@ -164,7 +185,32 @@ def _open(path: Path) -> IO[bytes]:
         raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
+def _read_lines(file: IO[bytes], limit: int) -> Iterator[tuple[bytes, int, bool]]:
+    """Each line, its size in bytes, and whether it is longer than ``limit`` bytes (its line end aside). A
+    longer line is never held whole: its first bytes are kept for the quarantine, the rest is read past."""
+    while True:
+        line = file.readline(limit + 2)  # room for CRLF: a line of exactly ``limit`` bytes is read whole
+        if not line:
+            return
+        size = len(line)
+        if not line.endswith(b"\n"):
+            while rest := file.readline(READ_CHUNK):
+                size += len(rest)
+                if rest.endswith(b"\n"):
+                    break
+        yield line, size, len(line.rstrip(b"\r\n")) > limit
+
+
 # --- Parsing one line -------------------------------------------------------------------------------------
+
+
+def _too_long(line: bytes, size: int, line_number: int, network: str, limit: int) -> Rejection:
+    return _unparseable(
+        line.decode("utf-8", "replace"),
+        line_number,
+        network,
+        f"the line is {size:,} bytes long; at most {limit:,} are read (--max-line-bytes)",
+    )
 
 
 def _parse_line(line: bytes, *, line_number: int, default_network: str) -> _ParsedLine | Rejection | None:
@@ -179,8 +225,10 @@ def _parse_line(line: bytes, *, line_number: int, default_network: str) -> _Pars
     if not text.strip():
         return None
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
-    except (ValueError, LineRefused) as exc:  # json.JSONDecodeError is a ValueError
+        value = line_loads(text)
+    except JsonRefused as exc:  # valid JSON, but nested too deeply or holding a lone surrogate
+        return _unparseable(text, line_number, default_network, str(exc))
+    except ValueError as exc:  # json.JSONDecodeError and LineRefused are ValueErrors
         return _unparseable(text, line_number, default_network, f"not valid JSON: {_json_error(exc)}")
     if not isinstance(value, dict):
         return _unparseable(text, line_number, default_network, f"not a JSON object but {json_type(value)}")
@@ -196,11 +244,6 @@ def _parse_line(line: bytes, *, line_number: int, default_network: str) -> _Pars
             network=network if network in NETWORKS else default_network,
         )
     return _ParsedLine(line_number=line_number, post=post, raw=value)
-
-
-def _refuse_constant(name: str) -> Any:
-    # Python's json accepts NaN and Infinity; JSON (and PostgreSQL's jsonb) do not.
-    raise LineRefused(f"{name} is not a JSON value")
 
 
 def _json_error(exc: Exception) -> str:
@@ -233,11 +276,44 @@ def _store_batch(
 ) -> None:
     """Ingest the batch's posts and quarantine its rejected lines in one transaction.
 
-    The ingest's own quarantine option is not used: it knows batch positions, not line numbers, and it
-    keeps the post's payload rather than the line as it was written.
+    Should the database refuse the batch anyway (a value no check above foresaw), the lines are stored one
+    by one instead: the one it refuses is quarantined with the database's reason, and the batch's other
+    lines, and the rest of the file, are still stored.
     """
     if not parsed and not refused:
         return
+    # Django's errors, the driver's own (the COPY path talks to psycopg directly), and the ValueError of a
+    # text the driver cannot encode.
+    refusals = (DatabaseError, connection.Database.Error, ValueError)
+    try:
+        inserted, rejections = _store(channel, parsed, refused)
+    except refusals:
+        inserted, rejections = _store(channel, [], refused)
+        for line in parsed:
+            try:
+                stored, refused_alone = _store(channel, [line], [])
+            except refusals as exc:
+                stored, refused_alone = _store(channel, [], [_unstorable(line, exc)])
+            inserted += stored
+            rejections += refused_alone
+    rejections.sort(key=lambda rejection: rejection.line_number)
+    totals.inserted += inserted
+    # Counted here rather than taken from the ingest's duplicates, which leave out a post repeated within
+    # the batch: every line must add up to inserted + duplicates + rejected.
+    totals.duplicates += len(parsed) - inserted - (len(rejections) - len(refused))
+    totals.rejected += len(rejections)
+    totals.shown.extend(rejections[: REJECTIONS_SHOWN - len(totals.shown)])
+
+
+def _store(
+    channel: Channel, parsed: Sequence[_ParsedLine], refused: Sequence[Rejection]
+) -> tuple[int, list[Rejection]]:
+    """One transaction: the posts ingested, the refused lines and the posts the ingest refuses quarantined.
+    Returns how many mentions are new and every line rejected.
+
+    The ingest's own quarantine option is not used: it knows batch positions, not line numbers, and it
+    keeps the post's payload rather than the line as it was written.
+    """
     rejections = list(refused)
     with transaction.atomic():
         # cursor=None: an import is not a pull, and must not move where the channel's next pull starts.
@@ -254,13 +330,19 @@ def _store_batch(
                 )
             )
         _quarantine(channel, rejections)
-    rejections.sort(key=lambda rejection: rejection.line_number)
-    totals.inserted += result.inserted
-    # Counted here rather than taken from result.duplicates, which leaves out a post repeated within the
-    # batch: every line must add up to inserted + duplicates + rejected.
-    totals.duplicates += len(parsed) - result.inserted - len(result.rejected)
-    totals.rejected += len(rejections)
-    totals.shown.extend(rejections[: REJECTIONS_SHOWN - len(totals.shown)])
+    return result.inserted, rejections
+
+
+def _unstorable(line: _ParsedLine, exc: Exception) -> Rejection:
+    # The line as JSON text (any character escaped), since its own values are what the database refused.
+    text = json.dumps(line.raw, default=str)
+    return Rejection(
+        line_number=line.line_number,
+        reason=f"the database refused it: {str(exc).strip() or type(exc).__name__}",
+        raw={"line": text[:QUARANTINED_LINE_LIMIT]},
+        external_id=line.post.external_id[:200].encode("utf-8", "replace").decode(),
+        network=line.post.network,
+    )
 
 
 def _quarantine(channel: Channel, rejections: Sequence[Rejection]) -> None:
