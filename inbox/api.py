@@ -23,7 +23,6 @@ from rest_framework.views import APIView
 from inbox import serializers as s
 from inbox.models import Mention, Reply
 from inbox.selectors import (
-    InboxFilters,
     channels_visible_to,
     mention_detail,
     mention_get,
@@ -116,13 +115,14 @@ class MentionsApi(InboxApi):
             "Newest first, a page at a time: follow `next` (keyset paging, stable while mentions arrive). "
             "Filters are those of the inbox; `queue` defaults to `all` (everything the user may see)."
         ),
-        parameters=[s.MentionListQuery],
+        parameters=[s.MentionListQuery, *s.FILTER_PARAMETERS],
         responses={200: s.MentionPageOut, 400: REFUSED},
     )
     def get(self, request: Request) -> Response:
         query = _parse(s.MentionListQuery, {k: v for k, v in request.query_params.items() if v.strip()})
-        cursor, limit = query.pop("cursor", ""), query.pop("limit")
-        page = mentions_for_inbox(user=request.user, filters=InboxFilters(**query), after=cursor, limit=limit)
+        page = mentions_for_inbox(
+            user=request.user, filters=query["filters"], after=query.get("cursor", ""), limit=query["limit"]
+        )
         next_url = None
         if page.next_cursor:
             next_url = replace_query_param(request.build_absolute_uri(), "cursor", page.next_cursor)

@@ -30,6 +30,7 @@ from django.views.decorators.http import require_GET
 
 from channels.models import Channel, Network, Segment
 from channels.views import admin_required
+from inbox.forms import FilterDateField, ascii_id
 from inbox.models import AuditEvent, Mention, Reply
 from inbox.selectors import cursor_decode, cursor_encode
 from inbox.templatetags.inbox_tags import stamp
@@ -214,15 +215,16 @@ def _distinct_values(column: str) -> list[Any]:
 
 
 class AuditFilterForm(forms.Form):
-    """The log's filters, from the query string."""
+    """The log's filters, from the query string: their one check, for the page and the export. A bad value
+    is named beside its field and the answer is a 400."""
 
     actor = forms.ChoiceField(label="Who", required=False)
     verb = forms.ChoiceField(label="Action", required=False)
     object_type = forms.ChoiceField(label="Object type", required=False)
     object_id = forms.CharField(label="Object id", required=False, max_length=64)
     object = forms.CharField(label="Object contains", required=False, max_length=200)
-    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    since = FilterDateField(label="From", required=False)
+    until = FilterDateField(label="To", required=False)
 
     def __init__(self, *args: Any, choices: AuditChoices, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -244,6 +246,13 @@ class AuditFilterForm(forms.Form):
         if since and until and since > until:
             self.add_error("until", "The last day comes before the first day.")
         return data
+
+    def problems(self) -> str:
+        """The errors in one line, each after its field's label."""
+        return "; ".join(
+            f"{self.fields[name].label if name in self.fields else 'Filters'}: {' '.join(errors)}"
+            for name, errors in self.errors.items()
+        )
 
     def filters(self) -> AuditFilters:
         data = self.cleaned_data
@@ -297,7 +306,10 @@ def audit_events(*, user: AbstractBaseUser, filters: AuditFilters) -> QuerySet[A
     if filters.actor == SYSTEM_ACTOR:
         events = events.filter(actor__isnull=True)
     elif filters.actor:
-        events = events.filter(actor_id=int(filters.actor))
+        actor = ascii_id(filters.actor)
+        if actor is None:  # the form offers only ids and "system"; a value built elsewhere matches nothing
+            return AuditEvent.objects.none()
+        events = events.filter(actor_id=actor)
     if filters.verb.endswith("."):
         events = events.filter(verb__startswith=filters.verb)
     elif filters.verb:
@@ -390,7 +402,9 @@ class _Names:
         self.rules = dict(Rule.objects.filter(pk__in=rule_ids).values_list("pk", "name"))
         channel_type = ContentType.objects.get_for_model(Channel)
         channel_ids = {ref for ref in channel_refs if isinstance(ref, int)} | {
-            int(e.object_id) for e in events if e.object_type_id == channel_type.pk and e.object_id.isdigit()
+            ascii_id(e.object_id)
+            for e in events
+            if e.object_type_id == channel_type.pk and ascii_id(e.object_id)
         }
         channel_slugs = {ref for ref in channel_refs if isinstance(ref, str)}
         self.channel_slugs: dict[int, str] = {}
@@ -489,8 +503,8 @@ def _rows(events: Sequence[AuditEvent]) -> list[AuditRow]:
         object_url = ""
         if event.object_type_id == mention_type.pk:
             object_url = f"{reverse('inbox:index')}?{urlencode({'open': event.object_id})}"
-        elif event.object_type_id == channel_type.pk and event.object_id.isdigit():
-            slug = names.channel_slugs.get(int(event.object_id))
+        elif event.object_type_id == channel_type.pk and ascii_id(event.object_id):
+            slug = names.channel_slugs.get(ascii_id(event.object_id))
             object_url = reverse("channels:settings", args=[slug]) if slug else ""
         rows.append(
             AuditRow(
@@ -546,6 +560,7 @@ def index(request: HttpRequest) -> HttpResponse:
             "next_query": urlencode({**query, "after": page.next_cursor}) if page.next_cursor else "",
             "is_filtered": bool(query),
         },
+        status=400 if form.errors else 200,
     )
 
 
@@ -576,10 +591,10 @@ def export(request: HttpRequest) -> HttpResponse:
     """Every event the current filters match, newest first, as a CSV file streamed as it is read."""
     form = _filter_form(request)
     if form.is_bound and not form.is_valid():
-        problems = "; ".join(
-            f"{form.fields[name].label}: {' '.join(errors)}" for name, errors in form.errors.items()
+        return HttpResponseBadRequest(
+            f"The filters are not valid, so nothing was exported. {form.problems()}",
+            content_type="text/plain; charset=utf-8",
         )
-        return HttpResponseBadRequest(f"The filters are not valid, so nothing was exported. {problems}")
     filters = form.filters() if form.is_bound else AuditFilters()
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response = StreamingHttpResponse(

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date, timedelta
+from typing import Any
+
 from django import forms
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
+from channels.connectors.base import EARLIEST_POST_AT
 from channels.models import Channel, Network, Segment
 from inbox.models import Mention
 from inbox.selectors import DEFAULT_QUEUE, QUEUES, InboxFilters
@@ -12,6 +18,94 @@ from routing.facts import INTENTS
 from teams.models import Team
 
 YES_NO = [("", "Any"), ("yes", "Yes"), ("no", "No")]
+# What the API has always accepted beside yes and no.
+_YES_NO_SPELLINGS = {"yes": "yes", "true": "yes", "1": "yes", "no": "no", "false": "no", "0": "no"}
+_PRIORITY_NAMES = {choice.name.lower(): str(choice.value) for choice in Mention.Priority}
+
+ID_MAX = 2**63 - 1  # ids are PostgreSQL bigints; a longer number is no id, and would not fit a query
+_ASCII_ID = re.compile(r"[0-9]{1,19}")
+# Filter dates: nothing was posted before 2006; a year ahead is room for a view saved for a coming event,
+# and keeps the day after the last one (which the list filters on) a date Python can hold.
+FILTER_DATE_AHEAD = timedelta(days=366)
+
+
+def ascii_id(value: Any) -> int | None:
+    """``value`` as an id when it is written in ASCII digits and fits a bigint, else None.
+
+    ``int()`` alone reads "٣" as 3 and raises on "²" (a digit to ``str.isdigit``), so ids from a query
+    string or a form are read here.
+    """
+    text = str(value).strip() if value is not None else ""
+    if not _ASCII_ID.fullmatch(text) or int(text) > ID_MAX:
+        return None
+    return int(text)
+
+
+class FilterDateField(forms.DateField):
+    """A day to filter on: from 2006 (no post is older) to a year from today. A date outside that would
+    filter nothing more, and near year 9999 it cannot even be turned into a time to compare with."""
+
+    widget = forms.DateInput(attrs={"type": "date"})
+
+    def validate(self, value: date | None) -> None:
+        super().validate(value)
+        if value is None:
+            return
+        earliest = EARLIEST_POST_AT.date()
+        latest = timezone.localdate() + FILTER_DATE_AHEAD
+        if value < earliest:
+            raise forms.ValidationError(
+                f"Choose a day from {earliest} on: no post is older.", code="too_early"
+            )
+        if value > latest:
+            raise forms.ValidationError(
+                f"Choose a day up to {latest}: no post is dated later.", code="too_late"
+            )
+
+
+class AsciiIdModelChoiceField(forms.ModelChoiceField):
+    """A model chosen by id, the id written in ASCII digits."""
+
+    def to_python(self, value: Any) -> Any:
+        if value in self.empty_values:
+            return None
+        if ascii_id(value) is None:
+            raise forms.ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return super().to_python(value)
+
+
+class YesNoField(forms.ChoiceField):
+    """Yes, no or any; true/false and 1/0 are read as yes and no."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=YES_NO, required=False, **kwargs)
+
+    def to_python(self, value: Any) -> str:
+        value = super().to_python(value).strip().lower()
+        return _YES_NO_SPELLINGS.get(value, value)
+
+
+class PriorityFilterField(forms.TypedChoiceField):
+    """A priority by value (10, 20, 30, 40) or by name (low, normal, high, urgent)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            choices=[("", "Any priority"), *Mention.Priority.choices],
+            coerce=int,
+            empty_value=None,
+            required=False,
+            **kwargs,
+        )
+
+    def to_python(self, value: Any) -> str:
+        value = super().to_python(value).strip().lower()
+        return _PRIORITY_NAMES.get(value, value)
+
+
+def _field_name(form: forms.Form, name: str) -> str:
+    if name not in form.fields:
+        return "Filters"
+    return str(form[name].label)
 
 
 def _yes_no(value: str) -> bool | None:
@@ -27,11 +121,12 @@ def _channel_choices() -> list[tuple[str, str]]:
 
 
 class InboxFilterForm(forms.Form):
-    """The list's queue and filters, from the query string. Bad values are named, not ignored."""
+    """The list's queue and filters, from a query string or a saved view: the one check of them for the
+    pages, the API and saved views. A bad value is named, and nothing is listed until it is put right."""
 
     queue = forms.ChoiceField(choices=list(QUEUES.items()), required=False)
     q = forms.CharField(required=False, max_length=200, label="Search")
-    team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False, empty_label="Any team")
+    team = AsciiIdModelChoiceField(queryset=Team.objects.all(), required=False, empty_label="Any team")
     # Callables: read from the database only when a page shows the field or a request filters by it.
     segment = forms.ChoiceField(required=False, choices=_segment_choices)
     channel = forms.ChoiceField(required=False, choices=_channel_choices)
@@ -44,24 +139,28 @@ class InboxFilterForm(forms.Form):
     sentiment = forms.ChoiceField(
         choices=[("", "Any sentiment"), *Mention.SentimentLabel.choices], required=False
     )
-    priority = forms.TypedChoiceField(
-        choices=[("", "Any priority"), *Mention.Priority.choices],
-        coerce=int,
-        empty_value=None,
-        required=False,
-    )
+    priority = PriorityFilterField()
     assignee = forms.CharField(required=False, max_length=20)
     label = forms.CharField(required=False, max_length=40)
-    misdirected = forms.ChoiceField(choices=YES_NO, required=False)
-    escalated = forms.ChoiceField(choices=YES_NO, required=False)
-    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    misdirected = YesNoField()
+    escalated = YesNoField()
+    since = FilterDateField(required=False)
+    until = FilterDateField(required=False)
 
     def clean_assignee(self) -> str:
-        value = self.cleaned_data["assignee"].strip()
-        if value in ("", "me", "none") or value.isdigit():
+        value = self.cleaned_data["assignee"].strip().lower()
+        if value in ("", "me", "none"):
             return value
-        raise forms.ValidationError("Choose me, none or a person.")
+        person = ascii_id(value)
+        if person is None:
+            raise forms.ValidationError("Choose me, none or a person (by user id, in digits 0-9).")
+        return str(person)
+
+    def problems(self) -> str:
+        """The errors in one line, each after the name of its filter, for a 400 answer or a message."""
+        return "; ".join(
+            f"{_field_name(self, name)}: {' '.join(errors)}" for name, errors in self.errors.items()
+        )
 
     def clean(self) -> dict:
         data = super().clean()
@@ -71,7 +170,8 @@ class InboxFilterForm(forms.Form):
         return data
 
     def filters(self) -> InboxFilters:
-        """The valid filters; call after is_valid(). Invalid fields filter nothing (the form shows why)."""
+        """The valid filters; call after is_valid(). Invalid fields are left out: list nothing with them
+        (the pages and the API answer 400 instead), but the rest still fills the form and the links."""
         data = {name: value for name, value in self.cleaned_data.items() if name not in self.errors}
         team = data.get("team")
         return InboxFilters(
@@ -165,4 +265,4 @@ class BulkForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # Any integer is acceptable here; the selector decides which of them the user may touch.
-        self.fields["ids"].valid_value = lambda value: str(value).isdigit()
+        self.fields["ids"].valid_value = lambda value: ascii_id(value) is not None

@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema_field
 from rest_framework import serializers
 
 from channels.models import Channel, Network, Segment
+from inbox.forms import InboxFilterForm
 from inbox.lines import LineRefused, parse_created_at, post_from_object
 from inbox.models import Author, Mention, Note, Reply
 from inbox.selectors import INBOX_PAGE_SIZE, QUEUES, cursor_decode
@@ -364,42 +366,14 @@ class RuleOut(serializers.ModelSerializer):
 
 
 class MentionListQuery(serializers.Serializer):
-    """The list's query string: the inbox filters, a page cursor and a page size. Empty values are ignored."""
+    """The list's query string: a page cursor and size, and the inbox's filters, which the inbox filter form
+    checks (``inbox.forms.InboxFilterForm``: the same check as the pages' and saved views'). ``queue``
+    defaults to ``all``. Empty values are ignored."""
 
-    queue = serializers.ChoiceField(choices=list(QUEUES), default=API_DEFAULT_QUEUE)
-    team = serializers.IntegerField(required=False, min_value=1, help_text="Team id.")
-    segment = serializers.SlugField(required=False, help_text="Segment slug of a receiving channel.")
-    channel = serializers.SlugField(required=False, help_text="Slug of a receiving channel.")
-    network = serializers.ChoiceField(choices=Network.choices, required=False)
-    kind = serializers.ChoiceField(choices=Mention.Kind.choices, required=False)
-    status = serializers.ChoiceField(choices=Mention.Status.choices, required=False)
-    intent = serializers.ChoiceField(choices=INTENTS, required=False)
-    sentiment = serializers.ChoiceField(choices=Mention.SentimentLabel.choices, required=False)
-    priority = PriorityField(required=False)
-    assignee = serializers.CharField(required=False, help_text='"me", "none" or a user id.')
-    label = serializers.CharField(required=False, max_length=40)
-    misdirected = serializers.BooleanField(required=False, allow_null=True, default=None)
-    escalated = serializers.BooleanField(
-        required=False, allow_null=True, default=None, help_text="Has an open escalation."
-    )
-    since = serializers.DateField(required=False, help_text="Posted on or after this day.")
-    until = serializers.DateField(required=False, help_text="Posted on or before this day.")
-    q = serializers.CharField(required=False, max_length=SEARCH_MAX, help_text="Text or author handle.")
     cursor = serializers.CharField(required=False, help_text="The `next` link's cursor.")
     limit = serializers.IntegerField(
         required=False, min_value=1, max_value=PAGE_SIZE_MAX, default=INBOX_PAGE_SIZE
     )
-
-    def validate_segment(self, value: str) -> str:
-        if not Segment.objects.filter(slug=value).exists():
-            raise serializers.ValidationError(f"There is no segment {value!r}.")
-        return value
-
-    def validate_assignee(self, value: str) -> str:
-        value = value.strip().lower()
-        if value in ("me", "none") or (value.isascii() and value.isdigit()):
-            return value
-        raise serializers.ValidationError('Give "me", "none" or a user id.')
 
     def validate_cursor(self, value: str) -> str:
         try:
@@ -409,10 +383,46 @@ class MentionListQuery(serializers.Serializer):
         return value
 
     def validate(self, attrs: dict) -> dict:
-        since, until = attrs.get("since"), attrs.get("until")
-        if since and until and until < since:
-            raise serializers.ValidationError({"until": "The end of the period comes before its start."})
+        form = InboxFilterForm({"queue": API_DEFAULT_QUEUE, **self.initial_data})
+        if not form.is_valid():
+            raise serializers.ValidationError(
+                {
+                    "non_field_errors" if name == "__all__" else name: list(errors)
+                    for name, errors in form.errors.items()
+                }
+            )
+        attrs["filters"] = form.filters()
         return attrs
+
+
+def _filter_parameter(name: str, kind: Any = OpenApiTypes.STR, help_text: str = "", enum: Any = None):
+    return OpenApiParameter(
+        name, kind, OpenApiParameter.QUERY, required=False, description=help_text, enum=enum
+    )
+
+
+# The filters as the schema shows them; InboxFilterForm is what checks them.
+FILTER_PARAMETERS = [
+    _filter_parameter("queue", help_text="Default `all`: everything the user may see.", enum=list(QUEUES)),
+    _filter_parameter("team", OpenApiTypes.INT, "Team id."),
+    _filter_parameter("segment", help_text="Segment slug of a receiving channel."),
+    _filter_parameter("channel", help_text="Slug of a receiving channel."),
+    _filter_parameter("network", enum=Network.values),
+    _filter_parameter("kind", enum=Mention.Kind.values),
+    _filter_parameter("status", enum=Mention.Status.values),
+    _filter_parameter("intent", enum=list(INTENTS)),
+    _filter_parameter("sentiment", enum=Mention.SentimentLabel.values),
+    _filter_parameter("priority", help_text="10 low, 20 normal, 30 high, 40 urgent; the names work too."),
+    _filter_parameter("assignee", help_text='"me", "none" or a user id.'),
+    _filter_parameter("label"),
+    _filter_parameter("misdirected", help_text="yes or no (true/false, 1/0)."),
+    _filter_parameter("escalated", help_text="Has an open escalation: yes or no (true/false, 1/0)."),
+    _filter_parameter("since", OpenApiTypes.DATE, "Posted on or after this day (2006 to a year from today)."),
+    _filter_parameter(
+        "until", OpenApiTypes.DATE, "Posted on or before this day (2006 to a year from today)."
+    ),
+    _filter_parameter("q", help_text="Text or author handle."),
+]
 
 
 class MentionCreateIn(serializers.Serializer):

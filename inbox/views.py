@@ -28,7 +28,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from inbox import triage
 from inbox.events import events_listen
-from inbox.forms import BulkForm, InboxFilterForm, ReplyForm, RerouteForm, SnoozeForm
+from inbox.forms import BulkForm, InboxFilterForm, ReplyForm, RerouteForm, SnoozeForm, ascii_id
 from inbox.models import Mention, Reply, SavedView
 from inbox.presence import presence_record
 from inbox.selectors import (
@@ -38,6 +38,7 @@ from inbox.selectors import (
     OPEN_ESCALATION_STATES,
     QUEUES,
     InboxFilters,
+    MentionPage,
     mention_detail,
     mention_get,
     mentions_for_inbox,
@@ -76,27 +77,31 @@ def _login_or_client_redirect(view: Callable[..., HttpResponse]) -> Callable[...
 
 
 def _int(value: str | None, default: int | None = None) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else default
-    except ValueError:
-        return default
+    number = ascii_id(value)  # ASCII digits only: int() reads "٣" as 3 and raises on "²"
+    return default if number is None else number
 
 
 # --- The list -----------------------------------------------------------------------------------------------
 
 
-def _list_context(request: HttpRequest) -> dict[str, Any]:
-    form = InboxFilterForm(request.GET or None)
-    form.is_valid()
+def _list_context(request: HttpRequest, data: Any = None) -> dict[str, Any]:
+    """The list for the filters in ``data`` (the query string unless given). Invalid filters list nothing:
+    ``filter_error`` says why, and the views answer 400."""
+    data = request.GET if data is None else data
+    form = InboxFilterForm(data or None)
+    filter_error = "" if not form.is_bound or form.is_valid() else form.problems()
     filters = form.filters() if form.is_bound else InboxFilters()
     limit = min(max(_int(request.GET.get("limit"), INBOX_PAGE_SIZE) or INBOX_PAGE_SIZE, 1), LIST_LIMIT_MAX)
     after = request.GET.get("after", "")
     cursor_error = ""
-    try:
-        page = mentions_for_inbox(user=request.user, filters=filters, after=after, limit=limit)
-    except ValueError as exc:
-        cursor_error = str(exc)
-        page = mentions_for_inbox(user=request.user, filters=filters, limit=limit)
+    if filter_error:
+        page = MentionPage(mentions=[])
+    else:
+        try:
+            page = mentions_for_inbox(user=request.user, filters=filters, after=after, limit=limit)
+        except ValueError as exc:
+            cursor_error = str(exc)
+            page = mentions_for_inbox(user=request.user, filters=filters, limit=limit)
     query = filters.as_query()
     return {
         "form": form,
@@ -113,6 +118,7 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
         ),
         "is_next_page": bool(after) and not cursor_error,
         "cursor_error": cursor_error,
+        "filter_error": filter_error,
         "open_id": _int(request.GET.get("open")),
         # Reversed once, not once a row: "/inbox/mentions/" + id + "/".
         "detail_url": reverse("inbox:detail", args=[0]).removesuffix("0/"),
@@ -120,8 +126,8 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-def _page_context(request: HttpRequest) -> dict[str, Any]:
-    context = _list_context(request)
+def _page_context(request: HttpRequest, data: Any = None) -> dict[str, Any]:
+    context = _list_context(request, data)
     user = request.user
     context.update(
         queues=QUEUES,
@@ -151,7 +157,7 @@ def index(request: HttpRequest) -> HttpResponse:
     open_id = context["open_id"]
     if open_id is not None:
         context.update(_detail_context(request, open_id))
-    return render(request, "inbox/index.html", context)
+    return render(request, "inbox/index.html", context, status=400 if context["filter_error"] else 200)
 
 
 @_login_or_client_redirect
@@ -160,7 +166,7 @@ def mention_list(request: HttpRequest) -> HttpResponse:
     """The list alone (htmx swaps it in on filter changes, live events and "load more")."""
     context = _list_context(request)
     template = "inbox/_rows.html" if context["is_next_page"] else "inbox/_mention_list.html"
-    return render(request, template, context)
+    return render(request, template, context, status=400 if context["filter_error"] else 200)
 
 
 @_login_or_client_redirect
@@ -482,7 +488,11 @@ def bulk(request: HttpRequest) -> HttpResponse:
 def saved_view_save(request: HttpRequest) -> HttpResponse:
     name = request.POST.get("name", "").strip()[:80]
     form = InboxFilterForm(request.POST)
-    form.is_valid()
+    if not form.is_valid():
+        # A view that can only ever fail is not kept: the page says why, beside the filters.
+        context = _page_context(request, request.POST)
+        context["view_not_saved"] = True
+        return render(request, "inbox/index.html", context, status=400)
     filters = form.filters().as_query()
     team_id = _int(request.POST.get("share_with"))
     if team_id is not None and not (user_is_admin(request.user) or team_id in user_team_ids(request.user)):

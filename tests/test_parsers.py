@@ -1,5 +1,5 @@
-"""JSON from outside: request bodies nested too deeply, holding lone surrogates or too large are a 400 (413 for
-size) saying why, on every endpoint, the anonymous token endpoint included; never a 500, never a write."""
+"""JSON from outside: request bodies nested too deeply or holding lone surrogates are a 400 saying why (a body
+too large for its endpoint a 413), on every endpoint, the anonymous token one included; never a 500."""
 
 from __future__ import annotations
 
@@ -107,5 +107,5 @@ def test_a_mention_over_the_import_line_limit_is_a_413_and_nothing_is_stored():
 
 def test_the_loader_scans_brackets_outside_strings_only():
     assert json_loads_checked('["[[[[{{{{", "]]]"]', max_depth=1) == ["[[[[{{{{", "]]]"]
-    with pytest.raises(JsonRefused, match="^the JSON nests 3 levels deep; at most 2 are accepted$"):
+    with pytest.raises(JsonRefused, match=r"^the JSON nests 3 levels deep; at most 2 are accepted$"):
         json_loads_checked('[[["\\"]"]]]', max_depth=2)

@@ -17,6 +17,7 @@ from django.http import StreamingHttpResponse
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from channels.connect import channel_connect_mastodon, channel_settings_update
 from inbox import audit_views
@@ -388,7 +389,7 @@ def test_filters_that_make_no_sense_are_refused_beside_the_field(
     export = admin_client.get(EXPORT_URL, {"since": "2026-11-22", "until": "2026-11-21"})
     unknown = admin_client.get(INDEX_URL, {"actor": "999999"})
 
-    assert page.status_code == 200
+    assert page.status_code == 400
     assert page.context["form"].errors == {"until": ["The last day comes before the first day."]}
     assert shown_ids(page) == []
     assert "The log was not filtered" in page.content.decode()
@@ -396,6 +397,26 @@ def test_filters_that_make_no_sense_are_refused_beside_the_field(
     assert "The last day comes before the first day." in export.content.decode()
     assert "actor" in unknown.context["form"].errors
     assert shown_ids(unknown) == []
+
+
+def test_a_day_no_event_can_have_is_a_400_on_the_page_and_the_export_not_a_silent_header(
+    admin_client: Client, story: dict[str, AuditEvent]
+) -> None:
+    latest = timezone.localdate() + timedelta(days=366)
+
+    page = admin_client.get(INDEX_URL, {"until": "9999-12-31"})
+    export = admin_client.get(EXPORT_URL, {"until": "9999-12-31"})
+    too_early = admin_client.get(EXPORT_URL, {"since": "0001-01-01"})
+
+    message = f"Choose a day up to {latest}: no post is dated later."
+    assert page.status_code == 400
+    assert page.context["form"].errors == {"until": [message]}
+    assert f'<p class="field__error" id="id_until_error">{message}</p>' in page.content.decode()
+    assert shown_ids(page) == []
+    assert (export.status_code, export["Content-Type"]) == (400, "text/plain; charset=utf-8")
+    assert export.content.decode() == f"The filters are not valid, so nothing was exported. To: {message}"
+    assert too_early.status_code == 400
+    assert too_early.content.decode().endswith("From: Choose a day from 2006-01-01 on: no post is older.")
 
 
 def test_the_next_page_and_the_export_keep_the_filters(

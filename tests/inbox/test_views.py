@@ -219,12 +219,64 @@ def test_filters_narrow_the_list_and_bad_values_are_named(client, agent, care_te
     client.force_login(agent)
 
     narrowed = client.get(LIST_URL, {"sentiment": "negative"}, **HTMX).content.decode()
-    bad = client.get(LIST_URL, {"sentiment": "furious", "since": "yesterday-ish"}, **HTMX).content.decode()
+    bad = client.get(LIST_URL, {"sentiment": "furious", "since": "yesterday-ish"}, **HTMX)
 
     assert mention_texts(narrowed) == ["angry"]
-    assert "Some filters were not understood" in bad
-    assert "sentiment" in bad and "since" in bad
-    assert sorted(mention_texts(bad)) == ["angry", "happy"]
+    assert bad.status_code == 400
+    html = bad.content.decode()
+    assert "These filters are not valid, so nothing is listed." in html
+    assert "Sentiment: Select a valid choice. furious is not one of the available choices." in html
+    assert "Since: Enter a valid date." in html
+    assert mention_texts(html) == []
+
+
+def _latest_filter_day() -> str:
+    return str(timezone.localdate() + timedelta(days=366))
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ({"assignee": "²"}, "assignee", "Choose me, none or a person (by user id, in digits 0-9)."),
+        ({"assignee": "\u0663"}, "assignee", "Choose me, none or a person (by user id, in digits 0-9)."),
+        ({"assignee": "9" * 20}, "assignee", "Choose me, none or a person (by user id, in digits 0-9)."),
+        (
+            {"team": "\u0661"},
+            "team",
+            "Select a valid choice. That choice is not one of the available choices.",
+        ),
+        ({"until": "9999-12-31"}, "until", "LATEST"),
+        ({"since": "0001-01-01"}, "since", "Choose a day from 2006-01-01 on: no post is older."),
+    ],
+)
+def test_a_filter_that_cannot_be_read_is_a_400_naming_it_on_the_page_the_list_and_the_api(
+    client, agent, care_team, query, field, message
+):
+    message = message.replace("LATEST", f"Choose a day up to {_latest_filter_day()}: no post is dated later.")
+    MentionFactory(team=care_team, text="waiting", assignee=agent)
+    client.force_login(agent)
+
+    page = client.get(INBOX_URL, {**query, "queue": "all"})
+    fragment = client.get(LIST_URL, {**query, "queue": "all"}, **HTMX)
+    api = client.get("/api/v1/mentions/", query)
+
+    assert [page.status_code, fragment.status_code, api.status_code] == [400, 400, 400]
+    label = page.context["form"][field].label
+    assert f"These filters are not valid, so nothing is listed. {label}: {message}" in page.content.decode()
+    assert f'<p class="field__error">{message}</p>' in page.content.decode()  # beside the field
+    assert mention_texts(page.content.decode()) == []
+    assert f"{label}: {message}" in fragment.content.decode()
+    assert api.json() == {field: [message]}
+
+
+def test_a_filter_date_a_year_ahead_is_still_read(client, agent, care_team):
+    MentionFactory(team=care_team, text="waiting")
+    client.force_login(agent)
+
+    response = client.get(INBOX_URL, {"until": _latest_filter_day(), "queue": "all"})
+
+    assert response.status_code == 200
+    assert mention_texts(response.content.decode()) == ["waiting"]
 
 
 def test_search_finds_words_and_authors(client, agent, care_team):
@@ -764,6 +816,34 @@ def test_saving_a_view_stores_the_filters_posted_and_shows_their_list(client, ag
     assert SavedView.objects.get().filters == {"queue": "team", "sentiment": "negative", "priority": "40"}
     assert response["Location"] == "/inbox/?queue=team&sentiment=negative&priority=40"
     assert mention_texts(client.get(response["Location"]).content.decode()) == ["angry"]
+
+
+def test_a_view_with_filters_that_cannot_be_read_is_not_saved(client, agent, care_team):
+    client.force_login(agent)
+
+    response = client.post(
+        reverse("inbox:saved_view_save"),
+        {"name": "Someday", "until": "9999-12-31", "share_with": care_team.pk},
+    )
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "The view was not saved: these filters are not valid. Until: Choose a day up to " in html
+    assert not SavedView.objects.exists()
+
+
+def test_a_view_saved_before_filters_were_checked_opens_with_the_error_not_a_500(client, agent, care_team):
+    SavedView.objects.create(owner=agent, team=care_team, name="Broken", filters={"assignee": "²"})
+    MentionFactory(team=care_team, text="waiting")
+    client.force_login(agent)
+
+    response = client.get(INBOX_URL, {"assignee": "²"})
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Broken" in html
+    assert "Assignee: Choose me, none or a person (by user id, in digits 0-9)." in html
+    assert mention_texts(html) == []
 
 
 def test_saved_view_cannot_be_shared_with_a_team_one_is_not_in(client, agent, crisis_team):
