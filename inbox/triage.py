@@ -9,7 +9,6 @@ a member of the mention's team, or an admin.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,7 +28,7 @@ from inbox.models import Mention, Note, Reply
 from inbox.presence import presence_typing_stop
 from inbox.selectors import mention_is_workable_by
 from inbox.sla import SLA_STOPPED, sla_clock_restart, sla_replied
-from routing.facts import INTENTS
+from routing.facts import INTENTS, LabelRefused, label_normalized
 from routing.models import Correction, Escalation
 from routing.services import RoutingActionError, mention_reroute, mention_sentiment_correct
 from teams.models import Membership, Team
@@ -37,7 +36,6 @@ from teams.roles import user_is_admin, user_leads_team, user_name, user_team_ids
 
 SNOOZE_MAX = timedelta(days=365)
 NOTE_MAX = 5000
-LABEL_RE = re.compile(r"^[\w][\w .:/-]{0,39}$")
 BULK_MAX = 1000  # a selection larger than this is a filter, not a selection
 
 
@@ -301,14 +299,12 @@ def labels_clean(labels: Iterable[str]) -> list[str]:
     """Labels as stored: trimmed, lower case; ``TriageError`` naming the first one that is not a label."""
     out = []
     for label in labels:
-        label = (label or "").strip().lower()
-        if not label:
+        if not (label or "").strip():
             continue
-        if not LABEL_RE.match(label):
-            raise TriageError(
-                f"{label[:60]!r} is not a label: up to 40 letters, digits, spaces and . : / - _, "
-                "starting with a letter or digit."
-            )
+        try:
+            label = label_normalized(label)
+        except LabelRefused as exc:
+            raise TriageError(str(exc)) from None
         if label not in out:
             out.append(label)
     return out
@@ -324,7 +320,8 @@ def mention_label(
     with transaction.atomic():
         current = _locked(mention)
         before = {"labels": list(current.labels)}
-        labels = [label for label in current.labels if label not in remove]
+        # Compared as stored today: a label written in capitals before labels were checked can still go.
+        labels = [label for label in current.labels if label.strip().lower() not in remove]
         labels += [label for label in add if label not in labels]
         current.labels = labels
         _touch(current, ["labels"])

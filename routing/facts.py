@@ -6,6 +6,7 @@ about its text; ``Decision`` is what the engine concluded, with an explanation a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -23,6 +24,28 @@ INTENTS: tuple[str, ...] = (
     "spam",
     "other",
 )
+
+# A label: what agents type and rules add, stored trimmed and in lower case so that one written "Recall" by a
+# rule is the "recall" an agent removes. Short enough for a badge in the list.
+LABEL_MAX = 40
+_LABEL = re.compile(rf"[\w][\w .:/-]{{0,{LABEL_MAX - 1}}}")
+
+
+class LabelRefused(ValueError):
+    """Text that is not a label; the message quotes it and says what a label is."""
+
+
+def label_normalized(value: str) -> str:
+    """``value`` as a label is stored (trimmed, lower case), or :class:`LabelRefused`. The one check of a
+    label, for agents (triage) and for rules (``add_labels``)."""
+    label = value.strip().lower()
+    if not _LABEL.fullmatch(label):
+        raise LabelRefused(
+            f"{label[:60]!r} is not a label: up to {LABEL_MAX} letters, digits, spaces and . : / - _, "
+            "starting with a letter or digit."
+        )
+    return label
+
 
 # The segment that owns each intent, seeded from the segment playbooks; admins can edit the map.
 DEFAULT_INTENT_SEGMENTS: dict[str, str] = {

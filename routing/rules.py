@@ -48,7 +48,9 @@ from routing.facts import (
     PRIORITIES,
     Classification,
     Facts,
+    LabelRefused,
     Notification,
+    label_normalized,
 )
 
 MAX_REGEX_LENGTH = 500  # admins write patterns by hand; a longer one is a paste accident, not a rule
@@ -138,12 +140,15 @@ class RoutingContext:
     be None to skip those checks (a published version recompiled after someone left must still load).
     ``team_names``, ``segment_names`` and ``channel_names`` (the handle) are what explanations and
     escalation reasons call them, by slug; one missing is called by its slug.
+    ``labels_checked`` False leaves out an ``add_labels`` label that is not a label instead of refusing the
+    rule: a version published before labels were checked must still load.
     """
 
     teams: frozenset[str]
     segments: Mapping[str, str]
     users: frozenset[str] | None = None
     channels: frozenset[str] | None = None
+    labels_checked: bool = True
     intent_segments: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_INTENT_SEGMENTS))
     misdirect_threshold: float = 0.6
     team_names: Mapping[str, str] = field(default_factory=dict)
@@ -238,6 +243,23 @@ def _string_list(value: Any, path: str, what: str) -> list[str]:
             raise _fail(f"{path}[{i}]", f"expected a non-empty {what[:-1] if what.endswith('s') else what}")
         out.append(item.strip())
     return out
+
+
+def _labels(value: Any, path: str, *, checked: bool = True) -> list[str]:
+    """The labels of ``add_labels`` as they are stored (``routing.facts.label_normalized``, the check agents'
+    labels go through), so agents can remove what a rule added. One that is not a label fails the rule at
+    its path, or is left out when ``checked`` is off."""
+    labels: list[str] = []
+    for i, item in enumerate(_string_list(value, path, "labels")):
+        try:
+            label = label_normalized(item)
+        except LabelRefused as exc:
+            if checked:
+                raise _fail(f"{path}[{i}]", str(exc)) from None
+            continue
+        if label not in labels:
+            labels.append(label)
+    return labels
 
 
 def _known(values: list[str], known: Iterable[str] | None, path: str, what: str) -> frozenset[str]:
@@ -519,9 +541,10 @@ def _actions(value: Any, path: str, context: RoutingContext) -> _Effect:
             effect["priority"] = _slug(arg, here, PRIORITIES, "priority")
             said.append(f"set priority {arg}")
         elif op == "add_labels":
-            labels = _string_list(arg, here, "labels")
+            labels = _labels(arg, here, checked=context.labels_checked)
             effect["labels"].extend(label for label in labels if label not in effect["labels"])
-            said.append(f"labelled {', '.join(labels)}")
+            if labels:
+                said.append(f"labelled {', '.join(labels)}")
         elif op == "assign_to":
             effect["assignee"] = _slug(arg, here, context.users, "user")
             said.append(f"assigned to {arg}")

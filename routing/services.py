@@ -325,9 +325,16 @@ def rule_set_current() -> CompiledRuleSet:
 
 def rule_set_compile(*, version: RuleSetVersion) -> CompiledRuleSet:
     """Compile a published version. Users and channels it names are not checked again: one deleted since
-    publishing must not stop routing (an assignment to a missing user is simply not made)."""
+    publishing must not stop routing (an assignment to a missing user is simply not made). Nor are its
+    labels refused: one that is not a label is left out."""
     context = routing_context(intent_segments=version.intent_segments)
-    context = replace(context, misdirect_threshold=version.misdirect_threshold, users=None, channels=None)
+    context = replace(
+        context,
+        misdirect_threshold=version.misdirect_threshold,
+        users=None,
+        channels=None,
+        labels_checked=False,  # one published before labels were checked leaves its bad labels out
+    )
     return compile_rule_set(list(version.rules), context, version=version.number)
 
 

@@ -665,6 +665,15 @@ def test_labels_are_added_and_removed(ada, mention, live, django_capture_on_comm
 
 
 @pytest.mark.django_db
+def test_a_label_stored_in_capitals_before_labels_were_checked_can_be_removed(ada, mention):
+    Mention.objects.filter(pk=mention.pk).update(labels=["Recall", "vip"])
+
+    mention_label(actor=ada, mention=mention, remove=["recall"])
+
+    assert fresh(mention).labels == ["vip"]
+
+
+@pytest.mark.django_db
 def test_labelling_with_nothing_to_add_or_remove_is_refused(ada, mention):
     with pytest.raises(TriageError, match=re.escape("Name a label to add or remove.")):
         mention_label(actor=ada, mention=mention, add=[" "], remove=[])

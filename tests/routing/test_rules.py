@@ -207,6 +207,19 @@ BAD_RULES = [
         "unknown key",
         id="escalate",
     ),
+    pytest.param(
+        rule({"keywords": ["a"]}, [{"add_labels": ["ok", "#urgent!"]}]),
+        "rules[0].then[0].add_labels[1]",
+        "'#urgent!' is not a label: up to 40 letters, digits, spaces and . : / - _, starting with a "
+        "letter or digit.",
+        id="label",
+    ),
+    pytest.param(
+        rule({"keywords": ["a"]}, [{"add_labels": ["x" * 41]}]),
+        "rules[0].then[0].add_labels[0]",
+        "is not a label",
+        id="label-length",
+    ),
 ]
 
 
@@ -337,6 +350,23 @@ def test_conditions(when: dict, changes: dict, expected: bool) -> None:
 
 
 # --- Actions --------------------------------------------------------------------------------------------
+
+
+def test_labels_a_rule_adds_are_stored_as_agents_labels_are() -> None:
+    then = [{"add_labels": ["  Recall ", "recall", "VIP"]}]
+
+    (compiled,) = compile_rule_set([rule({"keywords": ["stove"]}, then)], CONTEXT).rules
+
+    assert compiled.labels == ("recall", "vip")
+
+
+def test_a_version_published_before_labels_were_checked_still_loads_without_its_bad_labels() -> None:
+    then = [{"add_labels": ["#urgent!", "Recall"]}, {"set_priority": "high"}]
+    lenient = replace(CONTEXT, labels_checked=False)
+
+    (compiled,) = compile_rule_set([rule({"keywords": ["stove"]}, then)], lenient).rules
+
+    assert (compiled.labels, compiled.priority) == (("recall",), "high")
 
 
 def test_every_action_is_compiled_into_the_rules_effect() -> None:

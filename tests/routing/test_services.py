@@ -11,12 +11,14 @@ from django.core import mail
 from django.utils import timezone
 
 from inbox.models import AuditEvent, Mention
+from inbox.triage import mention_label
 from routing import services
 from routing.models import (
     ClassifierState,
     Correction,
     Escalation,
     RoutingSettings,
+    Rule,
     RuleSetVersion,
     SentimentCorrection,
     SentimentState,
@@ -167,6 +169,41 @@ def test_a_rule_that_does_not_compile_is_refused_and_nothing_is_published() -> N
     assert "nope" in str(unknown.value)
 
     assert RuleSetVersion.objects.count() == versions
+
+
+def test_a_rule_with_a_label_that_is_not_one_is_refused_on_save() -> None:
+    admin = UserFactory(admin=True)
+    services.rule_set_current()
+    versions = RuleSetVersion.objects.count()
+
+    with pytest.raises(RuleError) as refused:
+        services.rule_save(
+            user=admin, name="Shouty", when={"keywords": ["x"]}, then=[{"add_labels": ["!!!"]}]
+        )
+
+    assert str(refused.value) == (
+        "rules[0].then[0].add_labels[0]: '!!!' is not a label: up to 40 letters, digits, spaces and "
+        ". : / - _, starting with a letter or digit."
+    )
+    assert not Rule.objects.exists()
+    assert RuleSetVersion.objects.count() == versions
+
+
+def test_an_agent_can_remove_a_label_a_rule_added() -> None:
+    admin = UserFactory(admin=True)
+    services.rule_save(
+        user=admin, name="Recalls", when={"keywords": ["recalled"]}, then=[{"add_labels": ["Recall", "VIP"]}]
+    )
+    mention = received("@brand_help was my kettle recalled?", on="customer-relations")
+    services.mentions_route(mention_ids=[mention.pk])
+    mention.refresh_from_db()
+    assert mention.labels == ["recall", "vip"]
+    agent = MembershipFactory(team=mention.team).user  # of whichever team routing gave it to
+
+    mention_label(actor=agent, mention=mention, remove=["Recall"])
+
+    mention.refresh_from_db()
+    assert mention.labels == ["vip"]
 
 
 def test_every_rule_change_publishes_a_version_with_an_audit_trail() -> None:

@@ -703,6 +703,24 @@ def test_a_bad_email_address_is_refused_beside_its_action(admin_client: Client) 
     assert not Rule.objects.exists()
 
 
+def test_a_label_that_is_not_one_is_refused_beside_its_action(admin_client: Client) -> None:
+    response = admin_client.post(
+        reverse("routing:rule_new"),
+        builder_data(
+            "Shout",
+            conditions=[{"kind": "keywords", "text": "lawsuit"}],
+            actions=[{"kind": "add_labels", "labels": "legal, #urgent!"}],
+        ),
+    )
+
+    assert response.status_code == 200
+    assert (
+        'id="id_action-0-labels_error">&#x27;#urgent!&#x27; is not a label: up to 40 letters'
+        in response.content.decode()
+    )
+    assert not Rule.objects.exists()
+
+
 def test_a_bound_out_of_order_is_refused_beside_its_row(admin_client: Client) -> None:
     response = admin_client.post(
         reverse("routing:rule_new"),
@@ -786,7 +804,7 @@ def test_a_rule_written_as_json_is_saved_with_the_same_checks(admin_client: Clie
         ),
         (
             '{"name": "x", "when": ' + "[" * 100_000,
-            "Not accepted: the JSON nests 100000 levels deep; at most 64 are accepted.",
+            "Not accepted: the JSON nests 100001 levels deep; at most 64 are accepted.",
         ),
         (
             '{"name": "x", "when": {"keywords": ["\\ud800"]}, "then": [{"stop": true}]}',
