@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from django.db import connection, transaction
 from django.utils import timezone
 
-from channels.connectors.base import Post, RejectedItem
+from channels.connectors.base import Post, PostTimeRefused, RejectedItem, post_time_checked
 from channels.models import Channel, QuarantinedItem
 from inbox import bulk_postgresql
 from inbox.models import Author, Mention, MentionChannel
@@ -244,6 +244,12 @@ def _problem(post: Post) -> str:
         return f"unknown kind {post.kind!r} (expected one of {', '.join(sorted(_KINDS))})"
     if not isinstance(post.created_at, datetime) or timezone.is_naive(post.created_at):
         return "created_at must be a timezone-aware datetime"
+    try:
+        # Connectors and the import format check this already; here too for any way in that forgets, since
+        # one stored post from year 9999 breaks every page that lists its team's mentions.
+        post_time_checked(post.created_at)
+    except PostTimeRefused as exc:
+        return str(exc)
     if not post.author.external_id:
         return "the author has no external id"
     if len(post.author.external_id) > _MAX_LENGTHS["author_external_id"]:

@@ -10,9 +10,9 @@ import pytest
 from django.db import DatabaseError, connection
 
 from channels.connectors.base import AuthorData, Post
-from channels.models import Channel
+from channels.models import Channel, QuarantinedItem
 from inbox.models import Author, Mention, MentionChannel
-from inbox.services import mentions_ingest
+from inbox.services import Quarantine, mentions_ingest
 from tests.factories import ChannelFactory, segment
 
 POSTED = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
@@ -180,6 +180,31 @@ def test_invalid_posts_are_refused_with_a_reason_and_the_rest_is_stored() -> Non
         (4, "external id is longer than 64 characters"),
     ]
     assert sorted(Mention.objects.values_list("external_id", flat=True)) == ["ext-1", "ext-6"]
+
+
+@pytest.mark.django_db
+def test_a_post_time_no_post_can_have_is_refused_and_quarantined_whoever_sent_it() -> None:
+    channel = ChannelFactory()
+    far_future = datetime.fromisoformat("9999-12-31T23:59:59-05:00")
+    posts = [
+        make_post(1, created_at=far_future),
+        make_post(2, created_at=datetime(2005, 1, 1, tzinfo=UTC)),
+        make_post(3),
+    ]
+
+    result = mentions_ingest(
+        channel=channel, posts=posts, quarantine=Quarantine(source=QuarantinedItem.Source.PULL)
+    )
+
+    assert [r.index for r in result.rejected] == [0, 1]
+    assert result.rejected[0].reason.startswith(
+        "created_at 9999-12-31T23:59:59-05:00 is more than a day in the"
+    )
+    assert result.rejected[1].reason == (
+        "created_at 2005-01-01T00:00:00+00:00 is before 2006-01-01, earlier than any social network"
+    )
+    assert list(Mention.objects.values_list("external_id", flat=True)) == ["ext-3"]
+    assert sorted(QuarantinedItem.objects.values_list("external_id", flat=True)) == ["ext-1", "ext-2"]
 
 
 @pytest.mark.django_db
