@@ -208,7 +208,8 @@
     });
   });
   // Invalid filters answer 400 with the list saying why; htmx leaves 4xx answers out unless told otherwise.
-  filterForm.addEventListener("htmx:beforeSwap", (event) => {
+  // (htmx fires it on the target, the list, not on the form that asked.)
+  listBox.addEventListener("htmx:beforeSwap", (event) => {
     if (event.detail.xhr.status === 400 && event.detail.target === listBox) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;

@@ -317,3 +317,22 @@ def test_saving_a_view_keeps_the_filters_applied_since_the_page_loaded(live_serv
     expect(page.locator("li.mention")).to_have_count(1)
     expect(page.locator(f'li.mention[data-id="{calm.pk}"]')).to_have_count(0)
     assert errors == []
+
+
+def test_a_filter_day_no_post_can_have_is_named_in_the_list_and_nothing_is_listed(live_server, page) -> None:
+    care = segment("customer-relations")
+    agent = MembershipFactory(team=care.team).user
+    MentionFactory(team=care.team, text="Where is my order?")
+    sign_in(page.context, live_server.url, agent)
+    open_inbox(page, f"{live_server.url}/inbox/?queue=all")
+    expect(page.locator("li.mention")).to_have_count(1)
+
+    page.get_by_text("Filters", exact=True).click()
+    page.locator("#id_until").fill("9999-12-31")
+    page.get_by_role("button", name="Apply filters").click()
+
+    # The list answers 400; the page shows its message in place of the rows instead of keeping stale ones.
+    expect(page.locator("#filter-error")).to_contain_text(
+        "These filters are not valid, so nothing is listed. Until: Choose a day up to "
+    )
+    expect(page.locator("li.mention")).to_have_count(0)
