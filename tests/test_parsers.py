@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 from django.test import override_settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from inbox.models import Mention, Note
 from socialops.parsers import JsonRefused, json_loads_checked
 from tests.factories import MembershipFactory, MentionFactory, UserFactory, segment
+from users.models import ApiToken
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +40,7 @@ def test_deep_nesting_is_a_400_on_the_anonymous_token_endpoint(body):
     assert response.status_code == 400
     assert response.json()["detail"].startswith("JSON parse error - the JSON nests ")
     assert response.json()["detail"].endswith(" levels deep; at most 64 are accepted")
-    assert not Token.objects.exists()
+    assert not ApiToken.objects.exists()
 
 
 @pytest.mark.parametrize(
