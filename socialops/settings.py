@@ -327,6 +327,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "IntentEnum": "routing.facts.INTENTS",
         "NotSpamIntentEnum": "inbox.serializers.NOT_SPAM_INTENTS",
+        # The mention's sentiment and the corrected label are the same three values: one name.
+        "SentimentEnum": "inbox.models.Mention.SentimentLabel",
     },
     "COMPONENT_SPLIT_REQUEST": True,
     # No CDN: Swagger UI's files come from drf-spectacular-sidecar through our own static files.
