@@ -11,15 +11,16 @@ from datetime import datetime
 from typing import Any
 
 from channels.connectors.base import AuthorData, Post, PostTimeRefused, post_time_checked
-from channels.connectors.text import REPLY_LIMITS, reply_length, reply_limit
 from channels.models import Network
 from inbox.models import Mention
 from socialops.parsers import json_loads_checked
 
 REQUIRED_FIELDS = ("external_id", "text", "author_handle", "created_at")
-# A source whose network has no limit we know: the longest post any network allows (X Premium's long posts,
-# 25,000 characters), so a genuine post is never refused and a runaway one still is.
-GENERIC_TEXT_LIMIT = 25_000
+# The longest post a network lets someone else write, which is not the limit of what we may reply: X's
+# long posts (Premium) reach 25,000 characters, and each Mastodon server sets its own limit (500 by default,
+# far more on many). So a genuine post is never refused and a runaway one still is.
+POST_TEXT_LIMIT = 25_000
+DM_TEXT_LIMIT = 10_000  # X's direct messages; no network allows longer
 NETWORKS = frozenset(Network.values)
 # A date alone parses as midnight with no zone; it deserves its own message, not "has no UTC offset".
 _BARE_DATE = re.compile(r"\d{4}-?\d{2}-?\d{2}")
@@ -135,19 +136,11 @@ def parse_created_at(value: Any) -> datetime:
 
 
 def text_problems(text: str, *, network: str, kind: str) -> list[str]:
-    """Why ``text`` is longer than a post on ``network`` can be, counted as that network counts
-    (``channels.connectors.text``: X weighs characters, Mastodon counts graphemes), or nothing."""
-    if network not in REPLY_LIMITS:
-        limit = GENERIC_TEXT_LIMIT
-        length = len(text)
-    else:
-        limit = reply_limit(network, is_direct=kind == Mention.Kind.DM)
-        if 2 * len(text) <= limit:  # no network counts a character as more than 2: no need to count
-            return []
-        length = reply_length(network, text)
-    if length <= limit:
+    """Why ``text`` is longer than any post (or direct message) on a network can be, or nothing."""
+    limit = DM_TEXT_LIMIT if kind == Mention.Kind.DM else POST_TEXT_LIMIT
+    if len(text) <= limit:
         return []
-    return [f"text is {length:,} characters long as {network} counts them; a post has at most {limit:,}"]
+    return [f"text is {len(text):,} characters long; a {network} {kind} has at most {limit:,}"]
 
 
 def line_loads(text: str) -> Any:

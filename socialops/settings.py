@@ -233,10 +233,10 @@ CELERY_BEAT_SCHEDULE = {
 # How long a channel's pull lock lives; a worker killed mid-pull holds it until then.
 SOCIALOPS_PULL_LOCK_SECONDS = env.int("SOCIALOPS_PULL_LOCK_SECONDS", default=300)
 
-# The longest import line (import_mentions, and the body of POST /api/v1/mentions/) in bytes. A post's text
-# is far shorter (at most 25,000 characters on any network); 64 KiB leaves room for a rich raw payload while
-# keeping a runaway line (a whole file without line ends) from being parsed at all.
-SOCIALOPS_IMPORT_MAX_LINE_BYTES = env.int("SOCIALOPS_IMPORT_MAX_LINE_BYTES", default=64 * 1024)
+# The longest import line (import_mentions, and the body of POST /api/v1/mentions/) in bytes. The longest
+# post (25,000 characters) written as JSON escapes (\uXXXX, 6 bytes a character) is 150,000 bytes; 256 KiB
+# holds it with its other fields while keeping a runaway line (a file without line ends) from being parsed.
+SOCIALOPS_IMPORT_MAX_LINE_BYTES = env.int("SOCIALOPS_IMPORT_MAX_LINE_BYTES", default=256 * 1024)
 
 # Email for rule notifications. EMAIL_URL like smtp+tls://user:password@host:587; without it emails are
 # printed to the worker's console.

@@ -15,7 +15,7 @@ from users.models import ApiToken
 pytestmark = pytest.mark.django_db
 
 DEEP_ARRAYS = "[" * 100_000
-DEEP_BUT_SHORT = "[" * 60_000  # under the 64 KiB a created mention may have, and still enough for a 500
+DEEP_BUT_SHORT = "[" * 60_000  # under the 256 KiB a created mention may have, and still enough for a 500
 DEEP_OBJECTS = '{"a":' * 50_000 + "1" + "}" * 50_000
 
 

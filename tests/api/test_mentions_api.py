@@ -412,10 +412,10 @@ def test_a_post_time_a_day_ahead_passes_and_a_little_more_is_refused(api, admin,
 
 
 def test_a_text_longer_than_the_network_allows_is_a_400(api, admin, shop):
-    response = api(admin).post(URL, line(text="a" * 281), format="json")
+    response = api(admin).post(URL, line(text="a" * 25_001), format="json")
 
     assert response.status_code == 400
     assert response.json() == {
-        "non_field_errors": ["text is 281 characters long as simulated counts them; a post has at most 280"]
+        "non_field_errors": ["text is 25,001 characters long; a simulated mention has at most 25,000"]
     }
     assert not Mention.objects.exists()

@@ -422,7 +422,7 @@ def test_nesting_and_lone_surrogates_are_quarantined_and_their_batch_and_the_fil
         line(6),
     )
 
-    out, error = run_failing(path, batch_size=5, max_line_bytes=1_000_000)  # longer than 64 KiB lines
+    out, error = run_failing(path, batch_size=5, max_line_bytes=1_000_000)  # longer than 256 KiB lines
 
     assert out.splitlines() == [
         "inserted 3, duplicates 0, rejected 3",
@@ -469,7 +469,7 @@ def test_a_line_over_the_limit_is_not_parsed_and_the_file_goes_on(tmp_path: Path
     assert out.splitlines() == [
         "inserted 2, duplicates 0, rejected 1",
         f"line 2: the line is {len(json.dumps(line(2, text='x' * 1_000_000))) + 1:,} bytes long; at most "
-        "65,536 are read (--max-line-bytes)",
+        "262,144 are read (--max-line-bytes)",
     ]
     assert sorted(Mention.objects.values_list("external_id", flat=True)) == ["imp-1", "imp-3"]
     assert QuarantinedItem.objects.get().raw["line"].startswith('{"external_id": "imp-2", "text": "xxxx')
@@ -502,11 +502,11 @@ def test_the_line_limit_is_an_option_and_a_setting(
 @pytest.mark.parametrize(
     ("network", "kind", "longest", "too_long", "limit", "length"),
     [
-        ("x", "mention", "a" * 280, "a" * 281, "280", "281"),
-        ("x", "mention", "字" * 140, "字" * 141, "280", "282"),  # X weighs CJK characters 2
+        ("x", "mention", "a" * 25_000, "a" * 25_001, "25,000", "25,001"),  # X's long posts
+        ("x", "mention", "字" * 25_000, "字" * 25_001, "25,000", "25,001"),  # characters, not X's weights
         ("x", "dm", "a" * 10_000, "a" * 10_001, "10,000", "10,001"),
-        ("mastodon", "mention", "a" * 500, "a" * 501, "500", "501"),
-        ("simulated", "mention", "a" * 280, "a" * 281, "280", "281"),  # stands in for X
+        ("mastodon", "mention", "a" * 25_000, "a" * 25_001, "25,000", "25,001"),  # servers set their own
+        ("simulated", "mention", "a" * 25_000, "a" * 25_001, "25,000", "25,001"),
     ],
 )
 def test_a_text_longer_than_its_network_allows_is_quarantined(
@@ -529,6 +529,6 @@ def test_a_text_longer_than_its_network_allows_is_quarantined(
 
     assert out.splitlines() == [
         "inserted 1, duplicates 0, rejected 1",
-        f"line 2: text is {length} characters long as {network} counts them; a post has at most {limit}",
+        f"line 2: text is {length} characters long; a {network} {kind} has at most {limit}",
     ]
     assert list(Mention.objects.values_list("external_id", flat=True)) == ["imp-1"]
