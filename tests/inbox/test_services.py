@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import DatabaseError, connection
 
-from channels.connectors.base import AuthorData, Post
+from channels.connectors.base import EARLIEST_POST_AT, AuthorData, Post
 from channels.models import Channel, QuarantinedItem
 from inbox.models import Author, Mention, MentionChannel
 from inbox.services import Quarantine, mentions_ingest
@@ -186,9 +186,10 @@ def test_invalid_posts_are_refused_with_a_reason_and_the_rest_is_stored() -> Non
 def test_a_post_time_no_post_can_have_is_refused_and_quarantined_whoever_sent_it() -> None:
     channel = ChannelFactory()
     far_future = datetime.fromisoformat("9999-12-31T23:59:59-05:00")
+    too_early = EARLIEST_POST_AT - timedelta(seconds=1)  # the window's own edge, whatever the day
     posts = [
         make_post(1, created_at=far_future),
-        make_post(2, created_at=datetime(2005, 1, 1, tzinfo=UTC)),
+        make_post(2, created_at=too_early),
         make_post(3),
     ]
 
@@ -201,7 +202,7 @@ def test_a_post_time_no_post_can_have_is_refused_and_quarantined_whoever_sent_it
         "created_at 9999-12-31T23:59:59-05:00 is more than a day in the"
     )
     assert result.rejected[1].reason == (
-        "created_at 2005-01-01T00:00:00+00:00 is before 2006-01-01, earlier than any social network"
+        "created_at 2005-12-31T23:59:59+00:00 is before 2006-01-01, earlier than any social network"
     )
     assert list(Mention.objects.values_list("external_id", flat=True)) == ["ext-3"]
     assert sorted(QuarantinedItem.objects.values_list("external_id", flat=True)) == ["ext-1", "ext-2"]
