@@ -158,6 +158,12 @@ class Mention(models.Model):
                 name="mention_sla_running_idx",
                 condition=models.Q(sla_due_at__isnull=False) & ~models.Q(sla_state="breached"),
             ),
+            # Partial: the "needs a decision" queue of team leads (routing.engine: the owner is uncertain).
+            models.Index(
+                fields=["team", "id"],
+                name="mention_needs_decision_idx",
+                condition=models.Q(decision__needs_decision=True),
+            ),
             # Partial: the wake-up sweep looks only at snoozed mentions.
             models.Index(
                 fields=["snoozed_until"],

@@ -6,10 +6,10 @@ from django.contrib import admin
 
 from routing import services
 from routing.models import (
-    ClassifierState,
     Correction,
     Escalation,
     IntentRoute,
+    ModelVersion,
     RoutingSettings,
     Rule,
     RuleSetVersion,
@@ -126,11 +126,13 @@ class CorrectionAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in Correction._meta.concrete_fields]
 
 
-@admin.register(ClassifierState)
-class ClassifierStateAdmin(admin.ModelAdmin):
-    list_display = ["version", "examples_seen", "created_at"]
-    exclude = ["state"]
-    readonly_fields = ["version", "examples_seen", "created_at"]
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ["number", "is_active", "promoted", "held_back_accuracy", "created_at"]
+    exclude = ["intent_state", "owner_state"]
+    readonly_fields = [
+        f.name for f in ModelVersion._meta.concrete_fields if f.name not in ("intent_state", "owner_state")
+    ]
 
     def has_add_permission(self, request):
         return False

@@ -32,12 +32,15 @@ from collections.abc import Sequence
 from dataclasses import fields
 
 from routing.facts import INTENTS, Classification, Classifier, Decision, Facts, Notification
+from routing.owners import OwnerGuess, guess_many
 from routing.rules import CompiledRule, CompiledRuleSet, NaiveRuleSet
 
 COMPLAINT_HIGH_PRIORITY_SENTIMENT = (
     -0.6
 )  # an angry complaint is read first: churn and public blow-ups start here
 MAX_EXPLAINED_TERMS = 5  # a person reads the strongest few words; the rest add nothing
+# The owner model gives the team a post stays with (or is moved to) less than even odds: a lead decides.
+NEEDS_DECISION_BELOW = 0.5
 
 _LABELS: dict[str, str] = {intent: intent.replace("_", " ") for intent in INTENTS}
 
@@ -46,7 +49,7 @@ _LABELS: dict[str, str] = {intent: intent.replace("_", " ") for intent in INTENT
 _DECISION_FIELDS = (
     "segment", "team", "intent", "confidence", "sentiment", "sentiment_label", "priority", "labels",
     "is_misdirected", "escalate_to", "escalation_reason", "assignee", "require_approval", "notifications",
-    "rules_fired", "explanation", "rule_set_version", "model_version",
+    "rules_fired", "explanation", "rule_set_version", "model_version", "owner_source", "needs_decision",
 )  # fmt: skip
 if tuple(f.name for f in fields(Decision))[: len(_DECISION_FIELDS)] != _DECISION_FIELDS:
     raise ImportError(
@@ -82,7 +85,7 @@ def _decision_factory():
         build = namespace["build"]
         sample = (
             "s", "t", "complaint", 0.5, -0.25, "negative", "high", ("a",), True, "care", "why", "priya", True,
-            (Notification("email", "a@b.example"),), (1, 2), ("x", "y"), 3, 4,
+            (Notification("email", "a@b.example"),), (1, 2), ("x", "y"), 3, 4, "learned", True,
         )  # fmt: skip
         built, expected = build(*sample), Decision(*sample)
         if (
@@ -109,6 +112,8 @@ def _rule_name(rule: CompiledRule) -> str:
 
 def decide(facts: Facts, rule_set: CompiledRuleSet | NaiveRuleSet, classifier: Classifier) -> Decision:
     """Decide who owns one post, its priority and labels, and whether it is misdirected, with the reasons."""
+    if getattr(classifier, "owner_model", None) is not None:
+        return decide_many([facts], rule_set, classifier)[0]
     classification = facts.classification
     if classification is None:
         classification = classifier.classify(facts)
@@ -127,10 +132,26 @@ def decide_many(
         raise ValueError(f"classify_many returned {len(fresh)} classifications for {len(unclassified)} posts")
     pending = iter(fresh)
     run = _decide_compiled if isinstance(rule_set, CompiledRuleSet) else _decide_naive
-    return [
-        run(facts, facts.classification if facts.classification is not None else next(pending), rule_set)
-        for facts in facts_list
+    classifications = [
+        facts.classification if facts.classification is not None else next(pending) for facts in facts_list
     ]
+    owner_model = getattr(classifier, "owner_model", None)
+    if owner_model is None:
+        return [run(facts, c, rule_set) for facts, c in zip(facts_list, classifications, strict=True)]
+    guesses = guess_many(owner_model, facts_list, classifications, rule_set)
+    return [
+        run(facts, c, rule_set, guess)
+        for facts, c, guess in zip(facts_list, classifications, guesses, strict=True)
+    ]
+
+
+def _owner_profile(guess: OwnerGuess | None, facts: Facts, threshold: float) -> tuple[str, bool]:
+    """(the learned owner when it overrules the intent map, "" otherwise; whether a lead must decide)."""
+    if guess is None:
+        return "", False
+    if guess.learned:
+        return guess.team, False
+    return "", bool(facts.team) and guess.map_team_p < NEEDS_DECISION_BELOW
 
 
 # --- The compiled rule set's path: the same decision, its post-independent parts memoised ------------------
@@ -145,10 +166,13 @@ def decide_many(
 OUTCOME_CACHE_SIZE = 20_000  # outcomes kept per rule set; the memo is emptied when it is full
 
 
-def _decide_compiled(facts: Facts, c: Classification, rule_set: CompiledRuleSet) -> Decision:
+def _decide_compiled(
+    facts: Facts, c: Classification, rule_set: CompiledRuleSet, guess: OwnerGuess | None = None
+) -> Decision:
     intent = c.intent
     confidence = c.confidence
     sentiment = c.sentiment
+    learned, unsure = _owner_profile(guess, facts, rule_set.misdirect_threshold) if guess else ("", False)
     key = (
         rule_set.fire(facts, c),
         intent,
@@ -157,6 +181,9 @@ def _decide_compiled(facts: Facts, c: Classification, rule_set: CompiledRuleSet)
         facts.segment,
         facts.team,
         facts.channel,
+        learned,
+        unsure,
+        guess is not None,
     )
     outcome = rule_set.outcomes.get(key)
     if outcome is None:
@@ -166,11 +193,14 @@ def _decide_compiled(facts: Facts, c: Classification, rule_set: CompiledRuleSet)
         if len(outcomes) >= OUTCOME_CACHE_SIZE:
             outcomes.clear()
         outcomes[key] = outcome
-    return _decision(c, outcome, rule_set)
+    return _decision(c, outcome, rule_set, guess)
 
 
-def _decide_naive(facts: Facts, c: Classification, rule_set: NaiveRuleSet) -> Decision:
+def _decide_naive(
+    facts: Facts, c: Classification, rule_set: NaiveRuleSet, guess: OwnerGuess | None = None
+) -> Decision:
     """Every rule in turn and the outcome computed for this post alone: the reference for the benchmark."""
+    learned, unsure = _owner_profile(guess, facts, rule_set.misdirect_threshold) if guess else ("", False)
     outcome = _outcome(
         rule_set,
         rule_set.match(facts, c),
@@ -180,19 +210,30 @@ def _decide_naive(facts: Facts, c: Classification, rule_set: NaiveRuleSet) -> De
         facts.segment,
         facts.team,
         facts.channel,
+        learned,
+        unsure,
+        guess is not None,
     )
-    return _decision(c, outcome, rule_set)
+    return _decision(c, outcome, rule_set, guess)
 
 
-def _decision(c: Classification, outcome: tuple, rule_set: CompiledRuleSet | NaiveRuleSet) -> Decision:
+def _decision(
+    c: Classification,
+    outcome: tuple,
+    rule_set: CompiledRuleSet | NaiveRuleSet,
+    guess: OwnerGuess | None = None,
+) -> Decision:
     """The decision for one post: its outcome with the post's own confidence, sentiment and words."""
     intent = c.intent
     confidence = c.confidence
     sentiment = c.sentiment
     (
         segment, team, priority, labels, is_misdirected, escalate_to, escalation_reason, reason_split,
-        assignee, require_approval, notifications, rules_fired, label, middle, tail_split,
+        assignee, require_approval, notifications, rules_fired, label, middle, tail_split, owner_source,
+        needs_decision,
     ) = outcome  # fmt: skip
+    if guess is not None and (owner_source == "learned" or needs_decision):
+        middle = (_owner_sentence(guess, owner_source, rule_set), *middle)
     conf = f"{confidence:.2f}"
     terms = c.terms
     if terms:
@@ -226,6 +267,34 @@ def _decision(c: Classification, outcome: tuple, rule_set: CompiledRuleSet | Nai
         explanation,
         rule_set.version,
         c.model_version,
+        owner_source,
+        needs_decision,
+    )
+
+
+def _owner_sentence(guess: OwnerGuess, owner_source: str, rule_set: CompiledRuleSet | NaiveRuleSet) -> str:
+    """What the owner model said, with the post's own numbers and words."""
+    names = rule_set.team_names
+    name = names.get(guess.team) or guess.team
+    if owner_source == "learned":
+        learned = []
+        if guess.corrections:
+            learned.append(f"{guess.corrections} correction{'s' if guess.corrections != 1 else ''}")
+        if guess.history:
+            learned.append(f"{guess.history} handled post{'s' if guess.history != 1 else ''}")
+        source = f"learned from {' and '.join(learned)} for that team" if learned else "learned"
+        words = f": “{'”, “'.join(guess.terms)}”" if guess.terms else ""
+        return f"Owner team {name} ({guess.confidence:.2f}), {source}{words}."
+    keeper = names.get(guess.map_team) or guess.map_team
+    if guess.team == guess.map_team:
+        return (
+            f"Needs a decision: no team is likely enough (team {keeper} {guess.map_team_p:.2f}); "
+            f"the lead of team {keeper} decides."
+        )
+    return (
+        f"Needs a decision: team {keeper} keeps it ({guess.map_team_p:.2f}), but team {name} is as likely "
+        f"({guess.confidence:.2f}, below the {rule_set.misdirect_threshold:.2f} needed to move it); the lead "
+        f"of team {keeper} decides."
     )
 
 
@@ -238,6 +307,9 @@ def _outcome(
     receiving_segment: str,
     receiving_team: str,
     channel: str,
+    learned: str = "",
+    unsure: bool = False,
+    guessed: bool = False,
 ) -> tuple:
     """What a decision says given the rules that fired and the post's profile, bar the per-post numbers
     (see ``_decide_compiled``). Sentences naming the confidence are kept split around it: ``(before, after)``.
@@ -246,7 +318,13 @@ def _outcome(
     threshold = rule_set.misdirect_threshold
 
     owner = rule_set.intent_owners.get(intent)
-    if owner is not None and confident:
+    if learned:
+        team = learned
+        if rule_set.segment_teams.get(receiving_segment) == learned:
+            segment = receiving_segment
+        else:
+            segment = rule_set.team_segments.get(learned, receiving_segment)
+    elif owner is not None and confident:
         segment = owner[0]
         team = owner[1] or receiving_team
     else:
@@ -319,6 +397,19 @@ def _outcome(
             middle.append(f"Misdirected: {reason}")
         else:
             middle.append(f"Not misdirected: {name} routed it to team {team_name}, which received it.")
+    elif learned:
+        if receiving_team and learned != receiving_team:
+            is_misdirected = True
+            received_by = team_names.get(receiving_team) or receiving_team
+            reason = (
+                f"Team {team_name} owns posts like it, learned from what the teams did; received by team "
+                f"{received_by}."
+            )
+            middle.append(f"Misdirected: {reason}")
+        else:
+            middle.append(
+                f"Not misdirected: team {team_name} owns posts like it, learned from what the teams did."
+            )
     elif owner is None:
         middle.append(f"Not misdirected: nobody owns {label}, so it stays with the receiving account.")
     elif not confident:
@@ -347,7 +438,14 @@ def _outcome(
     else:
         reason_split = None  # a rule's escalation stands; the misdirection's reason is only explained
 
+    if router is not None:
+        owner_source, unsure = "rule", False
+    elif learned:
+        owner_source = "learned"
+    else:
+        owner_source = "intent" if guessed else ""
     return (
         segment, team, priority, labels, is_misdirected, escalate_to, escalation_reason, reason_split,
         assignee, require_approval, notifications, rules_fired, label, tuple(middle), tail_split,
+        owner_source, unsure,
     )  # fmt: skip

@@ -141,4 +141,6 @@ class Decision:
     explanation: tuple[str, ...] = ()  # sentences a person can read
     rule_set_version: int = 0
     model_version: int = 0
+    owner_source: str = ""  # what decided the owner: "rule" | "learned" | "intent" ("": no owner model)
+    needs_decision: bool = False  # the owner is uncertain: the receiving team's lead decides
     extra: dict = field(default_factory=dict, compare=False, hash=False)

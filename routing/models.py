@@ -153,7 +153,13 @@ class RoutingSettings(models.Model):
 
 
 class Correction(models.Model):
-    """An agent's re-route or intent correction: kept as data and used to train the classifier."""
+    """An agent's re-route or intent correction, a bounced escalation, or a lead's "keep it here": kept as
+    data and used to train the routing models (``routing.learning``)."""
+
+    class Kind(models.TextChoices):
+        REROUTE = "reroute", "Re-routed"
+        BOUNCE = "bounce", "Escalation bounced"
+        KEEP = "keep", "Kept by the lead"
 
     mention = models.ForeignKey(Mention, on_delete=models.SET_NULL, null=True, related_name="corrections")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
@@ -162,34 +168,14 @@ class Correction(models.Model):
     intent_after = models.CharField(max_length=30, blank=True, help_text="Empty: no intent to learn from.")
     team_before = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     team_after = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.REROUTE, db_default="reroute")
     created_at = models.DateTimeField(default=timezone.now)
-    trained_in_version = models.PositiveIntegerField(
-        null=True, blank=True, help_text="The classifier version that learned from it; empty: not yet."
-    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [
-            models.Index(fields=["id"], name="correction_untrained_idx", condition=Q(trained_in_version=None))
-        ]
 
     def __str__(self) -> str:
         return f"{self.intent_before or '-'} -> {self.intent_after or '-'} on {self.mention_id}"
-
-
-class ClassifierState(models.Model):
-    """One trained version of the organisation's intent model, as plain arrays (never a pickle)."""
-
-    version = models.PositiveIntegerField(unique=True)
-    state = models.BinaryField(help_text="numpy .npz of plain arrays; loaded with allow_pickle=False.")
-    examples_seen = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-version"]
-
-    def __str__(self) -> str:
-        return f"classifier v{self.version} ({self.examples_seen} examples)"
 
 
 class SentimentCorrection(models.Model):
@@ -228,3 +214,46 @@ class SentimentState(models.Model):
 
     def __str__(self) -> str:
         return f"sentiment v{self.version} ({self.corrections} corrections)"
+
+
+class ModelVersion(models.Model):
+    """One trained version of the organisation's routing models: the intent model and the owner model,
+    trained together from the stored examples (``routing.learning``), backtested on the newest corrections
+    they did not see, and promoted (made active) only when not worse than the active version."""
+
+    number = models.PositiveIntegerField(unique=True)
+    intent_state = models.BinaryField(help_text="The intent model: numpy .npz of plain arrays.")
+    owner_state = models.BinaryField(help_text="The owner model: numpy .npz of plain arrays.")
+    is_active = models.BooleanField(default=False, help_text="The version routing decides with.")
+    promoted = models.BooleanField(default=False, help_text="Passed its backtest when it was trained.")
+    verdict = models.CharField(max_length=300, blank=True, help_text="Why it was or was not promoted.")
+    examples = models.JSONField(default=dict, help_text="What it learned from, by kind: counts.")
+    last_correction_id = models.PositiveBigIntegerField(
+        default=0, help_text="The newest correction it saw: a newer one means training again."
+    )
+    held_back = models.PositiveIntegerField(default=0, help_text="Newest corrections it was backtested on.")
+    held_back_accuracy = models.FloatField(
+        null=True, blank=True, help_text="Owner accuracy on them of this version trained without them."
+    )
+    held_back_accuracy_active = models.FloatField(
+        null=True, blank=True, help_text="The same for the version that was active then."
+    )
+    temperature = models.FloatField(default=1.0, help_text="Calibration of the owner model's confidence.")
+    training_seconds = models.FloatField(default=0.0)
+    reason = models.CharField(max_length=40, blank=True, help_text="What started the training.")
+    created_at = models.DateTimeField(default=timezone.now)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True), name="model_one_active"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"model v{self.number}"

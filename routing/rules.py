@@ -871,6 +871,15 @@ class _RuleSetBase:
             segment = context.intent_segments.get(intent, "") or ""
             owners[intent] = (segment, context.segments.get(segment, "")) if segment else None
         self.intent_owners: dict[str, tuple[str, str] | None] = owners
+        # The owner model's view of the same: the organisation's teams, intent -> owning team ("" when its
+        # segment has no team or nobody owns it: the receiving team), and each team's first segment.
+        self.teams: tuple[str, ...] = tuple(sorted(context.teams))
+        self.intent_teams: dict[str, str] = {
+            intent: owner[1] if owner else "" for intent, owner in owners.items()
+        }
+        self.team_segments: dict[str, str] = {}
+        for segment, team in context.segments.items():
+            self.team_segments.setdefault(team, segment)
 
     def __len__(self) -> int:
         return len(self.rules)

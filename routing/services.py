@@ -30,10 +30,10 @@ from routing.engine import decide_many
 from routing.facts import DEFAULT_INTENT_SEGMENTS, INTENTS, PRIORITIES, Decision, Facts
 from routing.language import detect_language
 from routing.models import (
-    ClassifierState,
     Correction,
     Escalation,
     IntentRoute,
+    ModelVersion,
     RoutingSettings,
     Rule,
     RuleSetVersion,
@@ -351,24 +351,26 @@ def caches_forget() -> None:
 # --- Classifier ---------------------------------------------------------------------------------------------
 
 _classifier_lock = threading.Lock()
-# ((ClassifierState pk, SentimentState pk), model); 0: not trained yet
+# ((active ModelVersion pk, SentimentState pk), classifier with its owner model); 0: none yet
 _classifier: tuple[tuple[int, int], IntentClassifier] | None = None
 
 
 def classifier_current() -> IntentClassifier:
-    """The newest trained classifier with the newest sentiment adjustment, loaded once per process per pair
-    of versions; the seed model and the shipped sentiment model before any training."""
+    """The active model version (intent model and owner model, ``routing.learning``) with the newest
+    sentiment adjustment, loaded once per process per pair of versions; the seed intent model and the
+    untrained owner model (the intent map decides) before any training."""
     global _classifier
-    newest = ClassifierState.objects.order_by("-version").values_list("pk", flat=True).first() or 0
+    active = ModelVersion.objects.filter(is_active=True).values_list("pk", flat=True).first() or 0
     newest_sentiment = SentimentState.objects.order_by("-version").values_list("pk", flat=True).first() or 0
-    key = (newest, newest_sentiment)
+    key = (active, newest_sentiment)
     with _classifier_lock:
         if _classifier is not None and _classifier[0] == key:
             return _classifier[1]
-    if newest == 0:
-        loaded = IntentClassifier()
-    else:
-        loaded = IntentClassifier.load_state(bytes(ClassifierState.objects.get(pk=newest).state))
+    from routing.learning import trained_load
+
+    trained = trained_load(ModelVersion.objects.get(pk=active) if active else None)
+    loaded = trained.intent
+    loaded.owner_model = trained.owner
     loaded.sentiment = sentiment_model_current(state_id=newest_sentiment)
     with _classifier_lock:
         _classifier = (key, loaded)
@@ -411,31 +413,12 @@ def sentiment_train() -> SentimentState | None:
     return state
 
 
-def classifier_train(*, batch_size: int = 500) -> ClassifierState | None:
-    """Teach the classifier every correction it has not learned from yet; store the result as a new version.
+def classifier_train(*, reason: str = "corrections", force: bool = False) -> ModelVersion | None:
+    """Train the routing models again from every stored example (``routing.learning.models_train``); the new
+    version becomes active when its backtest says it is not worse. None when nothing changed."""
+    from routing.learning import models_train
 
-    Returns None when there was nothing to learn. The caller keeps two of these apart (the task's lock).
-    """
-    pending = list(
-        Correction.objects.filter(trained_in_version=None)
-        .exclude(intent_after="")
-        .order_by("id")
-        .values_list("id", "text", "intent_after")[:batch_size]
-    )
-    if not pending:
-        return None
-    newest = ClassifierState.objects.order_by("-version").first()
-    model = IntentClassifier.load_state(bytes(newest.state)) if newest else IntentClassifier()
-    model.learn([(text, intent) for _, text, intent in pending if intent in INTENTS])
-    with transaction.atomic():
-        state = ClassifierState.objects.create(
-            version=model.version, state=model.dump_state(), examples_seen=model.examples_seen
-        )
-        Correction.objects.filter(id__in=[pk for pk, _, _ in pending]).update(
-            trained_in_version=model.version
-        )
-    logger.info("classifier v%s learned from %s corrections", model.version, len(pending))
-    return state
+    return models_train(reason=reason, force=force)
 
 
 # --- Routing ------------------------------------------------------------------------------------------------
@@ -756,6 +739,8 @@ def decision_record(d: Decision) -> dict[str, Any]:
         "explanation": list(d.explanation),
         "rule_set_version": d.rule_set_version,
         "model_version": d.model_version,
+        "owner_source": d.owner_source,
+        "needs_decision": d.needs_decision,
     }
 
 
@@ -918,8 +903,10 @@ def escalation_bounce(*, escalation: Escalation, user: Any, reason: str) -> Esca
         Mention.objects.filter(pk=escalation.mention_id).update(
             team_id=escalation.from_team_id, is_misdirected=False
         )
-        # A bounce says "not ours", not what it is: kept as a correction without an intent to learn.
+        # A bounce says "not ours", not what it is: kept as a correction without an intent to learn (the
+        # owner model learns it from the escalation: evidence against the team that bounced it).
         Correction.objects.create(
+            kind=Correction.Kind.BOUNCE,
             mention_id=escalation.mention_id,
             user=user,
             text=escalation.mention.text,

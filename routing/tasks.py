@@ -50,22 +50,23 @@ def escalations_overdue_task() -> int:
 
 
 @shared_task(name="routing.tasks.classifier_train", ignore_result=True)
-def classifier_train_task() -> int | None:
-    """Teach the classifier the intent corrections it has not learned from, and train the sentiment
-    adjustment again when there are new sentiment corrections.
+def classifier_train_task(reason: str = "corrections") -> int | None:
+    """Train the routing models again from every stored example (a new version, made active when its
+    backtest says it is not worse), and the sentiment adjustment when there are new sentiment corrections.
+    Queued after each correction and nightly by beat: a burst of corrections queues many, and the first
+    to run learns them all (the others find nothing new).
 
-    Safe to run twice: a lock keeps two trainings apart, each intent correction records the version that
-    learned from it, so none is learned twice, and the sentiment adjustment is retrained from all stored
-    corrections only when a newer one exists (the same corrections give the same weights).
+    Safe to run twice: a lock keeps two trainings apart, and a training from the same stored examples as
+    the newest version stores nothing (the same examples give the same models).
     """
-    if not cache.add("routing:classifier-train-lock", "1", timeout=600):
+    if not cache.add("routing:classifier-train-lock", "1", timeout=1800):
         return None
     try:
-        state = services.classifier_train()
+        version = services.classifier_train(reason=reason)
         services.sentiment_train()
     finally:
         cache.delete("routing:classifier-train-lock")
-    return state.version if state else None
+    return version.number if version else None
 
 
 @shared_task(

@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -221,6 +222,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "inbox.tasks.mentions_wake",
         "schedule": timedelta(seconds=60),
         "options": {"expires": 120},
+    },
+    # The routing models learn the day's handled posts (corrections retrain them as they come).
+    "routing-models-nightly": {
+        "task": "routing.tasks.classifier_train",
+        "schedule": crontab(hour=3, minute=17),
+        "kwargs": {"reason": "nightly"},
+        "options": {"expires": 3600},
     },
     # Escalations nobody accepted within their segment's acceptance window go to the team lead.
     "escalations-overdue": {

@@ -1,0 +1,374 @@
+"""Learning what each team owns: examples from what the teams did, training, versions, promotion, rollback.
+
+Where the examples come from (``examples_collect``), each a ``routing.owners.OwnerExample``:
+
+* **History**: a routed mention its team closed or replied to, never re-routed nor escalated, received in
+  the last ``HISTORY_DAYS`` (the newest ``HISTORY_MAX``): evidence for that team, weighing 1.
+* **Corrections** (``Correction``, the newest per mention), each weighing ``owners.CORRECTION_WEIGHT``: a
+  re-route (to a team, or to an intent whose team the map names) is evidence for the team it went to; a
+  lead's "keep it here" on a post that needed a decision, evidence for the team that kept it; a bounced
+  escalation, evidence *against* the team that bounced it; an accepted one, for the team that accepted it.
+  A correction that names an intent also teaches the intent model.
+
+``models_train`` trains both models from all of it, deterministically (``IntentClassifier.trained`` and
+``OwnerModel.fit`` from zero, examples in a fixed order): the same stored examples give the same version,
+however the corrections arrived and whenever the training ran. Before a version is stored, the models are
+trained once more without the newest corrections the active version did not see (``held_back``); the two
+are scored on those, and the temperature that calibrates the owner confidences is fitted on them. The new
+version becomes active only when it is not worse (or when there are too few of them to judge). Admins see
+the versions and can make any of them active again (``model_version_activate``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Exists, Max, OuterRef, Q
+from django.utils import timezone
+
+from inbox.models import Mention, Reply
+from routing.classifier import IntentClassifier, vectorize
+from routing.facts import INTENTS, Facts
+from routing.models import Correction, Escalation, ModelVersion
+from routing.owners import CORRECTION_WEIGHT, HISTORY_WEIGHT, OwnerExample, OwnerModel
+from teams.models import Team
+
+logger = logging.getLogger(__name__)
+
+HISTORY_DAYS = 180
+HISTORY_MAX = 40_000
+CORRECTIONS_MAX = 20_000
+# The newest corrections a new version is backtested on (those the active version did not see), at most;
+# with fewer than HELD_BACK_MIN there is nothing to judge by and the version is made active.
+HELD_BACK_MAX = 200
+HELD_BACK_MIN = 10
+# Versions kept: the active one and the newest others (older ones are deleted after a training).
+VERSIONS_KEPT = 30
+CLASSIFY_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Example:
+    """An owner example with what else training needs: when it was made and the intent it teaches."""
+
+    owner: OwnerExample
+    at: Any  # when the evidence was given (a correction's or decision's time; a handled post's receipt)
+    intent: str = ""  # the intent an agent named ("" none)
+    correction_id: int = 0
+
+
+def examples_collect(*, now: Any = None) -> list[Example]:
+    """Every example the stored data holds, in a fixed order (see the module docstring)."""
+    now = now or timezone.now()
+    slugs = dict(Team.objects.values_list("id", "slug"))
+    examples: list[Example] = []
+    corrected: set[int] = set()
+    latest: dict[Any, tuple] = {}
+    for row in (
+        Correction.objects.order_by("-id")
+        .values_list("id", "mention_id", "text", "intent_after", "team_after_id", "kind", "created_at")
+        .iterator()
+    ):
+        key = row[1] if row[1] is not None else f"deleted-{row[0]}"
+        if key not in latest and row[5] != Correction.Kind.BOUNCE:
+            latest[key] = row
+        if len(latest) >= CORRECTIONS_MAX:
+            break
+    escalations = list(
+        Escalation.objects.filter(state__in=[Escalation.State.ACCEPTED, Escalation.State.BOUNCED])
+        .order_by("-id")
+        .values_list("id", "mention_id", "mention__text", "to_team_id", "state", "decided_at")[
+            :CORRECTIONS_MAX
+        ]
+    )
+    mention_ids = [row[1] for row in latest.values() if row[1] is not None] + [row[1] for row in escalations]
+    receiving = _receiving_teams(mention_ids, slugs)
+    for pk, mention_id, text, intent, team_id, _kind, created_at in sorted(latest.values()):
+        team = slugs.get(team_id, "")
+        if mention_id is not None:
+            corrected.add(mention_id)
+        if not team:
+            continue
+        examples.append(
+            Example(
+                OwnerExample(
+                    text, receiving.get(mention_id, ""), team, CORRECTION_WEIGHT, correction=True, key=(1, pk)
+                ),
+                created_at,
+                intent if intent in INTENTS else "",
+                pk,
+            )
+        )
+    for pk, mention_id, text, team_id, state, decided_at in sorted(escalations):
+        team = slugs.get(team_id, "")
+        corrected.add(mention_id)
+        if not team:
+            continue
+        against = state == Escalation.State.BOUNCED
+        examples.append(
+            Example(
+                OwnerExample(
+                    text,
+                    receiving.get(mention_id, ""),
+                    team,
+                    CORRECTION_WEIGHT,
+                    against=against,
+                    correction=True,
+                    key=(2, pk),
+                ),
+                decided_at or now,
+            )
+        )
+    handled = (
+        Mention.objects.filter(
+            team__isnull=False, routed_at__isnull=False, received_at__gte=now - timedelta(days=HISTORY_DAYS)
+        )
+        .exclude(intent=Mention.SPAM_INTENT)
+        .filter(
+            Q(status=Mention.Status.CLOSED)
+            | Exists(Reply.objects.filter(mention=OuterRef("pk"), state=Reply.State.SENT))
+        )
+        .order_by("-id")
+        .values_list("id", "text", "team_id", "received_at")
+    )
+    history = []
+    for pk, text, team_id, received_at in handled.iterator():
+        if pk in corrected:
+            continue
+        history.append((pk, text, team_id, received_at))
+        if len(history) >= HISTORY_MAX:
+            break
+    receiving = _receiving_teams([row[0] for row in history], slugs)
+    for pk, text, team_id, received_at in sorted(history):
+        team = slugs.get(team_id, "")
+        if team:
+            examples.append(
+                Example(
+                    OwnerExample(text, receiving.get(pk, ""), team, HISTORY_WEIGHT, key=(0, pk)), received_at
+                )
+            )
+    examples.sort(key=lambda example: example.owner.key)
+    return examples
+
+
+def _receiving_teams(mention_ids: Sequence[int], slugs: dict[int, str]) -> dict[int, str]:
+    """Mention id -> slug of the team of the account it first arrived on."""
+    from routing.services import _channel_facts, _receiving_channels
+
+    first = {}
+    for start in range(0, len(mention_ids), 5000):
+        first.update(_receiving_channels(mention_ids[start : start + 5000]))
+    channels = _channel_facts(set(first.values()))
+    return {mention: channels.get(channel, ("", "", ""))[2] for mention, channel in first.items()}
+
+
+@dataclass(frozen=True)
+class Trained:
+    """Both models trained on one set of examples."""
+
+    intent: IntentClassifier
+    owner: OwnerModel
+
+
+def models_fit(
+    examples: Sequence[Example], *, intent_teams: dict[str, str], teams: Sequence[str], version: int
+) -> Trained:
+    """The intent model from the corrections that name an intent, then the owner model from every example
+    with that intent model's probabilities. Deterministic."""
+    intent = IntentClassifier.trained(
+        [(e.owner.text, e.intent) for e in examples if e.intent], version=version
+    )
+    filled = with_intents(intent, [e.owner for e in examples])
+    owner = OwnerModel.fit(filled, intents=INTENTS, intent_teams=intent_teams, teams=teams)
+    return Trained(intent, owner)
+
+
+def with_intents(classifier: IntentClassifier, examples: Sequence[OwnerExample]) -> list[OwnerExample]:
+    """The examples with the classifier's probability of each intent filled in."""
+    probabilities = intent_probabilities(classifier, [e.text for e in examples])
+    return [replace(e, intents=tuple(row)) for e, row in zip(examples, probabilities.tolist(), strict=True)]
+
+
+def intent_probabilities(classifier: IntentClassifier, texts: Sequence[str]) -> np.ndarray:
+    """(texts, intents): the classifier's probability of each intent, in ``INTENTS`` order."""
+    column = {intent: index for index, intent in enumerate(INTENTS)}
+    result = np.zeros((len(texts), len(INTENTS)))
+    for start in range(0, len(texts), CLASSIFY_BATCH):
+        batch = [Facts(text=text or "", network="x") for text in texts[start : start + CLASSIFY_BATCH]]
+        for row, c in enumerate(classifier.classify_many(batch), start=start):
+            for intent, p in c.scores:
+                result[row, column[intent]] = p
+    return result
+
+
+def owner_accuracy(
+    trained: Trained, examples: Sequence[OwnerExample], *, intent_teams: dict[str, str], teams: Sequence[str]
+) -> float | None:
+    """Share of the (positive) examples whose likeliest team is theirs; None without any."""
+    positives = [e for e in examples if not e.against]
+    if not positives:
+        return None
+    predicted = owners_predict(trained, positives, intent_teams=intent_teams, teams=teams)
+    return float(np.mean([team == e.team for team, e in zip(predicted, positives, strict=True)]))
+
+
+def owners_predict(
+    trained: Trained, examples: Sequence[OwnerExample], *, intent_teams: dict[str, str], teams: Sequence[str]
+) -> list[str]:
+    probabilities = owners_probabilities(trained, examples, intent_teams=intent_teams, teams=teams)
+    return [teams[column] for column in probabilities.argmax(axis=1).tolist()] if len(examples) else []
+
+
+def owners_probabilities(
+    trained: Trained, examples: Sequence[OwnerExample], *, intent_teams: dict[str, str], teams: Sequence[str]
+) -> np.ndarray:
+    """(examples, teams): the owner model's calibrated probability of each team."""
+    filled = with_intents(trained.intent, examples)
+    x, _ = vectorize([(e.text or "").lower() for e in filled], trained.owner.n_features)
+    intent_p = np.array([e.intents for e in filled]).reshape(len(filled), len(INTENTS))
+    return trained.owner.probabilities(
+        x, intent_p, INTENTS, teams, [e.receiving for e in filled], intent_teams
+    )
+
+
+def trained_load(version: ModelVersion | None) -> Trained:
+    """The models of a stored version (the seed intent model and the untrained owner model for None)."""
+    if version is None:
+        return Trained(IntentClassifier(), OwnerModel())
+    return Trained(
+        IntentClassifier.load_state(bytes(version.intent_state)), OwnerModel.load(bytes(version.owner_state))
+    )
+
+
+def _fingerprint(examples: Sequence[Example], intent_teams: dict[str, str], teams: Sequence[str]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    digest.update(repr((sorted(intent_teams.items()), list(teams))).encode())
+    for e in examples:
+        digest.update(
+            repr((e.owner.key, e.owner.team, e.owner.receiving, e.owner.against, e.intent)).encode()
+        )
+        digest.update((e.owner.text or "").encode())
+    return digest.hexdigest()
+
+
+def models_train(*, reason: str = "corrections", force: bool = False) -> ModelVersion | None:
+    """Train a new version from every stored example; store it, and make it active when its backtest says
+    it is not worse. None when nothing changed since the newest version (``force``: train anyway).
+    The caller keeps two of these apart (the task's lock)."""
+    from routing.services import rule_set_current
+
+    started = time.perf_counter()
+    rule_set = rule_set_current()
+    intent_teams = dict(rule_set.intent_teams)
+    teams = tuple(sorted(Team.objects.values_list("slug", flat=True)))
+    examples = examples_collect()
+    fingerprint = _fingerprint(examples, intent_teams, teams)
+    newest = ModelVersion.objects.order_by("-number").first()
+    if newest is not None and not force and newest.examples.get("fingerprint") == fingerprint:
+        return None
+    if newest is None and not force and not examples:
+        return None
+    active = ModelVersion.objects.filter(is_active=True).first()
+    number = (newest.number if newest else 0) + 1
+
+    # The backtest: the newest corrections the active version did not see.
+    seen_until = active.created_at if active is not None else None
+    unseen = [
+        i
+        for i, e in enumerate(examples)
+        if e.owner.correction and not e.owner.against and (seen_until is None or e.at > seen_until)
+    ]
+    held = sorted(unseen, key=lambda i: (examples[i].at, examples[i].owner.key))[-HELD_BACK_MAX:]
+    held_back = [examples[i].owner for i in held]
+    accuracy = accuracy_active = None
+    temperature = 1.0
+    promoted = True
+    if len(held) >= HELD_BACK_MIN:
+        held_set = set(held)
+        without = models_fit(
+            [e for i, e in enumerate(examples) if i not in held_set],
+            intent_teams=intent_teams,
+            teams=teams,
+            version=number,
+        )
+        temperature = without.owner.calibrate(
+            with_intents(without.intent, held_back), intents=INTENTS, intent_teams=intent_teams
+        )
+        accuracy = owner_accuracy(without, held_back, intent_teams=intent_teams, teams=teams)
+        accuracy_active = owner_accuracy(
+            trained_load(active), held_back, intent_teams=intent_teams, teams=teams
+        )
+        promoted = accuracy is not None and (accuracy_active is None or accuracy >= accuracy_active - 1e-9)
+        verdict = (
+            f"Owner accuracy {accuracy:.1%} on the {len(held)} newest corrections it was trained without; "
+            f"the active version got {accuracy_active:.1%}: "
+            + ("not worse, made active." if promoted else "worse, kept inactive.")
+        )
+    else:
+        verdict = (
+            f"{len(held)} new correction{'s' if len(held) != 1 else ''} since the active version: too few to "
+            f"backtest on (at least {HELD_BACK_MIN}); made active."
+        )
+    final = models_fit(examples, intent_teams=intent_teams, teams=teams, version=number)
+    final.owner.temperature = temperature
+    counts = {
+        "history": sum(1 for e in examples if not e.owner.correction),
+        "corrections": sum(1 for e in examples if e.owner.key[0] == 1),
+        "escalations_accepted": sum(1 for e in examples if e.owner.key[0] == 2 and not e.owner.against),
+        "escalations_bounced": sum(1 for e in examples if e.owner.against),
+        "intent_labels": sum(1 for e in examples if e.intent),
+        "fingerprint": fingerprint,
+    }
+    last_correction_id = max((e.correction_id for e in examples), default=0)
+    with transaction.atomic():
+        if promoted:
+            ModelVersion.objects.filter(is_active=True).update(is_active=False)
+        version = ModelVersion.objects.create(
+            number=number,
+            intent_state=final.intent.dump_state(),
+            owner_state=final.owner.dump(),
+            is_active=promoted,
+            promoted=promoted,
+            verdict=verdict[:300],
+            examples=counts,
+            last_correction_id=last_correction_id,
+            held_back=len(held),
+            held_back_accuracy=accuracy,
+            held_back_accuracy_active=accuracy_active,
+            temperature=temperature,
+            training_seconds=round(time.perf_counter() - started, 3),
+            reason=reason[:40],
+            activated_at=timezone.now() if promoted else None,
+        )
+        keep = set(ModelVersion.objects.order_by("-number").values_list("pk", flat=True)[:VERSIONS_KEPT])
+        ModelVersion.objects.exclude(pk__in=keep).exclude(is_active=True).delete()
+    logger.info("model v%s trained in %.1fs: %s", number, version.training_seconds, verdict)
+    return version
+
+
+def model_version_activate(*, version: ModelVersion, user: Any) -> ModelVersion:
+    """Make ``version`` the one routing decides with (a rollback, or a version its backtest kept back)."""
+    from routing.services import _audit
+
+    with transaction.atomic():
+        before = ModelVersion.objects.filter(is_active=True).values_list("number", flat=True).first()
+        ModelVersion.objects.filter(is_active=True).update(is_active=False)
+        version.is_active = True
+        version.activated_at = timezone.now()
+        version.activated_by = user if getattr(user, "pk", None) else None
+        version.save(update_fields=["is_active", "activated_at", "activated_by"])
+        _audit(user, "model.activated", version, before={"active": before}, after={"active": version.number})
+    return version
+
+
+def newest_correction_id() -> int:
+    return Correction.objects.aggregate(n=Max("id"))["n"] or 0

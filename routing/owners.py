@@ -1,0 +1,477 @@
+"""The owner model: which team owns a post, learned from what the teams do. Pure: no ORM, no I/O.
+
+Owners are the organisation's own teams, however many (admins add and remove them). The model is a
+multinomial logistic regression whose logit for team ``k`` and post ``x`` is
+
+    z_k = w_k · x + b_k + alpha · log P_map(k | x) + gamma · [k is the receiving team]
+
+* ``x`` is the post's words, hashed as the intent model hashes them (``routing.classifier.vectorize``).
+* ``P_map(k | x)`` is where the intent map would send the post: the intent model's probability of each
+  intent, summed over the intents whose segment belongs to team ``k``; the intents nobody owns (and the
+  ones whose segment has no team) count for the receiving team. It is how the admins' map and the intent
+  model take part in every decision, and why a fresh install (no examples: ``w = b = 0``, ``alpha = 1``,
+  ``gamma = 0``) decides as the intent map does.
+* ``gamma`` learns how often posts land on the right account.
+* ``w`` and ``b`` learn, per team, the words of the posts it handled (history), was given by a re-route
+  or accepted from an escalation (corrections, each weighing ``CORRECTION_WEIGHT`` handled posts); a
+  bounced escalation is evidence *against* the team that bounced it (its loss is ``-log(1 - p)``).
+
+Training (``OwnerModel.fit``) minimises the weighted log loss plus an L2 penalty (``L2`` on ``w``, a
+lighter one on ``b``, ``alpha`` held near 1) by L-BFGS from zero, over the examples in the order of their
+``key``: the same examples give the same model, bit for bit, however and whenever they arrived. Teams the
+model never saw an example of get ``w = b = 0`` (only the map and the receiving term speak for them);
+teams deleted since drop out of the softmax.
+
+The probabilities are divided by a temperature (``calibrate``), fitted on examples the model did not see,
+so that a confidence of 0.8 is right about 80% of the time.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import optimize, sparse
+
+from routing.classifier import _UNNAMED, N_FEATURES, gram_columns, grams, vectorize
+from routing.facts import INTENTS, Classification, Facts
+
+_INTENT_COLUMN = {intent: column for column, intent in enumerate(INTENTS)}
+
+# A correction (re-route, accepted or bounced escalation) is an agent's deliberate judgement; a handled post
+# is a quiet one (the team did not object).
+CORRECTION_WEIGHT = 5.0
+HISTORY_WEIGHT = 1.0
+# L2 penalties, on the sum of the weighted losses (scikit-learn's C = 1 for the word weights).
+L2 = 0.1
+L2_INTERCEPT = 0.1
+L2_ALPHA = 1.0  # on (alpha - 1)
+L2_GAMMA = 0.1
+MAX_ITERATIONS = 400
+# Probabilities of the intent map are floored here before the log: a map that gives a team nothing
+# does not make it impossible for the words to win.
+MAP_FLOOR = 1e-3
+# Words named in an explanation.
+TERMS = 3
+
+STATE_FORMAT = 1
+MAX_STATE_UNPACKED_BYTES = 64 * 1024 * 1024
+_STATE_KEYS = frozenset(
+    {
+        "format",
+        "n_features",
+        "classes",
+        "columns",
+        "weights",
+        "intercept",
+        "alpha",
+        "gamma",
+        "temperature",
+        "corrections",
+        "history",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerExample:
+    """One piece of evidence about who owns a post."""
+
+    text: str
+    receiving: str  # slug of the team whose account received it ("" when none)
+    team: str  # slug of the team it is evidence for (or against)
+    weight: float = HISTORY_WEIGHT
+    against: bool = False  # evidence that ``team`` does not own it (a bounce)
+    correction: bool = False  # an agent's correction (else the team's history)
+    key: tuple = ()  # the order examples are trained in; ties keep the given order
+    # The intent model's probability for each intent (``routing.facts.INTENTS`` order); filled in by the
+    # trainer, which classifies the texts once.
+    intents: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerGuess:
+    """What the owner model says about one post, given the intent map of the rule set deciding it."""
+
+    team: str  # the likeliest team
+    confidence: float  # its calibrated probability
+    map_team: (
+        str  # where the intent map alone would send it (rule_set's owner when confident, else receiving)
+    )
+    map_team_p: float  # the calibrated probability of ``map_team``
+    terms: tuple[str, ...] = ()  # the words that pushed towards ``team``, strongest first
+    corrections: int = 0  # corrections the model learned for ``team``
+    history: int = 0  # handled posts the model learned for ``team``
+    learned: bool = (
+        False  # a trained model overrules the intent map: ``team`` is sure enough and not map_team
+    )
+
+
+def map_probabilities(
+    intent_p: np.ndarray, intents: Sequence[str], teams: Sequence[str], receiving: Sequence[str],
+    intent_teams: Mapping[str, str],
+) -> np.ndarray:  # fmt: skip
+    """``P_map``: (posts, teams). ``intent_teams``: intent -> owning team slug ("" or absent: nobody, so
+    the receiving team)."""
+    index = {team: column for column, team in enumerate(teams)}
+    n = intent_p.shape[0]
+    owned = np.zeros((len(intents), len(teams)))
+    unowned = np.zeros(len(intents))
+    for row, intent in enumerate(intents):
+        team = intent_teams.get(intent) or ""
+        if team in index:
+            owned[row, index[team]] = 1.0
+        else:
+            unowned[row] = 1.0
+    result = intent_p @ owned
+    leftover = intent_p @ unowned
+    receiving_columns = np.array([index.get(team, -1) for team in receiving], dtype=np.int64)
+    has = receiving_columns >= 0
+    result[np.flatnonzero(has), receiving_columns[has]] += leftover[has]
+    result = np.maximum(result, MAP_FLOOR)
+    return result / result.sum(axis=1, keepdims=True) if n else result
+
+
+def _softmax(values: np.ndarray) -> np.ndarray:
+    shifted = np.exp(values - values.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class OwnerModel:
+    """Learned owners; ``OwnerModel()`` is the untrained one (the intent map decides)."""
+
+    n_features: int = N_FEATURES
+    classes: tuple[str, ...] = ()  # team slugs it has weights for, sorted
+    columns: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (len(columns), len(classes))
+    intercept: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    alpha: float = 1.0
+    gamma: float = 0.0
+    temperature: float = 1.0
+    corrections: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per class
+    history: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per class
+    _dense: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def trained(self) -> bool:
+        return bool(len(self.classes))
+
+    def dense(self) -> np.ndarray:
+        """The word weights as (n_features, classes), for classifying with one matrix product."""
+        if self._dense is None:
+            dense = np.zeros((self.n_features, len(self.classes)))
+            if len(self.columns):
+                dense[self.columns] = self.weights
+            dense.setflags(write=False)
+            self._dense = dense
+        return self._dense
+
+    # --- classifying ---------------------------------------------------------------------------------
+
+    def probabilities(
+        self, x: sparse.csr_matrix, intent_p: np.ndarray, intents: Sequence[str], teams: Sequence[str],
+        receiving: Sequence[str], intent_teams: Mapping[str, str],
+    ) -> np.ndarray:  # fmt: skip
+        """Calibrated P(team | post) over ``teams`` (the organisation's teams now): (posts, teams)."""
+        logits = self.logits(x, intent_p, intents, teams, receiving, intent_teams)
+        return _softmax(logits / self.temperature)
+
+    def logits(
+        self, x: sparse.csr_matrix, intent_p: np.ndarray, intents: Sequence[str], teams: Sequence[str],
+        receiving: Sequence[str], intent_teams: Mapping[str, str],
+    ) -> np.ndarray:  # fmt: skip
+        n = x.shape[0]
+        logits = self.alpha * np.log(map_probabilities(intent_p, intents, teams, receiving, intent_teams))
+        if self.trained and n:
+            index = {team: column for column, team in enumerate(self.classes)}
+            known = [(column, index[team]) for column, team in enumerate(teams) if team in index]
+            if known:
+                ours, theirs = (np.array(part) for part in zip(*known, strict=True))
+                logits[:, ours] += (x @ self.dense()[:, theirs]) + self.intercept[theirs]
+        if self.gamma:
+            team_index = {team: column for column, team in enumerate(teams)}
+            columns = np.array([team_index.get(team, -1) for team in receiving], dtype=np.int64)
+            has = np.flatnonzero(columns >= 0)
+            logits[has, columns[has]] += self.gamma
+        return logits
+
+    def terms(self, tokens: Sequence[str], team: str) -> tuple[str, ...]:
+        """The post's words that pushed most towards ``team`` against the other teams' average."""
+        if team not in self.classes or len(self.classes) < 2 or not tokens:
+            return ()
+        column = self.classes.index(team)
+        dense = self.dense()
+        unique = [token for token in dict.fromkeys(tokens) if token not in _UNNAMED and "0" not in token]
+        if not unique:
+            return ()
+        rows = dense[gram_columns(unique, self.n_features)]
+        push = rows[:, column] - (rows.sum(axis=1) - rows[:, column]) / (len(self.classes) - 1)
+        best = sorted(
+            ((p, token) for token, p in zip(unique, push.tolist(), strict=True) if p > 0), reverse=True
+        )
+        return tuple(token for _, token in best[:TERMS])
+
+    def counts(self, team: str) -> tuple[int, int]:
+        """(corrections, handled posts) the model learned for ``team``."""
+        if team not in self.classes:
+            return 0, 0
+        column = self.classes.index(team)
+        return int(self.corrections[column]), int(self.history[column])
+
+    # --- training ------------------------------------------------------------------------------------
+
+    @classmethod
+    def fit(
+        cls,
+        examples: Sequence[OwnerExample],
+        *,
+        intents: Sequence[str],
+        intent_teams: Mapping[str, str],
+        teams: Sequence[str] = (),
+        n_features: int = N_FEATURES,
+    ) -> OwnerModel:
+        """The model trained on ``examples`` (each with its ``intents`` probabilities filled in), from zero.
+        ``teams``: more teams to know (the organisation's, even those without examples yet)."""
+        ordered = sorted(enumerate(examples), key=lambda pair: (pair[1].key, pair[0]))
+        examples = [example for _, example in ordered]
+        classes = tuple(
+            sorted({e.team for e in examples} | {e.receiving for e in examples if e.receiving} | set(teams))
+        )
+        model = cls(n_features=n_features)
+        if not examples or not classes:
+            return model
+        k = len(classes)
+        index = {team: column for column, team in enumerate(classes)}
+        x_full, _ = vectorize([(e.text or "").lower() for e in examples], n_features)
+        columns, x = _compact(x_full)
+        intent_p = np.array([e.intents for e in examples], dtype=np.float64).reshape(
+            len(examples), len(intents)
+        )
+        receiving = [e.receiving for e in examples]
+        log_map = np.log(map_probabilities(intent_p, intents, classes, receiving, intent_teams))
+        recv = np.zeros((len(examples), k))
+        for row, team in enumerate(receiving):
+            if team in index:
+                recv[row, index[team]] = 1.0
+        target = np.array([index[e.team] for e in examples])
+        weight = np.array([e.weight for e in examples], dtype=np.float64)
+        against = np.array([e.against for e in examples])
+        a = x.shape[1]
+
+        def unpack(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+            return theta[: a * k].reshape(a, k), theta[a * k : a * k + k], theta[-2], theta[-1]
+
+        rows = np.arange(len(examples))
+
+        def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            w, b, alpha, gamma = unpack(theta)
+            z = x @ w + b + alpha * log_map + gamma * recv
+            z -= z.max(axis=1, keepdims=True)
+            exp = np.exp(z)
+            total = exp.sum(axis=1, keepdims=True)
+            p = exp / total
+            p_target = p[rows, target]
+            log_p_target = z[rows, target] - np.log(total[:, 0])
+            # Positives: -log p; against: -log(1 - p), with its gradient p/(1-p) (e_n - p).
+            one_minus = np.maximum(1.0 - p_target, 1e-12)
+            loss_rows = np.where(against, -np.log(one_minus), -log_p_target)
+            g = p.copy()
+            g[rows, target] -= 1.0  # positives: p - e_y
+            scale = np.where(against, -p_target / one_minus, 1.0)  # against: -(p_n/(1-p_n)) (p - e_n)
+            g *= (weight * scale)[:, None]
+            loss = float(weight @ loss_rows)
+            loss += 0.5 * (L2 * float((w * w).sum()) + L2_INTERCEPT * float(b @ b))
+            loss += 0.5 * (L2_ALPHA * (alpha - 1.0) ** 2 + L2_GAMMA * gamma**2)
+            grad_w = np.asarray(x.T @ g) + L2 * w
+            grad_b = g.sum(axis=0) + L2_INTERCEPT * b
+            grad_alpha = float((g * log_map).sum()) + L2_ALPHA * (alpha - 1.0)
+            grad_gamma = float((g * recv).sum()) + L2_GAMMA * gamma
+            return loss, np.concatenate([grad_w.ravel(), grad_b, [grad_alpha, grad_gamma]])
+
+        start = np.zeros(a * k + k + 2)
+        start[-2] = 1.0
+        result = optimize.minimize(
+            loss_and_gradient,
+            start,
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": MAX_ITERATIONS, "gtol": 1e-6},
+        )
+        w, b, alpha, gamma = unpack(result.x)
+        keep = np.flatnonzero(np.any(w != 0.0, axis=1))
+        model.classes = classes
+        model.columns = columns[keep].astype(np.int32)
+        model.weights = np.ascontiguousarray(w[keep])
+        model.intercept = b.copy()
+        model.alpha, model.gamma = float(alpha), float(gamma)
+        model.corrections = np.bincount(
+            [index[e.team] for e in examples if e.correction and not e.against], minlength=k
+        ).astype(np.int64)
+        model.history = np.bincount(
+            [index[e.team] for e in examples if not e.correction], minlength=k
+        ).astype(np.int64)
+        return model
+
+    def calibrate(
+        self, examples: Sequence[OwnerExample], *, intents: Sequence[str], intent_teams: Mapping[str, str]
+    ) -> float:
+        """Fit the temperature on ``examples`` the model did not see (their positives, weighted as in
+        training): the one number that makes the confidences as sure as the model is right. Keeps 1.0
+        when there are too few. Returns the temperature."""
+        positives = [e for e in examples if not e.against]
+        if len(positives) < 20:
+            self.temperature = 1.0
+            return self.temperature
+        teams = tuple(
+            sorted({*self.classes, *(e.team for e in positives), *(e.receiving for e in positives)} - {""})
+        )
+        index = {team: column for column, team in enumerate(teams)}
+        x, _ = vectorize([(e.text or "").lower() for e in positives], self.n_features)
+        intent_p = np.array([e.intents for e in positives], dtype=np.float64).reshape(
+            len(positives), len(intents)
+        )
+        logits = self.logits(x, intent_p, intents, teams, [e.receiving for e in positives], intent_teams)
+        target = np.array([index[e.team] for e in positives])
+        weight = np.array([e.weight for e in positives])
+        rows = np.arange(len(positives))
+
+        def nll(log_t: float) -> float:
+            z = logits / np.exp(log_t)
+            z = z - z.max(axis=1, keepdims=True)
+            log_p = z[rows, target] - np.log(np.exp(z).sum(axis=1))
+            return -float(weight @ log_p)
+
+        fitted = optimize.minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+        self.temperature = float(np.exp(fitted.x))
+        self._dense = self._dense  # weights unchanged
+        return self.temperature
+
+    # --- state ---------------------------------------------------------------------------------------
+
+    def dump(self) -> bytes:
+        """The model as plain arrays in an ``.npz``: safe to store, loaded without unpickling."""
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer,
+            format=np.int64(STATE_FORMAT),
+            n_features=np.int64(self.n_features),
+            classes=np.array(self.classes, dtype=str).reshape(len(self.classes)),
+            columns=np.asarray(self.columns, dtype=np.int32),
+            weights=np.asarray(self.weights, dtype=np.float64).reshape(len(self.columns), len(self.classes)),
+            intercept=np.asarray(self.intercept, dtype=np.float64),
+            alpha=np.float64(self.alpha),
+            gamma=np.float64(self.gamma),
+            temperature=np.float64(self.temperature),
+            corrections=np.asarray(self.corrections, dtype=np.int64),
+            history=np.asarray(self.history, dtype=np.int64),
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def load(cls, data: bytes) -> OwnerModel:
+        """A model from ``dump`` bytes; ``ValueError`` for anything else (never runs code in it)."""
+        raw = bytes(data)
+        try:
+            with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+                if sum(info.file_size for info in archive.infolist()) > MAX_STATE_UNPACKED_BYTES:
+                    raise ValueError("owner model state unpacks to more than allowed")
+            with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+                if set(npz.files) != _STATE_KEYS:
+                    raise ValueError(f"owner model state has keys {sorted(npz.files)}")
+                arrays = {key: npz[key] for key in _STATE_KEYS}
+        except (zipfile.BadZipFile, OSError, EOFError, KeyError) as error:
+            raise ValueError(f"malformed owner model state: {error}") from error
+        if int(arrays["format"]) != STATE_FORMAT:
+            raise ValueError(f"owner model state format {int(arrays['format'])} is not {STATE_FORMAT}")
+        n_features = int(arrays["n_features"])
+        classes = arrays["classes"]
+        k = len(classes)
+        columns, weights = arrays["columns"], arrays["weights"]
+        if (
+            not 2**8 <= n_features <= 2**20
+            or classes.ndim != 1
+            or (k and classes.dtype.kind != "U")
+            or columns.ndim != 1
+            or columns.dtype.kind not in "iu"
+            or (len(columns) and (columns.min() < 0 or columns.max() >= n_features))
+            or weights.shape != (len(columns), k)
+            or arrays["intercept"].shape != (k,)
+            or arrays["corrections"].shape != (k,)
+            or arrays["history"].shape != (k,)
+            or not all(np.isfinite(arrays[name]).all() for name in ("weights", "intercept", "alpha", "gamma"))
+            or not 0.0 < float(arrays["temperature"]) < 1e3
+        ):
+            raise ValueError("malformed owner model state: shapes, ranges or values are wrong")
+        return cls(
+            n_features=n_features,
+            classes=tuple(str(team) for team in classes.tolist()),
+            columns=columns.astype(np.int32),
+            weights=weights.astype(np.float64),
+            intercept=arrays["intercept"].astype(np.float64),
+            alpha=float(arrays["alpha"]),
+            gamma=float(arrays["gamma"]),
+            temperature=float(arrays["temperature"]),
+            corrections=arrays["corrections"].astype(np.int64),
+            history=arrays["history"].astype(np.int64),
+        )
+
+
+def guess_many(
+    model: OwnerModel, facts_list: Sequence[Facts], classifications: Sequence[Classification], rule_set: Any
+) -> list[OwnerGuess | None]:
+    """What the owner model says about each post, given the rule set's teams and intent map (None for a
+    post when the organisation has no teams)."""
+    teams = rule_set.teams
+    n = len(facts_list)
+    if not teams or not n:
+        return [None] * n
+    intent_p = np.zeros((n, len(INTENTS)))
+    for row, c in enumerate(classifications):
+        if c.scores:
+            for intent, p in c.scores:
+                column = _INTENT_COLUMN.get(intent)
+                if column is not None:
+                    intent_p[row, column] = p
+        else:
+            intent_p[row, _INTENT_COLUMN.get(c.intent, _INTENT_COLUMN["other"])] = 1.0
+    x, tokens = vectorize([(f.text or "").lower() for f in facts_list], model.n_features)
+    receiving = [f.team for f in facts_list]
+    probabilities = model.probabilities(x, intent_p, INTENTS, teams, receiving, rule_set.intent_teams)
+    index = {team: column for column, team in enumerate(teams)}
+    top = probabilities.argmax(axis=1).tolist()
+    threshold = rule_set.misdirect_threshold
+    owners = rule_set.intent_owners
+    trained = model.trained
+    guesses: list[OwnerGuess | None] = []
+    for row, (facts, c) in enumerate(zip(facts_list, classifications, strict=True)):
+        owner = owners.get(c.intent)
+        map_team = (owner[1] or facts.team) if owner is not None and c.confidence >= threshold else facts.team
+        column = index.get(map_team)
+        map_p = float(probabilities[row, column]) if column is not None else 0.0
+        team = teams[top[row]]
+        confidence = float(probabilities[row, top[row]])
+        terms: tuple[str, ...] = ()
+        corrections = history = 0
+        learned = trained and team != map_team and confidence >= threshold
+        if learned:
+            terms = model.terms(tokens[row], team)
+            corrections, history = model.counts(team)
+        guesses.append(OwnerGuess(team, confidence, map_team, map_p, terms, corrections, history, learned))
+    return guesses
+
+
+def _compact(x: sparse.csr_matrix) -> tuple[np.ndarray, sparse.csr_matrix]:
+    """The columns ``x`` uses, and ``x`` over those columns only (training needs no others)."""
+    columns = np.unique(x.indices)
+    remap = np.full(x.shape[1], -1, dtype=np.int64)
+    remap[columns] = np.arange(len(columns))
+    compact = sparse.csr_matrix((x.data, remap[x.indices], x.indptr), shape=(x.shape[0], len(columns)))
+    return columns, compact
+
+
+__all__ = ["OwnerExample", "OwnerGuess", "OwnerModel", "grams", "guess_many", "map_probabilities"]
