@@ -24,20 +24,28 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from inbox.models import Mention, Reply
-from routing.classifier import IntentClassifier, vectorize
-from routing.facts import INTENTS, Facts
+from routing.classifier import IntentClassifier
+from routing.facts import INTENTS
 from routing.models import Correction, Escalation, ModelVersion
-from routing.owners import CORRECTION_WEIGHT, HISTORY_WEIGHT, OwnerExample, OwnerModel
+from routing.owners import (  # the pure training functions, re-exported: what the eval and benchmarks call
+    CORRECTION_WEIGHT,
+    HISTORY_WEIGHT,
+    OwnerExample,
+    OwnerModel,
+    Trained,
+    models_fit,
+    owner_accuracy,
+    with_intents,
+)
 from teams.models import Team
 
 logger = logging.getLogger(__name__)
@@ -167,75 +175,6 @@ def _receiving_teams(mention_ids: Sequence[int], slugs: dict[int, str]) -> dict[
         first.update(_receiving_channels(mention_ids[start : start + 5000]))
     channels = _channel_facts(set(first.values()))
     return {mention: channels.get(channel, ("", "", ""))[2] for mention, channel in first.items()}
-
-
-@dataclass(frozen=True)
-class Trained:
-    """Both models trained on one set of examples."""
-
-    intent: IntentClassifier
-    owner: OwnerModel
-
-
-def models_fit(
-    examples: Sequence[Example], *, intent_teams: dict[str, str], teams: Sequence[str], version: int
-) -> Trained:
-    """The intent model from the corrections that name an intent, then the owner model from every example
-    with that intent model's probabilities. Deterministic."""
-    intent = IntentClassifier.trained(
-        [(e.owner.text, e.intent) for e in examples if e.intent], version=version
-    )
-    filled = with_intents(intent, [e.owner for e in examples])
-    owner = OwnerModel.fit(filled, intents=INTENTS, intent_teams=intent_teams, teams=teams)
-    return Trained(intent, owner)
-
-
-def with_intents(classifier: IntentClassifier, examples: Sequence[OwnerExample]) -> list[OwnerExample]:
-    """The examples with the classifier's probability of each intent filled in."""
-    probabilities = intent_probabilities(classifier, [e.text for e in examples])
-    return [replace(e, intents=tuple(row)) for e, row in zip(examples, probabilities.tolist(), strict=True)]
-
-
-def intent_probabilities(classifier: IntentClassifier, texts: Sequence[str]) -> np.ndarray:
-    """(texts, intents): the classifier's probability of each intent, in ``INTENTS`` order."""
-    column = {intent: index for index, intent in enumerate(INTENTS)}
-    result = np.zeros((len(texts), len(INTENTS)))
-    for start in range(0, len(texts), CLASSIFY_BATCH):
-        batch = [Facts(text=text or "", network="x") for text in texts[start : start + CLASSIFY_BATCH]]
-        for row, c in enumerate(classifier.classify_many(batch), start=start):
-            for intent, p in c.scores:
-                result[row, column[intent]] = p
-    return result
-
-
-def owner_accuracy(
-    trained: Trained, examples: Sequence[OwnerExample], *, intent_teams: dict[str, str], teams: Sequence[str]
-) -> float | None:
-    """Share of the (positive) examples whose likeliest team is theirs; None without any."""
-    positives = [e for e in examples if not e.against]
-    if not positives:
-        return None
-    predicted = owners_predict(trained, positives, intent_teams=intent_teams, teams=teams)
-    return float(np.mean([team == e.team for team, e in zip(predicted, positives, strict=True)]))
-
-
-def owners_predict(
-    trained: Trained, examples: Sequence[OwnerExample], *, intent_teams: dict[str, str], teams: Sequence[str]
-) -> list[str]:
-    probabilities = owners_probabilities(trained, examples, intent_teams=intent_teams, teams=teams)
-    return [teams[column] for column in probabilities.argmax(axis=1).tolist()] if len(examples) else []
-
-
-def owners_probabilities(
-    trained: Trained, examples: Sequence[OwnerExample], *, intent_teams: dict[str, str], teams: Sequence[str]
-) -> np.ndarray:
-    """(examples, teams): the owner model's calibrated probability of each team."""
-    filled = with_intents(trained.intent, examples)
-    x, _ = vectorize([(e.text or "").lower() for e in filled], trained.owner.n_features)
-    intent_p = np.array([e.intents for e in filled]).reshape(len(filled), len(INTENTS))
-    return trained.owner.probabilities(
-        x, intent_p, INTENTS, teams, [e.receiving for e in filled], intent_teams
-    )
 
 
 def trained_load(version: ModelVersion | None) -> Trained:

@@ -31,30 +31,33 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from scipy import optimize, sparse
+from threadpoolctl import threadpool_limits
 
-from routing.classifier import _UNNAMED, N_FEATURES, gram_columns, grams, vectorize
+from routing.classifier import _UNNAMED, N_FEATURES, IntentClassifier, gram_columns, grams, vectorize
+from routing.classifier import CORRECTION_WEIGHT as INTENT_CORRECTION_WEIGHT
 from routing.facts import INTENTS, Classification, Facts
 
 _INTENT_COLUMN = {intent: column for column, intent in enumerate(INTENTS)}
 
 # A correction (re-route, accepted or bounced escalation) is an agent's deliberate judgement; a handled post
-# is a quiet one (the team did not object).
-CORRECTION_WEIGHT = 5.0
+# is a quiet one (the team did not object). A correction weighs what it weighs for the intent model.
+CORRECTION_WEIGHT = INTENT_CORRECTION_WEIGHT
 HISTORY_WEIGHT = 1.0
 # L2 penalties, on the sum of the weighted losses (scikit-learn's C = 1 for the word weights).
 L2 = 0.1
 L2_INTERCEPT = 0.1
-L2_ALPHA = 1.0  # on (alpha - 1)
+L2_ALPHA = 1.0  # on (alpha - 1); alpha is held at 1 (see OwnerModel.fit)
 L2_GAMMA = 0.1
 MAX_ITERATIONS = 400
-# Probabilities of the intent map are floored here before the log: a map that gives a team nothing
-# does not make it impossible for the words to win.
-MAP_FLOOR = 1e-3
+# The intent map is a prior, not a certainty: its probabilities are mixed with this share of a uniform
+# choice among the teams, so that a team the map gives nothing (one that owns no intent, a new one) starts
+# a few nats behind, not out of reach of its words.
+MAP_SMOOTHING = 0.2
 # Words named in an explanation.
 TERMS = 3
 
@@ -132,8 +135,11 @@ def map_probabilities(
     receiving_columns = np.array([index.get(team, -1) for team in receiving], dtype=np.int64)
     has = receiving_columns >= 0
     result[np.flatnonzero(has), receiving_columns[has]] += leftover[has]
-    result = np.maximum(result, MAP_FLOOR)
-    return result / result.sum(axis=1, keepdims=True) if n else result
+    if not n or not len(teams):
+        return result
+    total = result.sum(axis=1, keepdims=True)
+    result = np.divide(result, total, out=np.full_like(result, 1.0 / len(teams)), where=total > 0)
+    return (1.0 - MAP_SMOOTHING) * result + MAP_SMOOTHING / len(teams)
 
 
 def _softmax(values: np.ndarray) -> np.ndarray:
@@ -155,6 +161,7 @@ class OwnerModel:
     temperature: float = 1.0
     corrections: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per class
     history: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per class
+    iterations: int = field(default=0, compare=False)  # L-BFGS iterations of the fit (not stored)
     _dense: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -261,6 +268,14 @@ class OwnerModel:
         target = np.array([index[e.team] for e in examples])
         weight = np.array([e.weight for e in examples], dtype=np.float64)
         against = np.array([e.against for e in examples])
+        # Base rates (b, gamma) are learned from the unselected examples only: corrections are the posts
+        # routing got wrong, a biased sample that would teach "posts never belong where they land" and
+        # "everything belongs to the team corrected to". They teach words (given the map), nothing else.
+        base = np.array([0.0 if e.correction else 1.0 for e in examples])[:, None]
+        recv *= base
+        # A team no unselected example shows has no base rate to learn: its b stays 0.
+        has_base = np.zeros(k)
+        has_base[[index[e.team] for e in examples if not e.correction and not e.against]] = 1.0
         a = x.shape[1]
 
         def unpack(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
@@ -270,7 +285,7 @@ class OwnerModel:
 
         def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
             w, b, alpha, gamma = unpack(theta)
-            z = x @ w + b + alpha * log_map + gamma * recv
+            z = x @ w + base * b + alpha * log_map + gamma * recv
             z -= z.max(axis=1, keepdims=True)
             exp = np.exp(z)
             total = exp.sum(axis=1, keepdims=True)
@@ -288,21 +303,27 @@ class OwnerModel:
             loss += 0.5 * (L2 * float((w * w).sum()) + L2_INTERCEPT * float(b @ b))
             loss += 0.5 * (L2_ALPHA * (alpha - 1.0) ** 2 + L2_GAMMA * gamma**2)
             grad_w = np.asarray(x.T @ g) + L2 * w
-            grad_b = g.sum(axis=0) + L2_INTERCEPT * b
-            grad_alpha = float((g * log_map).sum()) + L2_ALPHA * (alpha - 1.0)
+            grad_b = ((g * base).sum(axis=0) + L2_INTERCEPT * b) * has_base
+            grad_alpha = 0.0  # alpha stays 1: the intent map is the prior, not a feature to fit (see fit)
             grad_gamma = float((g * recv).sum()) + L2_GAMMA * gamma
             return loss, np.concatenate([grad_w.ravel(), grad_b, [grad_alpha, grad_gamma]])
 
         start = np.zeros(a * k + k + 2)
         start[-2] = 1.0
-        result = optimize.minimize(
-            loss_and_gradient,
-            start,
-            jac=True,
-            method="L-BFGS-B",
-            options={"maxiter": MAX_ITERATIONS, "gtol": 1e-6},
-        )
+        # One BLAS thread: the vectors are small, and threads fighting over two busy cores made a
+        # one-second fit take twenty.
+        with threadpool_limits(limits=1):
+            result = optimize.minimize(
+                loss_and_gradient,
+                start,
+                jac=True,
+                method="L-BFGS-B",
+                options={"maxiter": MAX_ITERATIONS, "gtol": 1e-6},
+            )
         w, b, alpha, gamma = unpack(result.x)
+        if has_base.any():  # no base rate: the known teams' average (the softmax ignores a common shift)
+            b = np.where(has_base > 0, b, b[has_base > 0].mean())
+        model.iterations = int(result.nit)
         keep = np.flatnonzero(np.any(w != 0.0, axis=1))
         model.classes = classes
         model.columns = columns[keep].astype(np.int32)
@@ -465,6 +486,101 @@ def guess_many(
     return guesses
 
 
+# --- training both models (what routing.learning stores as a version) -------------------------------
+
+_CLASSIFY_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Trained:
+    """Both models trained on one set of examples."""
+
+    intent: IntentClassifier
+    owner: OwnerModel
+
+
+def models_fit(
+    examples: Sequence[Any], *, intent_teams: Mapping[str, str], teams: Sequence[str], version: int
+) -> Trained:
+    """The intent model from the corrections that name an intent, then the owner model from every example
+    with that intent model's probabilities, and the seed corpus's posts as anchors (``anchors``).
+    Deterministic."""
+    intent = IntentClassifier.trained(
+        [(e.owner.text, e.intent) for e in examples if e.intent], version=version
+    )
+    filled = with_intents(intent, [*anchors(intent_teams, teams), *(e.owner for e in examples)])
+    owner = OwnerModel.fit(filled, intents=INTENTS, intent_teams=intent_teams, teams=teams)
+    return Trained(intent, owner)
+
+
+# An anchor weighs as much as a handled post.
+ANCHOR_WEIGHT = HISTORY_WEIGHT
+
+
+def anchors(intent_teams: Mapping[str, str], teams: Sequence[str]) -> list[OwnerExample]:
+    """The seed corpus's posts whose intent the map gives a team, as examples for that team (receiving
+    account unknown). Corrections are a biased sample (the posts routing got wrong): three re-routes of
+    product-line posts to a new team say nothing about the thousands of posts that went right, and
+    without counterweight the team's intercept and every common word would learn "everything is theirs".
+    The anchors are that counterweight on a fresh install, until the teams' own history takes over."""
+    from routing.classifier import read_seed_corpus
+
+    known = set(teams)
+    return [
+        OwnerExample(text, "", intent_teams[intent], ANCHOR_WEIGHT, key=(-1, row))
+        for row, (text, intent) in enumerate(read_seed_corpus())
+        if intent_teams.get(intent) in known
+    ]
+
+
+def with_intents(classifier: IntentClassifier, examples: Sequence[OwnerExample]) -> list[OwnerExample]:
+    """The examples with the classifier's probability of each intent filled in."""
+    probabilities = intent_probabilities(classifier, [e.text for e in examples])
+    return [replace(e, intents=tuple(row)) for e, row in zip(examples, probabilities.tolist(), strict=True)]
+
+
+def intent_probabilities(classifier: IntentClassifier, texts: Sequence[str]) -> np.ndarray:
+    """(texts, intents): the classifier's probability of each intent, in ``INTENTS`` order."""
+    column = {intent: index for index, intent in enumerate(INTENTS)}
+    result = np.zeros((len(texts), len(INTENTS)))
+    for start in range(0, len(texts), _CLASSIFY_BATCH):
+        batch = [Facts(text=text or "", network="x") for text in texts[start : start + _CLASSIFY_BATCH]]
+        for row, c in enumerate(classifier.classify_many(batch), start=start):
+            for intent, p in c.scores:
+                result[row, column[intent]] = p
+    return result
+
+
+def owner_accuracy(
+    trained: Trained, examples: Sequence[OwnerExample], *, intent_teams: dict[str, str], teams: Sequence[str]
+) -> float | None:
+    """Share of the (positive) examples whose likeliest team is theirs; None without any."""
+    positives = [e for e in examples if not e.against]
+    if not positives:
+        return None
+    predicted = owners_predict(trained, positives, intent_teams=intent_teams, teams=teams)
+    return float(np.mean([team == e.team for team, e in zip(predicted, positives, strict=True)]))
+
+
+def owners_predict(
+    trained: Trained, examples: Sequence[OwnerExample], *, intent_teams: dict[str, str], teams: Sequence[str]
+) -> list[str]:
+    probabilities = owners_probabilities(trained, examples, intent_teams=intent_teams, teams=teams)
+    return [teams[column] for column in probabilities.argmax(axis=1).tolist()] if len(examples) else []
+
+
+def owners_probabilities(
+    trained: Trained, examples: Sequence[OwnerExample], *, intent_teams: dict[str, str], teams: Sequence[str]
+) -> np.ndarray:
+    """(examples, teams): the owner model's calibrated probability of each team."""
+    filled = with_intents(trained.intent, examples)
+    x, _ = vectorize([(e.text or "").lower() for e in filled], trained.owner.n_features)
+    intent_p = np.array([e.intents for e in filled]).reshape(len(filled), len(INTENTS))
+    return trained.owner.probabilities(
+        x, intent_p, INTENTS, teams, [e.receiving for e in filled], intent_teams
+    )
+
+
 def _compact(x: sparse.csr_matrix) -> tuple[np.ndarray, sparse.csr_matrix]:
     """The columns ``x`` uses, and ``x`` over those columns only (training needs no others)."""
     columns = np.unique(x.indices)
@@ -474,4 +590,18 @@ def _compact(x: sparse.csr_matrix) -> tuple[np.ndarray, sparse.csr_matrix]:
     return columns, compact
 
 
-__all__ = ["OwnerExample", "OwnerGuess", "OwnerModel", "grams", "guess_many", "map_probabilities"]
+__all__ = [
+    "OwnerExample",
+    "OwnerGuess",
+    "OwnerModel",
+    "Trained",
+    "grams",
+    "guess_many",
+    "intent_probabilities",
+    "map_probabilities",
+    "models_fit",
+    "owner_accuracy",
+    "owners_predict",
+    "owners_probabilities",
+    "with_intents",
+]
