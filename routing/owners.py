@@ -3,24 +3,26 @@
 Owners are the organisation's own teams, however many (admins add and remove them). The model is a
 multinomial logistic regression whose logit for team ``k`` and post ``x`` is
 
-    z_k = w_k · x + b_k + alpha · log P_map(k | x) + gamma · [k is the receiving team]
+    z_k = w_k · x + b_k + log P_map(k | x) + gamma · [k is the receiving team]
 
 * ``x`` is the post's words, hashed as the intent model hashes them (``routing.classifier.vectorize``).
 * ``P_map(k | x)`` is where the intent map would send the post: the intent model's probability of each
-  intent, summed over the intents whose segment belongs to team ``k``; the intents nobody owns (and the
-  ones whose segment has no team) count for the receiving team. It is how the admins' map and the intent
-  model take part in every decision, and why a fresh install (no examples: ``w = b = 0``, ``alpha = 1``,
-  ``gamma = 0``) decides as the intent map does.
-* ``gamma`` learns how often posts land on the right account.
-* ``w`` and ``b`` learn, per team, the words of the posts it handled (history), was given by a re-route
-  or accepted from an escalation (corrections, each weighing ``CORRECTION_WEIGHT`` handled posts); a
-  bounced escalation is evidence *against* the team that bounced it (its loss is ``-log(1 - p)``).
+  intent, summed over the intents whose segment belongs to team ``k`` (the intents nobody owns, and those
+  whose segment has no team, count for the receiving team), mixed with ``MAP_SMOOTHING`` of a uniform
+  choice. It is the prior: how the admins' map and the intent model take part in every decision, and why
+  an untrained model (``w = b = 0``, ``gamma = 0``) decides as the intent map does.
+* ``w`` learns, per team, the words of the posts it handled (history), was given by a re-route, accepted
+  from an escalation or kept when its lead decided (corrections, each weighing ``CORRECTION_WEIGHT``
+  handled posts); a bounced escalation is evidence *against* the team that bounced it (``-log(1 - p)``).
+* ``b`` (how common each team's posts are) and ``gamma`` (how often posts land on the right account) are
+  learned from history only: corrections are the posts routing got wrong, a biased sample that would
+  teach "posts never belong where they land" and "everything belongs to the team corrected to".
+  ``models_fit`` adds the seed corpus's posts, labelled by the intent map, as anchors (see ``anchors``).
 
-Training (``OwnerModel.fit``) minimises the weighted log loss plus an L2 penalty (``L2`` on ``w``, a
-lighter one on ``b``, ``alpha`` held near 1) by L-BFGS from zero, over the examples in the order of their
-``key``: the same examples give the same model, bit for bit, however and whenever they arrived. Teams the
-model never saw an example of get ``w = b = 0`` (only the map and the receiving term speak for them);
-teams deleted since drop out of the softmax.
+Training (``OwnerModel.fit``) minimises the weighted log loss plus L2 penalties by L-BFGS from zero, over
+the examples in the order of their ``key``: the same examples give the same model, bit for bit, however and
+whenever they arrived. Teams never seen get ``w = 0`` (only the map and the receiving term speak for
+them); teams deleted since drop out of the softmax.
 
 The probabilities are divided by a temperature (``calibrate``), fitted on examples the model did not see,
 so that a confidence of 0.8 is right about 80% of the time.
