@@ -14,7 +14,8 @@ Where the examples come from (``examples_collect``), each a ``routing.owners.Own
 ``OwnerModel.fit`` from zero, examples in a fixed order): the same stored examples give the same version,
 however the corrections arrived and whenever the training ran. Before a version is stored, the models are
 trained once more without the newest corrections the active version did not see (``held_back``); the two
-are scored on those, and the temperature that calibrates the owner confidences is fitted on them. The new
+are scored on those, and the temperature that calibrates the owner confidences is fitted on them and on the
+newest handled posts, held back too (``CALIBRATION_HISTORY_MAX``). The new
 version becomes active only when it is not worse (or when there are too few of them to judge). Admins see
 the versions and can make any of them active again (``model_version_activate``).
 """
@@ -57,6 +58,8 @@ CORRECTIONS_MAX = 20_000
 # with fewer than HELD_BACK_MIN there is nothing to judge by and the version is made active.
 HELD_BACK_MAX = 200
 HELD_BACK_MIN = 10
+# The newest handled posts also held back then, to calibrate the owner confidences on (with the corrections).
+CALIBRATION_HISTORY_MAX = 500
 # Versions kept: the active one and the newest others (older ones are deleted after a training).
 VERSIONS_KEPT = 30
 CLASSIFY_BATCH = 500
@@ -232,7 +235,13 @@ def models_train(*, reason: str = "corrections", force: bool = False) -> ModelVe
     temperature = 1.0
     promoted = True
     if len(held) >= HELD_BACK_MIN:
-        held_set = set(held)
+        # The newest handled posts are held back too, for calibrating only: corrections alone are the
+        # posts routing got wrong, and confidences fitted on them alone would be too timid on the rest.
+        history = [i for i, e in enumerate(examples) if not e.owner.correction]
+        calibration_history = sorted(history, key=lambda i: (examples[i].at, examples[i].owner.key))[
+            -CALIBRATION_HISTORY_MAX:
+        ]
+        held_set = set(held) | set(calibration_history)
         without = models_fit(
             [e for i, e in enumerate(examples) if i not in held_set],
             intent_teams=intent_teams,
@@ -240,7 +249,9 @@ def models_train(*, reason: str = "corrections", force: bool = False) -> ModelVe
             version=number,
         )
         temperature = without.owner.calibrate(
-            with_intents(without.intent, held_back), intents=INTENTS, intent_teams=intent_teams
+            with_intents(without.intent, [*held_back, *(examples[i].owner for i in calibration_history)]),
+            intents=INTENTS,
+            intent_teams=intent_teams,
         )
         accuracy = owner_accuracy(without, held_back, intent_teams=intent_teams, teams=teams)
         accuracy_active = owner_accuracy(
