@@ -34,7 +34,7 @@ from inbox.forms import FilterDateField, ascii_id
 from inbox.models import AuditEvent, Mention, Reply
 from inbox.selectors import cursor_decode, cursor_encode
 from inbox.templatetags.inbox_tags import stamp
-from routing.models import Escalation, Rule
+from routing.models import Escalation, ModelVersion, Rule
 from teams.models import Membership, Team
 from teams.roles import user_is_admin, user_name
 
@@ -62,6 +62,7 @@ VERB_WORDS: dict[str, str] = {
     "api_token.revoked": "API token revoked",
     "user.password_changed": "Password changed",
     "sign_in.locked": "Sign-ins locked out after failures",
+    "model.activated": "Routing model version made active",
 }
 # Nouns whose words are not their identifier's.
 NOUN_WORDS: dict[str, str] = {"sla": "SLA", "sla_policy": "SLA policy"}
@@ -84,6 +85,7 @@ TEAM_KEYS = frozenset({"team", "team_override", "escalated_to", "from_team", "to
 SEGMENT_KEYS = frozenset({"segment"})
 CHANNEL_KEYS = frozenset({"channel"})
 RULE_KEYS = frozenset({"rules_fired", "rules", "order"})  # rule ids, in order
+MODEL_VERSION_KEYS = frozenset({"active"})  # the number of the routing model version that was active
 # Keys whose values are choices, shown by their label: priorities are numbers (20) on a mention and words
 # ("urgent") in a routing decision.
 PRIORITY_LABELS: dict[Any, str] = {
@@ -437,6 +439,8 @@ class _Names:
         if key in RULE_KEYS and _is_id(value):
             name = self.rules.get(value)
             return f"“{name}” (rule {value})" if name else f"rule {value} (deleted)"
+        if key in MODEL_VERSION_KEYS and _is_id(value):
+            return f"version {value}"
         if key in CHOICE_LABELS and isinstance(value, str | int) and value in CHOICE_LABELS[key]:
             return CHOICE_LABELS[key][value]
         if key in WORDS_KEYS and isinstance(value, str):
@@ -498,6 +502,7 @@ def _rows(events: Sequence[AuditEvent]) -> list[AuditRow]:
     names = _Names(events)
     mention_type = ContentType.objects.get_for_model(Mention)
     channel_type = ContentType.objects.get_for_model(Channel)
+    model_version_type = ContentType.objects.get_for_model(ModelVersion)
     rows = []
     for event in events:
         object_url = ""
@@ -506,6 +511,10 @@ def _rows(events: Sequence[AuditEvent]) -> list[AuditRow]:
         elif event.object_type_id == channel_type.pk and ascii_id(event.object_id):
             slug = names.channel_slugs.get(ascii_id(event.object_id))
             object_url = reverse("channels:settings", args=[slug]) if slug else ""
+        elif event.object_type_id == model_version_type.pk:
+            number = event.after.get("active") if isinstance(event.after, Mapping) else None
+            anchor = f"#model-{number}" if _is_id(number) else ""
+            object_url = f"{reverse('routing:model_versions')}{anchor}"
         rows.append(
             AuditRow(
                 event=event,

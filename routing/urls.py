@@ -23,4 +23,8 @@ urlpatterns = [
     path("versions/", views.versions, name="versions"),
     path("versions/diff/", views.versions_diff, name="versions_diff"),
     path("versions/<int:number>/rollback/", views.version_rollback, name="version_rollback"),
+    path("models/", views.model_versions, name="model_versions"),
+    path("models/train/", views.model_train, name="model_train"),
+    path("models/training/", views.model_training, name="model_training"),
+    path("models/<int:number>/activate/", views.model_version_activate, name="model_version_activate"),
 ]

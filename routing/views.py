@@ -1,7 +1,9 @@
-"""Admin pages for routing: segments and the intent map, the rules with their builder and backtest, and the
-rule-set versions with their diff and rollback. To anyone but an admin these pages do not exist (404).
+"""Admin pages for routing: segments and the intent map, the rules with their builder and backtest, the
+rule-set versions with their diff and rollback, and the trained model versions with their backtests, Make
+active and Train now. To anyone but an admin these pages do not exist (404).
 
-Every change goes through ``routing.services``, which audits it and publishes a new rule-set version.
+Every change to rules goes through ``routing.services``, which audits it and publishes a new rule-set version;
+making a model version active goes through ``routing.learning.model_version_activate``, which audits it.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from channels.models import Segment
 from channels.views import admin_required
-from routing import services
+from routing import learning, services
 from routing.facts import INTENTS
 from routing.forms import (
     BacktestForm,
@@ -37,10 +40,11 @@ from routing.forms import (
     builder_initial,
     rule_json_text,
 )
-from routing.models import RoutingSettings, Rule, RuleSetVersion
+from routing.models import ModelVersion, RoutingSettings, Rule, RuleSetVersion
 from routing.rules import RuleError, validate_rule
-from routing.tasks import BACKTEST_TTL_SECONDS, backtest_keys, rules_backtest_task
+from routing.tasks import BACKTEST_TTL_SECONDS, backtest_keys, classifier_train_task, rules_backtest_task
 from teams.models import Team
+from teams.roles import user_name
 
 VERSIONS_PAGE_SIZE = 30
 
@@ -693,6 +697,226 @@ def _json_diff(old: Any, new: Any) -> tuple[str, ...]:
     old_lines = json.dumps(old, indent=2, ensure_ascii=False, sort_keys=True).splitlines()
     new_lines = json.dumps(new, indent=2, ensure_ascii=False, sort_keys=True).splitlines()
     return tuple(difflib.unified_diff(old_lines, new_lines, "before", "after", lineterm="", n=2))[2:]
+
+
+# --- Model versions -----------------------------------------------------------------------------------------
+
+# Held by ``routing.tasks.classifier_train_task`` while it trains: the page says a training is running.
+TRAINING_LOCK_KEY = "routing:classifier-train-lock"
+# What started a training, in words (``ModelVersion.reason``); others are shown as they were recorded.
+TRAINING_REASONS = {
+    "corrections": "after new corrections",
+    "nightly": "nightly",
+    "admin": "an admin asked (Train now)",
+}
+
+
+@dataclass(frozen=True)
+class _ModelVersionRow:
+    version: ModelVersion
+    reason: str
+    learned: tuple[str, ...]
+    backtest: str
+    temperature: str
+    training_time: str
+    activated: str
+
+
+def _model_version_row(version: ModelVersion) -> _ModelVersionRow:
+    return _ModelVersionRow(
+        version=version,
+        reason=TRAINING_REASONS.get(version.reason, version.reason or "not recorded"),
+        learned=model_examples_words(version.examples),
+        backtest=model_backtest_words(version),
+        temperature=model_temperature_words(version),
+        training_time=_duration_words(version.training_seconds),
+        activated=_activated_words(version),
+    )
+
+
+def model_examples_words(counts: Any) -> tuple[str, ...]:
+    """What a version learned from, by kind, in words (``ModelVersion.examples``)."""
+    counts = counts if isinstance(counts, Mapping) else {}
+
+    def count(key: str) -> int:
+        value = counts.get(key, 0)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    history, corrections, labels = count("history"), count("corrections"), count("intent_labels")
+    accepted, bounced = count("escalations_accepted"), count("escalations_bounced")
+    corrections_words = (
+        f"{corrections:,} correction{_s(corrections)} (re-routes by agents, “keep it here” by leads)"
+    )
+    if labels:
+        corrections_words += f", {labels:,} naming an intent"
+    return (
+        f"{history:,} post{_s(history)} the teams handled (closed or replied to, never corrected)",
+        corrections_words,
+        f"{accepted:,} escalation{_s(accepted)} accepted, {bounced:,} bounced back",
+    )
+
+
+def model_backtest_words(version: ModelVersion) -> str:
+    """The backtest as one sentence: its accuracy on the held-back corrections against the then-active
+    version's, or why there was none."""
+    if version.held_back_accuracy is None:
+        return (
+            f"Too few new corrections to backtest ({version.held_back}; it takes {learning.HELD_BACK_MIN})."
+        )
+    active = (
+        f"{version.held_back_accuracy_active:.1%}"
+        if version.held_back_accuracy_active is not None
+        else "no score"
+    )
+    return (
+        f"{version.held_back_accuracy:.1%} right on the {version.held_back} newest correction"
+        f"{_s(version.held_back)}, trained without them; the version active then: {active}."
+    )
+
+
+def model_temperature_words(version: ModelVersion) -> str:
+    """The calibration temperature and what it did to the owner model's confidences."""
+    if version.held_back_accuracy is None and version.temperature == 1.0:
+        return "1.00 (not calibrated: too few corrections held back)"
+    if version.temperature > 1.0:
+        return f"{version.temperature:.2f} (confidences lowered)"
+    if version.temperature < 1.0:
+        return f"{version.temperature:.2f} (confidences raised)"
+    return f"{version.temperature:.2f} (confidences as trained)"
+
+
+def _activated_words(version: ModelVersion) -> str:
+    if version.activated_at is None:
+        return "Never active" if version.promoted else "Kept back by its backtest; never active"
+    who = user_name(version.activated_by) if version.activated_by else "socialops"
+    when = timezone.localtime(version.activated_at)
+    made = f"made active {when.day} {when:%b %Y, %H:%M} by {who}"
+    return f"M{made[1:]}" if version.is_active else f"Was {made}; replaced since"
+
+
+def _duration_words(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s"
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+def _model_versions() -> list[ModelVersion]:
+    # The model states are megabytes each: the page reads everything but them.
+    return list(
+        ModelVersion.objects.select_related("activated_by")
+        .defer("intent_state", "owner_state")
+        .order_by("-number")
+    )
+
+
+def _training_running() -> bool:
+    return cache.get(TRAINING_LOCK_KEY) is not None
+
+
+@admin_required
+@require_GET
+def model_versions(request: HttpRequest) -> HttpResponse:
+    """Every stored version of the routing models, newest first: what it learned from, its backtest and
+    calibration, which one is active; Make active (rollback) and Train now."""
+    versions = _model_versions()
+    return render(
+        request,
+        "routing/model_versions.html",
+        {
+            "rows": [_model_version_row(version) for version in versions],
+            "active": next((version for version in versions if version.is_active), None),
+            "running": _training_running(),
+        },
+    )
+
+
+@admin_required
+@require_GET
+def model_training(request: HttpRequest) -> HttpResponse:
+    """Whether a training is running (polled every few seconds while one is); when it has finished, the
+    page reloads to show the version it stored."""
+    running = _training_running()
+    if not running and request.htmx:
+        return HttpResponseClientRefresh()
+    return render(request, "routing/_model_training.html", {"running": running})
+
+
+@admin_required
+@require_POST
+def model_train(request: HttpRequest) -> HttpResponse:
+    """Queue a training of the routing models now (the same task corrections and the nightly run queue)."""
+    if _training_running():
+        messages.info(
+            request,
+            "A training is running now: it learns from everything stored when it started. "
+            "Train again when it has finished if there is something newer.",
+        )
+        return redirect("routing:model_versions")
+    classifier_train_task.delay(reason="admin")
+    newest = ModelVersion.objects.order_by("-number").values_list("number", flat=True).first()
+    nothing_new = (
+        f" If nothing changed since version {newest}, no version is stored." if newest is not None else ""
+    )
+    messages.success(
+        request,
+        "Training queued: a worker trains the routing models from everything stored now, and the new "
+        f"version appears in this list when it is done (usually within a minute).{nothing_new}",
+    )
+    return redirect("routing:model_versions")
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def model_version_activate(request: HttpRequest, number: int) -> HttpResponse:
+    """Show the version beside the active one, then (on the confirming post) make it the one routing decides
+    with.
+
+    The form carries the version that was active when it was shown: when another became active in between,
+    the post changes nothing and the page asks again, against the new active version.
+    """
+    version = get_object_or_404(
+        ModelVersion.objects.select_related("activated_by").defer("intent_state", "owner_state"),
+        number=number,
+    )
+    active = (
+        ModelVersion.objects.select_related("activated_by")
+        .defer("intent_state", "owner_state")
+        .filter(is_active=True)
+        .first()
+    )
+    if version.is_active:
+        messages.info(request, f"Version {number} is already active: there is nothing to change.")
+        return redirect("routing:model_versions")
+    shown = str(active.number) if active else "none"
+    stale = False
+    if request.method == "POST":
+        if request.POST.get("active") == shown:
+            learning.model_version_activate(version=version, user=request.user)
+            messages.success(
+                request,
+                f"Version {number} is active: new mentions are routed with it from now on."
+                + (f" Version {active.number} stays in the list." if active else ""),
+            )
+            return redirect(f"{reverse('routing:model_versions')}#model-{number}")
+        stale = bool(request.POST.get("active"))
+    return render(
+        request,
+        "routing/model_version_activate.html",
+        {
+            "version": version,
+            "row": _model_version_row(version),
+            "active": active,
+            "active_row": _model_version_row(active) if active else None,
+            "shown": shown,
+            "stale": stale,
+        },
+        status=409 if stale else 200,
+    )
 
 
 # --- Rules in words -----------------------------------------------------------------------------------------

@@ -143,7 +143,7 @@ def test_an_admin_writes_backtests_and_publishes_a_rule_and_the_next_mention_fol
     unrelated = arrive(help_desk, "Where is my refund for order NW-7654321?")
     assert unrelated.team == segment("customer-relations").team
 
-    page.get_by_role("link", name="Versions").click()
+    page.get_by_role("link", name="Rule versions", exact=True).click()
     expect(page.locator("tbody tr").first).to_contain_text("Added rule “Stove recalls go to crisis”")
     expect(page.locator("tbody tr").first).to_contain_text("Ada Lovelace")
     screenshot("versions")
