@@ -44,6 +44,7 @@ from inbox.triage import (
     mention_label,
     mention_mark_not_spam,
     mention_mark_spam,
+    mention_owner_decide_by,
     mention_prioritize,
     mention_reopen,
     mention_reroute_by,
@@ -217,6 +218,25 @@ class MentionSentimentApi(InboxApi):
         data = _parse(s.SentimentIn, request.data)
         corrected = mention_sentiment_correct_by(actor=request.user, mention=mention, label=data["label"])
         return Response(s.MentionOut(corrected).data)
+
+
+class MentionOwnerApi(InboxApi):
+    @extend_schema(
+        operation_id="mentions_owner",
+        summary="Decide who owns a post routing was unsure of (leads of the mention's team, admins)",
+        description=(
+            "For a mention whose decision says `needs_decision`: `team` null (or the mention's own team) "
+            "keeps it where it is, another team's slug moves it there. Routing learns from the decision. "
+            "400 when the mention needs no decision or the user is not a lead of its team."
+        ),
+        request=s.OwnerDecisionIn,
+        responses=ACTION_RESPONSES,
+    )
+    def post(self, request: Request, mention_id: int) -> Response:
+        mention = _mention(request, mention_id)
+        data = _parse(s.OwnerDecisionIn, request.data)
+        decided = mention_owner_decide_by(actor=request.user, mention=mention, team=data["team"])
+        return Response(s.MentionOut(decided).data)
 
 
 class MentionLabelApi(InboxApi):

@@ -209,6 +209,24 @@ class RerouteForm(forms.Form):
         return data
 
 
+class OwnerDecisionForm(forms.Form):
+    """A lead's decision on a post routing was unsure of: no team keeps it where it is."""
+
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.all(),
+        required=False,
+        error_messages={"invalid_choice": "That team does not exist any more; choose another."},
+    )
+    # Set by the "Move" forms: an empty team there is a forgotten choice, not "keep it".
+    move = forms.BooleanField(required=False)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("move") and not data.get("team") and not self.errors:
+            raise forms.ValidationError("Choose the team to move it to.")
+        return data
+
+
 class SnoozeForm(forms.Form):
     until = forms.DateTimeField(
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),

@@ -29,7 +29,7 @@ from inbox.presence import viewers_of
 from inbox.search import sqlite_text_filter
 from routing.models import Escalation
 from teams.models import Membership, Team
-from teams.roles import user_is_admin, user_team_ids
+from teams.roles import user_is_admin, user_led_team_ids, user_team_ids
 
 INBOX_PAGE_SIZE = 50  # a screenful and a half on a laptop; more pages come by keyset, never OFFSET
 COUNT_CAP = 1000  # sidebar counts stop here ("999+"): an exact count over a big team costs tens of ms
@@ -43,12 +43,18 @@ QUEUES: dict[str, str] = {
     "team": "Team queue",
     "escalated": "Escalated to my team",
     "sent": "Sent away",
+    "decide": "Needs a decision",
     "snoozed": "Snoozed",
     "closed": "Closed",
     "spam": "Spam",
     "all": "All I may see",
 }
 DEFAULT_QUEUE = "team"
+# Queues only leads (and admins) have: the others neither see them listed nor find anything in them.
+LEAD_QUEUES = frozenset({"decide"})
+# How routing's explanation starts the sentence saying a lead must decide who owns a post
+# (routing.engine._owner_sentence).
+NEEDS_DECISION_SENTENCE = "Needs a decision:"
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,11 @@ def _queue(user: AbstractBaseUser, queue: str, *, is_admin: bool, team_ids: list
         if not is_admin:
             sent = sent.filter(from_team_id__in=team_ids)
         return working.filter(id__in=sent.values("mention_id"))
+    if queue == "decide":
+        # Routing was unsure who owns them (the partial index mention_needs_decision_idx); a closed one was
+        # handled by the team that has it, which is what the owner model learns from it.
+        undecided = working.filter(decision__needs_decision=True).exclude(status=Mention.Status.CLOSED)
+        return undecided if is_admin else undecided.filter(team_id__in=user_led_team_ids(user))
     if queue == "snoozed":
         return working.filter(mine, status=Mention.Status.SNOOZED)
     if queue == "closed":
@@ -295,20 +306,66 @@ def mentions_for_inbox(
         rows = rows[:limit]
         next_cursor = cursor_encode(rows[-1].created_at, rows[-1].id)
     viewers = viewers_of([m.id for m in rows])
+    questions = owner_questions(rows) if f.queue == "decide" else {}
     for m in rows:
         m.viewers = viewers.get(m.id, [])
+        m.owner_question = questions.get(m.id)
     return MentionPage(mentions=rows, next_cursor=next_cursor, viewers=viewers)
 
 
+def queues_for(*, user: AbstractBaseUser) -> dict[str, str]:
+    """The queues the user has: every one for leads and admins, all but the leads' own for the others."""
+    if user_is_admin(user) or user_led_team_ids(user):
+        return dict(QUEUES)
+    return {key: name for key, name in QUEUES.items() if key not in LEAD_QUEUES}
+
+
 def queue_counts(*, user: AbstractBaseUser) -> dict[str, int]:
-    """How many mentions wait in each queue, capped at COUNT_CAP (shown as "999+")."""
+    """How many mentions wait in each of the user's queues, capped at COUNT_CAP (shown as "999+")."""
     is_admin = user_is_admin(user)
     team_ids = [] if is_admin else user_team_ids(user)
     return {
         queue: _queue(user, queue, is_admin=is_admin, team_ids=team_ids).values("id")[:COUNT_CAP].count()
-        for queue in QUEUES
+        for queue in queues_for(user=user)
         if queue not in ("all", "closed", "spam")
     }
+
+
+@dataclass(frozen=True)
+class OwnerQuestion:
+    """What routing was unsure of about who owns a post, for the lead who decides."""
+
+    sentence: str  # routing's "Needs a decision: …" sentence ("" when the explanation has none)
+    likelier: Team | None  # the other team routing found as likely, when the sentence names one
+
+
+def owner_questions(mentions: Sequence[Mention]) -> dict[int, OwnerQuestion]:
+    """The owner question of each mention that waits for a lead's decision (``decision.needs_decision``)."""
+    waiting = [m for m in mentions if (m.decision or {}).get("needs_decision")]
+    if not waiting:
+        return {}
+    teams = list(Team.objects.order_by("name"))
+    questions = {}
+    for mention in waiting:
+        sentence = next(
+            (
+                line
+                for line in mention.decision.get("explanation") or []
+                if isinstance(line, str) and line.startswith(NEEDS_DECISION_SENTENCE)
+            ),
+            "",
+        )
+        # The sentence names the likelier team by its name: "…, but team <name> is as likely (…)".
+        likelier = next(
+            (
+                team
+                for team in teams
+                if team.pk != mention.team_id and f"but team {team.name} is as likely" in sentence
+            ),
+            None,
+        )
+        questions[mention.pk] = OwnerQuestion(sentence=sentence, likelier=likelier)
+    return questions
 
 
 # --- The detail pane ----------------------------------------------------------------------------------------

@@ -499,6 +499,15 @@ class RerouteIn(serializers.Serializer):
         return attrs
 
 
+class OwnerDecisionIn(serializers.Serializer):
+    team = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Team.objects.all(),
+        allow_null=True,
+        help_text="Slug of the team that owns it; `null` (or the mention's own team) keeps it where it is.",
+    )
+
+
 NOT_SPAM_INTENTS = tuple(intent for intent in INTENTS if intent != Mention.SPAM_INTENT)
 
 

@@ -30,7 +30,12 @@ from inbox.selectors import mention_is_workable_by
 from inbox.sla import SLA_STOPPED, sla_clock_restart, sla_replied
 from routing.facts import INTENTS, LabelRefused, label_normalized
 from routing.models import Correction, Escalation
-from routing.services import RoutingActionError, mention_reroute, mention_sentiment_correct
+from routing.services import (
+    RoutingActionError,
+    mention_owner_decide,
+    mention_reroute,
+    mention_sentiment_correct,
+)
 from teams.models import Membership, Team
 from teams.roles import user_is_admin, user_leads_team, user_name, user_team_ids
 
@@ -155,18 +160,35 @@ def mention_reroute_by(
     try:
         with transaction.atomic():
             moved = mention_reroute(mention=mention, user=actor, team=team, intent=intent, reason=reason)
-            if (
-                moved.assignee_id is not None
-                and not Membership.objects.filter(user_id=moved.assignee_id, team_id=moved.team_id).exists()
-            ):
-                moved.assignee = None
-                moved.status = Mention.Status.NEW
-                _touch(moved, ["assignee", "status"])
-            else:
-                _touch(moved, [])
+            _release_outside_team(moved)
     except RoutingActionError as exc:
         raise TriageError(str(exc)) from exc
     return moved
+
+
+def _release_outside_team(moved: Mention) -> None:
+    # An assignee who is not in the mention's (new) team lets go of it: it waits in that team's queue.
+    if (
+        moved.assignee_id is not None
+        and not Membership.objects.filter(user_id=moved.assignee_id, team_id=moved.team_id).exists()
+    ):
+        moved.assignee = None
+        moved.status = Mention.Status.NEW
+        _touch(moved, ["assignee", "status"])
+    else:
+        _touch(moved, [])
+
+
+def mention_owner_decide_by(*, actor: Any, mention: Mention, team: Team | None = None) -> Mention:
+    """A lead of the mention's team decides who owns a post routing was unsure of: keep it (``team`` None or
+    its own team) or move it to ``team``. Routing learns from the decision."""
+    try:
+        with transaction.atomic():
+            decided = mention_owner_decide(mention=mention, user=actor, team=team)
+            _release_outside_team(decided)
+    except RoutingActionError as exc:
+        raise TriageError(str(exc)) from exc
+    return decided
 
 
 def mention_sentiment_correct_by(*, actor: Any, mention: Mention, label: str) -> Mention:

@@ -12,6 +12,7 @@ urlpatterns = [
     path("mentions/<int:mention_id>/assign/", views.assign, name="assign"),
     path("mentions/<int:mention_id>/reroute/", views.reroute, name="reroute"),
     path("mentions/<int:mention_id>/sentiment/", views.sentiment, name="sentiment"),
+    path("mentions/<int:mention_id>/owner/", views.owner_decide, name="owner_decide"),
     path("mentions/<int:mention_id>/label/", views.label, name="label"),
     path("mentions/<int:mention_id>/priority/", views.priority, name="priority"),
     path("mentions/<int:mention_id>/snooze/", views.snooze, name="snooze"),

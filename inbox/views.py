@@ -28,7 +28,15 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from inbox import triage
 from inbox.events import events_listen
-from inbox.forms import BulkForm, InboxFilterForm, ReplyForm, RerouteForm, SnoozeForm, ascii_id
+from inbox.forms import (
+    BulkForm,
+    InboxFilterForm,
+    OwnerDecisionForm,
+    ReplyForm,
+    RerouteForm,
+    SnoozeForm,
+    ascii_id,
+)
 from inbox.models import Mention, Reply, SavedView
 from inbox.presence import presence_record
 from inbox.selectors import (
@@ -43,7 +51,9 @@ from inbox.selectors import (
     mention_get,
     mentions_for_inbox,
     mentions_visible_to,
+    owner_questions,
     queue_counts,
+    queues_for,
     replies_awaiting_approval,
     reply_get,
     saved_views_for,
@@ -120,6 +130,8 @@ def _list_context(request: HttpRequest, data: Any = None) -> dict[str, Any]:
         "cursor_error": cursor_error,
         "filter_error": filter_error,
         "open_id": _int(request.GET.get("open")),
+        # The "Needs a decision" queue offers each post's move to any team beside the likelier one.
+        "decide_teams": list(Team.objects.order_by("name")) if filters.queue == "decide" else [],
         # Reversed once, not once a row: "/inbox/mentions/" + id + "/".
         "detail_url": reverse("inbox:detail", args=[0]).removesuffix("0/"),
         **STATES,
@@ -130,7 +142,7 @@ def _page_context(request: HttpRequest, data: Any = None) -> dict[str, Any]:
     context = _list_context(request, data)
     user = request.user
     context.update(
-        queues=QUEUES,
+        queues=queues_for(user=user),
         saved_views=saved_views_for(user=user),
         teams=Team.objects.order_by("name")
         if user_is_admin(user)
@@ -174,7 +186,7 @@ def mention_list(request: HttpRequest) -> HttpResponse:
 def counts(request: HttpRequest) -> HttpResponse:
     """The queues' counts, capped (an exact count over a big team costs too much to run on every event)."""
     counts = queue_counts(user=request.user)
-    rows = [(key, name, counts.get(key)) for key, name in QUEUES.items()]
+    rows = [(key, name, counts.get(key)) for key, name in queues_for(user=request.user).items()]
     current = request.GET.get("queue") or DEFAULT_QUEUE
     return render(request, "inbox/_counts.html", {"rows": rows, "count_cap": COUNT_CAP, "current": current})
 
@@ -191,6 +203,7 @@ def _detail_context(request: HttpRequest, mention_id: int, **extra: Any) -> dict
         raise Http404("No such mention") from None
     mention = detail.mention
     last_reply = max((r.pk for r in detail.replies), default=0)
+    owner_question = owner_questions([mention]).get(mention.pk)
     return {
         "detail": detail,
         "reroute_form": RerouteForm(initial={"team": mention.team_id}),
@@ -203,6 +216,11 @@ def _detail_context(request: HttpRequest, mention_id: int, **extra: Any) -> dict
         "not_spam_default": triage.NOT_SPAM_INTENT,
         "open_escalation": next((e for e in detail.escalations if e.state in OPEN_ESCALATION_STATES), None),
         "can_approve": user_leads_team(request.user, mention.team_id),
+        "owner_question": owner_question,
+        "can_decide": bool(owner_question) and user_leads_team(request.user, mention.team_id),
+        "decision_by_admins": bool(
+            owner_question and mention.team_id and team_leaders(team_id=mention.team_id).admins_stand_in
+        ),
         "approval_by_admins": bool(
             mention.requires_approval
             and mention.team_id
@@ -302,6 +320,23 @@ def reroute(request: HttpRequest, mention: Mention) -> str | HttpResponse:
         actor=request.user, mention=mention, team=data["team"], intent=data["intent"], reason=data["reason"]
     )
     return f"Re-routed to {moved.team}." if moved.team else "Re-routed."
+
+
+@_mention_action
+def owner_decide(request: HttpRequest, mention: Mention) -> str | HttpResponse:
+    """A lead keeps a post routing was unsure of (no team) or moves it to the team chosen."""
+    form = OwnerDecisionForm(request.POST)
+    if not form.is_valid():
+        raise triage.TriageError(" ".join([*form.non_field_errors(), *form.errors.get("team", [])]))
+    decided = triage.mention_owner_decide_by(
+        actor=request.user, mention=mention, team=form.cleaned_data["team"]
+    )
+    if not request.htmx:
+        # Back to the queue the lead works through (the post may have moved out of their sight).
+        return redirect(f"{reverse('inbox:index')}?queue=decide")
+    if decided.team_id == mention.team_id:
+        return f"Kept with {decided.team or 'no team'}; routing learns from your decision."
+    return f"Moved to {decided.team}; routing learns from your decision."
 
 
 @_mention_action

@@ -43,7 +43,7 @@ from routing.models import (
 from routing.rules import CompiledRuleSet, RoutingContext, compile_rule_set, validate_rule
 from routing.sentiment import LABELS, SentimentAdjustment, SentimentModel, shipped_model
 from teams.models import Membership, Team
-from teams.roles import team_leaders
+from teams.roles import team_leaders, user_leads_team
 
 logger = logging.getLogger(__name__)
 
@@ -1083,6 +1083,62 @@ def mention_sentiment_correct(*, mention: Mention, user: Any, label: str) -> Men
 
         transaction.on_commit(classifier_train_task.delay)
     return mention
+
+
+def mention_owner_decide(*, mention: Mention, user: Any, team: Team | None = None) -> Mention:
+    """A lead of the mention's team (admins stand in) decides who owns a post routing was unsure of
+    (``needs_decision``): ``team`` None or the mention's own team keeps it there, another team moves it
+    (``mention_reroute``). Either way the decision is a correction the owner model learns from."""
+    with transaction.atomic():
+        current = Mention.objects.select_for_update(of=("self",)).get(pk=mention.pk)
+        if not user_leads_team(user, current.team_id):
+            raise RoutingActionError("Only a lead of the mention's team decides who owns it.")
+        if not (current.decision or {}).get("needs_decision"):
+            raise RoutingActionError(
+                "This mention does not need a decision: routing was sure who owns it, or it was decided."
+            )
+        before = {"team": current.team_id, "needs_decision": True}
+        if team is None or team.pk == current.team_id:
+            # "Keep it here": evidence for the team that keeps it; an escalation to it is thereby accepted.
+            Correction.objects.create(
+                kind=Correction.Kind.KEEP,
+                mention=current,
+                user=user,
+                text=current.text,
+                intent_before="",
+                intent_after="",
+                team_before_id=current.team_id,
+                team_after_id=current.team_id,
+            )
+            Escalation.objects.filter(
+                mention=current,
+                to_team_id=current.team_id,
+                state__in=[Escalation.State.PENDING, Escalation.State.ESCALATED_TO_LEAD],
+            ).update(state=Escalation.State.ACCEPTED, decided_at=timezone.now(), decided_by=user)
+        else:
+            current = mention_reroute(
+                mention=current, user=user, team=team, reason="the lead decided who owns it"
+            )
+        current.decision = {
+            **(current.decision or {}),
+            "needs_decision": False,
+            "owner_decided_by": getattr(user, "username", ""),
+        }
+        current.save(update_fields=["decision"])
+        after = {"team": current.team_id, "needs_decision": False}
+        _audit(user, "mention.owner_decided", current, before=before, after=after)
+        payload = {
+            "ids": [current.pk],
+            "team": current.team_id,
+            "teams": sorted(t for t in {before["team"], current.team_id} if t is not None),
+            "kept": current.team_id == before["team"],
+            "actor": getattr(user, "username", ""),
+        }
+        transaction.on_commit(lambda: event_publish("mention.owner_decided", payload))
+        from routing.tasks import classifier_train_task
+
+        transaction.on_commit(classifier_train_task.delay)
+    return current
 
 
 # --- Backtest -----------------------------------------------------------------------------------------------

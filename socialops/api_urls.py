@@ -29,6 +29,7 @@ urlpatterns = [
     path(f"{mention}assign/", api.MentionAssignApi.as_view(), name="mention_assign"),
     path(f"{mention}reroute/", api.MentionRerouteApi.as_view(), name="mention_reroute"),
     path(f"{mention}sentiment/", api.MentionSentimentApi.as_view(), name="mention_sentiment"),
+    path(f"{mention}owner/", api.MentionOwnerApi.as_view(), name="mention_owner"),
     path(f"{mention}label/", api.MentionLabelApi.as_view(), name="mention_label"),
     path(f"{mention}priority/", api.MentionPriorityApi.as_view(), name="mention_priority"),
     path(f"{mention}snooze/", api.MentionSnoozeApi.as_view(), name="mention_snooze"),

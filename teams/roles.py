@@ -66,6 +66,17 @@ def user_team_ids(user: AbstractBaseUser | AnonymousUser) -> list[int]:
     return list(cached)
 
 
+def user_led_team_ids(user: AbstractBaseUser | AnonymousUser) -> list[int]:
+    """The teams the user is a lead of (not every team for admins: callers decide what admins get)."""
+    if not user.is_authenticated:
+        return []
+    cached = getattr(user, "_socialops_led_team_ids", None)
+    if cached is None:
+        cached = list(user.memberships.filter(role=LEAD_ROLE).values_list("team_id", flat=True))
+        user._socialops_led_team_ids = cached
+    return list(cached)
+
+
 def user_name(user: AbstractBaseUser | None) -> str:
     """How a person is named in pages and messages: full name, else username; "nobody" for no one."""
     if user is None:

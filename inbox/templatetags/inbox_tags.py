@@ -19,6 +19,7 @@ VERBS = {
     "mention.auto_assigned": "assigned it automatically",
     "mention.returned_to_queue": "returned it to the queue",
     "mention.rerouted": "re-routed it",
+    "mention.owner_decided": "decided which team owns it",
     "mention.closed": "closed it",
     "mention.close": "closed it",
     "mention.reopened": "reopened it",

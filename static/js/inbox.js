@@ -476,6 +476,8 @@
       k: () => move(-1),
       o: () => openRow(currentId ? rowById(currentId) : rows()[0]),
       Enter: () => {
+        // A button in a row (the "Needs a decision" queue's Keep and Move) does what it says.
+        if (target.closest && target.closest("button")) return false;
         if (target.closest && target.closest("li.mention")) openRow(target.closest("li.mention"));
         else return false;
       },

@@ -26,6 +26,7 @@ MENTION_ENDPOINTS = [
     ("post", "/api/v1/mentions/{m}/assign/", {"assignee": None}),
     ("post", "/api/v1/mentions/{m}/reroute/", {"intent": "complaint", "reason": "x"}),
     ("post", "/api/v1/mentions/{m}/sentiment/", {"label": "positive"}),
+    ("post", "/api/v1/mentions/{m}/owner/", {"team": None}),
     ("post", "/api/v1/mentions/{m}/label/", {"add": ["x"]}),
     ("post", "/api/v1/mentions/{m}/priority/", {"priority": "urgent"}),
     ("post", "/api/v1/mentions/{m}/snooze/", {"until": SOON}),
@@ -126,6 +127,7 @@ ADMIN_STATUS = {
     "/api/v1/mentions/{m}/replies/": 201,
     "/api/v1/replies/{r}/retry/": 400,  # the reply awaits approval; only a failed one is retried
     "/api/v1/mentions/{m}/not-spam/": 400,  # the mention is not spam
+    "/api/v1/mentions/{m}/owner/": 400,  # routing was sure who owns it: nothing to decide
 }
 
 
