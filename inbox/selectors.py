@@ -355,12 +355,15 @@ def owner_questions(mentions: Sequence[Mention]) -> dict[int, OwnerQuestion]:
             ),
             "",
         )
-        # The sentence names the likelier team by its name: "…, but team <name> is as likely (…)".
+        # The decision names the owner model's likeliest team; decisions stored before it did name it in the
+        # sentence only: "…, but team <name> is as likely (…)".
+        slug = mention.decision.get("owner_team")
         likelier = next(
             (
                 team
                 for team in teams
-                if team.pk != mention.team_id and f"but team {team.name} is as likely" in sentence
+                if team.pk != mention.team_id
+                and (team.slug == slug if slug else f"but team {team.name} is " in sentence)
             ),
             None,
         )

@@ -248,7 +248,7 @@ def _decision(
         explanation = (first, second, *middle, tail_split[0] + conf + tail_split[1])
     if reason_split is not None:
         escalation_reason = reason_split[0] + conf + reason_split[1]
-    return _new_decision(
+    decision = _new_decision(
         segment,
         team,
         intent,
@@ -270,6 +270,10 @@ def _decision(
         owner_source,
         needs_decision,
     )
+    if guess is not None:
+        decision.extra["owner_team"] = guess.team
+        decision.extra["owner_confidence"] = guess.confidence
+    return decision
 
 
 def _owner_sentence(guess: OwnerGuess, owner_source: str, rule_set: CompiledRuleSet | NaiveRuleSet) -> str:
@@ -291,10 +295,15 @@ def _owner_sentence(guess: OwnerGuess, owner_source: str, rule_set: CompiledRule
             f"Needs a decision: no team is likely enough (team {keeper} {guess.map_team_p:.2f}); "
             f"the lead of team {keeper} decides."
         )
+    threshold = rule_set.misdirect_threshold
+    if guess.confidence < threshold:
+        likelier = f"is as likely ({guess.confidence:.2f}, below the {threshold:.2f} needed to move it)"
+    else:  # the untrained model: the intent map's intents, summed by team, point elsewhere but move nothing
+        likelier = f"is likelier by the intent map ({guess.confidence:.2f})"
+        likelier += ", but no one intent is sure enough to move it"
     return (
-        f"Needs a decision: team {keeper} keeps it ({guess.map_team_p:.2f}), but team {name} is as likely "
-        f"({guess.confidence:.2f}, below the {rule_set.misdirect_threshold:.2f} needed to move it); the lead "
-        f"of team {keeper} decides."
+        f"Needs a decision: team {keeper} keeps it ({guess.map_team_p:.2f}), but team {name} {likelier}; "
+        f"the lead of team {keeper} decides."
     )
 
 

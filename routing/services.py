@@ -741,6 +741,12 @@ def decision_record(d: Decision) -> dict[str, Any]:
         "model_version": d.model_version,
         "owner_source": d.owner_source,
         "needs_decision": d.needs_decision,
+        # The owner model's likeliest team and its confidence (none without an owner model).
+        **(
+            {"owner_team": d.extra["owner_team"], "owner_confidence": round(d.extra["owner_confidence"], 4)}
+            if "owner_team" in d.extra
+            else {}
+        ),
     }
 
 
@@ -1017,6 +1023,7 @@ def mention_reroute(
         decision = dict(mention.decision or {})
         decision["corrected_by"] = getattr(user, "username", "")
         decision["correction_reason"] = reason[:500]
+        decision["needs_decision"] = False  # a person decided who owns it
         mention.decision = decision
         mention.save(update_fields=["team", "intent", "decision"])
         for escalation in Escalation.objects.select_for_update().filter(
@@ -1047,10 +1054,10 @@ def mention_reroute(
                 },
             )
         )
-        if learn:
-            from routing.tasks import classifier_train_task
+        # Every re-route teaches the owner model (a move to a team), and the intent model when it names one.
+        from routing.tasks import classifier_train_task
 
-            transaction.on_commit(classifier_train_task.delay)
+        transaction.on_commit(classifier_train_task.delay)
     return mention
 
 
@@ -1135,9 +1142,10 @@ def mention_owner_decide(*, mention: Mention, user: Any, team: Team | None = Non
             "actor": getattr(user, "username", ""),
         }
         transaction.on_commit(lambda: event_publish("mention.owner_decided", payload))
-        from routing.tasks import classifier_train_task
+        if payload["kept"]:  # a move queued the training already (mention_reroute)
+            from routing.tasks import classifier_train_task
 
-        transaction.on_commit(classifier_train_task.delay)
+            transaction.on_commit(classifier_train_task.delay)
     return current
 
 
