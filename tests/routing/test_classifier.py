@@ -1,5 +1,5 @@
-"""routing.classifier: intents from our patterns and the seed model, learning from corrections, and a state
-safe to store."""
+"""routing.classifier: intents from our patterns and the seed model, trained again from scratch with the
+corrections (the same corrections give the same model, however they arrived), and a state safe to store."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import io
 import json
 import zipfile
 from collections import Counter
+from dataclasses import replace
+from functools import cache
 
 import numpy as np
 import pytest
@@ -208,8 +210,7 @@ def test_empty_emoji_only_and_odd_text_do_not_crash(text: str) -> None:
 def test_classify_many_equals_classify_one_by_one_untrained_and_trained() -> None:
     batch = [facts(text) for text, _ in REALISTIC] + [facts(""), facts("🔥")]
     untrained = IntentClassifier()
-    trained = IntentClassifier()
-    trained.learn([(text, intent) for text, intent in REALISTIC])
+    trained = IntentClassifier.trained([(text, intent) for text, intent in REALISTIC], version=1)
 
     assert untrained.classify_many(batch) == [untrained.classify(f) for f in batch]
     assert trained.classify_many(batch) == [trained.classify(f) for f in batch]
@@ -230,24 +231,22 @@ PROBE = facts("When does the Quillfeather drop in Europe?")
 
 
 def test_learning_from_corrections_changes_a_decision_the_patterns_got_wrong() -> None:
-    classifier = IntentClassifier()
-    before = classifier.classify(PROBE)
+    before = IntentClassifier().classify(PROBE)
 
-    classifier.learn(BRAND_WORD_CORRECTIONS)
+    classifier = IntentClassifier.trained(BRAND_WORD_CORRECTIONS, version=4)
     after = classifier.classify(PROBE)
 
     assert before.intent != "purchase_question"
     assert after.intent == "purchase_question"
-    assert after.model_version == 1
+    assert after.model_version == 4  # the model version it was trained as
     assert "quillfeather" in after.terms
-    assert (classifier.version, classifier.examples_seen) == (1, len(BRAND_WORD_CORRECTIONS))
+    assert (classifier.version, classifier.examples_seen) == (4, len(BRAND_WORD_CORRECTIONS))
 
 
 def test_corrections_of_one_intent_do_not_pull_unrelated_posts_towards_it() -> None:
-    # Corrections are a biased sample: learning leaves the intercepts alone and rehearses the seed corpus,
-    # so it cannot learn "everything is spam".
-    classifier = IntentClassifier()
-    classifier.learn([(text, "spam") for text, _ in BRAND_WORD_CORRECTIONS])
+    # Corrections are a biased sample: training keeps the seed corpus's intercepts and trains on the seed
+    # corpus too, so it cannot learn "everything is spam".
+    classifier = IntentClassifier.trained([(text, "spam") for text, _ in BRAND_WORD_CORRECTIONS])
 
     assert (
         classifier.classify(facts("How do I reset my password? Can someone help?")).intent
@@ -258,12 +257,12 @@ def test_corrections_of_one_intent_do_not_pull_unrelated_posts_towards_it() -> N
 def test_learning_raises_the_corrected_intent_without_flattening_the_others() -> None:
     # The old linear blend mixed in a near-uniform model: a handful of corrections dragged every confident
     # answer towards the middle and nothing reached the engine's 0.6 threshold any more.
-    classifier = IntentClassifier()
+    seed_only = IntentClassifier()
     others = [facts(text) for text, _ in SEED_REALISTIC]
-    before_probe = dict(classifier.classify(PROBE).scores)["purchase_question"]
-    before = classifier.classify_many(others)
+    before_probe = dict(seed_only.classify(PROBE).scores)["purchase_question"]
+    before = seed_only.classify_many(others)
 
-    classifier.learn(BRAND_WORD_CORRECTIONS[:5])
+    classifier = IntentClassifier.trained(BRAND_WORD_CORRECTIONS[:5])
     after = classifier.classify_many(others)
 
     assert dict(classifier.classify(PROBE).scores)["purchase_question"] > before_probe + 0.2
@@ -274,35 +273,35 @@ def test_learning_raises_the_corrected_intent_without_flattening_the_others() ->
     assert sum(r.confidence >= 0.6 for r in after) >= sum(r.confidence >= 0.6 for r in before) - 1
 
 
-def test_learn_refuses_unknown_intents_and_ignores_nothing_to_learn() -> None:
-    classifier = IntentClassifier()
-
+def test_training_refuses_unknown_intents_and_without_corrections_is_the_seed_model() -> None:
     with pytest.raises(ValueError, match="unknown intents"):
-        classifier.learn([("hello", "billing")])
-    classifier.learn([])
+        IntentClassifier.trained([*BRAND_WORD_CORRECTIONS, ("hello", "billing")])
 
-    assert (classifier.version, classifier.examples_seen) == (0, 0)
+    empty = IntentClassifier.trained([], version=3)
+
+    assert (empty.version, empty.examples_seen) == (3, 0)
+    assert empty._model is seed_model().model  # nothing to train: the shared seed model, not a copy
+    assert empty.classify(PROBE) == replace(IntentClassifier().classify(PROBE), model_version=3)
 
 
 def _probabilities(results: list[Classification]) -> list[tuple[tuple[str, float], ...]]:
     return [r.scores for r in results]
 
 
-def test_state_round_trip_classifies_identically_and_keeps_learning_identically() -> None:
+def test_state_round_trip_classifies_identically_and_dumps_the_same_bytes() -> None:
     batch = [facts(text) for text, _ in REALISTIC] + [PROBE]
-    original = IntentClassifier()
-    original.learn([(text, intent) for text, intent in REALISTIC])
-    original.learn(BRAND_WORD_CORRECTIONS)
+    original = IntentClassifier.trained(
+        [(text, intent) for text, intent in REALISTIC] + BRAND_WORD_CORRECTIONS, version=7
+    )
 
-    loaded = IntentClassifier.load_state(original.dump_state())
+    state = original.dump_state()
+    loaded = IntentClassifier.load_state(state)
 
-    assert (loaded.version, loaded.examples_seen) == (original.version, original.examples_seen)
+    assert (loaded.version, loaded.examples_seen, loaded.seeded) == (7, len(REALISTIC) + 8, True)
     assert loaded.classify_many(batch) == original.classify_many(batch)
-    more = [("the quillfeather hood zip jammed, how do I fix it", "support_question")] * 3
-    original.learn(more)
-    loaded.learn(more)
-    assert loaded.classify_many(batch) == original.classify_many(batch)
-    assert loaded.dump_state() == original.dump_state()
+    assert np.array_equal(loaded._model.coef_, original._model.coef_)
+    assert np.array_equal(loaded._model.intercept_, original._model.intercept_)
+    assert loaded.dump_state() == state
 
 
 def test_untrained_state_round_trips_to_the_seed_model_and_stays_tiny() -> None:
@@ -315,8 +314,7 @@ def test_untrained_state_round_trips_to_the_seed_model_and_stays_tiny() -> None:
 
 
 def test_patterns_only_state_round_trips_to_patterns_only() -> None:
-    original = IntentClassifier(seed=False)
-    original.learn(BRAND_WORD_CORRECTIONS)
+    original = IntentClassifier.trained(BRAND_WORD_CORRECTIONS, version=1, seed=False)
     loaded = IntentClassifier.load_state(original.dump_state())
 
     assert (loaded.version, loaded.seeded) == (1, False)
@@ -370,32 +368,54 @@ def test_token_columns_are_the_vectorisers_even_when_the_cache_is_cleared(monkey
     assert columns == expected and again[4:] == expected
 
 
-def test_learning_trains_a_copy_and_leaves_the_intercepts_and_the_shared_seed_alone() -> None:
+def test_training_makes_a_model_of_its_own_and_leaves_the_intercepts_and_the_shared_seed_alone() -> None:
     seed = seed_model()
-    coef_before = seed.model.coef_.copy()
-    classifier = IntentClassifier()
+    coef_before, intercept_before = seed.model.coef_.copy(), seed.model.intercept_.copy()
 
-    classifier.learn([(text, "spam") for text, _ in BRAND_WORD_CORRECTIONS])
+    classifier = IntentClassifier.trained([(text, "spam") for text, _ in BRAND_WORD_CORRECTIONS])
 
     assert classifier._model is not seed.model
     assert np.array_equal(seed.model.coef_, coef_before)
+    assert np.array_equal(seed.model.intercept_, intercept_before)
     assert np.array_equal(classifier._model.intercept_, seed.model.intercept_)
-    assert classifier._model.t_ > seed.model.t_
+    assert classifier._model.intercept_ is not seed.model.intercept_
 
 
-def test_a_second_identical_classifier_learns_identically() -> None:
-    first, second = IntentClassifier(), IntentClassifier()
-    for classifier in (first, second):
-        classifier.learn(BRAND_WORD_CORRECTIONS)
-        classifier.learn([(text, intent) for text, intent in REALISTIC])
+def test_the_same_corrections_give_byte_identical_states() -> None:
+    corrections = [*BRAND_WORD_CORRECTIONS, *((text, intent) for text, intent in REALISTIC)]
+
+    first = IntentClassifier.trained(corrections, version=2)
+    second = IntentClassifier.trained(corrections, version=2)
 
     assert np.array_equal(first._model.coef_, second._model.coef_)
     assert first.dump_state() == second.dump_state()
 
 
+ONE_BY_ONE = [
+    ("quillfeather when", "purchase_question"),
+    ("the Quillfeather zip broke on day two, how do I get it fixed?", "support_question"),
+    ("Quillfeather launch party tickets: where?", "event_question"),
+]
+
+
+def test_corrections_one_by_one_give_the_same_model_as_all_of_them_at_once() -> None:
+    # The worker trains after each correction, or once after a burst of them: the model after N corrections
+    # must not depend on that (the incremental learner of earlier versions did), nor on what was trained
+    # before in the same process.
+    at_once = IntentClassifier.trained(ONE_BY_ONE, version=3).dump_state()
+    IntentClassifier.trained([(text, "spam") for text, _ in BRAND_WORD_CORRECTIONS])  # something else
+
+    one_by_one = [IntentClassifier.trained(ONE_BY_ONE[:n], version=n) for n in (1, 2, 3)]
+
+    assert one_by_one[-1].dump_state() == at_once
+    assert [c.examples_seen for c in one_by_one] == [1, 2, 3]
+    assert one_by_one[0].dump_state() != at_once  # each step is a model of its own
+
+
 def test_state_is_small_enough_for_a_database_row() -> None:
-    classifier = IntentClassifier()
-    classifier.learn([(f"{text} {n}", intent) for n in range(20) for text, intent in REALISTIC])
+    classifier = IntentClassifier.trained(
+        [(f"{text} {n}", intent) for n in range(20) for text, intent in REALISTIC]
+    )
 
     assert len(classifier.dump_state()) < 1_000_000
 
@@ -406,9 +426,9 @@ def _npz(**arrays: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+@cache  # one training for every hostile variant below; each copies the dict before changing it
 def _trained_arrays() -> dict[str, np.ndarray]:
-    classifier = IntentClassifier()
-    classifier.learn(BRAND_WORD_CORRECTIONS)
+    classifier = IntentClassifier.trained(BRAND_WORD_CORRECTIONS)
     with np.load(io.BytesIO(classifier.dump_state()), allow_pickle=False) as npz:
         return {key: npz[key] for key in npz.files}
 
