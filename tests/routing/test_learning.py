@@ -20,6 +20,7 @@ from routing import learning, services
 from routing.models import Correction, Escalation, ModelVersion
 from routing.owners import CORRECTION_WEIGHT, OwnerModel
 from routing.tasks import classifier_train_task
+from teams.models import Membership
 from tests.conftest import wait_until
 from tests.factories import (
     ChannelFactory,
@@ -202,26 +203,46 @@ def test_a_bounce_counts_against_the_team_that_bounced_it_an_acceptance_for_the_
     assert Correction.objects.get().kind == Correction.Kind.BOUNCE  # kept, but the escalation teaches
 
 
+def unsure(text: str, *, on: str, kept_by: str) -> Mention:
+    """A post received on ``on``'s account that routing gave, unsure, to ``kept_by``'s team."""
+    mention = received(text, on=on, decision={"needs_decision": True})
+    Mention.objects.filter(pk=mention.pk).update(team=team_of(kept_by))
+    mention.refresh_from_db()
+    return mention
+
+
 @pytest.mark.django_db
 def test_a_leads_keep_is_evidence_for_the_team_that_kept_it() -> None:
     sales = team_of("product-promotion")
-    mention = received(VOLTRA[2], on="product-promotion")
-    # No service writes a "keep" yet (the needs-a-decision flow has no action): written as it would be.
-    keep = Correction.objects.create(
-        kind=Correction.Kind.KEEP,
-        mention=mention,
-        user=MembershipFactory(team=sales).user,
-        text=mention.text,
-        team_before=sales,
-        team_after=sales,
-    )
+    lead = MembershipFactory(team=sales, role=Membership.Role.LEAD).user
+    mention = unsure(VOLTRA[2], on="product-promotion", kept_by="product-promotion")
 
+    services.mention_owner_decide(mention=mention, user=lead)
+
+    keep = Correction.objects.get()
+    assert keep.kind == Correction.Kind.KEEP
     examples = learning.examples_collect()
-
     assert owner_examples(examples) == [
         ((1, keep.pk), sales.slug, sales.slug, CORRECTION_WEIGHT, False, True)
     ]
     assert examples[0].intent == ""
+
+
+@pytest.mark.django_db
+def test_a_keep_that_accepts_the_escalation_waiting_on_it_is_one_piece_of_evidence() -> None:
+    # One judgement (the lead's "keep it here"), one example: not a keep and an accepted escalation, twice
+    # the weight of any other correction.
+    care, sales = team_of("customer-relations"), team_of("product-promotion")
+    lead = MembershipFactory(team=sales, role=Membership.Role.LEAD).user
+    mention = unsure(VOLTRA[2], on="customer-relations", kept_by="product-promotion")
+    Escalation.objects.create(mention=mention, from_team=care, to_team=sales, reason="A purchase question")
+
+    services.mention_owner_decide(mention=mention, user=lead)
+
+    examples = learning.examples_collect()
+    assert [(e.owner.team, e.owner.receiving, e.owner.weight) for e in examples] == [
+        (sales.slug, care.slug, CORRECTION_WEIGHT)
+    ]
 
 
 # --- versions --------------------------------------------------------------------------------------------
