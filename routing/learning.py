@@ -117,12 +117,13 @@ def examples_collect(*, now: Any = None) -> list[Example]:
                 pk,
             )
         )
+    by_person = set(corrected)  # mentions a person re-routed or kept: their correction is the last word
     for pk, mention_id, text, team_id, state, decided_at in sorted(escalations):
         team = slugs.get(team_id, "")
         corrected.add(mention_id)
-        if not team:
-            continue
         against = state == Escalation.State.BOUNCED
+        if not team or (not against and mention_id in by_person):
+            continue
         examples.append(
             Example(
                 OwnerExample(

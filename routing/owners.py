@@ -5,7 +5,8 @@ multinomial logistic regression whose logit for team ``k`` and post ``x`` is
 
     z_k = w_k · x + b_k + log P_map(k | x) + gamma · [k is the receiving team]
 
-* ``x`` is the post's words, hashed as the intent model hashes them (``routing.classifier.vectorize``).
+* ``x`` is the post's content words (``owner_vectorize``: no function words, marks, handles or numbers),
+  hashed as the intent model hashes its tokens.
 * ``P_map(k | x)`` is where the intent map would send the post: the intent model's probability of each
   intent, summed over the intents whose segment belongs to team ``k`` (the intents nobody owns, and those
   whose segment has no team, count for the receiving team), mixed with ``MAP_SMOOTHING`` of a uniform
@@ -21,8 +22,8 @@ multinomial logistic regression whose logit for team ``k`` and post ``x`` is
 
 Training (``OwnerModel.fit``) minimises the weighted log loss plus L2 penalties by L-BFGS from zero, over
 the examples in the order of their ``key``: the same examples give the same model, bit for bit, however and
-whenever they arrived. Teams never seen get ``w = 0`` (only the map and the receiving term speak for
-them); teams deleted since drop out of the softmax.
+whenever they arrived. Teams no example is for get ``w = 0`` and the other teams' average ``b`` (only
+the map and the receiving term speak for them); teams deleted since drop out of the softmax.
 
 The probabilities are divided by a temperature (``calibrate``), fitted on examples the model did not see,
 so that a confidence of 0.8 is right about 80% of the time.
@@ -40,7 +41,7 @@ import numpy as np
 from scipy import optimize, sparse
 from threadpoolctl import threadpool_limits
 
-from routing.classifier import _UNNAMED, N_FEATURES, IntentClassifier, gram_columns, grams, vectorize
+from routing.classifier import _UNNAMED, N_FEATURES, IntentClassifier, gram_columns, grams, hasher
 from routing.classifier import CORRECTION_WEIGHT as INTENT_CORRECTION_WEIGHT
 from routing.facts import INTENTS, Classification, Facts
 
@@ -62,6 +63,10 @@ MAX_ITERATIONS = 400
 MAP_SMOOTHING = 0.2
 # Words named in an explanation.
 TERMS = 3
+
+# The temperature is searched in this range: beyond it the model is not miscalibrated but useless.
+TEMPERATURE_MIN = 0.2
+TEMPERATURE_MAX = 5.0
 
 STATE_FORMAT = 1
 MAX_STATE_UNPACKED_BYTES = 64 * 1024 * 1024
@@ -92,6 +97,7 @@ class OwnerExample:
     weight: float = HISTORY_WEIGHT
     against: bool = False  # evidence that ``team`` does not own it (a bounce)
     correction: bool = False  # an agent's correction (else the team's history)
+    anchor: bool = False  # a seed-corpus post labelled by the intent map (``anchors``), not a team's history
     key: tuple = ()  # the order examples are trained in; ties keep the given order
     # The intent model's probability for each intent (``routing.facts.INTENTS`` order); filled in by the
     # trainer, which classifies the texts once.
@@ -114,6 +120,22 @@ class OwnerGuess:
     learned: bool = (
         False  # a trained model overrules the intent map: ``team`` is sure enough and not map_team
     )
+
+
+def owner_vectorize(texts: Sequence[str], n_features: int) -> tuple[sparse.csr_matrix, list[list[str]]]:
+    """The owner model's rows: the intent model's tokens (``grams``) less function words, marks, handles,
+    links and numbers, hashed the same way and scaled to unit length. Who owns a post is a matter of what
+    it is about; how it is said (a question, a greeting) is the intent model's part, which reaches the
+    owner model through the map. Function words would also dilute the few words that name a product line."""
+    tokens = [
+        [
+            token
+            for token in grams((text or "").lower())
+            if token not in _UNNAMED and len(token) > 1 and "0" not in token
+        ]
+        for text in texts
+    ]
+    return hasher(n_features).transform(tokens), tokens
 
 
 def map_probabilities(
@@ -256,7 +278,7 @@ class OwnerModel:
             return model
         k = len(classes)
         index = {team: column for column, team in enumerate(classes)}
-        x_full, _ = vectorize([(e.text or "").lower() for e in examples], n_features)
+        x_full, _ = owner_vectorize([e.text for e in examples], n_features)
         columns, x = _compact(x_full)
         intent_p = np.array([e.intents for e in examples], dtype=np.float64).reshape(
             len(examples), len(intents)
@@ -275,9 +297,12 @@ class OwnerModel:
         # "everything belongs to the team corrected to". They teach words (given the map), nothing else.
         base = np.array([0.0 if e.correction else 1.0 for e in examples])[:, None]
         recv *= base
-        # A team no unselected example shows has no base rate to learn: its b stays 0.
+        # A team no unselected example shows has no base rate to learn: its b stays 0 (then the average).
         has_base = np.zeros(k)
         has_base[[index[e.team] for e in examples if not e.correction and not e.against]] = 1.0
+        # A team no example is for has no words to learn: its w stays 0.
+        has_words = np.zeros(k)
+        has_words[[index[e.team] for e in examples if not e.against]] = 1.0
         a = x.shape[1]
 
         def unpack(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
@@ -304,7 +329,7 @@ class OwnerModel:
             loss = float(weight @ loss_rows)
             loss += 0.5 * (L2 * float((w * w).sum()) + L2_INTERCEPT * float(b @ b))
             loss += 0.5 * (L2_ALPHA * (alpha - 1.0) ** 2 + L2_GAMMA * gamma**2)
-            grad_w = np.asarray(x.T @ g) + L2 * w
+            grad_w = (np.asarray(x.T @ g) + L2 * w) * has_words
             grad_b = ((g * base).sum(axis=0) + L2_INTERCEPT * b) * has_base
             grad_alpha = 0.0  # alpha stays 1: the intent map is the prior, not a feature to fit (see fit)
             grad_gamma = float((g * recv).sum()) + L2_GAMMA * gamma
@@ -336,7 +361,7 @@ class OwnerModel:
             [index[e.team] for e in examples if e.correction and not e.against], minlength=k
         ).astype(np.int64)
         model.history = np.bincount(
-            [index[e.team] for e in examples if not e.correction], minlength=k
+            [index[e.team] for e in examples if not e.correction and not e.anchor], minlength=k
         ).astype(np.int64)
         return model
 
@@ -346,7 +371,11 @@ class OwnerModel:
         """Fit the temperature on ``examples`` the model did not see (their positives, weighted as in
         training): the one number that makes the confidences as sure as the model is right. Keeps 1.0
         when there are too few. Returns the temperature."""
-        positives = [e for e in examples if not e.against]
+        # Posts of a team the model has no examples of (a new team's first corrections) say nothing about
+        # how sure the model is: it cannot know the team. Fitted on them, the temperature would flatten
+        # every confidence.
+        known = {team for column, team in enumerate(self.classes) if self.dense()[:, column].any()}
+        positives = [e for e in examples if not e.against and e.team in known]
         if len(positives) < 20:
             self.temperature = 1.0
             return self.temperature
@@ -354,7 +383,7 @@ class OwnerModel:
             sorted({*self.classes, *(e.team for e in positives), *(e.receiving for e in positives)} - {""})
         )
         index = {team: column for column, team in enumerate(teams)}
-        x, _ = vectorize([(e.text or "").lower() for e in positives], self.n_features)
+        x, _ = owner_vectorize([e.text for e in positives], self.n_features)
         intent_p = np.array([e.intents for e in positives], dtype=np.float64).reshape(
             len(positives), len(intents)
         )
@@ -369,7 +398,9 @@ class OwnerModel:
             log_p = z[rows, target] - np.log(np.exp(z).sum(axis=1))
             return -float(weight @ log_p)
 
-        fitted = optimize.minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+        fitted = optimize.minimize_scalar(
+            nll, bounds=(np.log(TEMPERATURE_MIN), np.log(TEMPERATURE_MAX)), method="bounded"
+        )
         self.temperature = float(np.exp(fitted.x))
         self._dense = self._dense  # weights unchanged
         return self.temperature
@@ -409,38 +440,62 @@ class OwnerModel:
                 arrays = {key: npz[key] for key in _STATE_KEYS}
         except (zipfile.BadZipFile, OSError, EOFError, KeyError) as error:
             raise ValueError(f"malformed owner model state: {error}") from error
-        if int(arrays["format"]) != STATE_FORMAT:
-            raise ValueError(f"owner model state format {int(arrays['format'])} is not {STATE_FORMAT}")
-        n_features = int(arrays["n_features"])
+        try:
+            return cls._from_arrays(arrays)
+        except (TypeError, ValueError, OverflowError) as error:
+            raise ValueError(f"malformed owner model state: {error}") from error
+
+    @classmethod
+    def _from_arrays(cls, arrays: dict[str, np.ndarray]) -> OwnerModel:
+        def scalar(name: str, kinds: str) -> np.ndarray:
+            value = arrays[name]
+            if value.shape != () or value.dtype.kind not in kinds:
+                raise ValueError(f"{name} must be a scalar of kind {kinds!r}")
+            return value
+
+        if int(scalar("format", "i")) != STATE_FORMAT:
+            raise ValueError(f"format {int(arrays['format'])} is not {STATE_FORMAT}")
+        n_features = int(scalar("n_features", "i"))
+        alpha, gamma = float(scalar("alpha", "f")), float(scalar("gamma", "f"))
+        temperature = float(scalar("temperature", "f"))
         classes = arrays["classes"]
         k = len(classes)
         columns, weights = arrays["columns"], arrays["weights"]
-        if (
-            not 2**8 <= n_features <= 2**20
-            or classes.ndim != 1
-            or (k and classes.dtype.kind != "U")
-            or columns.ndim != 1
-            or columns.dtype.kind not in "iu"
-            or (len(columns) and (columns.min() < 0 or columns.max() >= n_features))
-            or weights.shape != (len(columns), k)
-            or arrays["intercept"].shape != (k,)
-            or arrays["corrections"].shape != (k,)
-            or arrays["history"].shape != (k,)
-            or not all(np.isfinite(arrays[name]).all() for name in ("weights", "intercept", "alpha", "gamma"))
-            or not 0.0 < float(arrays["temperature"]) < 1e3
+        intercept, corrections, history = arrays["intercept"], arrays["corrections"], arrays["history"]
+        if not 2**8 <= n_features <= 2**20:
+            raise ValueError(f"n_features {n_features} out of range")
+        if classes.ndim != 1 or (k and classes.dtype.kind != "U") or len(set(classes.tolist())) != k:
+            raise ValueError("classes must be distinct team slugs")
+        if columns.ndim != 1 or columns.dtype.kind not in "iu":
+            raise ValueError("columns must be a vector of integers")
+        if len(columns) and (
+            columns.min() < 0 or columns.max() >= n_features or (np.diff(columns) <= 0).any()
         ):
-            raise ValueError("malformed owner model state: shapes, ranges or values are wrong")
+            raise ValueError("columns out of range or not increasing")
+        if weights.dtype.kind != "f" or weights.shape != (len(columns), k):
+            raise ValueError("weights do not match the columns and classes")
+        if intercept.dtype.kind != "f" or intercept.shape != (k,):
+            raise ValueError("intercepts must be one number per class")
+        for name, counts in (("corrections", corrections), ("history", history)):
+            if counts.dtype.kind not in "iu" or counts.shape != (k,) or (counts < 0).any():
+                raise ValueError(f"{name} must be one count per class")
+        if not (
+            np.isfinite(weights).all() and np.isfinite(intercept).all() and np.isfinite([alpha, gamma]).all()
+        ):
+            raise ValueError("non-finite weights")
+        if not TEMPERATURE_MIN <= temperature <= TEMPERATURE_MAX and temperature != 1.0:
+            raise ValueError(f"temperature {temperature} out of range")
         return cls(
             n_features=n_features,
             classes=tuple(str(team) for team in classes.tolist()),
             columns=columns.astype(np.int32),
             weights=weights.astype(np.float64),
-            intercept=arrays["intercept"].astype(np.float64),
-            alpha=float(arrays["alpha"]),
-            gamma=float(arrays["gamma"]),
-            temperature=float(arrays["temperature"]),
-            corrections=arrays["corrections"].astype(np.int64),
-            history=arrays["history"].astype(np.int64),
+            intercept=intercept.astype(np.float64),
+            alpha=alpha,
+            gamma=gamma,
+            temperature=temperature,
+            corrections=corrections.astype(np.int64),
+            history=history.astype(np.int64),
         )
 
 
@@ -462,7 +517,7 @@ def guess_many(
                     intent_p[row, column] = p
         else:
             intent_p[row, _INTENT_COLUMN.get(c.intent, _INTENT_COLUMN["other"])] = 1.0
-    x, tokens = vectorize([(f.text or "").lower() for f in facts_list], model.n_features)
+    x, tokens = owner_vectorize([f.text for f in facts_list], model.n_features)
     receiving = [f.team for f in facts_list]
     probabilities = model.probabilities(x, intent_p, INTENTS, teams, receiving, rule_set.intent_teams)
     index = {team: column for column, team in enumerate(teams)}
@@ -529,7 +584,7 @@ def anchors(intent_teams: Mapping[str, str], teams: Sequence[str]) -> list[Owner
 
     known = set(teams)
     return [
-        OwnerExample(text, "", intent_teams[intent], ANCHOR_WEIGHT, key=(-1, row))
+        OwnerExample(text, "", intent_teams[intent], ANCHOR_WEIGHT, anchor=True, key=(-1, row))
         for row, (text, intent) in enumerate(read_seed_corpus())
         if intent_teams.get(intent) in known
     ]
@@ -576,7 +631,7 @@ def owners_probabilities(
 ) -> np.ndarray:
     """(examples, teams): the owner model's calibrated probability of each team."""
     filled = with_intents(trained.intent, examples)
-    x, _ = vectorize([(e.text or "").lower() for e in filled], trained.owner.n_features)
+    x, _ = owner_vectorize([e.text for e in filled], trained.owner.n_features)
     intent_p = np.array([e.intents for e in filled]).reshape(len(filled), len(INTENTS))
     return trained.owner.probabilities(
         x, intent_p, INTENTS, teams, [e.receiving for e in filled], intent_teams
