@@ -9,8 +9,16 @@
 - ``decide_speedup_vs_naive``: the compiled rule set over ``NaiveRuleSet`` (every rule in turn, each text
   condition one regular expression), timed on the same posts in the same run; their decisions must agree.
 - ``classify_decide_per_s``: fresh classification of every post (``classify_many`` in batches of 500: the
-  patterns, the seed-trained intent model, the sentiment model and the crisis detector), then ``decide``:
-  what routing costs a post end to end, without the database.
+  patterns, the seed-trained intent model, the sentiment model and the crisis detector), then ``decide``
+  with an owner model (``routing.owners``, trained on 5,000 examples over the benchmark's teams, as a trained
+  installation decides): what routing costs a post end to end, without the database.
+  ``classify_decide_per_s_no_owner_model``: the same without it (a fresh install), for the owner model's
+  own cost.
+- ``retrain_50k_s``: ``routing.learning.models_fit`` (the intent model from the corrections that name an
+  intent, then the owner model from every example) on 50,000 examples from benchmark posts: three in four
+  handled posts, one in four a correction naming its intent, each owned by the team the intent map names or,
+  for intents nobody owns, the receiving team. ``retrain_50k_s_blas_one_thread``: the same with the BLAS
+  thread pool limited to one thread (L-BFGS's vector operations are small; threads mostly contend).
 - ``models_train_s``: what ``make models`` takes to train the sentiment model and the crisis detector from
   ``../shared/data`` (into a temporary folder); ``models_reproducible``: the files it wrote are byte for byte
   the committed ones in ``routing/data/``. Skipped with ``--quick`` or without the data.
@@ -23,6 +31,7 @@ from __future__ import annotations
 import tempfile
 import time
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 from bench.__main__ import Report
@@ -33,6 +42,10 @@ POSTS = 20_000
 NAIVE_POSTS = 1_000  # the naive evaluation runs ~100x slower; a thousand posts give a stable rate
 SAMPLES = 7
 CLASSIFY_BATCH = 500  # the batch the routing task classifies at once
+RETRAIN_EXAMPLES = 50_000
+OWNER_MODEL_EXAMPLES = 5_000  # what the owner model in classify_decide_per_s was trained on
+EXAMPLES_SEED = 23  # other posts than the ones decided
+CORRECTION_EVERY = 4  # one example in four is a correction, the rest handled posts
 
 
 def run(report: Report, *, quick: bool = False) -> None:
@@ -89,17 +102,74 @@ def run(report: Report, *, quick: bool = False) -> None:
     except ImportError:
         print("    routing.classifier is not there yet: classify_decide_per_s skipped")
         return
-    classifier = IntentClassifier()
+    from routing.learning import models_fit
+
+    examples = owner_examples(RETRAIN_EXAMPLES // 5 if quick else RETRAIN_EXAMPLES, compiled)
+    owner_model = models_fit(
+        examples[:OWNER_MODEL_EXAMPLES], intent_teams=compiled.intent_teams, teams=compiled.teams, version=1
+    ).owner
     unclassified = [replace(facts, classification=None) for facts in posts]
-    combined: list[float] = []
-    for _ in range(3 if quick else 5):
-        started = time.perf_counter()
-        for start in range(0, len(unclassified), CLASSIFY_BATCH):
-            decide_many(unclassified[start : start + CLASSIFY_BATCH], compiled, classifier)
-        combined.append(len(unclassified) / (time.perf_counter() - started))
-    report("classify_decide_per_s", combined)
+    for name, model, runs in (
+        ("classify_decide_per_s", owner_model, 3 if quick else 5),
+        ("classify_decide_per_s_no_owner_model", None, 3),
+    ):
+        classifier = IntentClassifier()
+        classifier.owner_model = model
+        combined: list[float] = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            for start in range(0, len(unclassified), CLASSIFY_BATCH):
+                decide_many(unclassified[start : start + CLASSIFY_BATCH], compiled, classifier)
+            combined.append(len(unclassified) / (time.perf_counter() - started))
+        report(name, combined)
+    _retrain(report, examples, compiled)
     if not quick:
         _train_models(report)
+
+
+def owner_examples(count: int, rule_set) -> list:
+    """``count`` examples of who owns what, from benchmark posts: the team the intent map names for the
+    post's intent (its receiving team when nobody owns the intent); every CORRECTION_EVERY-th one a
+    correction naming the intent, the others posts the team handled. Deterministic."""
+    from routing.learning import Example
+    from routing.owners import CORRECTION_WEIGHT, HISTORY_WEIGHT, OwnerExample
+
+    examples = []
+    for position, facts in enumerate(bench_posts(count, seed=EXAMPLES_SEED)):
+        intent = facts.classification.intent
+        team = rule_set.intent_teams.get(intent) or facts.team
+        correction = position % CORRECTION_EVERY == CORRECTION_EVERY - 1
+        owner = OwnerExample(
+            facts.text,
+            facts.team,
+            team,
+            CORRECTION_WEIGHT if correction else HISTORY_WEIGHT,
+            correction=correction,
+            key=(1 if correction else 0, position),
+        )
+        at = facts.created_at + timedelta(seconds=position)
+        examples.append(Example(owner, at, intent if correction else ""))
+    return examples
+
+
+def _retrain(report, examples, rule_set) -> None:
+    from threadpoolctl import threadpool_limits
+
+    from routing.learning import models_fit
+
+    for name, limit in (("retrain_50k_s", None), ("retrain_50k_s_blas_one_thread", 1)):
+        with threadpool_limits(limits=limit, user_api="blas"):
+            started = time.perf_counter()
+            trained = models_fit(
+                examples, intent_teams=rule_set.intent_teams, teams=rule_set.teams, version=2
+            )
+            seconds = time.perf_counter() - started
+        print(
+            f"    {name}: {len(examples)} examples, {len(trained.owner.classes)} teams, "
+            f"{len(trained.owner.columns)} word columns: {seconds:.1f}s",
+            flush=True,
+        )
+        report(name, seconds)
 
 
 def _train_models(report) -> None:
