@@ -19,6 +19,8 @@
   handled posts, one in four a correction naming its intent, each owned by the team the intent map names or,
   for intents nobody owns, the receiving team. ``retrain_50k_s_blas_one_thread``: the same with the BLAS
   thread pool limited to one thread (L-BFGS's vector operations are small; threads mostly contend).
+- ``load_average_1m``: the machine's load average when the measures began (other processes' work slows
+  every rate here).
 - ``models_train_s``: what ``make models`` takes to train the sentiment model and the crisis detector from
   ``../shared/data`` (into a temporary folder); ``models_reproducible``: the files it wrote are byte for byte
   the committed ones in ``routing/data/``. Skipped with ``--quick`` or without the data.
@@ -28,6 +30,7 @@ No database: the posts come straight from the simulated network's generator.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from dataclasses import replace
@@ -52,6 +55,8 @@ def run(report: Report, *, quick: bool = False) -> None:
     from routing.engine import decide, decide_many
     from routing.rules import compile_naive_rule_set, compile_rule_set
 
+    # Other work on the machine slows every figure here: say how busy it was.
+    report("load_average_1m", round(os.getloadavg()[0], 2))
     posts_count = 4_000 if quick else POSTS
     samples = 3 if quick else SAMPLES
     naive_count = 300 if quick else NAIVE_POSTS

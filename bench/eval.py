@@ -595,6 +595,11 @@ def _print_owners(results: dict[str, Any]) -> None:
         f"{ece['after_calibration']:.4f} after (temperature {ece['temperature']:.2f}, fitted on the newest "
         f"{ece['held_back']}, where the model trained without them was right "
         f"{_pct(ece['held_back_accuracy']).strip()}); held-out accuracy {_pct(ece['accuracy']).strip()}\n"
+        f"  held-out posts at or above the {ece['threshold']:.2f} threshold to be moved: "
+        f"{ece['at_or_above_threshold_before_calibration']} before "
+        f"({ece['right_at_or_above_threshold_before_calibration']} right), "
+        f"{ece['at_or_above_threshold_after_calibration']} after "
+        f"({ece['right_at_or_above_threshold_after_calibration']} right)\n"
     )
     chance, largest = _pct(data["chance"]).strip(), _pct(data["majority_team_share_of_test"]).strip()
     _explain(

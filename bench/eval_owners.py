@@ -36,6 +36,7 @@ from routing.classifier import IntentClassifier
 from routing.facts import INTENTS
 from routing.owner_eval import ECE_BINS, expected_calibration_error, handles_masked, is_test, names_brand
 from routing.owners import CORRECTION_WEIGHT, HISTORY_WEIGHT, OwnerExample, OwnerModel
+from routing.rules import RoutingContext
 from routing.training.data import CUSTOMER_CARE
 
 TEST_SHARE = 0.3
@@ -191,11 +192,18 @@ def calibration(
     index = {team: column for column, team in enumerate(teams)}
     truth = [index[e.team] for e in test]
     figures: dict[str, Any] = {"corrections": len(examples), "held_back": len(held), "bins": ECE_BINS}
+    threshold = RoutingContext(teams=frozenset(), segments={}).misdirect_threshold
     for name, value in (("before_calibration", 1.0), ("after_calibration", temperature)):
         final.owner.temperature = value
         p = learning.owners_probabilities(final, test, intent_teams=INTENT_TEAMS, teams=teams)
         figures[name] = round(expected_calibration_error(p, truth), 4)
         figures[f"mean_confidence_{name}"] = round(float(p.max(axis=1).mean()), 4)
+        # What routing would move: a learned owner needs the misdirection threshold.
+        confident = p.max(axis=1) >= threshold
+        right = p.argmax(axis=1) == np.array(truth)
+        figures[f"at_or_above_threshold_{name}"] = int(confident.sum())
+        figures[f"right_at_or_above_threshold_{name}"] = int((confident & right).sum())
+    figures["threshold"] = threshold
     figures["accuracy"] = round(float(np.mean(np.array(truth) == p.argmax(axis=1))), 4)
     figures["temperature"] = round(temperature, 4)
     figures["held_back_accuracy"] = round(held_back_accuracy or 0.0, 4)
