@@ -35,7 +35,7 @@ from routing import learning
 from routing.classifier import IntentClassifier
 from routing.facts import INTENTS
 from routing.owner_eval import ECE_BINS, expected_calibration_error, handles_masked, is_test, names_brand
-from routing.owners import CORRECTION_WEIGHT, HISTORY_WEIGHT, OwnerExample, OwnerModel
+from routing.owners import CORRECTION_WEIGHT, HISTORY_WEIGHT, OwnerExample, OwnerModel, owners_probabilities
 from routing.rules import RoutingContext
 from routing.training.data import CUSTOMER_CARE
 
@@ -174,9 +174,13 @@ def calibration(
     examples = [
         learning.Example(e, at=row["created_at"]) for e, row in zip(corrections, train_rows, strict=True)
     ]
-    held = sorted(range(len(examples)), key=lambda i: (examples[i].at, examples[i].owner.key))
-    held = held[-learning.HELD_BACK_MAX :]
-    held_set = set(held)
+    newest_first = sorted(range(len(examples)), key=lambda i: (examples[i].at, examples[i].owner.key))
+    held = [i for i in newest_first if examples[i].owner.correction][-learning.HELD_BACK_MAX :]
+    # models_train also holds back the newest handled posts for calibrating (none here: all corrections).
+    calibration_history = [i for i in newest_first if not examples[i].owner.correction][
+        -learning.CALIBRATION_HISTORY_MAX :
+    ]
+    held_set = set(held) | set(calibration_history)
     without = learning.models_fit(
         [e for i, e in enumerate(examples) if i not in held_set],
         intent_teams=INTENT_TEAMS,
@@ -185,17 +189,26 @@ def calibration(
     )
     held_back = [examples[i].owner for i in held]
     temperature = without.owner.calibrate(
-        learning.with_intents(without.intent, held_back), intents=INTENTS, intent_teams=INTENT_TEAMS
+        learning.with_intents(
+            without.intent, [*held_back, *(examples[i].owner for i in calibration_history)]
+        ),
+        intents=INTENTS,
+        intent_teams=INTENT_TEAMS,
     )
     held_back_accuracy = learning.owner_accuracy(without, held_back, intent_teams=INTENT_TEAMS, teams=teams)
     final = learning.models_fit(examples, intent_teams=INTENT_TEAMS, teams=teams, version=2)
     index = {team: column for column, team in enumerate(teams)}
     truth = [index[e.team] for e in test]
-    figures: dict[str, Any] = {"corrections": len(examples), "held_back": len(held), "bins": ECE_BINS}
+    figures: dict[str, Any] = {
+        "corrections": len(examples),
+        "held_back": len(held),
+        "held_back_history": len(calibration_history),
+        "bins": ECE_BINS,
+    }
     threshold = RoutingContext(teams=frozenset(), segments={}).misdirect_threshold
     for name, value in (("before_calibration", 1.0), ("after_calibration", temperature)):
         final.owner.temperature = value
-        p = learning.owners_probabilities(final, test, intent_teams=INTENT_TEAMS, teams=teams)
+        p = owners_probabilities(final, test, intent_teams=INTENT_TEAMS, teams=teams)
         figures[name] = round(expected_calibration_error(p, truth), 4)
         figures[f"mean_confidence_{name}"] = round(float(p.max(axis=1).mean()), 4)
         # What routing would move: a learned owner needs the misdirection threshold.
@@ -209,8 +222,8 @@ def calibration(
     figures["held_back_accuracy"] = round(held_back_accuracy or 0.0, 4)
     figures["how"] = (
         "routing.learning.models_train's calibration: a model trained without the newest "
-        f"{len(held)} corrections (by created_at) fits the temperature on them (OwnerModel.calibrate); the "
-        "model trained on all corrections gets it. ECE: 15 equal-width bins on the top-class confidence, "
-        "held-out posts"
+        f"{len(held)} corrections (by created_at) and the newest {len(calibration_history)} handled posts "
+        "fits the temperature on them (OwnerModel.calibrate); the model trained on all corrections gets it. "
+        "ECE: 15 equal-width bins on the top-class confidence, held-out posts"
     )
     return figures
