@@ -46,7 +46,7 @@ from django.utils.text import slugify
 from tqdm import tqdm
 
 from channels.models import Channel, Network, Segment
-from inbox.lines import LineRefused, post_from_object
+from inbox.lines import LineRefused, parse_created_at, post_from_object
 from inbox.models import Mention
 from inbox.services import mentions_ingest
 from inbox.triage import mention_close, mention_reroute_by
@@ -175,7 +175,7 @@ class Command(BaseCommand):
         rule_set_publish(summary=f"owners_eval: {len(owners)} owner teams from {path.name}")
         channel = _shared_channel(shared)
 
-        train = sorted(train, key=lambda row: (row.created_at, row.line))
+        train = sorted(train, key=_arrival)
         ids = self._import(channel, train, "import training part")
         history_share = options["history_share"]
         fed = Counter()
@@ -199,7 +199,7 @@ class Command(BaseCommand):
         assert version is not None  # forced
         active = ModelVersion.objects.filter(is_active=True).first()
 
-        test = sorted(test, key=lambda row: (row.created_at, row.line))
+        test = sorted(test, key=_arrival)
         test_ids = self._import(channel, test, "import test part")
         mentions = Mention.objects.in_bulk(test_ids.values())
         slug_of = dict(Team.objects.values_list("id", "slug"))
@@ -383,6 +383,13 @@ def _row(
     except LineRefused as exc:
         return str(exc), None
     return "", row
+
+
+def _arrival(row: Row) -> tuple:
+    """Time order (rows without a time keep the file's order, after those with one)."""
+    if not row.created_at:
+        return (1, row.line)
+    return (0, parse_created_at(row.created_at), row.line)
 
 
 def _external_id(row: Row) -> str:
