@@ -23,7 +23,8 @@ already holds mentions, whose teams' history would mix into the training):
 
 Reported (JSON on stdout, a summary on stderr): the share of test posts routed to their owner team
 (``mention.team``), and the share whose likeliest team in the owner model is their owner (what routing
-would do if it moved every post, however unsure). Everything is rolled back at the end unless ``--keep``.
+would do if it moved every post, however unsure). Everything is rolled back at the end unless ``--keep``
+(then, as in the product, each re-route has queued the training task; it finds nothing new to train on).
 """
 
 from __future__ import annotations
