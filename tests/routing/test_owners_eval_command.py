@@ -95,17 +95,13 @@ def test_the_owner_model_learns_the_owners_and_nothing_is_kept(evaluated: tuple[
     assert not ModelVersion.objects.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="models_train holds back every correction (up to 200) and every handled post (up to 500) of a "
-    "first training, so the temperature is fitted on a model trained on nothing: it reaches its bound (20) "
-    "and no post is confident enough to move",
-)
 def test_routing_sends_the_held_out_posts_to_their_owners(evaluated: tuple[dict, str, int]) -> None:
     result, _, _ = evaluated
 
+    # Chance is a third: routing moved the held-out posts off the shared account to the team that owns them.
     assert result["owner_accuracy"] >= 0.8
-    assert result["moved_to_a_learned_owner"] >= 0.8 * result["test_posts"]
+    assert result["moved_right"] >= 0.8 * result["test_posts"]
+    assert result["left_in_shared_inbox"] <= 0.2 * result["test_posts"]
 
 
 def test_refuses_a_file_without_the_owner_column(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ from routing import learning
 from routing.facts import INTENTS
 from routing.models import ModelVersion
 from routing.owner_eval import handles_masked, is_test
-from routing.owners import OwnerExample
+from routing.owners import OwnerExample, owners_predict
 from routing.services import caches_forget, intent_routes_save, rule_set_current, rule_set_publish
 from teams.models import Membership, Team
 
@@ -214,15 +214,17 @@ class Command(BaseCommand):
         examples = [
             OwnerExample(row.text, shared.slug, teams[row.owner].slug, key=(0, row.line)) for row in test
         ]
-        model_accuracy = learning.owner_accuracy(
+        likeliest = owners_predict(
             learning.trained_load(version),
             examples,
             intent_teams=dict(rule_set.intent_teams),
             teams=rule_set.teams,
         )
+        model_right = [team == e.team for team, e in zip(likeliest, examples, strict=True)]
         return {
             "owner_accuracy": round(sum(right) / len(test), 4),
-            "owner_model_accuracy": round(model_accuracy or 0.0, 4),
+            "owner_model_accuracy": round(sum(model_right) / len(test), 4),
+            "owner_model_likeliest_shared_inbox": sum(team == shared.slug for team in likeliest),
             "test_posts": len(test),
             "moved_to_a_learned_owner": sum(moved),
             "moved_right": sum(m and r for m, r in zip(moved, right, strict=True)),
@@ -296,9 +298,10 @@ class Command(BaseCommand):
             f"lead's decision\n"
         )
         write(
-            f"owner model's likeliest team right: {result['owner_model_accuracy']:.1%} "
-            f"(chance {result['chance']:.1%}, largest owner alone "
-            f"{result['largest_owner_share_of_test']:.1%})\n"
+            f"owner model's likeliest team right: {result['owner_model_accuracy']:.1%} (chance "
+            f"{result['chance']:.1%}, largest owner alone {result['largest_owner_share_of_test']:.1%}); the "
+            f"shared inbox, which owns nothing, is the likeliest for "
+            f"{result['owner_model_likeliest_shared_inbox']}\n"
         )
 
 
