@@ -349,7 +349,11 @@ class OwnerModel:
         recv *= base
         # A team no unselected example shows has no base rate to learn: its b stays 0 (then the average).
         has_base = np.zeros(k)
-        has_base[[index[e.team] for e in examples if not e.correction and not e.against]] = 1.0
+        # Receiving counts: a team whose account receives handled posts it never owns (a shared inbox) has
+        # a base rate to learn: a low one.
+        base_examples = [e for e in examples if not e.correction and not e.against]
+        has_base[[index[e.team] for e in base_examples]] = 1.0
+        has_base[[index[e.receiving] for e in base_examples if e.receiving]] = 1.0
         # A team no example is for has no words to learn: its w stays 0.
         has_words = np.zeros(k)
         has_words[[index[e.team] for e in examples if not e.against]] = 1.0
