@@ -592,9 +592,10 @@ def _print_owners(results: dict[str, Any]) -> None:
     ece = results["ece"]
     out(
         f"  calibration after {ece['corrections']} corrections: ECE {ece['before_calibration']:.4f} before, "
-        f"{ece['after_calibration']:.4f} after (temperature {ece['temperature']:.2f}, fitted on the newest "
-        f"{ece['held_back']}, where the model trained without them was right "
-        f"{_pct(ece['held_back_accuracy']).strip()}); held-out accuracy {_pct(ece['accuracy']).strip()}\n"
+        f"{ece['after_calibration']:.4f} after (temperature {ece['temperature']:.2f}, "
+        f"{ece['temperature_how']}; the backtest model trained without the newest {ece['held_back']} "
+        f"was right on {_pct(ece['held_back_accuracy']).strip()} of them); "
+        f"held-out accuracy {_pct(ece['accuracy']).strip()}\n"
         f"  held-out posts at or above the {ece['threshold']:.2f} threshold to be moved: "
         f"{ece['at_or_above_threshold_before_calibration']} before "
         f"({ece['right_at_or_above_threshold_before_calibration']} right), "

@@ -169,8 +169,7 @@ def calibration(
     teams: Sequence[str],
 ) -> dict[str, Any]:
     """ECE on the held-out posts of the model trained on every correction, before and after the
-    temperature ``models_train`` would give it: fitted on the newest corrections (at most
-    ``HELD_BACK_MAX``) by a model trained without them."""
+    temperature ``models_train`` would give it (``learning.owner_temperature``)."""
     examples = [
         learning.Example(e, at=row["created_at"]) for e, row in zip(corrections, train_rows, strict=True)
     ]
@@ -188,15 +187,16 @@ def calibration(
         version=1,
     )
     held_back = [examples[i].owner for i in held]
-    temperature = without.owner.calibrate(
-        learning.with_intents(
-            without.intent, [*held_back, *(examples[i].owner for i in calibration_history)]
-        ),
-        intents=INTENTS,
-        intent_teams=INTENT_TEAMS,
-    )
     held_back_accuracy = learning.owner_accuracy(without, held_back, intent_teams=INTENT_TEAMS, teams=teams)
     final = learning.models_fit(examples, intent_teams=INTENT_TEAMS, teams=teams, version=2)
+    temperature, how = learning.owner_temperature(
+        examples,
+        final=final,
+        without=without,
+        calibration=[*held_back, *(examples[i].owner for i in calibration_history)],
+        intent_teams=INTENT_TEAMS,
+        teams=teams,
+    )
     index = {team: column for column, team in enumerate(teams)}
     truth = [index[e.team] for e in test]
     figures: dict[str, Any] = {
@@ -219,11 +219,12 @@ def calibration(
     figures["threshold"] = threshold
     figures["accuracy"] = round(float(np.mean(np.array(truth) == p.argmax(axis=1))), 4)
     figures["temperature"] = round(temperature, 4)
+    figures["temperature_how"] = how
     figures["held_back_accuracy"] = round(held_back_accuracy or 0.0, 4)
     figures["how"] = (
-        "routing.learning.models_train's calibration: a model trained without the newest "
-        f"{len(held)} corrections (by created_at) and the newest {len(calibration_history)} handled posts "
-        "fits the temperature on them (OwnerModel.calibrate); the model trained on all corrections gets it. "
-        "ECE: 15 equal-width bins on the top-class confidence, held-out posts"
+        f"routing.learning.models_train's calibration (owner_temperature): {how}; the model trained on all "
+        "corrections gets it. held_back_accuracy: the backtest's model trained without the newest "
+        f"{len(held)} corrections, on them. ECE: 15 equal-width bins on the top-class confidence, "
+        "held-out posts"
     )
     return figures

@@ -14,8 +14,9 @@ Where the examples come from (``examples_collect``), each a ``routing.owners.Own
 ``OwnerModel.fit`` from zero, examples in a fixed order): the same stored examples give the same version,
 however the corrections arrived and whenever the training ran. Before a version is stored, the models are
 trained once more without the newest corrections the active version did not see (``held_back``); the two
-are scored on those, and the temperature that calibrates the owner confidences is fitted on them and on the
-newest handled posts, held back too (``CALIBRATION_HISTORY_MAX``). The new
+are scored on those. The temperature that calibrates the owner confidences is cross-validated while the
+examples are few, and beyond that fitted on the held-back corrections and the newest handled posts, held
+back too (``owner_temperature``). The new
 version becomes active only when it is not worse (or when there are too few of them to judge). Admins see
 the versions and can make any of them active again (``model_version_activate``).
 """
@@ -45,6 +46,7 @@ from routing.owners import (  # the pure training functions, re-exported: what t
     Trained,
     models_fit,
     owner_accuracy,
+    temperature_cross_validated,
     with_intents,
 )
 from teams.models import Team
@@ -63,6 +65,8 @@ CALIBRATION_HISTORY_MAX = 500
 # Versions kept: the active one and the newest others (older ones are deleted after a training).
 VERSIONS_KEPT = 30
 CLASSIFY_BATCH = 500
+# Up to this many examples, the owner model's temperature is cross-validated (``owner_temperature``).
+CROSS_VALIDATION_MAX = 5000
 
 
 @dataclass(frozen=True)
@@ -233,7 +237,8 @@ def models_train(*, reason: str = "corrections", force: bool = False) -> ModelVe
     held = sorted(unseen, key=lambda i: (examples[i].at, examples[i].owner.key))[-HELD_BACK_MAX:]
     held_back = [examples[i].owner for i in held]
     accuracy = accuracy_active = None
-    temperature = 1.0
+    without: Trained | None = None
+    calibration: list[OwnerExample] = []
     promoted = True
     if len(held) >= HELD_BACK_MIN:
         # The newest handled posts are held back too, for calibrating only: corrections alone are the
@@ -249,11 +254,7 @@ def models_train(*, reason: str = "corrections", force: bool = False) -> ModelVe
             teams=teams,
             version=number,
         )
-        temperature = without.owner.calibrate(
-            with_intents(without.intent, [*held_back, *(examples[i].owner for i in calibration_history)]),
-            intents=INTENTS,
-            intent_teams=intent_teams,
-        )
+        calibration = [*held_back, *(examples[i].owner for i in calibration_history)]
         accuracy = owner_accuracy(without, held_back, intent_teams=intent_teams, teams=teams)
         accuracy_active = owner_accuracy(
             trained_load(active), held_back, intent_teams=intent_teams, teams=teams
@@ -270,6 +271,14 @@ def models_train(*, reason: str = "corrections", force: bool = False) -> ModelVe
             f"backtest on (at least {HELD_BACK_MIN}); made active."
         )
     final = models_fit(examples, intent_teams=intent_teams, teams=teams, version=number)
+    temperature, _ = owner_temperature(
+        examples,
+        final=final,
+        without=without,
+        calibration=calibration,
+        intent_teams=intent_teams,
+        teams=teams,
+    )
     final.owner.temperature = temperature
     counts = {
         "history": sum(1 for e in examples if not e.owner.correction),
@@ -304,6 +313,33 @@ def models_train(*, reason: str = "corrections", force: bool = False) -> ModelVe
         ModelVersion.objects.exclude(pk__in=keep).exclude(is_active=True).delete()
     logger.info("model v%s trained in %.1fs: %s", number, version.training_seconds, verdict)
     return version
+
+
+def owner_temperature(
+    examples: Sequence[Example],
+    *,
+    final: Trained,
+    without: Trained | None,
+    calibration: Sequence[OwnerExample],
+    intent_teams: dict[str, str],
+    teams: Sequence[str],
+) -> tuple[float, str]:
+    """The temperature for the owner model trained on all ``examples`` (``final``), and how it was found:
+    cross-validated on the examples while they are few (``CROSS_VALIDATION_MAX``: three more fits are
+    cheap, and a model trained without the newest corrections would be much weaker than ``final``);
+    beyond that, fitted on the held-back ``calibration`` posts by ``without``, the model trained without
+    them (a small share of the examples by then); 1.0 when neither is possible."""
+    if len(examples) <= CROSS_VALIDATION_MAX:
+        temperature = temperature_cross_validated(
+            [e.owner for e in examples], intent=final.intent, intent_teams=intent_teams, teams=teams
+        )
+        return temperature, "cross-validated (3 folds)"
+    if without is None or not calibration:
+        return 1.0, "none: too few held-back posts"
+    temperature = without.owner.calibrate(
+        with_intents(without.intent, calibration), intents=INTENTS, intent_teams=intent_teams
+    )
+    return temperature, "held back: the newest corrections and handled posts"
 
 
 def model_version_activate(*, version: ModelVersion, user: Any) -> ModelVersion:

@@ -425,14 +425,21 @@ class OwnerModel:
         """Fit the temperature on ``examples`` the model did not see (their positives, weighted as in
         training): the one number that makes the confidences as sure as the model is right. Keeps 1.0
         when there are too few. Returns the temperature."""
-        # Posts of a team the model has no examples of (a new team's first corrections) say nothing about
-        # how sure the model is: it cannot know the team. Fitted on them, the temperature would flatten
-        # every confidence.
+        logits, target, weight = self.calibration_logits(examples, intents=intents, intent_teams=intent_teams)
+        self.temperature = temperature_fit(logits, target, weight)
+        return self.temperature
+
+    def calibration_logits(
+        self, examples: Sequence[OwnerExample], *, intents: Sequence[str], intent_teams: Mapping[str, str]
+    ) -> tuple[list[np.ndarray], list[int], list[float]]:
+        """Per positive example of a team the model knows: its logits (over the teams it may go to), the
+        column of its team, its weight. Posts of a team the model has no examples of (a new team's first
+        corrections) say nothing about how sure the model is: it cannot know the team; fitted on them,
+        the temperature would flatten every confidence."""
         known = {team for column, team in enumerate(self.classes) if self.dense()[:, column].any()}
         positives = [e for e in examples if not e.against and e.team in known]
-        if len(positives) < 20:
-            self.temperature = 1.0
-            return self.temperature
+        if not positives:
+            return [], [], []
         teams = tuple(
             sorted({*self.classes, *(e.team for e in positives), *(e.receiving for e in positives)} - {""})
         )
@@ -442,22 +449,7 @@ class OwnerModel:
             len(positives), len(intents)
         )
         logits = self.logits(x, intent_p, intents, teams, [e.receiving for e in positives], intent_teams)
-        target = np.array([index[e.team] for e in positives])
-        weight = np.array([e.weight for e in positives])
-        rows = np.arange(len(positives))
-
-        def nll(log_t: float) -> float:
-            z = logits / np.exp(log_t)
-            z = z - z.max(axis=1, keepdims=True)
-            log_p = z[rows, target] - np.log(np.exp(z).sum(axis=1))
-            return -float(weight @ log_p)
-
-        fitted = optimize.minimize_scalar(
-            nll, bounds=(np.log(TEMPERATURE_MIN), np.log(TEMPERATURE_MAX)), method="bounded"
-        )
-        self.temperature = float(np.exp(fitted.x))
-        self._dense = self._dense  # weights unchanged
-        return self.temperature
+        return list(logits), [index[e.team] for e in positives], [e.weight for e in positives]
 
     # --- state ---------------------------------------------------------------------------------------
 
@@ -562,6 +554,70 @@ class OwnerModel:
             vocabulary=vocabulary.astype(np.int32),
             idf=idf.astype(np.float64),
         )
+
+
+def temperature_fit(logits: Sequence[np.ndarray], target: Sequence[int], weight: Sequence[float]) -> float:
+    """The temperature that maximises the weighted likelihood of ``target`` under ``logits / T`` (rows may
+    have different lengths: each post's teams); 1.0 with fewer than 20 posts."""
+    if len(target) < 20:
+        return 1.0
+    groups: dict[int, list[int]] = {}
+    for row, values in enumerate(logits):
+        groups.setdefault(len(values), []).append(row)
+    stacked = [
+        (
+            np.array([logits[r] for r in rows]),
+            np.array([target[r] for r in rows]),
+            np.array([weight[r] for r in rows]),
+        )
+        for rows in groups.values()
+    ]
+
+    def nll(log_t: float) -> float:
+        total = 0.0
+        for z, t, w in stacked:
+            z = z / np.exp(log_t)
+            z = z - z.max(axis=1, keepdims=True)
+            log_p = z[np.arange(len(t)), t] - np.log(np.exp(z).sum(axis=1))
+            total -= float(w @ log_p)
+        return total
+
+    fitted = optimize.minimize_scalar(
+        nll, bounds=(np.log(TEMPERATURE_MIN), np.log(TEMPERATURE_MAX)), method="bounded"
+    )
+    return float(np.exp(fitted.x))
+
+
+def temperature_cross_validated(
+    examples: Sequence[OwnerExample],
+    *,
+    intent: IntentClassifier,
+    intent_teams: Mapping[str, str],
+    teams: Sequence[str],
+    folds: int = 3,
+) -> float:
+    """The temperature fitted on out-of-fold logits: each fold's posts scored by an owner model trained
+    (with the anchors) on the other folds, folds taken round robin in the examples' key order. What the
+    model trained on all of them is calibrated with when the examples are few enough to train ``folds``
+    more times: a model trained without the newest corrections is weaker than the one it would
+    calibrate, and too timid a temperature stops routing from moving what it knows."""
+    ordered = sorted(examples, key=lambda e: e.key)
+    filled = with_intents(intent, [*anchors(intent_teams, teams), *ordered])
+    anchored, rest = filled[: len(filled) - len(ordered)], filled[len(filled) - len(ordered) :]
+    logits: list[np.ndarray] = []
+    target: list[int] = []
+    weight: list[float] = []
+    for fold in range(folds):
+        train = [e for i, e in enumerate(rest) if i % folds != fold]
+        held = [e for i, e in enumerate(rest) if i % folds == fold]
+        model = OwnerModel.fit([*anchored, *train], intents=INTENTS, intent_teams=intent_teams, teams=teams)
+        fold_logits, fold_target, fold_weight = model.calibration_logits(
+            held, intents=INTENTS, intent_teams=intent_teams
+        )
+        logits += fold_logits
+        target += fold_target
+        weight += fold_weight
+    return temperature_fit(logits, target, weight)
 
 
 def guess_many(
@@ -725,5 +781,7 @@ __all__ = [
     "owner_accuracy",
     "owners_predict",
     "owners_probabilities",
+    "temperature_cross_validated",
+    "temperature_fit",
     "with_intents",
 ]

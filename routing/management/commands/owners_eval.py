@@ -90,9 +90,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--history-share",
             type=_share,
-            default=0.0,
+            default=0.5,
             help="Share of the training rows fed as posts the owner team handled; the rest are corrections "
-            "(default 0: all corrections).",
+            "(default 0.5; 0: all corrections).",
         )
         parser.add_argument(
             "--split-column",
