@@ -73,6 +73,10 @@ MAP_SMOOTHING = 0.2
 # Words named in an explanation.
 TERMS = 3
 
+# A temperature is fitted on at least this many posts: how sure a model should be cannot be read off a few
+# dozen (with three corrections and 39 handled posts, it took one new team's first three posts for
+# "overconfident"); with fewer, confidences stay as trained.
+CALIBRATION_MIN_POSTS = 100
 # The temperature is searched in this range: beyond it the model is not miscalibrated but useless.
 TEMPERATURE_MIN = 0.2
 TEMPERATURE_MAX = 5.0
@@ -558,8 +562,8 @@ class OwnerModel:
 
 def temperature_fit(logits: Sequence[np.ndarray], target: Sequence[int], weight: Sequence[float]) -> float:
     """The temperature that maximises the weighted likelihood of ``target`` under ``logits / T`` (rows may
-    have different lengths: each post's teams); 1.0 with fewer than 20 posts."""
-    if len(target) < 20:
+    have different lengths: each post's teams); 1.0 with fewer than ``CALIBRATION_MIN_POSTS``."""
+    if len(target) < CALIBRATION_MIN_POSTS:
         return 1.0
     groups: dict[int, list[int]] = {}
     for row, values in enumerate(logits):

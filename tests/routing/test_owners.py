@@ -16,6 +16,7 @@ from routing.classifier import vectorize
 from routing.engine import decide, decide_many
 from routing.facts import INTENTS, Classification, Facts
 from routing.owners import (
+    CALIBRATION_MIN_POSTS,
     CORRECTION_WEIGHT,
     MAP_SMOOTHING,
     OwnerExample,
@@ -216,7 +217,7 @@ def test_calibration_cools_a_model_that_is_surer_than_it_is_right() -> None:
     model = fit(examples())
     rng = random.Random(7)
     noisy = []  # posts it did not see, whose owners follow their words only half the time
-    for n in range(60):
+    for n in range(120):
         team = TEAMS[n % 3]
         owner = team if n % 2 else rng.choice([t for t in TEAMS if t != team])
         noisy.append(OwnerExample(post_text(rng, team), TEAMS[(n + 1) % 3], owner, key=(3, n), intents=OTHER))
@@ -230,11 +231,12 @@ def test_calibration_cools_a_model_that_is_surer_than_it_is_right() -> None:
     assert probabilities(model, [text], ["care"]).max() < before
 
 
-def test_calibration_keeps_the_temperature_with_fewer_than_twenty_examples() -> None:
+def test_calibration_keeps_the_temperature_with_fewer_posts_than_it_takes() -> None:
     model = fit(examples())
     model.temperature = 3.0
+    few = (examples() * 20)[: CALIBRATION_MIN_POSTS - 1]
 
-    assert model.calibrate(examples()[:19], intents=INTENTS, intent_teams=INTENT_TEAMS) == 1.0
+    assert model.calibrate(few, intents=INTENTS, intent_teams=INTENT_TEAMS) == 1.0
     assert model.temperature == 1.0
 
 
