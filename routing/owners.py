@@ -43,10 +43,16 @@ from typing import Any
 
 import numpy as np
 from scipy import optimize, sparse
-from sklearn.feature_extraction.text import HashingVectorizer
 from threadpoolctl import threadpool_limits
 
-from routing.classifier import _UNNAMED, N_FEATURES, IntentClassifier, _tokens_as_given, gram_columns, grams
+from routing.classifier import (
+    _UNNAMED,
+    N_FEATURES,
+    IntentClassifier,
+    cached_grams,
+    gram_columns,
+    hashed_rows,
+)
 from routing.classifier import CORRECTION_WEIGHT as INTENT_CORRECTION_WEIGHT
 from routing.facts import INTENTS, Classification, Facts
 
@@ -143,26 +149,16 @@ def owner_vectorize(texts: Sequence[str], n_features: int) -> tuple[sparse.csr_m
     words, marks, handles, links and numbers. Who owns a post is a matter of what it is about; how it is
     said (a question, a greeting) is the intent model's part, which reaches the owner model through the
     map. Function words would also dilute the few words that name a product line."""
-    tokens = [
-        [
-            token
-            for token in grams((text or "").lower())
-            if token not in _UNNAMED and len(token) > 1 and "0" not in token
-        ]
-        for text in texts
-    ]
-    return _counter(n_features).transform(tokens), tokens
+    tokens = [_content_words((text or "").lower()) for text in texts]
+    return hashed_rows(tokens, n_features, unit_length=False), tokens
 
 
-@lru_cache(maxsize=4)
-def _counter(n_features: int) -> HashingVectorizer:
-    return HashingVectorizer(
-        n_features=n_features,
-        analyzer=_tokens_as_given,
-        alternate_sign=False,
-        binary=True,
-        norm=None,
-        dtype=np.float64,
+@lru_cache(maxsize=4096)
+def _content_words(text_lower: str) -> tuple[str, ...]:
+    return tuple(
+        token
+        for token in cached_grams(text_lower)
+        if token not in _UNNAMED and len(token) > 1 and "0" not in token
     )
 
 
@@ -777,7 +773,6 @@ __all__ = [
     "OwnerGuess",
     "OwnerModel",
     "Trained",
-    "grams",
     "guess_many",
     "intent_probabilities",
     "map_probabilities",

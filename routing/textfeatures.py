@@ -140,7 +140,7 @@ def _token_features(token: str) -> list[str]:
 
 def _context_features(tokens: list[str]) -> list[str]:
     """What tokens give together: neighbouring pairs, and the words a negation governs."""
-    found = [f"{first} {second}" for first, second in pairwise(tokens)]
+    found = list(map(" ".join, pairwise(tokens)))
     negated = False
     for token in tokens:
         if token[0] in _CLAUSE_ENDS:
@@ -187,12 +187,16 @@ def columns(text: str, n_features: int = N_FEATURES) -> list[int]:
         token_cache.clear()
     vader, tokens = _tokens(text)
     found: list[int] = []
+    get_own = token_cache.get
     for token in tokens:
-        own = token_cache.get(token)
+        own = get_own(token)
         if own is None:
             own = token_cache[token] = tuple(_column(f, cache, n_features) for f in _token_features(token))
         found += own
-    found += [_column(feature, cache, n_features) for feature in vader + _context_features(tokens)]
+    get = cache.get
+    for feature in vader + _context_features(tokens):
+        column = get(feature)
+        found.append(_column(feature, cache, n_features) if column is None else column)
     return list(dict.fromkeys(found))
 
 

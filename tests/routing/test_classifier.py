@@ -350,8 +350,12 @@ def test_the_learner_is_scikit_learns_sgd_over_its_hashing_vectoriser() -> None:
 
     assert isinstance(model, SGDClassifier) and model.loss == "log_loss"
     assert isinstance(classifier_module.hasher(2**16), HashingVectorizer)
-    assert tokens == [["my", "order", "0", "0", "never", "came", "atuser", "link", "?"]]
+    assert tokens == [("my", "order", "0", "0", "never", "came", "atuser", "link", "?")]
     assert x.nnz == 8 and np.allclose(x.data, 1 / np.sqrt(8))  # binary, unit length
+    # The rows are built from cached columns: the vectoriser's own matrix, bit for bit.
+    direct = classifier_module.hasher(2**16).transform([list(tokens[0])])
+    direct.sort_indices()
+    assert (x.indices == direct.indices).all() and (x.data == direct.data).all()
     for hand_written in ("_fit", "_lbfgs", "_dot", "_columns"):
         assert not hasattr(classifier_module, hand_written)
 
@@ -499,3 +503,29 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked() -> None:
 
     with pytest.raises(ValueError, match="more than allowed"):
         IntentClassifier.load_state(buffer.getvalue())
+
+
+def test_hashed_rows_are_the_vectorisers_rows_for_any_batch(monkeypatch) -> None:
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    monkeypatch.setattr(classifier_module, "_COLUMN_CACHE", {})
+    monkeypatch.setattr(classifier_module, "_COLUMN_CACHE_SIZE", 5)  # cleared mid-batch
+    batch = [
+        classifier_module.grams(text.lower())
+        for text in ("Refund my order #55 please!", "", "late late late", "ok 😍 www.x.example", "?")
+    ]
+    for unit_length, norm in ((True, "l2"), (False, None)):
+        expected = HashingVectorizer(
+            n_features=2**16,
+            analyzer=classifier_module._tokens_as_given,
+            alternate_sign=False,
+            binary=True,
+            norm=norm,
+        ).transform(batch)
+        expected.sort_indices()
+        got = classifier_module.hashed_rows(batch, 2**16, unit_length=unit_length)
+
+        assert got.shape == expected.shape
+        assert got.indptr.tolist() == expected.indptr.tolist()
+        assert got.indices.tolist() == expected.indices.tolist()
+        assert got.data.tolist() == expected.data.tolist()
