@@ -602,6 +602,18 @@ def _print_owners(results: dict[str, Any]) -> None:
         f"{ece['at_or_above_threshold_after_calibration']} after "
         f"({ece['right_at_or_above_threshold_after_calibration']} right)\n"
     )
+    noise = ece["after_calibration_noise"]
+    crossed = results["ece_cross_fitted"]
+    out(
+        f"  ECE {ece['after_calibration']:.4f} on the held-out posts: "
+        f"95% bootstrap {noise['bootstrap_low']:.3f}-{noise['bootstrap_high']:.3f}; a perfectly calibrated "
+        f"model would show {noise['perfectly_calibrated_mean']:.4f} on as many posts\n"
+        f"  cross-fitted over all {crossed['posts']} posts ({crossed['folds']} folds by conversation): ECE "
+        f"{crossed['ece']:.4f} (95% bootstrap {crossed['noise']['bootstrap_low']:.3f}-"
+        f"{crossed['noise']['bootstrap_high']:.3f}; perfectly calibrated: "
+        f"{crossed['noise']['perfectly_calibrated_mean']:.4f}), "
+        f"accuracy {_pct(crossed['accuracy']).strip()}\n"
+    )
     chance, largest = _pct(data["chance"]).strip(), _pct(data["majority_team_share_of_test"]).strip()
     _explain(
         f"Meaning: the share of held-out posts whose likeliest team is the brand that answered them; chance "
@@ -668,6 +680,7 @@ def owner_headline(owners: dict[str, Any]) -> dict[str, Any]:
         "owner_accuracy_curve": owners.get("owner_accuracy_curve"),
         "one_by_one_vs_batch_gap": owners.get("one_by_one_vs_batch_gap"),
         "ece": owners.get("ece"),
+        "ece_cross_fitted": owners.get("ece_cross_fitted"),
         "owners_data": owners.get("owners_data") or owners,
     }
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import random
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
@@ -34,7 +35,14 @@ import numpy as np
 from routing import learning
 from routing.classifier import IntentClassifier
 from routing.facts import INTENTS
-from routing.owner_eval import ECE_BINS, expected_calibration_error, handles_masked, is_test, names_brand
+from routing.owner_eval import (
+    ECE_BINS,
+    calibration_noise,
+    expected_calibration_error,
+    handles_masked,
+    is_test,
+    names_brand,
+)
 from routing.owners import CORRECTION_WEIGHT, HISTORY_WEIGHT, OwnerExample, OwnerModel, owners_probabilities
 from routing.rules import RoutingContext
 from routing.training.data import CUSTOMER_CARE
@@ -43,6 +51,7 @@ TEST_SHARE = 0.3
 CURVE = (0, 100, 250, 500, 1000)
 ONE_BY_ONE = 100
 SHUFFLE_SEED = 7
+CROSS_FIT_FOLDS = 5
 INTENT_TEAMS: dict[str, str] = {}  # the brands own no intents: the intent map cannot tell them apart
 
 
@@ -98,6 +107,9 @@ def owner_figures(shared: Path) -> dict[str, Any]:
         "owner_accuracy_curve": curve,
         "one_by_one_vs_batch_gap": one_by_one_vs_batch(corrections, test, teams),
         "ece": calibration(train_rows, corrections, test, teams),
+        "ece_cross_fitted": calibration_cross_fitted(
+            rows, learning.with_intents(seed, _examples(rows, correction=True)), teams
+        ),
         "owners_data": {
             "file": f"{CUSTOMER_CARE}/posts.tsv",
             "rows": len(rows),
@@ -170,6 +182,93 @@ def calibration(
 ) -> dict[str, Any]:
     """ECE on the held-out posts of the model trained on every correction, before and after the
     temperature ``models_train`` would give it (``learning.owner_temperature``)."""
+    final, temperature, how, held, calibration_history, held_back_accuracy = _calibrated(
+        train_rows, corrections, teams
+    )
+    index = {team: column for column, team in enumerate(teams)}
+    truth = [index[e.team] for e in test]
+    figures: dict[str, Any] = {
+        "corrections": len(corrections),
+        "held_back": len(held),
+        "held_back_history": len(calibration_history),
+        "bins": ECE_BINS,
+    }
+    threshold = RoutingContext(teams=frozenset(), segments={}).misdirect_threshold
+    for name, value in (("before_calibration", 1.0), ("after_calibration", temperature)):
+        final.owner.temperature = value
+        p = owners_probabilities(final, test, intent_teams=INTENT_TEAMS, teams=teams)
+        figures[name] = round(expected_calibration_error(p, truth), 4)
+        figures[f"mean_confidence_{name}"] = round(float(p.max(axis=1).mean()), 4)
+        # What routing would move: a learned owner needs the misdirection threshold.
+        confident = p.max(axis=1) >= threshold
+        right = p.argmax(axis=1) == np.array(truth)
+        figures[f"at_or_above_threshold_{name}"] = int(confident.sum())
+        figures[f"right_at_or_above_threshold_{name}"] = int((confident & right).sum())
+    figures["after_calibration_noise"] = calibration_noise(p, truth)
+    figures["threshold"] = threshold
+    figures["accuracy"] = round(float(np.mean(np.array(truth) == p.argmax(axis=1))), 4)
+    figures["temperature"] = round(temperature, 4)
+    figures["temperature_how"] = how
+    figures["held_back_accuracy"] = round(held_back_accuracy or 0.0, 4)
+    figures["how"] = (
+        f"routing.learning.models_train's calibration (owner_temperature): {how}; the model trained on all "
+        "corrections gets it. held_back_accuracy: the backtest's model trained without the newest "
+        f"{len(held)} corrections, on them. ECE: 15 equal-width bins on the top-class confidence, "
+        "held-out posts. after_calibration_noise: the ECE a perfectly calibrated model with the same "
+        "confidences would show on these posts (routing.owner_eval.calibration_noise), and a bootstrap "
+        "interval"
+    )
+    return figures
+
+
+def calibration_cross_fitted(
+    rows: Sequence[dict[str, str]], examples: Sequence[OwnerExample], teams: Sequence[str]
+) -> dict[str, Any]:
+    """The same calibration measured on every post instead of the 30% held out: the posts split by
+    conversation into CROSS_FIT_FOLDS folds; each fold scored by the model trained (and calibrated as
+    ``models_train`` does) on the other folds' posts, in time order, as corrections; the folds' calibrated
+    probabilities pooled. Three times the posts of the held-out figure, so a far smaller noise floor."""
+    index = {team: column for column, team in enumerate(teams)}
+    pooled: list[np.ndarray] = []
+    truth: list[int] = []
+    temperatures = []
+    for fold in range(CROSS_FIT_FOLDS):
+        inside = [fold_of(row["conversation_id"]) == fold for row in rows]
+        train_rows = [row for row, held in zip(rows, inside, strict=True) if not held]
+        train = [
+            replace(e, key=(1, position))
+            for position, e in enumerate(e for e, held in zip(examples, inside, strict=True) if not held)
+        ]
+        scored = [e for e, held in zip(examples, inside, strict=True) if held]
+        final, temperature, *_ = _calibrated(train_rows, train, teams)
+        final.owner.temperature = temperature
+        temperatures.append(round(temperature, 4))
+        pooled.append(owners_probabilities(final, scored, intent_teams=INTENT_TEAMS, teams=teams))
+        truth += [index[e.team] for e in scored]
+    p = np.vstack(pooled)
+    return {
+        "posts": len(truth),
+        "folds": CROSS_FIT_FOLDS,
+        "ece": round(expected_calibration_error(p, truth), 4),
+        "noise": calibration_noise(p, truth),
+        "accuracy": round(float(np.mean(np.array(truth) == p.argmax(axis=1))), 4),
+        "mean_confidence": round(float(p.max(axis=1).mean()), 4),
+        "temperatures": temperatures,
+        "how": f"folds by conversation_id (crc32(id) % {CROSS_FIT_FOLDS}); each fold scored by the model "
+        "trained on the others' posts as corrections in time order and calibrated by owner_temperature; "
+        "ECE over the pooled calibrated probabilities of all posts, 15 bins",
+    }
+
+
+def fold_of(conversation_id: str) -> int:
+    return zlib.crc32(conversation_id.encode("utf-8")) % CROSS_FIT_FOLDS
+
+
+def _calibrated(
+    train_rows: Sequence[dict[str, str]], corrections: Sequence[OwnerExample], teams: Sequence[str]
+) -> tuple[learning.Trained, float, str, list[int], list[int], float | None]:
+    """What ``models_train`` makes of these corrections: the model trained on all of them, its temperature
+    (and how it was found), the held-back rows and the backtest model's accuracy on them."""
     examples = [
         learning.Example(e, at=row["created_at"]) for e, row in zip(corrections, train_rows, strict=True)
     ]
@@ -197,34 +296,4 @@ def calibration(
         intent_teams=INTENT_TEAMS,
         teams=teams,
     )
-    index = {team: column for column, team in enumerate(teams)}
-    truth = [index[e.team] for e in test]
-    figures: dict[str, Any] = {
-        "corrections": len(examples),
-        "held_back": len(held),
-        "held_back_history": len(calibration_history),
-        "bins": ECE_BINS,
-    }
-    threshold = RoutingContext(teams=frozenset(), segments={}).misdirect_threshold
-    for name, value in (("before_calibration", 1.0), ("after_calibration", temperature)):
-        final.owner.temperature = value
-        p = owners_probabilities(final, test, intent_teams=INTENT_TEAMS, teams=teams)
-        figures[name] = round(expected_calibration_error(p, truth), 4)
-        figures[f"mean_confidence_{name}"] = round(float(p.max(axis=1).mean()), 4)
-        # What routing would move: a learned owner needs the misdirection threshold.
-        confident = p.max(axis=1) >= threshold
-        right = p.argmax(axis=1) == np.array(truth)
-        figures[f"at_or_above_threshold_{name}"] = int(confident.sum())
-        figures[f"right_at_or_above_threshold_{name}"] = int((confident & right).sum())
-    figures["threshold"] = threshold
-    figures["accuracy"] = round(float(np.mean(np.array(truth) == p.argmax(axis=1))), 4)
-    figures["temperature"] = round(temperature, 4)
-    figures["temperature_how"] = how
-    figures["held_back_accuracy"] = round(held_back_accuracy or 0.0, 4)
-    figures["how"] = (
-        f"routing.learning.models_train's calibration (owner_temperature): {how}; the model trained on all "
-        "corrections gets it. held_back_accuracy: the backtest's model trained without the newest "
-        f"{len(held)} corrections, on them. ECE: 15 equal-width bins on the top-class confidence, "
-        "held-out posts"
-    )
-    return figures
+    return final, temperature, how, held, calibration_history, held_back_accuracy

@@ -87,3 +87,36 @@ def expected_calibration_error(
                 * abs(float(right[inside].mean()) - float(confidence[inside].mean()))
             )
     return total
+
+
+def calibration_noise(
+    probabilities: np.ndarray, truth: Sequence[int], *, bins: int = ECE_BINS, draws: int = 1000, seed: int = 0
+) -> dict[str, float]:
+    """How far an ECE measured on these few posts can be trusted.
+
+    ``perfectly_calibrated_mean`` / ``_95th``: the ECE a perfectly calibrated model with the very same
+    confidences would show on this many posts (each post right with probability its confidence, ``draws``
+    times): below it, a measured ECE cannot tell calibration from luck. ``bootstrap_low`` / ``_high``: the
+    2.5th and 97.5th percentiles of the ECE over posts resampled with replacement."""
+    truth = np.asarray(truth)
+    n, k = probabilities.shape
+    if not n:
+        return {}
+    rng = np.random.default_rng(seed)
+    confidence = probabilities.max(axis=1)
+    top = probabilities.argmax(axis=1)
+    wrong = (top + 1) % k  # any other column will do: only right or wrong matters
+    simulated = []
+    for _ in range(draws):
+        right = rng.random(n) < confidence
+        simulated.append(expected_calibration_error(probabilities, np.where(right, top, wrong), bins))
+    resampled = []
+    for _ in range(draws):
+        rows = rng.integers(0, n, n)
+        resampled.append(expected_calibration_error(probabilities[rows], truth[rows], bins))
+    return {
+        "perfectly_calibrated_mean": round(float(np.mean(simulated)), 4),
+        "perfectly_calibrated_95th": round(float(np.percentile(simulated, 95)), 4),
+        "bootstrap_low": round(float(np.percentile(resampled, 2.5)), 4),
+        "bootstrap_high": round(float(np.percentile(resampled, 97.5)), 4),
+    }

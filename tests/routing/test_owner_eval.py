@@ -57,3 +57,29 @@ def test_calibration_error_is_the_weighted_gap_between_confidence_and_accuracy()
 
     assert expected_calibration_error(probabilities, [0, 1, 1, 1]) == pytest.approx(0.4)
     assert expected_calibration_error(np.array([[1.0, 0.0]]), [0]) == 0.0
+
+
+def test_calibration_noise_is_what_a_perfectly_calibrated_model_shows_on_so_few_posts() -> None:
+    from routing.owner_eval import calibration_noise
+
+    rng = np.random.default_rng(3)
+    confidence = rng.uniform(0.3, 0.95, size=300)
+    probabilities = np.column_stack([confidence, 1 - confidence])
+    # Right exactly as often as it says: its measured ECE is within the noise.
+    truth = np.where(rng.random(300) < confidence, 0, 1)
+
+    noise = calibration_noise(probabilities, truth, draws=300)
+    measured = expected_calibration_error(probabilities, truth)
+
+    assert 0.02 < noise["perfectly_calibrated_mean"] < 0.12  # 300 posts cannot show an ECE near 0
+    assert noise["perfectly_calibrated_mean"] <= noise["perfectly_calibrated_95th"]
+    assert measured < noise["perfectly_calibrated_95th"]
+    assert noise["bootstrap_low"] <= measured + 0.02 and noise["bootstrap_low"] < noise["bootstrap_high"]
+    # An over-confident model (always right half the time) is far outside it.
+    overconfident = calibration_noise(probabilities, np.where(rng.random(300) < 0.5, 0, 1), draws=300)
+    assert (
+        expected_calibration_error(probabilities, np.where(rng.random(300) < 0.5, 0, 1))
+        > (overconfident["perfectly_calibrated_95th"])
+    )
+    # The same seed gives the same figures.
+    assert calibration_noise(probabilities, truth, draws=300) == noise
