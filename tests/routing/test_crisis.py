@@ -59,7 +59,7 @@ def test_the_detector_is_loaded_once_and_described():
     assert crisis.shipped_detector() is crisis.shipped_detector()
     assert spec["model"] == "crisis" and spec["classes"] == ["crisis"]
     assert "CrisisLexT26" in spec["licence"]
-    assert set(spec["leave_one_event_out_detector_alone"]["by_event"]) == {
+    assert set(spec["leave_events_out_3_groups_detector_alone"]["by_event"]) == {
         "2012_Colorado_wildfires", "2012_Guatemala_earthquake", "2012_Philipinnes_floods",
         "2012_Venezuela_refinery", "2013_Australia_bushfire", "2013_Boston_bombings", "2013_Colorado_floods",
         "2013_LA_airport_shootings", "2013_Manila_floods", "2013_Queensland_floods", "2013_Sardinia_floods",
