@@ -108,7 +108,27 @@ class Channel(models.Model):
         if not result:
             return "Never pulled"
         summary = f"{result.get('outcome', 'unknown')}: {result.get('inserted', 0)} new"
-        return f"{summary} ({result['error']})" if result.get("error") else summary
+        summary = f"{summary} ({result['error']})" if result.get("error") else summary
+        failing = self.failing_streams
+        if failing:
+            summary = f"{summary}; not read: " + ", ".join(stream["label"] for stream in failing)
+        return summary
+
+    @property
+    def failing_streams(self) -> list[dict]:
+        """The streams (mentions, DMs, one listening query) the last pull could not read, each with its
+        ``label``, ``outcome``, ``error`` and ``retry_at`` (when it is tried again, or None)."""
+        streams = (self.last_pull_result or {}).get("streams") or {}
+        return [
+            stream
+            for stream in streams.values()
+            if isinstance(stream, dict) and stream.get("outcome") not in ("ok", "waiting")
+        ]
+
+    @property
+    def partial_errors(self) -> list[str]:
+        """What the network said it left out of the last pull's pages (deleted posts, suspended authors)."""
+        return list((self.last_pull_result or {}).get("partial_errors") or [])
 
 
 class QuarantinedItem(models.Model):

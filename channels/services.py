@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,8 +17,11 @@ from channels.connectors.base import (
     Connector,
     ConnectorError,
     ConnectorUnavailable,
+    Page,
     RateLimited,
     RateLimitInfo,
+    StreamStatus,
+    UsageCapped,
 )
 from channels.connectors.registry import connector_for
 from channels.models import Channel, RateBudget
@@ -27,6 +31,7 @@ from inbox.services import Quarantine, mentions_ingest
 logger = logging.getLogger(__name__)
 
 MAX_PAGES_PER_PULL = 10  # bounds one task's run time; the next pull continues from the stored cursor
+MAX_PARTIAL_ERRORS_KEPT = 20  # what the channel page shows of what the network left out; the rest is counted
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,8 @@ class PullResult:
     """What one pull of a channel did."""
 
     channel_id: int
-    outcome: str  # ok, skipped, budget_spent, rate_limited, auth_expired, unavailable, failed
+    # ok, skipped, budget_spent, rate_limited, usage_capped, auth_expired, unavailable, failed, crashed
+    outcome: str
     pages: int = 0
     fetched: int = 0
     inserted: int = 0
@@ -42,6 +48,10 @@ class PullResult:
     rejected: int = 0
     error: str = ""
     retry_after: float | None = None
+    # How each stream of the channel fared, by name: {"label", "outcome", "error", "retry_at"}.
+    streams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    partial_errors: tuple[str, ...] = ()  # what the network said it left out of the pages it sent
+    partial_errors_total: int = 0
 
 
 def channel_ref(channel: Channel) -> ChannelRef:
@@ -69,9 +79,11 @@ def channel_pull(
         return PullResult(channel_id=channel_id, outcome="skipped", error=f"channel is {channel.state}")
     connector = connector or connector_for(channel.network)
     ref = channel_ref(channel)
-    spent_until = _budget_spent_until(channel.network, connector.endpoints(ref))
-    if spent_until is not None:
-        # The network said no calls are left until the reset: calling now would only earn a 429.
+    endpoints = tuple(connector.endpoints(ref))
+    spent = _budgets_spent_until(channel.network, endpoints)
+    if spent and all(endpoint in spent for endpoint in endpoints):
+        # The network said no calls are left on any endpoint until the reset: calling would only earn a 429.
+        spent_until = min(spent.values())
         wait = (spent_until - timezone.now()).total_seconds()
         result = PullResult(
             channel_id=channel_id,
@@ -81,12 +93,39 @@ def channel_pull(
         )
         _record(channel, result)
         return result
+    # Endpoints with no calls left are the connector's to skip; the channel's other streams are read.
+    ref = replace(ref, budget_spent_until=spent)
+    try:
+        result = _pull_pages(channel, connector, ref, max_pages)
+    except Exception as exc:
+        # Whatever went wrong, the channel page says so; the worker's log keeps the traceback.
+        _record(channel, PullResult(channel_id=channel_id, outcome="crashed", error=_crash_text(exc)))
+        raise
+    finally:
+        channel_credentials_store_refreshed(channel=channel, connector=connector, ref=ref)
+    _record(channel, result)
+    if result.outcome == "unavailable":
+        raise ConnectorUnavailable(result.error)  # recorded; the task retries with backoff
+    return result
+
+
+def _crash_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _pull_pages(channel: Channel, connector: Connector, ref: ChannelRef, max_pages: int) -> PullResult:
+    """Fetch and ingest up to ``max_pages`` pages; the connector's own errors become the result."""
+    channel_id = channel.pk
     cursor = dict(channel.cursor or {})
     totals = {"pages": 0, "fetched": 0, "inserted": 0, "duplicates": 0, "rejected": 0}
+    partial_errors: list[str] = []
+    last_page: Page | None = None
     result: PullResult
     try:
         for _ in range(max_pages):
             page = connector.fetch(ref, cursor)
+            last_page = page
+            partial_errors.extend(page.partial_errors)
             ingested = mentions_ingest(
                 channel=channel,
                 posts=page.posts,
@@ -102,7 +141,16 @@ def channel_pull(
             totals["rejected"] += len(ingested.rejected) + len(page.rejected)
             if not page.has_more:
                 break
-        result = PullResult(channel_id=channel_id, outcome="ok", **totals)
+        result = _page_result(channel_id, last_page, totals, partial_errors)
+    except UsageCapped as exc:
+        rate_budgets_record(network=channel.network, limits=exc.limits)
+        result = PullResult(
+            channel_id=channel_id,
+            outcome="usage_capped",
+            error=str(exc),
+            retry_after=exc.retry_after,
+            **totals,
+        )
     except RateLimited as exc:
         rate_budgets_record(network=channel.network, limits=exc.limits)
         result = PullResult(
@@ -115,14 +163,49 @@ def channel_pull(
     except AuthExpired as exc:
         result = PullResult(channel_id=channel_id, outcome="auth_expired", error=str(exc), **totals)
     except ConnectorUnavailable as exc:
-        _record(channel, PullResult(channel_id=channel_id, outcome="unavailable", error=str(exc), **totals))
-        raise
+        result = PullResult(channel_id=channel_id, outcome="unavailable", error=str(exc), **totals)
     except ConnectorError as exc:
         result = PullResult(channel_id=channel_id, outcome="failed", error=str(exc), **totals)
-    finally:
-        channel_credentials_store_refreshed(channel=channel, connector=connector, ref=ref)
-    _record(channel, result)
     return result
+
+
+def _page_result(
+    channel_id: int, page: Page | None, totals: dict[str, int], partial_errors: list[str]
+) -> PullResult:
+    """The pull's result from its pages: ok while any stream was read; when every stream failed, the
+    first failure is the pull's, with the earliest time any stream may be tried again."""
+    statuses: tuple[StreamStatus, ...] = page.streams if page is not None else ()
+    streams = {
+        status.name: {
+            "label": status.label,
+            "outcome": status.outcome,
+            "error": status.error,
+            "retry_at": status.retry_at.isoformat(timespec="seconds") if status.retry_at else None,
+        }
+        for status in statuses
+    }
+    kept = {
+        "streams": streams,
+        "partial_errors": tuple(dict.fromkeys(partial_errors))[:MAX_PARTIAL_ERRORS_KEPT],
+        "partial_errors_total": len(partial_errors),
+    }
+    failing = [status for status in statuses if status.is_failing]
+    if not statuses or len(failing) < len(statuses):
+        return PullResult(channel_id=channel_id, outcome="ok", **totals, **kept)
+    first = failing[0]
+    retry_ats = [status.retry_at for status in failing if status.retry_at is not None]
+    retry_after = None
+    if len(retry_ats) == len(failing):
+        retry_after = max(1.0, (min(retry_ats) - timezone.now()).total_seconds())
+    outcome = "rate_limited" if first.outcome == "budget_spent" else first.outcome
+    return PullResult(
+        channel_id=channel_id,
+        outcome=outcome,
+        error=f"{first.label}: {first.error}",
+        retry_after=retry_after,
+        **totals,
+        **kept,
+    )
 
 
 def channel_credentials_store_refreshed(*, channel: Channel, connector: Connector, ref: ChannelRef) -> None:
@@ -156,21 +239,34 @@ def rate_budgets_record(*, network: str, limits: Sequence[RateLimitInfo]) -> Non
         )
 
 
-def _budget_spent_until(network: str, endpoints: Sequence[tuple[str, str]]) -> datetime | None:
-    """The latest reset time among the endpoints this pull needs that have no calls left, if any."""
+def _budgets_spent_until(
+    network: str, endpoints: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], datetime]:
+    """The endpoints this pull may call that have no calls left, with the time each resets."""
     if not endpoints:
-        return None
-    resets = (
-        RateBudget.objects.for_endpoints(network, endpoints)
+        return {}
+    return {
+        (endpoint, token_key): reset_at
+        for endpoint, token_key, reset_at in RateBudget.objects.for_endpoints(network, endpoints)
         .filter(remaining=0, reset_at__gt=timezone.now())
-        .values_list("reset_at", flat=True)
+        .values_list("endpoint", "token_key", "reset_at")
+    }
+
+
+def _usage_capped(result: PullResult | dict[str, Any]) -> bool:
+    """Whether a pull result (or a stored one) says a usage cap is reached, for the channel or a stream."""
+    stored = asdict(result) if isinstance(result, PullResult) else (result or {})
+    streams = stored.get("streams") or {}
+    return stored.get("outcome") == "usage_capped" or any(
+        isinstance(stream, dict) and stream.get("outcome") == "usage_capped" for stream in streams.values()
     )
-    return max(resets, default=None)
 
 
 def _record(channel: Channel, result: PullResult) -> None:
     now = timezone.now()
     changes: dict[str, object] = {"last_pull_at": now, "last_pull_result": asdict(result)}
+    # One audit event when a usage cap is reached, not one per pull while it lasts.
+    cap_reached = _usage_capped(result) and not _usage_capped(channel.last_pull_result)
     if result.outcome == "auth_expired":
         changes["state"] = Channel.State.NEEDS_REAUTH
         logger.warning("channel %s needs re-authorisation: %s", channel.slug, result.error)
@@ -187,6 +283,20 @@ def _record(channel: Channel, result: PullResult) -> None:
                 before={"state": channel.state},
                 after={"state": changes["state"], "reason": result.error},
             )
+        if cap_reached:
+            capped = {
+                stream["label"]: stream["error"]
+                for stream in result.streams.values()
+                if stream["outcome"] == "usage_capped"
+            }
+            audit_record(
+                actor=None,
+                verb="channel.usage_capped",
+                obj=channel,
+                before={},
+                after={"reason": result.error or "; ".join(capped.values()), "streams": sorted(capped)},
+            )
+    channel.last_pull_result = changes["last_pull_result"]
 
 
 def channels_claim_due(*, now: datetime | None = None) -> list[int]:

@@ -30,6 +30,19 @@ class RateLimited(ConnectorError):
         super().__init__(message or f"rate limited; retry after {self.retry_after:.0f}s")
 
 
+class UsageCapped(RateLimited):
+    """The network's usage cap (posts read per day or month) is reached: nothing is read until it resets.
+
+    ``period`` is what the network said ("Daily", "Monthly" or ""); ``retry_after`` is when to look again.
+    """
+
+    def __init__(
+        self, retry_after: float, message: str = "", limits: tuple[RateLimitInfo, ...] = (), period: str = ""
+    ) -> None:
+        self.period = period
+        super().__init__(retry_after, message, limits)
+
+
 class ConnectorUnavailable(ConnectorError):
     """A network error, a timeout or a 5xx: worth retrying with backoff."""
 
@@ -99,6 +112,7 @@ class Post:
     in_reply_to: str = ""
     url: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)
+    language: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,11 +139,45 @@ class RejectedItem:
 
 
 @dataclass(frozen=True)
+class StreamStatus:
+    """How one stream of a channel (its mentions, its DMs, one listening query) fared in the last fetch.
+
+    ``outcome`` is one of :data:`STREAM_OUTCOMES`; a stream that is not ``ok`` says why in ``error`` and,
+    when it is paused, until when (``retry_at``). One stream's failure never holds back another.
+    """
+
+    name: str  # stable key, e.g. "mentions", "dms", "search:<query>"
+    label: str  # what a person reads on the channel page
+    outcome: str = "ok"
+    error: str = ""
+    retry_at: datetime | None = None
+
+    @property
+    def is_failing(self) -> bool:
+        return self.outcome not in STREAM_HEALTHY_OUTCOMES
+
+
+# ok: read; waiting: another stream of the channel is paging through a backlog and goes first.
+STREAM_HEALTHY_OUTCOMES = frozenset({"ok", "waiting"})
+STREAM_OUTCOMES = (
+    "ok",
+    "waiting",
+    "budget_spent",  # the endpoint has no calls left for this token until retry_at; not called
+    "rate_limited",  # the network answered 429 until retry_at
+    "usage_capped",  # the network's monthly or daily usage cap is reached; paused until retry_at
+    "unavailable",  # a network error or a 5xx; tried again on the next pull
+    "failed",  # refused (403, 400, ...); tried again after retry_at
+)
+
+
+@dataclass(frozen=True)
 class Page:
     """One page of a pull: the posts, the items that failed to parse, and the cursor that follows it.
 
     ``cursor`` is what the channel stores once these posts are stored (in the same transaction);
-    ``has_more`` says another page is waiting right now.
+    ``has_more`` says another page is waiting right now. ``streams`` says how each of the channel's streams
+    fared (empty for a connector with one stream), ``partial_errors`` what the network said it could not
+    include (a deleted post, a suspended author) beside the data it did send.
     """
 
     posts: tuple[Post, ...]
@@ -137,6 +185,8 @@ class Page:
     has_more: bool = False
     rejected: tuple[RejectedItem, ...] = ()
     rate_limits: tuple[RateLimitInfo, ...] = ()
+    streams: tuple[StreamStatus, ...] = ()
+    partial_errors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -159,6 +209,9 @@ class ChannelRef:
     segment_slug: str
     credentials: Mapping[str, Any] = field(default_factory=dict)
     listening_queries: tuple[str, ...] = ()
+    # (endpoint, token_key) -> when its budget resets, for the endpoints whose last answer said no calls
+    # are left: a connector with several streams skips those streams and reads the others.
+    budget_spent_until: Mapping[tuple[str, str], datetime] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -55,6 +56,8 @@ from channels.connectors.base import (
     RateLimitInfo,
     RejectedItem,
     SentReply,
+    StreamStatus,
+    UsageCapped,
     post_time_checked,
 )
 from channels.connectors.registry import register
@@ -103,7 +106,14 @@ APP_TOKEN_KEY = "app"  # noqa: S105 (names the app-wide token in rate-limit reco
 
 # A 403 usually means "not allowed to do this" (reply to a hidden post, a suspended account): retrying or
 # re-authorising will not help. These say the token itself is the problem, which re-authorising fixes.
-_REAUTHORISE_PROBLEM_TYPES = frozenset({"https://api.twitter.com/2/problems/unsupported-authentication"})
+# Problem types are matched on their last path segment: X names them under api.twitter.com in older answers
+# and api.x.com in newer ones.
+_REAUTHORISE_PROBLEM_TYPES = frozenset({"unsupported-authentication"})
+USAGE_CAPPED_PROBLEM_TYPE = "usage-capped"
+# X's answer to a spent usage cap says "Daily" or "Monthly" but not when it resets: a daily cap is looked at
+# again after the next midnight UTC, a monthly one (it resets on the app's billing day, which the API does
+# not tell) once a day, so a capped channel costs one call a day instead of one every window.
+USAGE_CAP_RECHECK_SECONDS = 24 * 3600
 _REAUTHORISE_ERROR_CODES = frozenset({32, 89})  # "could not authenticate you", "invalid or expired token"
 # Token endpoint errors that blame our app's client id or secret, not the channel's grant.
 _APP_CREDENTIAL_ERRORS = frozenset({"invalid_client", "unauthorized_client"})
@@ -118,17 +128,41 @@ KIND_KEYWORD = "keyword"
 
 @dataclass(frozen=True)
 class _Stream:
-    """One source of posts for a channel, with the page-token parameter its endpoint uses."""
+    """One source of posts for a channel, with the page-token parameter its endpoint uses.
+
+    Mentions and DMs are one stream each; every listening query is a stream of its own, with its own
+    cursor, budget check and failure state, so a query X refuses never holds back the others.
+    """
 
     name: str
+    label: str
     endpoint: str
     token_param: str  # recent search pages with next_token, the others with pagination_token
     sends_since_id: bool  # the DM events endpoint has no since_id: older events are dropped here instead
+    query: str = ""  # the listening query, for a search stream
+
+    @property
+    def is_search(self) -> bool:
+        return self.endpoint == SEARCH_ENDPOINT
 
 
-MENTIONS = _Stream("mentions", MENTIONS_ENDPOINT, "pagination_token", sends_since_id=True)
-DMS = _Stream("dms", DM_EVENTS_ENDPOINT, "pagination_token", sends_since_id=False)
-SEARCH = _Stream("search", SEARCH_ENDPOINT, "next_token", sends_since_id=True)
+MENTIONS = _Stream("mentions", "Mentions", MENTIONS_ENDPOINT, "pagination_token", sends_since_id=True)
+DMS = _Stream("dms", "Direct messages", DM_EVENTS_ENDPOINT, "pagination_token", sends_since_id=False)
+SEARCHES_KEY = "searches"  # the cursor entry holding one state per listening query
+LEGACY_SEARCH_KEY = "search"  # the one state all listening queries shared before each had its own
+
+
+def _search_stream(query: str) -> _Stream:
+    return _Stream(f"search:{query}", f"Search “{query}”", SEARCH_ENDPOINT, "next_token", True, query=query)
+
+
+# A stream X refused (403, 400) is tried again after this long rather than on every pull: one
+# rate-limit window, so a refusal costs at most one call per window.
+FAILED_STREAM_RETRY_SECONDS = 900
+# Recent search covers the last 7 days; a start_time a minute inside that is never refused as too old.
+SEARCH_WINDOW_SECONDS = 7 * 24 * 3600 - 60
+TWITTER_EPOCH_MS = 1288834974657  # X ids carry their creation time in milliseconds since this moment
+EARLIEST_START_TIME = datetime(2010, 11, 6, 0, 0, 1, tzinfo=UTC)  # the earliest start_time X accepts
 
 
 class _TimeoutAdapter(HTTPAdapter):
@@ -143,7 +177,31 @@ class _TimeoutAdapter(HTTPAdapter):
 def _timed_session(session: requests.Session | None = None) -> requests.Session:
     session = session if session is not None else requests.Session()
     session.mount("https://", _TimeoutAdapter())
+    session.hooks["response"].append(_rate_reset_header_normalised)
     return session
+
+
+def _rate_reset_header_normalised(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    """Make ``x-rate-limit-reset`` a whole number of seconds, or drop it.
+
+    tweepy reads it with ``int()`` and raises ValueError (outside its error family) on anything else, such
+    as "1780000137.5" or an empty value, before we see the 429. A fractional reset is rounded up; one that
+    is no number at all is dropped, so the 429 waits the default and says the header was missing.
+    """
+    value = response.headers.get("x-rate-limit-reset")
+    if value is None:
+        return
+    try:
+        int(value)
+    except ValueError:
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = float("nan")
+        if math.isfinite(seconds):
+            response.headers["x-rate-limit-reset"] = str(math.ceil(seconds))
+        else:
+            del response.headers["x-rate-limit-reset"]
 
 
 class _MalformedItem(ValueError):
@@ -161,6 +219,7 @@ class _StreamResult:
     ids: list[int] = field(default_factory=list)  # every well-formed id seen, skipped or not
     skipped: Counter[str] = field(default_factory=Counter)
     reached_since_id: bool = False
+    partial_errors: list[str] = field(default_factory=list)
 
 
 @register(NETWORK)
@@ -183,33 +242,89 @@ class XConnector:
         A stream paging through a backlog goes on alone until it is exhausted; otherwise every stream is
         read once from its ``since_id``. An empty cursor starts each stream "from now", with its newest page
         as a head start; older history is the backfill's business.
+
+        Each stream fails on its own: its error is kept in its cursor state (with the time it may be tried
+        again) and reported in ``Page.streams``, and the other streams are read all the same. Only when
+        every stream was tried and failed does the fetch raise (the first failure); a refused user token
+        (``AuthExpired``) raises at once, since every stream needs it.
         """
         if not isinstance(cursor, Mapping):
             raise ConnectorError(f"X cursor must be a mapping, got {type(cursor).__name__}")
         credentials = self._credentials(channel)
         streams = _streams(channel, credentials)
         states = {stream.name: _stream_state(cursor, stream) for stream in streams}
-        paging = [stream for stream in streams if stream.token_param in states[stream.name]]
-        next_cursor: dict[str, Any] = dict(cursor)
+        now = self.clock()
+        due = [stream for stream in streams if not _paused(states[stream.name], now)]
+        paging = [stream for stream in due if stream.token_param in states[stream.name]]
+        to_read = paging or due
         posts: list[Post] = []
         rejected: list[RejectedItem] = []
         limits: list[RateLimitInfo] = []
+        partial_errors: list[str] = []
         skipped: Counter[str] = Counter()
-        for stream in paging or streams:
-            result, state = self._read(stream, channel, credentials, states[stream.name], limits)
-            next_cursor[stream.name] = state
-            posts.extend(result.posts)
-            rejected.extend(result.rejected)
-            skipped.update(result.skipped)
+        next_states: dict[str, dict[str, Any]] = {}
+        statuses: list[StreamStatus] = []
+        failures: list[ConnectorError] = []
+        for stream in streams:
+            state = states[stream.name]
+            token_key = _token_key(stream, channel, credentials)
+            spent_until = channel.budget_spent_until.get((stream.endpoint, token_key))
+            if stream not in to_read:
+                next_states[stream.name] = state
+                statuses.append(_stored_status(stream, state))
+            elif spent_until is not None and spent_until.timestamp() > now:
+                # The last answer said this endpoint has no calls left for this token: calling would only
+                # earn a 429. The channel's other streams are read all the same.
+                next_states[stream.name] = state
+                statuses.append(
+                    StreamStatus(
+                        stream.name,
+                        stream.label,
+                        "budget_spent",
+                        f"no calls left until {spent_until.astimezone(UTC).isoformat(timespec='seconds')}",
+                        spent_until,
+                    )
+                )
+            else:
+                try:
+                    result, next_state = self._read(stream, channel, credentials, state, limits)
+                except ConnectorError as exc:
+                    if isinstance(exc, AuthExpired) and token_key != APP_TOKEN_KEY:
+                        raise  # the channel's own token: every stream needs it
+                    failures.append(exc)
+                    failure = _failure(exc, self.clock())
+                    logger.warning("x channel %s: %s failed: %s", channel.slug, stream.name, exc)
+                    next_states[stream.name] = {
+                        **{key: value for key, value in state.items() if key != "failure"},
+                        "failure": failure,
+                    }
+                    statuses.append(_stored_status(stream, next_states[stream.name]))
+                    continue
+                next_states[stream.name] = next_state
+                statuses.append(StreamStatus(stream.name, stream.label))
+                posts.extend(result.posts)
+                rejected.extend(result.rejected)
+                skipped.update(result.skipped)
+                partial_errors.extend(result.partial_errors)
+        if failures and len(failures) == len(streams):
+            # Every stream was tried and none could be read: the fetch failed as a whole, as a network of
+            # one stream does, and the pull's outcome (and its retry) is this first failure's.
+            raise failures[0]
         if skipped:
             logger.info("x channel %s: skipped %s", channel.slug, dict(sorted(skipped.items())))
-        has_more = any(stream.token_param in next_cursor.get(stream.name, {}) for stream in streams)
+        next_cursor = _cursor_with(cursor, streams, next_states, read=[stream.name for stream in to_read])
+        has_more = any(
+            stream.token_param in next_states[stream.name] and not _paused(next_states[stream.name], now)
+            for stream in streams
+        )
         return Page(
             posts=_unique(posts),
             cursor=next_cursor,
             has_more=has_more,
             rejected=tuple(rejected),
             rate_limits=tuple(limits),
+            streams=tuple(statuses),
+            partial_errors=tuple(partial_errors),
         )
 
     def fetch_history(self, channel: ChannelRef, cursor: Mapping[str, Any], *, since: datetime) -> Page:
@@ -257,6 +372,7 @@ class XConnector:
             )
         body = _json_body(response, MENTIONS.endpoint)
         result = _tweet_results(body, account_id=channel.external_account_id, since_id=None, is_search=False)
+        result.partial_errors.extend(_partial_errors(body, MENTIONS.endpoint))
         if result.skipped:
             logger.info(
                 "x channel %s: history skipped %s", channel.slug, dict(sorted(result.skipped.items()))
@@ -270,14 +386,17 @@ class XConnector:
             has_more=bool(next_token),
             rejected=tuple(result.rejected),
             rate_limits=tuple(limits),
+            partial_errors=tuple(result.partial_errors),
         )
 
     def endpoints(self, channel: ChannelRef) -> tuple[tuple[str, str], ...]:
         """The endpoints a fetch for this channel may call, with the token each spends."""
         credentials = self._refreshed.get(channel.slug, channel.credentials)
         return tuple(
-            (stream.endpoint, _token_key(stream, channel, credentials))
-            for stream in _streams(channel, credentials)
+            dict.fromkeys(
+                (stream.endpoint, _token_key(stream, channel, credentials))
+                for stream in _streams(channel, credentials)
+            )
         )
 
     def reply(self, channel: ChannelRef, *, in_reply_to: str, text: str) -> SentReply:
@@ -380,20 +499,36 @@ class XConnector:
         token_key = _token_key(stream, channel, credentials)
         token = _access_token(credentials) if token_key != APP_TOKEN_KEY else _bearer_token(credentials)
         client = self.api_client(token)
-        query = _search_query(channel.listening_queries) if stream is SEARCH else ""
-        if stream is SEARCH and state.get("query") != query:
-            # A page token belongs to the query that produced it; a changed query starts a fresh run.
-            state = {key: value for key, value in state.items() if key == "since_id"}
+        query = _search_query([stream.query]) if stream.is_search else ""
+        state = {key: value for key, value in state.items() if key != "failure"}
+        start_time = ""
         try:
             response = self._request(stream, client, channel, state, query, token_key, limits)
-        except _RequestRefused:
-            if stream.token_param not in state:
+        except _RequestRefused as refused:
+            if stream.token_param in state:
+                # Page tokens can go stale (a run left half-done for days); restart the run from the newest
+                # post. The pages fetched again are duplicates, which ingest drops.
+                logger.warning(
+                    "x channel %s: %s page token refused; restarting run", channel.slug, stream.name
+                )
+                state = {key: value for key, value in state.items() if key != stream.token_param}
+            elif stream.sends_since_id and state.get("since_id") and "since_id" in str(refused):
+                # A since_id older than the endpoint's window (recent search: 7 days, so a query without
+                # hits for a week) is refused on every pull from then on. Ask for the window instead.
+                start_time = _start_time_for(stream, str(state["since_id"]), self.clock())
+                logger.warning(
+                    "x channel %s: %s since_id %s refused; reading from %s instead",
+                    channel.slug,
+                    stream.name,
+                    state["since_id"],
+                    start_time,
+                )
+                state = {}
+            else:
                 raise
-            # Page tokens can go stale (a run left half-done for days); restart the run from the newest
-            # post. The pages fetched again are duplicates, which ingest drops.
-            logger.warning("x channel %s: %s page token refused; restarting run", channel.slug, stream.name)
-            state = {key: value for key, value in state.items() if key != stream.token_param}
-            response = self._request(stream, client, channel, state, query, token_key, limits)
+            response = self._request(
+                stream, client, channel, state, query, token_key, limits, start_time=start_time
+            )
         body = _json_body(response, stream.endpoint)
         since_id = _snowflake(state.get("since_id"))
         if stream is DMS:
@@ -403,11 +538,10 @@ class XConnector:
                 body,
                 account_id=channel.external_account_id,
                 since_id=since_id,
-                is_search=stream is SEARCH,
+                is_search=stream.is_search,
             )
+        result.partial_errors.extend(_partial_errors(body, stream.endpoint))
         next_state = _next_state(stream, state, result, body.get("meta"))
-        if stream is SEARCH:
-            next_state["query"] = query
         return result, next_state
 
     def _request(
@@ -447,7 +581,7 @@ class XConnector:
         def call() -> requests.Response:
             if stream is MENTIONS:
                 return client.get_users_mentions(channel.external_account_id, **params)
-            if stream is SEARCH:
+            if stream.is_search:
                 return client.search_recent_tweets(query, **params)
             return client.get_direct_message_events(**params)
 
@@ -482,6 +616,9 @@ def _call(
         _raise_transport_error(exc, endpoint)
     except tweepy.TweepyException as exc:
         raise ConnectorError(f"X call {endpoint} failed: {exc}") from exc
+    except (ValueError, TypeError, KeyError) as exc:
+        # tweepy reading something unexpected in an answer; a failed call, not a crashed pull.
+        raise ConnectorError(f"X call {endpoint} failed on an unexpected answer: {exc!r}") from exc
     info = _rate_limit_info(response.headers, endpoint, token_key)
     if info is not None:
         limits.append(info)
@@ -496,6 +633,18 @@ def _raise_http_error(
     limits: tuple[RateLimitInfo, ...],
 ) -> NoReturn:
     detail = _error_detail(exc)
+    problem = _problem(exc)
+    if isinstance(exc, tweepy.TooManyRequests) and _problem_name(problem) == USAGE_CAPPED_PROBLEM_TYPE:
+        period = str(problem.get("period") or "")
+        retry_after = _usage_cap_retry_after(period, now)
+        until = datetime.fromtimestamp(now + retry_after, UTC).isoformat(timespec="seconds")
+        raise UsageCapped(
+            retry_after,
+            f"X usage cap reached ({period or 'period not given'}) on {endpoint} ({token_key}): {detail}; "
+            f"paused until the cap resets (looking again at {until})",
+            limits=limits,
+            period=period,
+        ) from exc
     if isinstance(exc, tweepy.TooManyRequests):
         retry_after, note = _retry_after(exc.reset_time, now)
         raise RateLimited(
@@ -506,7 +655,8 @@ def _raise_http_error(
     if isinstance(exc, tweepy.Unauthorized):
         raise AuthExpired(f"X refused the token for {endpoint} ({token_key}): {detail}") from exc
     if isinstance(exc, tweepy.Forbidden):
-        if _problem_type(exc) in _REAUTHORISE_PROBLEM_TYPES or _REAUTHORISE_ERROR_CODES & set(exc.api_codes):
+        names_token = _problem_name(problem) in _REAUTHORISE_PROBLEM_TYPES
+        if names_token or _REAUTHORISE_ERROR_CODES & set(exc.api_codes):
             raise AuthExpired(f"X does not accept the token for {endpoint} ({token_key}): {detail}") from exc
         raise ConnectorError(f"X forbade {endpoint} ({token_key}): {detail}") from exc
     if isinstance(exc, tweepy.TwitterServerError):
@@ -542,12 +692,26 @@ def _error_detail(exc: tweepy.HTTPException) -> str:
     return " | ".join(line for line in str(exc).splitlines() if line.strip())
 
 
-def _problem_type(exc: tweepy.HTTPException) -> str:
+def _problem(exc: tweepy.HTTPException) -> Mapping[str, Any]:
+    """The answer's RFC 7807 problem body, or an empty mapping."""
     try:
         body = exc.response.json()
     except ValueError:
-        return ""
-    return str(body.get("type", "")) if isinstance(body, Mapping) else ""
+        return {}
+    return body if isinstance(body, Mapping) else {}
+
+
+def _problem_name(problem: Mapping[str, Any]) -> str:
+    """The last path segment of the problem type: "https://api.x.com/2/problems/usage-capped" and its
+    api.twitter.com twin are both "usage-capped"."""
+    return str(problem.get("type") or "").rstrip("/").rsplit("/", 1)[-1]
+
+
+def _usage_cap_retry_after(period: str, now: float) -> float:
+    if period.lower() == "daily":
+        midnight = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return max(MIN_RETRY_AFTER, midnight.timestamp() + 24 * 3600 - now)
+    return float(USAGE_CAP_RECHECK_SECONDS)
 
 
 def _rate_limit_info(headers: Mapping[str, str], endpoint: str, token_key: str) -> RateLimitInfo | None:
@@ -582,11 +746,18 @@ def _json_body(response: requests.Response, endpoint: str) -> dict[str, Any]:
     errors = body.get("errors")
     if errors and "data" not in body and "meta" not in body:
         raise ConnectorError(f"X answered {endpoint} with errors only: {_errors_text(errors)}")
-    if errors:
-        # Partial errors name the expansions X could not fill (a deleted post, a suspended author); the
-        # data is still good.
-        logger.info("X answered %s with %d partial errors: %s", endpoint, len(errors), _errors_text(errors))
     return body
+
+
+def _partial_errors(body: Mapping[str, Any], endpoint: str) -> list[str]:
+    """The ``errors`` X sent beside the data: what it could not include (a deleted or withheld post, a
+    suspended author), one line each, for the pull result and the channel page. The data is still good."""
+    errors = body.get("errors")
+    if not errors:
+        return []
+    errors = errors if isinstance(errors, list) else [errors]
+    logger.info("X answered %s with %d partial errors: %s", endpoint, len(errors), _errors_text(errors))
+    return [_errors_text([error]) for error in errors]
 
 
 def _errors_text(errors: Any) -> str:
@@ -619,19 +790,96 @@ def _streams(channel: ChannelRef, credentials: Mapping[str, Any]) -> tuple[_Stre
     # A token granted before DMs were asked for would get 403 on every pull; an unknown scope is ours.
     if not isinstance(scope, str) or "dm.read" in scope.split():
         streams.append(DMS)
-    if _search_query(channel.listening_queries):
-        streams.append(SEARCH)
+    queries = dict.fromkeys(query.strip() for query in channel.listening_queries if query and query.strip())
+    streams.extend(_search_stream(query) for query in queries)
     return tuple(streams)
 
 
 def _stream_state(cursor: Mapping[str, Any], stream: _Stream) -> dict[str, Any]:
-    state = cursor.get(stream.name, {})
+    if stream.is_search:
+        searches = cursor.get(SEARCHES_KEY, {})
+        if not isinstance(searches, Mapping):
+            raise ConnectorError(f"X cursor for {SEARCHES_KEY} must be a mapping, got {searches!r}")
+        state = searches.get(stream.query)
+        if state is None:
+            # Before each query had its own state one search covered them all: its since_id holds for
+            # each of them (its page token does not).
+            legacy = cursor.get(LEGACY_SEARCH_KEY)
+            since_id = legacy.get("since_id") if isinstance(legacy, Mapping) else None
+            state = {"since_id": since_id} if _snowflake(since_id) is not None else {}
+    else:
+        state = cursor.get(stream.name, {})
     if not isinstance(state, Mapping):
         raise ConnectorError(f"X cursor for {stream.name} must be a mapping, got {state!r}")
     for key in ("since_id", "newest_id"):
         if key in state and _snowflake(state[key]) is None:
             raise ConnectorError(f"X cursor for {stream.name} has a {key} that is not an id: {state[key]!r}")
     return dict(state)
+
+
+def _cursor_with(
+    cursor: Mapping[str, Any],
+    streams: Iterable[_Stream],
+    states: Mapping[str, dict[str, Any]],
+    read: Iterable[str],
+) -> dict[str, Any]:
+    """The cursor after a fetch: each stream's new state; queries no longer listened to are dropped."""
+    next_cursor = {key: value for key, value in cursor.items() if key != LEGACY_SEARCH_KEY}
+    searches: dict[str, Any] = {}
+    for stream in streams:
+        if stream.is_search:
+            searches[stream.query] = states[stream.name]
+        elif stream.name in read or stream.name in cursor:
+            next_cursor[stream.name] = states[stream.name]
+    if searches:
+        next_cursor[SEARCHES_KEY] = searches
+    else:
+        next_cursor.pop(SEARCHES_KEY, None)
+    return next_cursor
+
+
+def _paused(state: Mapping[str, Any], now: float) -> bool:
+    failure = state.get("failure")
+    until = _epoch(failure.get("until")) if isinstance(failure, Mapping) else None
+    return until is not None and until > now
+
+
+def _failure(exc: ConnectorError, now: float) -> dict[str, Any]:
+    """A stream's failure as kept in its cursor state: what happened, and until when it is not tried."""
+    if isinstance(exc, UsageCapped):
+        outcome, until = "usage_capped", now + exc.retry_after
+    elif isinstance(exc, RateLimited):
+        outcome, until = "rate_limited", now + exc.retry_after
+    elif isinstance(exc, ConnectorUnavailable):
+        outcome, until = "unavailable", None
+    else:
+        outcome, until = "failed", now + FAILED_STREAM_RETRY_SECONDS
+    return {"outcome": outcome, "error": str(exc), "until": until}
+
+
+def _stored_status(stream: _Stream, state: Mapping[str, Any]) -> StreamStatus:
+    """The status of a stream not read in this fetch: its stored failure, or waiting its turn."""
+    failure = state.get("failure")
+    if not isinstance(failure, Mapping):
+        return StreamStatus(stream.name, stream.label, "waiting")
+    until = _epoch(failure.get("until"))
+    return StreamStatus(
+        stream.name,
+        stream.label,
+        str(failure.get("outcome") or "failed"),
+        str(failure.get("error") or ""),
+        datetime.fromtimestamp(until, UTC) if until is not None else None,
+    )
+
+
+def _start_time_for(stream: _Stream, since_id: str, now: float) -> str:
+    """The start of the window that replaces a refused ``since_id``: the id's own time, but never before
+    what the endpoint accepts (recent search: the last 7 days)."""
+    created_ms = (int(since_id) >> 22) + TWITTER_EPOCH_MS
+    start = max(datetime.fromtimestamp(created_ms / 1000, UTC), EARLIEST_START_TIME)
+    if stream.is_search:
+        start = max(start, datetime.fromtimestamp(now - SEARCH_WINDOW_SECONDS, UTC))
+    return start.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _history_state(cursor: Mapping[str, Any]) -> dict[str, Any]:
@@ -900,7 +1148,7 @@ def _user_token_key(channel: ChannelRef) -> str:
 
 def _token_key(stream: _Stream, channel: ChannelRef, credentials: Mapping[str, Any]) -> str:
     # Search spends the app's bearer token when there is one, so it does not eat into the user's budget.
-    if stream is SEARCH and _bearer_token(credentials):
+    if stream.is_search and _bearer_token(credentials):
         return APP_TOKEN_KEY
     return _user_token_key(channel)
 

@@ -9,6 +9,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from channels.connectors.base import (
     RateLimitInfo,
     RejectedItem,
     SentReply,
+    UsageCapped,
 )
 from channels.connectors.registry import connector_for
 from channels.connectors.x import (
@@ -335,7 +337,7 @@ def test_while_one_stream_pages_through_a_backlog_the_others_wait(
     cursor = {
         "mentions": {"since_id": "1000", "newest_id": "1300", "pagination_token": "page-2"},
         "dms": {"since_id": "5000"},
-        "search": {"since_id": "7000", "query": "(northwind) -is:retweet"},
+        "searches": {"northwind": {"since_id": "7000"}},
     }
 
     result = connector.fetch(channel(scope=FULL_SCOPE, listening_queries=("northwind",)), cursor)
@@ -344,9 +346,14 @@ def test_while_one_stream_pages_through_a_backlog_the_others_wait(
     assert result.cursor == {
         "mentions": {"since_id": "1300"},
         "dms": {"since_id": "5000"},
-        "search": {"since_id": "7000", "query": "(northwind) -is:retweet"},
+        "searches": {"northwind": {"since_id": "7000"}},
     }
     assert result.has_more is False
+    assert [(status.name, status.outcome) for status in result.streams] == [
+        ("mentions", "ok"),
+        ("dms", "waiting"),
+        ("search:northwind", "waiting"),
+    ]
 
 
 def test_a_run_reads_mentions_dms_and_search_once_each(
@@ -355,7 +362,11 @@ def test_a_run_reads_mentions_dms_and_search_once_each(
     x_api.get(MENTIONS_URL, json=page([tweet("1400", "@northwind hi", ALICE)], [ALICE]))
     x_api.get(DM_EVENTS_URL, json=page([dm_event("5100", "hello there", BOB)], [BOB]))
     x_api.get(SEARCH_URL, json=page([tweet("7100", "northwind boots rock", BOB)], [BOB], next_token="s-2"))
-    cursor = {"mentions": {"since_id": "1300"}, "dms": {"since_id": "5000"}, "search": {"since_id": "7000"}}
+    cursor = {
+        "mentions": {"since_id": "1300"},
+        "dms": {"since_id": "5000"},
+        "searches": {"northwind": {"since_id": "7000"}},
+    }
 
     result = connector.fetch(channel(scope=FULL_SCOPE, listening_queries=("northwind",)), cursor)
 
@@ -368,12 +379,7 @@ def test_a_run_reads_mentions_dms_and_search_once_each(
     assert result.cursor == {
         "mentions": {"since_id": "1400"},
         "dms": {"since_id": "5100"},
-        "search": {
-            "since_id": "7000",
-            "newest_id": "7100",
-            "next_token": "s-2",
-            "query": "(northwind) -is:retweet",
-        },
+        "searches": {"northwind": {"since_id": "7000", "newest_id": "7100", "next_token": "s-2"}},
     }
     assert result.has_more is True
 
@@ -410,10 +416,12 @@ def test_a_bad_request_without_a_page_token_is_a_connector_error(
     x_api.get(
         MENTIONS_URL,
         status=400,
-        json={"errors": [{"message": "The `since_id` query parameter value [1] is not valid"}]},
+        json={"errors": [{"message": "The `max_results` query parameter value [100] is not valid"}]},
     )
 
-    with pytest.raises(ConnectorError, match=r"400 Bad Request \| The `since_id` query parameter") as raised:
+    with pytest.raises(
+        ConnectorError, match=r"400 Bad Request \| The `max_results` query parameter"
+    ) as raised:
         connector.fetch(channel(), {"mentions": {"since_id": "1"}})
 
     assert not isinstance(raised.value, AuthExpired | ConnectorUnavailable | RateLimited)
@@ -688,23 +696,35 @@ def test_malformed_items_are_rejected_and_the_rest_of_the_page_is_kept(
 # --- Search and DMs -------------------------------------------------------------------------------------
 
 
-def test_search_sends_one_query_for_all_listening_queries_with_the_app_token(
+def test_each_listening_query_is_searched_on_its_own_with_the_app_token(
     x_api: responses.RequestsMock, connector: XConnector, settings: Any
 ) -> None:
     settings.X_BEARER_TOKEN = "app-token"
     x_api.get(MENTIONS_URL, json={"meta": {"result_count": 0}}, headers=rate_headers())
     x_api.get(
         SEARCH_URL,
-        json=page([tweet("7100", "new #Trailfest dates!", ALICE)], [ALICE]),
+        json=page([tweet("7100", "northwind boots", BOB)], [BOB]),
+        headers=rate_headers(limit=450, remaining=11, reset=NOW + 300),
+    )
+    x_api.get(
+        SEARCH_URL,
+        json=page([tweet("7200", "new #Trailfest dates!", ALICE)], [ALICE]),
         headers=rate_headers(limit=450, remaining=10, reset=NOW + 300),
     )
+    x_api.get(SEARCH_URL, json={"meta": {"result_count": 0}}, headers=rate_headers(450, 9, NOW + 300))
     ref = channel(listening_queries=("northwind", "#Trailfest", " ", "northwind gear", "northwind"))
+    cursor = {"mentions": {"since_id": "1000"}, "searches": {"northwind": {"since_id": "7000"}}}
 
-    result = connector.fetch(ref, {"mentions": {"since_id": "1000"}, "search": {"since_id": "7000"}})
+    result = connector.fetch(ref, cursor)
 
-    query = "((northwind) OR (#Trailfest) OR (northwind gear)) -is:retweet"
-    assert sent_params(x_api.calls[1]) == {
-        "query": query,
+    searched = [sent_params(call) for call in x_api.calls[1:]]
+    assert [(sent["query"], sent.get("since_id")) for sent in searched] == [
+        ("(northwind) -is:retweet", "7000"),
+        ("(#Trailfest) -is:retweet", None),  # a new query starts from now
+        ("(northwind gear) -is:retweet", None),
+    ]
+    assert searched[0] == {
+        "query": "(northwind) -is:retweet",
         "max_results": "100",
         "since_id": "7000",
         "expansions": EXPANSIONS,
@@ -712,25 +732,51 @@ def test_search_sends_one_query_for_all_listening_queries_with_the_app_token(
         "user.fields": USER_FIELDS,
     }
     assert x_api.calls[0].request.headers["Authorization"] == "Bearer user-token"
-    assert x_api.calls[1].request.headers["Authorization"] == "Bearer app-token"
-    assert [(post.external_id, post.kind, post.text) for post in result.posts] == [
-        ("7100", "keyword", "new #Trailfest dates!")
+    assert {call.request.headers["Authorization"] for call in x_api.calls[1:]} == {"Bearer app-token"}
+    assert [(post.external_id, post.kind) for post in result.posts] == [
+        ("7100", "keyword"),
+        ("7200", "keyword"),
     ]
-    assert result.rate_limits == (
-        RateLimitInfo(
-            MENTIONS_ENDPOINT, f"user:{ACCOUNT_ID}", 450, 449, datetime.fromtimestamp(NOW + 900, UTC)
-        ),
-        RateLimitInfo(SEARCH_ENDPOINT, "app", 450, 10, datetime.fromtimestamp(NOW + 300, UTC)),
+    assert result.rate_limits[-1] == RateLimitInfo(
+        SEARCH_ENDPOINT, "app", 450, 9, datetime.fromtimestamp(NOW + 300, UTC)
     )
-    assert result.cursor["search"] == {"since_id": "7100", "query": query}
+    assert result.cursor["searches"] == {
+        "northwind": {"since_id": "7100"},
+        "#Trailfest": {"since_id": "7200"},
+        "northwind gear": {},
+    }
+
+
+def test_the_one_search_state_of_before_seeds_each_query_s_since_id(
+    x_api: responses.RequestsMock, connector: XConnector
+) -> None:
+    x_api.get(SEARCH_URL, json={"meta": {"result_count": 0}})
+    x_api.get(SEARCH_URL, json={"meta": {"result_count": 0}})
+    cursor = {
+        "search": {
+            "since_id": "7000",
+            "newest_id": "7100",
+            "next_token": "s-2",
+            "query": "((a) OR (b)) -is:retweet",
+        }
+    }
+
+    result = connector.fetch(channel(listening_queries=("a", "b")), cursor)
+
+    assert [(sent_params(call)["query"], sent_params(call)["since_id"]) for call in x_api.calls[1:]] == [
+        ("(a) -is:retweet", "7000"),
+        ("(b) -is:retweet", "7000"),
+    ]
+    assert "next_token" not in sent_params(x_api.calls[1])  # it belonged to the combined query
+    assert "search" not in result.cursor
+    assert result.cursor["searches"] == {"a": {"since_id": "7000"}, "b": {"since_id": "7000"}}
 
 
 def test_search_pages_with_next_token_and_spends_the_users_token_without_an_app_token(
     x_api: responses.RequestsMock, connector: XConnector
 ) -> None:
     x_api.get(SEARCH_URL, json=page([tweet("7050", "northwind", BOB)], [BOB]))
-    query = "(northwind) -is:retweet"
-    cursor = {"search": {"since_id": "7000", "newest_id": "7100", "next_token": "s-2", "query": query}}
+    cursor = {"searches": {"northwind": {"since_id": "7000", "newest_id": "7100", "next_token": "s-2"}}}
 
     result = connector.fetch(channel(listening_queries=("northwind",)), cursor)
 
@@ -738,23 +784,25 @@ def test_search_pages_with_next_token_and_spends_the_users_token_without_an_app_
     assert (sent["next_token"], sent["since_id"]) == ("s-2", "7000")
     assert "pagination_token" not in sent
     assert x_api.calls[0].request.headers["Authorization"] == "Bearer user-token"
-    assert result.cursor == {"search": {"since_id": "7100", "query": query}}
+    assert result.cursor == {"searches": {"northwind": {"since_id": "7100"}}}
 
 
-def test_a_changed_listening_query_drops_the_old_query_s_page_token(
+def test_a_listening_query_no_longer_listened_to_leaves_the_cursor(
     x_api: responses.RequestsMock, connector: XConnector
 ) -> None:
+    x_api.get(MENTIONS_URL, json={"meta": {"result_count": 0}})
     x_api.get(SEARCH_URL, json={"meta": {"result_count": 0}})
     cursor = {
-        "search": {"since_id": "7000", "newest_id": "7100", "next_token": "s-2", "query": "(old) -is:retweet"}
+        "mentions": {"since_id": "1000"},
+        "searches": {"old": {"since_id": "7000", "newest_id": "7100", "next_token": "s-2"}},
     }
 
     result = connector.fetch(channel(listening_queries=("new",)), cursor)
 
-    sent = sent_params(x_api.calls[0])
-    assert (sent["query"], sent["since_id"]) == ("(new) -is:retweet", "7000")
-    assert "next_token" not in sent
-    assert result.cursor == {"search": {"since_id": "7000", "query": "(new) -is:retweet"}}
+    sent = sent_params(x_api.calls[1])
+    assert sent["query"] == "(new) -is:retweet"
+    assert "next_token" not in sent and "since_id" not in sent
+    assert result.cursor == {"mentions": {"since_id": "1000"}, "searches": {"new": {}}}
 
 
 def test_a_keyword_hit_that_also_mentions_the_account_is_listed_once_as_a_mention(
@@ -935,23 +983,289 @@ def test_429_with_a_reset_already_past_waits_a_second(
     assert raised.value.retry_after == 1.0
 
 
-def test_429_on_a_later_stream_carries_the_limits_seen_before_it(
+def test_429_on_one_stream_pauses_that_stream_only_and_keeps_the_others_posts(
     x_api: responses.RequestsMock, connector: XConnector, settings: Any
 ) -> None:
     settings.X_BEARER_TOKEN = "app-token"
-    x_api.get(MENTIONS_URL, json={"meta": {"result_count": 0}}, headers=rate_headers(450, 300, NOW + 900))
+    x_api.get(
+        MENTIONS_URL,
+        json=page([tweet("1400", "@northwind hi", ALICE)], [ALICE]),
+        headers=rate_headers(450, 300, NOW + 900),
+    )
     x_api.get(
         SEARCH_URL, status=429, json={"title": "Too Many Requests"}, headers=rate_headers(450, 0, NOW + 60)
     )
+    ref = channel(listening_queries=("northwind",))
+
+    result = connector.fetch(
+        ref, {"mentions": {"since_id": "1300"}, "searches": {"northwind": {"since_id": "7000"}}}
+    )
+
+    assert [post.external_id for post in result.posts] == ["1400"]
+    assert [(info.endpoint, info.token_key, info.remaining) for info in result.rate_limits] == [
+        (MENTIONS_ENDPOINT, f"user:{ACCOUNT_ID}", 300),
+        (SEARCH_ENDPOINT, "app", 0),
+    ]
+    assert result.cursor["mentions"] == {"since_id": "1400"}
+    search_state = result.cursor["searches"]["northwind"]
+    assert search_state["since_id"] == "7000"
+    assert search_state["failure"]["outcome"] == "rate_limited"
+    assert search_state["failure"]["until"] == NOW + 60
+    assert [(status.name, status.outcome, status.retry_at) for status in result.streams] == [
+        ("mentions", "ok", None),
+        ("search:northwind", "rate_limited", datetime.fromtimestamp(NOW + 60, UTC)),
+    ]
+    assert "429 Too Many Requests" in result.streams[1].error
+
+    # Until the reset only mentions are asked; the paused query is not called.
+    x_api.get(MENTIONS_URL, json={"meta": {"result_count": 0}})
+    later = connector.fetch(ref, result.cursor)
+
+    assert urls_called(x_api)[2:] == [MENTIONS_URL]
+    assert later.cursor["searches"]["northwind"] == search_state
+    assert later.streams[1].outcome == "rate_limited"
+
+
+def test_every_stream_failing_is_the_fetch_failing(
+    x_api: responses.RequestsMock, connector: XConnector
+) -> None:
+    x_api.get(
+        MENTIONS_URL, status=429, json={"title": "Too Many Requests"}, headers=rate_headers(450, 0, NOW + 60)
+    )
+    x_api.get(SEARCH_URL, status=503)
 
     with pytest.raises(RateLimited) as raised:
         connector.fetch(channel(listening_queries=("northwind",)), {})
 
     assert raised.value.retry_after == 60.0
-    assert [(info.endpoint, info.token_key, info.remaining) for info in raised.value.limits] == [
-        (MENTIONS_ENDPOINT, f"user:{ACCOUNT_ID}", 300),
-        (SEARCH_ENDPOINT, "app", 0),
-    ]
+    assert urls_called(x_api) == [MENTIONS_URL, SEARCH_URL]
+
+
+# --- One stream's failure never holds back another -------------------------------------------------------
+
+
+def snowflake_at(moment: float) -> str:
+    """An X id created at ``moment`` (epoch seconds): X ids carry their creation time."""
+    return str((int(moment * 1000) - 1288834974657) << 22)
+
+
+def test_a_stale_since_id_of_a_quiet_query_is_replaced_by_the_search_window(
+    x_api: responses.RequestsMock, connector: XConnector
+) -> None:
+    # A query without hits for 8 days keeps a since_id X refuses from then on (recent search: 7 days).
+    stale = snowflake_at(NOW - 8 * 24 * 3600)
+    x_api.get(MENTIONS_URL, json=page([tweet("1400", "@northwind hi", ALICE)], [ALICE]))
+    x_api.get(
+        SEARCH_URL,
+        status=400,
+        json={
+            "errors": [
+                {
+                    "parameters": {"since_id": [stale]},
+                    "message": f"Invalid 'since_id':'{stale}'. 'since_id' must be a tweet id created after "
+                    "2026-05-21T20:27:40.000Z.",
+                }
+            ],
+            "title": "Invalid Request",
+            "detail": "One or more parameters to your request was invalid.",
+            "type": "https://api.twitter.com/2/problems/invalid-request",
+        },
+    )
+    x_api.get(SEARCH_URL, json=page([tweet("7100", "quiet brand name at last", BOB)], [BOB]))
+    cursor = {"mentions": {"since_id": "1300"}, "searches": {"quiet brand": {"since_id": stale}}}
+
+    result = connector.fetch(channel(listening_queries=("quiet brand",)), cursor)
+
+    retried = sent_params(x_api.calls[2])
+    assert "since_id" not in retried
+    # The window X accepts, a minute inside its 7 days.
+    assert retried["start_time"] == datetime.fromtimestamp(NOW - 7 * 24 * 3600 + 60, UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    assert [post.external_id for post in result.posts] == ["1400", "7100"]
+    assert result.cursor == {
+        "mentions": {"since_id": "1400"},
+        "searches": {"quiet brand": {"since_id": "7100"}},
+    }
+    assert [status.outcome for status in result.streams] == ["ok", "ok"]
+
+
+def test_a_stale_since_id_without_new_hits_leaves_the_query_starting_from_now(
+    x_api: responses.RequestsMock, connector: XConnector
+) -> None:
+    stale = snowflake_at(NOW - 8 * 24 * 3600)
+    x_api.get(MENTIONS_URL, json={"meta": {"result_count": 0}})
+    x_api.get(SEARCH_URL, status=400, json={"errors": [{"message": f"Invalid 'since_id':'{stale}'."}]})
+    x_api.get(SEARCH_URL, json={"meta": {"result_count": 0}})
+
+    result = connector.fetch(
+        channel(listening_queries=("quiet",)), {"searches": {"quiet": {"since_id": stale}}}
+    )
+
+    assert result.cursor["searches"] == {"quiet": {}}  # no since_id X would refuse again
+    assert len(x_api.calls) == 3
+
+
+def test_a_dm_refusal_is_shown_and_kept_apart_while_mentions_go_on(
+    x_api: responses.RequestsMock, connector: XConnector
+) -> None:
+    x_api.get(MENTIONS_URL, json=page([tweet("1400", "@northwind hi", ALICE)], [ALICE]))
+    x_api.get(
+        DM_EVENTS_URL,
+        status=403,
+        json={
+            "title": "Forbidden",
+            "detail": "Your client app is not configured with the appropriate oauth1 app permissions "
+            "for this endpoint.",
+            "type": "https://api.twitter.com/2/problems/client-forbidden",
+            "reason": "client-not-enrolled",
+            "status": 403,
+        },
+    )
+    ref = channel(scope=FULL_SCOPE)
+
+    result = connector.fetch(ref, {"mentions": {"since_id": "1300"}, "dms": {"since_id": "5000"}})
+
+    assert [post.external_id for post in result.posts] == ["1400"]
+    assert result.cursor["mentions"] == {"since_id": "1400"}
+    assert result.cursor["dms"]["since_id"] == "5000"
+    assert result.cursor["dms"]["failure"]["outcome"] == "failed"
+    dms = result.streams[1]
+    assert (dms.name, dms.label, dms.outcome) == ("dms", "Direct messages", "failed")
+    assert "not configured with the appropriate oauth1 app permissions" in dms.error
+    assert dms.retry_at == datetime.fromtimestamp(NOW + 900, UTC)
+
+    # Within the next window the refused stream is not asked again.
+    x_api.get(MENTIONS_URL, json={"meta": {"result_count": 0}})
+    connector.fetch(ref, result.cursor)
+    assert urls_called(x_api)[2:] == [MENTIONS_URL]
+
+
+def test_a_stream_whose_budget_is_spent_is_skipped_and_the_others_are_read(
+    x_api: responses.RequestsMock, connector: XConnector, settings: Any
+) -> None:
+    settings.X_BEARER_TOKEN = "app-token"
+    reset = datetime.fromtimestamp(NOW + 600, UTC)
+    x_api.get(MENTIONS_URL, json=page([tweet("1400", "@northwind hi", ALICE)], [ALICE]))
+    x_api.get(DM_EVENTS_URL, json=page([dm_event("5100", "hello", BOB)], [BOB]))
+    ref = replace(
+        channel(scope=FULL_SCOPE, listening_queries=("northwind",)),
+        budget_spent_until={(SEARCH_ENDPOINT, "app"): reset},
+    )
+    cursor = {"mentions": {"since_id": "1300"}, "searches": {"northwind": {"since_id": "7000"}}}
+
+    result = connector.fetch(ref, cursor)
+
+    assert urls_called(x_api) == [MENTIONS_URL, DM_EVENTS_URL]
+    assert [post.external_id for post in result.posts] == ["1400", "5100"]
+    assert result.cursor["searches"] == {"northwind": {"since_id": "7000"}}
+    assert (result.streams[2].outcome, result.streams[2].retry_at) == ("budget_spent", reset)
+
+
+def test_a_usage_cap_pauses_the_stream_until_the_cap_resets(
+    x_api: responses.RequestsMock, connector: XConnector, settings: Any
+) -> None:
+    settings.X_BEARER_TOKEN = "app-token"
+    x_api.get(MENTIONS_URL, json={"meta": {"result_count": 0}})
+    x_api.get(
+        SEARCH_URL,
+        status=429,
+        json={
+            "title": "UsageCapExceeded",
+            "detail": "Usage cap exceeded: Monthly product cap",
+            "type": "https://api.x.com/2/problems/usage-capped",
+            "period": "Monthly",
+            "scope": "Product",
+            "status": 429,
+        },
+        headers=rate_headers(450, 440, NOW + 900),
+    )
+
+    result = connector.fetch(channel(listening_queries=("northwind",)), {"mentions": {"since_id": "1300"}})
+
+    search = result.streams[1]
+    assert search.outcome == "usage_capped"
+    # Not the 15-minute window's reset: X does not say when a monthly cap resets, so once a day.
+    assert search.retry_at == datetime.fromtimestamp(NOW + 24 * 3600, UTC)
+    assert "usage cap reached (Monthly)" in search.error
+    assert result.cursor["searches"]["northwind"]["failure"]["until"] == NOW + 24 * 3600
+
+
+def test_a_daily_usage_cap_on_the_only_stream_is_usage_capped_until_midnight(
+    x_api: responses.RequestsMock, connector: XConnector
+) -> None:
+    x_api.get(
+        MENTIONS_URL,
+        status=429,
+        json={
+            "title": "UsageCapExceeded",
+            "type": "https://api.twitter.com/2/problems/usage-capped",
+            "period": "Daily",
+        },
+    )
+
+    with pytest.raises(UsageCapped) as raised:
+        connector.fetch(channel(), {})
+
+    next_midnight = datetime(2026, 5, 29, tzinfo=UTC).timestamp()
+    assert raised.value.retry_after == next_midnight - NOW
+    assert raised.value.period == "Daily"
+
+
+@pytest.mark.parametrize("host", ["api.twitter.com", "api.x.com"])
+def test_unsupported_authentication_is_recognised_under_either_host(
+    x_api: responses.RequestsMock, connector: XConnector, host: str
+) -> None:
+    x_api.get(
+        MENTIONS_URL,
+        status=403,
+        json={
+            "title": "Unsupported Authentication",
+            "detail": "Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.",
+            "type": f"https://{host}/2/problems/unsupported-authentication",
+            "status": 403,
+        },
+    )
+
+    with pytest.raises(AuthExpired, match="Application-Only is forbidden"):
+        connector.fetch(channel(), {})
+
+
+def test_the_app_token_refused_for_search_fails_that_stream_not_the_channel(
+    x_api: responses.RequestsMock, connector: XConnector, settings: Any
+) -> None:
+    settings.X_BEARER_TOKEN = "app-token"
+    x_api.get(MENTIONS_URL, json=page([tweet("1400", "@northwind hi", ALICE)], [ALICE]))
+    x_api.get(SEARCH_URL, status=401, json={"title": "Unauthorized", "type": "about:blank", "status": 401})
+
+    result = connector.fetch(channel(listening_queries=("northwind",)), {"mentions": {"since_id": "1300"}})
+
+    assert [post.external_id for post in result.posts] == ["1400"]
+    assert result.streams[1].outcome == "failed"
+    assert "(app)" in result.streams[1].error
+
+
+@pytest.mark.parametrize(("header", "retry_after"), [(f"{NOW + 136}.2", 137.0), ("soon", 60.0), ("", 60.0)])
+def test_a_reset_header_that_is_not_a_whole_number_is_still_a_rate_limit(
+    x_api: responses.RequestsMock, connector: XConnector, header: str, retry_after: float
+) -> None:
+    # tweepy reads it with int() and raised ValueError, which crashed the pull without a result.
+    x_api.get(
+        MENTIONS_URL,
+        status=429,
+        json={
+            "title": "Too Many Requests",
+            "type": "about:blank",
+            "status": 429,
+            "detail": "Too Many Requests",
+        },
+        headers={"x-rate-limit-limit": "450", "x-rate-limit-remaining": "0", "x-rate-limit-reset": header},
+    )
+
+    with pytest.raises(RateLimited) as raised:
+        connector.fetch(channel(), {})
+
+    assert raised.value.retry_after == retry_after
 
 
 def test_401_is_auth_expired(x_api: responses.RequestsMock, connector: XConnector) -> None:

@@ -223,10 +223,7 @@ def test_recorded_search_results_become_keyword_posts(
         (tweet["id"], tweet["text"], "keyword") for tweet in recorded["data"]
     ]
     assert len(page.posts) == recorded["meta"]["result_count"]
-    assert page.cursor["search"] == {
-        "since_id": recorded["meta"]["newest_id"],
-        "query": "(Tweepy) -is:retweet",
-    }
+    assert page.cursor["searches"] == {"Tweepy": {"since_id": recorded["meta"]["newest_id"]}}
     assert page.rate_limits == (recorded_limit(exchange, SEARCH_ENDPOINT, "app"),)
 
 
@@ -400,9 +397,8 @@ def params_sent_while_paging(api: responses.RequestsMock) -> dict[str, dict[str,
     connector = XConnector(clock=clock)
     ref = channel(TWEEPYDEV_ID, listening_queries=("Tweepy",), scope="dm.read")
     mid_run = {"since_id": "1", "newest_id": "2"}
-    query = "(Tweepy) -is:retweet"
     connector.fetch(ref, {"mentions": {**mid_run, "pagination_token": "m"}})
-    connector.fetch(ref, {"search": {**mid_run, "next_token": "s", "query": query}})
+    connector.fetch(ref, {"searches": {"Tweepy": {**mid_run, "next_token": "s"}}})
     connector.fetch(ref, {"dms": {**mid_run, "pagination_token": "d"}})
     return {urlsplit(call.request.url).path: sent_params(call) for call in api.calls}
 

@@ -1,0 +1,275 @@
+"""Pulling an X channel through the real connector against a fake X API (at the HTTP layer, in the shapes X
+records): one stream's failure never holds back another and is shown on the channel page, a spent search
+budget leaves mentions and DMs alone, a usage cap pauses with one audit event, and whatever a pull raises
+ends in a recorded result."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import responses
+from django.test import Client
+from django.utils import timezone
+
+from channels.connectors.x import DM_EVENTS_ENDPOINT, MENTIONS_ENDPOINT, SEARCH_ENDPOINT, XConnector
+from channels.models import Channel, RateBudget
+from channels.services import channel_pull
+from inbox.models import AuditEvent, Mention
+from tests.factories import ChannelFactory, UserFactory, segment
+
+pytestmark = pytest.mark.django_db
+
+ACCOUNT_ID = "1500000000000000001"
+API = "https://api.twitter.com/2"
+MENTIONS_URL = f"{API}/users/{ACCOUNT_ID}/mentions"
+SEARCH_URL = f"{API}/tweets/search/recent"
+DM_EVENTS_URL = f"{API}/dm_events"
+ALICE = {"id": "2001", "username": "alice_hikes", "name": "Alice", "verified": False}
+BOB = {"id": "2002", "username": "bob", "name": "Bob", "verified": False}
+USAGE_CAPPED = {
+    "title": "UsageCapExceeded",
+    "detail": "Usage cap exceeded: Monthly product cap",
+    "type": "https://api.x.com/2/problems/usage-capped",
+    "period": "Monthly",
+    "scope": "Product",
+    "status": 429,
+}
+
+
+def minutes_ago(minutes: int) -> str:
+    return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat(timespec="milliseconds")
+
+
+def tweet(tweet_id: str, text: str, author: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": tweet_id,
+        "text": text,
+        "author_id": author["id"],
+        "created_at": minutes_ago(5),
+        "conversation_id": tweet_id,
+        "lang": "en",
+        "edit_history_tweet_ids": [tweet_id],
+    }
+
+
+def dm_event(event_id: str, text: str, sender: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "event_type": "MessageCreate",
+        "text": text,
+        "sender_id": sender["id"],
+        "created_at": minutes_ago(4),
+        "dm_conversation_id": f"{sender['id']}-{ACCOUNT_ID}",
+    }
+
+
+def page(items: list[dict[str, Any]], users: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "data": items,
+        "includes": {"users": users},
+        "meta": {"result_count": len(items), "newest_id": items[0]["id"], "oldest_id": items[-1]["id"]},
+    }
+
+
+@pytest.fixture
+def x_api() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as api:
+        yield api
+
+
+@pytest.fixture(autouse=True)
+def x_app(settings: Any) -> None:
+    settings.X_CLIENT_ID = "client-id"
+    settings.X_CLIENT_SECRET = ""
+    settings.X_BEARER_TOKEN = "app-token"
+
+
+@pytest.fixture
+def x_channel() -> Channel:
+    return ChannelFactory(
+        slug="northwind",
+        network="x",
+        handle="@northwind",
+        external_account_id=ACCOUNT_ID,
+        segment=segment("customer-relations"),
+        credentials={
+            "access_token": "user-token",
+            "refresh_token": "refresh-1",
+            "expires_at": int(time.time()) + 3600,
+            "scope": "tweet.read tweet.write users.read dm.read dm.write offline.access",
+        },
+        listening_queries=["northwind"],
+        cursor={"mentions": {"since_id": "1300"}, "dms": {}, "searches": {"northwind": {"since_id": "7000"}}},
+    )
+
+
+@pytest.fixture
+def admin_client(client: Client) -> Client:
+    client.force_login(UserFactory(username="alex", admin=True))
+    return client
+
+
+def test_an_app_search_budget_at_zero_holds_back_neither_mentions_nor_dms(
+    x_api: responses.RequestsMock, x_channel: Channel
+) -> None:
+    reset = timezone.now() + timedelta(minutes=7)
+    RateBudget.objects.create(
+        network="x", endpoint=SEARCH_ENDPOINT, token_key="app", limit=450, remaining=0, reset_at=reset
+    )
+    x_api.get(MENTIONS_URL, json=page([tweet("1400", "@northwind where is my order?", ALICE)], [ALICE]))
+    x_api.get(DM_EVENTS_URL, json=page([dm_event("5100", "hello, a question", BOB)], [BOB]))
+
+    result = channel_pull(channel_id=x_channel.pk, connector=XConnector())
+
+    assert result.outcome == "ok"
+    assert result.inserted == 2
+    assert [call.request.url.split("?")[0] for call in x_api.calls] == [MENTIONS_URL, DM_EVENTS_URL]
+    assert set(Mention.objects.values_list("external_id", flat=True)) == {"1400", "5100"}
+    assert result.streams["search:northwind"]["outcome"] == "budget_spent"
+    x_channel.refresh_from_db()
+    assert x_channel.cursor["mentions"] == {"since_id": "1400"}
+    assert x_channel.cursor["searches"] == {"northwind": {"since_id": "7000"}}
+
+
+def test_a_pull_is_skipped_only_when_every_endpoint_it_needs_is_spent(
+    x_api: responses.RequestsMock, x_channel: Channel
+) -> None:
+    reset = timezone.now() + timedelta(minutes=7)
+    for endpoint, token_key in (
+        (MENTIONS_ENDPOINT, f"user:{ACCOUNT_ID}"),
+        (DM_EVENTS_ENDPOINT, f"user:{ACCOUNT_ID}"),
+        (SEARCH_ENDPOINT, "app"),
+    ):
+        RateBudget.objects.create(
+            network="x", endpoint=endpoint, token_key=token_key, limit=450, remaining=0, reset_at=reset
+        )
+
+    result = channel_pull(channel_id=x_channel.pk, connector=XConnector())
+
+    assert result.outcome == "budget_spent"
+    assert len(x_api.calls) == 0
+
+
+def test_a_refused_stream_is_shown_on_the_channel_page_and_mentions_keep_arriving(
+    x_api: responses.RequestsMock, x_channel: Channel, admin_client: Client
+) -> None:
+    x_api.get(MENTIONS_URL, json=page([tweet("1400", "@northwind hi", ALICE)], [ALICE]))
+    x_api.get(
+        DM_EVENTS_URL,
+        status=403,
+        json={
+            "title": "Forbidden",
+            "detail": "<b>DMs</b> are not allowed for this client.",
+            "type": "https://api.twitter.com/2/problems/client-forbidden",
+            "status": 403,
+        },
+    )
+    x_api.get(SEARCH_URL, json={"meta": {"result_count": 0}})
+
+    result = channel_pull(channel_id=x_channel.pk, connector=XConnector())
+
+    assert (result.outcome, result.inserted) == ("ok", 1)
+    assert result.streams["dms"]["outcome"] == "failed"
+    html = admin_client.get(f"/channels/{x_channel.slug}/").content.decode()
+    assert "Not read" in html
+    assert "<strong>Direct messages</strong>:" in html
+    assert "&lt;b&gt;DMs&lt;/b&gt; are not allowed for this client." in html  # the network's text, escaped
+    assert "<b>DMs</b>" not in html
+    assert "not read: Direct messages" in admin_client.get("/channels/").content.decode()
+
+
+def test_a_usage_cap_pauses_the_channel_with_one_audit_event_and_is_shown(
+    x_api: responses.RequestsMock, x_channel: Channel, admin_client: Client
+) -> None:
+    x_channel.listening_queries = []
+    x_channel.credentials = {**x_channel.credentials, "scope": "tweet.read users.read offline.access"}
+    x_channel.save()
+    x_api.get(MENTIONS_URL, status=429, json=USAGE_CAPPED)
+
+    first = channel_pull(channel_id=x_channel.pk, connector=XConnector())
+    Channel.objects.filter(pk=x_channel.pk).update(next_pull_at=None)
+    second = channel_pull(channel_id=x_channel.pk, connector=XConnector())
+
+    assert (first.outcome, second.outcome) == ("usage_capped", "usage_capped")
+    assert first.retry_after == 24 * 3600
+    events = AuditEvent.objects.filter(verb="channel.usage_capped", object_id=str(x_channel.pk))
+    assert events.count() == 1
+    assert "usage cap reached (Monthly)" in events.get().after["reason"]
+    x_channel.refresh_from_db()
+    assert x_channel.state == Channel.State.ACTIVE  # paused by its schedule, not by a person
+    assert x_channel.next_pull_at > timezone.now() + timedelta(hours=23)
+    html = admin_client.get(f"/channels/{x_channel.slug}/").content.decode()
+    assert "usage_capped" in html and "paused until the cap resets" in html
+
+
+def test_a_usage_cap_on_one_stream_is_audited_once_and_the_others_are_read(
+    x_api: responses.RequestsMock, x_channel: Channel
+) -> None:
+    x_api.get(MENTIONS_URL, json={"meta": {"result_count": 0}})
+    x_api.get(DM_EVENTS_URL, json={"meta": {"result_count": 0}})
+    x_api.get(SEARCH_URL, status=429, json=USAGE_CAPPED)
+
+    result = channel_pull(channel_id=x_channel.pk, connector=XConnector())
+    channel_pull(channel_id=x_channel.pk, connector=XConnector())
+
+    assert result.outcome == "ok"
+    assert result.streams["search:northwind"]["outcome"] == "usage_capped"
+    assert [call.request.url.split("?")[0] for call in x_api.calls].count(SEARCH_URL) == 1
+    event = AuditEvent.objects.get(verb="channel.usage_capped", object_id=str(x_channel.pk))
+    assert event.after["streams"] == ["Search “northwind”"]
+
+
+def test_a_reset_header_that_is_not_a_whole_number_ends_in_a_recorded_rate_limit(
+    x_api: responses.RequestsMock, x_channel: Channel
+) -> None:
+    x_channel.listening_queries = []
+    x_channel.credentials = {**x_channel.credentials, "scope": "tweet.read users.read offline.access"}
+    x_channel.save()
+    reset = f"{time.time() + 300:.3f}"
+    x_api.get(
+        MENTIONS_URL,
+        status=429,
+        json={
+            "title": "Too Many Requests",
+            "type": "about:blank",
+            "status": 429,
+            "detail": "Too Many Requests",
+        },
+        headers={"x-rate-limit-limit": "450", "x-rate-limit-remaining": "0", "x-rate-limit-reset": reset},
+    )
+
+    result = channel_pull(channel_id=x_channel.pk, connector=XConnector())
+
+    assert result.outcome == "rate_limited"
+    assert 290 < result.retry_after <= 301
+    x_channel.refresh_from_db()
+    assert x_channel.last_pull_result["outcome"] == "rate_limited"
+
+
+class ExplodingConnector:
+    """A connector with a bug: its fetch raises something outside the connector error family."""
+
+    network = "x"
+
+    def endpoints(self, channel: Any) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def fetch(self, channel: Any, cursor: Any) -> Any:
+        raise ValueError("invalid literal for int() with base 10: '1780000137.5'")
+
+
+def test_any_exception_a_pull_raises_is_recorded_on_the_channel_then_raised(x_channel: Channel) -> None:
+    with pytest.raises(ValueError, match="invalid literal"):
+        channel_pull(channel_id=x_channel.pk, connector=ExplodingConnector())
+
+    x_channel.refresh_from_db()
+    assert x_channel.last_pull_result["outcome"] == "crashed"
+    assert x_channel.last_pull_result["error"] == (
+        "ValueError: invalid literal for int() with base 10: '1780000137.5'"
+    )
+    assert x_channel.last_pull_at is not None
+    assert x_channel.state == Channel.State.ACTIVE
