@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection
 
 from channels.connectors.base import Post
+from inbox.models import LANGUAGE_MAX_LENGTH
 
 if TYPE_CHECKING:
     from inbox.services import CleanedPost
@@ -29,8 +30,8 @@ if TYPE_CHECKING:
 _CREATE_STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_mention_stage (
     network text, external_id text, kind text, text text, url text, created_at timestamptz,
-    conversation_key text, in_reply_to text, raw text, author_external_id text, author_handle text,
-    author_display_name text, author_follower_count bigint, author_is_verified boolean,
+    conversation_key text, in_reply_to text, raw text, language text, author_external_id text,
+    author_handle text, author_display_name text, author_follower_count bigint, author_is_verified boolean,
     team_id bigint, priority integer, intent text, intent_confidence float8, sentiment float8,
     sentiment_label text, is_misdirected boolean, labels text, requires_approval boolean, assignee_id integer,
     decision text, routed_at timestamptz
@@ -79,10 +80,11 @@ WITH page_authors AS (
 ), inserted AS (
 INSERT INTO inbox_mention
     (network, external_id, kind, text, url, created_at, received_at, author_id, conversation_key,
-     in_reply_to, raw, status, team_id, priority, intent, intent_confidence, sentiment, sentiment_label,
-     is_misdirected, labels, requires_approval, assignee_id, decision, routed_at)
+     in_reply_to, raw, language, status, team_id, priority, intent, intent_confidence, sentiment,
+     sentiment_label, is_misdirected, labels, requires_approval, assignee_id, decision, routed_at)
 SELECT s.network, s.external_id, s.kind, s.text, s.url, s.created_at, %(now)s, authors.id,
-    COALESCE(parent.conversation_key, s.conversation_key), s.in_reply_to, s.raw::jsonb, %(status)s,
+    COALESCE(parent.conversation_key, s.conversation_key), s.in_reply_to, s.raw::jsonb, s.language,
+    %(status)s,
     COALESCE(s.team_id, %(team_id)s), COALESCE(s.priority, %(priority)s), COALESCE(s.intent, ''),
     s.intent_confidence, s.sentiment, COALESCE(s.sentiment_label, ''), COALESCE(s.is_misdirected, false),
     COALESCE(s.labels::jsonb, '[]'::jsonb), COALESCE(s.requires_approval, false), s.assignee_id,
@@ -307,6 +309,7 @@ def _copy_buffer(
                     _field(conversation_key),
                     _field(in_reply_to),
                     _field(raw_json(post)),
+                    _field((post.language or "")[:LANGUAGE_MAX_LENGTH]),
                     _field(author.external_id),
                     _field(handle),
                     _field(display_name),

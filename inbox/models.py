@@ -41,6 +41,9 @@ class Author(models.Model):
         return f"@{self.handle}"
 
 
+LANGUAGE_MAX_LENGTH = 16  # a BCP 47 tag as networks send them ("en", "pt-BR", "zh-Hant")
+
+
 class Mention(models.Model):
     """One post from a network. A post that names several of our accounts is one mention on many channels."""
 
@@ -83,6 +86,14 @@ class Mention(models.Model):
     conversation_key = models.CharField(max_length=80, blank=True)
     in_reply_to = models.CharField(max_length=64, blank=True, help_text="External id of the parent post.")
     raw = models.JSONField(default=dict, blank=True)
+    language = models.CharField(
+        max_length=LANGUAGE_MAX_LENGTH,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The language the network tagged the post with (ISO 639-1 where there is one); empty when "
+        "it did not say, and routing guesses from the text.",
+    )
     channels = models.ManyToManyField(Channel, through="MentionChannel", related_name="mentions")
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)

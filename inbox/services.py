@@ -14,7 +14,7 @@ from django.utils import timezone
 from channels.connectors.base import Post, PostTimeRefused, RejectedItem, post_time_checked
 from channels.models import Channel, QuarantinedItem
 from inbox import bulk_postgresql
-from inbox.models import Author, Mention, MentionChannel
+from inbox.models import LANGUAGE_MAX_LENGTH, Author, Mention, MentionChannel
 from inbox.payloads import payload_json, payload_value, storable_text
 
 logger = logging.getLogger(__name__)
@@ -313,6 +313,7 @@ _INSERT_FIELDS = (
     "conversation_key",
     "in_reply_to",
     "raw",
+    "language",
     "status",
     "team",
     "priority",
@@ -367,6 +368,7 @@ def _mentions_insert(
                     parent_keys.get((post.network, post.in_reply_to), cleaned.conversation_key),
                     cleaned.in_reply_to,
                     payload_json(post.raw),
+                    (post.language or "")[:LANGUAGE_MAX_LENGTH],
                     Mention.Status.NEW.value,
                     team_id,
                     Mention.Priority.NORMAL.value,

@@ -483,7 +483,8 @@ def posts_decide(*, channel: Channel, posts: Sequence[Post]) -> list[RoutedPost]
     facts = []
     for post in posts:
         raw = post.raw if isinstance(post.raw, Mapping) else {}
-        language = raw.get("lang") or raw.get("language") or ""
+        # The network's own tag first; a top-level raw "lang"/"language" is what imports and the API carry.
+        language = post.language or raw.get("lang") or raw.get("language") or ""
         facts.append(
             Facts(
                 text=post.text,
@@ -518,10 +519,16 @@ def posts_followup(*, routed: Mapping[int, RoutedPost]) -> int:
 
 
 def _language(given: str, text: str) -> str:
+    """The network's language tag as a bare language code, or a guess from the text when it gave none."""
     language = given.split("-")[0].lower()
-    if not language or language in ("und", "zxx", "qme"):
+    if not language or language in UNKNOWN_LANGUAGE_TAGS:
         return detect_language(text)
     return language
+
+
+# Tags networks use for "no language": undetermined, no linguistic content, and X's pseudo-codes (quote
+# only, media only, hashtags only, cashtags only, mentions only, art/emoji only).
+UNKNOWN_LANGUAGE_TAGS = frozenset({"und", "zxx", "qme", "qst", "qht", "qam", "qct", "art"})
 
 
 def mentions_unrouted(*, limit: int = 5000, older_than: timedelta = timedelta(seconds=60)) -> list[int]:
@@ -547,6 +554,7 @@ def mentions_facts(
             "network",
             "kind",
             "created_at",
+            "language",
             "lang_x",
             "lang_mastodon",
             "author__handle",
@@ -562,9 +570,23 @@ def mentions_facts(
     if crisis_mode is None:
         crisis_mode = RoutingSettings.current().crisis_mode
     loaded = []
-    for pk, text, network, kind, created_at, lang_x, lang_mastodon, handle, followers, verified, tags in rows:
+    for row in rows:
+        (
+            pk,
+            text,
+            network,
+            kind,
+            created_at,
+            tagged,
+            lang_x,
+            lang_mastodon,
+            handle,
+            followers,
+            verified,
+            tags,
+        ) = row
         slug, segment, team = channels.get(receiving.get(pk), ("", "", ""))
-        language = _language(lang_x or lang_mastodon or "", text)
+        language = _language(tagged or lang_x or lang_mastodon or "", text)
         loaded.append(
             (
                 pk,

@@ -1013,6 +1013,7 @@ def _tweet_post(
         in_reply_to=replied_to,
         url=_status_url(author.handle, tweet_id),
         raw={"tweet": dict(tweet), "author": dict(users[author_id])},
+        language=_language(tweet.get("lang")),
     )
 
 
@@ -1041,6 +1042,23 @@ def _dm_post(event: Mapping[str, Any], users: Mapping[str, Mapping[str, Any]], a
         url=_messages_url(conversation_id),
         raw={"dm_event": dict(event), "sender": dict(users[sender_id])},
     )
+
+
+# X's language pseudo-codes: quote only, media only, hashtags only, cashtags only, mentions only, art or
+# emoji only; with "und" (undetermined) and "zxx" (no linguistic content) they say nothing of a language.
+_NO_LANGUAGE = frozenset({"und", "qst", "qme", "qht", "qam", "qct", "art", "zxx"})
+# X tags Indonesian with the withdrawn ISO 639 code "in"; the code is "id".
+_LANGUAGE_ALIASES = {"in": "id"}
+
+
+def _language(lang: Any) -> str:
+    """X's ``lang`` as an ISO 639-1 code, or "" when X did not tell one."""
+    if not isinstance(lang, str):
+        return ""
+    code = lang.strip().lower()
+    if code in _NO_LANGUAGE:
+        return ""
+    return _LANGUAGE_ALIASES.get(code, code)[:16]
 
 
 def _required_id(item: Mapping[str, Any], name: str) -> str:

@@ -539,6 +539,26 @@ def test_retweets_and_own_posts_are_skipped_not_rejected_and_not_lost_to_since_i
     assert "skipped {'own post': 1, 'retweet': 1}" in caplog.text
 
 
+@pytest.mark.parametrize(
+    ("lang", "language"),
+    [
+        ("en", "en"),
+        ("pt", "pt"),
+        ("in", "id"),  # X's Indonesian is the withdrawn ISO code
+        *[(code, "") for code in ("und", "qst", "qme", "qht", "qam", "qct", "art", "zxx")],
+        (None, ""),
+    ],
+)
+def test_the_post_s_language_is_x_s_lang_with_pseudo_codes_unknown(
+    x_api: responses.RequestsMock, connector: XConnector, lang: str | None, language: str
+) -> None:
+    x_api.get(MENTIONS_URL, json=page([tweet("1010", "@northwind hello", ALICE, lang=lang)], [ALICE]))
+
+    post = connector.fetch(channel(), {}).posts[0]
+
+    assert post.language == language
+
+
 def test_x_entity_escaping_is_undone(x_api: responses.RequestsMock, connector: XConnector) -> None:
     x_api.get(
         MENTIONS_URL,
