@@ -195,6 +195,34 @@ class Mention(models.Model):
     def is_spam(self) -> bool:
         return self.intent == self.SPAM_INTENT
 
+    # What a connector keeps of a post's context in its payload (see channels.connectors.x._tweet_raw).
+
+    @property
+    def quoted(self) -> dict | None:
+        """The post this one quotes: ``id``, ``text``, ``author_handle``, ``url`` (text empty when the
+        network left it out: deleted or withheld)."""
+        quoted = self.raw.get("quoted") if isinstance(self.raw, dict) else None
+        return quoted if isinstance(quoted, dict) else None
+
+    @property
+    def links(self) -> list[dict]:
+        """The shortened links of the text, each with the ``url`` the network sent and the ``expanded_url``
+        the text shows."""
+        links = self.raw.get("links") if isinstance(self.raw, dict) else None
+        return [link for link in links if isinstance(link, dict)] if isinstance(links, list) else []
+
+    @property
+    def withheld(self) -> dict | None:
+        """Where the network withholds the post (``country_codes``) and whether for ``copyright``."""
+        withheld = self.raw.get("withheld") if isinstance(self.raw, dict) else None
+        return withheld if isinstance(withheld, dict) else None
+
+    @property
+    def edit_history(self) -> list[dict]:
+        """The earlier versions of an edited post, oldest first: ``external_id`` and ``text``."""
+        history = self.raw.get("edit_history") if isinstance(self.raw, dict) else None
+        return [item for item in history if isinstance(item, dict)] if isinstance(history, list) else []
+
 
 class MentionChannel(models.Model):
     """The fact that a channel received a mention (a mention can arrive on several channels)."""

@@ -71,6 +71,7 @@ class IngestResult:
     inserted_ids: tuple[int, ...]
     duplicates: int
     rejected: tuple[RejectedPost, ...]
+    edited: int = 0  # stored mentions updated by a newer version of their post
 
     @property
     def inserted(self) -> int:
@@ -114,6 +115,7 @@ def mentions_ingest(
         return [r.columns for r in decided]
 
     with transaction.atomic():
+        valid, edited, older_versions = _edits_apply(valid, channel=channel, now=now)
         if valid and connection.vendor == "postgresql":
             stored = bulk_postgresql.mentions_store(
                 valid,
@@ -149,9 +151,67 @@ def mentions_ingest(
     inserted_ids = tuple(sorted(inserted))
     return IngestResult(
         inserted_ids=inserted_ids,
-        duplicates=len(valid) - len(inserted_ids),
+        duplicates=len(valid) - len(inserted_ids) + older_versions,
         rejected=tuple(rejected),
+        edited=edited,
     )
+
+
+def _edits_apply(posts: list[Post], *, channel: Channel, now: datetime) -> tuple[list[Post], int, int]:
+    """Apply the posts that are edits of stored mentions; return the other posts, how many mentions were
+    updated and how many posts were older versions of those.
+
+    A connector names the posts a post is an edit of in ``raw["edit_of"]`` (X gives an edited post a new
+    id). The stored mention takes the newest version's id, text, payload and language and keeps each
+    earlier version in ``raw["edit_history"]``, oldest first. Pages without edits cost nothing here; a page
+    with some costs one query per network.
+    """
+    editing = [post for post in posts if isinstance(post.raw, Mapping) and post.raw.get("edit_of")]
+    if not editing:
+        return posts, 0, 0
+    stored: dict[tuple[str, str], Mention] = {}
+    for network in {post.network for post in editing}:
+        ids = {str(i) for post in editing if post.network == network for i in post.raw["edit_of"]}
+        ids |= {post.external_id for post in editing if post.network == network}
+        stored.update(
+            ((network, mention.external_id), mention)
+            for mention in Mention.objects.filter(network=network, external_id__in=ids).only(
+                "id", "network", "external_id", "text", "raw", "language"
+            )
+        )
+    versions: dict[int, list[Post]] = {}  # stored mention id -> the page's newer versions of it
+    originals: dict[int, Mention] = {}
+    rest = []
+    for post in posts:
+        edit_of = post.raw.get("edit_of") if isinstance(post.raw, Mapping) else None
+        earlier = [str(i) for i in edit_of] if isinstance(edit_of, list) else []
+        original = next((stored[(post.network, i)] for i in earlier if (post.network, i) in stored), None)
+        if original is None or (post.network, post.external_id) in stored:
+            rest.append(post)  # not an edit of anything stored, or this version is stored already
+            continue
+        versions.setdefault(original.pk, []).append(post)
+        originals[original.pk] = original
+    updated = []
+    for mention_id, newer in versions.items():
+        mention = originals[mention_id]
+        newer.sort(key=lambda post: len(post.raw.get("edit_of") or ()))  # the most edited is the newest
+        old_raw = mention.raw if isinstance(mention.raw, dict) else {}
+        history = list(old_raw.get("edit_history") or [])
+        history.append({"external_id": mention.external_id, "text": mention.text})
+        history.extend({"external_id": post.external_id, "text": _cleaned(post).text} for post in newer[:-1])
+        newest = newer[-1]
+        mention.external_id = newest.external_id
+        mention.text = _cleaned(newest).text
+        mention.raw = {**payload_value(newest.raw), "edit_history": history}
+        mention.language = (newest.language or "")[:LANGUAGE_MAX_LENGTH]
+        updated.append(mention)
+    Mention.objects.bulk_update(updated, ["external_id", "text", "raw", "language"])
+    MentionChannel.objects.bulk_create(
+        [MentionChannel(mention=mention, channel=channel, received_at=now) for mention in updated],
+        ignore_conflicts=True,
+    )
+    older = sum(len(newer) - 1 for newer in versions.values())
+    return rest, len(updated), older
 
 
 def _routing_followup(work: Callable[[], object]) -> None:

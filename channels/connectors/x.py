@@ -86,8 +86,21 @@ TWEET_FIELDS = (
     "entities",
     "author_id",
     "note_tweet",  # the full text of a post longer than 280 characters; ``text`` is cut short
+    "withheld",  # the countries a post is withheld in
 )
-TWEET_EXPANSIONS = ("author_id", "referenced_tweets.id", "in_reply_to_user_id")
+# referenced_tweets.id brings the quoted post into includes.tweets, .author_id its author into includes.users.
+TWEET_EXPANSIONS = (
+    "author_id",
+    "referenced_tweets.id",
+    "in_reply_to_user_id",
+    "referenced_tweets.id.author_id",
+)
+# X's newer API documents (OpenAPI 2.167) rename these; whether the live API answers with the new names is
+# unknown, so the parser reads either (a rename must not silently turn retweets into posts).
+REFERENCED_KEYS = ("referenced_tweets", "referenced_posts")
+NOTE_KEYS = ("note_tweet", "note_post")
+INCLUDED_POSTS_KEYS = ("tweets", "posts")
+EDIT_HISTORY_KEYS = ("edit_history_tweet_ids", "edit_history_post_ids")
 USER_FIELDS = ("username", "name", "verified", "public_metrics")
 DM_EVENT_FIELDS = ("id", "text", "event_type", "created_at", "dm_conversation_id", "sender_id")
 DM_EXPANSIONS = ("sender_id",)
@@ -926,8 +939,11 @@ def _tweet_results(
 ) -> _StreamResult:
     result = _StreamResult()
     users = _users_by_id(body.get("includes"))
+    included = _included_posts(body.get("includes"))
     for item in _data_items(body):
-        _collect(result, item, since_id, lambda tweet: _tweet_post(tweet, users, account_id, is_search))
+        _collect(
+            result, item, since_id, lambda tweet: _tweet_post(tweet, users, account_id, is_search, included)
+        )
     return result
 
 
@@ -984,9 +1000,18 @@ def _users_by_id(includes: Any) -> dict[str, Mapping[str, Any]]:
 
 
 def _tweet_post(
-    tweet: Mapping[str, Any], users: Mapping[str, Mapping[str, Any]], account_id: str, is_search: bool
+    tweet: Mapping[str, Any],
+    users: Mapping[str, Mapping[str, Any]],
+    account_id: str,
+    is_search: bool,
+    included: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Post | str:
-    """The tweet as a Post, or why it is skipped ("retweet", "own post")."""
+    """The tweet as a Post, or why it is skipped ("retweet", "own post").
+
+    Beside X's own ``tweet`` and ``author``, ``raw`` holds what the inbox shows of its context: the
+    ``quoted`` post, the ``links`` X shortened (their t.co address kept, the text showing the expanded
+    one), ``withheld`` (where and why) and ``edit_of`` (the ids this post is an edit of, oldest first).
+    """
     tweet_id = _required_id(tweet, "id")
     author_id = _required_id(tweet, "author_id")
     references = _references(tweet)
@@ -1006,15 +1031,91 @@ def _tweet_post(
         network=NETWORK,
         external_id=tweet_id,
         kind=kind,
-        text=_unescape(_tweet_text(tweet)),
+        text=_unescape(_expanded(_tweet_text(tweet), _links(tweet))),
         created_at=_created_at(tweet),
         author=author,
         conversation_key=str(tweet.get("conversation_id") or ""),
         in_reply_to=replied_to,
         url=_status_url(author.handle, tweet_id),
-        raw={"tweet": dict(tweet), "author": dict(users[author_id])},
+        raw=_tweet_raw(tweet, users, author_id, references, included or {}),
         language=_language(tweet.get("lang")),
     )
+
+
+def _tweet_raw(
+    tweet: Mapping[str, Any],
+    users: Mapping[str, Mapping[str, Any]],
+    author_id: str,
+    references: Mapping[str, str],
+    included: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
+    raw: dict[str, Any] = {"tweet": dict(tweet), "author": dict(users[author_id])}
+    quoted_id = references.get("quoted")
+    if quoted_id:
+        raw["quoted"] = _quoted(quoted_id, included.get(quoted_id), users)
+    links = _links(tweet)
+    if links:
+        raw["links"] = links
+    withheld = tweet.get("withheld")
+    if isinstance(withheld, Mapping):
+        codes = withheld.get("country_codes")
+        raw["withheld"] = {
+            "country_codes": [str(code) for code in codes] if isinstance(codes, list) else [],
+            "copyright": withheld.get("copyright") is True,
+        }
+    history = next((tweet[key] for key in EDIT_HISTORY_KEYS if isinstance(tweet.get(key), list)), [])
+    earlier = [
+        str(item) for item in history if _snowflake(item) is not None and str(item) != str(tweet["id"])
+    ]
+    if earlier:
+        raw["edit_of"] = sorted(earlier, key=int)
+    return raw
+
+
+def _quoted(
+    quoted_id: str, quoted: Mapping[str, Any] | None, users: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """What the inbox shows of a quoted post; X leaves a deleted or withheld one out of includes."""
+    if not isinstance(quoted, Mapping):
+        return {"id": quoted_id, "text": "", "author_handle": "", "url": _status_url("", quoted_id)}
+    author = users.get(str(quoted.get("author_id") or ""), {})
+    handle = author.get("username") if isinstance(author.get("username"), str) else ""
+    try:
+        text = _unescape(_expanded(_tweet_text(quoted), _links(quoted)))
+    except _MalformedItem:
+        text = ""
+    return {"id": quoted_id, "text": text, "author_handle": handle, "url": _status_url(handle, quoted_id)}
+
+
+def _links(tweet: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The t.co links of the post's text with the addresses they stand for (those of a long post's note
+    when it has one)."""
+    note = next((tweet[key] for key in NOTE_KEYS if isinstance(tweet.get(key), Mapping)), None)
+    entities = (
+        note.get("entities") if isinstance(note, Mapping) and note.get("entities") else tweet.get("entities")
+    )
+    urls = entities.get("urls") if isinstance(entities, Mapping) else None
+    links = []
+    for entity in urls if isinstance(urls, list) else []:
+        if not isinstance(entity, Mapping):
+            continue
+        short, expanded = entity.get("url"), entity.get("expanded_url")
+        if isinstance(short, str) and isinstance(expanded, str) and short and expanded and short != expanded:
+            links.append({"url": short, "expanded_url": expanded})
+    return links
+
+
+def _expanded(text: str, links: Iterable[Mapping[str, str]]) -> str:
+    for link in links:
+        text = text.replace(link["url"], link["expanded_url"])
+    return text
+
+
+def _included_posts(includes: Any) -> dict[str, Mapping[str, Any]]:
+    if not isinstance(includes, Mapping):
+        return {}
+    posts = next((includes[key] for key in INCLUDED_POSTS_KEYS if isinstance(includes.get(key), list)), [])
+    return {str(post["id"]): post for post in posts if isinstance(post, Mapping) and post.get("id")}
 
 
 def _dm_post(event: Mapping[str, Any], users: Mapping[str, Mapping[str, Any]], account_id: str) -> Post | str:
@@ -1070,14 +1171,14 @@ def _required_id(item: Mapping[str, Any], name: str) -> str:
 
 def _references(tweet: Mapping[str, Any]) -> dict[str, str]:
     """The tweet's referenced tweets by type (replied_to, quoted, retweeted)."""
-    references = tweet.get("referenced_tweets") or []
+    references = next((tweet[key] for key in REFERENCED_KEYS if tweet.get(key) is not None), None) or []
     if not isinstance(references, list) or not all(isinstance(ref, Mapping) for ref in references):
         raise _MalformedItem("referenced_tweets is not a list of objects")
     return {str(ref.get("type")): str(ref.get("id") or "") for ref in references}
 
 
 def _tweet_text(tweet: Mapping[str, Any]) -> str:
-    note = tweet.get("note_tweet")
+    note = next((tweet[key] for key in NOTE_KEYS if tweet.get(key) is not None), None)
     if isinstance(note, Mapping) and isinstance(note.get("text"), str):
         return note["text"]
     text = tweet.get("text")

@@ -273,3 +273,78 @@ def test_any_exception_a_pull_raises_is_recorded_on_the_channel_then_raised(x_ch
     )
     assert x_channel.last_pull_at is not None
     assert x_channel.state == Channel.State.ACTIVE
+
+
+# --- Context kept: quotes, links, withheld posts, edits, partial errors ---------------------------------
+
+QUOTED = {
+    "id": "990",
+    "text": "Our <new> boots are out",
+    "author_id": "2002",
+    "created_at": minutes_ago(60),
+    "edit_history_tweet_ids": ["990"],
+}
+
+
+def test_quotes_links_withheld_posts_and_partial_errors_reach_the_pages(
+    x_api: responses.RequestsMock, x_channel: Channel, admin_client: Client
+) -> None:
+    quote = {
+        **tweet("1400", "@northwind are these waterproof? https://t.co/q1", ALICE),
+        "referenced_tweets": [{"type": "quoted", "id": "990"}],
+        "entities": {"urls": [{"url": "https://t.co/q1", "expanded_url": "https://northwind.example/faq"}]},
+        "withheld": {"copyright": False, "country_codes": ["DE"]},
+    }
+    body = page([quote], [ALICE, BOB])
+    body["includes"]["tweets"] = [QUOTED]
+    body["errors"] = [
+        {
+            "detail": "User has been suspended: [2999].",
+            "title": "Forbidden",
+            "resource_type": "user",
+            "type": "https://api.twitter.com/2/problems/resource-not-found",
+        }
+    ]
+    x_api.get(MENTIONS_URL, json=body)
+    x_api.get(DM_EVENTS_URL, json={"meta": {"result_count": 0}})
+    x_api.get(SEARCH_URL, json={"meta": {"result_count": 0}})
+
+    result = channel_pull(channel_id=x_channel.pk, connector=XConnector())
+
+    assert result.partial_errors == ("User has been suspended: [2999].",)
+    mention = Mention.objects.get(external_id="1400")
+    assert mention.text == "@northwind are these waterproof? https://northwind.example/faq"
+    assert mention.withheld == {"country_codes": ["DE"], "copyright": False}
+    detail = admin_client.get(f"/inbox/mentions/{mention.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert "Our &lt;new&gt; boots are out" in detail  # the quoted post, escaped
+    assert "@bob" in detail
+    assert "sent as https://t.co/q1" in detail
+    assert "Withheld in DE" in detail
+    settings_page = admin_client.get(f"/channels/{x_channel.slug}/").content.decode()
+    assert "Left out by the network" in settings_page
+    assert "User has been suspended: [2999]." in settings_page
+
+
+def test_an_edit_updates_the_stored_mention_and_keeps_its_history(
+    x_api: responses.RequestsMock, x_channel: Channel, admin_client: Client
+) -> None:
+    x_channel.listening_queries = []
+    x_channel.credentials = {**x_channel.credentials, "scope": "tweet.read users.read offline.access"}
+    x_channel.save()
+    x_api.get(MENTIONS_URL, json=page([tweet("1400", "@northwind my order is lat", ALICE)], [ALICE]))
+    edited = {
+        **tweet("1450", "@northwind my order is late", ALICE),
+        "edit_history_tweet_ids": ["1400", "1450"],
+    }
+    x_api.get(MENTIONS_URL, json=page([edited], [ALICE]))
+
+    channel_pull(channel_id=x_channel.pk, connector=XConnector())
+    second = channel_pull(channel_id=x_channel.pk, connector=XConnector())
+
+    assert second.inserted == 0
+    mention = Mention.objects.get()  # one mention, not a new unlinked one
+    assert (mention.external_id, mention.text) == ("1450", "@northwind my order is late")
+    assert mention.edit_history == [{"external_id": "1400", "text": "@northwind my order is lat"}]
+    detail = admin_client.get(f"/inbox/mentions/{mention.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert "Edited 1 time" in detail
+    assert "@northwind my order is lat<" in detail

@@ -59,9 +59,10 @@ USER_SCOPE = "tweet.read tweet.write users.read offline.access"  # no dm.read: o
 FULL_SCOPE = "tweet.read tweet.write users.read dm.read dm.write offline.access"
 
 TWEET_FIELDS = (
-    "created_at,conversation_id,in_reply_to_user_id,referenced_tweets,lang,entities,author_id,note_tweet"
+    "created_at,conversation_id,in_reply_to_user_id,referenced_tweets,lang,entities,author_id,note_tweet,"
+    "withheld"
 )
-EXPANSIONS = "author_id,referenced_tweets.id,in_reply_to_user_id"
+EXPANSIONS = "author_id,referenced_tweets.id,in_reply_to_user_id,referenced_tweets.id.author_id"
 USER_FIELDS = "username,name,verified,public_metrics"
 
 ALICE = {
@@ -626,6 +627,129 @@ def test_partial_errors_keep_the_data(
     assert [post.external_id for post in result.posts] == ["1040", "1010"]
     assert result.rejected == ()
     assert "Could not find tweet with referenced_tweets.id: [1030]." in caplog.text
+    # Recorded on the page (for the pull result and the channel page), not only logged.
+    assert result.partial_errors == ("Could not find tweet with referenced_tweets.id: [1030].",)
+
+
+QUOTED = {
+    "id": "990",
+    "text": "Our new boots are out &amp; ready https://t.co/boots1",
+    "author_id": BRAND["id"],
+    "created_at": "2026-05-27T10:00:00.000Z",
+    "lang": "en",
+    "edit_history_tweet_ids": ["990"],
+    "entities": {
+        "urls": [
+            {
+                "start": 33,
+                "end": 56,
+                "url": "https://t.co/boots1",
+                "expanded_url": "https://northwind.example/boots",
+                "display_url": "northwind.example/boots",
+            }
+        ]
+    },
+}
+
+
+def quote_page(spelling: str) -> dict[str, Any]:
+    """A page holding a quote, a retweet and a long post, in X's older (tweet) or newer (post) names."""
+    referenced, note, included = {
+        "tweet": ("referenced_tweets", "note_tweet", "tweets"),
+        "post": ("referenced_posts", "note_post", "posts"),
+    }[spelling]
+    quote = tweet(
+        "1050",
+        "@northwind are these waterproof? https://t.co/q1",
+        ALICE,
+        **{referenced: [{"type": "quoted", "id": "990"}]},
+        entities={
+            "urls": [
+                {
+                    "start": 33,
+                    "end": 48,
+                    "url": "https://t.co/q1",
+                    "expanded_url": "https://x.com/northwind/status/990",
+                    "display_url": "x.com/northwind/st…",
+                }
+            ]
+        },
+    )
+    retweet = tweet(
+        "1040", "RT @northwind: Our new boots", BOB, **{referenced: [{"type": "retweeted", "id": "990"}]}
+    )
+    long_post = tweet(
+        "1030", "@northwind a long story…", BOB, **{note: {"text": "@northwind a long story, in full"}}
+    )
+    body = page([quote, retweet, long_post], [ALICE, BOB, BRAND])
+    body["includes"][included] = [QUOTED]
+    return body
+
+
+@pytest.mark.parametrize("spelling", ["tweet", "post"])
+def test_a_page_in_either_spelling_keeps_quotes_skips_retweets_and_reads_long_posts(
+    x_api: responses.RequestsMock, connector: XConnector, spelling: str
+) -> None:
+    x_api.get(MENTIONS_URL, json=quote_page(spelling))
+
+    result = connector.fetch(channel(), {"mentions": {"since_id": "1000"}})
+
+    assert [post.external_id for post in result.posts] == ["1050", "1030"]  # the retweet is skipped
+    quote, long_post = result.posts
+    assert quote.raw["quoted"] == {
+        "id": "990",
+        "text": "Our new boots are out & ready https://northwind.example/boots",
+        "author_handle": "northwind",
+        "url": "https://x.com/northwind/status/990",
+    }
+    assert long_post.text == "@northwind a long story, in full"
+
+
+def test_t_co_links_show_the_expanded_address_and_keep_the_original(
+    x_api: responses.RequestsMock, connector: XConnector
+) -> None:
+    x_api.get(MENTIONS_URL, json=quote_page("tweet"))
+
+    quote = connector.fetch(channel(), {}).posts[0]
+
+    assert quote.text == "@northwind are these waterproof? https://x.com/northwind/status/990"
+    assert quote.raw["links"] == [
+        {"url": "https://t.co/q1", "expanded_url": "https://x.com/northwind/status/990"}
+    ]
+    assert quote.raw["tweet"]["text"] == "@northwind are these waterproof? https://t.co/q1"
+
+
+def test_a_quoted_post_x_left_out_is_kept_as_its_id(
+    x_api: responses.RequestsMock, connector: XConnector
+) -> None:
+    quote = tweet("1050", "@northwind look", ALICE, referenced_tweets=[{"type": "quoted", "id": "991"}])
+    x_api.get(MENTIONS_URL, json=page([quote], [ALICE]))
+
+    post = connector.fetch(channel(), {}).posts[0]
+
+    assert post.raw["quoted"] == {
+        "id": "991",
+        "text": "",
+        "author_handle": "",
+        "url": "https://x.com/i/web/status/991",
+    }
+
+
+def test_withheld_posts_carry_a_flag_and_edits_name_what_they_edit(
+    x_api: responses.RequestsMock, connector: XConnector
+) -> None:
+    withheld = tweet(
+        "1060", "@northwind something", ALICE, withheld={"copyright": False, "country_codes": ["DE", "FR"]}
+    )
+    edited = tweet("1070", "@northwind fixed typo", BOB, edit_history_tweet_ids=["1055", "1070"])
+    x_api.get(MENTIONS_URL, json=page([edited, withheld], [ALICE, BOB]))
+
+    edited_post, withheld_post = connector.fetch(channel(), {}).posts
+
+    assert withheld_post.raw["withheld"] == {"country_codes": ["DE", "FR"], "copyright": False}
+    assert "withheld" not in edited_post.raw
+    assert edited_post.raw["edit_of"] == ["1055"]
+    assert "edit_of" not in withheld_post.raw
 
 
 def test_a_post_dated_outside_the_possible_window_is_rejected_and_the_rest_of_the_page_kept(
