@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,7 +63,33 @@ def channel_ref(channel: Channel) -> ChannelRef:
         segment_slug=channel.segment.slug,
         credentials=channel.credentials,
         listening_queries=tuple(channel.listening_queries or ()),
+        credentials_guard=ChannelCredentialsGuard(channel_id=channel.pk),
     )
+
+
+@dataclass(frozen=True)
+class ChannelCredentialsGuard:
+    """Serialises the token refreshes of one channel with a row lock on the channel.
+
+    Pulls, replies and backfills run in different processes; the lock makes a second refresher wait for
+    the first and then read the token the first stored, instead of spending the same refresh token again.
+    The new token set is stored before the lock is let go.
+    """
+
+    channel_id: int
+
+    def __call__(self, refresh: Callable[[Mapping[str, Any]], Mapping[str, Any] | None]) -> Mapping[str, Any]:
+        with transaction.atomic():
+            stored = (
+                Channel.objects.select_for_update()
+                .values_list("credentials", flat=True)
+                .get(pk=self.channel_id)
+            )
+            refreshed = refresh(dict(stored or {}))
+            if refreshed is None:
+                return dict(stored or {})
+            Channel.objects.filter(pk=self.channel_id).update(credentials=dict(refreshed))
+            return dict(refreshed)
 
 
 def channel_pull(
@@ -212,9 +238,22 @@ def channel_credentials_store_refreshed(*, channel: Channel, connector: Connecto
     """A connector that refreshed the channel's token hands the new set back; the old one is spent."""
     refreshed = getattr(connector, "refreshed_credentials", None)
     credentials = refreshed(ref) if callable(refreshed) else None
-    if credentials:
+    if not credentials:
+        return
+    with transaction.atomic():
+        stored = Channel.objects.select_for_update().values_list("credentials", flat=True).get(pk=channel.pk)
+        # A set refreshed later (by a reply or pull that ran meanwhile) is newer: writing ours over it
+        # would bring back a refresh token X has already spent.
+        if _expires_at(stored) is not None and _expires_at(stored) >= (_expires_at(credentials) or 0):
+            channel.credentials = dict(stored)
+            return
         Channel.objects.filter(pk=channel.pk).update(credentials=dict(credentials))
-        channel.credentials = dict(credentials)
+    channel.credentials = dict(credentials)
+
+
+def _expires_at(credentials: Mapping[str, Any] | None) -> float | None:
+    value = (credentials or {}).get("expires_at")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def rate_budgets_record(*, network: str, limits: Sequence[RateLimitInfo]) -> None:

@@ -6,7 +6,7 @@ below and failures into the small error family, so pull tasks and the ingest ser
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -212,6 +212,23 @@ class ChannelRef:
     # (endpoint, token_key) -> when its budget resets, for the endpoints whose last answer said no calls
     # are left: a connector with several streams skips those streams and reads the others.
     budget_spent_until: Mapping[tuple[str, str], datetime] = field(default_factory=dict)
+    # Serialises token refreshes of this channel across processes (pulls, replies, backfills): see
+    # CredentialsGuard. None refreshes without it (tests, one-off tools).
+    credentials_guard: CredentialsGuard | None = field(default=None, compare=False, repr=False)
+
+
+class CredentialsGuard(Protocol):
+    """Runs a token refresh of one channel under that channel's lock.
+
+    Called with ``refresh(stored)``: the guard takes the lock, reads the credentials stored now and passes
+    them in; ``refresh`` returns the new set to store, or None when the stored set needs no refresh (another
+    pull or reply refreshed it meanwhile). The guard stores the new set before it lets go of the lock and
+    returns the set to use.
+    """
+
+    def __call__(
+        self, refresh: Callable[[Mapping[str, Any]], Mapping[str, Any] | None]
+    ) -> Mapping[str, Any]: ...
 
 
 @runtime_checkable

@@ -466,16 +466,44 @@ class XConnector:
         return client
 
     def _credentials(self, channel: ChannelRef) -> Mapping[str, Any]:
-        """The channel's credentials, refreshed first when the access token expires soon."""
+        """The channel's credentials, refreshed first when the access token expires soon.
+
+        With the channel's ``credentials_guard`` the refresh runs under the channel's lock, from the
+        credentials stored at that moment: a pull and a reply that both find the token due refresh it once,
+        and the one that comes second uses the token the first stored (X spends a refresh token on use,
+        so refreshing with the old one again would look like a revoked grant).
+        """
         credentials = self._refreshed.get(channel.slug, channel.credentials)
-        expires_at = _epoch(credentials.get("expires_at"))
-        refresh_token = credentials.get("refresh_token")
-        if expires_at is None or expires_at - self.clock() > REFRESH_MARGIN_SECONDS or not refresh_token:
+        if not self._refresh_due(credentials):
             # Without a refresh token an expiring token is still tried: X answers 401 when it has lapsed.
             return credentials
-        refreshed = {**credentials, **self._refresh(str(refresh_token))}
+        if channel.credentials_guard is None:
+            refreshed = self._refreshed_set(credentials)
+        else:
+            refreshed = dict(
+                channel.credentials_guard(lambda stored: self._refresh_if_due(stored, credentials))
+            )
         self._refreshed[channel.slug] = refreshed
-        logger.info("x channel %s: access token refreshed", channel.slug)
+        return refreshed
+
+    def _refresh_due(self, credentials: Mapping[str, Any]) -> bool:
+        expires_at = _epoch(credentials.get("expires_at"))
+        return (
+            expires_at is not None
+            and expires_at - self.clock() <= REFRESH_MARGIN_SECONDS
+            and bool(credentials.get("refresh_token"))
+        )
+
+    def _refresh_if_due(self, stored: Mapping[str, Any], ours: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Under the channel's lock: the new set to store, or None when the stored set is fresh."""
+        if stored and not self._refresh_due(stored):
+            logger.info("x channel token already refreshed by another pull or reply; using it")
+            return None
+        return self._refreshed_set(stored or ours)
+
+    def _refreshed_set(self, credentials: Mapping[str, Any]) -> dict[str, Any]:
+        refreshed = {**credentials, **self._refresh(str(credentials["refresh_token"]))}
+        logger.info("x access token refreshed")
         return refreshed
 
     def _refresh(self, refresh_token: str) -> dict[str, Any]:

@@ -5,6 +5,8 @@ ends in a recorded result."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,12 +14,13 @@ from typing import Any
 
 import pytest
 import responses
+from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
 from channels.connectors.x import DM_EVENTS_ENDPOINT, MENTIONS_ENDPOINT, SEARCH_ENDPOINT, XConnector
 from channels.models import Channel, RateBudget
-from channels.services import channel_pull
+from channels.services import channel_credentials_store_refreshed, channel_pull, channel_ref
 from inbox.models import AuditEvent, Mention
 from tests.factories import ChannelFactory, UserFactory, segment
 
@@ -348,3 +351,123 @@ def test_an_edit_updates_the_stored_mention_and_keeps_its_history(
     detail = admin_client.get(f"/inbox/mentions/{mention.pk}/", HTTP_HX_REQUEST="true").content.decode()
     assert "Edited 1 time" in detail
     assert "@northwind my order is lat<" in detail
+
+
+# --- Token refreshes: one at a time per channel ---------------------------------------------------------
+
+TOKEN_URL = f"{API}/oauth2/token"
+
+
+def due_credentials() -> dict[str, Any]:
+    return {
+        "access_token": "old-access",
+        "refresh_token": "refresh-1",
+        "expires_at": int(time.time()) + 60,  # within the five-minute margin: due
+        "scope": "tweet.read tweet.write users.read offline.access",
+    }
+
+
+def token_endpoint(x_api: responses.RequestsMock, calls: list[str], *, delay: float = 0.0) -> None:
+    """X's token endpoint: a refresh token works once (X rotates them); a spent one is invalid_grant."""
+    spent: set[str] = set()
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        refresh_token = dict(pair.split("=", 1) for pair in request.body.split("&"))["refresh_token"]
+        calls.append(refresh_token)
+        time.sleep(delay)
+        if refresh_token in spent:
+            body = (
+                '{"error": "invalid_request", "error_description": "Value passed for the token was invalid."}'
+            )
+            return 400, {}, body
+        spent.add(refresh_token)
+        number = len(spent) + 1
+        token = {
+            "token_type": "bearer",
+            "expires_in": 7200,
+            "access_token": f"access-{number}",
+            "refresh_token": f"refresh-{number}",
+            "scope": "tweet.read tweet.write users.read offline.access",
+        }
+        return 200, {}, json.dumps(token)
+
+    x_api.add_callback(responses.POST, TOKEN_URL, callback=answer, content_type="application/json")
+
+
+def test_a_reply_that_lost_the_refresh_race_uses_the_token_the_pull_stored(
+    x_api: responses.RequestsMock, x_channel: Channel
+) -> None:
+    x_channel.credentials = due_credentials()
+    x_channel.listening_queries = []
+    x_channel.save()
+    calls: list[str] = []
+    token_endpoint(x_api, calls)
+    x_api.get(MENTIONS_URL, json={"meta": {"result_count": 0}})
+    x_api.post(f"{API}/tweets", status=201, json={"data": {"id": "1901", "text": "Thanks!"}})
+    reply_ref = channel_ref(Channel.objects.get(pk=x_channel.pk))  # read before the pull refreshed
+
+    channel_pull(channel_id=x_channel.pk, connector=XConnector())
+    sent = XConnector().reply(reply_ref, in_reply_to="1400", text="Thanks!")
+
+    assert sent.external_id == "1901"
+    assert calls == ["refresh-1"]  # one refresh; the reply did not spend refresh-1 again
+    assert x_api.calls[-1].request.headers["Authorization"] == "Bearer access-2"
+    x_channel.refresh_from_db()
+    assert x_channel.state == Channel.State.ACTIVE
+    assert (x_channel.credentials["access_token"], x_channel.credentials["refresh_token"]) == (
+        "access-2",
+        "refresh-2",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pull_and_a_reply_refreshing_at_once_refresh_once_and_neither_needs_reauthorising(
+    x_api: responses.RequestsMock,
+) -> None:
+    channel = ChannelFactory(
+        slug="northwind-race",
+        network="x",
+        handle="@northwind",
+        external_account_id=ACCOUNT_ID,
+        segment=segment("customer-relations"),
+        credentials=due_credentials(),
+    )
+    calls: list[str] = []
+    token_endpoint(x_api, calls, delay=0.3)  # wide enough for both to find the token due
+    x_api.get(MENTIONS_URL, json={"meta": {"result_count": 0}})
+    x_api.post(f"{API}/tweets", status=201, json={"data": {"id": "1901", "text": "Thanks!"}})
+    outcomes: dict[str, Any] = {}
+    start = threading.Barrier(2)
+
+    def pull() -> None:
+        start.wait()
+        try:
+            outcomes["pull"] = channel_pull(channel_id=channel.pk, connector=XConnector()).outcome
+        finally:
+            connections.close_all()
+
+    def reply() -> None:
+        ref = channel_ref(Channel.objects.get(pk=channel.pk))
+        start.wait()
+        connector = XConnector()
+        try:
+            outcomes["reply"] = connector.reply(ref, in_reply_to="1400", text="Thanks!").external_id
+            channel_credentials_store_refreshed(
+                channel=Channel.objects.get(pk=channel.pk), connector=connector, ref=ref
+            )
+        except Exception as exc:  # the outcome is what the test looks at
+            outcomes["reply"] = repr(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=pull), threading.Thread(target=reply)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert outcomes == {"pull": "ok", "reply": "1901"}
+    assert calls == ["refresh-1"]
+    channel.refresh_from_db()
+    assert channel.state == Channel.State.ACTIVE
+    assert channel.credentials["refresh_token"] == "refresh-2"
