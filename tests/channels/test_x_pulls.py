@@ -19,10 +19,10 @@ from django.test import Client
 from django.utils import timezone
 
 from channels.connectors.x import DM_EVENTS_ENDPOINT, MENTIONS_ENDPOINT, SEARCH_ENDPOINT, XConnector
-from channels.models import Channel, RateBudget
+from channels.models import Channel, RateBudget, Segment
 from channels.services import channel_credentials_store_refreshed, channel_pull, channel_ref
 from inbox.models import AuditEvent, Mention
-from tests.factories import ChannelFactory, UserFactory, segment
+from tests.factories import ChannelFactory, TeamFactory, UserFactory, segment
 
 pytestmark = pytest.mark.django_db
 
@@ -424,12 +424,23 @@ def test_a_reply_that_lost_the_refresh_race_uses_the_token_the_pull_stored(
 def test_a_pull_and_a_reply_refreshing_at_once_refresh_once_and_neither_needs_reauthorising(
     x_api: responses.RequestsMock,
 ) -> None:
+    # A transactional test may follow another that emptied the tables, the six segments with them.
+    race_segment, _ = Segment.objects.get_or_create(
+        slug="race-relations",
+        defaults={
+            "name": "Race relations",
+            "follow": "-",
+            "create": "-",
+            "engage": "-",
+            "team": TeamFactory(),
+        },
+    )
     channel = ChannelFactory(
         slug="northwind-race",
         network="x",
         handle="@northwind",
         external_account_id=ACCOUNT_ID,
-        segment=segment("customer-relations"),
+        segment=race_segment,
         credentials=due_credentials(),
     )
     calls: list[str] = []
