@@ -166,6 +166,32 @@ def test_recorded_mentions_become_posts_with_their_ids_texts_and_rate_limit(
     assert page.rate_limits == (recorded_limit(exchange, MENTIONS_ENDPOINT, "user:783214"),)
 
 
+@pytest.mark.parametrize(
+    ("referenced", "included"), [("referenced_tweets", "tweets"), ("referenced_posts", "posts")]
+)
+def test_recorded_mentions_with_references_read_the_same_in_x_s_older_and_newer_names(
+    x_api: responses.RequestsMock, shared_fixtures: Path, referenced: str, included: str
+) -> None:
+    # OpenAPI 2.167 renames referenced_tweets and includes.tweets; a rename must not turn retweets into
+    # posts nor lose quotes. The recorded page, its first post made a retweet and its third a quote.
+    exchange = interaction(
+        shared_fixtures, "test_client_get_users_mentions", "GET", "/2/users/783214/mentions"
+    )
+    body = as_requested(exchange["response"]["body"])
+    first, second, third, fourth = body["data"][:4]
+    first[referenced] = [{"type": "retweeted", "id": second["id"]}]
+    third[referenced] = [{"type": "quoted", "id": fourth["id"]}]
+    body["includes"][included] = [fourth]
+    replay(x_api, exchange, body=body)
+
+    page = XConnector(clock=clock).fetch(channel(TWITTER_ACCOUNT_ID), {})
+
+    assert [post.external_id for post in page.posts] == [tweet["id"] for tweet in body["data"][1:]]
+    quote = next(post for post in page.posts if post.external_id == third["id"])
+    assert quote.raw["quoted"]["id"] == fourth["id"]
+    assert quote.raw["quoted"]["text"] == fourth["text"]
+
+
 def test_recorded_mentions_as_recorded_are_quarantined_not_lost(
     x_api: responses.RequestsMock, shared_fixtures: Path
 ) -> None:
