@@ -278,10 +278,13 @@ class XConnector:
         next_states: dict[str, dict[str, Any]] = {}
         statuses: list[StreamStatus] = []
         failures: list[ConnectorError] = []
+        # Budgets found spent during this fetch count too: after one listening query's 429 the next query
+        # on the same endpoint and token would only earn another.
+        spent = dict(channel.budget_spent_until)
         for stream in streams:
             state = states[stream.name]
             token_key = _token_key(stream, channel, credentials)
-            spent_until = channel.budget_spent_until.get((stream.endpoint, token_key))
+            spent_until = spent.get((stream.endpoint, token_key))
             if stream not in to_read:
                 next_states[stream.name] = state
                 statuses.append(_stored_status(stream, state))
@@ -305,6 +308,10 @@ class XConnector:
                     if isinstance(exc, AuthExpired) and token_key != APP_TOKEN_KEY:
                         raise  # the channel's own token: every stream needs it
                     failures.append(exc)
+                    if isinstance(exc, RateLimited) and not isinstance(exc, UsageCapped):
+                        spent[(stream.endpoint, token_key)] = datetime.fromtimestamp(
+                            self.clock() + exc.retry_after, UTC
+                        )
                     failure = _failure(exc, self.clock())
                     logger.warning("x channel %s: %s failed: %s", channel.slug, stream.name, exc)
                     next_states[stream.name] = {
@@ -315,6 +322,11 @@ class XConnector:
                     continue
                 next_states[stream.name] = next_state
                 statuses.append(StreamStatus(stream.name, stream.label))
+                spent.update(
+                    ((info.endpoint, info.token_key), info.reset_at)
+                    for info in limits
+                    if info.remaining == 0 and info.reset_at is not None
+                )
                 posts.extend(result.posts)
                 rejected.extend(result.rejected)
                 skipped.update(result.skipped)

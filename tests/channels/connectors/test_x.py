@@ -1306,6 +1306,25 @@ def test_a_stream_whose_budget_is_spent_is_skipped_and_the_others_are_read(
     assert (result.streams[2].outcome, result.streams[2].retry_at) == ("budget_spent", reset)
 
 
+def test_after_one_query_s_429_the_other_queries_wait_for_the_same_reset(
+    x_api: responses.RequestsMock, connector: XConnector, settings: Any
+) -> None:
+    settings.X_BEARER_TOKEN = "app-token"
+    x_api.get(MENTIONS_URL, json={"meta": {"result_count": 0}})
+    x_api.get(
+        SEARCH_URL, status=429, json={"title": "Too Many Requests"}, headers=rate_headers(450, 0, NOW + 120)
+    )
+
+    result = connector.fetch(channel(listening_queries=("alpha", "beta")), {"mentions": {"since_id": "1300"}})
+
+    assert urls_called(x_api) == [MENTIONS_URL, SEARCH_URL]  # beta is not asked: the budget is spent
+    assert [(status.name, status.outcome, status.retry_at) for status in result.streams] == [
+        ("mentions", "ok", None),
+        ("search:alpha", "rate_limited", datetime.fromtimestamp(NOW + 120, UTC)),
+        ("search:beta", "budget_spent", datetime.fromtimestamp(NOW + 120, UTC)),
+    ]
+
+
 def test_a_usage_cap_pauses_the_stream_until_the_cap_resets(
     x_api: responses.RequestsMock, connector: XConnector, settings: Any
 ) -> None:
