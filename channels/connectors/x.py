@@ -4,24 +4,32 @@ and direct messages out; OAuth 2.0 (authorization code with PKCE) to connect an 
 This module alone imports tweepy. Every request goes through one ``requests`` session with a timeout, and
 tweepy is never asked to wait on a rate limit: a 429 becomes :class:`RateLimited` and the task reschedules.
 
-One fetch reads up to three streams (mentions timeline, DM events, recent search for the channel's
-listening queries) and keeps one cursor entry per stream::
+One fetch reads the channel's streams (mentions timeline, DM events, and one recent search per listening
+query) and keeps one cursor entry per stream::
 
     {"mentions": {"since_id": "1578516295611748353"},
-     "search": {"since_id": "...", "newest_id": "...", "next_token": "...", "query": "..."},
-     "dms": {"since_id": "..."}}
+     "dms": {"since_id": "..."},
+     "searches": {"northwind": {"since_id": "...", "newest_id": "...", "next_token": "..."},
+                  "#trailfest": {"since_id": "...", "failure": {"outcome": "failed", "error": "...",
+                                                                "until": 1780000900.0}}}}
 
 ``since_id`` is the newest id a finished run covered. While a run pages back through a backlog the entry
 also holds the page token and the newest id seen since the run began; only when the stream is exhausted
 does ``since_id`` move up to that newest id, so a run cut short resumes where it stopped and a post that
 arrives mid-run is picked up by the next run.
 
+Streams fail on their own: a stream X refuses keeps its ``failure`` (and is not asked again before
+``until``), is reported in ``Page.streams`` and holds back none of the others. A ``since_id`` X refuses as
+too old (a query without hits for a week) is replaced by a ``start_time`` window.
+
 A backfill walks the mentions timeline back in time with :meth:`XConnector.fetch_history` instead, on a
 cursor of its own (``{"history": {"pagination_token": "..."}}``), down to a ``start_time``.
 
 OAuth 2.0 user tokens expire after two hours. A connector refreshes a token that is due within
-:data:`REFRESH_MARGIN_SECONDS` before using it, keeps the new token set for the rest of its life (X rotates
-refresh tokens, so the old one is spent) and hands it back through :meth:`XConnector.refreshed_credentials`.
+:data:`REFRESH_MARGIN_SECONDS` before using it, under the channel's ``credentials_guard`` (one refresh at a
+time per channel, from the token stored at that moment: X rotates refresh tokens, so the old one is spent),
+keeps the new token set for the rest of its life and hands it back through
+:meth:`XConnector.refreshed_credentials`.
 """
 
 from __future__ import annotations
