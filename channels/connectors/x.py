@@ -276,7 +276,14 @@ class XConnector:
         states = {stream.name: _stream_state(cursor, stream) for stream in streams}
         now = self.clock()
         due = [stream for stream in streams if not _paused(states[stream.name], now)]
-        paging = [stream for stream in due if stream.token_param in states[stream.name]]
+        # A stream paging through a backlog goes first, unless it has to wait itself (its budget is spent):
+        # then the others are read meanwhile.
+        paging = [
+            stream
+            for stream in due
+            if stream.token_param in states[stream.name]
+            and not _budget_spent(channel, stream, credentials, now)
+        ]
         to_read = paging or due
         posts: list[Post] = []
         rejected: list[RejectedItem] = []
@@ -347,7 +354,9 @@ class XConnector:
             logger.info("x channel %s: skipped %s", channel.slug, dict(sorted(skipped.items())))
         next_cursor = _cursor_with(cursor, streams, next_states, read=[stream.name for stream in to_read])
         has_more = any(
-            stream.token_param in next_states[stream.name] and not _paused(next_states[stream.name], now)
+            stream.token_param in next_states[stream.name]
+            and not _paused(next_states[stream.name], now)
+            and not _budget_spent(channel, stream, credentials, now)
             for stream in streams
         )
         return Page(
@@ -897,6 +906,11 @@ def _cursor_with(
     else:
         next_cursor.pop(SEARCHES_KEY, None)
     return next_cursor
+
+
+def _budget_spent(channel: ChannelRef, stream: _Stream, credentials: Mapping[str, Any], now: float) -> bool:
+    spent_until = channel.budget_spent_until.get((stream.endpoint, _token_key(stream, channel, credentials)))
+    return spent_until is not None and spent_until.timestamp() > now
 
 
 def _paused(state: Mapping[str, Any], now: float) -> bool:

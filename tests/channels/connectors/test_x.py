@@ -1325,6 +1325,24 @@ def test_after_one_query_s_429_the_other_queries_wait_for_the_same_reset(
     ]
 
 
+def test_a_backlog_whose_budget_is_spent_lets_the_other_streams_go_first(
+    x_api: responses.RequestsMock, connector: XConnector
+) -> None:
+    reset = datetime.fromtimestamp(NOW + 600, UTC)
+    x_api.get(DM_EVENTS_URL, json=page([dm_event("5100", "hello", BOB)], [BOB]))
+    ref = replace(
+        channel(scope=FULL_SCOPE), budget_spent_until={(MENTIONS_ENDPOINT, f"user:{ACCOUNT_ID}"): reset}
+    )
+    paging = {"since_id": "1000", "newest_id": "1300", "pagination_token": "page-2"}
+
+    result = connector.fetch(ref, {"mentions": paging, "dms": {"since_id": "5000"}})
+
+    assert urls_called(x_api) == [DM_EVENTS_URL]
+    assert [post.external_id for post in result.posts] == ["5100"]
+    assert result.cursor["mentions"] == paging
+    assert result.has_more is False  # nothing to read until the reset
+
+
 def test_a_usage_cap_pauses_the_stream_until_the_cap_resets(
     x_api: responses.RequestsMock, connector: XConnector, settings: Any
 ) -> None:
