@@ -98,41 +98,47 @@ def channel_pull(
     """Fetch pages from the channel's stored cursor and ingest each; record the outcome on the channel.
 
     Each page is stored together with the cursor that follows it, so an interrupted pull resumes where the
-    last stored page ended. ``ConnectorUnavailable`` is re-raised after it is recorded, for the task to retry.
+    last stored page ended. ``ConnectorUnavailable`` is re-raised after it is recorded, for the task to retry;
+    any exception outside the connector error family is recorded as outcome "crashed" and re-raised.
     """
     channel = Channel.objects.select_related("segment").get(pk=channel_id)
     if channel.state != Channel.State.ACTIVE:
         return PullResult(channel_id=channel_id, outcome="skipped", error=f"channel is {channel.state}")
-    connector = connector or connector_for(channel.network)
     ref = channel_ref(channel)
+    try:
+        connector = connector or connector_for(channel.network)
+        result = _pull_within_budget(channel, connector, ref, max_pages)
+    except Exception as exc:
+        # Whatever went wrong, the channel page says so; the worker's log keeps the traceback.
+        _record(channel, PullResult(channel_id=channel_id, outcome="crashed", error=_crash_text(exc)))
+        raise
+    finally:
+        if connector is not None:
+            channel_credentials_store_refreshed(channel=channel, connector=connector, ref=ref)
+    _record(channel, result)
+    if result.outcome == "unavailable":
+        raise ConnectorUnavailable(result.error)  # recorded; the task retries with backoff
+    return result
+
+
+def _pull_within_budget(
+    channel: Channel, connector: Connector, ref: ChannelRef, max_pages: int
+) -> PullResult:
+    """The pull, unless every endpoint it needs has no calls left; endpoints with no calls left are the
+    connector's to skip, so the channel's other streams are read."""
     endpoints = tuple(connector.endpoints(ref))
     spent = _budgets_spent_until(channel.network, endpoints)
     if spent and all(endpoint in spent for endpoint in endpoints):
         # The network said no calls are left on any endpoint until the reset: calling would only earn a 429.
         spent_until = min(spent.values())
         wait = (spent_until - timezone.now()).total_seconds()
-        result = PullResult(
-            channel_id=channel_id,
+        return PullResult(
+            channel_id=channel.pk,
             outcome="budget_spent",
             error=f"no calls left until {spent_until.isoformat(timespec='seconds')}",
             retry_after=max(1.0, wait),
         )
-        _record(channel, result)
-        return result
-    # Endpoints with no calls left are the connector's to skip; the channel's other streams are read.
-    ref = replace(ref, budget_spent_until=spent)
-    try:
-        result = _pull_pages(channel, connector, ref, max_pages)
-    except Exception as exc:
-        # Whatever went wrong, the channel page says so; the worker's log keeps the traceback.
-        _record(channel, PullResult(channel_id=channel_id, outcome="crashed", error=_crash_text(exc)))
-        raise
-    finally:
-        channel_credentials_store_refreshed(channel=channel, connector=connector, ref=ref)
-    _record(channel, result)
-    if result.outcome == "unavailable":
-        raise ConnectorUnavailable(result.error)  # recorded; the task retries with backoff
-    return result
+    return _pull_pages(channel, connector, replace(ref, budget_spent_until=spent), max_pages)
 
 
 def _crash_text(exc: BaseException) -> str:

@@ -254,26 +254,38 @@ def test_a_reset_header_that_is_not_a_whole_number_ends_in_a_recorded_rate_limit
 
 
 class ExplodingConnector:
-    """A connector with a bug: its fetch raises something outside the connector error family."""
+    """A connector with a bug: ``where`` raises something outside the connector error family."""
 
     network = "x"
 
+    def __init__(self, where: str) -> None:
+        self.where = where
+
     def endpoints(self, channel: Any) -> tuple[tuple[str, str], ...]:
+        if self.where == "endpoints":
+            raise KeyError("scope")
         return ()
 
     def fetch(self, channel: Any, cursor: Any) -> Any:
         raise ValueError("invalid literal for int() with base 10: '1780000137.5'")
 
 
-def test_any_exception_a_pull_raises_is_recorded_on_the_channel_then_raised(x_channel: Channel) -> None:
-    with pytest.raises(ValueError, match="invalid literal"):
-        channel_pull(channel_id=x_channel.pk, connector=ExplodingConnector())
+@pytest.mark.parametrize(
+    ("where", "error"),
+    [
+        ("fetch", "ValueError: invalid literal for int() with base 10: '1780000137.5'"),
+        ("endpoints", "KeyError: 'scope'"),
+    ],
+)
+def test_any_exception_a_pull_raises_is_recorded_on_the_channel_then_raised(
+    x_channel: Channel, where: str, error: str
+) -> None:
+    with pytest.raises((ValueError, KeyError)):
+        channel_pull(channel_id=x_channel.pk, connector=ExplodingConnector(where))
 
     x_channel.refresh_from_db()
     assert x_channel.last_pull_result["outcome"] == "crashed"
-    assert x_channel.last_pull_result["error"] == (
-        "ValueError: invalid literal for int() with base 10: '1780000137.5'"
-    )
+    assert x_channel.last_pull_result["error"] == error
     assert x_channel.last_pull_at is not None
     assert x_channel.state == Channel.State.ACTIVE
 
