@@ -94,6 +94,9 @@ MAX_HOST_IN_ID = 37
 
 VISIBILITIES = frozenset({"public", "unlisted", "private", "direct"})
 _HASHTAG_QUERY = re.compile(r"#(\w+)")
+_LANGUAGE_SUBTAG = re.compile(r"[a-z]{2,8}")  # a BCP 47 primary language subtag
+# ISO 639's codes for "undetermined", "several", "not listed" and "no linguistic content": no language.
+_NO_LANGUAGE = frozenset({"und", "mul", "mis", "zxx"})
 
 
 # --- The connector ---------------------------------------------------------------------------------------
@@ -539,7 +542,20 @@ def _post(status: Mapping[str, Any], raw: Mapping[str, Any], *, prefix: str, key
         in_reply_to=in_reply_to,
         url=url,
         raw=raw,
+        language=_language(status.get("language")),
     )
+
+
+def _language(value: Any) -> str:
+    """The primary subtag of the language the author's app set on the status (ISO 639: "en" from "en-GB"),
+    lowercase; "" when the status has none (null) or something that is not a language tag. A wrong tag
+    only loses a routing hint, so it never rejects the post."""
+    if not isinstance(value, str):
+        return ""
+    primary = re.split(r"[-_]", value.strip(), maxsplit=1)[0].lower()
+    if primary in _NO_LANGUAGE or not _LANGUAGE_SUBTAG.fullmatch(primary):
+        return ""
+    return primary
 
 
 def _author(account: Mapping[str, Any], *, prefix: str) -> AuthorData:

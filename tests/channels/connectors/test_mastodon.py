@@ -98,6 +98,7 @@ def status(
     created_at: str = "2026-08-01T13:51:42.823Z",
     mentions: tuple[dict[str, Any], ...] = (BRAND,),
     spoiler_text: str = "",
+    language: Any = "en",
 ) -> dict[str, Any]:
     return {
         "id": status_id,
@@ -107,7 +108,7 @@ def status(
         "sensitive": bool(spoiler_text),
         "spoiler_text": spoiler_text,
         "visibility": visibility,
-        "language": "en",
+        "language": language,
         "uri": f"https://trails.example/users/hiker/statuses/{status_id}",
         "url": f"https://trails.example/@hiker/{status_id}",
         "replies_count": 0,
@@ -388,6 +389,7 @@ def test_a_reply_becomes_a_post_with_instance_qualified_ids_author_and_thread(
             in_reply_to=f"{HOST}:117020583245459824",
             url="https://trails.example/@hiker/117020583258292382",
             raw=item,
+            language="en",
         ),
     )
 
@@ -430,6 +432,34 @@ def test_a_post_that_answers_nothing_is_its_own_conversation(
 
     assert post.conversation_key == post.external_id == f"{HOST}:117020000000000008"
     assert post.in_reply_to == ""
+
+
+@pytest.mark.parametrize(
+    ("tagged", "language"),
+    [
+        ("en", "en"),
+        ("ja", "ja"),
+        ("pt-BR", "pt"),
+        ("zh_TW", "zh"),
+        ("DE", "de"),
+        ("kmr", "kmr"),  # Mastodon offers ISO 639-3 languages without a two-letter code
+        (None, ""),  # the status has no language: the author's app did not say
+        ("und", ""),
+        ("", ""),
+        ("e1", ""),
+        (7, ""),
+    ],
+)
+def test_the_language_comes_from_the_status_as_its_primary_subtag(
+    api: responses.RequestsMock, connector: MastodonConnector, tagged: Any, language: str
+) -> None:
+    api.add(responses.GET, NOTIFICATIONS_URL, json=[hello(9, language=tagged)])
+
+    page = connector.fetch(channel(), {"min_id": "8"})
+
+    (post,) = page.posts
+    assert post.language == language
+    assert page.rejected == ()  # a tag we cannot read loses a hint, never the post
 
 
 @pytest.mark.parametrize(
@@ -948,6 +978,30 @@ def test_a_pull_stores_a_two_page_backlog_once_with_its_cursor(api: responses.Re
         f"{HOST}:117020000000000101",
         "hiker@trails.example",
     )
+
+
+@pytest.mark.django_db
+def test_a_pull_stores_the_status_language_on_the_mention(api: responses.RequestsMock) -> None:
+    stored_channel = ChannelFactory(
+        network="mastodon",
+        external_account_id=OWN_ID,
+        credentials={"instance_url": INSTANCE, "access_token": TOKEN},
+        cursor={"min_id": "100"},
+    )
+    api.add(
+        responses.GET,
+        NOTIFICATIONS_URL,
+        json=[hello(103, language=None), hello(102, language="es"), hello(101, language="pt-BR")],
+    )
+
+    channel_pull(channel_id=stored_channel.pk, connector=MastodonConnector(clock=lambda: NOW))
+
+    stored = dict(Mention.objects.filter(network="mastodon").values_list("external_id", "language"))
+    assert stored == {
+        f"{HOST}:117020000000000101": "pt",
+        f"{HOST}:117020000000000102": "es",
+        f"{HOST}:117020000000000103": "",
+    }
 
 
 # --- History: walking back for a backfill ----------------------------------------------------------------

@@ -191,6 +191,7 @@ def test_a_recorded_mention_notification_becomes_a_mention(
     assert post.text == "@mastodonpy_test hello!"
     assert post.created_at == created_at
     assert post.author == ADMIN
+    assert post.language == "en"
     assert post.conversation_key == post.external_id
     assert post.in_reply_to == ""
     assert post.url == f"http://localhost:3000/@admin/{status_id}"
@@ -229,6 +230,7 @@ def test_recorded_direct_messages_become_dms_and_a_direct_reply_keeps_its_parent
         (f"{HOST}:117020588388552703", "dm", "@mastodonpy_test pssssst!", "mastodonpy_test_2"),
         (f"{HOST}:117020593780198542", "dm", "@admin ilu bby ;3", "mastodonpy_test_2"),
     ]
+    assert [post.language for post in page.posts] == ["ja", "ja"]
     assert page.posts[0].in_reply_to == f"{HOST}:117020588315335369"
     assert page.posts[0].conversation_key == f"{HOST}:117020588315335369"
     assert page.posts[1].in_reply_to == ""
