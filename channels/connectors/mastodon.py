@@ -10,6 +10,10 @@ with the local id recovered from the external one. The cost: one post seen throu
 *different* instances becomes two mentions; its global ActivityPub ``uri`` stays in ``raw`` for anyone who
 wants to join them later.
 
+Handles. An instance names its own accounts by their bare user name (``acct`` "walker") and every other
+account as ``user@host``; authors are stored as ``user@host`` either way, so one person reads the same from
+every channel, and a reply that names someone in either form is not addressed to them a second time.
+
 Threads. Statuses carry only ``in_reply_to_id``; finding a thread's root would cost one ``context`` call per
 reply out of a budget of 300 calls per five minutes. So a reply's ``conversation_key`` is its parent's
 external id and a post that answers nothing is its own key: stable and free. Deeper chains fold onto their
@@ -127,7 +131,11 @@ class MastodonConnector:
         """
         state = _Cursor.parse(cursor)
         client = self._client(channel)
-        batch = _Batch(prefix=client.id_prefix, own_account=_own_account_matcher(channel, client.id_prefix))
+        batch = _Batch(
+            prefix=client.id_prefix,
+            host=client.host,
+            own_account=_own_account_matcher(channel, client.id_prefix),
+        )
 
         notifications = client.call(
             NOTIFICATIONS_ENDPOINT,
@@ -183,7 +191,10 @@ class MastodonConnector:
         max_id = _history_max_id(cursor)
         client = self._client(channel)
         batch = _Batch(
-            prefix=client.id_prefix, own_account=_own_account_matcher(channel, client.id_prefix), since=since
+            prefix=client.id_prefix,
+            host=client.host,
+            own_account=_own_account_matcher(channel, client.id_prefix),
+            since=since,
         )
         notifications = client.call(
             NOTIFICATIONS_ENDPOINT,
@@ -238,7 +249,7 @@ class MastodonConnector:
         addressees = [
             acct
             for account_id, acct in _participants(original)
-            if not is_own(account_id) and not _names(text, acct)
+            if not is_own(account_id) and not addresses(text, acct, instance_host=client.host)
         ]
         body = " ".join([*(f"@{acct}" for acct in addressees), text])
         spoiler_text = original.get("spoiler_text") or None
@@ -266,7 +277,7 @@ class MastodonConnector:
         acct = account.get("acct") if isinstance(account, Mapping) else None
         if not isinstance(acct, str) or not acct:
             raise ConnectorError(f"Mastodon returned no address for account {recipient_id}")
-        body = text if _names(text, acct) else f"@{acct} {text}"
+        body = text if addresses(text, acct, instance_host=client.host) else f"@{acct} {text}"
         sent = client.call(
             POST_STATUS_ENDPOINT,
             lambda api: api.status_post(
@@ -376,6 +387,7 @@ class _Client:
         self, *, instance_url: str, access_token: str, token_key: str, clock: Callable[[], datetime]
     ) -> None:
         self.id_prefix = _id_prefix(instance_url)
+        self.host = urlsplit(instance_url).netloc.lower()
         self.token_key = token_key
         self.clock = clock
         self.last_response: requests.Response | None = None
@@ -469,9 +481,15 @@ class _Batch:
     notifications are read first, so a hashtag hit that also mentions us stays a mention)."""
 
     def __init__(
-        self, *, prefix: str, own_account: Callable[[str], bool], since: datetime | None = None
+        self,
+        *,
+        prefix: str,
+        host: str,
+        own_account: Callable[[str], bool],
+        since: datetime | None = None,
     ) -> None:
         self.prefix = prefix
+        self.host = host
         self.is_own = own_account
         # A history walk's window: the first post older than it is not kept and sets reached_since.
         self.since = since
@@ -484,13 +502,15 @@ class _Batch:
         # Servers older than Mastodon 3.5 ignore types[]: other notifications are not posts for the inbox.
         if isinstance(item, Mapping) and item.get("type") not in (None, "mention"):
             return
-        self._add(item, lambda: _post(_field(item, "status", Mapping), item, prefix=self.prefix))
+        self._add(
+            item, lambda: _post(_field(item, "status", Mapping), item, prefix=self.prefix, host=self.host)
+        )
 
     def add_hashtag_hit(self, item: Any, tag: str) -> None:
         if isinstance(item, Mapping) and (item.get("reblog") or self._is_own_status(item)):
             return  # a boost repeats a post we see anyway; our own posts are not mentions of us
         raw = {"hashtag": tag, "status": item}
-        self._add(item, lambda: _post(item, raw, prefix=self.prefix, keyword=True))
+        self._add(item, lambda: _post(item, raw, prefix=self.prefix, host=self.host, keyword=True))
 
     def _add(self, item: Any, build: Callable[[], Post]) -> None:
         try:
@@ -511,7 +531,9 @@ class _Batch:
         return isinstance(account, Mapping) and self.is_own(str(account.get("id")))
 
 
-def _post(status: Mapping[str, Any], raw: Mapping[str, Any], *, prefix: str, keyword: bool = False) -> Post:
+def _post(
+    status: Mapping[str, Any], raw: Mapping[str, Any], *, prefix: str, host: str, keyword: bool = False
+) -> Post:
     """One status as a Post; raises ValueError naming what is wrong with it."""
     status_id = _external_id(prefix, _id(status, "id"))
     account = _field(status, "account", Mapping)
@@ -537,7 +559,7 @@ def _post(status: Mapping[str, Any], raw: Mapping[str, Any], *, prefix: str, key
         kind=kind,
         text=html_to_text(_field(status, "content", str)),
         created_at=_timestamp(_field(status, "created_at", str)),
-        author=_author(account, prefix=prefix),
+        author=_author(account, prefix=prefix, host=host),
         conversation_key=in_reply_to or status_id,
         in_reply_to=in_reply_to,
         url=url,
@@ -558,7 +580,7 @@ def _language(value: Any) -> str:
     return primary
 
 
-def _author(account: Mapping[str, Any], *, prefix: str) -> AuthorData:
+def _author(account: Mapping[str, Any], *, prefix: str, host: str) -> AuthorData:
     followers = account.get("followers_count")
     if followers is None:
         followers = 0
@@ -569,7 +591,7 @@ def _author(account: Mapping[str, Any], *, prefix: str) -> AuthorData:
         raise ValueError(f"account display_name {display_name!r} is not a string")
     return AuthorData(
         external_id=_external_id(prefix, _id(account, "id")),
-        handle=_field(account, "acct", str),
+        handle=qualified_handle(_field(account, "acct", str), instance_host=host),
         display_name=display_name,
         follower_count=followers,
         # Mastodon has no verified accounts. A profile field's verified_at only proves the person controls
@@ -617,9 +639,28 @@ def _participants(status: Mapping[str, Any]) -> list[tuple[str, str]]:
     return list(people.items())
 
 
-def _names(text: str, acct: str) -> bool:
-    """Whether ``text`` already addresses ``@acct``."""
-    return re.search(rf"(?<![\w@])@{re.escape(acct)}(?![\w@])", text, flags=re.IGNORECASE) is not None
+def qualified_handle(acct: str, *, instance_host: str) -> str:
+    """An account's address as ``user@host`` wherever it was read: an instance names its own accounts by
+    ``user`` alone (``acct``), and the same person is ``user@host`` on every other instance, so a bare name
+    stored from one channel would name someone else, or no one, on another."""
+    acct = acct.lstrip("@")
+    if "@" in acct or not acct:
+        return acct
+    return f"{acct}@{instance_host}"
+
+
+def addresses(text: str, handle: str, *, instance_host: str) -> bool:
+    """Whether ``text``, posted on the instance at ``instance_host``, already addresses the account
+    ``handle`` (its ``acct`` there or ``user@host``): as ``@user@host``, or as ``@user`` when the account is
+    local to that instance (a bare ``@user`` means the local account of that name)."""
+    user, _, host = qualified_handle(handle, instance_host=instance_host).partition("@")
+    forms = [f"{user}@{host}"]
+    if host.lower() == instance_host.lower():
+        forms.append(user)
+    return any(
+        re.search(rf"(?<![\w@])@{re.escape(form)}(?![\w@])", text, flags=re.IGNORECASE) is not None
+        for form in forms
+    )
 
 
 def _sent_reply(status: Any, prefix: str) -> SentReply:
@@ -751,6 +792,15 @@ def _credentials(channel: ChannelRef) -> tuple[str, str]:
     if not isinstance(access_token, str) or not access_token:
         raise AuthExpired(f"mastodon channel {channel.slug} has no access token; connect the account again")
     return instance_url, access_token
+
+
+def instance_host(credentials: Mapping[str, Any]) -> str:
+    """The host of a Mastodon channel's instance (``mastodon.social``), lowercase; "" without one."""
+    instance_url = credentials.get("instance_url")
+    if not isinstance(instance_url, str) or not instance_url.strip():
+        return ""
+    instance_url = instance_url.strip()
+    return urlsplit(instance_url if "://" in instance_url else f"https://{instance_url}").netloc.lower()
 
 
 def _token_key(channel: ChannelRef) -> str:

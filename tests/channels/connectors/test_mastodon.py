@@ -85,6 +85,7 @@ def account(account_id: str, acct: str, *, display_name: str = "", followers: in
 
 
 HIKER = account("110000000000000042", "hiker@trails.example", display_name="Ada Hiker", followers=812)
+WALKER = account("109000000000000077", "walker", display_name="Local Walker", followers=3)  # on our instance
 BRAND = account(OWN_ID, "northwind", display_name="Northwind Support", followers=10_000)
 
 
@@ -421,6 +422,22 @@ def test_kind_follows_visibility_and_reply(
     (post,) = connector.fetch(channel(), {"min_id": "6"}).posts
 
     assert post.kind == kind
+
+
+def test_authors_are_named_user_at_host_whether_local_or_remote(
+    api: responses.RequestsMock, connector: MastodonConnector
+) -> None:
+    # The instance names its own accounts without a host; the same person is walker@mastodon.example on
+    # every other instance, and a bare "walker" would be someone else there.
+    api.add(
+        responses.GET,
+        NOTIFICATIONS_URL,
+        json=[hello(12, author=WALKER), hello(11)],
+    )
+
+    page = connector.fetch(channel(), {"min_id": "10"})
+
+    assert [post.author.handle for post in page.posts] == ["hiker@trails.example", "walker@mastodon.example"]
 
 
 def test_a_post_that_answers_nothing_is_its_own_conversation(
@@ -891,6 +908,40 @@ def test_a_public_reply_keeps_the_content_warning_and_does_not_repeat_an_address
         "spoiler_text": ["product safety"],
         "sensitive": ["0"],
     }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@walker@mastodon.example glad it fits.",
+        "@Walker glad it fits.",
+        "@WALKER@Mastodon.Example glad it fits.",
+    ],
+)
+def test_a_reply_that_names_a_local_author_in_either_form_does_not_address_them_twice(
+    api: responses.RequestsMock, connector: MastodonConnector, text: str
+) -> None:
+    # The instance calls its own accounts by their bare name; the inbox shows them as user@host.
+    original = status("117020000000000610", "<p>@northwind does it fit?</p>", author=WALKER)
+    api.add(responses.GET, f"{STATUSES_URL}/117020000000000610", json=original)
+    api.add(responses.POST, STATUSES_URL, json=status("117020000000000611", "<p>...</p>", author=BRAND))
+
+    connector.reply(channel(), in_reply_to=f"{HOST}:117020000000000610", text=text)
+
+    assert sent_form(api.calls[1])["status"] == [text]
+
+
+def test_a_bare_name_does_not_address_a_remote_account_of_that_name(
+    api: responses.RequestsMock, connector: MastodonConnector
+) -> None:
+    # On this instance "@hiker" is a local account, not hiker@trails.example.
+    original = status("117020000000000620", "<p>@northwind hi</p>")
+    api.add(responses.GET, f"{STATUSES_URL}/117020000000000620", json=original)
+    api.add(responses.POST, STATUSES_URL, json=status("117020000000000621", "<p>...</p>", author=BRAND))
+
+    connector.reply(channel(), in_reply_to=f"{HOST}:117020000000000620", text="@hiker hello")
+
+    assert sent_form(api.calls[1])["status"] == ["@hiker@trails.example @hiker hello"]
 
 
 def test_a_retried_reply_carries_the_same_idempotency_key(
