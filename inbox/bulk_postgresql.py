@@ -15,7 +15,7 @@ import io
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db import connection
 
@@ -34,7 +34,7 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_mention_stage (
     author_handle text, author_display_name text, author_follower_count bigint, author_is_verified boolean,
     team_id bigint, priority integer, intent text, intent_confidence float8, sentiment float8,
     sentiment_label text, is_misdirected boolean, labels text, requires_approval boolean, assignee_id integer,
-    decision text, routed_at timestamptz
+    decision text, routed_at timestamptz, edited_at timestamptz
 ) ON COMMIT DELETE ROWS;
 DELETE FROM ingest_mention_stage
 """
@@ -81,14 +81,14 @@ WITH page_authors AS (
 INSERT INTO inbox_mention
     (network, external_id, kind, text, url, created_at, received_at, author_id, conversation_key,
      in_reply_to, raw, language, status, team_id, priority, intent, intent_confidence, sentiment,
-     sentiment_label, is_misdirected, labels, requires_approval, assignee_id, decision, routed_at)
+     sentiment_label, is_misdirected, labels, requires_approval, assignee_id, decision, routed_at, edited_at)
 SELECT s.network, s.external_id, s.kind, s.text, s.url, s.created_at, %(now)s, authors.id,
     COALESCE(parent.conversation_key, s.conversation_key), s.in_reply_to, s.raw::jsonb, s.language,
     %(status)s,
     COALESCE(s.team_id, %(team_id)s), COALESCE(s.priority, %(priority)s), COALESCE(s.intent, ''),
     s.intent_confidence, s.sentiment, COALESCE(s.sentiment_label, ''), COALESCE(s.is_misdirected, false),
     COALESCE(s.labels::jsonb, '[]'::jsonb), COALESCE(s.requires_approval, false), s.assignee_id,
-    COALESCE(s.decision::jsonb, '{}'::jsonb), s.routed_at
+    COALESCE(s.decision::jsonb, '{}'::jsonb), s.routed_at, s.edited_at
 FROM ingest_mention_stage s
 JOIN authors ON authors.network = s.network AND authors.external_id = s.author_external_id
 LEFT JOIN inbox_mention parent
@@ -146,7 +146,26 @@ def _prepare_store(cursor: Any) -> None:
 
 LAST_SEEN_GRANULARITY = timedelta(hours=1)  # an author's last_seen_at is kept to the hour, not the second
 
-_EXISTING = "SELECT external_id, id FROM inbox_mention WHERE network = %s AND external_id = ANY(%s)"
+_EXISTING = (
+    "SELECT external_id, id, edited_at FROM inbox_mention WHERE network = %s AND external_id = ANY(%s)"
+)
+
+# An author's edit of a post that keeps its id (Mastodon's): the text becomes the edited one and the version
+# it replaces joins raw["edit_history"], as X's edits (a new id per version) do in inbox.services. The
+# condition is checked again here, so of two ingests racing with versions of one post the later edit wins.
+_EDIT = """
+UPDATE inbox_mention m SET
+    raw = v.raw::jsonb || jsonb_build_object('edit_history', COALESCE(m.raw -> 'edit_history', '[]'::jsonb)
+        || jsonb_build_array(jsonb_build_object(
+            'external_id', m.external_id, 'text', m.text, 'edited_at', m.edited_at,
+            'replaced_at', %(now)s::timestamptz))),
+    text = v.text, url = v.url, language = v.language, edited_at = v.edited_at
+FROM unnest(%(ids)s::bigint[], %(texts)s::text[], %(raws)s::text[], %(urls)s::text[], %(languages)s::text[],
+            %(edited)s::timestamptz[]) AS v (id, text, raw, url, language, edited_at)
+WHERE m.id = v.id AND (m.edited_at IS NULL OR m.edited_at < v.edited_at)
+RETURNING m.id
+"""
+
 
 _LINK = """
 INSERT INTO inbox_mentionchannel (mention_id, channel_id, received_at)
@@ -165,6 +184,14 @@ def _field(value: str) -> str:
     return value
 
 
+class Stored(NamedTuple):
+    """What ``mentions_store`` wrote: the new mentions' ids by (network, external id), and the ids of
+    stored mentions whose text an author's edit replaced."""
+
+    inserted: dict[tuple[str, str], int]
+    edited: list[int]
+
+
 def mentions_store(
     posts: Sequence[Post],
     *,
@@ -176,25 +203,27 @@ def mentions_store(
     priority: int,
     now: datetime,
     route: Callable[[list[Post]], list[tuple | None]] | None = None,
-) -> dict[tuple[str, str], int]:
-    """Store ``posts`` (valid, one per external id) and link them to the channel; returns the new mentions'
-    ids by (network, external id).
+) -> Stored:
+    """Store ``posts`` (valid, one per external id) and link them to the channel; a stored post that comes
+    with a later edit time than the stored version replaces its text (the earlier version kept).
 
     ``route(fresh_posts)`` gives each post not stored yet its routing columns (``DecisionColumns`` order),
     or None to store it unrouted.
 
     ``cleaned(post)`` gives the values cleaned for storage: text, conversation key, in-reply-to, author
-    handle, author display name and follower count; ``raw_json(post)`` the payload as JSON text. Both are
-    called only for posts not stored yet. Must run inside the caller's transaction.
+    handle, author display name and follower count; ``raw_json(post)`` the payload as JSON text.
+    Both are called only for posts not stored yet. Must run inside the caller's transaction.
     """
     with connection.cursor() as cursor:
         # A page lost with a crash of the database server is lost together with its cursor, and pulled
         # again: so this transaction need not wait for its WAL to reach the disk.
-        known = _stored_ids(cursor, posts, first_statement="SET LOCAL synchronous_commit TO OFF; ")
+        stored = _stored(cursor, posts, first_statement="SET LOCAL synchronous_commit TO OFF; ")
+        known = {key: mention_id for key, (mention_id, _) in stored.items()}
+        edited = _edits_apply(cursor, posts, stored, raw_json=raw_json, cleaned=cleaned, now=now)
         fresh = [post for post in posts if (post.network, post.external_id) not in known]
         if not fresh:
             cursor.execute(_LINK, {"channel_id": channel_id, "now": now, "known_ids": sorted(known.values())})
-            return {}
+            return Stored(inserted={}, edited=edited)
         decided = route(fresh) if route is not None else [None] * len(fresh)
         cursor.execute(_CREATE_STAGE)
         cursor.cursor.copy_expert(
@@ -221,30 +250,75 @@ def mentions_store(
         if lost_race:
             # A concurrent ingest stored these posts (or their authors) after this one looked: the insert
             # skipped them, and a new statement sees what the other one committed.
-            inserted.update(
-                mentions_store(
-                    lost_race,
-                    raw_json=raw_json,
-                    cleaned=cleaned,
-                    channel_id=channel_id,
-                    team_id=team_id,
-                    status=status,
-                    priority=priority,
-                    now=now,
-                    route=route,
-                )
+            again = mentions_store(
+                lost_race,
+                raw_json=raw_json,
+                cleaned=cleaned,
+                channel_id=channel_id,
+                team_id=team_id,
+                status=status,
+                priority=priority,
+                now=now,
+                route=route,
             )
-    return inserted
+            inserted.update(again.inserted)
+            edited += again.edited
+    return Stored(inserted=inserted, edited=edited)
 
 
-def _stored_ids(cursor: Any, posts: Sequence[Post], first_statement: str = "") -> dict[tuple[str, str], int]:
-    stored: dict[tuple[str, str], int] = {}
+def _stored(
+    cursor: Any, posts: Sequence[Post], first_statement: str = ""
+) -> dict[tuple[str, str], tuple[int, datetime | None]]:
+    """The posts of the page already stored: their mention id and the edit time of the stored version."""
+    stored: dict[tuple[str, str], tuple[int, datetime | None]] = {}
     for network in {post.network for post in posts}:
         external_ids = [post.external_id for post in posts if post.network == network]
         cursor.execute(first_statement + _EXISTING, [network, external_ids])
         first_statement = ""
-        stored.update(((network, external_id), mention_id) for external_id, mention_id in cursor.fetchall())
+        stored.update(
+            ((network, external_id), (mention_id, edited_at))
+            for external_id, mention_id, edited_at in cursor.fetchall()
+        )
     return stored
+
+
+def _edits_apply(
+    cursor: Any,
+    posts: Sequence[Post],
+    stored: dict[tuple[str, str], tuple[int, datetime | None]],
+    *,
+    raw_json: Callable[[Post], str],
+    cleaned: Callable[[Post], CleanedPost],
+    now: datetime,
+) -> list[int]:
+    """Replace the text of stored mentions whose post arrived edited later than the stored version; one
+    statement for the page, none when nothing was edited (the common case)."""
+    edits: dict[int, Post] = {}
+    for post in posts:
+        known = stored.get((post.network, post.external_id))
+        if (
+            known is not None
+            and post.edited_at is not None
+            and (known[1] is None or known[1] < post.edited_at)
+        ):
+            edits[known[0]] = post
+    if not edits:
+        return []
+    ids = sorted(edits)
+    versions = [(edits[mention_id], cleaned(edits[mention_id])) for mention_id in ids]
+    cursor.execute(
+        _EDIT,
+        {
+            "now": now,
+            "ids": ids,
+            "texts": [clean.text for _, clean in versions],
+            "raws": [raw_json(post) for post, _ in versions],
+            "urls": [post.url for post, _ in versions],
+            "languages": [(post.language or "")[:LANGUAGE_MAX_LENGTH] for post, _ in versions],
+            "edited": [post.edited_at for post, _ in versions],
+        },
+    )
+    return sorted(row[0] for row in cursor.fetchall())
 
 
 _UNROUTED = "\t".join(["\\N"] * 12)
@@ -316,6 +390,7 @@ def _copy_buffer(
                     str(followers),
                     "t" if author.is_verified else "f",
                     _routing_fields(columns, now),
+                    "\\N" if post.edited_at is None else post.edited_at.isoformat(),
                 )
             )
         )

@@ -94,6 +94,9 @@ class Mention(models.Model):
         help_text="The language the network tagged the post with (ISO 639-1 where there is one); empty when "
         "it did not say, and routing guesses from the text.",
     )
+    # An edit that keeps the post's id (Mastodon's) replaces the text when it is later than this; earlier
+    # versions are kept in raw["edit_history"] (see edit_history), as X's edits are.
+    edited_at = models.DateTimeField(null=True, blank=True, help_text="When the author last edited the post.")
     channels = models.ManyToManyField(Channel, through="MentionChannel", related_name="mentions")
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)

@@ -96,6 +96,10 @@ def mentions_ingest(
     same transaction, so a crash either stores the page and its cursor or neither. A post that is not
     valid is refused with a reason; the rest of the batch is stored. With ``quarantine``, refused posts and
     the connector's unparseable items are kept in the quarantine table with their reasons.
+
+    Edits: a post naming earlier versions in ``raw["edit_of"]`` (X) replaces them (``_edits_apply``); a
+    stored post arriving under its own id with a later ``edited_at`` (Mastodon) takes the new text. Either
+    way the replaced version joins ``raw["edit_history"]`` and routing and triage state stay as they are.
     """
     from routing import services as routing
 
@@ -128,17 +132,21 @@ def mentions_ingest(
                 now=now,
                 route=decide,
             )
-            inserted = list(stored.values())
+            inserted = list(stored.inserted.values())
+            edited += len(stored.edited)
             if routed:
                 _routing_followup(
                     lambda: routing.posts_followup(
                         routed={
-                            mention_id: routed[key] for key, mention_id in stored.items() if key in routed
+                            mention_id: routed[key]
+                            for key, mention_id in stored.inserted.items()
+                            if key in routed
                         }
                     )
                 )
         elif valid:
-            inserted = _store_generic(valid, channel=channel, now=now)
+            inserted, same_id_edits = _store_generic(valid, channel=channel, now=now)
+            edited += len(same_id_edits)
             if route:
                 _routing_followup(lambda: routing.mentions_route(mention_ids=inserted))
         else:
@@ -262,8 +270,10 @@ def _cleaned(post: Post) -> CleanedPost:
     )
 
 
-def _store_generic(posts: Sequence[Post], *, channel: Channel, now: datetime) -> list[int]:
-    """The portable path (SQLite, the embedded default): the same statements without COPY."""
+def _store_generic(posts: Sequence[Post], *, channel: Channel, now: datetime) -> tuple[list[int], list[int]]:
+    """The portable path (SQLite, the embedded default): the same statements without COPY. Returns the
+    new mentions' ids and the ids of those an edit that kept the post's id changed."""
+    edited = _same_id_edits_apply(posts, now=now)
     author_ids = _authors_upsert(posts, now=now)
     inserted = _mentions_insert(posts, author_ids=author_ids, team_id=channel.owning_team_id, now=now)
     known = _mention_ids(posts)
@@ -274,7 +284,44 @@ def _store_generic(posts: Sequence[Post], *, channel: Channel, now: datetime) ->
         ],
         ignore_conflicts=True,
     )
-    return inserted
+    return inserted, edited
+
+
+def _same_id_edits_apply(posts: Sequence[Post], *, now: datetime) -> list[int]:
+    """``bulk_postgresql``'s edit statement, portably: stored posts that arrive under the same id edited
+    later than the stored version (Mastodon's edits) take the new text, the old one kept in
+    ``raw["edit_history"]`` as ``_edits_apply`` keeps X's."""
+    candidates = {(post.network, post.external_id): post for post in posts if post.edited_at is not None}
+    if not candidates:
+        return []
+    changed = []
+    for network in {key[0] for key in candidates}:
+        external_ids = [key[1] for key in candidates if key[0] == network]
+        for mention in Mention.objects.filter(network=network, external_id__in=external_ids).only(
+            "id", "external_id", "network", "text", "edited_at", "raw", "url", "language"
+        ):
+            post = candidates[(network, mention.external_id)]
+            if mention.edited_at is not None and mention.edited_at >= post.edited_at:
+                continue
+            old_raw = mention.raw if isinstance(mention.raw, dict) else {}
+            history = old_raw.get("edit_history")
+            version = {
+                "external_id": mention.external_id,
+                "text": mention.text,
+                "edited_at": mention.edited_at.isoformat() if mention.edited_at else None,
+                "replaced_at": now.isoformat(),
+            }
+            mention.raw = {
+                **payload_value(post.raw),
+                "edit_history": [*(history if isinstance(history, list) else []), version],
+            }
+            mention.text = _cleaned(post).text
+            mention.url = post.url
+            mention.language = (post.language or "")[:LANGUAGE_MAX_LENGTH]
+            mention.edited_at = post.edited_at
+            changed.append(mention)
+    Mention.objects.bulk_update(changed, ["text", "raw", "url", "language", "edited_at"])
+    return [mention.pk for mention in changed]
 
 
 def _validate(posts: Sequence[Post]) -> tuple[list[Post], list[RejectedPost]]:
@@ -304,6 +351,10 @@ def _problem(post: Post) -> str:
         return f"unknown kind {post.kind!r} (expected one of {', '.join(sorted(_KINDS))})"
     if not isinstance(post.created_at, datetime) or timezone.is_naive(post.created_at):
         return "created_at must be a timezone-aware datetime"
+    if post.edited_at is not None and (
+        not isinstance(post.edited_at, datetime) or timezone.is_naive(post.edited_at)
+    ):
+        return "edited_at must be a timezone-aware datetime or None"
     try:
         # Connectors and the import format check this already; here too for any way in that forgets, since
         # one stored post from year 9999 breaks every page that lists its team's mentions.
@@ -374,6 +425,7 @@ _INSERT_FIELDS = (
     "in_reply_to",
     "raw",
     "language",
+    "edited_at",
     "status",
     "team",
     "priority",
@@ -429,6 +481,7 @@ def _mentions_insert(
                     cleaned.in_reply_to,
                     payload_json(post.raw),
                     (post.language or "")[:LANGUAGE_MAX_LENGTH],
+                    adapt_datetime(post.edited_at) if post.edited_at is not None else None,
                     Mention.Status.NEW.value,
                     team_id,
                     Mention.Priority.NORMAL.value,

@@ -110,6 +110,9 @@ class Post:
     author: AuthorData
     conversation_key: str = ""
     in_reply_to: str = ""
+    # When the author last edited the post (None: never, or the network does not say). A stored post that
+    # arrives again with a later edit time has its text replaced, the earlier version kept in its history.
+    edited_at: datetime | None = None
     url: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)
     language: str = ""

@@ -19,6 +19,12 @@ reply out of a budget of 300 calls per five minutes. So a reply's ``conversation
 external id and a post that answers nothing is its own key: stable and free. Deeper chains fold onto their
 root where the parents are known: in the ingest service, which can take a stored parent's key.
 
+Edits. Notifications of type ``update`` (Mastodon 3.5+) carry a status in its edited version, with
+``edited_at``; the ones whose status mentions the account or answers it become posts like mentions, and the
+ingest replaces a stored post's text with a later edit, keeping the earlier versions. Mastodon sends them for
+statuses the account interacted with; a post that only mentioned us may be edited without one, and keeps the
+version we first saw.
+
 Paging. Notifications are walked oldest-first with ``min_id`` (the page *immediately* newer than the cursor,
 which ``since_id`` is not: it returns the newest page and leaves a gap behind it), so a backlog of any size
 arrives page by page with no gap and no double, and the cursor only ever moves to the newest item returned.
@@ -97,6 +103,10 @@ MAX_EXTERNAL_ID_LENGTH = 64  # Mention.external_id and Author.external_id are 64
 MAX_HOST_IN_ID = 37
 
 VISIBILITIES = frozenset({"public", "unlisted", "private", "direct"})
+# Mentions (replies and direct messages are mentions too), and edits of statuses the account interacted
+# with: an edit of a post that mentions us replaces the stored text. The history walk asks for mentions
+# only: the statuses it returns are already in their latest version.
+NOTIFICATION_TYPES = ("mention", "update")
 _HASHTAG_QUERY = re.compile(r"#(\w+)")
 _LANGUAGE_SUBTAG = re.compile(r"[a-z]{2,8}")  # a BCP 47 primary language subtag
 # ISO 639's codes for "undetermined", "several", "not listed" and "no linguistic content": no language.
@@ -140,7 +150,7 @@ class MastodonConnector:
         notifications = client.call(
             NOTIFICATIONS_ENDPOINT,
             lambda api: api.notifications(
-                types=["mention"], min_id=state.min_id, limit=NOTIFICATIONS_PAGE_SIZE
+                types=list(NOTIFICATION_TYPES), min_id=state.min_id, limit=NOTIFICATIONS_PAGE_SIZE
             ),
         )
         # Pages come newest first; the inbox gets them oldest first, so a parent precedes its replies.
@@ -500,10 +510,15 @@ class _Batch:
 
     def add_notification(self, item: Any) -> None:
         # Servers older than Mastodon 3.5 ignore types[]: other notifications are not posts for the inbox.
-        if isinstance(item, Mapping) and item.get("type") not in (None, "mention"):
+        kind = item.get("type") if isinstance(item, Mapping) else None
+        if kind not in (None, "mention", "update"):
             return
+        if kind == "update" and not self._concerns_us(item.get("status")):
+            return  # an edit of a post we boosted or favourited but that never addressed us
         self._add(
-            item, lambda: _post(_field(item, "status", Mapping), item, prefix=self.prefix, host=self.host)
+            item,
+            lambda: _post(_field(item, "status", Mapping), item, prefix=self.prefix, host=self.host),
+            newer_wins=True,
         )
 
     def add_hashtag_hit(self, item: Any, tag: str) -> None:
@@ -512,7 +527,7 @@ class _Batch:
         raw = {"hashtag": tag, "status": item}
         self._add(item, lambda: _post(item, raw, prefix=self.prefix, host=self.host, keyword=True))
 
-    def _add(self, item: Any, build: Callable[[], Post]) -> None:
+    def _add(self, item: Any, build: Callable[[], Post], *, newer_wins: bool = False) -> None:
         try:
             post = build()
         except (KeyError, TypeError, ValueError) as exc:
@@ -525,6 +540,22 @@ class _Batch:
         if post.external_id not in self._seen:
             self._seen.add(post.external_id)
             self.posts.append(post)
+        elif newer_wins:
+            # A mention and its edit in one page (oldest first): the post is stored once, as last edited.
+            at = next(i for i, kept in enumerate(self.posts) if kept.external_id == post.external_id)
+            if _edit_time(post) >= _edit_time(self.posts[at]):
+                self.posts[at] = post
+
+    def _concerns_us(self, status: Any) -> bool:
+        """Whether a status mentions the account or answers one of its posts."""
+        if not isinstance(status, Mapping):
+            return True  # let the parser reject it with its reason
+        if self.is_own(str(status.get("in_reply_to_account_id"))):
+            return True
+        return any(
+            isinstance(person, Mapping) and self.is_own(str(person.get("id")))
+            for person in status.get("mentions") or ()
+        )
 
     def _is_own_status(self, status: Mapping[str, Any]) -> bool:
         account = status.get("account")
@@ -562,10 +593,26 @@ def _post(
         author=_author(account, prefix=prefix, host=host),
         conversation_key=in_reply_to or status_id,
         in_reply_to=in_reply_to,
+        edited_at=_edited_at(status.get("edited_at")),
         url=url,
         raw=raw,
         language=_language(status.get("language")),
     )
+
+
+def _edited_at(value: Any) -> datetime | None:
+    """When the status was last edited; None for a status never edited, and for an edit time that cannot
+    be read (the post is kept, as not edited, rather than lost)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return _timestamp(value)
+    except ValueError:
+        return None
+
+
+def _edit_time(post: Post) -> datetime:
+    return post.edited_at or post.created_at
 
 
 def _language(value: Any) -> str:

@@ -307,3 +307,78 @@ def test_a_routing_failure_never_loses_the_page(monkeypatch: pytest.MonkeyPatch)
     assert Mention.objects.filter(routed_at=None).count() == 2  # the sweeper decides them later
     channel.refresh_from_db()
     assert channel.cursor == {"seq": 2}
+
+
+# --- Edits by the author -----------------------------------------------------------------------------------
+
+
+class _PortableConnection:
+    """The database connection as the portable ingest path (SQLite's) sees it, on the test's PostgreSQL."""
+
+    vendor = "sqlite"
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(connection, name)
+
+
+@pytest.fixture(params=["postgresql", "portable"])
+def ingest_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each edit test runs through the PostgreSQL COPY path and through the portable one."""
+    if request.param == "portable":
+        monkeypatch.setattr("inbox.services.connection", _PortableConnection())
+    return request.param
+
+
+EDITED = POSTED + timedelta(minutes=5)
+
+
+@pytest.mark.django_db
+def test_an_edited_post_replaces_the_stored_text_and_keeps_the_earlier_version(ingest_path: str) -> None:
+    channel = ChannelFactory()
+    mentions_ingest(channel=channel, posts=[make_post(1, raw={"v": 1}, language="en")])
+    edit = make_post(1, text="@northwind_help order #1 arrived broken", edited_at=EDITED, raw={"v": 2})
+
+    result = mentions_ingest(channel=channel, posts=[edit])
+
+    mention = Mention.objects.get()
+    assert (result.inserted_ids, result.duplicates, result.edited) == ((), 1, 1)
+    assert (mention.text, mention.edited_at, mention.raw["v"]) == (
+        "@northwind_help order #1 arrived broken",
+        EDITED,
+        2,
+    )
+    (earlier,) = mention.edit_history
+    assert (earlier["external_id"], earlier["text"], earlier["edited_at"]) == (
+        "ext-1",
+        "@northwind_help where is my order #1?",
+        None,
+    )
+    assert datetime.fromisoformat(earlier["replaced_at"]) > POSTED
+    assert MentionChannel.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_an_older_version_arriving_after_an_edit_changes_nothing(ingest_path: str) -> None:
+    channel = ChannelFactory()
+    mentions_ingest(channel=channel, posts=[make_post(1)])
+    mentions_ingest(channel=channel, posts=[make_post(1, text="second version", edited_at=EDITED)])
+
+    first_edit_again = make_post(1, text="first edit", edited_at=EDITED - timedelta(minutes=1))
+    result = mentions_ingest(channel=channel, posts=[first_edit_again, make_post(2)])
+    again = mentions_ingest(channel=channel, posts=[make_post(1)])  # the original, never edited
+
+    mention = Mention.objects.get(external_id="ext-1")
+    assert (result.edited, again.edited) == (0, 0)
+    assert (mention.text, mention.edited_at) == ("second version", EDITED)
+    assert [version["text"] for version in mention.edit_history] == ["@northwind_help where is my order #1?"]
+
+
+@pytest.mark.django_db
+def test_a_post_first_seen_already_edited_is_stored_with_its_edit_time_and_no_history(
+    ingest_path: str,
+) -> None:
+    result = mentions_ingest(channel=ChannelFactory(), posts=[make_post(1, edited_at=EDITED)])
+
+    mention = Mention.objects.get()
+    assert (result.inserted, result.edited) == (1, 0)
+    assert (mention.edited_at, mention.edit_history) == (EDITED, [])

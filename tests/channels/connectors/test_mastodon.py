@@ -100,6 +100,7 @@ def status(
     mentions: tuple[dict[str, Any], ...] = (BRAND,),
     spoiler_text: str = "",
     language: Any = "en",
+    edited_at: str | None = None,
 ) -> dict[str, Any]:
     return {
         "id": status_id,
@@ -115,7 +116,7 @@ def status(
         "replies_count": 0,
         "reblogs_count": 0,
         "favourites_count": 0,
-        "edited_at": None,
+        "edited_at": edited_at,
         "content": content,
         "reblog": None,
         "account": author,
@@ -141,6 +142,11 @@ def mention(notification_id: int, status_payload: dict[str, Any]) -> dict[str, A
     }
 
 
+def update(notification_id: int, status_payload: dict[str, Any]) -> dict[str, Any]:
+    """An "update" notification: a status the account interacted with was edited (Mastodon 3.5+)."""
+    return {**mention(notification_id, status_payload), "type": "update"}
+
+
 def hello(notification_id: int, **kwargs: Any) -> dict[str, Any]:
     """A mention notification whose status id is the notification id plus a fixed offset."""
     status_id = str(117020000000000000 + notification_id)
@@ -156,7 +162,7 @@ def rate_headers(*, remaining: int = 299, reset: str = "2026-08-01T13:55:00.2486
 
 
 def notifications_query(min_id: str | None = None) -> Any:
-    params = {"limit": "40", "types[]": "mention"}
+    params: dict[str, Any] = {"limit": "40", "types[]": ["mention", "update"]}
     if min_id is not None:
         params["min_id"] = min_id
     return matchers.query_param_matcher(params)
@@ -999,6 +1005,92 @@ def test_a_direct_message_is_a_direct_status_addressed_to_the_author(
         "sensitive": ["0"],
     }
     assert "in_reply_to_id" not in sent_form(api.calls[1])
+
+
+# --- Edits: "update" notifications ----------------------------------------------------------------------
+
+EDITED_AT = "2026-08-01T13:51:58.120Z"
+ORIGINAL = status("117020000000000700", "<p>@northwind my tent leaks</p>")
+EDITED = status("117020000000000700", "<p>@northwind my tent leaks at the seams</p>", edited_at=EDITED_AT)
+
+
+def test_an_update_notification_of_a_post_that_mentions_us_brings_its_edited_version(
+    api: responses.RequestsMock, connector: MastodonConnector
+) -> None:
+    api.add(responses.GET, NOTIFICATIONS_URL, json=[update(71, EDITED)], match=[notifications_query("70")])
+
+    page = connector.fetch(channel(), {"min_id": "70"})
+
+    (post,) = page.posts
+    assert (post.external_id, post.kind, post.text) == (
+        f"{HOST}:117020000000000700",
+        "mention",
+        "@northwind my tent leaks at the seams",
+    )
+    assert post.edited_at == datetime(2026, 8, 1, 13, 51, 58, 120000, tzinfo=UTC)
+    assert page.cursor == {"min_id": "71"}
+
+
+def test_an_update_of_a_post_that_never_addressed_us_is_not_a_post_for_the_inbox(
+    api: responses.RequestsMock, connector: MastodonConnector
+) -> None:
+    # A post the account boosted, edited later: Mastodon notifies the edit, but it is no mention of us.
+    boosted = status("117020000000000710", "<p>new trail map</p>", mentions=(), edited_at=EDITED_AT)
+    api.add(responses.GET, NOTIFICATIONS_URL, json=[update(72, boosted)])
+
+    page = connector.fetch(channel(), {"min_id": "71"})
+
+    assert (page.posts, page.rejected, page.cursor) == ((), (), {"min_id": "72"})
+
+
+def test_a_mention_and_its_edit_in_one_page_are_one_post_as_last_edited(
+    api: responses.RequestsMock, connector: MastodonConnector
+) -> None:
+    api.add(responses.GET, NOTIFICATIONS_URL, json=[update(74, EDITED), hello(73), mention(72, ORIGINAL)])
+
+    page = connector.fetch(channel(), {"min_id": "71"})
+
+    assert [(post.external_id, post.text) for post in page.posts] == [
+        (f"{HOST}:117020000000000700", "@northwind my tent leaks at the seams"),
+        (f"{HOST}:117020000000000073", "@northwind hello 73"),
+    ]
+
+
+def test_an_unreadable_edit_time_keeps_the_post_as_not_edited(
+    api: responses.RequestsMock, connector: MastodonConnector
+) -> None:
+    api.add(
+        responses.GET,
+        NOTIFICATIONS_URL,
+        json=[mention(75, status("117020000000000720", "<p>@northwind hi</p>", edited_at="yesterday"))],
+    )
+
+    (post,) = connector.fetch(channel(), {"min_id": "74"}).posts
+
+    assert post.edited_at is None
+
+
+@pytest.mark.django_db
+def test_a_pulled_edit_replaces_the_stored_text_and_keeps_the_original(api: responses.RequestsMock) -> None:
+    stored_channel = ChannelFactory(
+        network="mastodon",
+        external_account_id=OWN_ID,
+        credentials={"instance_url": INSTANCE, "access_token": TOKEN},
+        cursor={"min_id": "70"},
+    )
+    api.add(responses.GET, NOTIFICATIONS_URL, json=[mention(71, ORIGINAL)], match=[notifications_query("70")])
+    api.add(responses.GET, NOTIFICATIONS_URL, json=[update(80, EDITED)], match=[notifications_query("71")])
+    pull = MastodonConnector(clock=lambda: NOW)
+    channel_pull(channel_id=stored_channel.pk, connector=pull)
+
+    result = channel_pull(channel_id=stored_channel.pk, connector=pull)
+
+    assert (result.outcome, result.inserted, result.duplicates) == ("ok", 0, 1)
+    stored = Mention.objects.get(network="mastodon")
+    assert stored.text == "@northwind my tent leaks at the seams"
+    assert stored.edited_at == datetime(2026, 8, 1, 13, 51, 58, 120000, tzinfo=UTC)
+    assert [version["text"] for version in stored.edit_history] == ["@northwind my tent leaks"]
+    assert stored.raw["type"] == "update"
 
 
 # --- Through the pull service ----------------------------------------------------------------------------

@@ -206,7 +206,7 @@ def test_a_recorded_mention_notification_becomes_a_mention(
         RateLimitInfo("GET /api/v1/notifications", f"user:{ADMIN_ID}", 300, 299, reset_at),
     )
     assert parse_qs(urlsplit(api.calls[0].request.url).query) == {
-        "types[]": ["mention"],
+        "types[]": ["mention", "update"],
         "min_id": ["1"],
         "limit": ["40"],
     }
