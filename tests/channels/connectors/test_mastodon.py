@@ -1147,6 +1147,62 @@ def test_a_pull_stores_the_status_language_on_the_mention(api: responses.Request
     }
 
 
+@pytest.mark.django_db
+def test_a_pull_walks_several_pages_by_their_link_headers_and_stores_each_post_once(
+    api: responses.RequestsMock,
+) -> None:
+    stored_channel = ChannelFactory(
+        network="mastodon",
+        external_account_id=OWN_ID,
+        credentials={"instance_url": INSTANCE, "access_token": TOKEN},
+        cursor={"min_id": "100"},
+    )
+    boosted = status("117020000000000999", "<p>trail map v2</p>", mentions=(), edited_at=EDITED_AT)
+    pages = [
+        ("100", [hello(n) for n in range(140, 100, -1)], "140", "101"),
+        # The second page carries the edit of a post of the first (notification 105's status).
+        (
+            "140",
+            [hello(n) for n in range(180, 141, -1)] + [update(141, status_of(hello(105), EDITED_AT))],
+            "180",
+            "141",
+        ),
+        # The newest item of the last page is an edit that is not ours: dropped, but the cursor passes it.
+        ("180", [update(184, boosted), hello(183), hello(182), hello(181)], "184", "181"),
+    ]
+    for min_id, items, newest, oldest in pages:
+        api.add(
+            responses.GET,
+            NOTIFICATIONS_URL,
+            json=items,
+            headers={"Link": link(NOTIFICATIONS_URL, newest=newest, oldest=oldest), **rate_headers()},
+            match=[notifications_query(min_id=min_id)],
+        )
+
+    result = channel_pull(channel_id=stored_channel.pk, connector=MastodonConnector(clock=lambda: NOW))
+
+    assert (result.outcome, result.pages, result.inserted, result.duplicates) == (
+        "ok",
+        3,
+        82,
+        1,
+    )  # 1: the edit
+    assert [query(call)["min_id"] for call in api.calls] == [["100"], ["140"], ["180"]]
+    stored_channel.refresh_from_db()
+    assert stored_channel.cursor == {"min_id": "184"}
+    stored = dict(Mention.objects.values_list("external_id", "text"))
+    assert len(stored) == 82
+    assert set(stored) == {f"{HOST}:{117020000000000000 + n}" for n in [*range(101, 141), *range(142, 184)]}
+    assert stored[f"{HOST}:117020000000000105"] == "@northwind hello 105, edited"
+
+
+def status_of(notification: dict[str, Any], edited_at: str) -> dict[str, Any]:
+    """The status of a notification as edited at ``edited_at``."""
+    edited = dict(notification["status"])
+    edited.update(content=edited["content"].replace("</p>", ", edited</p>"), edited_at=edited_at)
+    return edited
+
+
 # --- History: walking back for a backfill ----------------------------------------------------------------
 
 WINDOW_START = datetime(2026, 7, 25, tzinfo=UTC)
