@@ -34,7 +34,7 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_mention_stage (
     author_handle text, author_display_name text, author_follower_count bigint, author_is_verified boolean,
     team_id bigint, priority integer, intent text, intent_confidence float8, sentiment float8,
     sentiment_label text, is_misdirected boolean, labels text, requires_approval boolean, assignee_id integer,
-    decision text, routed_at timestamptz, edited_at timestamptz
+    decision text, routed_at timestamptz, edited_at timestamptz, canonical_id text
 ) ON COMMIT DELETE ROWS;
 DELETE FROM ingest_mention_stage
 """
@@ -81,27 +81,33 @@ WITH page_authors AS (
 INSERT INTO inbox_mention
     (network, external_id, kind, text, url, created_at, received_at, author_id, conversation_key,
      in_reply_to, raw, language, status, team_id, priority, intent, intent_confidence, sentiment,
-     sentiment_label, is_misdirected, labels, requires_approval, assignee_id, decision, routed_at, edited_at)
+     sentiment_label, is_misdirected, labels, requires_approval, assignee_id, decision, routed_at, edited_at,
+     canonical_id)
 SELECT s.network, s.external_id, s.kind, s.text, s.url, s.created_at, %(now)s, authors.id,
     COALESCE(parent.conversation_key, s.conversation_key), s.in_reply_to, s.raw::jsonb, s.language,
     %(status)s,
     COALESCE(s.team_id, %(team_id)s), COALESCE(s.priority, %(priority)s), COALESCE(s.intent, ''),
     s.intent_confidence, s.sentiment, COALESCE(s.sentiment_label, ''), COALESCE(s.is_misdirected, false),
     COALESCE(s.labels::jsonb, '[]'::jsonb), COALESCE(s.requires_approval, false), s.assignee_id,
-    COALESCE(s.decision::jsonb, '{}'::jsonb), s.routed_at, s.edited_at
+    COALESCE(s.decision::jsonb, '{}'::jsonb), s.routed_at, s.edited_at, s.canonical_id
 FROM ingest_mention_stage s
 JOIN authors ON authors.network = s.network AND authors.external_id = s.author_external_id
 LEFT JOIN inbox_mention parent
     ON s.in_reply_to <> '' AND parent.network = s.network AND parent.external_id = s.in_reply_to
     AND parent.conversation_key <> ''
 ORDER BY s.network, s.external_id
-ON CONFLICT (network, external_id) DO NOTHING
+-- No conflict target: a post stored under its external id or (another server's copy) its canonical id.
+ON CONFLICT DO NOTHING
 RETURNING id, network, external_id
 ), linked AS (
-    -- The page's posts already stored and the new ones, linked in the same round trip.
-    INSERT INTO inbox_mentionchannel (mention_id, channel_id, received_at)
-    SELECT id, %(channel_id)s, %(now)s
-    FROM (SELECT id FROM inserted UNION ALL SELECT unnest(%(known_ids)s::bigint[])) AS ids (id)
+    -- The page's posts already stored and the new ones, linked in the same round trip; a post stored
+    -- under another server's id keeps this channel's id for it on the link.
+    INSERT INTO inbox_mentionchannel (mention_id, channel_id, received_at, external_id)
+    SELECT id, %(channel_id)s, %(now)s, external_id
+    FROM (
+        SELECT id, '' FROM inserted
+        UNION ALL SELECT * FROM unnest(%(known_ids)s::bigint[], %(known_external_ids)s)
+    ) AS ids (id, external_id)
     ORDER BY id
     ON CONFLICT (mention_id, channel_id) DO NOTHING
 )
@@ -119,6 +125,7 @@ _STORE_PARAMETERS = (
     ("priority", "integer"),
     ("channel_id", "bigint"),
     ("known_ids", "bigint[]"),
+    ("known_external_ids", "text[]"),
 )
 _PREPARE_STORE = (
     "PREPARE socialops_ingest_store ("
@@ -147,7 +154,12 @@ def _prepare_store(cursor: Any) -> None:
 LAST_SEEN_GRANULARITY = timedelta(hours=1)  # an author's last_seen_at is kept to the hour, not the second
 
 _EXISTING = (
-    "SELECT external_id, id, edited_at FROM inbox_mention WHERE network = %s AND external_id = ANY(%s)"
+    "SELECT external_id, '', id, edited_at FROM inbox_mention WHERE network = %s AND external_id = ANY(%s)"
+)
+# For pages whose posts have canonical ids: a post may be stored under another server's external id.
+_EXISTING_OR_CANONICAL = (
+    "SELECT external_id, canonical_id, id, edited_at FROM inbox_mention WHERE network = %s"
+    " AND (external_id = ANY(%s) OR (canonical_id <> '' AND canonical_id = ANY(%s)))"
 )
 
 # An author's edit of a post that keeps its id (Mastodon's): the text becomes the edited one and the version
@@ -168,8 +180,9 @@ RETURNING m.id
 
 
 _LINK = """
-INSERT INTO inbox_mentionchannel (mention_id, channel_id, received_at)
-SELECT mention_id, %(channel_id)s, %(now)s FROM unnest(%(known_ids)s::bigint[]) AS mention_id
+INSERT INTO inbox_mentionchannel (mention_id, channel_id, received_at, external_id)
+SELECT mention_id, %(channel_id)s, %(now)s, external_id
+FROM unnest(%(known_ids)s::bigint[], %(known_external_ids)s::text[]) AS known (mention_id, external_id)
 ORDER BY mention_id
 ON CONFLICT (mention_id, channel_id) DO NOTHING
 """
@@ -218,11 +231,16 @@ def mentions_store(
         # A page lost with a crash of the database server is lost together with its cursor, and pulled
         # again: so this transaction need not wait for its WAL to reach the disk.
         stored = _stored(cursor, posts, first_statement="SET LOCAL synchronous_commit TO OFF; ")
-        known = {key: mention_id for key, (mention_id, _) in stored.items()}
+        known = {key: mention_id for key, (mention_id, _, _) in stored.items()}
         edited = _edits_apply(cursor, posts, stored, raw_json=raw_json, cleaned=cleaned, now=now)
+        links = sorted((mention_id, receipt_id) for mention_id, _, receipt_id in stored.values())
+        link_parameters = {
+            "known_ids": [mention_id for mention_id, _ in links],
+            "known_external_ids": [receipt_id for _, receipt_id in links],
+        }
         fresh = [post for post in posts if (post.network, post.external_id) not in known]
         if not fresh:
-            cursor.execute(_LINK, {"channel_id": channel_id, "now": now, "known_ids": sorted(known.values())})
+            cursor.execute(_LINK, {"channel_id": channel_id, "now": now, **link_parameters})
             return Stored(inserted={}, edited=edited)
         decided = route(fresh) if route is not None else [None] * len(fresh)
         cursor.execute(_CREATE_STAGE)
@@ -239,7 +257,7 @@ def mentions_store(
                 "status": status,
                 "priority": priority,
                 "channel_id": channel_id,
-                "known_ids": sorted(known.values()),
+                **link_parameters,
             },
         )
         inserted: dict[tuple[str, str], int] = {}
@@ -268,24 +286,38 @@ def mentions_store(
 
 def _stored(
     cursor: Any, posts: Sequence[Post], first_statement: str = ""
-) -> dict[tuple[str, str], tuple[int, datetime | None]]:
-    """The posts of the page already stored: their mention id and the edit time of the stored version."""
-    stored: dict[tuple[str, str], tuple[int, datetime | None]] = {}
+) -> dict[tuple[str, str], tuple[int, datetime | None, str]]:
+    """The posts of the page already stored, by (network, external id): their mention id, the edit time of
+    the stored version, and the post's external id when the mention is stored under another one (found by
+    its canonical id), else ""."""
+    stored: dict[tuple[str, str], tuple[int, datetime | None, str]] = {}
     for network in {post.network for post in posts}:
-        external_ids = [post.external_id for post in posts if post.network == network]
-        cursor.execute(first_statement + _EXISTING, [network, external_ids])
+        page = [post for post in posts if post.network == network]
+        external_ids = [post.external_id for post in page]
+        canonical_ids = [post.canonical_id for post in page if post.canonical_id]
+        if canonical_ids:
+            cursor.execute(first_statement + _EXISTING_OR_CANONICAL, [network, external_ids, canonical_ids])
+        else:
+            cursor.execute(first_statement + _EXISTING, [network, external_ids])
         first_statement = ""
-        stored.update(
-            ((network, external_id), (mention_id, edited_at))
-            for external_id, mention_id, edited_at in cursor.fetchall()
-        )
+        by_external: dict[str, tuple[int, datetime | None]] = {}
+        by_canonical: dict[str, tuple[int, datetime | None]] = {}
+        for external_id, canonical_id, mention_id, edited_at in cursor.fetchall():
+            by_external[external_id] = (mention_id, edited_at)
+            if canonical_id:
+                by_canonical[canonical_id] = (mention_id, edited_at)
+        for post in page:
+            if post.external_id in by_external:
+                stored[(network, post.external_id)] = (*by_external[post.external_id], "")
+            elif post.canonical_id in by_canonical:
+                stored[(network, post.external_id)] = (*by_canonical[post.canonical_id], post.external_id)
     return stored
 
 
 def _edits_apply(
     cursor: Any,
     posts: Sequence[Post],
-    stored: dict[tuple[str, str], tuple[int, datetime | None]],
+    stored: dict[tuple[str, str], tuple[int, datetime | None, str]],
     *,
     raw_json: Callable[[Post], str],
     cleaned: Callable[[Post], CleanedPost],
@@ -391,6 +423,7 @@ def _copy_buffer(
                     "t" if author.is_verified else "f",
                     _routing_fields(columns, now),
                     "\\N" if post.edited_at is None else post.edited_at.isoformat(),
+                    _field(post.canonical_id),
                 )
             )
         )

@@ -97,6 +97,14 @@ class Mention(models.Model):
     # An edit that keeps the post's id (Mastodon's) replaces the text when it is later than this; earlier
     # versions are kept in raw["edit_history"] (see edit_history), as X's edits are.
     edited_at = models.DateTimeField(null=True, blank=True, help_text="When the author last edited the post.")
+    # db_default: the bulk ingest names its columns. Unique per network when set (see Meta).
+    canonical_id = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The post's id on every server (Mastodon's status uri) when external ids differ by server.",
+    )
     channels = models.ManyToManyField(Channel, through="MentionChannel", related_name="mentions")
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
@@ -146,7 +154,15 @@ class Mention(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["network", "external_id"], name="mention_network_external_unique")
+            models.UniqueConstraint(
+                fields=["network", "external_id"], name="mention_network_external_unique"
+            ),
+            # Partial: only posts with a canonical id (Mastodon's) write an entry here.
+            models.UniqueConstraint(
+                fields=["network", "canonical_id"],
+                condition=~models.Q(canonical_id=""),
+                name="mention_network_canonical_unique",
+            ),
         ]
         indexes = [
             models.Index(
@@ -234,6 +250,14 @@ class MentionChannel(models.Model):
     mention = models.ForeignKey(Mention, on_delete=models.CASCADE, related_name="receipts", db_index=False)
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="receipts")
     received_at = models.DateTimeField(default=timezone.now)
+    # db_default: the bulk ingest names its columns. Replies from this channel go to this id.
+    external_id = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The post's id as this channel received it, if not the mention's (another server's id).",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["mention", "channel"], name="mentionchannel_unique")]

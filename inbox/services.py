@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from channels.connectors.base import Post, PostTimeRefused, RejectedItem, post_time_checked
@@ -28,6 +30,7 @@ _MAX_LENGTHS = {
     "conversation_key": Mention._meta.get_field("conversation_key").max_length,
     "in_reply_to": Mention._meta.get_field("in_reply_to").max_length,
     "url": Mention._meta.get_field("url").max_length,
+    "canonical_id": Mention._meta.get_field("canonical_id").max_length,
     "author_external_id": Author._meta.get_field("external_id").max_length,
     "handle": Author._meta.get_field("handle").max_length,
     "display_name": Author._meta.get_field("display_name").max_length,
@@ -273,71 +276,122 @@ def _cleaned(post: Post) -> CleanedPost:
 def _store_generic(posts: Sequence[Post], *, channel: Channel, now: datetime) -> tuple[list[int], list[int]]:
     """The portable path (SQLite, the embedded default): the same statements without COPY. Returns the
     new mentions' ids and the ids of those an edit that kept the post's id changed."""
-    edited = _same_id_edits_apply(posts, now=now)
+    stored = _stored_generic(posts)
+    edited = _same_id_edits_apply(posts, stored=stored, now=now)
     author_ids = _authors_upsert(posts, now=now)
-    inserted = _mentions_insert(posts, author_ids=author_ids, team_id=channel.owning_team_id, now=now)
-    known = _mention_ids(posts)
+    fresh = [post for post in posts if (post.network, post.external_id) not in stored]
+    inserted = _mentions_insert(fresh, author_ids=author_ids, team_id=channel.owning_team_id, now=now)
+    links = {mention_id: receipt_id for mention_id, _, receipt_id in _stored_generic(posts).values()}
     MentionChannel.objects.bulk_create(
         [
-            MentionChannel(mention_id=mention_id, channel_id=channel.pk, received_at=now)
-            for mention_id in sorted(set(known.values()))
+            MentionChannel(
+                mention_id=mention_id, channel_id=channel.pk, received_at=now, external_id=receipt_id
+            )
+            for mention_id, receipt_id in sorted(links.items())
         ],
         ignore_conflicts=True,
     )
     return inserted, edited
 
 
-def _same_id_edits_apply(posts: Sequence[Post], *, now: datetime) -> list[int]:
-    """``bulk_postgresql``'s edit statement, portably: stored posts that arrive under the same id edited
-    later than the stored version (Mastodon's edits) take the new text, the old one kept in
-    ``raw["edit_history"]`` as ``_edits_apply`` keeps X's."""
-    candidates = {(post.network, post.external_id): post for post in posts if post.edited_at is not None}
+def _stored_generic(posts: Sequence[Post]) -> dict[tuple[str, str], tuple[int, datetime | None, str]]:
+    """``bulk_postgresql._stored`` through the ORM: the stored posts of the page by (network, external id),
+    with their mention id, stored edit time, and their own external id when stored under another one."""
+    stored: dict[tuple[str, str], tuple[int, datetime | None, str]] = {}
+    for network in {post.network for post in posts}:
+        page = [post for post in posts if post.network == network]
+        for start in range(0, len(page), INSERT_CHUNK):
+            chunk = page[start : start + INSERT_CHUNK]
+            found = Q(external_id__in=[post.external_id for post in chunk])
+            canonical_ids = [post.canonical_id for post in chunk if post.canonical_id]
+            if canonical_ids:
+                found |= Q(canonical_id__in=canonical_ids)
+            rows = Mention.objects.filter(found, network=network).values_list(
+                "external_id", "canonical_id", "id", "edited_at"
+            )
+            by_external, by_canonical = {}, {}
+            for external_id, canonical_id, mention_id, edited_at in rows:
+                by_external[external_id] = (mention_id, edited_at)
+                if canonical_id:
+                    by_canonical[canonical_id] = (mention_id, edited_at)
+            for post in chunk:
+                if post.external_id in by_external:
+                    stored[(network, post.external_id)] = (*by_external[post.external_id], "")
+                elif post.canonical_id in by_canonical:
+                    stored[(network, post.external_id)] = (*by_canonical[post.canonical_id], post.external_id)
+    return stored
+
+
+def _same_id_edits_apply(
+    posts: Sequence[Post],
+    *,
+    stored: Mapping[tuple[str, str], tuple[int, datetime | None, str]],
+    now: datetime,
+) -> list[int]:
+    """``bulk_postgresql``'s edit statement, portably: stored posts that arrive under their id (or another
+    server's copy of it) edited later than the stored version (Mastodon's edits) take the new text, the old
+    one kept in ``raw["edit_history"]`` as ``_edits_apply`` keeps X's."""
+    candidates: dict[int, Post] = {}
+    for post in posts:
+        known = stored.get((post.network, post.external_id))
+        if (
+            known is not None
+            and post.edited_at is not None
+            and (known[1] is None or known[1] < post.edited_at)
+        ):
+            candidates[known[0]] = post
     if not candidates:
         return []
     changed = []
-    for network in {key[0] for key in candidates}:
-        external_ids = [key[1] for key in candidates if key[0] == network]
-        for mention in Mention.objects.filter(network=network, external_id__in=external_ids).only(
-            "id", "external_id", "network", "text", "edited_at", "raw", "url", "language"
-        ):
-            post = candidates[(network, mention.external_id)]
-            if mention.edited_at is not None and mention.edited_at >= post.edited_at:
-                continue
-            old_raw = mention.raw if isinstance(mention.raw, dict) else {}
-            history = old_raw.get("edit_history")
-            version = {
-                "external_id": mention.external_id,
-                "text": mention.text,
-                "edited_at": mention.edited_at.isoformat() if mention.edited_at else None,
-                "replaced_at": now.isoformat(),
-            }
-            mention.raw = {
-                **payload_value(post.raw),
-                "edit_history": [*(history if isinstance(history, list) else []), version],
-            }
-            mention.text = _cleaned(post).text
-            mention.url = post.url
-            mention.language = (post.language or "")[:LANGUAGE_MAX_LENGTH]
-            mention.edited_at = post.edited_at
-            changed.append(mention)
+    for mention in Mention.objects.filter(id__in=candidates).only(
+        "id", "external_id", "text", "edited_at", "raw", "url", "language"
+    ):
+        post = candidates[mention.pk]
+        if mention.edited_at is not None and mention.edited_at >= post.edited_at:
+            continue
+        old_raw = mention.raw if isinstance(mention.raw, dict) else {}
+        history = old_raw.get("edit_history")
+        version = {
+            "external_id": mention.external_id,
+            "text": mention.text,
+            "edited_at": mention.edited_at.isoformat() if mention.edited_at else None,
+            "replaced_at": now.isoformat(),
+        }
+        mention.raw = {
+            **payload_value(post.raw),
+            "edit_history": [*(history if isinstance(history, list) else []), version],
+        }
+        mention.text = _cleaned(post).text
+        mention.url = post.url
+        mention.language = (post.language or "")[:LANGUAGE_MAX_LENGTH]
+        mention.edited_at = post.edited_at
+        changed.append(mention)
     Mention.objects.bulk_update(changed, ["text", "raw", "url", "language", "edited_at"])
     return [mention.pk for mention in changed]
 
 
 def _validate(posts: Sequence[Post]) -> tuple[list[Post], list[RejectedPost]]:
-    """Keep the first copy of each post; refuse posts that cannot be stored as they are."""
+    """Keep the first copy of each post (by external id, or by canonical id for copies from different
+    servers); refuse posts that cannot be stored as they are."""
     valid: list[Post] = []
     rejected: list[RejectedPost] = []
     seen: set[tuple[str, str]] = set()
+    seen_canonical: set[tuple[str, str]] = set()
     for index, post in enumerate(posts):
         reason = _problem(post)
         if reason:
             rejected.append(RejectedPost(index=index, external_id=str(post.external_id)[:80], reason=reason))
             continue
+        if not isinstance(post.canonical_id, str) or len(post.canonical_id) > _MAX_LENGTHS["canonical_id"]:
+            # Cut short, two posts could share one; without it, the post is stored under its external id.
+            post = dataclasses.replace(post, canonical_id="")
         key = (post.network, post.external_id)
-        if key in seen:
+        canonical = (post.network, post.canonical_id)
+        if key in seen or canonical in seen_canonical:
             continue
         seen.add(key)
+        if post.canonical_id:
+            seen_canonical.add(canonical)
         valid.append(post)
     return valid, rejected
 
@@ -432,6 +486,7 @@ _INSERT_FIELDS = (
     "intent",
     "sentiment_label",
     "is_misdirected",
+    "canonical_id",
 )
 
 
@@ -447,7 +502,6 @@ def _mentions_insert(
     table = connection.ops.quote_name(Mention._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    conflict = ", ".join(connection.ops.quote_name(column) for column in ("network", "external_id"))
     returning = connection.ops.quote_name("id")
     # A reply joins the conversation of the post it answers, when that post is stored.
     parent_keys: dict[tuple[str, str], str] = {}
@@ -488,25 +542,16 @@ def _mentions_insert(
                     "",
                     "",
                     False,
+                    post.canonical_id,
                 )
             )
         # Only quoted model metadata and placeholders are formatted in; every value is a bound parameter.
         values_sql = ", ".join([placeholder] * len(chunk))
-        sql = f"INSERT INTO {table} ({columns}) VALUES {values_sql} ON CONFLICT ({conflict}) DO NOTHING "  # noqa: S608
+        # No conflict target: a post is stored under its external id, or another server's copy under its
+        # canonical id.
+        sql = f"INSERT INTO {table} ({columns}) VALUES {values_sql} ON CONFLICT DO NOTHING "  # noqa: S608
         sql += f"RETURNING {returning}"
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             inserted.extend(row[0] for row in cursor.fetchall())
     return inserted
-
-
-def _mention_ids(posts: Sequence[Post]) -> dict[tuple[str, str], int]:
-    ids: dict[tuple[str, str], int] = {}
-    for network in {post.network for post in posts}:
-        external_ids = [post.external_id for post in posts if post.network == network]
-        for start in range(0, len(external_ids), INSERT_CHUNK):
-            for external_id, mention_id in Mention.objects.filter(
-                network=network, external_id__in=external_ids[start : start + INSERT_CHUNK]
-            ).values_list("external_id", "id"):
-                ids[(network, external_id)] = mention_id
-    return ids

@@ -6,9 +6,10 @@ servers hand out the same numbers for different posts. Every id this connector e
 replies, ``in_reply_to``) is therefore ``"<instance host>:<id on that instance>"``, the instance being the
 channel's own. Ids stay short (inside the 64 characters of ``Mention.external_id``), a reply's parent gets the
 same id its own pull gave it, so threads join up without a lookup, and a reply goes back through the channel
-with the local id recovered from the external one. The cost: one post seen through two of our channels on
-*different* instances becomes two mentions; its global ActivityPub ``uri`` stays in ``raw`` for anyone who
-wants to join them later.
+with the local id recovered from the external one. One post seen through two of our channels on *different*
+instances has two such ids but one ActivityPub ``uri``, the post's ``canonical_id``: the ingest stores it
+once, linked to both channels, each link keeping that channel's id for the post so replies from either
+account go to the right status.
 
 Handles. An instance names its own accounts by their bare user name (``acct`` "walker") and every other
 account as ``user@host``; authors are stored as ``user@host`` either way, so one person reads the same from
@@ -594,6 +595,7 @@ def _post(
         conversation_key=in_reply_to or status_id,
         in_reply_to=in_reply_to,
         edited_at=_edited_at(status.get("edited_at")),
+        canonical_id=_uri(status),
         url=url,
         raw=raw,
         language=_language(status.get("language")),
@@ -609,6 +611,12 @@ def _edited_at(value: Any) -> datetime | None:
         return _timestamp(value)
     except ValueError:
         return None
+
+
+def _uri(status: Mapping[str, Any]) -> str:
+    """The status's ActivityPub id, the same on every server that knows the post; "" when it has none."""
+    uri = status.get("uri")
+    return uri if isinstance(uri, str) and uri.startswith(("https://", "http://")) else ""
 
 
 def _edit_time(post: Post) -> datetime:

@@ -382,3 +382,83 @@ def test_a_post_first_seen_already_edited_is_stored_with_its_edit_time_and_no_hi
     mention = Mention.objects.get()
     assert (result.inserted, result.edited) == (1, 0)
     assert (mention.edited_at, mention.edit_history) == (EDITED, [])
+
+
+# --- One post, several servers: canonical ids ------------------------------------------------------------
+
+
+def server_copy(server: str, local_id: int, **changes: object) -> Post:
+    """The same post as two servers hand it out: an id per server, one canonical id."""
+    fields: dict[str, object] = {
+        "network": "mastodon",
+        "external_id": f"{server}:{local_id}",
+        "canonical_id": "https://trails.example/users/hiker/statuses/1",
+        "author": AuthorData(external_id=f"{server}:42", handle="hiker@trails.example"),
+    }
+    return make_post(1, **{**fields, **changes})
+
+
+@pytest.mark.django_db
+def test_one_post_received_on_two_servers_is_one_mention_linked_to_both_channels(ingest_path: str) -> None:
+    on_a, on_b = ChannelFactory(network="mastodon"), ChannelFactory(network="mastodon")
+    first = mentions_ingest(channel=on_a, posts=[server_copy("a.example", 111)])
+
+    second = mentions_ingest(
+        channel=on_b, posts=[server_copy("b.example", 999), make_post(2, network="mastodon")]
+    )
+    again = mentions_ingest(channel=on_b, posts=[server_copy("b.example", 999)])
+
+    mention = Mention.objects.get(canonical_id="https://trails.example/users/hiker/statuses/1")
+    assert first.inserted_ids == (mention.pk,)
+    assert (second.inserted, second.duplicates, again.inserted, again.duplicates) == (1, 1, 0, 1)
+    assert mention.external_id == "a.example:111"
+    assert Mention.objects.count() == 2
+    assert sorted(
+        MentionChannel.objects.filter(mention=mention).values_list("channel_id", "external_id")
+    ) == [
+        (on_a.pk, ""),
+        (on_b.pk, "b.example:999"),  # replies from b go to b's id for the post
+    ]
+
+
+@pytest.mark.django_db
+def test_copies_of_one_post_from_two_servers_in_one_page_are_stored_once(ingest_path: str) -> None:
+    channel = ChannelFactory(network="mastodon")
+
+    result = mentions_ingest(
+        channel=channel, posts=[server_copy("a.example", 111), server_copy("b.example", 9)]
+    )
+
+    assert (result.inserted, result.duplicates, result.rejected) == (1, 0, ())  # as a post repeated in a page
+    assert Mention.objects.get().external_id == "a.example:111"
+
+
+@pytest.mark.django_db
+def test_an_edit_arriving_through_another_server_edits_the_one_mention(ingest_path: str) -> None:
+    on_a, on_b = ChannelFactory(network="mastodon"), ChannelFactory(network="mastodon")
+    mentions_ingest(channel=on_a, posts=[server_copy("a.example", 111)])
+
+    result = mentions_ingest(
+        channel=on_b, posts=[server_copy("b.example", 999, text="edited on the way", edited_at=EDITED)]
+    )
+
+    mention = Mention.objects.get()
+    assert result.edited == 1
+    assert (mention.text, mention.external_id) == ("edited on the way", "a.example:111")
+
+
+@pytest.mark.django_db
+def test_a_canonical_id_too_long_to_store_leaves_the_post_stored_by_its_external_id(ingest_path: str) -> None:
+    too_long = "https://trails.example/" + "x" * 600
+    channel = ChannelFactory(network="mastodon")
+
+    result = mentions_ingest(
+        channel=channel,
+        posts=[
+            server_copy("a.example", 1, canonical_id=too_long),
+            server_copy("b.example", 2, canonical_id=too_long),
+        ],
+    )
+
+    assert (result.inserted, result.rejected) == (2, ())
+    assert set(Mention.objects.values_list("canonical_id", flat=True)) == {""}

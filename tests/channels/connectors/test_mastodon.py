@@ -394,6 +394,7 @@ def test_a_reply_becomes_a_post_with_instance_qualified_ids_author_and_thread(
             ),
             conversation_key=f"{HOST}:117020583245459824",
             in_reply_to=f"{HOST}:117020583245459824",
+            canonical_id="https://trails.example/users/hiker/statuses/117020583258292382",
             url="https://trails.example/@hiker/117020583258292382",
             raw=item,
             language="en",
@@ -1201,6 +1202,51 @@ def status_of(notification: dict[str, Any], edited_at: str) -> dict[str, Any]:
     edited = dict(notification["status"])
     edited.update(content=edited["content"].replace("</p>", ", edited</p>"), edited_at=edited_at)
     return edited
+
+
+OTHER_INSTANCE = "https://social.other.example"
+OTHER_HOST = "social.other.example"
+
+
+@pytest.mark.django_db
+def test_one_post_seen_by_our_accounts_on_two_instances_is_one_mention_on_both_channels(
+    api: responses.RequestsMock,
+) -> None:
+    # Hiker's post mentions @northwind@mastodon.example and @northwind_events@social.other.example. Each
+    # instance gives it its own id; its ActivityPub uri is the same on both.
+    on_ours = ChannelFactory(
+        network="mastodon",
+        external_account_id=f"{HOST}:{OWN_ID}",
+        credentials={"instance_url": INSTANCE, "access_token": TOKEN},
+        cursor={"min_id": "10"},
+    )
+    on_other = ChannelFactory(
+        network="mastodon",
+        external_account_id=f"{OTHER_HOST}:42",
+        credentials={"instance_url": OTHER_INSTANCE, "access_token": "token-events"},
+        cursor={"min_id": "500"},
+    )
+    here = status("117020000000000800", "<p>@northwind @northwind_events who runs the stand?</p>")
+    there = {
+        **status("113000000000000555", "<p>@northwind @northwind_events who runs the stand?</p>"),
+        "uri": here["uri"],
+        "account": {**HIKER, "id": "113000000000000042"},
+    }
+    api.add(responses.GET, NOTIFICATIONS_URL, json=[mention(11, here)])
+    api.add(responses.GET, f"{OTHER_INSTANCE}/api/v1/notifications", json=[mention(501, there)])
+    pull = MastodonConnector(clock=lambda: NOW)
+
+    first = channel_pull(channel_id=on_ours.pk, connector=pull)
+    second = channel_pull(channel_id=on_other.pk, connector=pull)
+
+    assert (first.inserted, second.inserted, second.duplicates) == (1, 0, 1)
+    stored = Mention.objects.get(network="mastodon")
+    assert stored.external_id == f"{HOST}:117020000000000800"
+    assert stored.canonical_id == "https://trails.example/users/hiker/statuses/117020000000000800"
+    assert sorted(stored.receipts.values_list("channel_id", "external_id")) == [
+        (on_ours.pk, ""),
+        (on_other.pk, f"{OTHER_HOST}:113000000000000555"),
+    ]
 
 
 # --- History: walking back for a backfill ----------------------------------------------------------------
