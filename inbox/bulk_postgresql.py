@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -162,6 +163,14 @@ _EXISTING_OR_CANONICAL = (
     " AND (external_id = ANY(%s) OR (canonical_id <> '' AND canonical_id = ANY(%s)))"
 )
 
+# A reply's parent stored under another server's id, found by the id this server gave it (kept on its
+# receipt). "external_id <> ''" spelled out: without it the planner cannot use the partial index.
+_RECEIVED_PARENTS = """
+SELECT r.external_id, m.conversation_key
+FROM inbox_mentionchannel r JOIN inbox_mention m ON m.id = r.mention_id
+WHERE r.external_id <> '' AND r.external_id = ANY(%s) AND m.network = %s AND m.conversation_key <> ''
+"""
+
 # An author's edit of a post that keeps its id (Mastodon's): the text becomes the edited one and the version
 # it replaces joins raw["edit_history"], as X's edits (a new id per version) do in inbox.services. The
 # condition is checked again here, so of two ingests racing with versions of one post the later edit wins.
@@ -242,6 +251,7 @@ def mentions_store(
         if not fresh:
             cursor.execute(_LINK, {"channel_id": channel_id, "now": now, **link_parameters})
             return Stored(inserted={}, edited=edited)
+        fresh = _received_parents_joined(cursor, fresh)
         decided = route(fresh) if route is not None else [None] * len(fresh)
         cursor.execute(_CREATE_STAGE)
         cursor.cursor.copy_expert(
@@ -312,6 +322,24 @@ def _stored(
             elif post.canonical_id in by_canonical:
                 stored[(network, post.external_id)] = (*by_canonical[post.canonical_id], post.external_id)
     return stored
+
+
+def _received_parents_joined(cursor: Any, fresh: list[Post]) -> list[Post]:
+    """Replies whose parent is stored under another server's id take that parent's conversation key. Only
+    posts with canonical ids (Mastodon's) can have such a parent, so other pages cost nothing here."""
+    replies = [post for post in fresh if post.canonical_id and post.in_reply_to]
+    if not replies:
+        return fresh
+    keys: dict[tuple[str, str], str] = {}
+    for network in {post.network for post in replies}:
+        cursor.execute(_RECEIVED_PARENTS, [[p.in_reply_to for p in replies if p.network == network], network])
+        keys.update(((network, external_id), key) for external_id, key in cursor.fetchall())
+    return [
+        replace(post, conversation_key=keys[(post.network, post.in_reply_to)])
+        if (post.network, post.in_reply_to) in keys
+        else post
+        for post in fresh
+    ]
 
 
 def _edits_apply(

@@ -261,6 +261,15 @@ class MentionChannel(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["mention", "channel"], name="mentionchannel_unique")]
+        indexes = [
+            # Partial: only receipts of posts stored under another server's id, where a reply's parent is
+            # looked up by the id this channel's server gave it.
+            models.Index(
+                fields=["external_id"],
+                name="mentionchannel_external_idx",
+                condition=~models.Q(external_id=""),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.mention} on {self.channel}"

@@ -513,6 +513,23 @@ def _mentions_insert(
             .values_list("external_id", "conversation_key")
         ):
             parent_keys[(network, external_id)] = key
+        # A parent stored under another server's id: found by the id this server gave it, on its receipt.
+        # Only posts with canonical ids (Mastodon's) can have such a parent.
+        missing = [
+            post.in_reply_to
+            for post in posts
+            if post.network == network
+            and post.in_reply_to
+            and post.canonical_id
+            and (network, post.in_reply_to) not in parent_keys
+        ]
+        for external_id, key in (
+            MentionChannel.objects.filter(external_id__in=missing, mention__network=network)
+            .exclude(external_id="")  # lets the partial index serve the lookup
+            .exclude(mention__conversation_key="")
+            .values_list("external_id", "mention__conversation_key")
+        ):
+            parent_keys.setdefault((network, external_id), key)
     inserted: list[int] = []
     for start in range(0, len(posts), INSERT_CHUNK):
         chunk = posts[start : start + INSERT_CHUNK]

@@ -2,7 +2,8 @@
 
 Mastodon ids are per server, so the same post arrives under a different external id on each; its status
 ``uri`` is the same everywhere. Mentions keep it as ``canonical_id`` (unique per network when set), and a
-receipt keeps the post's id on its channel's server when that is not the mention's own, for replies.
+receipt keeps the post's id on its channel's server when that is not the mention's own, for replies and for
+finding the parent of a reply that arrives through that server.
 
 Mastodon mentions already stored get the uri from their payload; where one post is already stored twice,
 the oldest mention gets it and the others stay as they are. On SQLite, adding NOT NULL columns remakes the
@@ -79,6 +80,14 @@ class Migration(migrations.Migration):
                 condition=models.Q(("canonical_id", ""), _negated=True),
                 fields=("network", "canonical_id"),
                 name="mention_network_canonical_unique",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="mentionchannel",
+            index=models.Index(
+                condition=models.Q(("external_id", ""), _negated=True),
+                fields=["external_id"],
+                name="mentionchannel_external_idx",
             ),
         ),
         migrations.RunPython(text_search.text_search_create, migrations.RunPython.noop),

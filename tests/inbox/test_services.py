@@ -462,3 +462,28 @@ def test_a_canonical_id_too_long_to_store_leaves_the_post_stored_by_its_external
 
     assert (result.inserted, result.rejected) == (2, ())
     assert set(Mention.objects.values_list("canonical_id", flat=True)) == {""}
+
+
+@pytest.mark.django_db
+def test_a_reply_through_another_server_joins_the_conversation_of_its_parent_stored_under_another_id(
+    ingest_path: str,
+) -> None:
+    on_a, on_b = ChannelFactory(network="mastodon"), ChannelFactory(network="mastodon")
+    mentions_ingest(channel=on_a, posts=[server_copy("a.example", 111, conversation_key="a.example:111")])
+    mentions_ingest(channel=on_b, posts=[server_copy("b.example", 999, conversation_key="b.example:999")])
+    # b's only view of the thread: its own id for the parent.
+    reply = make_post(
+        2,
+        network="mastodon",
+        external_id="b.example:1000",
+        canonical_id="https://b.example/users/walker/statuses/1000",
+        kind="reply",
+        in_reply_to="b.example:999",
+        conversation_key="b.example:999",
+        author=AuthorData(external_id="b.example:43", handle="walker@b.example"),
+    )
+
+    mentions_ingest(channel=on_b, posts=[reply])
+
+    stored = Mention.objects.get(external_id="b.example:1000")
+    assert (stored.conversation_key, stored.in_reply_to) == ("a.example:111", "b.example:999")
