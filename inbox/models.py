@@ -94,6 +94,17 @@ class Mention(models.Model):
         help_text="The language the network tagged the post with (ISO 639-1 where there is one); empty when "
         "it did not say, and routing guesses from the text.",
     )
+    # An edit that keeps the post's id (Mastodon's) replaces the text when it is later than this; earlier
+    # versions are kept in raw["edit_history"] (see edit_history), as X's edits are.
+    edited_at = models.DateTimeField(null=True, blank=True, help_text="When the author last edited the post.")
+    # db_default: the bulk ingest names its columns. Unique per network when set (see Meta).
+    canonical_id = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The post's id on every server (Mastodon's status uri) when external ids differ by server.",
+    )
     channels = models.ManyToManyField(Channel, through="MentionChannel", related_name="mentions")
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
@@ -143,7 +154,15 @@ class Mention(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["network", "external_id"], name="mention_network_external_unique")
+            models.UniqueConstraint(
+                fields=["network", "external_id"], name="mention_network_external_unique"
+            ),
+            # Partial: only posts with a canonical id (Mastodon's) write an entry here.
+            models.UniqueConstraint(
+                fields=["network", "canonical_id"],
+                condition=~models.Q(canonical_id=""),
+                name="mention_network_canonical_unique",
+            ),
         ]
         indexes = [
             models.Index(
@@ -231,9 +250,26 @@ class MentionChannel(models.Model):
     mention = models.ForeignKey(Mention, on_delete=models.CASCADE, related_name="receipts", db_index=False)
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="receipts")
     received_at = models.DateTimeField(default=timezone.now)
+    # db_default: the bulk ingest names its columns. Replies from this channel go to this id.
+    external_id = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The post's id as this channel received it, if not the mention's (another server's id).",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["mention", "channel"], name="mentionchannel_unique")]
+        indexes = [
+            # Partial: only receipts of posts stored under another server's id, where a reply's parent is
+            # looked up by the id this channel's server gave it.
+            models.Index(
+                fields=["external_id"],
+                name="mentionchannel_external_idx",
+                condition=~models.Q(external_id=""),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.mention} on {self.channel}"

@@ -26,7 +26,7 @@ from channels.models import Channel
 from channels.services import channel_credentials_store_refreshed, channel_ref
 from inbox.audit import audit_record
 from inbox.events import event_publish
-from inbox.models import Mention, Reply
+from inbox.models import Mention, MentionChannel, Reply
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,14 @@ def _send(connector: Connector, channel: Channel, reply: Reply) -> SentReply:
     answers_a_dm = mention.kind == Mention.Kind.DM and channel.network not in _DIRECT_MESSAGES_ARE_POSTS
     if reply.is_direct or answers_a_dm:
         return connector.send_direct_message(ref, recipient_id=mention.author.external_id, text=reply.text)
-    return connector.reply(ref, in_reply_to=mention.external_id, text=reply.text)
+    # A post seen through accounts on several Mastodon servers has an id per server: answer the one this
+    # channel received, kept on its receipt when it is not the mention's own.
+    received_as = (
+        MentionChannel.objects.filter(mention=mention, channel=channel)
+        .values_list("external_id", flat=True)
+        .first()
+    )
+    return connector.reply(ref, in_reply_to=received_as or mention.external_id, text=reply.text)
 
 
 def _succeed(reply: Reply, sent: SentReply) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from channels.connectors.base import Post, PostTimeRefused, RejectedItem, post_time_checked
@@ -28,6 +30,7 @@ _MAX_LENGTHS = {
     "conversation_key": Mention._meta.get_field("conversation_key").max_length,
     "in_reply_to": Mention._meta.get_field("in_reply_to").max_length,
     "url": Mention._meta.get_field("url").max_length,
+    "canonical_id": Mention._meta.get_field("canonical_id").max_length,
     "author_external_id": Author._meta.get_field("external_id").max_length,
     "handle": Author._meta.get_field("handle").max_length,
     "display_name": Author._meta.get_field("display_name").max_length,
@@ -96,6 +99,10 @@ def mentions_ingest(
     same transaction, so a crash either stores the page and its cursor or neither. A post that is not
     valid is refused with a reason; the rest of the batch is stored. With ``quarantine``, refused posts and
     the connector's unparseable items are kept in the quarantine table with their reasons.
+
+    Edits: a post naming earlier versions in ``raw["edit_of"]`` (X) replaces them (``_edits_apply``); a
+    stored post arriving under its own id with a later ``edited_at`` (Mastodon) takes the new text. Either
+    way the replaced version joins ``raw["edit_history"]`` and routing and triage state stay as they are.
     """
     from routing import services as routing
 
@@ -128,17 +135,21 @@ def mentions_ingest(
                 now=now,
                 route=decide,
             )
-            inserted = list(stored.values())
+            inserted = list(stored.inserted.values())
+            edited += len(stored.edited)
             if routed:
                 _routing_followup(
                     lambda: routing.posts_followup(
                         routed={
-                            mention_id: routed[key] for key, mention_id in stored.items() if key in routed
+                            mention_id: routed[key]
+                            for key, mention_id in stored.inserted.items()
+                            if key in routed
                         }
                     )
                 )
         elif valid:
-            inserted = _store_generic(valid, channel=channel, now=now)
+            inserted, same_id_edits = _store_generic(valid, channel=channel, now=now)
+            edited += len(same_id_edits)
             if route:
                 _routing_followup(lambda: routing.mentions_route(mention_ids=inserted))
         else:
@@ -262,35 +273,125 @@ def _cleaned(post: Post) -> CleanedPost:
     )
 
 
-def _store_generic(posts: Sequence[Post], *, channel: Channel, now: datetime) -> list[int]:
-    """The portable path (SQLite, the embedded default): the same statements without COPY."""
+def _store_generic(posts: Sequence[Post], *, channel: Channel, now: datetime) -> tuple[list[int], list[int]]:
+    """The portable path (SQLite, the embedded default): the same statements without COPY. Returns the
+    new mentions' ids and the ids of those an edit that kept the post's id changed."""
+    stored = _stored_generic(posts)
+    edited = _same_id_edits_apply(posts, stored=stored, now=now)
     author_ids = _authors_upsert(posts, now=now)
-    inserted = _mentions_insert(posts, author_ids=author_ids, team_id=channel.owning_team_id, now=now)
-    known = _mention_ids(posts)
+    fresh = [post for post in posts if (post.network, post.external_id) not in stored]
+    inserted = _mentions_insert(fresh, author_ids=author_ids, team_id=channel.owning_team_id, now=now)
+    links = {mention_id: receipt_id for mention_id, _, receipt_id in _stored_generic(posts).values()}
     MentionChannel.objects.bulk_create(
         [
-            MentionChannel(mention_id=mention_id, channel_id=channel.pk, received_at=now)
-            for mention_id in sorted(set(known.values()))
+            MentionChannel(
+                mention_id=mention_id, channel_id=channel.pk, received_at=now, external_id=receipt_id
+            )
+            for mention_id, receipt_id in sorted(links.items())
         ],
         ignore_conflicts=True,
     )
-    return inserted
+    return inserted, edited
+
+
+def _stored_generic(posts: Sequence[Post]) -> dict[tuple[str, str], tuple[int, datetime | None, str]]:
+    """``bulk_postgresql._stored`` through the ORM: the stored posts of the page by (network, external id),
+    with their mention id, stored edit time, and their own external id when stored under another one."""
+    stored: dict[tuple[str, str], tuple[int, datetime | None, str]] = {}
+    for network in {post.network for post in posts}:
+        page = [post for post in posts if post.network == network]
+        for start in range(0, len(page), INSERT_CHUNK):
+            chunk = page[start : start + INSERT_CHUNK]
+            found = Q(external_id__in=[post.external_id for post in chunk])
+            canonical_ids = [post.canonical_id for post in chunk if post.canonical_id]
+            if canonical_ids:
+                found |= Q(canonical_id__in=canonical_ids)
+            rows = Mention.objects.filter(found, network=network).values_list(
+                "external_id", "canonical_id", "id", "edited_at"
+            )
+            by_external, by_canonical = {}, {}
+            for external_id, canonical_id, mention_id, edited_at in rows:
+                by_external[external_id] = (mention_id, edited_at)
+                if canonical_id:
+                    by_canonical[canonical_id] = (mention_id, edited_at)
+            for post in chunk:
+                if post.external_id in by_external:
+                    stored[(network, post.external_id)] = (*by_external[post.external_id], "")
+                elif post.canonical_id in by_canonical:
+                    stored[(network, post.external_id)] = (*by_canonical[post.canonical_id], post.external_id)
+    return stored
+
+
+def _same_id_edits_apply(
+    posts: Sequence[Post],
+    *,
+    stored: Mapping[tuple[str, str], tuple[int, datetime | None, str]],
+    now: datetime,
+) -> list[int]:
+    """``bulk_postgresql``'s edit statement, portably: stored posts that arrive under their id (or another
+    server's copy of it) edited later than the stored version (Mastodon's edits) take the new text, the old
+    one kept in ``raw["edit_history"]`` as ``_edits_apply`` keeps X's."""
+    candidates: dict[int, Post] = {}
+    for post in posts:
+        known = stored.get((post.network, post.external_id))
+        if (
+            known is not None
+            and post.edited_at is not None
+            and (known[1] is None or known[1] < post.edited_at)
+        ):
+            candidates[known[0]] = post
+    if not candidates:
+        return []
+    changed = []
+    for mention in Mention.objects.filter(id__in=candidates).only(
+        "id", "external_id", "text", "edited_at", "raw", "url", "language"
+    ):
+        post = candidates[mention.pk]
+        if mention.edited_at is not None and mention.edited_at >= post.edited_at:
+            continue
+        old_raw = mention.raw if isinstance(mention.raw, dict) else {}
+        history = old_raw.get("edit_history")
+        version = {
+            "external_id": mention.external_id,
+            "text": mention.text,
+            "edited_at": mention.edited_at.isoformat() if mention.edited_at else None,
+            "replaced_at": now.isoformat(),
+        }
+        mention.raw = {
+            **payload_value(post.raw),
+            "edit_history": [*(history if isinstance(history, list) else []), version],
+        }
+        mention.text = _cleaned(post).text
+        mention.url = post.url
+        mention.language = (post.language or "")[:LANGUAGE_MAX_LENGTH]
+        mention.edited_at = post.edited_at
+        changed.append(mention)
+    Mention.objects.bulk_update(changed, ["text", "raw", "url", "language", "edited_at"])
+    return [mention.pk for mention in changed]
 
 
 def _validate(posts: Sequence[Post]) -> tuple[list[Post], list[RejectedPost]]:
-    """Keep the first copy of each post; refuse posts that cannot be stored as they are."""
+    """Keep the first copy of each post (by external id, or by canonical id for copies from different
+    servers); refuse posts that cannot be stored as they are."""
     valid: list[Post] = []
     rejected: list[RejectedPost] = []
     seen: set[tuple[str, str]] = set()
+    seen_canonical: set[tuple[str, str]] = set()
     for index, post in enumerate(posts):
         reason = _problem(post)
         if reason:
             rejected.append(RejectedPost(index=index, external_id=str(post.external_id)[:80], reason=reason))
             continue
+        if not isinstance(post.canonical_id, str) or len(post.canonical_id) > _MAX_LENGTHS["canonical_id"]:
+            # Cut short, two posts could share one; without it, the post is stored under its external id.
+            post = dataclasses.replace(post, canonical_id="")
         key = (post.network, post.external_id)
-        if key in seen:
+        canonical = (post.network, post.canonical_id)
+        if key in seen or canonical in seen_canonical:
             continue
         seen.add(key)
+        if post.canonical_id:
+            seen_canonical.add(canonical)
         valid.append(post)
     return valid, rejected
 
@@ -304,6 +405,10 @@ def _problem(post: Post) -> str:
         return f"unknown kind {post.kind!r} (expected one of {', '.join(sorted(_KINDS))})"
     if not isinstance(post.created_at, datetime) or timezone.is_naive(post.created_at):
         return "created_at must be a timezone-aware datetime"
+    if post.edited_at is not None and (
+        not isinstance(post.edited_at, datetime) or timezone.is_naive(post.edited_at)
+    ):
+        return "edited_at must be a timezone-aware datetime or None"
     try:
         # Connectors and the import format check this already; here too for any way in that forgets, since
         # one stored post from year 9999 breaks every page that lists its team's mentions.
@@ -374,12 +479,14 @@ _INSERT_FIELDS = (
     "in_reply_to",
     "raw",
     "language",
+    "edited_at",
     "status",
     "team",
     "priority",
     "intent",
     "sentiment_label",
     "is_misdirected",
+    "canonical_id",
 )
 
 
@@ -395,7 +502,6 @@ def _mentions_insert(
     table = connection.ops.quote_name(Mention._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    conflict = ", ".join(connection.ops.quote_name(column) for column in ("network", "external_id"))
     returning = connection.ops.quote_name("id")
     # A reply joins the conversation of the post it answers, when that post is stored.
     parent_keys: dict[tuple[str, str], str] = {}
@@ -407,6 +513,23 @@ def _mentions_insert(
             .values_list("external_id", "conversation_key")
         ):
             parent_keys[(network, external_id)] = key
+        # A parent stored under another server's id: found by the id this server gave it, on its receipt.
+        # Only posts with canonical ids (Mastodon's) can have such a parent.
+        missing = [
+            post.in_reply_to
+            for post in posts
+            if post.network == network
+            and post.in_reply_to
+            and post.canonical_id
+            and (network, post.in_reply_to) not in parent_keys
+        ]
+        for external_id, key in (
+            MentionChannel.objects.filter(external_id__in=missing, mention__network=network)
+            .exclude(external_id="")  # lets the partial index serve the lookup
+            .exclude(mention__conversation_key="")
+            .values_list("external_id", "mention__conversation_key")
+        ):
+            parent_keys.setdefault((network, external_id), key)
     inserted: list[int] = []
     for start in range(0, len(posts), INSERT_CHUNK):
         chunk = posts[start : start + INSERT_CHUNK]
@@ -429,31 +552,23 @@ def _mentions_insert(
                     cleaned.in_reply_to,
                     payload_json(post.raw),
                     (post.language or "")[:LANGUAGE_MAX_LENGTH],
+                    adapt_datetime(post.edited_at) if post.edited_at is not None else None,
                     Mention.Status.NEW.value,
                     team_id,
                     Mention.Priority.NORMAL.value,
                     "",
                     "",
                     False,
+                    post.canonical_id,
                 )
             )
         # Only quoted model metadata and placeholders are formatted in; every value is a bound parameter.
         values_sql = ", ".join([placeholder] * len(chunk))
-        sql = f"INSERT INTO {table} ({columns}) VALUES {values_sql} ON CONFLICT ({conflict}) DO NOTHING "  # noqa: S608
+        # No conflict target: a post is stored under its external id, or another server's copy under its
+        # canonical id.
+        sql = f"INSERT INTO {table} ({columns}) VALUES {values_sql} ON CONFLICT DO NOTHING "  # noqa: S608
         sql += f"RETURNING {returning}"
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             inserted.extend(row[0] for row in cursor.fetchall())
     return inserted
-
-
-def _mention_ids(posts: Sequence[Post]) -> dict[tuple[str, str], int]:
-    ids: dict[tuple[str, str], int] = {}
-    for network in {post.network for post in posts}:
-        external_ids = [post.external_id for post in posts if post.network == network]
-        for start in range(0, len(external_ids), INSERT_CHUNK):
-            for external_id, mention_id in Mention.objects.filter(
-                network=network, external_id__in=external_ids[start : start + INSERT_CHUNK]
-            ).values_list("external_id", "id"):
-                ids[(network, external_id)] = mention_id
-    return ids

@@ -20,6 +20,7 @@ from django.db.models import JSONField, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from channels.connectors.mastodon import addresses, instance_host
 from channels.connectors.text import reply_length, reply_limit
 from channels.models import Channel, Segment
 from inbox.audit import audit_record, audit_record_many
@@ -521,7 +522,7 @@ def reply_create(
         # Mastodon's connector puts "@author" in front of a reply that does not name them, and Mastodon
         # counts it (a remote "@user@host" as "@user").
         handle = mention.author.handle.lstrip("@")
-        if f"@{handle}".lower() not in text.lower():
+        if not addresses(text, handle, instance_host=instance_host(channel.credentials)):
             length += len(handle.split("@")[0]) + 2
     if length > limit:
         raise TriageError(

@@ -110,6 +110,13 @@ class Post:
     author: AuthorData
     conversation_key: str = ""
     in_reply_to: str = ""
+    # When the author last edited the post (None: never, or the network does not say). A stored post that
+    # arrives again with a later edit time has its text replaced, the earlier version kept in its history.
+    edited_at: datetime | None = None
+    # The post's id on every server, where the network gives one that differs from server to server's
+    # external ids (Mastodon's ActivityPub uri): posts received through several accounts under different
+    # external ids are one mention when it matches. Empty: the external id names the post everywhere.
+    canonical_id: str = ""
     url: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)
     language: str = ""

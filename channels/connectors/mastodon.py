@@ -6,14 +6,25 @@ servers hand out the same numbers for different posts. Every id this connector e
 replies, ``in_reply_to``) is therefore ``"<instance host>:<id on that instance>"``, the instance being the
 channel's own. Ids stay short (inside the 64 characters of ``Mention.external_id``), a reply's parent gets the
 same id its own pull gave it, so threads join up without a lookup, and a reply goes back through the channel
-with the local id recovered from the external one. The cost: one post seen through two of our channels on
-*different* instances becomes two mentions; its global ActivityPub ``uri`` stays in ``raw`` for anyone who
-wants to join them later.
+with the local id recovered from the external one. One post seen through two of our channels on *different*
+instances has two such ids but one ActivityPub ``uri``, the post's ``canonical_id``: the ingest stores it
+once, linked to both channels, each link keeping that channel's id for the post so replies from either
+account go to the right status.
+
+Handles. An instance names its own accounts by their bare user name (``acct`` "walker") and every other
+account as ``user@host``; authors are stored as ``user@host`` either way, so one person reads the same from
+every channel, and a reply that names someone in either form is not addressed to them a second time.
 
 Threads. Statuses carry only ``in_reply_to_id``; finding a thread's root would cost one ``context`` call per
 reply out of a budget of 300 calls per five minutes. So a reply's ``conversation_key`` is its parent's
 external id and a post that answers nothing is its own key: stable and free. Deeper chains fold onto their
 root where the parents are known: in the ingest service, which can take a stored parent's key.
+
+Edits. Notifications of type ``update`` (Mastodon 3.5+) carry a status in its edited version, with
+``edited_at``; the ones whose status mentions the account or answers it become posts like mentions, and the
+ingest replaces a stored post's text with a later edit, keeping the earlier versions. Mastodon sends them for
+statuses the account interacted with; a post that only mentioned us may be edited without one, and keeps the
+version we first saw.
 
 Paging. Notifications are walked oldest-first with ``min_id`` (the page *immediately* newer than the cursor,
 which ``since_id`` is not: it returns the newest page and leaves a gap behind it), so a backlog of any size
@@ -93,7 +104,14 @@ MAX_EXTERNAL_ID_LENGTH = 64  # Mention.external_id and Author.external_id are 64
 MAX_HOST_IN_ID = 37
 
 VISIBILITIES = frozenset({"public", "unlisted", "private", "direct"})
+# Mentions (replies and direct messages are mentions too), and edits of statuses the account interacted
+# with: an edit of a post that mentions us replaces the stored text. The history walk asks for mentions
+# only: the statuses it returns are already in their latest version.
+NOTIFICATION_TYPES = ("mention", "update")
 _HASHTAG_QUERY = re.compile(r"#(\w+)")
+_LANGUAGE_SUBTAG = re.compile(r"[a-z]{2,8}")  # a BCP 47 primary language subtag
+# ISO 639's codes for "undetermined", "several", "not listed" and "no linguistic content": no language.
+_NO_LANGUAGE = frozenset({"und", "mul", "mis", "zxx"})
 
 
 # --- The connector ---------------------------------------------------------------------------------------
@@ -124,12 +142,16 @@ class MastodonConnector:
         """
         state = _Cursor.parse(cursor)
         client = self._client(channel)
-        batch = _Batch(prefix=client.id_prefix, own_account=_own_account_matcher(channel, client.id_prefix))
+        batch = _Batch(
+            prefix=client.id_prefix,
+            host=client.host,
+            own_account=_own_account_matcher(channel, client.id_prefix),
+        )
 
         notifications = client.call(
             NOTIFICATIONS_ENDPOINT,
             lambda api: api.notifications(
-                types=["mention"], min_id=state.min_id, limit=NOTIFICATIONS_PAGE_SIZE
+                types=list(NOTIFICATION_TYPES), min_id=state.min_id, limit=NOTIFICATIONS_PAGE_SIZE
             ),
         )
         # Pages come newest first; the inbox gets them oldest first, so a parent precedes its replies.
@@ -180,7 +202,10 @@ class MastodonConnector:
         max_id = _history_max_id(cursor)
         client = self._client(channel)
         batch = _Batch(
-            prefix=client.id_prefix, own_account=_own_account_matcher(channel, client.id_prefix), since=since
+            prefix=client.id_prefix,
+            host=client.host,
+            own_account=_own_account_matcher(channel, client.id_prefix),
+            since=since,
         )
         notifications = client.call(
             NOTIFICATIONS_ENDPOINT,
@@ -235,7 +260,7 @@ class MastodonConnector:
         addressees = [
             acct
             for account_id, acct in _participants(original)
-            if not is_own(account_id) and not _names(text, acct)
+            if not is_own(account_id) and not addresses(text, acct, instance_host=client.host)
         ]
         body = " ".join([*(f"@{acct}" for acct in addressees), text])
         spoiler_text = original.get("spoiler_text") or None
@@ -263,7 +288,7 @@ class MastodonConnector:
         acct = account.get("acct") if isinstance(account, Mapping) else None
         if not isinstance(acct, str) or not acct:
             raise ConnectorError(f"Mastodon returned no address for account {recipient_id}")
-        body = text if _names(text, acct) else f"@{acct} {text}"
+        body = text if addresses(text, acct, instance_host=client.host) else f"@{acct} {text}"
         sent = client.call(
             POST_STATUS_ENDPOINT,
             lambda api: api.status_post(
@@ -373,6 +398,7 @@ class _Client:
         self, *, instance_url: str, access_token: str, token_key: str, clock: Callable[[], datetime]
     ) -> None:
         self.id_prefix = _id_prefix(instance_url)
+        self.host = urlsplit(instance_url).netloc.lower()
         self.token_key = token_key
         self.clock = clock
         self.last_response: requests.Response | None = None
@@ -466,9 +492,15 @@ class _Batch:
     notifications are read first, so a hashtag hit that also mentions us stays a mention)."""
 
     def __init__(
-        self, *, prefix: str, own_account: Callable[[str], bool], since: datetime | None = None
+        self,
+        *,
+        prefix: str,
+        host: str,
+        own_account: Callable[[str], bool],
+        since: datetime | None = None,
     ) -> None:
         self.prefix = prefix
+        self.host = host
         self.is_own = own_account
         # A history walk's window: the first post older than it is not kept and sets reached_since.
         self.since = since
@@ -479,17 +511,24 @@ class _Batch:
 
     def add_notification(self, item: Any) -> None:
         # Servers older than Mastodon 3.5 ignore types[]: other notifications are not posts for the inbox.
-        if isinstance(item, Mapping) and item.get("type") not in (None, "mention"):
+        kind = item.get("type") if isinstance(item, Mapping) else None
+        if kind not in (None, "mention", "update"):
             return
-        self._add(item, lambda: _post(_field(item, "status", Mapping), item, prefix=self.prefix))
+        if kind == "update" and not self._concerns_us(item.get("status")):
+            return  # an edit of a post we boosted or favourited but that never addressed us
+        self._add(
+            item,
+            lambda: _post(_field(item, "status", Mapping), item, prefix=self.prefix, host=self.host),
+            newer_wins=True,
+        )
 
     def add_hashtag_hit(self, item: Any, tag: str) -> None:
         if isinstance(item, Mapping) and (item.get("reblog") or self._is_own_status(item)):
             return  # a boost repeats a post we see anyway; our own posts are not mentions of us
         raw = {"hashtag": tag, "status": item}
-        self._add(item, lambda: _post(item, raw, prefix=self.prefix, keyword=True))
+        self._add(item, lambda: _post(item, raw, prefix=self.prefix, host=self.host, keyword=True))
 
-    def _add(self, item: Any, build: Callable[[], Post]) -> None:
+    def _add(self, item: Any, build: Callable[[], Post], *, newer_wins: bool = False) -> None:
         try:
             post = build()
         except (KeyError, TypeError, ValueError) as exc:
@@ -502,13 +541,31 @@ class _Batch:
         if post.external_id not in self._seen:
             self._seen.add(post.external_id)
             self.posts.append(post)
+        elif newer_wins:
+            # A mention and its edit in one page (oldest first): the post is stored once, as last edited.
+            at = next(i for i, kept in enumerate(self.posts) if kept.external_id == post.external_id)
+            if _edit_time(post) >= _edit_time(self.posts[at]):
+                self.posts[at] = post
+
+    def _concerns_us(self, status: Any) -> bool:
+        """Whether a status mentions the account or answers one of its posts."""
+        if not isinstance(status, Mapping):
+            return True  # let the parser reject it with its reason
+        if self.is_own(str(status.get("in_reply_to_account_id"))):
+            return True
+        return any(
+            isinstance(person, Mapping) and self.is_own(str(person.get("id")))
+            for person in status.get("mentions") or ()
+        )
 
     def _is_own_status(self, status: Mapping[str, Any]) -> bool:
         account = status.get("account")
         return isinstance(account, Mapping) and self.is_own(str(account.get("id")))
 
 
-def _post(status: Mapping[str, Any], raw: Mapping[str, Any], *, prefix: str, keyword: bool = False) -> Post:
+def _post(
+    status: Mapping[str, Any], raw: Mapping[str, Any], *, prefix: str, host: str, keyword: bool = False
+) -> Post:
     """One status as a Post; raises ValueError naming what is wrong with it."""
     status_id = _external_id(prefix, _id(status, "id"))
     account = _field(status, "account", Mapping)
@@ -534,15 +591,51 @@ def _post(status: Mapping[str, Any], raw: Mapping[str, Any], *, prefix: str, key
         kind=kind,
         text=html_to_text(_field(status, "content", str)),
         created_at=_timestamp(_field(status, "created_at", str)),
-        author=_author(account, prefix=prefix),
+        author=_author(account, prefix=prefix, host=host),
         conversation_key=in_reply_to or status_id,
         in_reply_to=in_reply_to,
+        edited_at=_edited_at(status.get("edited_at")),
+        canonical_id=_uri(status),
         url=url,
         raw=raw,
+        language=_language(status.get("language")),
     )
 
 
-def _author(account: Mapping[str, Any], *, prefix: str) -> AuthorData:
+def _edited_at(value: Any) -> datetime | None:
+    """When the status was last edited; None for a status never edited, and for an edit time that cannot
+    be read (the post is kept, as not edited, rather than lost)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return _timestamp(value)
+    except ValueError:
+        return None
+
+
+def _uri(status: Mapping[str, Any]) -> str:
+    """The status's ActivityPub id, the same on every server that knows the post; "" when it has none."""
+    uri = status.get("uri")
+    return uri if isinstance(uri, str) and uri.startswith(("https://", "http://")) else ""
+
+
+def _edit_time(post: Post) -> datetime:
+    return post.edited_at or post.created_at
+
+
+def _language(value: Any) -> str:
+    """The primary subtag of the language the author's app set on the status (ISO 639: "en" from "en-GB"),
+    lowercase; "" when the status has none (null) or something that is not a language tag. A wrong tag
+    only loses a routing hint, so it never rejects the post."""
+    if not isinstance(value, str):
+        return ""
+    primary = re.split(r"[-_]", value.strip(), maxsplit=1)[0].lower()
+    if primary in _NO_LANGUAGE or not _LANGUAGE_SUBTAG.fullmatch(primary):
+        return ""
+    return primary
+
+
+def _author(account: Mapping[str, Any], *, prefix: str, host: str) -> AuthorData:
     followers = account.get("followers_count")
     if followers is None:
         followers = 0
@@ -553,7 +646,7 @@ def _author(account: Mapping[str, Any], *, prefix: str) -> AuthorData:
         raise ValueError(f"account display_name {display_name!r} is not a string")
     return AuthorData(
         external_id=_external_id(prefix, _id(account, "id")),
-        handle=_field(account, "acct", str),
+        handle=qualified_handle(_field(account, "acct", str), instance_host=host),
         display_name=display_name,
         follower_count=followers,
         # Mastodon has no verified accounts. A profile field's verified_at only proves the person controls
@@ -601,9 +694,28 @@ def _participants(status: Mapping[str, Any]) -> list[tuple[str, str]]:
     return list(people.items())
 
 
-def _names(text: str, acct: str) -> bool:
-    """Whether ``text`` already addresses ``@acct``."""
-    return re.search(rf"(?<![\w@])@{re.escape(acct)}(?![\w@])", text, flags=re.IGNORECASE) is not None
+def qualified_handle(acct: str, *, instance_host: str) -> str:
+    """An account's address as ``user@host`` wherever it was read: an instance names its own accounts by
+    ``user`` alone (``acct``), and the same person is ``user@host`` on every other instance, so a bare name
+    stored from one channel would name someone else, or no one, on another."""
+    acct = acct.lstrip("@")
+    if "@" in acct or not acct:
+        return acct
+    return f"{acct}@{instance_host}"
+
+
+def addresses(text: str, handle: str, *, instance_host: str) -> bool:
+    """Whether ``text``, posted on the instance at ``instance_host``, already addresses the account
+    ``handle`` (its ``acct`` there or ``user@host``): as ``@user@host``, or as ``@user`` when the account is
+    local to that instance (a bare ``@user`` means the local account of that name)."""
+    user, _, host = qualified_handle(handle, instance_host=instance_host).partition("@")
+    forms = [f"{user}@{host}"]
+    if host.lower() == instance_host.lower():
+        forms.append(user)
+    return any(
+        re.search(rf"(?<![\w@])@{re.escape(form)}(?![\w@])", text, flags=re.IGNORECASE) is not None
+        for form in forms
+    )
 
 
 def _sent_reply(status: Any, prefix: str) -> SentReply:
@@ -735,6 +847,15 @@ def _credentials(channel: ChannelRef) -> tuple[str, str]:
     if not isinstance(access_token, str) or not access_token:
         raise AuthExpired(f"mastodon channel {channel.slug} has no access token; connect the account again")
     return instance_url, access_token
+
+
+def instance_host(credentials: Mapping[str, Any]) -> str:
+    """The host of a Mastodon channel's instance (``mastodon.social``), lowercase; "" without one."""
+    instance_url = credentials.get("instance_url")
+    if not isinstance(instance_url, str) or not instance_url.strip():
+        return ""
+    instance_url = instance_url.strip()
+    return urlsplit(instance_url if "://" in instance_url else f"https://{instance_url}").netloc.lower()
 
 
 def _token_key(channel: ChannelRef) -> str:

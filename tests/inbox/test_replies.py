@@ -28,7 +28,7 @@ from channels.connectors.simulated import SimulatedConnector
 from channels.connectors.x import XConnector
 from channels.models import Channel
 from channels.services import channel_ref
-from inbox.models import AuditEvent, Mention, Reply
+from inbox.models import AuditEvent, Mention, MentionChannel, Reply
 from inbox.replies import ReplyDeferred, reply_deliver
 from inbox.tasks import reply_send_task
 from inbox.triage import ReplyCollision, TriageError, reply_approve, reply_create, reply_retry
@@ -144,7 +144,9 @@ def mastodon_channel() -> Channel:
 
 def mastodon_mention(channel: Channel, team: Team) -> Mention:
     author = AuthorFactory(
-        network="mastodon", external_id=f"{MASTODON_HOST}:{MASTODON_AUTHOR_ID}", handle="mastodonpy_test_2"
+        network="mastodon",
+        external_id=f"{MASTODON_HOST}:{MASTODON_AUTHOR_ID}",
+        handle=f"mastodonpy_test_2@{MASTODON_HOST}",  # a local account, named user@host as the pull names it
     )
     return MentionFactory(
         network="mastodon",
@@ -274,6 +276,50 @@ def test_a_reply_longer_than_x_counts_is_refused_before_anything_is_stored(team:
         TriageError, match=re.escape("The reply is 282 characters as X counts them; the limit is 280.")
     ):
         queued_reply(mention, agent, "字" * 141)
+
+    assert not Reply.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("address", ["@walker", "@walker@mastodon.example", "@Walker@Mastodon.Example"])
+def test_a_mastodon_reply_naming_a_local_author_in_either_form_is_counted_without_a_second_address(
+    team: Team, agent: Any, address: str
+) -> None:
+    # The connector adds no address to a reply that names the author (bare, as their instance names
+    # them, or as user@host), and Mastodon counts "@user@host" as "@user": 500 characters either way.
+    channel = ChannelFactory(
+        network="mastodon",
+        handle="@northwind@mastodon.example",
+        external_account_id="mastodon.example:109000000000000001",
+        credentials={"instance_url": "https://mastodon.example", "access_token": "token"},
+    )
+    author = AuthorFactory(
+        network="mastodon",
+        external_id="mastodon.example:109000000000000077",
+        handle="walker@mastodon.example",
+    )
+    mention = MentionFactory(
+        network="mastodon",
+        external_id="mastodon.example:117020000000000610",
+        author=author,
+        team=team,
+        on_channels=[channel],
+    )
+    text = address + " " + "y" * (500 - len("@walker "))
+
+    reply = queued_reply(mention, agent, text)
+
+    assert reply.text == text
+
+
+@pytest.mark.django_db
+def test_a_mastodon_reply_that_does_not_name_the_author_counts_the_address_put_in_front(
+    team: Team, agent: Any
+) -> None:
+    with pytest.raises(
+        TriageError, match=re.escape("The reply is 501 characters as Mastodon counts them; the limit is 500.")
+    ):
+        queued_reply(mastodon_mention(mastodon_channel(), team), agent, "y" * 482)
 
     assert not Reply.objects.exists()
 
@@ -619,6 +665,46 @@ def test_a_reply_is_posted_to_mastodon_in_reply_to_the_toot_on_the_channel_s_ins
         ["public"],
     )
     assert published == reply_events(reply, "sent")
+
+
+@pytest.mark.django_db
+def test_a_reply_from_an_account_on_another_instance_answers_that_instance_s_id_for_the_post(
+    team: Team,
+    agent: Any,
+    network: responses.RequestsMock,
+    shared_fixtures: Path,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    # The post arrived first on another team's account on another instance, and is stored under that
+    # instance's id; the recordings' instance received it too, under its own id, and the reply goes from it.
+    elsewhere = ChannelFactory(
+        network="mastodon",
+        segment=segment("event-coverage"),
+        credentials={"instance_url": "https://events.example", "access_token": "token"},
+    )
+    mention = MentionFactory(
+        network="mastodon",
+        external_id="events.example:109999",
+        canonical_id="http://localhost:3000/users/mastodonpy_test_2/statuses/117020583245459824",
+        author=AuthorFactory(
+            network="mastodon", external_id="events.example:7", handle="mastodonpy_test_2@localhost:3000"
+        ),
+        team=team,
+        on_channels=[elsewhere],
+    )
+    ours = mastodon_channel()
+    MentionChannel.objects.create(
+        mention=mention, channel=ours, external_id=f"{MASTODON_HOST}:{MASTODON_STATUS_ID}"
+    )
+    original, answer = mastodon_recordings(shared_fixtures)
+    serve_original(network, original)
+    serve(network, answer)
+    reply = queued_reply(mention, agent, "same!")
+
+    reply = run_task(reply, django_capture_on_commit_callbacks)
+
+    assert (reply.channel_id, reply.state) == (ours.pk, Reply.State.SENT)
+    assert parse_qs(network.calls[1].request.body)["in_reply_to_id"] == [MASTODON_STATUS_ID]
 
 
 @pytest.mark.django_db

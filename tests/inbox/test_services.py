@@ -307,3 +307,183 @@ def test_a_routing_failure_never_loses_the_page(monkeypatch: pytest.MonkeyPatch)
     assert Mention.objects.filter(routed_at=None).count() == 2  # the sweeper decides them later
     channel.refresh_from_db()
     assert channel.cursor == {"seq": 2}
+
+
+# --- Edits by the author -----------------------------------------------------------------------------------
+
+
+class _PortableConnection:
+    """The database connection as the portable ingest path (SQLite's) sees it, on the test's PostgreSQL."""
+
+    vendor = "sqlite"
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(connection, name)
+
+
+@pytest.fixture(params=["postgresql", "portable"])
+def ingest_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each edit test runs through the PostgreSQL COPY path and through the portable one."""
+    if request.param == "portable":
+        monkeypatch.setattr("inbox.services.connection", _PortableConnection())
+    return request.param
+
+
+EDITED = POSTED + timedelta(minutes=5)
+
+
+@pytest.mark.django_db
+def test_an_edited_post_replaces_the_stored_text_and_keeps_the_earlier_version(ingest_path: str) -> None:
+    channel = ChannelFactory()
+    mentions_ingest(channel=channel, posts=[make_post(1, raw={"v": 1}, language="en")])
+    edit = make_post(1, text="@northwind_help order #1 arrived broken", edited_at=EDITED, raw={"v": 2})
+
+    result = mentions_ingest(channel=channel, posts=[edit])
+
+    mention = Mention.objects.get()
+    assert (result.inserted_ids, result.duplicates, result.edited) == ((), 1, 1)
+    assert (mention.text, mention.edited_at, mention.raw["v"]) == (
+        "@northwind_help order #1 arrived broken",
+        EDITED,
+        2,
+    )
+    (earlier,) = mention.edit_history
+    assert (earlier["external_id"], earlier["text"], earlier["edited_at"]) == (
+        "ext-1",
+        "@northwind_help where is my order #1?",
+        None,
+    )
+    assert datetime.fromisoformat(earlier["replaced_at"]) > POSTED
+    assert MentionChannel.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_an_older_version_arriving_after_an_edit_changes_nothing(ingest_path: str) -> None:
+    channel = ChannelFactory()
+    mentions_ingest(channel=channel, posts=[make_post(1)])
+    mentions_ingest(channel=channel, posts=[make_post(1, text="second version", edited_at=EDITED)])
+
+    first_edit_again = make_post(1, text="first edit", edited_at=EDITED - timedelta(minutes=1))
+    result = mentions_ingest(channel=channel, posts=[first_edit_again, make_post(2)])
+    again = mentions_ingest(channel=channel, posts=[make_post(1)])  # the original, never edited
+
+    mention = Mention.objects.get(external_id="ext-1")
+    assert (result.edited, again.edited) == (0, 0)
+    assert (mention.text, mention.edited_at) == ("second version", EDITED)
+    assert [version["text"] for version in mention.edit_history] == ["@northwind_help where is my order #1?"]
+
+
+@pytest.mark.django_db
+def test_a_post_first_seen_already_edited_is_stored_with_its_edit_time_and_no_history(
+    ingest_path: str,
+) -> None:
+    result = mentions_ingest(channel=ChannelFactory(), posts=[make_post(1, edited_at=EDITED)])
+
+    mention = Mention.objects.get()
+    assert (result.inserted, result.edited) == (1, 0)
+    assert (mention.edited_at, mention.edit_history) == (EDITED, [])
+
+
+# --- One post, several servers: canonical ids ------------------------------------------------------------
+
+
+def server_copy(server: str, local_id: int, **changes: object) -> Post:
+    """The same post as two servers hand it out: an id per server, one canonical id."""
+    fields: dict[str, object] = {
+        "network": "mastodon",
+        "external_id": f"{server}:{local_id}",
+        "canonical_id": "https://trails.example/users/hiker/statuses/1",
+        "author": AuthorData(external_id=f"{server}:42", handle="hiker@trails.example"),
+    }
+    return make_post(1, **{**fields, **changes})
+
+
+@pytest.mark.django_db
+def test_one_post_received_on_two_servers_is_one_mention_linked_to_both_channels(ingest_path: str) -> None:
+    on_a, on_b = ChannelFactory(network="mastodon"), ChannelFactory(network="mastodon")
+    first = mentions_ingest(channel=on_a, posts=[server_copy("a.example", 111)])
+
+    second = mentions_ingest(
+        channel=on_b, posts=[server_copy("b.example", 999), make_post(2, network="mastodon")]
+    )
+    again = mentions_ingest(channel=on_b, posts=[server_copy("b.example", 999)])
+
+    mention = Mention.objects.get(canonical_id="https://trails.example/users/hiker/statuses/1")
+    assert first.inserted_ids == (mention.pk,)
+    assert (second.inserted, second.duplicates, again.inserted, again.duplicates) == (1, 1, 0, 1)
+    assert mention.external_id == "a.example:111"
+    assert Mention.objects.count() == 2
+    assert sorted(
+        MentionChannel.objects.filter(mention=mention).values_list("channel_id", "external_id")
+    ) == [
+        (on_a.pk, ""),
+        (on_b.pk, "b.example:999"),  # replies from b go to b's id for the post
+    ]
+
+
+@pytest.mark.django_db
+def test_copies_of_one_post_from_two_servers_in_one_page_are_stored_once(ingest_path: str) -> None:
+    channel = ChannelFactory(network="mastodon")
+
+    result = mentions_ingest(
+        channel=channel, posts=[server_copy("a.example", 111), server_copy("b.example", 9)]
+    )
+
+    assert (result.inserted, result.duplicates, result.rejected) == (1, 0, ())  # as a post repeated in a page
+    assert Mention.objects.get().external_id == "a.example:111"
+
+
+@pytest.mark.django_db
+def test_an_edit_arriving_through_another_server_edits_the_one_mention(ingest_path: str) -> None:
+    on_a, on_b = ChannelFactory(network="mastodon"), ChannelFactory(network="mastodon")
+    mentions_ingest(channel=on_a, posts=[server_copy("a.example", 111)])
+
+    result = mentions_ingest(
+        channel=on_b, posts=[server_copy("b.example", 999, text="edited on the way", edited_at=EDITED)]
+    )
+
+    mention = Mention.objects.get()
+    assert result.edited == 1
+    assert (mention.text, mention.external_id) == ("edited on the way", "a.example:111")
+
+
+@pytest.mark.django_db
+def test_a_canonical_id_too_long_to_store_leaves_the_post_stored_by_its_external_id(ingest_path: str) -> None:
+    too_long = "https://trails.example/" + "x" * 600
+    channel = ChannelFactory(network="mastodon")
+
+    result = mentions_ingest(
+        channel=channel,
+        posts=[
+            server_copy("a.example", 1, canonical_id=too_long),
+            server_copy("b.example", 2, canonical_id=too_long),
+        ],
+    )
+
+    assert (result.inserted, result.rejected) == (2, ())
+    assert set(Mention.objects.values_list("canonical_id", flat=True)) == {""}
+
+
+@pytest.mark.django_db
+def test_a_reply_through_another_server_joins_the_conversation_of_its_parent_stored_under_another_id(
+    ingest_path: str,
+) -> None:
+    on_a, on_b = ChannelFactory(network="mastodon"), ChannelFactory(network="mastodon")
+    mentions_ingest(channel=on_a, posts=[server_copy("a.example", 111, conversation_key="a.example:111")])
+    mentions_ingest(channel=on_b, posts=[server_copy("b.example", 999, conversation_key="b.example:999")])
+    # b's only view of the thread: its own id for the parent.
+    reply = make_post(
+        2,
+        network="mastodon",
+        external_id="b.example:1000",
+        canonical_id="https://b.example/users/walker/statuses/1000",
+        kind="reply",
+        in_reply_to="b.example:999",
+        conversation_key="b.example:999",
+        author=AuthorData(external_id="b.example:43", handle="walker@b.example"),
+    )
+
+    mentions_ingest(channel=on_b, posts=[reply])
+
+    stored = Mention.objects.get(external_id="b.example:1000")
+    assert (stored.conversation_key, stored.in_reply_to) == ("a.example:111", "b.example:999")

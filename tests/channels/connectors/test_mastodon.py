@@ -85,6 +85,7 @@ def account(account_id: str, acct: str, *, display_name: str = "", followers: in
 
 
 HIKER = account("110000000000000042", "hiker@trails.example", display_name="Ada Hiker", followers=812)
+WALKER = account("109000000000000077", "walker", display_name="Local Walker", followers=3)  # on our instance
 BRAND = account(OWN_ID, "northwind", display_name="Northwind Support", followers=10_000)
 
 
@@ -98,6 +99,8 @@ def status(
     created_at: str = "2026-08-01T13:51:42.823Z",
     mentions: tuple[dict[str, Any], ...] = (BRAND,),
     spoiler_text: str = "",
+    language: Any = "en",
+    edited_at: str | None = None,
 ) -> dict[str, Any]:
     return {
         "id": status_id,
@@ -107,13 +110,13 @@ def status(
         "sensitive": bool(spoiler_text),
         "spoiler_text": spoiler_text,
         "visibility": visibility,
-        "language": "en",
+        "language": language,
         "uri": f"https://trails.example/users/hiker/statuses/{status_id}",
         "url": f"https://trails.example/@hiker/{status_id}",
         "replies_count": 0,
         "reblogs_count": 0,
         "favourites_count": 0,
-        "edited_at": None,
+        "edited_at": edited_at,
         "content": content,
         "reblog": None,
         "account": author,
@@ -139,6 +142,11 @@ def mention(notification_id: int, status_payload: dict[str, Any]) -> dict[str, A
     }
 
 
+def update(notification_id: int, status_payload: dict[str, Any]) -> dict[str, Any]:
+    """An "update" notification: a status the account interacted with was edited (Mastodon 3.5+)."""
+    return {**mention(notification_id, status_payload), "type": "update"}
+
+
 def hello(notification_id: int, **kwargs: Any) -> dict[str, Any]:
     """A mention notification whose status id is the notification id plus a fixed offset."""
     status_id = str(117020000000000000 + notification_id)
@@ -154,7 +162,7 @@ def rate_headers(*, remaining: int = 299, reset: str = "2026-08-01T13:55:00.2486
 
 
 def notifications_query(min_id: str | None = None) -> Any:
-    params = {"limit": "40", "types[]": "mention"}
+    params: dict[str, Any] = {"limit": "40", "types[]": ["mention", "update"]}
     if min_id is not None:
         params["min_id"] = min_id
     return matchers.query_param_matcher(params)
@@ -386,8 +394,10 @@ def test_a_reply_becomes_a_post_with_instance_qualified_ids_author_and_thread(
             ),
             conversation_key=f"{HOST}:117020583245459824",
             in_reply_to=f"{HOST}:117020583245459824",
+            canonical_id="https://trails.example/users/hiker/statuses/117020583258292382",
             url="https://trails.example/@hiker/117020583258292382",
             raw=item,
+            language="en",
         ),
     )
 
@@ -421,6 +431,22 @@ def test_kind_follows_visibility_and_reply(
     assert post.kind == kind
 
 
+def test_authors_are_named_user_at_host_whether_local_or_remote(
+    api: responses.RequestsMock, connector: MastodonConnector
+) -> None:
+    # The instance names its own accounts without a host; the same person is walker@mastodon.example on
+    # every other instance, and a bare "walker" would be someone else there.
+    api.add(
+        responses.GET,
+        NOTIFICATIONS_URL,
+        json=[hello(12, author=WALKER), hello(11)],
+    )
+
+    page = connector.fetch(channel(), {"min_id": "10"})
+
+    assert [post.author.handle for post in page.posts] == ["hiker@trails.example", "walker@mastodon.example"]
+
+
 def test_a_post_that_answers_nothing_is_its_own_conversation(
     api: responses.RequestsMock, connector: MastodonConnector
 ) -> None:
@@ -430,6 +456,34 @@ def test_a_post_that_answers_nothing_is_its_own_conversation(
 
     assert post.conversation_key == post.external_id == f"{HOST}:117020000000000008"
     assert post.in_reply_to == ""
+
+
+@pytest.mark.parametrize(
+    ("tagged", "language"),
+    [
+        ("en", "en"),
+        ("ja", "ja"),
+        ("pt-BR", "pt"),
+        ("zh_TW", "zh"),
+        ("DE", "de"),
+        ("kmr", "kmr"),  # Mastodon offers ISO 639-3 languages without a two-letter code
+        (None, ""),  # the status has no language: the author's app did not say
+        ("und", ""),
+        ("", ""),
+        ("e1", ""),
+        (7, ""),
+    ],
+)
+def test_the_language_comes_from_the_status_as_its_primary_subtag(
+    api: responses.RequestsMock, connector: MastodonConnector, tagged: Any, language: str
+) -> None:
+    api.add(responses.GET, NOTIFICATIONS_URL, json=[hello(9, language=tagged)])
+
+    page = connector.fetch(channel(), {"min_id": "8"})
+
+    (post,) = page.posts
+    assert post.language == language
+    assert page.rejected == ()  # a tag we cannot read loses a hint, never the post
 
 
 @pytest.mark.parametrize(
@@ -863,6 +917,40 @@ def test_a_public_reply_keeps_the_content_warning_and_does_not_repeat_an_address
     }
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@walker@mastodon.example glad it fits.",
+        "@Walker glad it fits.",
+        "@WALKER@Mastodon.Example glad it fits.",
+    ],
+)
+def test_a_reply_that_names_a_local_author_in_either_form_does_not_address_them_twice(
+    api: responses.RequestsMock, connector: MastodonConnector, text: str
+) -> None:
+    # The instance calls its own accounts by their bare name; the inbox shows them as user@host.
+    original = status("117020000000000610", "<p>@northwind does it fit?</p>", author=WALKER)
+    api.add(responses.GET, f"{STATUSES_URL}/117020000000000610", json=original)
+    api.add(responses.POST, STATUSES_URL, json=status("117020000000000611", "<p>...</p>", author=BRAND))
+
+    connector.reply(channel(), in_reply_to=f"{HOST}:117020000000000610", text=text)
+
+    assert sent_form(api.calls[1])["status"] == [text]
+
+
+def test_a_bare_name_does_not_address_a_remote_account_of_that_name(
+    api: responses.RequestsMock, connector: MastodonConnector
+) -> None:
+    # On this instance "@hiker" is a local account, not hiker@trails.example.
+    original = status("117020000000000620", "<p>@northwind hi</p>")
+    api.add(responses.GET, f"{STATUSES_URL}/117020000000000620", json=original)
+    api.add(responses.POST, STATUSES_URL, json=status("117020000000000621", "<p>...</p>", author=BRAND))
+
+    connector.reply(channel(), in_reply_to=f"{HOST}:117020000000000620", text="@hiker hello")
+
+    assert sent_form(api.calls[1])["status"] == ["@hiker@trails.example @hiker hello"]
+
+
 def test_a_retried_reply_carries_the_same_idempotency_key(
     api: responses.RequestsMock, connector: MastodonConnector
 ) -> None:
@@ -920,6 +1008,92 @@ def test_a_direct_message_is_a_direct_status_addressed_to_the_author(
     assert "in_reply_to_id" not in sent_form(api.calls[1])
 
 
+# --- Edits: "update" notifications ----------------------------------------------------------------------
+
+EDITED_AT = "2026-08-01T13:51:58.120Z"
+ORIGINAL = status("117020000000000700", "<p>@northwind my tent leaks</p>")
+EDITED = status("117020000000000700", "<p>@northwind my tent leaks at the seams</p>", edited_at=EDITED_AT)
+
+
+def test_an_update_notification_of_a_post_that_mentions_us_brings_its_edited_version(
+    api: responses.RequestsMock, connector: MastodonConnector
+) -> None:
+    api.add(responses.GET, NOTIFICATIONS_URL, json=[update(71, EDITED)], match=[notifications_query("70")])
+
+    page = connector.fetch(channel(), {"min_id": "70"})
+
+    (post,) = page.posts
+    assert (post.external_id, post.kind, post.text) == (
+        f"{HOST}:117020000000000700",
+        "mention",
+        "@northwind my tent leaks at the seams",
+    )
+    assert post.edited_at == datetime(2026, 8, 1, 13, 51, 58, 120000, tzinfo=UTC)
+    assert page.cursor == {"min_id": "71"}
+
+
+def test_an_update_of_a_post_that_never_addressed_us_is_not_a_post_for_the_inbox(
+    api: responses.RequestsMock, connector: MastodonConnector
+) -> None:
+    # A post the account boosted, edited later: Mastodon notifies the edit, but it is no mention of us.
+    boosted = status("117020000000000710", "<p>new trail map</p>", mentions=(), edited_at=EDITED_AT)
+    api.add(responses.GET, NOTIFICATIONS_URL, json=[update(72, boosted)])
+
+    page = connector.fetch(channel(), {"min_id": "71"})
+
+    assert (page.posts, page.rejected, page.cursor) == ((), (), {"min_id": "72"})
+
+
+def test_a_mention_and_its_edit_in_one_page_are_one_post_as_last_edited(
+    api: responses.RequestsMock, connector: MastodonConnector
+) -> None:
+    api.add(responses.GET, NOTIFICATIONS_URL, json=[update(74, EDITED), hello(73), mention(72, ORIGINAL)])
+
+    page = connector.fetch(channel(), {"min_id": "71"})
+
+    assert [(post.external_id, post.text) for post in page.posts] == [
+        (f"{HOST}:117020000000000700", "@northwind my tent leaks at the seams"),
+        (f"{HOST}:117020000000000073", "@northwind hello 73"),
+    ]
+
+
+def test_an_unreadable_edit_time_keeps_the_post_as_not_edited(
+    api: responses.RequestsMock, connector: MastodonConnector
+) -> None:
+    api.add(
+        responses.GET,
+        NOTIFICATIONS_URL,
+        json=[mention(75, status("117020000000000720", "<p>@northwind hi</p>", edited_at="yesterday"))],
+    )
+
+    (post,) = connector.fetch(channel(), {"min_id": "74"}).posts
+
+    assert post.edited_at is None
+
+
+@pytest.mark.django_db
+def test_a_pulled_edit_replaces_the_stored_text_and_keeps_the_original(api: responses.RequestsMock) -> None:
+    stored_channel = ChannelFactory(
+        network="mastodon",
+        external_account_id=OWN_ID,
+        credentials={"instance_url": INSTANCE, "access_token": TOKEN},
+        cursor={"min_id": "70"},
+    )
+    api.add(responses.GET, NOTIFICATIONS_URL, json=[mention(71, ORIGINAL)], match=[notifications_query("70")])
+    api.add(responses.GET, NOTIFICATIONS_URL, json=[update(80, EDITED)], match=[notifications_query("71")])
+    pull = MastodonConnector(clock=lambda: NOW)
+    channel_pull(channel_id=stored_channel.pk, connector=pull)
+
+    result = channel_pull(channel_id=stored_channel.pk, connector=pull)
+
+    assert (result.outcome, result.inserted, result.duplicates) == ("ok", 0, 1)
+    stored = Mention.objects.get(network="mastodon")
+    assert stored.text == "@northwind my tent leaks at the seams"
+    assert stored.edited_at == datetime(2026, 8, 1, 13, 51, 58, 120000, tzinfo=UTC)
+    assert [version["text"] for version in stored.edit_history] == ["@northwind my tent leaks"]
+    assert stored.raw["type"] == "update"
+
+
 # --- Through the pull service ----------------------------------------------------------------------------
 
 
@@ -948,6 +1122,131 @@ def test_a_pull_stores_a_two_page_backlog_once_with_its_cursor(api: responses.Re
         f"{HOST}:117020000000000101",
         "hiker@trails.example",
     )
+
+
+@pytest.mark.django_db
+def test_a_pull_stores_the_status_language_on_the_mention(api: responses.RequestsMock) -> None:
+    stored_channel = ChannelFactory(
+        network="mastodon",
+        external_account_id=OWN_ID,
+        credentials={"instance_url": INSTANCE, "access_token": TOKEN},
+        cursor={"min_id": "100"},
+    )
+    api.add(
+        responses.GET,
+        NOTIFICATIONS_URL,
+        json=[hello(103, language=None), hello(102, language="es"), hello(101, language="pt-BR")],
+    )
+
+    channel_pull(channel_id=stored_channel.pk, connector=MastodonConnector(clock=lambda: NOW))
+
+    stored = dict(Mention.objects.filter(network="mastodon").values_list("external_id", "language"))
+    assert stored == {
+        f"{HOST}:117020000000000101": "pt",
+        f"{HOST}:117020000000000102": "es",
+        f"{HOST}:117020000000000103": "",
+    }
+
+
+@pytest.mark.django_db
+def test_a_pull_walks_several_pages_by_their_link_headers_and_stores_each_post_once(
+    api: responses.RequestsMock,
+) -> None:
+    stored_channel = ChannelFactory(
+        network="mastodon",
+        external_account_id=OWN_ID,
+        credentials={"instance_url": INSTANCE, "access_token": TOKEN},
+        cursor={"min_id": "100"},
+    )
+    boosted = status("117020000000000999", "<p>trail map v2</p>", mentions=(), edited_at=EDITED_AT)
+    pages = [
+        ("100", [hello(n) for n in range(140, 100, -1)], "140", "101"),
+        # The second page carries the edit of a post of the first (notification 105's status).
+        (
+            "140",
+            [hello(n) for n in range(180, 141, -1)] + [update(141, status_of(hello(105), EDITED_AT))],
+            "180",
+            "141",
+        ),
+        # The newest item of the last page is an edit that is not ours: dropped, but the cursor passes it.
+        ("180", [update(184, boosted), hello(183), hello(182), hello(181)], "184", "181"),
+    ]
+    for min_id, items, newest, oldest in pages:
+        api.add(
+            responses.GET,
+            NOTIFICATIONS_URL,
+            json=items,
+            headers={"Link": link(NOTIFICATIONS_URL, newest=newest, oldest=oldest), **rate_headers()},
+            match=[notifications_query(min_id=min_id)],
+        )
+
+    result = channel_pull(channel_id=stored_channel.pk, connector=MastodonConnector(clock=lambda: NOW))
+
+    assert (result.outcome, result.pages, result.inserted, result.duplicates) == (
+        "ok",
+        3,
+        82,
+        1,
+    )  # 1: the edit
+    assert [query(call)["min_id"] for call in api.calls] == [["100"], ["140"], ["180"]]
+    stored_channel.refresh_from_db()
+    assert stored_channel.cursor == {"min_id": "184"}
+    stored = dict(Mention.objects.values_list("external_id", "text"))
+    assert len(stored) == 82
+    assert set(stored) == {f"{HOST}:{117020000000000000 + n}" for n in [*range(101, 141), *range(142, 184)]}
+    assert stored[f"{HOST}:117020000000000105"] == "@northwind hello 105, edited"
+
+
+def status_of(notification: dict[str, Any], edited_at: str) -> dict[str, Any]:
+    """The status of a notification as edited at ``edited_at``."""
+    edited = dict(notification["status"])
+    edited.update(content=edited["content"].replace("</p>", ", edited</p>"), edited_at=edited_at)
+    return edited
+
+
+OTHER_INSTANCE = "https://social.other.example"
+OTHER_HOST = "social.other.example"
+
+
+@pytest.mark.django_db
+def test_one_post_seen_by_our_accounts_on_two_instances_is_one_mention_on_both_channels(
+    api: responses.RequestsMock,
+) -> None:
+    # Hiker's post mentions @northwind@mastodon.example and @northwind_events@social.other.example. Each
+    # instance gives it its own id; its ActivityPub uri is the same on both.
+    on_ours = ChannelFactory(
+        network="mastodon",
+        external_account_id=f"{HOST}:{OWN_ID}",
+        credentials={"instance_url": INSTANCE, "access_token": TOKEN},
+        cursor={"min_id": "10"},
+    )
+    on_other = ChannelFactory(
+        network="mastodon",
+        external_account_id=f"{OTHER_HOST}:42",
+        credentials={"instance_url": OTHER_INSTANCE, "access_token": "token-events"},
+        cursor={"min_id": "500"},
+    )
+    here = status("117020000000000800", "<p>@northwind @northwind_events who runs the stand?</p>")
+    there = {
+        **status("113000000000000555", "<p>@northwind @northwind_events who runs the stand?</p>"),
+        "uri": here["uri"],
+        "account": {**HIKER, "id": "113000000000000042"},
+    }
+    api.add(responses.GET, NOTIFICATIONS_URL, json=[mention(11, here)])
+    api.add(responses.GET, f"{OTHER_INSTANCE}/api/v1/notifications", json=[mention(501, there)])
+    pull = MastodonConnector(clock=lambda: NOW)
+
+    first = channel_pull(channel_id=on_ours.pk, connector=pull)
+    second = channel_pull(channel_id=on_other.pk, connector=pull)
+
+    assert (first.inserted, second.inserted, second.duplicates) == (1, 0, 1)
+    stored = Mention.objects.get(network="mastodon")
+    assert stored.external_id == f"{HOST}:117020000000000800"
+    assert stored.canonical_id == "https://trails.example/users/hiker/statuses/117020000000000800"
+    assert sorted(stored.receipts.values_list("channel_id", "external_id")) == [
+        (on_ours.pk, ""),
+        (on_other.pk, f"{OTHER_HOST}:113000000000000555"),
+    ]
 
 
 # --- History: walking back for a backfill ----------------------------------------------------------------

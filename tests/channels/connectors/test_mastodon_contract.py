@@ -31,7 +31,10 @@ HOST = "localhost:3000"
 ADMIN_ID = "117020565693913441"  # the recordings' "admin" account; its mentions are the ones notified
 NOW = datetime(2026, 8, 1, 13, 52, tzinfo=UTC)
 
-ADMIN = AuthorData(external_id=f"{HOST}:{ADMIN_ID}", handle="admin", display_name="", follower_count=1)
+# The recordings' accounts are local to the instance: their acct is a bare name, our handles are user@host.
+ADMIN = AuthorData(
+    external_id=f"{HOST}:{ADMIN_ID}", handle=f"admin@{HOST}", display_name="", follower_count=1
+)
 
 # Headers that describe the recorded transfer rather than the response; responses sets its own.
 _TRANSFER_HEADERS = {"content-encoding", "content-length", "transfer-encoding", "content-type"}
@@ -191,6 +194,7 @@ def test_a_recorded_mention_notification_becomes_a_mention(
     assert post.text == "@mastodonpy_test hello!"
     assert post.created_at == created_at
     assert post.author == ADMIN
+    assert post.language == "en"
     assert post.conversation_key == post.external_id
     assert post.in_reply_to == ""
     assert post.url == f"http://localhost:3000/@admin/{status_id}"
@@ -202,7 +206,7 @@ def test_a_recorded_mention_notification_becomes_a_mention(
         RateLimitInfo("GET /api/v1/notifications", f"user:{ADMIN_ID}", 300, 299, reset_at),
     )
     assert parse_qs(urlsplit(api.calls[0].request.url).query) == {
-        "types[]": ["mention"],
+        "types[]": ["mention", "update"],
         "min_id": ["1"],
         "limit": ["40"],
     }
@@ -226,9 +230,10 @@ def test_recorded_direct_messages_become_dms_and_a_direct_reply_keeps_its_parent
     page = connector.fetch(channel(), {"min_id": "1"})
 
     assert summary(page) == [
-        (f"{HOST}:117020588388552703", "dm", "@mastodonpy_test pssssst!", "mastodonpy_test_2"),
-        (f"{HOST}:117020593780198542", "dm", "@admin ilu bby ;3", "mastodonpy_test_2"),
+        (f"{HOST}:117020588388552703", "dm", "@mastodonpy_test pssssst!", f"mastodonpy_test_2@{HOST}"),
+        (f"{HOST}:117020593780198542", "dm", "@admin ilu bby ;3", f"mastodonpy_test_2@{HOST}"),
     ]
+    assert [post.language for post in page.posts] == ["ja", "ja"]
     assert page.posts[0].in_reply_to == f"{HOST}:117020588315335369"
     assert page.posts[0].conversation_key == f"{HOST}:117020588315335369"
     assert page.posts[1].in_reply_to == ""
@@ -257,7 +262,7 @@ def test_a_recorded_reply_becomes_a_reply_threaded_on_its_parent(
     assert post.in_reply_to == post.conversation_key == f"{HOST}:117020574386452629"
     assert post.author == AuthorData(
         external_id=f"{HOST}:117020565966271181",
-        handle="mastodonpy_test",
+        handle=f"mastodonpy_test@{HOST}",
         display_name="John Lennon",
         follower_count=0,
         is_verified=False,
@@ -283,7 +288,7 @@ def test_a_recorded_status_list_with_link_paging_walks_as_keyword_hits(
     )
 
     assert summary(page) == [
-        (f"{HOST}:{status_id}", "keyword", f"Toot number {number}!", "mastodonpy_test")
+        (f"{HOST}:{status_id}", "keyword", f"Toot number {number}!", f"mastodonpy_test@{HOST}")
         for number, status_id in [
             (5, "117020581882406424"),
             (6, "117020581890514875"),
