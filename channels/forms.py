@@ -34,6 +34,10 @@ def _segment_field() -> forms.ModelChoiceField:
     )
 
 
+# The connect forms in each network's folder (channels/connectors/<network>/forms.py) use it too.
+segment_field = _segment_field
+
+
 def _lines(text: str) -> list[str]:
     """The non-empty lines of a textarea, stripped, each once, in the order typed."""
     return list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))

@@ -231,11 +231,44 @@ class CredentialsGuard(Protocol):
     ) -> Mapping[str, Any]: ...
 
 
+@dataclass(frozen=True)
+class ReplyRules:
+    """How long a reply on a network may be, counted the way that network counts it.
+
+    ``length`` takes NFC-normalised text. The composer's counter and ``reply_create`` use these rules.
+    """
+
+    limit: int
+    direct_limit: int
+    length: Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a connector can do beyond fetch and reply, declared on its class instead of found by probing.
+
+    - ``reply_rules``: the network's length counting; None leaves it to the built-in rules of
+      ``channels.connectors.text`` (X, Mastodon and the simulated network, which predate this declaration).
+    - ``history``: the connector has ``fetch_history(channel, cursor, *, since)`` for the backfill.
+    - ``direct_messages``: it can send (and pull) direct messages at all; an account may still refuse them.
+    - ``hide_reply``: it can hide a reply to the account's own post.
+    - ``connect_urls``: the dotted module whose ``urlpatterns`` are the network's connect flow, mounted at
+      ``/channels/connect/<network>/``; its ``CONNECT_URL_NAME`` is where "connect" and "re-authorise" go.
+    """
+
+    reply_rules: ReplyRules | None = None
+    history: bool = False
+    direct_messages: bool = True
+    hide_reply: bool = False
+    connect_urls: str = ""
+
+
 @runtime_checkable
 class Connector(Protocol):
     """Pulls posts for a channel, one page at a time, from a stored cursor, and sends replies."""
 
     network: str
+    capabilities: Capabilities
 
     def fetch(self, channel: ChannelRef, cursor: Mapping[str, Any]) -> Page:
         """Return the next page after ``cursor`` (an empty mapping means "from now")."""
