@@ -43,6 +43,9 @@ from channels.connectors.base import (
 )
 
 DEFAULT_SERVICE = "https://bsky.social"  # where accounts hosted by Bluesky sign in; it sends each to its PDS
+# Sent with each chat call only: the PDS forwards such a call to Bluesky's chat service. Not set on the
+# client, or the session refresh the SDK makes before a call would be forwarded there too.
+CHAT_PROXY_HEADERS = {"atproto-proxy": "did:web:api.bsky.chat#bsky_chat"}
 REQUEST_TIMEOUT = 20.0  # seconds; a pull must not hang on a slow server
 DEFAULT_RETRY_AFTER = 300.0  # a 429 without a usable reset: Bluesky's budgets are counted over five minutes
 MIN_RETRY_AFTER = 1.0
@@ -110,7 +113,6 @@ class BlueskyClient:
         self.api = Client(base_url=credentials.service, request=request)
         self.api.on_session_change(lambda _event, session: self._session_changed(session))
         self._signed_in = False
-        self._chat_api: Client | None = None
 
     # --- Session ----------------------------------------------------------------------------------------
 
@@ -131,7 +133,6 @@ class BlueskyClient:
         self._signed_in = True
 
     def _create_session(self) -> None:
-        self._chat_api = None  # a new session may live on another server
         try:
             self.api.update_base_url(self.credentials.service)
             self.api.login(
@@ -170,10 +171,12 @@ class BlueskyClient:
     # --- Calls ------------------------------------------------------------------------------------------
 
     def query(self, nsid: str, params: Any = None, *, chat: bool = False) -> Response:
-        return self._call(nsid, lambda api: api.invoke_query(nsid, params=params), chat=chat)
+        headers = dict(CHAT_PROXY_HEADERS) if chat else None
+        return self._call(nsid, lambda api: api.invoke_query(nsid, params=params, headers=headers), chat=chat)
 
     def procedure(self, nsid: str, data: Any, *, chat: bool = False) -> Response:
-        return self._call(nsid, lambda api: api.invoke_procedure(nsid, data=data), chat=chat)
+        headers = dict(CHAT_PROXY_HEADERS) if chat else None
+        return self._call(nsid, lambda api: api.invoke_procedure(nsid, data=data, headers=headers), chat=chat)
 
     def _call(self, nsid: str, call: Callable[[Client], Any], *, chat: bool) -> Response:
         if not self._signed_in:
@@ -199,12 +202,7 @@ class BlueskyClient:
 
     def _once(self, nsid: str, call: Callable[[Client], Any], *, chat: bool) -> Any:
         self._last_response = None
-        if not chat:
-            return call(self.api)
-        if self._chat_api is None:
-            # A clone sharing the session that sends atproto-proxy: the PDS forwards it to the chat service.
-            self._chat_api = self.api.with_bsky_chat_proxy()
-        return call(self._chat_api)
+        return call(self.api)
 
     def _guard(self, call: Callable[[], Any]) -> Any:
         try:

@@ -13,7 +13,10 @@ the backfill's job).
 Direct messages. An app password reaches the chat service only when it was created with "Allow access to
 your direct messages"; the connect page finds out and stores ``dms``. A refusal met later (a password
 replaced outside socialops) is kept in the cursor (``dms.refused``, with the reason), and pulls go on
-without direct messages until the account is connected again, which clears it.
+without direct messages until the account is connected again, which clears it. Direct messages never hold
+back mentions: a chat call that fails (a rate limit, an outage) leaves their cursor where it was, with the
+reason (``dms.failed``), and the page of mentions is delivered; their budget is the chat service's own and
+is not among ``endpoints``, so a spent one cannot skip a pull of mentions either.
 """
 
 from __future__ import annotations
@@ -133,7 +136,7 @@ class BlueskyConnector:
         else:
             next_cursor["notifications"] = {"seen": newest or state.seen}
             if _dms_allowed(channel, cursor):
-                self._fetch_messages(client, channel, cursor, next_cursor, posts, rejected, rate_limits)
+                self._fetch_messages(client, cursor, next_cursor, posts, rejected)
         return Page(
             posts=tuple(reversed(posts)),  # oldest first, so a parent precedes its replies
             cursor=next_cursor,
@@ -178,19 +181,16 @@ class BlueskyConnector:
     def _fetch_messages(
         self,
         client: BlueskyClient,
-        channel: ChannelRef,
         cursor: Mapping[str, Any],
         next_cursor: dict[str, Any],
         posts: list[Post],
         rejected: list[RejectedItem],
-        rate_limits: list[RateLimitInfo],
     ) -> None:
         """Direct messages sent since the last one seen, from the most recently active conversations."""
         dms = cursor.get("dms") if isinstance(cursor.get("dms"), Mapping) else {}
         seen_at = dms.get("seen_at") if isinstance(dms.get("seen_at"), str) else None
         try:
             convos_response = client.query(LIST_CONVOS, DotDict({"limit": CONVOS_PAGE_SIZE}), chat=True)
-            rate_limits.append(convos_response.rate_limit) if convos_response.rate_limit else None
             newest_seen = seen_at
             messages: list[Post] = []
             for convo in _list(convos_response.body, "convos"):
@@ -207,7 +207,6 @@ class BlueskyConnector:
                     DotDict({"convoId": convo.get("id"), "limit": MESSAGES_PAGE_SIZE}),
                     chat=True,
                 )
-                rate_limits.append(response.rate_limit) if response.rate_limit else None
                 for message in _list(response.body, "messages"):
                     sent_at = message.get("sentAt") if isinstance(message, Mapping) else None
                     if isinstance(sent_at, str) and sent_at <= seen_at:
@@ -233,14 +232,13 @@ class BlueskyConnector:
             next_cursor["dms"] = {"seen_at": newest_seen} if newest_seen else {}
         except DirectMessagesRefused as exc:
             next_cursor["dms"] = {"refused": str(exc)}
+        except ConnectorError as exc:
+            # Tried again at the next pull from the same point; the mentions of this page go through.
+            next_cursor["dms"] = {**({"seen_at": seen_at} if seen_at else {}), "failed": str(exc)}
 
     def endpoints(self, channel: ChannelRef) -> tuple[tuple[str, str], ...]:
-        """Notifications always; the chat endpoints when the app password reaches direct messages."""
-        token_key = _token_key(channel)
-        pairs = [(LIST_NOTIFICATIONS, token_key)]
-        if channel.credentials.get("dms"):
-            pairs += [(LIST_CONVOS, token_key), (GET_MESSAGES, token_key)]
-        return tuple(pairs)
+        """Notifications only: direct messages must not hold back a pull (see the module's note)."""
+        return ((LIST_NOTIFICATIONS, _token_key(channel)),)
 
     # --- Sending --------------------------------------------------------------------------------------
 

@@ -541,3 +541,41 @@ def test_history_walks_back_until_the_window_starts(api: respx.MockRouter) -> No
     assert second.has_more is False
     assert listing.calls[1].request.url.params["cursor"] == "h2"
     assert BlueskyConnector.capabilities.history is True
+
+
+def test_a_failing_chat_service_never_holds_back_mentions(api: respx.MockRouter) -> None:
+    mention = _mention("3k1", 1)
+    api.get(LIST).mock(return_value=_page(mention))
+    api.get("/chat.bsky.convo.listConvos").mock(
+        return_value=bsky.xrpc_error(
+            429, "RateLimitExceeded", "Rate Limit Exceeded", bsky.rate_headers(remaining=0)
+        )
+    )
+    seen_at = _at(10)
+
+    page = _connector().fetch(bsky.channel(dms=True), {"dms": {"seen_at": seen_at}})
+
+    assert [p.external_id for p in page.posts] == [mention["uri"]]
+    assert page.cursor["dms"]["seen_at"] == seen_at  # tried again from the same point next time
+    assert "rate limit" in page.cursor["dms"]["failed"].lower()
+    assert {endpoint for endpoint, _ in _connector().endpoints(bsky.channel(dms=True))} == {
+        "app.bsky.notification.listNotifications"
+    }
+
+
+def test_a_session_refreshed_before_a_chat_call_is_not_sent_to_the_chat_service(
+    api: respx.MockRouter,
+) -> None:
+    refresh = api.post(REFRESH_SESSION).mock(return_value=httpx.Response(200, json=bsky.session_body()))
+    convo = api.get("/chat.bsky.convo.getConvoForMembers").mock(
+        return_value=httpx.Response(200, json={"convo": _convo("convo9", _at(1), ANN)})
+    )
+    api.post("/chat.bsky.convo.sendMessage").mock(
+        return_value=httpx.Response(200, json=_message("m9", bsky.BRAND_DID, "Hi", _at(0)))
+    )
+    ref = bsky.channel(dms=True, session=bsky.stored_session(access_exp=time.time() + 60))
+
+    _connector().send_direct_message(ref, recipient_id=bsky.ANN_DID, text="Hi")
+
+    assert "atproto-proxy" not in refresh.calls[0].request.headers
+    assert convo.calls[0].request.headers["atproto-proxy"] == "did:web:api.bsky.chat#bsky_chat"
