@@ -99,6 +99,14 @@ def _connect_url_name(network: str) -> str:
     return import_module(capabilities.connect_urls).CONNECT_URL_NAME
 
 
+def _network_status(channel: Channel) -> tuple[tuple[str, str], ...]:
+    """What the network's connector says about the connection, for the channel page."""
+    capabilities = capabilities_for(channel.network)
+    if capabilities is None or capabilities.status is None:
+        return ()
+    return capabilities.status(channel.credentials, channel.cursor or {})
+
+
 def _network_connect_links() -> list[tuple[str, str]]:
     """(label, address) of the connect page of every network that brings its own connect flow."""
     links = []
@@ -319,7 +327,7 @@ def channel_settings(request: HttpRequest, slug: str) -> HttpResponse:
                 channel=channel,
                 segment=data["segment"],
                 team_override=data["team_override"],
-                listening_queries=data["listening_queries"],
+                listening_queries=data.get("listening_queries", channel.listening_queries or []),
                 poll_interval_seconds=data["poll_interval_seconds"],
                 bearer_token=data.get("bearer_token") or "",
                 forget_bearer_token=bool(data.get("forget_bearer_token")),
@@ -348,6 +356,8 @@ def channel_settings(request: HttpRequest, slug: str) -> HttpResponse:
             "has_credentials": bool(channel.credentials),
             "has_bearer_token": bool(channel.credentials.get(BEARER_TOKEN_CREDENTIAL)),
             "has_app_bearer_token": bool(settings.X_BEARER_TOKEN),
+            "network_status": _network_status(channel),
+            "renew_url": reverse(url_name) if (url_name := _connect_url_name(channel.network)) else "",
         },
     )
 

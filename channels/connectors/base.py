@@ -252,15 +252,20 @@ class Capabilities:
     - ``history``: the connector has ``fetch_history(channel, cursor, *, since)`` for the backfill.
     - ``direct_messages``: it can send (and pull) direct messages at all; an account may still refuse them.
     - ``hide_reply``: it can hide a reply to the account's own post.
+    - ``listening``: it listens for a channel's listening queries (the channel page offers them only then).
     - ``connect_urls``: the dotted module whose ``urlpatterns`` are the network's connect flow, mounted at
       ``/channels/connect/<network>/``; its ``CONNECT_URL_NAME`` is where "connect" and "re-authorise" go.
+    - ``status``: what the channel page says about the connection beyond its state, as (label, text) pairs,
+      from the channel's credentials and cursor (say, that direct messages are off, and why).
     """
 
     reply_rules: ReplyRules | None = None
     history: bool = False
     direct_messages: bool = True
     hide_reply: bool = False
+    listening: bool = True
     connect_urls: str = ""
+    status: Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[tuple[str, str], ...]] | None = None
 
 
 @runtime_checkable

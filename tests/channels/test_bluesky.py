@@ -208,3 +208,47 @@ def test_a_reply_over_300_graphemes_is_refused_as_bluesky_counts_them() -> None:
 
     assert str(refused.value) == "The reply is 301 characters as Bluesky counts them; the limit is 300."
     assert list(Reply.objects.values_list("pk", flat=True)) == [accepted.pk]
+
+
+# --- The channel page -------------------------------------------------------------------------------------
+
+
+def test_the_channel_page_says_when_direct_messages_are_off_and_offers_no_listening_queries(
+    admin_client: Client,
+) -> None:
+    channel = ChannelFactory(
+        network="bluesky",
+        slug="nw-bsky",
+        credentials={**bsky.channel().credentials, "dms": False},
+        listening_queries=[],
+    )
+
+    page = admin_client.get(reverse("channels:settings", args=[channel.slug])).content.decode()
+    saved = admin_client.post(
+        reverse("channels:settings", args=[channel.slug]),
+        {"segment": "product-promotion", "team_override": "", "poll_interval_seconds": "60"},
+    )
+
+    assert "<dt>Direct messages</dt>" in page
+    assert "Off: the app password does not allow them." in page
+    assert 'name="listening_queries"' not in page
+    assert f'href="{reverse("channels:bluesky_connect")}?channel=nw-bsky">Renew the credentials' in page
+    assert saved.status_code == 302
+    channel.refresh_from_db()
+    assert (channel.segment.slug, channel.poll_interval_seconds, channel.listening_queries) == (
+        "product-promotion",
+        60,
+        [],
+    )
+
+
+def test_the_channel_page_says_why_bluesky_refused_direct_messages(admin_client: Client) -> None:
+    channel = ChannelFactory(
+        network="bluesky",
+        credentials={**bsky.channel().credentials, "dms": True},
+        cursor={"dms": {"refused": "the app password does not allow direct messages"}},
+    )
+
+    page = admin_client.get(reverse("channels:settings", args=[channel.slug])).content.decode()
+
+    assert "Off since Bluesky refused them: the app password does not allow direct messages." in page

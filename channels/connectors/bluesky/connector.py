@@ -87,7 +87,9 @@ class BlueskyConnector:
         history=True,
         direct_messages=True,
         hide_reply=False,  # Bluesky's threadgate hides replies per post; not offered yet
+        listening=False,  # searchPosts is not walked yet: mentions, replies, quotes and DMs only
         connect_urls="channels.connectors.bluesky.urls",
+        status=lambda credentials, cursor: _status(credentials, cursor),
     )
 
     def __init__(self, *, clock: Callable[[], datetime] | None = None) -> None:
@@ -432,6 +434,23 @@ def _resolve(client: BlueskyClient, handle: str) -> str | None:
             return None
         raise
     return did if isinstance(did, str) else None
+
+
+def _status(credentials: Mapping[str, Any], cursor: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """Whether the channel receives and answers direct messages, and if not, why and what to do."""
+    dms = cursor.get("dms") if isinstance(cursor.get("dms"), Mapping) else {}
+    if not credentials.get("dms"):
+        text = (
+            "Off: the app password does not allow them. Connect the account again with an app password "
+            "created with “Allow access to your direct messages” to receive and answer them."
+        )
+    elif dms.get("refused"):
+        text = f"Off since Bluesky refused them: {dms['refused']}."
+    elif dms.get("failed"):
+        text = f"Received and answered; the last pull could not read them ({dms['failed']}) and tries again."
+    else:
+        text = "Received and answered."
+    return (("Direct messages", text),)
 
 
 def _dms_allowed(channel: ChannelRef, cursor: Mapping[str, Any]) -> bool:
