@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import httpx
 import pytest
 import respx
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -252,3 +255,53 @@ def test_the_channel_page_says_why_bluesky_refused_direct_messages(admin_client:
     page = admin_client.get(reverse("channels:settings", args=[channel.slug])).content.decode()
 
     assert "Off since Bluesky refused them: the app password does not allow direct messages." in page
+
+
+# --- Backfill ---------------------------------------------------------------------------------------------
+
+
+def test_a_bluesky_backfill_walks_notifications_back_to_the_window_and_leaves_the_live_cursor_alone(
+    api: respx.MockRouter,
+) -> None:
+    now = datetime.now(UTC)
+
+    def at(hours_ago: float) -> str:
+        return (now - timedelta(hours=hours_ago)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def mention(rkey: str, hours_ago: float) -> dict:
+        return bsky.notification(
+            rkey=rkey, reason="mention", text=f"post {rkey}", indexed_at=at(hours_ago), author=bsky.ANN
+        )
+
+    api.post("/com.atproto.server.createSession").mock(
+        return_value=httpx.Response(200, json=bsky.session_body())
+    )
+    listing = api.get(LIST).mock(
+        side_effect=[
+            httpx.Response(
+                200, json={"notifications": [mention("3kb1", 1), mention("3kb2", 20)], "cursor": "h2"}
+            ),
+            httpx.Response(
+                200, json={"notifications": [mention("3kb3", 40), mention("3kb4", 24 * 9)], "cursor": "h3"}
+            ),
+        ]
+    )
+    channel = ChannelFactory(
+        slug="nw-bsky",
+        network="bluesky",
+        external_account_id=bsky.BRAND_DID,
+        credentials=bsky.channel().credentials,
+        cursor={"notifications": {"seen": {"uri": "at://x/app.bsky.feed.post/3kseen", "indexed_at": at(0)}}},
+    )
+    out = StringIO()
+
+    call_command("backfill", "--channel", "nw-bsky", "--days", "7", "--no-progress", stdout=out)
+
+    assert sorted(Mention.objects.values_list("external_id", flat=True)) == [
+        bsky.post_uri(bsky.ANN_DID, key) for key in ("3kb1", "3kb2", "3kb3")
+    ]
+    assert [call.request.url.params.get("cursor") for call in listing.calls] == [None, "h2"]
+    assert "stopped: reached the end of the history the network keeps for this window" in out.getvalue()
+    channel.refresh_from_db()
+    assert channel.cursor["notifications"]["seen"]["uri"] == "at://x/app.bsky.feed.post/3kseen"
+    assert channel.credentials["session"]["did"] == bsky.BRAND_DID  # the session it opened is kept
