@@ -7,8 +7,9 @@ notification the last completed pull stored (``seen``), one page per fetch, hand
 the ingest as it goes. While a walk is under way the cursor holds it (``walk``: the API's cursor and the
 newest notification of this walk), so a pull interrupted after any page resumes where it stopped, and
 ``seen`` moves to the walk's newest only when the walk reaches it: nothing between is skipped, however many
-pages a burst of mentions fills. A channel's very first pull takes the newest page only (older history is
-the backfill's job).
+pages a burst of mentions fills. A walk cursor the server refuses later (cursors are opaque and need not
+last) restarts the walk from the newest page. A channel's very first pull takes the newest page only (older
+history is the backfill's job).
 
 Direct messages. An app password reaches the chat service only when it was created with "Allow access to
 your direct messages"; the connect page finds out and stores ``dms``. A refusal met later (a password
@@ -29,12 +30,14 @@ from atproto_client.models.dot_dict import DotDict
 from django.utils import timezone
 
 from channels.connectors.base import (
+    AuthExpired,
     Capabilities,
     ChannelRef,
     ConnectorError,
+    ConnectorUnavailable,
     Page,
     Post,
-    RateLimitInfo,
+    RateLimited,
     RejectedItem,
     SentReply,
 )
@@ -103,10 +106,17 @@ class BlueskyConnector:
         """Return the next page of the walk back to the last seen notification (see the module's note)."""
         state = _NotificationCursor.parse(cursor.get("notifications"))
         client = self._client(channel)
-        response = client.query(
-            LIST_NOTIFICATIONS,
-            DotDict(_params(limit=NOTIFICATIONS_PAGE_SIZE, reasons=list(REASONS), cursor=state.walk_cursor)),
-        )
+        try:
+            response = _list_notifications(client, state.walk_cursor)
+        except (RateLimited, ConnectorUnavailable, AuthExpired):
+            raise
+        except ConnectorError:
+            if state.walk_cursor is None:
+                raise
+            # The server no longer takes the walk's cursor: walk again from the newest page. What the
+            # broken walk stored is stored already (the ingest keeps one copy); nothing older is skipped.
+            state = _NotificationCursor(state.seen, None, None)
+            response = _list_notifications(client, None)
         items = _list(response.body, "notifications")
         posts: list[Post] = []
         rejected: list[RejectedItem] = []
@@ -128,7 +138,6 @@ class BlueskyConnector:
             and isinstance(next_api_cursor, str)
             and bool(next_api_cursor)
         )
-        rate_limits = [response.rate_limit] if response.rate_limit else []
         next_cursor: dict[str, Any] = {key: value for key, value in cursor.items() if key != "notifications"}
         if walking:
             next_cursor["notifications"] = {
@@ -144,7 +153,7 @@ class BlueskyConnector:
             cursor=next_cursor,
             has_more=walking,
             rejected=tuple(rejected),
-            rate_limits=_latest_per_endpoint(rate_limits),
+            rate_limits=(response.rate_limit,) if response.rate_limit else (),
         )
 
     def fetch_history(self, channel: ChannelRef, cursor: Mapping[str, Any], *, since: datetime) -> Page:
@@ -154,10 +163,7 @@ class BlueskyConnector:
         api_cursor = history.get("cursor") if isinstance(history, Mapping) else None
         if api_cursor is not None and not isinstance(api_cursor, str):
             raise ConnectorError(f"bluesky history cursor must be a string, got {cursor!r}")
-        response = self._client(channel).query(
-            LIST_NOTIFICATIONS,
-            DotDict(_params(limit=NOTIFICATIONS_PAGE_SIZE, reasons=list(REASONS), cursor=api_cursor)),
-        )
+        response = _list_notifications(self._client(channel), api_cursor)
         items = _list(response.body, "notifications")
         posts: list[Post] = []
         rejected: list[RejectedItem] = []
@@ -402,8 +408,11 @@ def _parse_time(value: str) -> datetime:
 # --- Helpers ------------------------------------------------------------------------------------------------
 
 
-def _params(**values: Any) -> dict[str, Any]:
-    return {key: value for key, value in values.items() if value is not None}
+def _list_notifications(client: BlueskyClient, api_cursor: str | None) -> Response:
+    params: dict[str, Any] = {"limit": NOTIFICATIONS_PAGE_SIZE, "reasons": list(REASONS)}
+    if api_cursor is not None:
+        params["cursor"] = api_cursor
+    return client.query(LIST_NOTIFICATIONS, DotDict(params))
 
 
 def _list(body: Mapping[str, Any], key: str) -> list[Any]:
@@ -459,13 +468,5 @@ def _dms_allowed(channel: ChannelRef, cursor: Mapping[str, Any]) -> bool:
     return bool(channel.credentials.get("dms")) and not refused
 
 
-def _latest_per_endpoint(limits: list[RateLimitInfo]) -> tuple[RateLimitInfo, ...]:
-    latest = {(info.endpoint, info.token_key): info for info in limits}
-    return tuple(latest.values())
-
-
 def _token_key(channel: ChannelRef) -> str:
     return f"user:{channel.external_account_id}"
-
-
-__all__ = ["BlueskyConnector", "Response"]

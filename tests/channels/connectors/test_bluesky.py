@@ -579,3 +579,30 @@ def test_a_session_refreshed_before_a_chat_call_is_not_sent_to_the_chat_service(
 
     assert "atproto-proxy" not in refresh.calls[0].request.headers
     assert convo.calls[0].request.headers["atproto-proxy"] == "did:web:api.bsky.chat#bsky_chat"
+
+
+def test_a_walk_cursor_the_server_no_longer_takes_restarts_the_walk_from_the_newest_page(
+    api: respx.MockRouter,
+) -> None:
+    seen, newest = _mention("3kseen", 30), _mention("3knew", 1)
+    listing = api.get(LIST).mock(
+        side_effect=[
+            bsky.xrpc_error(400, "InvalidRequest", "Malformed cursor"),
+            _page(newest, seen, cursor="p2"),
+        ]
+    )
+    cursor = {
+        "notifications": {
+            "seen": {"uri": seen["uri"], "indexed_at": seen["indexedAt"]},
+            "walk": {"cursor": "stale", "newest": {"uri": "at://gone", "indexed_at": _at(5)}},
+        }
+    }
+
+    page = _connector().fetch(bsky.channel(), cursor)
+
+    assert [p.external_id for p in page.posts] == [newest["uri"]]
+    assert [call.request.url.params.get("cursor") for call in listing.calls] == ["stale", None]
+    assert page.cursor == {
+        "notifications": {"seen": {"uri": newest["uri"], "indexed_at": newest["indexedAt"]}}
+    }
+    assert page.has_more is False
