@@ -21,9 +21,17 @@ from django.urls import reverse
 from channels.models import Channel
 from channels.services import channel_pull
 from inbox.models import Author, Mention, Reply
+from inbox.replies import reply_deliver
 from inbox.triage import TriageError, reply_create
 from tests.channels.connectors import bluesky_api as bsky
-from tests.factories import ChannelFactory, MembershipFactory, MentionFactory, UserFactory, segment
+from tests.factories import (
+    AuthorFactory,
+    ChannelFactory,
+    MembershipFactory,
+    MentionFactory,
+    UserFactory,
+    segment,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -305,3 +313,80 @@ def test_a_bluesky_backfill_walks_notifications_back_to_the_window_and_leaves_th
     channel.refresh_from_db()
     assert channel.cursor["notifications"]["seen"]["uri"] == "at://x/app.bsky.feed.post/3kseen"
     assert channel.credentials["session"]["did"] == bsky.BRAND_DID  # the session it opened is kept
+
+
+# --- Replies through the inbox ----------------------------------------------------------------------------
+
+
+def _bluesky_mention(channel: Channel, author: Author, *, kind: str, external_id: str) -> Mention:
+    return MentionFactory(
+        network="bluesky",
+        external_id=external_id,
+        kind=kind,
+        author=author,
+        team=segment("customer-relations").team,
+        on_channels=[channel],
+    )
+
+
+def _queued_reply(mention: Mention, channel: Channel, text: str) -> Reply:
+    agent = MembershipFactory(team=mention.team).user
+    return Reply.objects.create(mention=mention, channel=channel, author=agent, text=text)
+
+
+def test_a_reply_to_a_bluesky_post_is_threaded_under_it_and_a_dm_answered_in_the_chat(
+    api: respx.MockRouter,
+) -> None:
+    channel = ChannelFactory(
+        network="bluesky",
+        handle=f"@{bsky.BRAND_HANDLE}",
+        external_account_id=bsky.BRAND_DID,
+        credentials={
+            **bsky.channel(dms=True).credentials,
+            "session": bsky.stored_session(access_exp=time.time() + 3600),
+        },
+    )
+    post_uri = bsky.post_uri(bsky.ANN_DID, "3kanswerme")
+    ann = AuthorFactory(network="bluesky", external_id=bsky.ANN_DID, handle="ann.bsky.social")
+    post = _bluesky_mention(channel, ann, kind="mention", external_id=post_uri)
+    dm = _bluesky_mention(channel, ann, kind="dm", external_id="chat:convo1:m1")
+    parent = {
+        "uri": post_uri,
+        "cid": "bafyreianswerme",
+        "author": bsky.ANN,
+        "record": bsky.post_record("where is my order", created_at="2026-11-23T10:00:00.000Z"),
+        "indexedAt": "2026-11-23T10:00:00.000Z",
+    }
+    api.get("/app.bsky.feed.getPosts").mock(return_value=httpx.Response(200, json={"posts": [parent]}))
+    created = api.post("/com.atproto.repo.createRecord").mock(
+        return_value=httpx.Response(
+            200, json={"uri": bsky.post_uri(bsky.BRAND_DID, "3kours"), "cid": "bafyreiours"}
+        )
+    )
+    api.get("/chat.bsky.convo.getConvoForMembers").mock(
+        return_value=httpx.Response(
+            200, json={"convo": {"id": "convo1", "rev": "1", "members": [], "muted": False, "unreadCount": 0}}
+        )
+    )
+    sent_message = api.post("/chat.bsky.convo.sendMessage").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "id": "m2",
+                "rev": "2",
+                "text": "Refunded",
+                "sender": {"did": bsky.BRAND_DID},
+                "sentAt": "2026-11-23T10:01:00.000Z",
+            },
+        )
+    )
+
+    public = reply_deliver(reply_id=_queued_reply(post, channel, "Sorry! Sending a new one.").pk)
+    private = reply_deliver(reply_id=_queued_reply(dm, channel, "Refunded").pk)
+
+    assert (public.state, public.external_id) == (Reply.State.SENT, bsky.post_uri(bsky.BRAND_DID, "3kours"))
+    record = json.loads(created.calls[0].request.content)["record"]
+    assert record["reply"]["parent"] == {"uri": post_uri, "cid": "bafyreianswerme"}
+    assert (private.state, private.external_id) == (Reply.State.SENT, "chat:convo1:m2")
+    assert json.loads(sent_message.calls[0].request.content)["convoId"] == "convo1"
+    assert created.call_count == 1  # the DM went to the chat, not as a post
