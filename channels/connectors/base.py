@@ -235,12 +235,14 @@ class CredentialsGuard(Protocol):
 class ReplyRules:
     """How long a reply on a network may be, counted the way that network counts it.
 
-    ``length`` takes NFC-normalised text. The composer's counter and ``reply_create`` use these rules.
+    ``length`` takes NFC-normalised text and is what ``reply_create`` checks. ``counting`` names how the
+    composer's counter in the browser counts as the agent types: "graphemes" (user-perceived characters).
     """
 
     limit: int
     direct_limit: int
     length: Callable[[str], int]
+    counting: str = "graphemes"
 
 
 @dataclass(frozen=True)

@@ -309,14 +309,15 @@ def grapheme_count(text: str) -> int:
     return _grapheme_count(text)
 
 
-def _declared_rules(network: str) -> ReplyRules | None:
+def declared_reply_rules(network: str) -> ReplyRules | None:
+    """The reply rules the network's connector declares, or None where the built-in rules above apply."""
     capabilities = capabilities_for(network)
     return capabilities.reply_rules if capabilities is not None else None
 
 
 def reply_limit(network: str, *, is_direct: bool = False) -> int:
     """The most a reply (or a direct message) on ``network`` may weigh, in that network's count."""
-    rules = _declared_rules(network)
+    rules = declared_reply_rules(network)
     if rules is not None:
         return rules.direct_limit if is_direct else rules.limit
     return (DIRECT_LIMITS if is_direct else REPLY_LIMITS).get(network, FALLBACK_LIMIT)
@@ -325,7 +326,7 @@ def reply_limit(network: str, *, is_direct: bool = False) -> int:
 def reply_length(network: str, text: str) -> int:
     """How long ``text`` is as ``network`` counts it, to compare with :func:`reply_limit`."""
     text = unicodedata.normalize("NFC", text)
-    rules = _declared_rules(network)
+    rules = declared_reply_rules(network)
     if rules is not None:
         return rules.length(text)
     if network == "mastodon":
