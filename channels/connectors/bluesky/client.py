@@ -113,6 +113,7 @@ class BlueskyClient:
         self.api = Client(base_url=credentials.service, request=request)
         self.api.on_session_change(lambda _event, session: self._session_changed(session))
         self._signed_in = False
+        self._did: str | None = None
 
     # --- Session ----------------------------------------------------------------------------------------
 
@@ -151,6 +152,7 @@ class BlueskyClient:
             raise self._translate("com.atproto.server.createSession", exc) from exc
 
     def _session_changed(self, session: Session) -> None:
+        self._did = session.did
         stored = {
             "did": session.did,
             "handle": session.handle,
@@ -163,10 +165,10 @@ class BlueskyClient:
 
     @property
     def did(self) -> str:
-        session = self.api._session  # the SDK keeps the signed-in account only there
-        if session is None:
+        """The signed-in account's DID."""
+        if self._did is None:
             raise ConnectorError("the Bluesky client is not signed in")
-        return session.did
+        return self._did
 
     # --- Calls ------------------------------------------------------------------------------------------
 
@@ -182,7 +184,7 @@ class BlueskyClient:
         if not self._signed_in:
             self.sign_in()
         try:
-            response = self._once(nsid, call, chat=chat)
+            response = self._once(call)
         except (BadRequestError, UnauthorizedError) as exc:
             if _error_name(exc) not in _SESSION_ERRORS or _is_token_scope(exc):
                 raise self._translate(nsid, exc, chat=chat) from exc
@@ -190,7 +192,7 @@ class BlueskyClient:
             # token): sign in again from the app password, once, and repeat the call.
             self._create_session()
             try:
-                response = self._once(nsid, call, chat=chat)
+                response = self._once(call)
             except AtProtocolError as again:
                 raise self._translate(nsid, again, chat=chat) from again
         except AtProtocolError as exc:
@@ -200,7 +202,7 @@ class BlueskyClient:
             raise ConnectorError(f"Bluesky answered {nsid} with something other than a JSON object")
         return Response(body=body, rate_limit=self._rate_limit(nsid))
 
-    def _once(self, nsid: str, call: Callable[[Client], Any], *, chat: bool) -> Any:
+    def _once(self, call: Callable[[Client], Any]) -> Any:
         self._last_response = None
         return call(self.api)
 
