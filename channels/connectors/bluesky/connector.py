@@ -22,6 +22,7 @@ is not among ``endpoints``, so a spent one cannot skip a pull of mentions either
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -468,5 +469,13 @@ def _dms_allowed(channel: ChannelRef, cursor: Mapping[str, Any]) -> bool:
     return bool(channel.credentials.get("dms")) and not refused
 
 
+MAX_TOKEN_KEY_LENGTH = 120  # RateBudget.token_key
+
+
 def _token_key(channel: ChannelRef) -> str:
-    return f"user:{channel.external_account_id}"
+    """``user:<DID>``; a did:web DID can be a whole domain name, too long for the column, and is then
+    named by a digest of itself."""
+    key = f"user:{channel.external_account_id}"
+    if len(key) > MAX_TOKEN_KEY_LENGTH:
+        key = "user:" + hashlib.sha256(channel.external_account_id.encode()).hexdigest()
+    return key

@@ -14,7 +14,13 @@ import httpx
 import pytest
 import respx
 
-from channels.connectors.base import AuthExpired, ConnectorError, ConnectorUnavailable, RateLimited
+from channels.connectors.base import (
+    AuthExpired,
+    ChannelRef,
+    ConnectorError,
+    ConnectorUnavailable,
+    RateLimited,
+)
 from channels.connectors.bluesky import BlueskyConnector
 from channels.connectors.bluesky.client import DirectMessagesRefused
 from channels.connectors.text import reply_length, reply_limit
@@ -606,3 +612,15 @@ def test_a_walk_cursor_the_server_no_longer_takes_restarts_the_walk_from_the_new
         "notifications": {"seen": {"uri": newest["uri"], "indexed_at": newest["indexedAt"]}}
     }
     assert page.has_more is False
+
+
+def test_a_did_web_account_too_long_for_the_budget_column_is_named_by_a_digest() -> None:
+    long_did = "did:web:" + ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 54, "social"])
+    ref = bsky.channel()
+    ref = ChannelRef(**{**ref.__dict__, "external_account_id": long_did})
+
+    ((_, token_key),) = _connector().endpoints(ref)
+
+    assert token_key.startswith("user:")
+    assert len(token_key) == 69
+    assert long_did not in token_key
