@@ -175,6 +175,7 @@ def test_a_pull_stores_bluesky_posts_with_their_long_ids_and_handles_and_keeps_t
         text="@northwind.bsky.social hello",
         indexed_at="2026-11-23T10:00:00.000Z",
         author=author,
+        langs=["pt-BR"],
     )
     api.get(LIST).mock(return_value=httpx.Response(200, json={"notifications": [item]}))
     api.post("/com.atproto.server.refreshSession").mock(
@@ -197,6 +198,7 @@ def test_a_pull_stores_bluesky_posts_with_their_long_ids_and_handles_and_keeps_t
     mention = Mention.objects.get()
     assert mention.external_id == item["uri"]
     assert (len(long_handle), len(mention.external_id)) == (253, 299)
+    assert mention.language == "pt-BR"  # the record's own tag, which routing reads before any guess
     assert Author.objects.get().handle == long_handle
     channel.refresh_from_db()
     assert channel.credentials["session"]["access_jwt"] != old_session["access_jwt"]

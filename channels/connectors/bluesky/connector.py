@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from atproto_client.models.dot_dict import DotDict
@@ -41,6 +41,7 @@ from channels.connectors.base import (
     RateLimited,
     RejectedItem,
     SentReply,
+    StreamStatus,
 )
 from channels.connectors.bluesky.client import (
     BlueskyClient,
@@ -73,6 +74,8 @@ NOTIFICATIONS_PAGE_SIZE = 100  # the most listNotifications returns in one page
 CONVOS_PAGE_SIZE = 20  # conversations with news looked at per pull: the most recently active ones
 MESSAGES_PAGE_SIZE = 50
 REASONS = tuple(KIND_BY_REASON)
+MENTIONS_LABEL = "Mentions, replies and quotes"
+DMS_LABEL = "Direct messages"
 
 
 @register(NETWORK)
@@ -145,16 +148,21 @@ class BlueskyConnector:
                 "seen": state.seen,
                 "walk": {"cursor": next_api_cursor, "newest": newest},
             }
+        streams = [StreamStatus(name="mentions", label=MENTIONS_LABEL)]
+        if walking:
+            if channel.credentials.get("dms"):
+                streams.append(StreamStatus(name="dms", label=DMS_LABEL, outcome="waiting"))
         else:
             next_cursor["notifications"] = {"seen": newest or state.seen}
-            if _dms_allowed(channel, cursor):
-                self._fetch_messages(client, cursor, next_cursor, posts, rejected)
+            if channel.credentials.get("dms"):
+                streams.append(self._fetch_messages(client, cursor, next_cursor, posts, rejected))
         return Page(
             posts=tuple(reversed(posts)),  # oldest first, so a parent precedes its replies
             cursor=next_cursor,
             has_more=walking,
             rejected=tuple(rejected),
             rate_limits=(response.rate_limit,) if response.rate_limit else (),
+            streams=tuple(streams),
         )
 
     def fetch_history(self, channel: ChannelRef, cursor: Mapping[str, Any], *, since: datetime) -> Page:
@@ -194,10 +202,14 @@ class BlueskyConnector:
         next_cursor: dict[str, Any],
         posts: list[Post],
         rejected: list[RejectedItem],
-    ) -> None:
-        """Direct messages sent since the last one seen, from the most recently active conversations."""
+    ) -> StreamStatus:
+        """Direct messages sent since the last one seen, from the most recently active conversations; how
+        reading them went."""
         dms = cursor.get("dms") if isinstance(cursor.get("dms"), Mapping) else {}
         seen_at = dms.get("seen_at") if isinstance(dms.get("seen_at"), str) else None
+        if dms.get("refused"):
+            next_cursor["dms"] = dict(dms)
+            return StreamStatus(name="dms", label=DMS_LABEL, outcome="failed", error=str(dms["refused"]))
         try:
             convos_response = client.query(LIST_CONVOS, DotDict({"limit": CONVOS_PAGE_SIZE}), chat=True)
             newest_seen = seen_at
@@ -239,11 +251,14 @@ class BlueskyConnector:
                         messages.append(post)
             posts.extend(messages)  # reversed with the page: newest first here, oldest first out
             next_cursor["dms"] = {"seen_at": newest_seen} if newest_seen else {}
+            return StreamStatus(name="dms", label=DMS_LABEL)
         except DirectMessagesRefused as exc:
             next_cursor["dms"] = {"refused": str(exc)}
+            return StreamStatus(name="dms", label=DMS_LABEL, outcome="failed", error=str(exc))
         except ConnectorError as exc:
             # Tried again at the next pull from the same point; the mentions of this page go through.
             next_cursor["dms"] = {**({"seen_at": seen_at} if seen_at else {}), "failed": str(exc)}
+            return _failed_stream(exc, self.clock())
 
     def endpoints(self, channel: ChannelRef) -> tuple[tuple[str, str], ...]:
         """Notifications only: direct messages must not hold back a pull (see the module's note)."""
@@ -463,10 +478,15 @@ def _status(credentials: Mapping[str, Any], cursor: Mapping[str, Any]) -> tuple[
     return (("Direct messages", text),)
 
 
-def _dms_allowed(channel: ChannelRef, cursor: Mapping[str, Any]) -> bool:
-    dms = cursor.get("dms")
-    refused = isinstance(dms, Mapping) and bool(dms.get("refused"))
-    return bool(channel.credentials.get("dms")) and not refused
+def _failed_stream(exc: ConnectorError, now: datetime) -> StreamStatus:
+    """The direct-message stream's status after a chat call failed with ``exc``."""
+    if isinstance(exc, RateLimited):
+        retry_at = now + timedelta(seconds=exc.retry_after)
+        return StreamStatus(
+            name="dms", label=DMS_LABEL, outcome="rate_limited", error=str(exc), retry_at=retry_at
+        )
+    outcome = "unavailable" if isinstance(exc, ConnectorUnavailable) else "failed"
+    return StreamStatus(name="dms", label=DMS_LABEL, outcome=outcome, error=str(exc))
 
 
 MAX_TOKEN_KEY_LENGTH = 120  # RateBudget.token_key

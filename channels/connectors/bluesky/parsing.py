@@ -39,10 +39,6 @@ def notification_post(notification: Mapping[str, Any]) -> Post:
         raise ValueError(f"record text is {type(text).__name__}, not a string")
     author = author_data(_field(notification, "author", Mapping))
     root_uri, parent_uri = _reply_refs(record)
-    raw: dict[str, Any] = dict(notification)
-    language = _language(record)
-    if language:
-        raw["lang"] = language  # where routing reads a network's language tag
     return Post(
         network=NETWORK,
         external_id=uri,
@@ -53,7 +49,8 @@ def notification_post(notification: Mapping[str, Any]) -> Post:
         conversation_key=root_uri or uri,
         in_reply_to=parent_uri,
         url=post_url(uri, author.handle),
-        raw=raw,
+        raw=dict(notification),
+        language=_language(record),
     )
 
 

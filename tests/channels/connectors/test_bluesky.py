@@ -130,7 +130,7 @@ def test_a_first_pull_signs_in_once_and_turns_mentions_replies_and_quotes_into_p
     assert first_reply.author.handle == "bo.example.com"
     assert first_reply.author.is_verified is True
     assert first_reply.url == "https://bsky.app/profile/bo.example.com/post/3kreply"
-    assert page.posts[0].raw["lang"] == "de"
+    assert [p.language for p in page.posts] == ["de", "", "en"]  # the record's langs, first one
     assert page.posts[0].conversation_key == mention["uri"]
     assert len(page.posts[0].external_id) > 64
     assert page.cursor == {"notifications": {"seen": {"uri": reply["uri"], "indexed_at": reply["indexedAt"]}}}
@@ -483,6 +483,7 @@ def test_direct_messages_since_the_last_seen_arrive_through_the_chat_proxy(api: 
     assert messages.calls[0].request.url.params["convoId"] == "convo1"
     assert convos.calls[0].request.headers["atproto-proxy"] == "did:web:api.bsky.chat#bsky_chat"
     assert page.cursor["dms"]["seen_at"] > cursor["dms"]["seen_at"]
+    assert [(s.name, s.outcome) for s in page.streams] == [("mentions", "ok"), ("dms", "ok")]
 
 
 def test_an_app_password_without_direct_messages_keeps_mentions_coming_and_says_why(
@@ -500,6 +501,8 @@ def test_an_app_password_without_direct_messages_keeps_mentions_coming_and_says_
     assert [p.external_id for p in page.posts] == [mention["uri"]]
     assert "does not allow direct messages" in page.cursor["dms"]["refused"]
     assert again.cursor["dms"] == page.cursor["dms"]
+    assert [(s.name, s.outcome) for s in again.streams] == [("mentions", "ok"), ("dms", "failed")]
+    assert "Allow access to your direct messages" in again.streams[1].error
     assert sum(1 for c in api.calls if "listConvos" in c.request.url.path) == 1  # not asked again
 
 
@@ -564,6 +567,8 @@ def test_a_failing_chat_service_never_holds_back_mentions(api: respx.MockRouter)
     assert [p.external_id for p in page.posts] == [mention["uri"]]
     assert page.cursor["dms"]["seen_at"] == seen_at  # tried again from the same point next time
     assert "rate limit" in page.cursor["dms"]["failed"].lower()
+    assert [(s.name, s.outcome) for s in page.streams] == [("mentions", "ok"), ("dms", "rate_limited")]
+    assert page.streams[1].retry_at is not None
     assert {endpoint for endpoint, _ in _connector().endpoints(bsky.channel(dms=True))} == {
         "app.bsky.notification.listNotifications"
     }
