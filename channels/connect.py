@@ -110,6 +110,37 @@ def channel_connect_mastodon(
 
 
 @transaction.atomic
+def channel_connect_account(
+    *,
+    actor: Any,
+    network: str,
+    external_account_id: str,
+    handle: str,
+    slug_base: str,
+    credentials: Mapping[str, Any],
+    segment: Segment,
+    listening_queries: Sequence[str] = (),
+) -> Channel:
+    """Store an account whose credentials the caller has verified as an active channel and return it; the
+    same account connected again updates its channel. For a network's own connect flow (its folder under
+    ``channels/connectors/``), which knows how to verify them."""
+    if len(external_account_id) > EXTERNAL_ACCOUNT_ID_MAX_LENGTH:
+        raise ChannelConnectError(
+            f"The account id is too long to be stored (at most {EXTERNAL_ACCOUNT_ID_MAX_LENGTH} characters)."
+        )
+    return _connect(
+        actor=actor,
+        network=network,
+        external_account_id=external_account_id,
+        handle=handle,
+        slug_base=slug_base,
+        credentials=credentials,
+        segment=segment,
+        listening_queries=listening_queries,
+    )
+
+
+@transaction.atomic
 def channel_connect_simulated(
     *,
     actor: Any,

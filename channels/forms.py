@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from django import forms
 
+from channels.connectors.registry import capabilities_for
 from channels.models import Channel, Network, Segment
 from teams.models import Team
 
@@ -32,6 +33,10 @@ def _segment_field() -> forms.ModelChoiceField:
         help_text="What the account is for; its mentions go to this segment's team.",
         error_messages={"required": "Choose the segment this account serves."},
     )
+
+
+# The connect forms in each network's folder (channels/connectors/<network>/forms.py) use it too.
+segment_field = _segment_field
 
 
 def _lines(text: str) -> list[str]:
@@ -233,6 +238,9 @@ class ChannelSettingsForm(forms.Form):
         self.channel = channel
         self.fields["listening_queries"] = _queries_field(channel.network)
         self.order_fields(["segment", "team_override", "listening_queries", "poll_interval_seconds"])
+        capabilities = capabilities_for(channel.network)
+        if capabilities is not None and not capabilities.listening:
+            del self.fields["listening_queries"]
         if channel.network != Network.X:
             del self.fields["bearer_token"]
         if channel.network != Network.X or not channel.credentials.get("bearer_token"):

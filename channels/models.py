@@ -14,6 +14,7 @@ from teams.models import Team
 class Network(models.TextChoices):
     X = "x", "X"
     MASTODON = "mastodon", "Mastodon"
+    BLUESKY = "bluesky", "Bluesky"
     SIMULATED = "simulated", "Simulated"
 
 
@@ -52,8 +53,8 @@ class Channel(models.Model):
 
     slug = models.SlugField(max_length=60, unique=True)
     network = models.CharField(max_length=20, choices=Network.choices)
-    handle = models.CharField(max_length=120)
-    external_account_id = models.CharField(max_length=64)
+    handle = models.CharField(max_length=254)  # "@" and a Bluesky handle, a domain name of up to 253
+    external_account_id = models.CharField(max_length=300)  # a DID on Bluesky (did:web can be long)
     segment = models.ForeignKey(Segment, on_delete=models.PROTECT, related_name="channels")
     team_override = models.ForeignKey(
         Team,

@@ -1,8 +1,20 @@
-from django.urls import path
+from django.urls import URLPattern, URLResolver, include, path
 
 from channels import views
+from channels.connectors.registry import capabilities_for, registered_networks
 
 app_name = "channels"
+
+
+def _network_connect_urls() -> list[URLPattern | URLResolver]:
+    """Each network whose folder has its own connect flow, at ``connect/<network>/``."""
+    patterns: list[URLPattern | URLResolver] = []
+    for network in registered_networks():
+        capabilities = capabilities_for(network)
+        if capabilities is not None and capabilities.connect_urls:
+            patterns.append(path(f"connect/{network}/", include(capabilities.connect_urls)))
+    return patterns
+
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -11,6 +23,7 @@ urlpatterns = [
     path("connect/x/callback", views.x_callback, name="x_callback"),
     path("connect/mastodon/", views.mastodon_connect, name="mastodon_connect"),
     path("connect/simulated/", views.simulated_connect, name="simulated_connect"),
+    *_network_connect_urls(),
     path("<slug:slug>/", views.channel_settings, name="settings"),
     path("<slug:slug>/reauthorise/", views.reauthorise, name="reauthorise"),
     path("<slug:slug>/pause/", views.pause, name="pause"),

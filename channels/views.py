@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import wraps
+from importlib import import_module
 from typing import Any
 from urllib.parse import urlencode
 
@@ -37,6 +38,7 @@ from channels.connect import (
 )
 from channels.connectors.base import ConnectorError
 from channels.connectors.mastodon import MastodonCredentialsRefused, mastodon_verify_credentials
+from channels.connectors.registry import capabilities_for, registered_networks
 from channels.connectors.x import x_authorization_finish, x_authorization_start
 from channels.forms import ChannelSettingsForm, MastodonConnectForm, SimulatedConnectForm, XConnectForm
 from channels.models import Channel, Network, Segment
@@ -84,7 +86,35 @@ def index(request: HttpRequest) -> HttpResponse:
         _ChannelRow(channel=channel, last_pull=channel.last_pull_summary, budget_left=budgets[channel.pk])
         for channel in channels
     ]
-    return render(request, "channels/index.html", {"rows": rows})
+    return render(
+        request, "channels/index.html", {"rows": rows, "network_connect_links": _network_connect_links()}
+    )
+
+
+def _connect_url_name(network: str) -> str:
+    """The connect page of a network whose folder has its own connect flow, or ""."""
+    capabilities = capabilities_for(network)
+    if capabilities is None or not capabilities.connect_urls:
+        return ""
+    return import_module(capabilities.connect_urls).CONNECT_URL_NAME
+
+
+def _network_status(channel: Channel) -> tuple[tuple[str, str], ...]:
+    """What the network's connector says about the connection, for the channel page."""
+    capabilities = capabilities_for(channel.network)
+    if capabilities is None or capabilities.status is None:
+        return ()
+    return capabilities.status(channel.credentials, channel.cursor or {})
+
+
+def _network_connect_links() -> list[tuple[str, str]]:
+    """(label, address) of the connect page of every network that brings its own connect flow."""
+    links = []
+    for network in registered_networks():
+        url_name = _connect_url_name(network)
+        if url_name:
+            links.append((f"Connect a {Network(network).label} account", reverse(url_name)))
+    return links
 
 
 # --- X ---------------------------------------------------------------------------------------------------
@@ -116,6 +146,9 @@ def x_connect(request: HttpRequest) -> HttpResponse:
 def reauthorise(request: HttpRequest, slug: str) -> HttpResponse:
     """Renew a channel's credentials: through X's authorisation again, or with a new Mastodon token."""
     channel = get_object_or_404(Channel, slug=slug)
+    connect_url_name = _connect_url_name(channel.network)
+    if connect_url_name:
+        return redirect(f"{reverse(connect_url_name)}?{urlencode({'channel': channel.slug})}")
     if channel.network == Network.MASTODON:
         return redirect(f"{reverse('channels:mastodon_connect')}?{urlencode({'channel': channel.slug})}")
     if channel.network != Network.X:
@@ -294,7 +327,7 @@ def channel_settings(request: HttpRequest, slug: str) -> HttpResponse:
                 channel=channel,
                 segment=data["segment"],
                 team_override=data["team_override"],
-                listening_queries=data["listening_queries"],
+                listening_queries=data.get("listening_queries", channel.listening_queries or []),
                 poll_interval_seconds=data["poll_interval_seconds"],
                 bearer_token=data.get("bearer_token") or "",
                 forget_bearer_token=bool(data.get("forget_bearer_token")),
@@ -323,6 +356,8 @@ def channel_settings(request: HttpRequest, slug: str) -> HttpResponse:
             "has_credentials": bool(channel.credentials),
             "has_bearer_token": bool(channel.credentials.get(BEARER_TOKEN_CREDENTIAL)),
             "has_app_bearer_token": bool(settings.X_BEARER_TOKEN),
+            "network_status": _network_status(channel),
+            "renew_url": reverse(url_name) if (url_name := _connect_url_name(channel.network)) else "",
         },
     )
 

@@ -17,8 +17,8 @@ class Author(models.Model):
     """A person or account on a network who wrote to us."""
 
     network = models.CharField(max_length=20, choices=Network.choices)
-    external_id = models.CharField(max_length=64)
-    handle = models.CharField(max_length=120)
+    external_id = models.CharField(max_length=300)  # a DID on Bluesky
+    handle = models.CharField(max_length=254)  # a Bluesky handle is a domain name of up to 253
     display_name = models.CharField(max_length=200, blank=True)
     follower_count = models.PositiveIntegerField(default=0)
     is_verified = models.BooleanField(default=False)
@@ -76,15 +76,15 @@ class Mention(models.Model):
         POSITIVE = "positive", "Positive"
 
     network = models.CharField(max_length=20, choices=Network.choices)
-    external_id = models.CharField(max_length=64)
+    external_id = models.CharField(max_length=300)  # an at:// URI on Bluesky, 70 characters and more
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.MENTION)
     text = models.TextField()
     url = models.URLField(max_length=500, blank=True)
     created_at = models.DateTimeField(help_text="When the author posted it.")
     received_at = models.DateTimeField(default=timezone.now, help_text="When socialops stored it.")
     author = models.ForeignKey(Author, on_delete=models.PROTECT, related_name="mentions")
-    conversation_key = models.CharField(max_length=80, blank=True)
-    in_reply_to = models.CharField(max_length=64, blank=True, help_text="External id of the parent post.")
+    conversation_key = models.CharField(max_length=300, blank=True)
+    in_reply_to = models.CharField(max_length=300, blank=True, help_text="External id of the parent post.")
     raw = models.JSONField(default=dict, blank=True)
     language = models.CharField(
         max_length=LANGUAGE_MAX_LENGTH,
@@ -345,7 +345,7 @@ class Reply(models.Model):
     state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
     error = models.TextField(blank=True, help_text="Why the last send failed, in words an agent can act on.")
     attempts = models.PositiveSmallIntegerField(default=0)
-    external_id = models.CharField(max_length=64, blank=True)
+    external_id = models.CharField(max_length=300, blank=True)
     url = models.URLField(max_length=500, blank=True)
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

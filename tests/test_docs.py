@@ -8,6 +8,7 @@ from pathlib import Path
 
 from django.urls import get_resolver
 
+from channels.models import Network
 from inbox import lines
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,3 +64,15 @@ def test_the_api_page_names_every_endpoint() -> None:
     ]
     assert "mentions/{id}/escalation/bounce/" in documented.splitlines()
     assert missing == []
+
+
+def test_the_api_and_import_pages_name_every_network() -> None:
+    rows = [
+        line
+        for page in ("api.md", "import-format.md")
+        for line in (ROOT / "docs" / page).read_text(encoding="utf-8").splitlines()
+        if line.startswith("| `network` |")
+    ]
+
+    assert len(rows) == 2
+    assert [sorted(set(Network.values) - set(re.findall(r"`(\w+)`", row))) for row in rows] == [[], []]

@@ -238,11 +238,51 @@ class CredentialsGuard(Protocol):
     ) -> Mapping[str, Any]: ...
 
 
+@dataclass(frozen=True)
+class ReplyRules:
+    """How long a reply on a network may be, counted the way that network counts it.
+
+    ``length`` takes NFC-normalised text and is what ``reply_create`` checks. ``counting`` names how the
+    composer's counter in the browser counts as the agent types: "graphemes" (user-perceived characters).
+    """
+
+    limit: int
+    direct_limit: int
+    length: Callable[[str], int]
+    counting: str = "graphemes"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a connector can do beyond fetch and reply, declared on its class instead of found by probing.
+
+    - ``reply_rules``: the network's length counting; None leaves it to the built-in rules of
+      ``channels.connectors.text`` (X, Mastodon and the simulated network, which predate this declaration).
+    - ``history``: the connector has ``fetch_history(channel, cursor, *, since)`` for the backfill.
+    - ``direct_messages``: it can send (and pull) direct messages at all; an account may still refuse them.
+    - ``hide_reply``: it can hide a reply to the account's own post.
+    - ``listening``: it listens for a channel's listening queries (the channel page offers them only then).
+    - ``connect_urls``: the dotted module whose ``urlpatterns`` are the network's connect flow, mounted at
+      ``/channels/connect/<network>/``; its ``CONNECT_URL_NAME`` is where "connect" and "re-authorise" go.
+    - ``status``: what the channel page says about the connection beyond its state, as (label, text) pairs,
+      from the channel's credentials and cursor (say, that direct messages are off, and why).
+    """
+
+    reply_rules: ReplyRules | None = None
+    history: bool = False
+    direct_messages: bool = True
+    hide_reply: bool = False
+    listening: bool = True
+    connect_urls: str = ""
+    status: Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[tuple[str, str], ...]] | None = None
+
+
 @runtime_checkable
 class Connector(Protocol):
     """Pulls posts for a channel, one page at a time, from a stored cursor, and sends replies."""
 
     network: str
+    capabilities: Capabilities
 
     def fetch(self, channel: ChannelRef, cursor: Mapping[str, Any]) -> Page:
         """Return the next page after ``cursor`` (an empty mapping means "from now")."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from channels.connectors.base import Connector, ConnectorError
+from channels.connectors.base import Capabilities, Connector, ConnectorError
 
 _REGISTRY: dict[str, Callable[[], Connector]] = {}
 
@@ -16,6 +16,10 @@ def register(network: str) -> Callable[[F], F]:
     """Class decorator: ``@register("x")`` makes ``connector_for("x")`` build that class."""
 
     def decorate(factory: F) -> F:
+        if not isinstance(getattr(factory, "capabilities", None), Capabilities):
+            # Connectors written before capabilities were declared (X, Mastodon, simulated) get the
+            # defaults; their reply rules stay in channels.connectors.text until they declare their own.
+            factory.capabilities = Capabilities()  # type: ignore[attr-defined]
         _REGISTRY[network] = factory
         return factory
 
@@ -31,6 +35,13 @@ def connector_for(network: str) -> Connector:
     return factory()
 
 
+def capabilities_for(network: str) -> Capabilities | None:
+    """What the connector of ``network`` declares it can do, without building it; None for an unknown one."""
+    _load_builtin_connectors()
+    factory = _REGISTRY.get(network)
+    return getattr(factory, "capabilities", None) if factory is not None else None
+
+
 def registered_networks() -> list[str]:
     _load_builtin_connectors()
     return sorted(_REGISTRY)
@@ -38,4 +49,4 @@ def registered_networks() -> list[str]:
 
 def _load_builtin_connectors() -> None:
     # Imported lazily so that only the network modules in use pull in their SDKs.
-    from channels.connectors import mastodon, simulated, x  # noqa: F401
+    from channels.connectors import bluesky, mastodon, simulated, x  # noqa: F401

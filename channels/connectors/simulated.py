@@ -5,6 +5,12 @@ routing evaluation a reproducible workload. Post number ``seq`` on a channel dep
 channel's slug and ``seq`` (and the channel's segment, handle and listening queries), never on how the pulls
 were split or on what else ran in the process. Each post's ``raw["simulation"]`` block holds the ground
 truth (intent, home segment, tone, whether it was misdirected) that routing evaluation scores against.
+
+Posts are shaped like X's unless the channel's ``shape`` credential says ``"bluesky"``: then ids are
+``at://`` URIs with the author's DID, handles are ``<name>.bsky.social``, direct messages are chat messages
+(``chat:<conversation>:<id>``), and ``raw`` is a mention, reply or quote notification as
+``app.bsky.notification.listNotifications`` returns it. The stream (who writes what, when, in which thread)
+is the same either way.
 """
 
 from __future__ import annotations
@@ -104,7 +110,11 @@ BRAND_TERMS = ("Northwind", "#Northwind", "northwind gear", "Trailfest", "#OpenT
 POSTS_PER_PULL_CREDENTIAL = "posts_per_pull"
 # A channel with a backlog has that many posts waiting: pages report more until the cursor reaches it.
 BACKLOG_CREDENTIAL = "backlog"
-MAX_EXTERNAL_ID_LENGTH = 64  # Mention.external_id and Author.external_id are 64 characters wide
+MAX_EXTERNAL_ID_LENGTH = 64  # the X-shaped ids stay within X's widths
+SHAPE_CREDENTIAL = "shape"
+BLUESKY_SHAPE = "bluesky"  # posts shaped as Bluesky's (see the module's note)
+BLUESKY_HANDLE_DOMAIN = "bsky.social"
+_TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"  # Bluesky's record keys: base32, sortable
 
 # --- Brand world: slot fillers ---------------------------------------------------------------------------
 
@@ -730,10 +740,14 @@ class _ChannelStream:
         self.profile = _ChannelProfile.build(seed, channel)
         self.pool = _author_pool(seed)
         self._id_stem = self._external_id_stem(channel.slug)
+        self.bluesky = channel.credentials.get(SHAPE_CREDENTIAL) == BLUESKY_SHAPE
+        self._key_base = _seed_for(f"{seed}:{channel.slug}:keys") % (32**9)
         self._skeletons: dict[int, _Skeleton] = {}
         # Two generators: looking up an earlier post's thread must not disturb the post being written.
         self._post_rng = random.Random()
         self._lookup_rng = random.Random()
+        self._peek_rng = random.Random()
+        self._is_direct: dict[int, bool] = {}
 
     @staticmethod
     def _external_id_stem(slug: str) -> str:
@@ -744,7 +758,19 @@ class _ChannelStream:
         return stem
 
     def external_id(self, seq: int) -> str:
+        if self.bluesky:
+            author = self.pool.authors[self.skeleton(seq).author_index]
+            return f"at://{_bluesky_did(author)}/app.bsky.feed.post/{self._record_key(seq)}"
         return f"{self._id_stem}{seq}"
+
+    def _record_key(self, seq: int) -> str:
+        """A 13-character key in Bluesky's alphabet that sorts as ``seq`` does within the channel."""
+        value = self._key_base * 32**3 + seq
+        digits = []
+        for _ in range(12):
+            value, digit = divmod(value, 32)
+            digits.append(_TID_ALPHABET[digit])
+        return "3" + "".join(reversed(digits))
 
     def _draw_skeleton(self, rng: random.Random, seq: int) -> _Skeleton:
         profile = self.profile
@@ -778,11 +804,16 @@ class _ChannelStream:
             seq = parent
         return self.external_id(seq)
 
-    def post(self, seq: int, now: datetime) -> Post:
-        rng = self._seeded(self._post_rng, seq)
+    def post(self, seq: int, now: datetime, *, shaped: bool = True) -> Post:
+        """Post number ``seq``; with ``shaped`` False, as X shapes it whatever the channel's shape (a look
+        at an earlier post, with a generator of its own, that leaves the post being written undisturbed)."""
+        bluesky = self.bluesky and shaped
+        rng = self._seeded(self._post_rng if shaped else self._peek_rng, seq)
         skeleton = self._draw_skeleton(rng, seq)
         profile = self.profile
         author = self.pool.authors[skeleton.author_index]
+        if bluesky:
+            author = _bluesky_author(author)
         intent = skeleton.intent
 
         stance = None
@@ -801,6 +832,8 @@ class _ChannelStream:
         if skeleton.parent_seq:
             kind = "reply"
             parent_author = self.pool.authors[self.skeleton(skeleton.parent_seq).author_index]
+            if bluesky:
+                parent_author = _bluesky_author(parent_author)
             # Replies start with the handles of the thread, as X writes them.
             addressees = [f"@{parent_author.handle}"] if parent_author.handle != author.handle else []
             text = _compose(" ".join([*addressees, f"@{profile.handle}"]) + " ", body, "")
@@ -846,6 +879,8 @@ class _ChannelStream:
             if kind == "dm"
             else f"{SIM_HOST}/{author.handle}/status/{external_id}"
         )
+        if bluesky:
+            return self._bluesky_post(seq, kind, text, created_at, author, raw, now)
         return Post(
             network=NETWORK,
             external_id=external_id,
@@ -858,6 +893,126 @@ class _ChannelStream:
             url=url,
             raw=raw,
         )
+
+    def _bluesky_post(
+        self,
+        seq: int,
+        kind: str,
+        text: str,
+        created_at: datetime,
+        author: AuthorData,
+        x_shaped: Mapping[str, Any],
+        now: datetime,
+    ) -> Post:
+        """The post as Bluesky would hand it over: a notification (or a chat message) around a post record."""
+        created = x_shaped["created_at"]
+        conversation_key, in_reply_to = self._bluesky_thread(seq, now)
+        if kind == "reply" and not in_reply_to:
+            kind = "mention"  # it answered a direct message, which no post can do on Bluesky
+        if kind == "dm":
+            convo = f"sim-convo-{author.external_id.rsplit(':', 1)[-1]}"
+            external_id = f"chat:{convo}:{self._record_key(seq)}"
+            raw: dict[str, Any] = {
+                "message": {
+                    "$type": "chat.bsky.convo.defs#messageView",
+                    "id": self._record_key(seq),
+                    "rev": self._record_key(seq),
+                    "text": text,
+                    "sender": {"did": author.external_id},
+                    "sentAt": created,
+                },
+                "convo_id": convo,
+            }
+            return Post(
+                network=NETWORK,
+                external_id=external_id,
+                kind=kind,
+                text=text,
+                created_at=created_at,
+                author=author,
+                conversation_key=f"chat:{convo}",
+                url=f"{SIM_HOST}/messages/{convo}",
+                raw={**raw, "lang": x_shaped["lang"], "simulation": x_shaped["simulation"]},
+            )
+        external_id = self.external_id(seq)
+        conversation_key = conversation_key or external_id
+        record: dict[str, Any] = {
+            "$type": "app.bsky.feed.post",
+            "text": text,
+            "createdAt": created,
+            "langs": [x_shaped["lang"]],
+        }
+        if in_reply_to:
+            record["reply"] = {
+                "root": {"uri": conversation_key, "cid": _bluesky_cid(conversation_key)},
+                "parent": {"uri": in_reply_to, "cid": _bluesky_cid(in_reply_to)},
+            }
+        raw = {
+            "uri": external_id,
+            "cid": _bluesky_cid(external_id),
+            "author": {
+                "did": author.external_id,
+                "handle": author.handle,
+                "displayName": author.display_name,
+            },
+            "reason": "reply" if in_reply_to else "mention",
+            "record": record,
+            "isRead": False,
+            "indexedAt": created,
+            "lang": x_shaped["lang"],
+            "simulation": x_shaped["simulation"],
+        }
+        return Post(
+            network=NETWORK,
+            external_id=external_id,
+            kind=kind,
+            text=text,
+            created_at=created_at,
+            author=author,
+            conversation_key=conversation_key,
+            in_reply_to=in_reply_to,
+            url=f"{SIM_HOST}/profile/{author.handle}/post/{external_id.rsplit('/', 1)[-1]}",
+            raw=raw,
+        )
+
+    def _bluesky_thread(self, seq: int, now: datetime) -> tuple[str, str]:
+        """(root, parent) URIs of a reply, or ("", "") for a post that starts a thread. Only a thread's first
+        post can be a direct message (a reply never is); where one is, the thread starts below it."""
+        parent = self.skeleton(seq).parent_seq
+        if not parent or self._is_direct_message(parent, now):
+            return "", ""
+        root = parent
+        while (up := self.skeleton(root).parent_seq) and not self._is_direct_message(up, now):
+            root = up
+        return self.external_id(root), self.external_id(parent)
+
+    def _is_direct_message(self, seq: int, now: datetime) -> bool:
+        if seq not in self._is_direct:
+            self._is_direct[seq] = self.post(seq, now, shaped=False).kind == "dm"
+        return self._is_direct[seq]
+
+
+def _bluesky_did(author: AuthorData) -> str:
+    digest = hashlib.blake2b(f"did:{author.external_id}".encode(), digest_size=24).digest()
+    return "did:plc:" + "".join(_TID_ALPHABET[byte % 32] for byte in digest)
+
+
+def _bluesky_author(author: AuthorData) -> AuthorData:
+    """The same person on Bluesky: a DID for an id, a handle under bsky.social."""
+    if author.external_id.startswith("did:"):
+        return author
+    handle = f"{author.handle.replace('_', '-').strip('-') or 'user'}.{BLUESKY_HANDLE_DOMAIN}"
+    return AuthorData(
+        external_id=_bluesky_did(author),
+        handle=handle,
+        display_name=author.display_name,
+        follower_count=author.follower_count,
+        is_verified=author.is_verified,
+    )
+
+
+def _bluesky_cid(uri: str) -> str:
+    return "bafyrei" + hashlib.blake2b(uri.encode(), digest_size=26).hexdigest()[:52]
 
 
 def _fill(rng: random.Random, template: _Template) -> str:

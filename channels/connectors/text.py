@@ -13,6 +13,9 @@ network's own, not ``len()``:
   costs no more than addressing a neighbour.
 
 Text is normalised to NFC first, as both networks do: a decomposed "é" is one character, not two.
+
+A connector that declares ``capabilities.reply_rules`` (Bluesky) brings its own limit and count; the rules
+above are for the networks that predate that declaration.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ import re
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Iterator
+
+from channels.connectors.base import ReplyRules
+from channels.connectors.registry import capabilities_for
 
 REPLY_LIMITS = {"x": 280, "mastodon": 500, "simulated": 280}
 DIRECT_LIMITS = {"x": 10_000, "mastodon": 500, "simulated": 10_000}  # a Mastodon DM is an ordinary status
@@ -298,14 +304,31 @@ def _grapheme_count(text: str) -> int:
 # --- The interface -------------------------------------------------------------------------------------
 
 
+def grapheme_count(text: str) -> int:
+    """How many user-perceived characters (extended grapheme clusters, UAX #29) ``text`` has."""
+    return _grapheme_count(text)
+
+
+def declared_reply_rules(network: str) -> ReplyRules | None:
+    """The reply rules the network's connector declares, or None where the built-in rules above apply."""
+    capabilities = capabilities_for(network)
+    return capabilities.reply_rules if capabilities is not None else None
+
+
 def reply_limit(network: str, *, is_direct: bool = False) -> int:
     """The most a reply (or a direct message) on ``network`` may weigh, in that network's count."""
+    rules = declared_reply_rules(network)
+    if rules is not None:
+        return rules.direct_limit if is_direct else rules.limit
     return (DIRECT_LIMITS if is_direct else REPLY_LIMITS).get(network, FALLBACK_LIMIT)
 
 
 def reply_length(network: str, text: str) -> int:
     """How long ``text`` is as ``network`` counts it, to compare with :func:`reply_limit`."""
     text = unicodedata.normalize("NFC", text)
+    rules = declared_reply_rules(network)
+    if rules is not None:
+        return rules.length(text)
     if network == "mastodon":
         return _mastodon_length(text)
     # The simulated network stands in for X; an unknown one gets X's count, the stricter of the two.

@@ -329,8 +329,13 @@
     const update = () => {
       const direct = form.querySelector("input[name=is_direct]:checked");
       const isDirect = direct && direct.value === "on";
-      const limit = replyLimit(text.dataset.network, isDirect);
-      const length = replyLength(text.dataset.network, text.value);
+      // A network whose connector declares its rules says them on the textarea; the others are counted here.
+      const declared = text.dataset.counting;
+      const limit = declared
+        ? Number(isDirect ? text.dataset.directLimit : text.dataset.limit)
+        : replyLimit(text.dataset.network, isDirect);
+      const length =
+        declared === "graphemes" ? graphemeCount(text.value) : replyLength(text.dataset.network, text.value);
       count.textContent = `${length} / ${limit}`;
       count.classList.toggle("composer__count--over", length > limit);
     };
@@ -364,6 +369,12 @@
 
   // The networks' own ways of counting (the server checks again with the same rules).
   const URL_RE = /https?:\/\/[^\s]+/g;
+  const GRAPHEMES =
+    window.Intl && Intl.Segmenter ? new Intl.Segmenter(undefined, { granularity: "grapheme" }) : null;
+  function graphemeCount(value) {
+    const text = value.normalize("NFC");
+    return GRAPHEMES ? Array.from(GRAPHEMES.segment(text)).length : Array.from(text).length;
+  }
   function replyLimit(network, isDirect) {
     if (network === "mastodon") return 500;
     return isDirect ? 10000 : 280;

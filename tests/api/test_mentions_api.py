@@ -348,7 +348,7 @@ def test_creating_the_same_post_again_returns_the_stored_mention_and_stores_noth
         ({"kind": "story"}, "kind"),
         ({"network": "myspace"}, "network"),
         ({"author_followers": -1}, "author_followers"),
-        ({"external_id": "x" * 65}, "external_id"),
+        ({"external_id": "x" * 301}, "external_id"),  # one past the column (at:// URIs reach 299)
     ],
 )
 def test_an_invalid_post_is_a_400_naming_the_field_and_stores_nothing(api, admin, shop, changes, field):

@@ -4,6 +4,7 @@ replying, and re-routing a misdirected one to the team that owns it."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 from playwright.sync_api import expect
@@ -336,3 +337,32 @@ def test_a_filter_day_no_post_can_have_is_named_in_the_list_and_nothing_is_liste
         "These filters are not valid, so nothing is listed. Until: Choose a day up to "
     )
     expect(page.locator("li.mention")).to_have_count(0)
+
+
+def test_the_reply_counter_counts_graphemes_for_bluesky_as_its_connector_declares(live_server, page) -> None:
+    errors = javascript_errors(page)
+    care = segment("customer-relations")
+    agent = MembershipFactory(team=care.team).user
+    channel = ChannelFactory(network="bluesky", handle="@northwind.bsky.social", segment=care)
+    (mention,) = arrive(
+        channel,
+        replace(
+            post("Where is my order? It has been two weeks"),
+            network="bluesky",
+            external_id="at://did:plc:ann2q7vx4lk3m5n6p7r8s9t0/app.bsky.feed.post/3kbrowser0001",
+        ),
+    )
+    sign_in(page.context, live_server.url, agent)
+    open_inbox(page, f"{live_server.url}/inbox/?open={mention.pk}")
+
+    counter = page.locator("#reply-count")
+    reply = page.get_by_label("Reply text")
+    reply.fill("Hi 👋 日本 👨‍👩‍👧 🇫🇷")  # one each: an emoji, a CJK character, a family, a flag
+    expect(counter).to_have_text("11 / 300")
+    reply.fill("🇫🇷" * 301)
+    expect(counter).to_have_text("301 / 300")
+    expect(counter).to_contain_class("composer__count--over")
+    page.get_by_label("Direct message").check()
+    expect(counter).to_have_text("301 / 1000")
+    expect(counter).not_to_contain_class("composer__count--over")
+    assert errors == []

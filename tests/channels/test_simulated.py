@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +18,7 @@ from channels.connectors.simulated import (
     MAX_TEXT_LENGTH,
     SimulatedConnector,
 )
+from channels.connectors.text import reply_length, reply_limit
 from inbox.models import Mention
 
 SEED = 4242
@@ -488,3 +490,93 @@ def test_the_seed_defaults_to_the_setting(settings) -> None:
     assert SimulatedConnector(page_size=5, clock=fixed_clock).fetch(PROMOTION, {}) == SimulatedConnector(
         seed=777, page_size=5, clock=fixed_clock
     ).fetch(PROMOTION, {})
+
+
+# --- Bluesky-shaped posts ----------------------------------------------------------------------------------
+
+
+def _bluesky_channel() -> ChannelRef:
+    return ChannelRef(
+        slug="northwind-bsky",
+        network="simulated",
+        handle="@northwind.bsky.social",
+        external_account_id="sim-northwind-bsky",
+        segment_slug="customer-relations",
+        credentials={"shape": "bluesky"},
+    )
+
+
+def _bluesky_posts(count: int) -> list[Post]:
+    return list(
+        SimulatedConnector(seed=SEED, clock=fixed_clock, page_size=count).fetch(_bluesky_channel(), {}).posts
+    )
+
+
+def test_a_bluesky_shaped_channel_gets_at_uris_dids_and_bsky_social_handles() -> None:
+    posts = _bluesky_posts(200)
+    public = [p for p in posts if p.kind != "dm"]
+    dms = [p for p in posts if p.kind == "dm"]
+
+    assert all(
+        re.fullmatch(r"at://did:plc:[a-z2-7]{24}/app\.bsky\.feed\.post/3[a-z2-7]{12}", p.external_id)
+        for p in public
+    )
+    assert all(len(p.external_id) == 70 for p in public)
+    assert all(p.external_id.startswith(f"at://{p.author.external_id}/") for p in public)
+    assert all(p.author.handle.endswith(".bsky.social") for p in posts)
+    assert all(re.fullmatch(r"chat:sim-convo-[a-z2-7]{24}:3[a-z2-7]{12}", p.external_id) for p in dms)
+    assert len({p.external_id for p in posts}) == len(posts)
+    assert max(reply_length("bluesky", p.text) for p in posts) <= reply_limit("bluesky")
+    assert {"@northwind.bsky.social" in p.text for p in public if p.kind == "mention"} == {True}
+
+
+def test_bluesky_shaped_replies_carry_root_and_parent_in_the_notification_record() -> None:
+    posts = _bluesky_posts(200)
+    by_id = {p.external_id: p for p in posts}
+    replies = [p for p in posts if p.kind == "reply"]
+
+    assert replies
+    for reply in replies:
+        record = reply.raw["record"]
+        assert reply.raw["uri"] == reply.external_id
+        assert reply.raw["reason"] == "reply"
+        assert record["reply"]["parent"]["uri"] == reply.in_reply_to
+        assert record["reply"]["root"]["uri"] == reply.conversation_key
+        assert reply.in_reply_to in by_id
+        assert record["langs"] == [reply.raw["lang"]]
+
+
+def test_the_bluesky_shape_changes_how_posts_look_not_what_the_stream_holds() -> None:
+    x_shaped = SimulatedConnector(seed=SEED, clock=fixed_clock, page_size=120).fetch(
+        ChannelRef(**{**_bluesky_channel().__dict__, "credentials": {}}), {}
+    )
+
+    bluesky_shaped = _bluesky_posts(120)
+
+    assert [truth(p) for p in bluesky_shaped] == [truth(p) for p in x_shaped.posts]
+    # A reply to a direct message cannot be threaded on Bluesky: it arrives as a mention.
+    assert {(x.kind, b.kind) for x, b in zip(x_shaped.posts, bluesky_shaped, strict=True)} == {
+        ("mention", "mention"),
+        ("reply", "reply"),
+        ("reply", "mention"),
+        ("dm", "dm"),
+        ("keyword", "keyword"),
+    }
+    assert {p.external_id[:4] for p in x_shaped.posts} == {"sim-"}
+
+
+@pytest.mark.django_db
+def test_bluesky_shaped_posts_are_stored_with_their_long_ids() -> None:
+    from channels.services import channel_pull
+    from tests.factories import ChannelFactory
+
+    channel = ChannelFactory(
+        network="simulated",
+        handle="@northwind.bsky.social",
+        credentials={"shape": "bluesky", "posts_per_pull": 40},
+    )
+
+    result = channel_pull(channel_id=channel.pk, max_pages=1)
+
+    assert (result.outcome, result.inserted, result.rejected) == ("ok", 40, 0)
+    assert Mention.objects.filter(external_id__startswith="at://did:plc:").count() > 30

@@ -28,7 +28,9 @@ RED_HEART = "\u2764\ufe0f"
         ("mastodon", True, 500),
         ("simulated", False, 280),
         ("simulated", True, 10_000),
-        ("bluesky", False, 280),
+        ("bluesky", False, 300),  # declared by its connector (capabilities.reply_rules)
+        ("bluesky", True, 1000),
+        ("friendster", False, 280),  # a network nobody registered gets the strictest limit
     ],
 )
 def test_each_network_has_its_limit(network: str, is_direct: bool, limit: int) -> None:

@@ -185,7 +185,7 @@ EXPECTED_REASONS = [
         "time is not guessed",
     ),
     (5, "author_followers must be a whole number, 0 or more, not -5"),
-    (6, "unknown network 'myspace' (expected one of mastodon, simulated, x)"),
+    (6, "unknown network 'myspace' (expected one of bluesky, mastodon, simulated, x)"),
     (
         8,
         "created_at '2026-11-20' is a date without a time; give a time with a UTC offset, "

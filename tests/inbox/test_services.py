@@ -167,7 +167,7 @@ def test_invalid_posts_are_refused_with_a_reason_and_the_rest_is_stored() -> Non
         make_post(2, kind="retweet"),
         make_post(3, created_at=datetime(2026, 11, 20, 9, 30)),
         make_post(4, external_id=""),
-        make_post(5, external_id="x" * 65),
+        make_post(5, external_id="x" * 301),
         make_post(6),
     ]
 
@@ -177,7 +177,7 @@ def test_invalid_posts_are_refused_with_a_reason_and_the_rest_is_stored() -> Non
         (1, "unknown kind 'retweet' (expected one of dm, keyword, mention, reply)"),
         (2, "created_at must be a timezone-aware datetime"),
         (3, "the post has no external id"),
-        (4, "external id is longer than 64 characters"),
+        (4, "external id is longer than 300 characters"),
     ]
     assert sorted(Mention.objects.values_list("external_id", flat=True)) == ["ext-1", "ext-6"]
 

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from channels.connectors.simulated import SimulatedConnector
+from channels.connectors.simulated import BLUESKY_SHAPE, SHAPE_CREDENTIAL, SimulatedConnector
 from channels.models import Channel, Network, Segment
 from channels.services import channel_pull
 from inbox.models import SlaPolicy
@@ -54,13 +54,18 @@ DEMO_CHANNELS: dict[str, tuple[str, str]] = {
 }
 
 
+# One more customer-care account, on the simulated network but with Bluesky-shaped posts (at:// ids, DIDs,
+# handles under bsky.social), so the demo inbox shows what a Bluesky channel brings in.
+DEMO_BLUESKY_CHANNEL = ("northwind-bsky", "@northwind.bsky.social", "customer-relations")
+
 DEMO_SLA_MINUTES = {"crisis-management": 15, "customer-relations": 60}  # first response targets
 
 
 class Command(BaseCommand):
     help = (
         "Create the demo organisation (idempotent): an admin, a lead for every team and two agents with "
-        "printed logins, and one simulated channel per segment, with a few mentions already pulled."
+        "printed logins, and one simulated channel per segment (and a Bluesky-shaped one for customer care), "
+        "with a few mentions already pulled."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -126,6 +131,20 @@ class Command(BaseCommand):
             )
             if created:
                 created_channels.append(channel)
+        slug, handle, segment_slug = DEMO_BLUESKY_CHANNEL
+        channel, created = Channel.objects.get_or_create(
+            slug=slug,
+            defaults={
+                "network": Network.SIMULATED,
+                "handle": handle,
+                "external_account_id": f"sim-{slug}",
+                "segment": Segment.objects.get(slug=segment_slug),
+                "poll_interval_seconds": DEMO_CHANNEL_POLL_SECONDS,
+                "credentials": {SHAPE_CREDENTIAL: BLUESKY_SHAPE},
+            },
+        )
+        if created:
+            created_channels.append(channel)
         # SLA clocks on the two segments where minutes matter, so the inbox shows them counting down.
         for slug, first_response in DEMO_SLA_MINUTES.items():
             SlaPolicy.objects.get_or_create(

@@ -1,6 +1,7 @@
 """One contract for every registered connector: what fetch returns, what a second fetch from the returned
 cursor returns, what endpoints and replies look like. Each network gets a small fake API at the HTTP layer
-(our own responses in the recorded shapes); the per-network files test the details and the recordings."""
+(our own responses in the recorded shapes): ``responses`` for the SDKs on requests (X, Mastodon), ``respx``
+for those on httpx (Bluesky's atproto). The per-network files test the details and the recordings."""
 
 from __future__ import annotations
 
@@ -11,16 +12,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 import responses
+import respx
 
 from channels.connectors.base import ChannelRef, Connector, Page, Post, SentReply
 from channels.connectors.registry import connector_for, registered_networks
 from inbox.models import Mention
+from tests.channels.connectors import bluesky_api as bsky
 
 X_ACCOUNT = "1500000000000000001"
 X_API = "https://api.twitter.com/2"
 MASTODON = "https://social.example"
+EXTERNAL_ID_WIDTH = Mention._meta.get_field("external_id").max_length
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class Scenario:
     channel: ChannelRef
     serve: Callable[[responses.RequestsMock], None]
     reply_to: Callable[[Page], str]
+    serve_httpx: Callable[[respx.MockRouter], None] = lambda api: None
 
 
 def _x_serve(api: responses.RequestsMock) -> None:
@@ -150,6 +156,51 @@ def _mastodon_serve(api: responses.RequestsMock) -> None:
     )
 
 
+def _bluesky_serve(api: respx.MockRouter) -> None:
+    api.post("/com.atproto.server.createSession").mock(
+        return_value=httpx.Response(200, json=bsky.session_body())
+    )
+    mentions = [
+        bsky.notification(
+            rkey="3kcontract2",
+            reason="mention",
+            text="@northwind.bsky.social my order never arrived & support won't answer",
+            indexed_at="2026-11-23T10:00:02.000Z",
+            author=bsky.ANN,
+        ),
+        bsky.notification(
+            rkey="3kcontract1",
+            reason="mention",
+            text="@northwind.bsky.social love the new tent",
+            indexed_at="2026-11-23T10:00:01.000Z",
+            author=bsky.BO,
+        ),
+    ]
+    api.get("/app.bsky.notification.listNotifications").mock(
+        side_effect=[
+            httpx.Response(
+                200, json={"notifications": mentions, "cursor": "c2"}, headers=bsky.rate_headers()
+            ),
+            httpx.Response(
+                200, json={"notifications": mentions, "cursor": "c2"}, headers=bsky.rate_headers()
+            ),
+        ]
+    )
+    parent = {
+        "uri": mentions[0]["uri"],
+        "cid": mentions[0]["cid"],
+        "author": bsky.ANN,
+        "record": mentions[0]["record"],
+        "indexedAt": mentions[0]["indexedAt"],
+    }
+    api.get("/app.bsky.feed.getPosts").mock(return_value=httpx.Response(200, json={"posts": [parent]}))
+    api.post("/com.atproto.repo.createRecord").mock(
+        return_value=httpx.Response(
+            200, json={"uri": bsky.post_uri(bsky.BRAND_DID, "3kcontractreply"), "cid": "bafyreicontract"}
+        )
+    )
+
+
 def _channel(network: str, account: str, credentials: dict[str, Any]) -> ChannelRef:
     return ChannelRef(
         slug=f"contract-{network}",
@@ -188,6 +239,21 @@ SCENARIOS: dict[str, Scenario] = {
         serve=_mastodon_serve,
         reply_to=lambda page: page.posts[0].external_id,
     ),
+    "bluesky": Scenario(
+        channel=_channel(
+            "bluesky",
+            bsky.BRAND_DID,
+            {
+                "identifier": bsky.BRAND_HANDLE,
+                "app_password": "bsky-app-password",
+                "service": bsky.SERVICE,
+                "dms": False,
+            },
+        ),
+        serve=lambda api: None,
+        serve_httpx=_bluesky_serve,
+        reply_to=lambda page: page.posts[-1].external_id,
+    ),
 }
 
 
@@ -202,8 +268,12 @@ def network(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def api(network: str) -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+    with (
+        responses.RequestsMock(assert_all_requests_are_fired=False) as mock,
+        respx.mock(base_url=bsky.XRPC, assert_all_called=False) as httpx_mock,
+    ):
         SCENARIOS[network].serve(mock)
+        SCENARIOS[network].serve_httpx(httpx_mock)
         yield mock
 
 
@@ -228,7 +298,7 @@ def test_fetch_returns_posts_ready_for_the_ingest(network: str, first_page: Page
     assert {post.kind for post in posts} <= set(Mention.Kind.values)
     assert all(post.created_at.tzinfo is not None for post in posts)
     assert all(post.created_at <= datetime.now(UTC) for post in posts)
-    assert all(0 < len(post.external_id) <= 64 for post in posts)
+    assert all(0 < len(post.external_id) <= EXTERNAL_ID_WIDTH for post in posts)
     assert all(post.author.external_id and post.author.handle for post in posts)
     assert len({post.external_id for post in posts}) == len(posts)
     assert "&amp;" not in " ".join(post.text for post in posts)  # plain text; the inbox escapes on output
@@ -242,7 +312,7 @@ def test_a_fetch_from_the_returned_cursor_does_not_repeat_posts(network: str, fi
     assert {p.external_id for p in second.posts}.isdisjoint({p.external_id for p in first_page.posts})
 
 
-SECRETS = ("user-token", "masto-token")
+SECRETS = ("user-token", "masto-token", "bsky-app-password")
 
 
 def names_no_secret(token_key: str) -> bool:
