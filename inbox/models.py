@@ -252,7 +252,7 @@ class MentionChannel(models.Model):
     received_at = models.DateTimeField(default=timezone.now)
     # db_default: the bulk ingest names its columns. Replies from this channel go to this id.
     external_id = models.CharField(
-        max_length=64,
+        max_length=300,  # as wide as Mention.external_id
         blank=True,
         default="",
         db_default="",

@@ -17,7 +17,7 @@ _text_search = importlib.import_module("inbox.migrations.0009_sqlite_text_search
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("inbox", "0011_mention_language"),
+        ("inbox", "0013_mention_canonical_id_and_receipt_external_id"),
     ]
 
     operations = [
