@@ -133,7 +133,10 @@ def test_runstack_from_an_empty_data_directory_serves_the_inbox_as_mentions_arri
         login_page = stack.wait_for_login_page()
         assert 'name="username"' in login_page
         backfilled = mention_rows(data_dir)
-        assert len(backfilled) == 36  # six per demo channel, pulled by the demo set-up
+        with sqlite3.connect(data_dir / "socialops.sqlite3") as db:
+            (channels,) = db.execute("SELECT count(*) FROM channels_channel").fetchone()
+        assert channels == 7  # the demo's accounts: six on X-shaped posts, one Bluesky-shaped
+        assert len(backfilled) == 6 * channels  # six per demo channel, pulled by the demo set-up
 
         deadline = time.monotonic() + ARRIVAL_SECONDS
         while len(mention_rows(data_dir)) == len(backfilled):
