@@ -214,7 +214,7 @@ class Mention(models.Model):
     def is_spam(self) -> bool:
         return self.intent == self.SPAM_INTENT
 
-    # What a connector keeps of a post's context in its payload (see channels.connectors.x._tweet_raw).
+    # What a connector keeps of a post's context in its payload (see _tweet_raw in channels.connectors.x).
 
     @property
     def quoted(self) -> dict | None:

@@ -1,0 +1,30 @@
+"""Mastodon, all in this folder: the connector with its calls, errors and parsing (``connector``).
+
+Importing the package registers the connector.
+"""
+
+from channels.connectors.mastodon.connector import (
+    DEFAULT_RETRY_AFTER,
+    HASHTAG_ENDPOINT,
+    NOTIFICATIONS_ENDPOINT,
+    REQUEST_TIMEOUT,
+    MastodonConnector,
+    MastodonCredentialsRefused,
+    addresses,
+    html_to_text,
+    instance_host,
+    mastodon_verify_credentials,
+)
+
+__all__ = [
+    "DEFAULT_RETRY_AFTER",
+    "HASHTAG_ENDPOINT",
+    "NOTIFICATIONS_ENDPOINT",
+    "REQUEST_TIMEOUT",
+    "MastodonConnector",
+    "MastodonCredentialsRefused",
+    "addresses",
+    "html_to_text",
+    "instance_host",
+    "mastodon_verify_credentials",
+]
