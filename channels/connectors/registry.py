@@ -17,8 +17,8 @@ def register(network: str) -> Callable[[F], F]:
 
     def decorate(factory: F) -> F:
         if not isinstance(getattr(factory, "capabilities", None), Capabilities):
-            # Connectors written before capabilities were declared (X, Mastodon, simulated) get the
-            # defaults; their reply rules stay in channels.connectors.text until they declare their own.
+            # Every network's connector declares its capabilities; a stand-in that declares none (a test's
+            # factory function) gets the defaults.
             factory.capabilities = Capabilities()  # type: ignore[attr-defined]
         _REGISTRY[network] = factory
         return factory

@@ -10,11 +10,10 @@ from channels.connectors.mastodon.connector import (
     REQUEST_TIMEOUT,
     MastodonConnector,
     MastodonCredentialsRefused,
-    addresses,
     html_to_text,
-    instance_host,
     mastodon_verify_credentials,
 )
+from channels.connectors.mastodon.rules import addresses, instance_host
 
 __all__ = [
     "DEFAULT_RETRY_AFTER",

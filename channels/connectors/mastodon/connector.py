@@ -65,6 +65,7 @@ from mastodon.errors import (
 from channels.connectors.base import (
     AuthExpired,
     AuthorData,
+    Capabilities,
     ChannelRef,
     ConnectorError,
     ConnectorUnavailable,
@@ -76,6 +77,7 @@ from channels.connectors.base import (
     SentReply,
     post_time_checked,
 )
+from channels.connectors.mastodon.rules import REPLY_RULES, addresses, qualified_handle
 from channels.connectors.registry import register
 
 T = TypeVar("T")
@@ -127,6 +129,14 @@ class MastodonConnector:
     """
 
     network = NETWORK
+    capabilities = Capabilities(
+        reply_rules=REPLY_RULES,
+        history=True,
+        direct_messages=True,
+        direct_messages_are_posts=True,  # a direct message is a status with visibility "direct"
+        hide_reply=False,  # Mastodon has no hiding of replies
+        listening=True,  # #hashtag queries: their timelines on the account's instance
+    )
 
     def __init__(self, *, clock: Callable[[], datetime] | None = None) -> None:
         self.clock = clock or timezone.now
@@ -694,30 +704,6 @@ def _participants(status: Mapping[str, Any]) -> list[tuple[str, str]]:
     return list(people.items())
 
 
-def qualified_handle(acct: str, *, instance_host: str) -> str:
-    """An account's address as ``user@host`` wherever it was read: an instance names its own accounts by
-    ``user`` alone (``acct``), and the same person is ``user@host`` on every other instance, so a bare name
-    stored from one channel would name someone else, or no one, on another."""
-    acct = acct.lstrip("@")
-    if "@" in acct or not acct:
-        return acct
-    return f"{acct}@{instance_host}"
-
-
-def addresses(text: str, handle: str, *, instance_host: str) -> bool:
-    """Whether ``text``, posted on the instance at ``instance_host``, already addresses the account
-    ``handle`` (its ``acct`` there or ``user@host``): as ``@user@host``, or as ``@user`` when the account is
-    local to that instance (a bare ``@user`` means the local account of that name)."""
-    user, _, host = qualified_handle(handle, instance_host=instance_host).partition("@")
-    forms = [f"{user}@{host}"]
-    if host.lower() == instance_host.lower():
-        forms.append(user)
-    return any(
-        re.search(rf"(?<![\w@])@{re.escape(form)}(?![\w@])", text, flags=re.IGNORECASE) is not None
-        for form in forms
-    )
-
-
 def _sent_reply(status: Any, prefix: str) -> SentReply:
     try:
         external_id = _external_id(prefix, _id(status, "id"))
@@ -847,15 +833,6 @@ def _credentials(channel: ChannelRef) -> tuple[str, str]:
     if not isinstance(access_token, str) or not access_token:
         raise AuthExpired(f"mastodon channel {channel.slug} has no access token; connect the account again")
     return instance_url, access_token
-
-
-def instance_host(credentials: Mapping[str, Any]) -> str:
-    """The host of a Mastodon channel's instance (``mastodon.social``), lowercase; "" without one."""
-    instance_url = credentials.get("instance_url")
-    if not isinstance(instance_url, str) or not instance_url.strip():
-        return ""
-    instance_url = instance_url.strip()
-    return urlsplit(instance_url if "://" in instance_url else f"https://{instance_url}").netloc.lower()
 
 
 def _token_key(channel: ChannelRef) -> str:

@@ -54,6 +54,7 @@ from requests.adapters import HTTPAdapter
 from channels.connectors.base import (
     AuthExpired,
     AuthorData,
+    Capabilities,
     ChannelRef,
     ConnectorError,
     ConnectorUnavailable,
@@ -69,6 +70,7 @@ from channels.connectors.base import (
     post_time_checked,
 )
 from channels.connectors.registry import register
+from channels.connectors.x.rules import REPLY_RULES
 
 logger = logging.getLogger(__name__)
 
@@ -248,6 +250,14 @@ class XConnector:
     """Reads a brand account's mentions, DMs and keyword hits from X and sends its replies and DMs."""
 
     network = NETWORK
+    capabilities = Capabilities(
+        reply_rules=REPLY_RULES,
+        history=True,
+        direct_messages=True,
+        hide_reply=False,  # PUT /2/tweets/:id/hidden is not called yet
+        listening=True,  # recent search, one query ORing the channel's listening queries
+        search_app_token=True,
+    )
 
     def __init__(self, *, clock: Callable[[], float] | None = None) -> None:
         self.clock = clock or time.time
