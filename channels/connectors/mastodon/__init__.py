@@ -9,9 +9,7 @@ from channels.connectors.mastodon.connector import (
     NOTIFICATIONS_ENDPOINT,
     REQUEST_TIMEOUT,
     MastodonConnector,
-    MastodonCredentialsRefused,
     html_to_text,
-    mastodon_verify_credentials,
 )
 from channels.connectors.mastodon.rules import addresses, instance_host
 
@@ -21,9 +19,7 @@ __all__ = [
     "NOTIFICATIONS_ENDPOINT",
     "REQUEST_TIMEOUT",
     "MastodonConnector",
-    "MastodonCredentialsRefused",
     "addresses",
     "html_to_text",
     "instance_host",
-    "mastodon_verify_credentials",
 ]

@@ -53,7 +53,6 @@ import requests
 from django.utils import timezone
 from mastodon import Mastodon
 from mastodon.errors import (
-    MastodonAPIError,
     MastodonError,
     MastodonNetworkError,
     MastodonNotFoundError,
@@ -77,7 +76,7 @@ from channels.connectors.base import (
     SentReply,
     post_time_checked,
 )
-from channels.connectors.mastodon.rules import REPLY_RULES, addresses, qualified_handle
+from channels.connectors.mastodon.rules import LISTENING_QUERIES, REPLY_RULES, addresses, qualified_handle
 from channels.connectors.registry import register
 
 T = TypeVar("T")
@@ -136,6 +135,8 @@ class MastodonConnector:
         direct_messages_are_posts=True,  # a direct message is a status with visibility "direct"
         hide_reply=False,  # Mastodon has no hiding of replies
         listening=True,  # #hashtag queries: their timelines on the account's instance
+        listening_queries=LISTENING_QUERIES,
+        connect_urls="channels.connectors.mastodon.urls",
     )
 
     def __init__(self, *, clock: Callable[[], datetime] | None = None) -> None:
@@ -904,70 +905,3 @@ def _reset_at(headers: Mapping[str, str], now: datetime) -> datetime | None:
     if server_now is None:
         return reset
     return now + timedelta(seconds=(reset - server_now).total_seconds())
-
-
-class MastodonCredentialsRefused(ConnectorError):
-    """The instance or the token failed verification; ``field`` is the form field the message belongs to."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
-def mastodon_verify_credentials(*, instance_url: str, access_token: str) -> tuple[str, str]:
-    """The id and ``acct`` of the account the token belongs to, from the instance's verify_credentials.
-
-    ``mastodon_client`` throws on a rate limit rather than sleeping, skips the version lookup and has a
-    timeout, so a page waits at most that long for a slow instance.
-    """
-    host = urlsplit(instance_url).netloc
-    api = mastodon_client(instance_url=instance_url, access_token=access_token)
-    try:
-        account = api.account_verify_credentials()
-    except MastodonUnauthorizedError:
-        raise MastodonCredentialsRefused(
-            "access_token",
-            f"{host} refused this access token. Check that it was copied whole and has not been revoked.",
-        ) from None
-    except MastodonRatelimitError:
-        raise MastodonCredentialsRefused(
-            "instance_url", f"{host} is limiting requests right now. Try again in a few minutes."
-        ) from None
-    except MastodonNetworkError:
-        raise MastodonCredentialsRefused(
-            "instance_url", f"Could not reach {host}, or it did not answer in time. Check the address."
-        ) from None
-    except MastodonServerError as exc:
-        raise MastodonCredentialsRefused(
-            "instance_url", f"{host} failed to answer ({_status(exc)}). Try again later."
-        ) from None
-    except MastodonNotFoundError:
-        raise MastodonCredentialsRefused(
-            "instance_url", f"{host} does not look like a Mastodon server: it has no account API."
-        ) from None
-    except MastodonAPIError as exc:
-        if _status(exc) == 403:
-            raise MastodonCredentialsRefused(
-                "access_token",
-                f"{host} accepted the token but refused to read the account with it: give the application "
-                "the read and write scopes.",
-            ) from None
-        raise MastodonCredentialsRefused(
-            "instance_url", f"{host} did not answer like a Mastodon server ({_status(exc) or 'no JSON'})."
-        ) from None
-    except MastodonError:
-        raise MastodonCredentialsRefused("instance_url", f"Could not verify the token with {host}.") from None
-    account_id = str(account.get("id") or "") if isinstance(account, Mapping) else ""
-    acct = str(account.get("acct") or "") if isinstance(account, Mapping) else ""
-    if not account_id or not acct:
-        raise MastodonCredentialsRefused(
-            "instance_url", f"{host} answered without the account's id and address."
-        )
-    return account_id, acct
-
-
-def _status(exc: MastodonAPIError) -> int | None:
-    """The HTTP status Mastodon.py puts second in an API error's arguments."""
-    status = exc.args[1] if len(exc.args) > 1 else None
-    return status if isinstance(status, int) else None

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from channels.connectors.base import ReplyRules
+from channels.connectors.base import ListeningQueries, ReplyRules
 from channels.connectors.text import LINK_LENGTH, grapheme_count, links
 
 STATUS_LIMIT = 500
@@ -86,4 +86,36 @@ REPLY_RULES = ReplyRules(
     length=status_length,
     counting="short-links",
     reply_prefix_length=reply_prefix_length,
+)
+
+
+# --- Listening ---------------------------------------------------------------------------------------------
+
+MAX_HASHTAGS = 20  # as many as the channel pages take search queries
+_HASHTAG = re.compile(r"#?(\w+)")
+
+
+def hashtags(text: str) -> list[str]:
+    """Hashtags, one a line, each written with its #: the only thing Mastodon can be listened to for.
+    ``ValueError`` with a message for the admin otherwise."""
+    tags: list[str] = []
+    for line in dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()):
+        match = _HASHTAG.fullmatch(line)
+        if match is None:
+            raise ValueError(
+                f"{line!r} is not a hashtag. On Mastodon only hashtags can be listened to, one per line."
+            )
+        tags.append(f"#{match.group(1)}")
+    if len(tags) > MAX_HASHTAGS:
+        raise ValueError(f"At most {MAX_HASHTAGS} hashtags, one per line.")
+    return list(dict.fromkeys(tags))
+
+
+LISTENING_QUERIES = ListeningQueries(
+    label="Hashtags to listen to",
+    help_text=(
+        "One hashtag per line, e.g. #northwind. Their public timelines on the instance are received along "
+        "with the account's mentions."
+    ),
+    parse=hashtags,
 )

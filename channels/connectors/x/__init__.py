@@ -11,9 +11,8 @@ from channels.connectors.x.connector import (
     REQUEST_TIMEOUT,
     SEARCH_ENDPOINT,
     XConnector,
-    x_authorization_finish,
-    x_authorization_start,
 )
+from channels.connectors.x.oauth import x_authorization_finish, x_authorization_start
 
 __all__ = [
     "CREATE_DM_ENDPOINT",
