@@ -1065,6 +1065,7 @@ class SimulatedConnector:
     """
 
     network = NETWORK
+    label = "Simulated"  # what people read for the network
     # It stands in for X, so replies are counted as X counts them.
     capabilities = Capabilities(
         reply_rules=X_REPLY_RULES, history=False, direct_messages=True, listening=True

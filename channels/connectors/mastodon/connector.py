@@ -128,6 +128,7 @@ class MastodonConnector:
     """
 
     network = NETWORK
+    label = "Mastodon"  # what people read for the network
     capabilities = Capabilities(
         reply_rules=REPLY_RULES,
         history=True,

@@ -247,6 +247,7 @@ class XConnector:
     """Reads a brand account's mentions, DMs and keyword hits from X and sends its replies and DMs."""
 
     network = NETWORK
+    label = "X"  # what people read for the network
     capabilities = Capabilities(
         reply_rules=REPLY_RULES,
         history=True,
