@@ -221,7 +221,7 @@ class Mention(models.Model):
     def is_spam(self) -> bool:
         return self.intent == self.SPAM_INTENT
 
-    # What a connector keeps of a post's context in its payload (see _tweet_raw in channels.connectors.x).
+    # What a connector keeps of a post's context in its payload (see _tweet_raw in connectors.x.parsing).
 
     @property
     def quoted(self) -> dict | None:

@@ -1,16 +1,19 @@
-"""Mastodon, all in this folder: the connector with its calls, errors and parsing (``connector``).
+"""Mastodon, all in this folder: the calls and their errors (``client``), payloads to posts (``parsing``),
+the reply and listening rules (``rules``: 500 characters, ``user@host`` counted as ``@user``, the ``@author``
+put in front of a reply, hashtags), the connector (``connector``), and the connect flow (``connect``,
+``forms``, ``views``, ``urls`` and ``connect.html``).
 
 Importing the package registers the connector.
 """
 
-from channels.connectors.mastodon.connector import (
+from channels.connectors.mastodon.client import (
     DEFAULT_RETRY_AFTER,
     HASHTAG_ENDPOINT,
     NOTIFICATIONS_ENDPOINT,
     REQUEST_TIMEOUT,
-    MastodonConnector,
-    html_to_text,
 )
+from channels.connectors.mastodon.connector import MastodonConnector
+from channels.connectors.mastodon.parsing import html_to_text
 from channels.connectors.mastodon.rules import addresses, instance_host
 
 __all__ = [

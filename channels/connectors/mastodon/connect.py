@@ -21,7 +21,8 @@ from mastodon.errors import (
 
 from channels.connect import EXTERNAL_ACCOUNT_ID_MAX_LENGTH, ChannelConnectError, channel_connect_account
 from channels.connectors.base import ConnectorError
-from channels.connectors.mastodon.connector import NETWORK, mastodon_client
+from channels.connectors.mastodon.client import mastodon_client
+from channels.connectors.mastodon.parsing import NETWORK
 from channels.models import Channel, Segment
 
 

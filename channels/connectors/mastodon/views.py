@@ -20,8 +20,8 @@ from channels.connectors.mastodon.connect import (
     channel_connect_mastodon,
     mastodon_verify_credentials,
 )
-from channels.connectors.mastodon.connector import NETWORK
 from channels.connectors.mastodon.forms import MastodonConnectForm
+from channels.connectors.mastodon.parsing import NETWORK
 from channels.models import Channel
 from channels.views import admin_required, render_beside
 

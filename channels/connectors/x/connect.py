@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from channels.connect import ChannelConnectError, channel_connect_account, channel_reauthorise_account
-from channels.connectors.x.connector import NETWORK
+from channels.connectors.x.parsing import NETWORK
 from channels.models import Channel, Segment
 
 

@@ -1,8 +1,10 @@
 """X (formerly Twitter) through tweepy.Client and the X API v2: mentions, keyword search and DMs in; replies
 and direct messages out; OAuth 2.0 (authorization code with PKCE) to connect an account.
 
-This module alone imports tweepy. Every request goes through one ``requests`` session with a timeout, and
-tweepy is never asked to wait on a rate limit: a 429 becomes :class:`RateLimited` and the task reschedules.
+This folder alone imports tweepy: the calls, their errors and the tokens are in ``client``, payloads to posts
+in ``parsing``, connecting an account in ``oauth``. Every request goes through one ``requests`` session with
+a timeout, and tweepy is never asked to wait on a rate limit: a 429 becomes :class:`RateLimited` and the
+task reschedules.
 
 One fetch reads the channel's streams (mentions timeline, DM events, and one recent search per listening
 query) and keeps one cursor entry per stream::
@@ -35,115 +37,80 @@ keeps the new token set for the rest of its life and hands it back through
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any
 
 import requests
 import tweepy
 from django.conf import settings
-from requests.adapters import HTTPAdapter
 
 from channels.connectors.base import (
     AuthExpired,
-    AuthorData,
     Capabilities,
     ChannelRef,
     ConnectorError,
     ConnectorUnavailable,
     Page,
     Post,
-    PostTimeRefused,
     RateLimited,
     RateLimitInfo,
     RejectedItem,
     SentReply,
     StreamStatus,
     UsageCapped,
-    post_time_checked,
 )
 from channels.connectors.registry import register
+from channels.connectors.x.client import (
+    APP_TOKEN_KEY,
+    CREATE_DM_ENDPOINT,
+    CREATE_TWEET_ENDPOINT,
+    DM_EVENTS_ENDPOINT,
+    MENTIONS_ENDPOINT,
+    PAGE_SIZE,
+    REFRESH_MARGIN_SECONDS,
+    SEARCH_ENDPOINT,
+    TOKEN_ENDPOINT,
+    TOKEN_URL,
+    _access_token,
+    _bearer_token,
+    _call,
+    _credentials_from_token,
+    _epoch,
+    _json_body,
+    _partial_errors,
+    _raise_for_token_status,
+    _raise_transport_error,
+    _RequestRefused,
+    _sent_field,
+    _timed_session,
+    _token_body,
+    _user_token_key,
+)
+from channels.connectors.x.parsing import (
+    DM_EVENT_FIELDS,
+    DM_EXPANSIONS,
+    DM_MESSAGE_EVENT,
+    NETWORK,
+    TWEET_EXPANSIONS,
+    TWEET_FIELDS,
+    USER_FIELDS,
+    _dm_results,
+    _messages_url,
+    _snowflake,
+    _status_url,
+    _StreamResult,
+    _tweet_results,
+)
 from channels.connectors.x.rules import REPLY_RULES
 
 logger = logging.getLogger(__name__)
 
-NETWORK = "x"
-API_HOST = "https://api.twitter.com"  # tweepy 4.17 hard-codes this host for every v2 call
-TOKEN_URL = f"{API_HOST}/2/oauth2/token"
-WEB_HOST = "https://x.com"
-SCOPES = ("tweet.read", "tweet.write", "users.read", "dm.read", "dm.write", "offline.access")
-
-PAGE_SIZE = 100  # largest page the mentions, recent search and DM events endpoints return
-REQUEST_TIMEOUT = (5.0, 30.0)  # connect, read (seconds); requests waits forever without one
-REFRESH_MARGIN_SECONDS = 300  # refresh this close to expiry, so a token never lapses between check and call
-ACCESS_TOKEN_LIFETIME = 7200  # what X issues; assumed only when a token response leaves out expires_in
-DEFAULT_RETRY_AFTER = 60.0  # a 429 without x-rate-limit-reset: a short wait rather than none (tweepy spins)
-MIN_RETRY_AFTER = 1.0  # a reset time already passed (clock skew) still waits a moment
-
-TWEET_FIELDS = (
-    "created_at",
-    "conversation_id",
-    "in_reply_to_user_id",
-    "referenced_tweets",
-    "lang",
-    "entities",
-    "author_id",
-    "note_tweet",  # the full text of a post longer than 280 characters; ``text`` is cut short
-    "withheld",  # the countries a post is withheld in
-)
-# referenced_tweets.id brings the quoted post into includes.tweets, .author_id its author into includes.users.
-TWEET_EXPANSIONS = (
-    "author_id",
-    "referenced_tweets.id",
-    "in_reply_to_user_id",
-    "referenced_tweets.id.author_id",
-)
-# X's newer API documents (OpenAPI 2.167) rename these; whether the live API answers with the new names is
-# unknown, so the parser reads either (a rename must not silently turn retweets into posts).
-REFERENCED_KEYS = ("referenced_tweets", "referenced_posts")
-NOTE_KEYS = ("note_tweet", "note_post")
-INCLUDED_POSTS_KEYS = ("tweets", "posts")
-EDIT_HISTORY_KEYS = ("edit_history_tweet_ids", "edit_history_post_ids")
-USER_FIELDS = ("username", "name", "verified", "public_metrics")
-DM_EVENT_FIELDS = ("id", "text", "event_type", "created_at", "dm_conversation_id", "sender_id")
-DM_EXPANSIONS = ("sender_id",)
-DM_MESSAGE_EVENT = "MessageCreate"  # the other DM events are people joining or leaving a group
-
-# Rate limits are kept per endpoint, named as X's documentation names them.
-MENTIONS_ENDPOINT = "GET /2/users/:id/mentions"
-SEARCH_ENDPOINT = "GET /2/tweets/search/recent"
-DM_EVENTS_ENDPOINT = "GET /2/dm_events"
-CREATE_TWEET_ENDPOINT = "POST /2/tweets"
-CREATE_DM_ENDPOINT = "POST /2/dm_conversations/with/:participant_id/messages"
-USERS_ME_ENDPOINT = "GET /2/users/me"
-TOKEN_ENDPOINT = "POST /2/oauth2/token"  # noqa: S105 (an endpoint's name, not a secret)
-
-APP_TOKEN_KEY = "app"  # noqa: S105 (names the app-wide token in rate-limit records; not a secret)
-
-# A 403 usually means "not allowed to do this" (reply to a hidden post, a suspended account): retrying or
-# re-authorising will not help. These say the token itself is the problem, which re-authorising fixes.
-# Problem types are matched on their last path segment: X names them under api.twitter.com in older answers
-# and api.x.com in newer ones.
-_REAUTHORISE_PROBLEM_TYPES = frozenset({"unsupported-authentication"})
-USAGE_CAPPED_PROBLEM_TYPE = "usage-capped"
-# X's answer to a spent usage cap says "Daily" or "Monthly" but not when it resets: a daily cap is looked at
-# again after the next midnight UTC, a monthly one (it resets on the app's billing day, which the API does
-# not tell) once a day, so a capped channel costs one call a day instead of one every window.
-USAGE_CAP_RECHECK_SECONDS = 24 * 3600
-_REAUTHORISE_ERROR_CODES = frozenset({32, 89})  # "could not authenticate you", "invalid or expired token"
-# Token endpoint errors that blame our app's client id or secret, not the channel's grant.
-_APP_CREDENTIAL_ERRORS = frozenset({"invalid_client", "unauthorized_client"})
 
 HISTORY_KEY = "history"  # fetch_history's cursor entry, apart from the live streams' entries
-
-KIND_MENTION = "mention"
-KIND_REPLY = "reply"
-KIND_DM = "dm"
-KIND_KEYWORD = "keyword"
 
 
 @dataclass(frozen=True)
@@ -183,63 +150,6 @@ FAILED_STREAM_RETRY_SECONDS = 900
 SEARCH_WINDOW_SECONDS = 7 * 24 * 3600 - 60
 TWITTER_EPOCH_MS = 1288834974657  # X ids carry their creation time in milliseconds since this moment
 EARLIEST_START_TIME = datetime(2010, 11, 6, 0, 0, 1, tzinfo=UTC)  # the earliest start_time X accepts
-
-
-class _TimeoutAdapter(HTTPAdapter):
-    """Gives every request a timeout: neither tweepy.Client nor OAuth2UserHandler accepts one."""
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = REQUEST_TIMEOUT
-        return super().send(request, **kwargs)
-
-
-def _timed_session(session: requests.Session | None = None) -> requests.Session:
-    session = session if session is not None else requests.Session()
-    session.mount("https://", _TimeoutAdapter())
-    session.hooks["response"].append(_rate_reset_header_normalised)
-    return session
-
-
-def _rate_reset_header_normalised(response: requests.Response, *args: Any, **kwargs: Any) -> None:
-    """Make ``x-rate-limit-reset`` a whole number of seconds, or drop it.
-
-    tweepy reads it with ``int()`` and raises ValueError (outside its error family) on anything else, such
-    as "1780000137.5" or an empty value, before we see the 429. A fractional reset is rounded up; one that
-    is no number at all is dropped, so the 429 waits the default and says the header was missing.
-    """
-    value = response.headers.get("x-rate-limit-reset")
-    if value is None:
-        return
-    try:
-        int(value)
-    except ValueError:
-        try:
-            seconds = float(value)
-        except ValueError:
-            seconds = float("nan")
-        if math.isfinite(seconds):
-            response.headers["x-rate-limit-reset"] = str(math.ceil(seconds))
-        else:
-            del response.headers["x-rate-limit-reset"]
-
-
-class _MalformedItem(ValueError):
-    """An item of a page that cannot become a Post; it is quarantined and the page goes on."""
-
-
-class _RequestRefused(ConnectorError):
-    """X answered 400: the request itself is wrong. Kept apart so a stale page token can be dropped."""
-
-
-@dataclass
-class _StreamResult:
-    posts: list[Post] = field(default_factory=list)
-    rejected: list[RejectedItem] = field(default_factory=list)
-    ids: list[int] = field(default_factory=list)  # every well-formed id seen, skipped or not
-    skipped: Counter[str] = field(default_factory=Counter)
-    reached_since_id: bool = False
-    partial_errors: list[str] = field(default_factory=list)
 
 
 @register(NETWORK)
@@ -667,198 +577,6 @@ class XConnector:
         return _call(call, endpoint=stream.endpoint, token_key=token_key, now=self.clock, limits=limits)
 
 
-# --- Calls and errors ------------------------------------------------------------------------------------
-
-
-def _call(
-    call: Callable[[], requests.Response],
-    *,
-    endpoint: str,
-    token_key: str,
-    now: Callable[[], float],
-    limits: list[RateLimitInfo] | None = None,
-) -> requests.Response:
-    """Run one tweepy call, turning its failures into the connector error family.
-
-    The rate-limit headers of the answer, refused or not, are appended to ``limits`` (when given), and a
-    :class:`RateLimited` carries every limit seen so far in the fetch.
-    """
-    limits = limits if limits is not None else []
-    try:
-        response = call()
-    except tweepy.HTTPException as exc:
-        info = _rate_limit_info(exc.response.headers, endpoint, token_key)
-        if info is not None:
-            limits.append(info)
-        _raise_http_error(exc, endpoint, token_key, now(), tuple(limits))
-    except requests.RequestException as exc:
-        _raise_transport_error(exc, endpoint)
-    except tweepy.TweepyException as exc:
-        raise ConnectorError(f"X call {endpoint} failed: {exc}") from exc
-    except (ValueError, TypeError, KeyError) as exc:
-        # tweepy reading something unexpected in an answer; a failed call, not a crashed pull.
-        raise ConnectorError(f"X call {endpoint} failed on an unexpected answer: {exc!r}") from exc
-    info = _rate_limit_info(response.headers, endpoint, token_key)
-    if info is not None:
-        limits.append(info)
-    return response
-
-
-def _raise_http_error(
-    exc: tweepy.HTTPException,
-    endpoint: str,
-    token_key: str,
-    now: float,
-    limits: tuple[RateLimitInfo, ...],
-) -> NoReturn:
-    detail = _error_detail(exc)
-    problem = _problem(exc)
-    if isinstance(exc, tweepy.TooManyRequests) and _problem_name(problem) == USAGE_CAPPED_PROBLEM_TYPE:
-        period = str(problem.get("period") or "")
-        retry_after = _usage_cap_retry_after(period, now)
-        until = datetime.fromtimestamp(now + retry_after, UTC).isoformat(timespec="seconds")
-        raise UsageCapped(
-            retry_after,
-            f"X usage cap reached ({period or 'period not given'}) on {endpoint} ({token_key}): {detail}; "
-            f"paused until the cap resets (looking again at {until})",
-            limits=limits,
-            period=period,
-        ) from exc
-    if isinstance(exc, tweepy.TooManyRequests):
-        retry_after, note = _retry_after(exc.reset_time, now)
-        raise RateLimited(
-            retry_after,
-            f"X rate limit reached on {endpoint} ({token_key}): {detail}; {note}",
-            limits=limits,
-        ) from exc
-    if isinstance(exc, tweepy.Unauthorized):
-        raise AuthExpired(f"X refused the token for {endpoint} ({token_key}): {detail}") from exc
-    if isinstance(exc, tweepy.Forbidden):
-        names_token = _problem_name(problem) in _REAUTHORISE_PROBLEM_TYPES
-        if names_token or _REAUTHORISE_ERROR_CODES & set(exc.api_codes):
-            raise AuthExpired(f"X does not accept the token for {endpoint} ({token_key}): {detail}") from exc
-        raise ConnectorError(f"X forbade {endpoint} ({token_key}): {detail}") from exc
-    if isinstance(exc, tweepy.TwitterServerError):
-        raise ConnectorUnavailable(f"X failed on {endpoint}: {detail}") from exc
-    if isinstance(exc, tweepy.BadRequest):
-        raise _RequestRefused(f"X refused {endpoint} ({token_key}) as a bad request: {detail}") from exc
-    raise ConnectorError(f"X refused {endpoint} ({token_key}): {detail}") from exc
-
-
-# Failures on the way to X or back, worth a retry; other request errors are mistakes in the request itself.
-_TRANSPORT_FAILURES = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
-
-
-def _raise_transport_error(exc: requests.RequestException, endpoint: str) -> NoReturn:
-    if isinstance(
-        exc, requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError
-    ):
-        raise ConnectorUnavailable(f"X could not be reached for {endpoint}: {exc}") from exc
-    raise ConnectorError(f"X request {endpoint} could not be sent: {exc}") from exc
-
-
-def _retry_after(reset_time: int | None, now: float) -> tuple[float, str]:
-    if reset_time is None:
-        return DEFAULT_RETRY_AFTER, (
-            f"X sent no x-rate-limit-reset header, so retrying after the default {DEFAULT_RETRY_AFTER:.0f}s"
-        )
-    retry_after = max(MIN_RETRY_AFTER, reset_time - now)
-    return retry_after, f"the budget resets in {retry_after:.0f}s"
-
-
-def _error_detail(exc: tweepy.HTTPException) -> str:
-    # tweepy's message is "<status> <reason>" plus the body's errors or detail, over several lines.
-    return " | ".join(line for line in str(exc).splitlines() if line.strip())
-
-
-def _problem(exc: tweepy.HTTPException) -> Mapping[str, Any]:
-    """The answer's RFC 7807 problem body, or an empty mapping."""
-    try:
-        body = exc.response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, Mapping) else {}
-
-
-def _problem_name(problem: Mapping[str, Any]) -> str:
-    """The last path segment of the problem type: "https://api.x.com/2/problems/usage-capped" and its
-    api.twitter.com twin are both "usage-capped"."""
-    return str(problem.get("type") or "").rstrip("/").rsplit("/", 1)[-1]
-
-
-def _usage_cap_retry_after(period: str, now: float) -> float:
-    if period.lower() == "daily":
-        midnight = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        return max(MIN_RETRY_AFTER, midnight.timestamp() + 24 * 3600 - now)
-    return float(USAGE_CAP_RECHECK_SECONDS)
-
-
-def _rate_limit_info(headers: Mapping[str, str], endpoint: str, token_key: str) -> RateLimitInfo | None:
-    limit = _header_int(headers, "x-rate-limit-limit")
-    remaining = _header_int(headers, "x-rate-limit-remaining")
-    reset = _header_int(headers, "x-rate-limit-reset")
-    if limit is None and remaining is None and reset is None:
-        return None
-    reset_at = datetime.fromtimestamp(reset, tz=UTC) if reset is not None else None
-    return RateLimitInfo(
-        endpoint=endpoint, token_key=token_key, limit=limit, remaining=remaining, reset_at=reset_at
-    )
-
-
-def _header_int(headers: Mapping[str, str], name: str) -> int | None:
-    value = headers.get(name)
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _json_body(response: requests.Response, endpoint: str) -> dict[str, Any]:
-    """The answer's JSON object; an answer of only ``errors`` (no data, no meta) is a failure."""
-    try:
-        body = response.json()
-    except ValueError as exc:
-        # A 2xx that is not JSON comes from something between us and X (a proxy, a captive portal).
-        raise ConnectorUnavailable(f"X answered {endpoint} with a body that is not JSON") from exc
-    if not isinstance(body, dict):
-        raise ConnectorError(f"X answered {endpoint} with JSON that is not an object")
-    errors = body.get("errors")
-    if errors and "data" not in body and "meta" not in body:
-        raise ConnectorError(f"X answered {endpoint} with errors only: {_errors_text(errors)}")
-    return body
-
-
-def _partial_errors(body: Mapping[str, Any], endpoint: str) -> list[str]:
-    """The ``errors`` X sent beside the data: what it could not include (a deleted or withheld post, a
-    suspended author), one line each, for the pull result and the channel page. The data is still good."""
-    errors = body.get("errors")
-    if not errors:
-        return []
-    errors = errors if isinstance(errors, list) else [errors]
-    logger.info("X answered %s with %d partial errors: %s", endpoint, len(errors), _errors_text(errors))
-    return [_errors_text([error]) for error in errors]
-
-
-def _errors_text(errors: Any) -> str:
-    if not isinstance(errors, list):
-        return str(errors)
-    parts = []
-    for error in errors:
-        if isinstance(error, Mapping):
-            parts.append(str(error.get("detail") or error.get("message") or error.get("title") or error))
-        else:
-            parts.append(str(error))
-    return "; ".join(parts)
-
-
-def _sent_field(body: Mapping[str, Any], name: str, endpoint: str) -> str:
-    data = body.get("data")
-    value = data.get(name) if isinstance(data, Mapping) else None
-    if not value:
-        raise ConnectorError(f"X accepted {endpoint} but its answer has no data.{name}")
-    return str(value)
-
-
 # --- Streams, cursors and pages --------------------------------------------------------------------------
 
 
@@ -1005,316 +723,6 @@ def _unique(posts: Iterable[Post]) -> tuple[Post, ...]:
     return tuple(unique)
 
 
-def _tweet_results(
-    body: Mapping[str, Any], *, account_id: str, since_id: int | None, is_search: bool
-) -> _StreamResult:
-    result = _StreamResult()
-    users = _users_by_id(body.get("includes"))
-    included = _included_posts(body.get("includes"))
-    for item in _data_items(body):
-        _collect(
-            result, item, since_id, lambda tweet: _tweet_post(tweet, users, account_id, is_search, included)
-        )
-    return result
-
-
-def _dm_results(body: Mapping[str, Any], *, account_id: str, since_id: int | None) -> _StreamResult:
-    result = _StreamResult()
-    users = _users_by_id(body.get("includes"))
-    for item in _data_items(body):
-        _collect(result, item, since_id, lambda event: _dm_post(event, users, account_id))
-    return result
-
-
-def _collect(
-    result: _StreamResult,
-    item: Any,
-    since_id: int | None,
-    parse: Callable[[Mapping[str, Any]], Post | str],
-) -> None:
-    """Parse one item into ``result``: a post, a skip (with its reason) or a rejected item."""
-    if not isinstance(item, Mapping):
-        result.rejected.append(RejectedItem(raw={"item": item}, error="item is not a JSON object"))
-        return
-    item_id = _snowflake(item.get("id"))
-    if item_id is not None:
-        if since_id is not None and item_id <= since_id:
-            # Already covered by an earlier run. DM events come newest first, so the run is done.
-            result.reached_since_id = True
-            return
-        result.ids.append(item_id)
-    try:
-        outcome = parse(item)
-    except _MalformedItem as exc:
-        result.rejected.append(RejectedItem(raw=dict(item), error=str(exc)))
-        return
-    if isinstance(outcome, str):
-        result.skipped[outcome] += 1
-    else:
-        result.posts.append(outcome)
-
-
-def _data_items(body: Mapping[str, Any]) -> list[Any]:
-    data = body.get("data")
-    if data is None:
-        return []  # an empty page has only meta (result_count 0)
-    if not isinstance(data, list):
-        raise ConnectorError(f"X page data must be a list, got {type(data).__name__}")
-    return data
-
-
-def _users_by_id(includes: Any) -> dict[str, Mapping[str, Any]]:
-    users = includes.get("users") if isinstance(includes, Mapping) else None
-    if not isinstance(users, list):
-        return {}
-    return {str(user["id"]): user for user in users if isinstance(user, Mapping) and user.get("id")}
-
-
-def _tweet_post(
-    tweet: Mapping[str, Any],
-    users: Mapping[str, Mapping[str, Any]],
-    account_id: str,
-    is_search: bool,
-    included: Mapping[str, Mapping[str, Any]] | None = None,
-) -> Post | str:
-    """The tweet as a Post, or why it is skipped ("retweet", "own post").
-
-    Beside X's own ``tweet`` and ``author``, ``raw`` holds what the inbox shows of its context: the
-    ``quoted`` post, the ``links`` X shortened (their t.co address kept, the text showing the expanded
-    one), ``withheld`` (where and why) and ``edit_of`` (the ids this post is an edit of, oldest first).
-    """
-    tweet_id = _required_id(tweet, "id")
-    author_id = _required_id(tweet, "author_id")
-    references = _references(tweet)
-    if "retweeted" in references:
-        return "retweet"
-    if author_id == account_id:
-        return "own post"
-    author = _author(users, author_id)
-    replied_to = references.get("replied_to", "")
-    if is_search:
-        kind = KIND_KEYWORD
-    elif replied_to or tweet.get("in_reply_to_user_id"):
-        kind = KIND_REPLY
-    else:
-        kind = KIND_MENTION
-    return Post(
-        network=NETWORK,
-        external_id=tweet_id,
-        kind=kind,
-        text=_unescape(_expanded(_tweet_text(tweet), _links(tweet))),
-        created_at=_created_at(tweet),
-        author=author,
-        conversation_key=str(tweet.get("conversation_id") or ""),
-        in_reply_to=replied_to,
-        url=_status_url(author.handle, tweet_id),
-        raw=_tweet_raw(tweet, users, author_id, references, included or {}),
-        language=_language(tweet.get("lang")),
-    )
-
-
-def _tweet_raw(
-    tweet: Mapping[str, Any],
-    users: Mapping[str, Mapping[str, Any]],
-    author_id: str,
-    references: Mapping[str, str],
-    included: Mapping[str, Mapping[str, Any]],
-) -> dict[str, Any]:
-    raw: dict[str, Any] = {"tweet": dict(tweet), "author": dict(users[author_id])}
-    quoted_id = references.get("quoted")
-    if quoted_id:
-        raw["quoted"] = _quoted(quoted_id, included.get(quoted_id), users)
-    links = _links(tweet)
-    if links:
-        raw["links"] = links
-    withheld = tweet.get("withheld")
-    if isinstance(withheld, Mapping):
-        codes = withheld.get("country_codes")
-        raw["withheld"] = {
-            "country_codes": [str(code) for code in codes] if isinstance(codes, list) else [],
-            "copyright": withheld.get("copyright") is True,
-        }
-    history = next((tweet[key] for key in EDIT_HISTORY_KEYS if isinstance(tweet.get(key), list)), [])
-    earlier = [
-        str(item) for item in history if _snowflake(item) is not None and str(item) != str(tweet["id"])
-    ]
-    if earlier:
-        raw["edit_of"] = sorted(earlier, key=int)
-    return raw
-
-
-def _quoted(
-    quoted_id: str, quoted: Mapping[str, Any] | None, users: Mapping[str, Mapping[str, Any]]
-) -> dict[str, Any]:
-    """What the inbox shows of a quoted post; X leaves a deleted or withheld one out of includes."""
-    if not isinstance(quoted, Mapping):
-        return {"id": quoted_id, "text": "", "author_handle": "", "url": _status_url("", quoted_id)}
-    author = users.get(str(quoted.get("author_id") or ""), {})
-    handle = author.get("username") if isinstance(author.get("username"), str) else ""
-    try:
-        text = _unescape(_expanded(_tweet_text(quoted), _links(quoted)))
-    except _MalformedItem:
-        text = ""
-    return {"id": quoted_id, "text": text, "author_handle": handle, "url": _status_url(handle, quoted_id)}
-
-
-def _links(tweet: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The t.co links of the post's text with the addresses they stand for (those of a long post's note
-    when it has one)."""
-    note = next((tweet[key] for key in NOTE_KEYS if isinstance(tweet.get(key), Mapping)), None)
-    entities = (
-        note.get("entities") if isinstance(note, Mapping) and note.get("entities") else tweet.get("entities")
-    )
-    urls = entities.get("urls") if isinstance(entities, Mapping) else None
-    links = []
-    for entity in urls if isinstance(urls, list) else []:
-        if not isinstance(entity, Mapping):
-            continue
-        short, expanded = entity.get("url"), entity.get("expanded_url")
-        if isinstance(short, str) and isinstance(expanded, str) and short and expanded and short != expanded:
-            links.append({"url": short, "expanded_url": expanded})
-    return links
-
-
-def _expanded(text: str, links: Iterable[Mapping[str, str]]) -> str:
-    for link in links:
-        text = text.replace(link["url"], link["expanded_url"])
-    return text
-
-
-def _included_posts(includes: Any) -> dict[str, Mapping[str, Any]]:
-    if not isinstance(includes, Mapping):
-        return {}
-    posts = next((includes[key] for key in INCLUDED_POSTS_KEYS if isinstance(includes.get(key), list)), [])
-    return {str(post["id"]): post for post in posts if isinstance(post, Mapping) and post.get("id")}
-
-
-def _dm_post(event: Mapping[str, Any], users: Mapping[str, Mapping[str, Any]], account_id: str) -> Post | str:
-    """The DM event as a Post, or why it is skipped ("not a message", "own message")."""
-    event_id = _required_id(event, "id")
-    if event.get("event_type") != DM_MESSAGE_EVENT:
-        return "not a message"
-    sender_id = _required_id(event, "sender_id")
-    if sender_id == account_id:
-        return "own message"
-    text = event.get("text")
-    if not isinstance(text, str):
-        raise _MalformedItem("DM event has no text")
-    author = _author(users, sender_id)
-    conversation_id = str(event.get("dm_conversation_id") or "")
-    return Post(
-        network=NETWORK,
-        external_id=event_id,
-        kind=KIND_DM,
-        # DM text is sent as typed; only post text carries X's HTML escaping.
-        text=text,
-        created_at=_created_at(event),
-        author=author,
-        conversation_key=conversation_id,
-        url=_messages_url(conversation_id),
-        raw={"dm_event": dict(event), "sender": dict(users[sender_id])},
-    )
-
-
-# X's language pseudo-codes: quote only, media only, hashtags only, cashtags only, mentions only, art or
-# emoji only; with "und" (undetermined) and "zxx" (no linguistic content) they say nothing of a language.
-_NO_LANGUAGE = frozenset({"und", "qst", "qme", "qht", "qam", "qct", "art", "zxx"})
-# X tags Indonesian with the withdrawn ISO 639 code "in"; the code is "id".
-_LANGUAGE_ALIASES = {"in": "id"}
-
-
-def _language(lang: Any) -> str:
-    """X's ``lang`` as an ISO 639-1 code, or "" when X did not tell one."""
-    if not isinstance(lang, str):
-        return ""
-    code = lang.strip().lower()
-    if code in _NO_LANGUAGE:
-        return ""
-    return _LANGUAGE_ALIASES.get(code, code)[:16]
-
-
-def _required_id(item: Mapping[str, Any], name: str) -> str:
-    value = item.get(name)
-    if _snowflake(value) is None:
-        raise _MalformedItem(f"missing or malformed {name}: {value!r}")
-    return str(value)
-
-
-def _references(tweet: Mapping[str, Any]) -> dict[str, str]:
-    """The tweet's referenced tweets by type (replied_to, quoted, retweeted)."""
-    references = next((tweet[key] for key in REFERENCED_KEYS if tweet.get(key) is not None), None) or []
-    if not isinstance(references, list) or not all(isinstance(ref, Mapping) for ref in references):
-        raise _MalformedItem("referenced_tweets is not a list of objects")
-    return {str(ref.get("type")): str(ref.get("id") or "") for ref in references}
-
-
-def _tweet_text(tweet: Mapping[str, Any]) -> str:
-    note = next((tweet[key] for key in NOTE_KEYS if tweet.get(key) is not None), None)
-    if isinstance(note, Mapping) and isinstance(note.get("text"), str):
-        return note["text"]
-    text = tweet.get("text")
-    if not isinstance(text, str):
-        raise _MalformedItem("missing text")
-    return text
-
-
-def _author(users: Mapping[str, Mapping[str, Any]], user_id: str) -> AuthorData:
-    user = users.get(user_id)
-    if user is None:
-        raise _MalformedItem(f"author {user_id} is not in includes.users")
-    handle = user.get("username")
-    if not isinstance(handle, str) or not handle:
-        raise _MalformedItem(f"author {user_id} has no username")
-    metrics = user.get("public_metrics")
-    followers = metrics.get("followers_count", 0) if isinstance(metrics, Mapping) else 0
-    return AuthorData(
-        external_id=user_id,
-        handle=handle,
-        display_name=str(user.get("name") or ""),
-        follower_count=followers if isinstance(followers, int) and not isinstance(followers, bool) else 0,
-        is_verified=user.get("verified") is True,
-    )
-
-
-def _created_at(item: Mapping[str, Any]) -> datetime:
-    value = item.get("created_at")
-    if not isinstance(value, str):
-        raise _MalformedItem(f"missing created_at: {value!r}")
-    try:
-        created = datetime.fromisoformat(value)
-    except ValueError:
-        raise _MalformedItem(f"created_at is not an ISO 8601 time: {value!r}") from None
-    if created.tzinfo is None:
-        raise _MalformedItem(f"created_at has no time zone: {value!r}")
-    try:
-        return post_time_checked(created)
-    except PostTimeRefused as exc:
-        raise _MalformedItem(str(exc)) from None
-
-
-def _unescape(text: str) -> str:
-    # X escapes exactly these three in post text. html.unescape would also turn a literal "&copy" that
-    # someone typed into "©"; "&amp;" goes last so that "&amp;lt;" stays the "&lt;" that was typed.
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-def _snowflake(value: Any) -> int | None:
-    """An X id (a decimal string of up to 19 digits) as a number, so that ids compare by age."""
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
-        return int(value)
-    return None
-
-
-def _status_url(handle: str, tweet_id: str) -> str:
-    handle = handle.lstrip("@")
-    # X's own form for a post whose author's name is unknown: it redirects to the canonical address.
-    return f"{WEB_HOST}/{handle}/status/{tweet_id}" if handle else f"{WEB_HOST}/i/web/status/{tweet_id}"
-
-
-def _messages_url(conversation_id: str) -> str:
-    return f"{WEB_HOST}/messages/{conversation_id}" if conversation_id else f"{WEB_HOST}/messages"
-
-
 def _search_query(listening_queries: Iterable[str]) -> str:
     """One recent-search query for all the channel's listening queries, without retweets.
 
@@ -1329,93 +737,8 @@ def _search_query(listening_queries: Iterable[str]) -> str:
     return "(" + " OR ".join(f"({term})" for term in terms) + ") -is:retweet"
 
 
-# --- Tokens ----------------------------------------------------------------------------------------------
-
-
-def _user_token_key(channel: ChannelRef) -> str:
-    return f"user:{channel.external_account_id}"
-
-
 def _token_key(stream: _Stream, channel: ChannelRef, credentials: Mapping[str, Any]) -> str:
     # Search spends the app's bearer token when there is one, so it does not eat into the user's budget.
     if stream.is_search and _bearer_token(credentials):
         return APP_TOKEN_KEY
     return _user_token_key(channel)
-
-
-def _bearer_token(credentials: Mapping[str, Any]) -> str:
-    return str(credentials.get("bearer_token") or getattr(settings, "X_BEARER_TOKEN", "") or "")
-
-
-def _access_token(credentials: Mapping[str, Any]) -> str:
-    token = credentials.get("access_token")
-    if not token:
-        raise AuthExpired("the channel has no X access token; connect the account again")
-    return str(token)
-
-
-def _epoch(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
-def _raise_for_token_status(response: requests.Response, now: float, *, refreshing: bool) -> None:
-    """Turn a failed token-endpoint answer into the connector error family."""
-    status = response.status_code
-    if status < 400:
-        return
-    if status == 429:
-        retry_after, note = _retry_after(_header_int(response.headers, "x-rate-limit-reset"), now)
-        raise RateLimited(retry_after, f"X rate limit reached on {TOKEN_ENDPOINT}; {note}")
-    if status >= 500:
-        raise ConnectorUnavailable(f"X failed on {TOKEN_ENDPOINT}: {status} {response.reason}")
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    body = body if isinstance(body, Mapping) else {}
-    error = str(body.get("error") or status)
-    description = str(body.get("error_description") or response.reason or "")
-    message = f"X token endpoint refused: {error}: {description}"
-    if error in _APP_CREDENTIAL_ERRORS:
-        raise ConnectorError(f"{message} (check X_CLIENT_ID and X_CLIENT_SECRET)")
-    if refreshing:
-        raise AuthExpired(f"{message}; the channel must be authorised again")
-    raise ConnectorError(message)
-
-
-def _token_body(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict) or not body.get("access_token"):
-        raise ConnectorError(f"X token endpoint answered without an access token ({response.status_code})")
-    return body
-
-
-def _credentials_from_token(
-    token: Mapping[str, Any], now: float, *, previous_refresh_token: str = ""
-) -> dict[str, Any]:
-    """What is stored for a channel from a token response; ``expires_at`` is epoch seconds."""
-    expires_in = _epoch(token.get("expires_in"))
-    credentials: dict[str, Any] = {
-        "access_token": str(token["access_token"]),
-        # X rotates refresh tokens; should an answer leave it out, the one just used is still the one.
-        "refresh_token": str(token.get("refresh_token") or previous_refresh_token),
-        "expires_at": int(now + (expires_in if expires_in is not None else ACCESS_TOKEN_LIFETIME)),
-    }
-    scope = token.get("scope")
-    if isinstance(scope, list | tuple):
-        scope = " ".join(scope)
-    if scope:
-        credentials["scope"] = str(scope)
-    return credentials

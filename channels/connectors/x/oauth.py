@@ -18,11 +18,10 @@ from django.conf import settings
 from oauthlib.oauth2 import InsecureTransportError, OAuth2Error
 
 from channels.connectors.base import ConnectorError
-from channels.connectors.x.connector import (
+from channels.connectors.x.client import (
     SCOPES,
     TOKEN_ENDPOINT,
     USERS_ME_ENDPOINT,
-    XConnector,
     _call,
     _credentials_from_token,
     _json_body,
@@ -31,6 +30,7 @@ from channels.connectors.x.connector import (
     _sent_field,
     _timed_session,
 )
+from channels.connectors.x.connector import XConnector
 
 
 def x_authorization_start(*, redirect_uri: str) -> tuple[str, dict[str, str]]:

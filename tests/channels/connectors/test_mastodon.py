@@ -40,7 +40,7 @@ from channels.connectors.mastodon import (
     MastodonConnector,
     html_to_text,
 )
-from channels.connectors.mastodon import connector as mastodon_module
+from channels.connectors.mastodon import client as mastodon_module
 from channels.connectors.registry import connector_for
 from channels.services import channel_pull
 from inbox.models import Mention
