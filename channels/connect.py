@@ -1,9 +1,9 @@
 """Writes an admin makes to channels: connecting brand accounts, renewing their credentials, changing what
 they listen for and how often, pausing and resuming them. Each change writes an audit event (never a token).
 
-The views find out whose account a token belongs to (X's OAuth flow, Mastodon's verify_credentials); these
-services store the result. One account on one network is one channel: connecting it again updates that
-channel instead of adding a second.
+Each network's connect flow (in its folder under ``channels/connectors/``) finds out whose account a token
+belongs to; these services store the result. One account on one network is one channel: connecting it
+again updates that channel instead of adding a second.
 """
 
 from __future__ import annotations
@@ -11,102 +11,26 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from channels.connectors.registry import capabilities_for
 from channels.models import Channel, Network, Segment
 from inbox.audit import audit_record
 from teams.models import Team
 
 SLUG_MAX_LENGTH = Channel._meta.get_field("slug").max_length
 EXTERNAL_ACCOUNT_ID_MAX_LENGTH = Channel._meta.get_field("external_account_id").max_length
-# X's app-only token for recent search (the connector falls back to the X_BEARER_TOKEN setting without it).
+# An app-only token for a network's searches (capabilities.search_app_token: X, whose connector falls back to
+# the X_BEARER_TOKEN setting without it).
 BEARER_TOKEN_CREDENTIAL = "bearer_token"  # noqa: S105 (the credential's name, not a secret)
 KEPT_CREDENTIALS = (BEARER_TOKEN_CREDENTIAL,)
 
 
 class ChannelConnectError(Exception):
     """The account cannot be stored as asked; the message is meant for the admin who asked."""
-
-
-@transaction.atomic
-def channel_connect_x(
-    *,
-    actor: Any,
-    account_id: str,
-    username: str,
-    credentials: Mapping[str, Any],
-    segment: Segment | None = None,
-    listening_queries: Sequence[str] | None = None,
-    reauthorise_slug: str | None = None,
-) -> Channel:
-    """Store an X account authorised through OAuth 2.0 as an active channel and return it.
-
-    With ``reauthorise_slug`` only that channel's credentials are renewed, and only if X signed the admin
-    in as the same account: fresh tokens of another account must not be filed under this channel's handle.
-    """
-    if reauthorise_slug is not None:
-        return _reauthorise(
-            actor=actor,
-            slug=reauthorise_slug,
-            network=Network.X,
-            external_account_id=account_id,
-            handle=f"@{username}",
-            credentials=credentials,
-        )
-    if segment is None:
-        raise ChannelConnectError("Choose the segment the X account serves.")
-    return _connect(
-        actor=actor,
-        network=Network.X,
-        external_account_id=account_id,
-        handle=f"@{username}",
-        slug_base=username,
-        credentials=credentials,
-        segment=segment,
-        listening_queries=listening_queries or (),
-    )
-
-
-@transaction.atomic
-def channel_connect_mastodon(
-    *,
-    actor: Any,
-    instance_url: str,
-    access_token: str,
-    account_id: str,
-    acct: str,
-    segment: Segment,
-    listening_queries: Sequence[str] = (),
-) -> Channel:
-    """Store a Mastodon account, whose token the caller has verified against its instance, as an active
-    channel and return it.
-
-    Account ids are per instance, so the channel's account id is ``host:id`` (as the connector's ids are).
-    """
-    host = urlsplit(instance_url).netloc.lower()
-    if not host:
-        raise ChannelConnectError(f"{instance_url!r} is not an instance address.")
-    external_account_id = f"{host}:{account_id}"
-    if len(external_account_id) > EXTERNAL_ACCOUNT_ID_MAX_LENGTH:
-        raise ChannelConnectError(
-            f"The instance address is too long to be stored (at most {EXTERNAL_ACCOUNT_ID_MAX_LENGTH} "
-            "characters for the address and the account id together)."
-        )
-    username = acct.split("@", 1)[0]
-    return _connect(
-        actor=actor,
-        network=Network.MASTODON,
-        external_account_id=external_account_id,
-        handle=f"@{username}@{host}",
-        slug_base=f"{username}-{host.replace('.', '-').replace(':', '-')}",  # slugify drops dots
-        credentials={"instance_url": instance_url, "access_token": access_token},
-        segment=segment,
-        listening_queries=listening_queries,
-    )
 
 
 @transaction.atomic
@@ -137,6 +61,29 @@ def channel_connect_account(
         credentials=credentials,
         segment=segment,
         listening_queries=listening_queries,
+    )
+
+
+@transaction.atomic
+def channel_reauthorise_account(
+    *,
+    actor: Any,
+    slug: str,
+    network: str,
+    external_account_id: str,
+    handle: str,
+    credentials: Mapping[str, Any],
+) -> Channel:
+    """Renew the credentials of the channel ``slug`` on ``network`` with ones the caller has verified, and
+    only if they are the same account's: fresh tokens of another account must not be filed under this
+    channel's handle. For a network's own connect flow (X's re-authorisation through OAuth)."""
+    return _reauthorise(
+        actor=actor,
+        slug=slug,
+        network=network,
+        external_account_id=external_account_id,
+        handle=handle,
+        credentials=credentials,
     )
 
 
@@ -191,8 +138,9 @@ def channel_settings_update(
     bearer_token: str = "",
     forget_bearer_token: bool = False,
 ) -> list[str]:
-    """Change a channel's segment, owning team, listening queries, poll cadence and (on X) the app bearer
-    token its searches use; return the names of the settings that changed, audited in one event.
+    """Change a channel's segment, owning team, listening queries, poll cadence and (where the network's
+    searches take one, as X's do) the app bearer token its searches use; return the names of the settings
+    that changed, audited in one event.
 
     A blank ``bearer_token`` keeps the stored one. A shorter cadence brings the next pull forward to it.
     """
@@ -206,7 +154,9 @@ def channel_settings_update(
     changed = [name for name in after if after[name] != before[name]]
     update_fields = list(changed)
     had_bearer_token = bool(locked.credentials.get(BEARER_TOKEN_CREDENTIAL))
-    if locked.network == Network.X and (bearer_token or (forget_bearer_token and had_bearer_token)):
+    capabilities = capabilities_for(locked.network)
+    takes_app_token = capabilities is not None and capabilities.search_app_token
+    if takes_app_token and (bearer_token or (forget_bearer_token and had_bearer_token)):
         credentials = dict(locked.credentials)
         if bearer_token:
             credentials[BEARER_TOKEN_CREDENTIAL] = bearer_token

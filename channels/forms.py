@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from django import forms
 
+from channels.connectors.base import ListeningQueries
 from channels.connectors.registry import capabilities_for
 from channels.models import Channel, Network, Segment
 from teams.models import Team
@@ -16,7 +16,6 @@ MAX_QUERY_LENGTH = 512  # X's recent search refuses a longer query (Basic and Pr
 MAX_QUERIES = 20  # one search query ORs them all together; more would not fit X's 512 characters anyway
 MIN_POLL_SECONDS = 15  # the demo channels' cadence; pulling more often only spends the network's rate budget
 MAX_POLL_SECONDS = 24 * 60 * 60  # an account worth pulling less than daily is better paused
-_HASHTAG = re.compile(r"#?(\w+)")
 _HANDLE = re.compile(r"@?(\w{1,50})")
 
 
@@ -44,8 +43,9 @@ def _lines(text: str) -> list[str]:
     return list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
 
 
-def _x_queries(text: str) -> list[str]:
-    """X search queries, one a line, within what one recent-search query can hold."""
+def search_queries(text: str) -> list[str]:
+    """Search queries, one a line, within what one X recent-search query can hold: what a network listens
+    for unless its connector declares otherwise (``capabilities.listening_queries``)."""
     queries = _lines(text)
     if len(queries) > MAX_QUERIES:
         raise forms.ValidationError(f"At most {MAX_QUERIES} queries, one per line.")
@@ -57,19 +57,20 @@ def _x_queries(text: str) -> list[str]:
     return queries
 
 
-def _hashtags(text: str) -> list[str]:
-    """Hashtags, one a line, each written with its #: the only thing Mastodon can be listened to for."""
-    tags: list[str] = []
-    for line in _lines(text):
-        match = _HASHTAG.fullmatch(line)
-        if match is None:
-            raise forms.ValidationError(
-                f"{line!r} is not a hashtag. On Mastodon only hashtags can be listened to, one per line."
-            )
-        tags.append(f"#{match.group(1)}")
-    if len(tags) > MAX_QUERIES:
-        raise forms.ValidationError(f"At most {MAX_QUERIES} hashtags, one per line.")
-    return list(dict.fromkeys(tags))
+def _declared_listening(network: str) -> ListeningQueries | None:
+    capabilities = capabilities_for(network)
+    return capabilities.listening_queries if capabilities is not None else None
+
+
+def listening_queries_cleaned(network: str, text: str) -> list[str]:
+    """What an admin typed as a channel's listening queries, as ``network`` listens for them."""
+    declared = _declared_listening(network)
+    if declared is None:
+        return search_queries(text)
+    try:
+        return declared.parse(text)
+    except ValueError as exc:
+        raise forms.ValidationError(str(exc)) from None
 
 
 def _poll_field() -> forms.IntegerField:
@@ -87,14 +88,9 @@ def _poll_field() -> forms.IntegerField:
 
 
 def _queries_field(network: str) -> forms.CharField:
-    if network == Network.MASTODON:
-        label, help_text = (
-            "Hashtags to listen to",
-            (
-                "One hashtag per line, e.g. #northwind. Their public timelines on the instance are received "
-                "along with the account's mentions."
-            ),
-        )
+    declared = _declared_listening(network)
+    if declared is not None:
+        label, help_text = declared.label, declared.help_text
     else:
         label, help_text = (
             "Listening queries",
@@ -109,70 +105,6 @@ def _queries_field(network: str) -> forms.CharField:
         widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
         help_text=help_text,
     )
-
-
-class XConnectForm(forms.Form):
-    """What to do with an X account once X has authorised it: its segment and what to listen for."""
-
-    segment = _segment_field()
-    listening_queries = forms.CharField(
-        label="Listening queries",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
-        help_text=(
-            "One X search query per line: brand keywords, hashtags or product names, e.g. "
-            "northwind or #northwindtrails. Mentions of the account are always received."
-        ),
-    )
-
-    def clean_listening_queries(self) -> list[str]:
-        return _x_queries(self.cleaned_data["listening_queries"])
-
-
-class MastodonConnectForm(forms.Form):
-    """A Mastodon account, connected with an access token created in the account's own settings."""
-
-    instance_url = forms.URLField(
-        label="Instance address",
-        assume_scheme="https",
-        max_length=200,
-        widget=forms.URLInput(attrs={"placeholder": "https://mastodon.social", "autocomplete": "url"}),
-        help_text="The server the account lives on, e.g. https://mastodon.social.",
-    )
-    access_token = forms.CharField(
-        label="Access token",
-        strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"}),
-        help_text=(
-            "In the account's Preferences → Development → New application, with the read and write scopes. "
-            "It is stored encrypted and never shown again."
-        ),
-    )
-    segment = _segment_field()
-    listening_queries = forms.CharField(
-        label="Hashtags to listen to",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
-        help_text=(
-            "One hashtag per line, e.g. #northwind. Their public timelines on this instance are "
-            "received along with the account's mentions."
-        ),
-    )
-
-    def clean_instance_url(self) -> str:
-        parts = urlsplit(self.cleaned_data["instance_url"])
-        if parts.scheme != "https":
-            raise forms.ValidationError(
-                "Use the instance's https:// address: an access token must not travel over plain http."
-            )
-        if parts.username or parts.password or parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise forms.ValidationError(
-                "Enter only the instance's address, such as https://mastodon.social, without a path."
-            )
-        return f"https://{parts.netloc.lower()}"
-
-    def clean_listening_queries(self) -> list[str]:
-        return _hashtags(self.cleaned_data["listening_queries"])
 
 
 class SimulatedConnectForm(forms.Form):
@@ -197,7 +129,7 @@ class SimulatedConnectForm(forms.Form):
         return f"@{match.group(1)}"
 
     def clean_listening_queries(self) -> list[str]:
-        return _x_queries(self.cleaned_data["listening_queries"])
+        return search_queries(self.cleaned_data["listening_queries"])
 
 
 class _TeamField(forms.ModelChoiceField):
@@ -206,8 +138,9 @@ class _TeamField(forms.ModelChoiceField):
 
 
 class ChannelSettingsForm(forms.Form):
-    """What an admin may change about a connected channel. Its tokens are never shown: on X a new app bearer
-    token can be typed in to replace the stored one, or the stored one forgotten."""
+    """What an admin may change about a connected channel. Its tokens are never shown: where the network's
+    searches take an app bearer token (X), a new one can be typed in to replace the stored one, or the
+    stored one forgotten."""
 
     segment = _segment_field()
     team_override = _TeamField(
@@ -241,9 +174,9 @@ class ChannelSettingsForm(forms.Form):
         capabilities = capabilities_for(channel.network)
         if capabilities is not None and not capabilities.listening:
             del self.fields["listening_queries"]
-        if channel.network != Network.X:
+        if capabilities is None or not capabilities.search_app_token:
             del self.fields["bearer_token"]
-        if channel.network != Network.X or not channel.credentials.get("bearer_token"):
+        if "bearer_token" not in self.fields or not channel.credentials.get("bearer_token"):
             del self.fields["forget_bearer_token"]
         segment_default = channel.segment.default_poll_seconds
         self.fields[
@@ -251,8 +184,7 @@ class ChannelSettingsForm(forms.Form):
         ].help_text = f"Leave empty for the segment's cadence (every {segment_default} seconds)."
 
     def clean_listening_queries(self) -> list[str]:
-        text = self.cleaned_data["listening_queries"]
-        return _hashtags(text) if self.channel.network == Network.MASTODON else _x_queries(text)
+        return listening_queries_cleaned(self.channel.network, self.cleaned_data["listening_queries"])
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

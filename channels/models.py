@@ -7,11 +7,15 @@ from collections.abc import Iterable
 from django.db import models
 from django.db.models import Q
 
+from channels.connectors.registry import network_label
 from channels.fields import EncryptedJSONField
 from teams.models import Team
 
 
 class Network(models.TextChoices):
+    """The networks built in, as names for code. Which networks exist is the registry's to say
+    (``channels.connectors.registry``): the network columns take any registered one, without ``choices``."""
+
     X = "x", "X"
     MASTODON = "mastodon", "Mastodon"
     BLUESKY = "bluesky", "Bluesky"
@@ -52,7 +56,7 @@ class Channel(models.Model):
         NEEDS_REAUTH = "needs_reauth", "Needs re-authorisation"
 
     slug = models.SlugField(max_length=60, unique=True)
-    network = models.CharField(max_length=20, choices=Network.choices)
+    network = models.CharField(max_length=20)  # a registered network (channels.connectors.registry)
     handle = models.CharField(max_length=254)  # "@" and a Bluesky handle, a domain name of up to 253
     external_account_id = models.CharField(max_length=300)  # a DID on Bluesky (did:web can be long)
     segment = models.ForeignKey(Segment, on_delete=models.PROTECT, related_name="channels")
@@ -89,6 +93,9 @@ class Channel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.handle} ({self.get_network_display()})"
+
+    def get_network_display(self) -> str:
+        return network_label(self.network)
 
     @property
     def owning_team_id(self) -> int:
@@ -141,7 +148,7 @@ class QuarantinedItem(models.Model):
 
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="quarantined_items")
     source = models.CharField(max_length=10, choices=Source.choices)
-    network = models.CharField(max_length=20, choices=Network.choices)
+    network = models.CharField(max_length=20)  # a registered network (channels.connectors.registry)
     external_id = models.CharField(max_length=200, blank=True)
     error = models.TextField()
     raw = models.JSONField(default=dict, blank=True, help_text="The item as it arrived.")
@@ -167,7 +174,7 @@ class RateBudgetQuerySet(models.QuerySet):
 class RateBudget(models.Model):
     """What a network last said about the calls left on one endpoint for one token, and when they reset."""
 
-    network = models.CharField(max_length=20, choices=Network.choices)
+    network = models.CharField(max_length=20)  # a registered network (channels.connectors.registry)
     endpoint = models.CharField(max_length=120)
     token_key = models.CharField(max_length=120, help_text='"user:<account id>" or "app"; never the token.')
     limit = models.PositiveIntegerField(null=True, blank=True)

@@ -18,10 +18,6 @@ def _network_connect_urls() -> list[URLPattern | URLResolver]:
 
 urlpatterns = [
     path("", views.index, name="index"),
-    path("connect/x/", views.x_connect, name="x_connect"),
-    # No trailing slash: X only redirects to the exact address registered with the app.
-    path("connect/x/callback", views.x_callback, name="x_callback"),
-    path("connect/mastodon/", views.mastodon_connect, name="mastodon_connect"),
     path("connect/simulated/", views.simulated_connect, name="simulated_connect"),
     *_network_connect_urls(),
     path("<slug:slug>/", views.channel_settings, name="settings"),

@@ -1,11 +1,10 @@
 """Pages where an admin connects brand accounts, changes their settings and sees how every channel is doing.
 
-X accounts connect through OAuth 2.0 (authorization code with PKCE): the admin is sent to X and comes back
-to the callback with a code. Mastodon accounts connect with an access token the admin pastes, checked
-against the instance before anything is stored. Simulated accounts (for demos) need nothing but a handle.
-A channel's page changes its segment, owning team, listening queries, poll cadence and, on X, the app bearer
-token for search; it pauses and resumes pulling. Tokens are never shown. To anyone but an admin these pages
-do not exist (404).
+Each network's connect pages live in its folder (``channels/connectors/<network>/urls.py``, mounted at
+``/channels/connect/<network>/``); simulated accounts (for demos) need nothing but a handle and are added
+here. A channel's page changes its segment, owning team, listening queries, poll cadence and, where the
+network's searches take one (X), the app bearer token for search; it pauses and resumes pulling. Tokens are
+never shown. To anyone but an admin these pages do not exist (404).
 """
 
 from __future__ import annotations
@@ -13,8 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import wraps
+from functools import lru_cache, wraps
 from importlib import import_module
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,33 +24,25 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template import engines
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from channels.connect import (
     BEARER_TOKEN_CREDENTIAL,
     ChannelConnectError,
-    channel_connect_mastodon,
     channel_connect_simulated,
-    channel_connect_x,
     channel_pause,
     channel_resume,
     channel_settings_update,
 )
-from channels.connectors.base import ConnectorError
-from channels.connectors.mastodon import MastodonCredentialsRefused, mastodon_verify_credentials
 from channels.connectors.registry import capabilities_for, registered_networks
-from channels.connectors.x import x_authorization_finish, x_authorization_start
-from channels.forms import ChannelSettingsForm, MastodonConnectForm, SimulatedConnectForm, XConnectForm
-from channels.models import Channel, Network, Segment
+from channels.forms import ChannelSettingsForm, SimulatedConnectForm
+from channels.models import Channel, Network
 from channels.selectors import channel_budget_summaries
 from teams.roles import user_is_admin
 
 logger = logging.getLogger(__name__)
-
-# What x_authorization_start asked us to keep until X sends the admin back, with the admin's choices. One
-# flow at a time per session: starting another replaces it, and the callback uses it up.
-X_FLOW_SESSION_KEY = "channels.x_authorization"
 
 
 def admin_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -91,12 +84,34 @@ def index(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _connect_url_name(network: str) -> str:
-    """The connect page of a network whose folder has its own connect flow, or ""."""
+def _connect_urls(network: str) -> ModuleType | None:
+    """The module of a network's connect flow (its ``urls``), or None for a network without one."""
     capabilities = capabilities_for(network)
     if capabilities is None or not capabilities.connect_urls:
-        return ""
-    return import_module(capabilities.connect_urls).CONNECT_URL_NAME
+        return None
+    return import_module(capabilities.connect_urls)
+
+
+def _renew_link(channel: Channel) -> tuple[str, str]:
+    """(address, text) of the link that renews a channel's credentials on its connect page; ("", "") where
+    renewing is not a form filled in again (X re-authorises through X, by the "Re-authorise" button)."""
+    module = _connect_urls(channel.network)
+    if module is None:
+        return "", ""
+    text = getattr(module, "RENEW_LINK_TEXT", "Renew the credentials")
+    return (reverse(module.CONNECT_URL_NAME), text) if text else ("", "")
+
+
+def render_beside(
+    request: HttpRequest, template: Path, context: Mapping[str, Any], *, status: int = 200
+) -> HttpResponse:
+    """Render a page whose template lives in a network's folder, beside its views, not in ``templates/``."""
+    return HttpResponse(_template(template).render(dict(context), request), status=status)
+
+
+@lru_cache(maxsize=32)
+def _template(template: Path) -> Any:
+    return engines["django"].from_string(template.read_text())
 
 
 def _network_status(channel: Channel) -> tuple[tuple[str, str], ...]:
@@ -111,172 +126,26 @@ def _network_connect_links() -> list[tuple[str, str]]:
     """(label, address) of the connect page of every network that brings its own connect flow."""
     links = []
     for network in registered_networks():
-        url_name = _connect_url_name(network)
-        if url_name:
-            links.append((f"Connect a {Network(network).label} account", reverse(url_name)))
+        module = _connect_urls(network)
+        if module is not None:
+            label = getattr(module, "CONNECT_LINK_TEXT", f"Connect a {Network(network).label} account")
+            links.append((label, reverse(module.CONNECT_URL_NAME)))
     return links
-
-
-# --- X ---------------------------------------------------------------------------------------------------
-
-
-@admin_required
-@require_http_methods(["GET", "POST"])
-def x_connect(request: HttpRequest) -> HttpResponse:
-    """Choose the segment and listening queries, then go to X to authorise the account."""
-    if not settings.X_CLIENT_ID:
-        return _x_not_configured(request)
-    if request.method == "POST":
-        form = XConnectForm(request.POST)
-        if form.is_valid():
-            return _x_authorization_redirect(
-                request,
-                choices={
-                    "segment": form.cleaned_data["segment"].slug,
-                    "listening_queries": form.cleaned_data["listening_queries"],
-                },
-            )
-    else:
-        form = XConnectForm(initial={"segment": request.GET.get("segment")})
-    return render(request, "channels/x_connect.html", {"form": form})
 
 
 @admin_required
 @require_POST
 def reauthorise(request: HttpRequest, slug: str) -> HttpResponse:
-    """Renew a channel's credentials: through X's authorisation again, or with a new Mastodon token."""
+    """Renew a channel's credentials: through the network's own re-authorisation where it has one (X's
+    OAuth), else on its connect page filled in again."""
     channel = get_object_or_404(Channel, slug=slug)
-    connect_url_name = _connect_url_name(channel.network)
-    if connect_url_name:
-        return redirect(f"{reverse(connect_url_name)}?{urlencode({'channel': channel.slug})}")
-    if channel.network == Network.MASTODON:
-        return redirect(f"{reverse('channels:mastodon_connect')}?{urlencode({'channel': channel.slug})}")
-    if channel.network != Network.X:
-        raise Http404("only X and Mastodon channels have credentials to renew")
-    if not settings.X_CLIENT_ID:
-        return _x_not_configured(request)
-    return _x_authorization_redirect(request, choices={"reauthorise": channel.slug})
-
-
-@admin_required
-@require_GET
-def x_callback(request: HttpRequest) -> HttpResponse:
-    """Where X sends the admin back: trade the code for tokens and store the channel."""
-    flow = request.session.pop(X_FLOW_SESSION_KEY, None)
-    if not isinstance(flow, Mapping) or not isinstance(flow.get("kept"), Mapping):
-        return _x_failed(
-            request,
-            "This X authorisation was not started from this browser session, or it has already been used.",
-        )
-    try:
-        connected = x_authorization_finish(
-            redirect_uri=_x_redirect_uri(request),
-            state_kept=flow["kept"],
-            authorization_response_url=request.build_absolute_uri(),
-        )
-    except ConnectorError as exc:
-        return _x_failed(request, str(exc))
-    segment_slug = flow.get("segment")
-    try:
-        channel = channel_connect_x(
-            actor=request.user,
-            account_id=connected["account_id"],
-            username=connected["username"],
-            credentials=connected["credentials"],
-            segment=Segment.objects.filter(slug=segment_slug).first() if segment_slug else None,
-            listening_queries=flow.get("listening_queries"),
-            reauthorise_slug=flow.get("reauthorise"),
-        )
-    except ChannelConnectError as exc:
-        return _x_failed(request, str(exc))
-    if flow.get("reauthorise"):
-        messages.success(request, f"Re-authorised {channel.handle} on X. Its pulls start again.")
-    else:
-        messages.success(request, f"Connected {channel.handle} on X to {channel.segment.name}.")
-    return redirect("channels:index")
-
-
-def _x_redirect_uri(request: HttpRequest) -> str:
-    # The same address at the start and at the callback: X refuses a code sent with another one.
-    return request.build_absolute_uri(reverse("channels:x_callback"))
-
-
-def _x_authorization_redirect(request: HttpRequest, *, choices: Mapping[str, Any]) -> HttpResponse:
-    try:
-        url, kept = x_authorization_start(redirect_uri=_x_redirect_uri(request))
-    except ConnectorError as exc:
-        return _x_failed(request, str(exc))
-    request.session[X_FLOW_SESSION_KEY] = {**choices, "kept": kept}
-    return redirect(url)
-
-
-def _x_failed(request: HttpRequest, reason: str) -> HttpResponse:
-    logger.warning("X authorisation by %s failed: %s", request.user.get_username(), reason)
-    return render(request, "channels/x_failed.html", {"reason": reason}, status=400)
-
-
-def _x_not_configured(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "channels/x_not_configured.html",
-        {"callback_url": _x_redirect_uri(request)},
-    )
-
-
-# --- Mastodon --------------------------------------------------------------------------------------------
-
-
-@admin_required
-@require_http_methods(["GET", "POST"])
-def mastodon_connect(request: HttpRequest) -> HttpResponse:
-    """Connect (or renew) a Mastodon account with an access token, verified against its instance."""
-    if request.method == "POST":
-        form = MastodonConnectForm(request.POST)
-        if form.is_valid():
-            channel = _mastodon_channel_connect(form, actor=request.user)
-            if channel is not None:
-                messages.success(
-                    request, f"Connected {channel.handle} on Mastodon to {channel.segment.name}."
-                )
-                return redirect("channels:index")
-    else:
-        form = MastodonConnectForm(initial=_mastodon_initial(request))
-    return render(request, "channels/mastodon_connect.html", {"form": form})
-
-
-def _mastodon_initial(request: HttpRequest) -> dict[str, Any]:
-    """Prefilled from ``?channel=`` (renewing a channel's token) or ``?segment=``."""
-    channel = Channel.objects.filter(network=Network.MASTODON, slug=request.GET.get("channel") or "").first()
-    if channel is None:
-        return {"segment": request.GET.get("segment")}
-    return {
-        "instance_url": channel.credentials.get("instance_url", ""),
-        "segment": channel.segment.slug,
-        "listening_queries": "\n".join(channel.listening_queries or ()),
-    }
-
-
-def _mastodon_channel_connect(form: MastodonConnectForm, *, actor: Any) -> Channel | None:
-    """Verify the form's token and store the channel; None, with the form's errors set, when that failed."""
-    data = form.cleaned_data
-    try:
-        account_id, acct = mastodon_verify_credentials(
-            instance_url=data["instance_url"], access_token=data["access_token"]
-        )
-        return channel_connect_mastodon(
-            actor=actor,
-            instance_url=data["instance_url"],
-            access_token=data["access_token"],
-            account_id=account_id,
-            acct=acct,
-            segment=data["segment"],
-            listening_queries=data["listening_queries"],
-        )
-    except MastodonCredentialsRefused as exc:
-        form.add_error(exc.field, exc.message)
-    except ChannelConnectError as exc:
-        form.add_error("instance_url", str(exc))
-    return None
+    module = _connect_urls(channel.network)
+    if module is None:
+        raise Http404("this channel has no credentials to renew")
+    network_reauthorise = getattr(module, "reauthorise", None)
+    if network_reauthorise is not None:
+        return network_reauthorise(request, channel)
+    return redirect(f"{reverse(module.CONNECT_URL_NAME)}?{urlencode({'channel': channel.slug})}")
 
 
 # --- Simulated -------------------------------------------------------------------------------------------
@@ -316,7 +185,8 @@ def simulated_connect(request: HttpRequest) -> HttpResponse:
 @admin_required
 @require_http_methods(["GET", "POST"])
 def channel_settings(request: HttpRequest, slug: str) -> HttpResponse:
-    """A channel's segment, owning team, listening queries, cadence and (on X) app bearer token."""
+    """A channel's segment, owning team, listening queries, cadence and (where searches take one) app bearer
+    token."""
     channel = get_object_or_404(Channel.objects.select_related("segment", "team_override"), slug=slug)
     if request.method == "POST":
         form = ChannelSettingsForm(request.POST, channel=channel)
@@ -347,6 +217,8 @@ def channel_settings(request: HttpRequest, slug: str) -> HttpResponse:
                 "poll_interval_seconds": channel.poll_interval_seconds,
             },
         )
+    capabilities = capabilities_for(channel.network)
+    renew_url, renew_text = _renew_link(channel)
     return render(
         request,
         "channels/settings.html",
@@ -356,8 +228,10 @@ def channel_settings(request: HttpRequest, slug: str) -> HttpResponse:
             "has_credentials": bool(channel.credentials),
             "has_bearer_token": bool(channel.credentials.get(BEARER_TOKEN_CREDENTIAL)),
             "has_app_bearer_token": bool(settings.X_BEARER_TOKEN),
+            "search_app_token": capabilities is not None and capabilities.search_app_token,
             "network_status": _network_status(channel),
-            "renew_url": reverse(url_name) if (url_name := _connect_url_name(channel.network)) else "",
+            "renew_url": renew_url,
+            "renew_text": renew_text,
         },
     )
 

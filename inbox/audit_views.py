@@ -28,7 +28,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from channels.models import Channel, Network, Segment
+from channels.connectors.registry import network_choices
+from channels.models import Channel, Segment
 from channels.views import admin_required
 from inbox.forms import FilterDateField, ascii_id
 from inbox.models import AuditEvent, Mention, Reply
@@ -98,7 +99,7 @@ CHOICE_LABELS: dict[str, dict[Any, str]] = {
     "role": dict(Membership.Role.choices),
     # "Manual: agents take mentions from the queue" -> "Manual"
     "mode": {value: label.split(":", 1)[0] for value, label in Team.Assignment.choices},
-    "network": dict(Network.choices),
+    "network": dict(network_choices()),
     "state": {
         **dict(Reply.State.choices),
         **dict(Escalation.State.choices),

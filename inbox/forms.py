@@ -11,7 +11,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from channels.connectors.base import EARLIEST_POST_AT
-from channels.models import Channel, Network, Segment
+from channels.connectors.registry import network_choices
+from channels.models import Channel, Segment
 from inbox.models import Mention
 from inbox.selectors import DEFAULT_QUEUE, QUEUES, InboxFilters
 from routing.facts import INTENTS
@@ -39,6 +40,10 @@ def ascii_id(value: Any) -> int | None:
     if not _ASCII_ID.fullmatch(text) or int(text) > ID_MAX:
         return None
     return int(text)
+
+
+def _network_choices() -> list[tuple[str, str]]:
+    return [("", "Any network"), *network_choices()]
 
 
 class FilterDateField(forms.DateField):
@@ -130,7 +135,7 @@ class InboxFilterForm(forms.Form):
     # Callables: read from the database only when a page shows the field or a request filters by it.
     segment = forms.ChoiceField(required=False, choices=_segment_choices)
     channel = forms.ChoiceField(required=False, choices=_channel_choices)
-    network = forms.ChoiceField(choices=[("", "Any network"), *Network.choices], required=False)
+    network = forms.ChoiceField(choices=_network_choices, required=False)
     kind = forms.ChoiceField(choices=[("", "Any kind"), *Mention.Kind.choices], required=False)
     status = forms.ChoiceField(choices=[("", "Any status"), *Mention.Status.choices], required=False)
     intent = forms.ChoiceField(

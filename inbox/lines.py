@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from channels.connectors.base import AuthorData, Post, PostTimeRefused, post_time_checked
-from channels.models import Network
+from channels.connectors.registry import registered_networks
 from inbox.models import Mention
 from socialops.parsers import json_loads_checked
 
@@ -21,7 +21,6 @@ REQUIRED_FIELDS = ("external_id", "text", "author_handle", "created_at")
 # far more on many). So a genuine post is never refused and a runaway one still is.
 POST_TEXT_LIMIT = 25_000
 DM_TEXT_LIMIT = 10_000  # X's direct messages; no network allows longer
-NETWORKS = frozenset(Network.values)
 # A date alone parses as midnight with no zone; it deserves its own message, not "has no UTC offset".
 _BARE_DATE = re.compile(r"\d{4}-?\d{2}-?\d{2}")
 _JSON_TYPE_NAMES = {
@@ -68,8 +67,9 @@ def post_from_object(item: Mapping[str, Any], *, default_network: str) -> Post:
     url = string("url").strip()
     kind = string("kind", default=Mention.Kind.MENTION.value)  # the ingest refuses an unknown kind
     network = string("network", default=default_network)
-    if isinstance(item.get("network"), str) and network not in NETWORKS:
-        problems.append(f"unknown network {network!r} (expected one of {', '.join(sorted(NETWORKS))})")
+    networks = registered_networks()
+    if isinstance(item.get("network"), str) and network not in networks:
+        problems.append(f"unknown network {network!r} (expected one of {', '.join(networks)})")
     elif text:
         problems.extend(text_problems(text, network=network, kind=kind))
 

@@ -9,14 +9,15 @@ from django.db import models
 from django.db.models import Value
 from django.utils import timezone
 
-from channels.models import Channel, Network
+from channels.connectors.registry import network_label
+from channels.models import Channel
 from teams.models import Team
 
 
 class Author(models.Model):
     """A person or account on a network who wrote to us."""
 
-    network = models.CharField(max_length=20, choices=Network.choices)
+    network = models.CharField(max_length=20)  # a registered network (channels.connectors.registry)
     external_id = models.CharField(max_length=300)  # a DID on Bluesky
     handle = models.CharField(max_length=254)  # a Bluesky handle is a domain name of up to 253
     display_name = models.CharField(max_length=200, blank=True)
@@ -39,6 +40,9 @@ class Author(models.Model):
 
     def __str__(self) -> str:
         return f"@{self.handle}"
+
+    def get_network_display(self) -> str:
+        return network_label(self.network)
 
 
 LANGUAGE_MAX_LENGTH = 16  # a BCP 47 tag as networks send them ("en", "pt-BR", "zh-Hant")
@@ -75,7 +79,7 @@ class Mention(models.Model):
         NEUTRAL = "neutral", "Neutral"
         POSITIVE = "positive", "Positive"
 
-    network = models.CharField(max_length=20, choices=Network.choices)
+    network = models.CharField(max_length=20)  # a registered network (channels.connectors.registry)
     external_id = models.CharField(max_length=300)  # an at:// URI on Bluesky, 70 characters and more
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.MENTION)
     text = models.TextField()
@@ -210,11 +214,14 @@ class Mention(models.Model):
     def __str__(self) -> str:
         return f"{self.network}:{self.external_id}"
 
+    def get_network_display(self) -> str:
+        return network_label(self.network)
+
     @property
     def is_spam(self) -> bool:
         return self.intent == self.SPAM_INTENT
 
-    # What a connector keeps of a post's context in its payload (see channels.connectors.x._tweet_raw).
+    # What a connector keeps of a post's context in its payload (see _tweet_raw in connectors.x.parsing).
 
     @property
     def quoted(self) -> dict | None:

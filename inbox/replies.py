@@ -21,7 +21,7 @@ from channels.connectors.base import (
     RateLimited,
     SentReply,
 )
-from channels.connectors.registry import connector_for
+from channels.connectors.registry import capabilities_for, connector_for
 from channels.models import Channel
 from channels.services import channel_credentials_store_refreshed, channel_ref
 from inbox.audit import audit_record
@@ -29,11 +29,6 @@ from inbox.events import event_publish
 from inbox.models import Mention, MentionChannel, Reply
 
 logger = logging.getLogger(__name__)
-
-# Networks whose direct messages are posts with a visibility: a reply to one stays direct and in its thread.
-# Elsewhere (X) a direct message is a separate conversation with no post id to reply to, so the answer to a
-# DM goes back as a DM.
-_DIRECT_MESSAGES_ARE_POSTS = frozenset({"mastodon"})
 
 
 class ReplyDeferred(Exception):
@@ -121,7 +116,12 @@ def _send(connector: Connector, channel: Channel, reply: Reply) -> SentReply:
     # Connectors take our stored external ids as they are (X's plain ids, Mastodon's "host:id").
     mention = reply.mention
     ref = channel_ref(channel)
-    answers_a_dm = mention.kind == Mention.Kind.DM and channel.network not in _DIRECT_MESSAGES_ARE_POSTS
+    # Where a direct message is a post with a visibility (capabilities.direct_messages_are_posts), a reply to
+    # one stays direct and in its thread; elsewhere it is a separate conversation with no post id to reply
+    # to, so the answer to a DM goes back as a DM.
+    capabilities = capabilities_for(channel.network)
+    dms_are_posts = capabilities is not None and capabilities.direct_messages_are_posts
+    answers_a_dm = mention.kind == Mention.Kind.DM and not dms_are_posts
     if reply.is_direct or answers_a_dm:
         return connector.send_direct_message(ref, recipient_id=mention.author.external_id, text=reply.text)
     # A post seen through accounts on several Mastodon servers has an id per server: answer the one this

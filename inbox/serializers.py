@@ -13,7 +13,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema_field
 from rest_framework import serializers
 
-from channels.models import Channel, Network, Segment
+from channels.connectors.registry import network_choices, registered_networks
+from channels.models import Channel, Segment
 from inbox.forms import InboxFilterForm
 from inbox.lines import LineRefused, parse_created_at, post_from_object
 from inbox.models import Author, Mention, Note, Reply
@@ -407,7 +408,7 @@ FILTER_PARAMETERS = [
     _filter_parameter("team", OpenApiTypes.INT, "Team id."),
     _filter_parameter("segment", help_text="Segment slug of a receiving channel."),
     _filter_parameter("channel", help_text="Slug of a receiving channel."),
-    _filter_parameter("network", enum=Network.values),
+    _filter_parameter("network", enum=registered_networks()),
     _filter_parameter("kind", enum=Mention.Kind.values),
     _filter_parameter("status", enum=Mention.Status.values),
     _filter_parameter("intent", enum=list(INTENTS)),
@@ -444,7 +445,7 @@ class MentionCreateIn(serializers.Serializer):
     author_name = serializers.CharField(required=False, allow_blank=True)
     author_followers = serializers.IntegerField(required=False, min_value=0)
     in_reply_to = serializers.CharField(required=False, allow_blank=True)
-    network = serializers.ChoiceField(choices=Network.choices, required=False, help_text="The channel's.")
+    network = serializers.ChoiceField(choices=network_choices(), required=False, help_text="The channel's.")
     kind = serializers.ChoiceField(choices=Mention.Kind.choices, required=False, default=Mention.Kind.MENTION)
     url = serializers.CharField(
         required=False, allow_blank=True, max_length=Mention._meta.get_field("url").max_length

@@ -20,8 +20,7 @@ from django.db.models import JSONField, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from channels.connectors.mastodon import addresses, instance_host
-from channels.connectors.text import reply_length, reply_limit
+from channels.connectors.text import reply_length, reply_limit, reply_prefix_length
 from channels.models import Channel, Segment
 from inbox.audit import audit_record, audit_record_many
 from inbox.events import event_publish
@@ -518,12 +517,11 @@ def reply_create(
     channel = reply_channel(mention)
     limit = reply_limit(channel.network, is_direct=is_direct)
     length = reply_length(channel.network, text)
-    if channel.network == "mastodon" and not is_direct:
-        # Mastodon's connector puts "@author" in front of a reply that does not name them, and Mastodon
-        # counts it (a remote "@user@host" as "@user").
-        handle = mention.author.handle.lstrip("@")
-        if not addresses(text, handle, instance_host=instance_host(channel.credentials)):
-            length += len(handle.split("@")[0]) + 2
+    if not is_direct:
+        # What the connector puts in front of a public reply (Mastodon's "@author") counts too.
+        length += reply_prefix_length(
+            channel.network, text, author_handle=mention.author.handle, credentials=channel.credentials
+        )
     if length > limit:
         raise TriageError(
             f"The reply is {length} characters as {channel.get_network_display()} counts them; "

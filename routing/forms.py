@@ -21,7 +21,8 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 
-from channels.models import Channel, Network, Segment
+from channels.connectors.registry import network_choices
+from channels.models import Channel, Segment
 from routing.facts import AUTHOR_TAGS, INTENTS, KINDS, PRIORITIES
 from routing.rules import RuleError
 from socialops.parsers import JsonRefused, json_loads_checked
@@ -231,7 +232,7 @@ class ConditionForm(forms.Form):
         required=False, widget=forms.CheckboxSelectMultiple, label="Segments"
     )
     networks = forms.MultipleChoiceField(
-        choices=Network.choices, required=False, widget=forms.CheckboxSelectMultiple, label="Networks"
+        choices=network_choices, required=False, widget=forms.CheckboxSelectMultiple, label="Networks"
     )
     kinds = forms.MultipleChoiceField(
         choices=[(k, k) for k in KINDS], required=False, widget=forms.CheckboxSelectMultiple, label="Kinds"

@@ -243,25 +243,51 @@ class ReplyRules:
     """How long a reply on a network may be, counted the way that network counts it.
 
     ``length`` takes NFC-normalised text and is what ``reply_create`` checks. ``counting`` names how the
-    composer's counter in the browser counts as the agent types: "graphemes" (user-perceived characters).
+    composer's counter in the browser counts as the agent types (``static/js/inbox.js`` knows each):
+    "graphemes" (user-perceived characters), "weighted" (twitter-text's weights, every link 23) or
+    "short-links" (characters, every http(s) link 23, a remote ``@user@host`` as ``@user``).
+
+    ``reply_prefix_length(text, author_handle, credentials)``, where the connector puts something in front
+    of a public reply (Mastodon names the author unless the reply already does), is how much that adds, in
+    the network's count, so that it is counted with the reply; None where nothing is added.
     """
 
     limit: int
     direct_limit: int
     length: Callable[[str], int]
     counting: str = "graphemes"
+    reply_prefix_length: Callable[[str, str, Mapping[str, Any]], int] | None = None
+
+
+@dataclass(frozen=True)
+class ListeningQueries:
+    """What a network listens for beyond mentions, as the channel pages ask for it.
+
+    ``parse`` turns what the admin typed (one query a line) into the queries to store, or raises
+    ``ValueError`` with a message for the admin.
+    """
+
+    label: str
+    help_text: str
+    parse: Callable[[str], list[str]]
 
 
 @dataclass(frozen=True)
 class Capabilities:
     """What a connector can do beyond fetch and reply, declared on its class instead of found by probing.
 
-    - ``reply_rules``: the network's length counting; None leaves it to the built-in rules of
-      ``channels.connectors.text`` (X, Mastodon and the simulated network, which predate this declaration).
+    - ``reply_rules``: the network's limits and length counting, and what the connector adds in front of a
+      reply; None leaves a reply to ``channels.connectors.text.FALLBACK_RULES``.
     - ``history``: the connector has ``fetch_history(channel, cursor, *, since)`` for the backfill.
     - ``direct_messages``: it can send (and pull) direct messages at all; an account may still refuse them.
+    - ``direct_messages_are_posts``: a direct message is a post with a visibility (Mastodon), so the answer
+      to one is a reply in its thread that stays direct; otherwise (X, Bluesky) a direct message is a
+      separate conversation with no post to reply to, and the answer to one goes back as a direct message.
     - ``hide_reply``: it can hide a reply to the account's own post.
-    - ``listening``: it listens for a channel's listening queries (the channel page offers them only then).
+    - ``listening``: it listens for a channel's listening queries (the channel page offers them only then);
+      ``listening_queries`` says what they are, when not search queries (``channels.forms``' default).
+    - ``search_app_token``: its listening searches can spend an app-wide bearer token instead of the
+      account's budget (X): the channel page offers to store one.
     - ``connect_urls``: the dotted module whose ``urlpatterns`` are the network's connect flow, mounted at
       ``/channels/connect/<network>/``; its ``CONNECT_URL_NAME`` is where "connect" and "re-authorise" go.
     - ``status``: what the channel page says about the connection beyond its state, as (label, text) pairs,
@@ -271,8 +297,11 @@ class Capabilities:
     reply_rules: ReplyRules | None = None
     history: bool = False
     direct_messages: bool = True
+    direct_messages_are_posts: bool = False
     hide_reply: bool = False
     listening: bool = True
+    listening_queries: ListeningQueries | None = None
+    search_app_token: bool = False
     connect_urls: str = ""
     status: Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[tuple[str, str], ...]] | None = None
 

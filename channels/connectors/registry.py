@@ -1,8 +1,14 @@
-"""Connectors by network. A network module registers its class; callers ask for one by network name."""
+"""Connectors by network. A network module registers its class; callers ask for one by network name.
+
+The registry is the list of networks: forms, the API, imports and the pages take the networks (and their
+labels, the connector's ``label``) from here, so the network columns carry no ``choices`` and a new network
+needs no migration for its name.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib import import_module
 from typing import TypeVar
 
 from channels.connectors.base import Capabilities, Connector, ConnectorError
@@ -17,9 +23,11 @@ def register(network: str) -> Callable[[F], F]:
 
     def decorate(factory: F) -> F:
         if not isinstance(getattr(factory, "capabilities", None), Capabilities):
-            # Connectors written before capabilities were declared (X, Mastodon, simulated) get the
-            # defaults; their reply rules stay in channels.connectors.text until they declare their own.
+            # Every network's connector declares its capabilities; a stand-in that declares none (a test's
+            # factory function) gets the defaults.
             factory.capabilities = Capabilities()  # type: ignore[attr-defined]
+        if not isinstance(getattr(factory, "label", None), str):
+            factory.label = network  # type: ignore[attr-defined]
         _REGISTRY[network] = factory
         return factory
 
@@ -42,11 +50,33 @@ def capabilities_for(network: str) -> Capabilities | None:
     return getattr(factory, "capabilities", None) if factory is not None else None
 
 
+def network_label(network: str) -> str:
+    """What people read for ``network`` (its connector's ``label``: "X", "Mastodon"); the value itself for
+    a network nobody registered."""
+    _load_builtin_connectors()
+    factory = _REGISTRY.get(network)
+    return getattr(factory, "label", network) if factory is not None else network
+
+
+def network_choices() -> list[tuple[str, str]]:
+    """(network, label) of every registered network, the choices of forms and the API: the built-in ones in
+    the order they came (a saved choice of several reads back as it was saved), then any other by label."""
+    order = {network: position for position, network in enumerate(BUILTIN_NETWORKS)}
+    networks = sorted(registered_networks(), key=lambda n: (order.get(n, len(order)), network_label(n)))
+    return [(network, network_label(network)) for network in networks]
+
+
 def registered_networks() -> list[str]:
     _load_builtin_connectors()
     return sorted(_REGISTRY)
 
 
+# The built-in networks, each a package (or module) under channels.connectors whose import registers its
+# connector, in the order forms and the API offer them.
+BUILTIN_NETWORKS = ("x", "mastodon", "bluesky", "simulated")
+
+
 def _load_builtin_connectors() -> None:
     # Imported lazily so that only the network modules in use pull in their SDKs.
-    from channels.connectors import bluesky, mastodon, simulated, x  # noqa: F401
+    for network in BUILTIN_NETWORKS:
+        import_module(f"channels.connectors.{network}")

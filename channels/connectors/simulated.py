@@ -30,8 +30,17 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.utils import timezone
 
-from channels.connectors.base import AuthorData, ChannelRef, ConnectorError, Page, Post, SentReply
+from channels.connectors.base import (
+    AuthorData,
+    Capabilities,
+    ChannelRef,
+    ConnectorError,
+    Page,
+    Post,
+    SentReply,
+)
 from channels.connectors.registry import register
+from channels.connectors.x.rules import REPLY_RULES as X_REPLY_RULES
 
 T = TypeVar("T")
 
@@ -1056,6 +1065,11 @@ class SimulatedConnector:
     """
 
     network = NETWORK
+    label = "Simulated"  # what people read for the network
+    # It stands in for X, so replies are counted as X counts them.
+    capabilities = Capabilities(
+        reply_rules=X_REPLY_RULES, history=False, direct_messages=True, listening=True
+    )
 
     def __init__(
         self,

@@ -1,21 +1,14 @@
-"""How long a reply is, counted the way each network counts it, and each network's limit.
+"""Counting a reply the way a network counts it: the pieces every network's reply rules are built from.
 
 The composer and ``reply_create`` refuse a reply the network would refuse, so the count has to be the
-network's own, not ``len()``:
+network's own, not ``len()``. Each connector declares its ``ReplyRules`` (``capabilities.reply_rules``: its
+limits, its length function and the composer's name for that counting) in its folder, built from what is
+here: links found as X and Mastodon find them (:func:`links`, with or without a scheme), emoji sequences
+(:data:`EMOJI`) and user-perceived characters (:func:`grapheme_count`, UAX #29). Text is normalised to NFC
+first, as the networks do: a decomposed "é" is one character, not two.
 
-- **X** (and the simulated network, which stands in for it) weighs each code point as twitter-text v3 does:
-  Latin, Greek, Cyrillic, Hebrew, Arabic, Indic scripts and common punctuation weigh 1, everything else
-  (CJK, Hangul syllables, emoji, ...) weighs 2. An emoji, however many code points make it up (a flag, a
-  skin tone, a ZWJ family), weighs 2. Every link weighs 23, the length of the t.co address that replaces it,
-  including a bare ``example.com`` that X links without a scheme.
-- **Mastodon** counts user-perceived characters (grapheme clusters), every ``http(s)://`` link as 23, and a
-  remote mention ``@user@domain`` as the local ``@user`` only, so addressing someone on another server
-  costs no more than addressing a neighbour.
-
-Text is normalised to NFC first, as both networks do: a decomposed "é" is one character, not two.
-
-A connector that declares ``capabilities.reply_rules`` (Bluesky) brings its own limit and count; the rules
-above are for the networks that predate that declaration.
+A network nobody registered gets :data:`FALLBACK_LIMIT` graphemes, the strictest limit we know rather than
+none.
 """
 
 from __future__ import annotations
@@ -23,23 +16,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from channels.connectors.base import ReplyRules
 from channels.connectors.registry import capabilities_for
 
-REPLY_LIMITS = {"x": 280, "mastodon": 500, "simulated": 280}
-DIRECT_LIMITS = {"x": 10_000, "mastodon": 500, "simulated": 10_000}  # a Mastodon DM is an ordinary status
-FALLBACK_LIMIT = 280  # an unknown network gets the strictest limit we know rather than none
+FALLBACK_LIMIT = 280  # a network nobody registered gets the strictest limit we know rather than none
 
-LINK_LENGTH = 23  # what both networks charge for any link: X's t.co length, which Mastodon copied
-
-# twitter-text v3: code points in these ranges weigh 1, all others 2 (its scale of 100 and default weight of
-# 200, divided by 100). The first covers scripts up to Georgian; the others are spaces, dashes, quotes and
-# primes of General Punctuation.
-_X_LIGHT_RANGES = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
-_X_HEAVY_WEIGHT = 2
-_X_EMOJI_WEIGHT = 2
+LINK_LENGTH = 23  # what X and Mastodon charge for any link: X's t.co length, which Mastodon copied
 
 # --- Emoji ---------------------------------------------------------------------------------------------
 
@@ -102,7 +87,7 @@ _EMOJI_ELEMENT = (
     f"(?:{_EMOJI_STYLE}|[{_char_class((_SKIN_TONES,))}])?"
     f"|[{_char_class(_TEXT_DEFAULT_PICTOGRAPHS)}]{_EMOJI_STYLE}"
 )
-_EMOJI = re.compile(
+EMOJI = re.compile(
     f"[{_char_class((_REGIONAL_INDICATORS,))}]{{2}}"  # a flag
     f"|\U0001f3f4[{_char_class(((_TAGS[0], _TAGS[1] - 1),))}]+{chr(_TAGS[1])}"  # a subdivision flag
     f"|[0-9#*]{_EMOJI_STYLE}?{_KEYCAP}"  # a keycap
@@ -150,7 +135,7 @@ _LINK = re.compile(
 )
 
 
-def _links(text: str, *, bare: bool) -> Iterator[tuple[int, int]]:
+def links(text: str, *, bare: bool) -> Iterator[tuple[int, int]]:
     """(start, end) of each link in ``text``; with ``bare``, also addresses written without a scheme."""
     for match in _LINK.finditer(text):
         found_path = match["path"] or ""
@@ -181,50 +166,7 @@ def _trim_path(path: str) -> str:
     return path
 
 
-# --- X -------------------------------------------------------------------------------------------------
-
-
-def _x_char_weight(char: str) -> int:
-    code_point = ord(char)
-    for start, end in _X_LIGHT_RANGES:
-        if start <= code_point <= end:
-            return 1
-    return _X_HEAVY_WEIGHT
-
-
-def _x_plain_weight(text: str) -> int:
-    """Weight of text without links: each emoji as one, every other code point by its range."""
-    total, position = 0, 0
-    for match in _EMOJI.finditer(text):
-        total += sum(map(_x_char_weight, text[position : match.start()])) + _X_EMOJI_WEIGHT
-        position = match.end()
-    return total + sum(map(_x_char_weight, text[position:]))
-
-
-def _x_length(text: str) -> int:
-    total, position = 0, 0
-    for start, end in _links(text, bare=True):
-        total += _x_plain_weight(text[position:start]) + LINK_LENGTH
-        position = end
-    return total + _x_plain_weight(text[position:])
-
-
-# --- Mastodon ------------------------------------------------------------------------------------------
-
-# "@user@domain": a user name may hold dots and dashes inside; the domain ends with a letter or digit.
-_REMOTE_MENTION = re.compile(
-    r"(?<![\w/=@])@(?P<user>[a-z0-9_]+(?:[a-z0-9_.-]*[a-z0-9_])?)@[\w-]+(?:\.[\w-]+)*", re.IGNORECASE
-)
-
-
-def _mastodon_length(text: str) -> int:
-    parts, position = [], 0
-    for start, end in _links(text, bare=False):
-        parts.append(_REMOTE_MENTION.sub(r"@\g<user>", text[position:start]))
-        parts.append("x" * LINK_LENGTH)
-        position = end
-    parts.append(_REMOTE_MENTION.sub(r"@\g<user>", text[position:]))
-    return _grapheme_count("".join(parts))
+# --- Grapheme clusters ----------------------------------------------------------------------------------
 
 
 def _grapheme_class(char: str) -> str:
@@ -269,7 +211,7 @@ _HANGUL_JOINS = {
 }
 
 
-def _grapheme_count(text: str) -> int:
+def _grapheme_clusters(text: str) -> int:
     """How many user-perceived characters ``text`` has: a base and its marks, a flag, a joined emoji
     sequence, a Hangul syllable in jamo, and CR LF each count once."""
     count = 0
@@ -306,30 +248,41 @@ def _grapheme_count(text: str) -> int:
 
 def grapheme_count(text: str) -> int:
     """How many user-perceived characters (extended grapheme clusters, UAX #29) ``text`` has."""
-    return _grapheme_count(text)
+    return _grapheme_clusters(text)
+
+
+# A network nobody registered: the strictest limit we know, counted in user-perceived characters.
+FALLBACK_RULES = ReplyRules(limit=FALLBACK_LIMIT, direct_limit=FALLBACK_LIMIT, length=grapheme_count)
 
 
 def declared_reply_rules(network: str) -> ReplyRules | None:
-    """The reply rules the network's connector declares, or None where the built-in rules above apply."""
+    """The reply rules the network's connector declares, or None for a network nobody registered."""
     capabilities = capabilities_for(network)
     return capabilities.reply_rules if capabilities is not None else None
 
 
+def reply_rules(network: str) -> ReplyRules:
+    """The reply rules of ``network``: its connector's, or :data:`FALLBACK_RULES`."""
+    return declared_reply_rules(network) or FALLBACK_RULES
+
+
 def reply_limit(network: str, *, is_direct: bool = False) -> int:
     """The most a reply (or a direct message) on ``network`` may weigh, in that network's count."""
-    rules = declared_reply_rules(network)
-    if rules is not None:
-        return rules.direct_limit if is_direct else rules.limit
-    return (DIRECT_LIMITS if is_direct else REPLY_LIMITS).get(network, FALLBACK_LIMIT)
+    rules = reply_rules(network)
+    return rules.direct_limit if is_direct else rules.limit
 
 
 def reply_length(network: str, text: str) -> int:
     """How long ``text`` is as ``network`` counts it, to compare with :func:`reply_limit`."""
-    text = unicodedata.normalize("NFC", text)
-    rules = declared_reply_rules(network)
-    if rules is not None:
-        return rules.length(text)
-    if network == "mastodon":
-        return _mastodon_length(text)
-    # The simulated network stands in for X; an unknown one gets X's count, the stricter of the two.
-    return _x_length(text)
+    return reply_rules(network).length(unicodedata.normalize("NFC", text))
+
+
+def reply_prefix_length(
+    network: str, text: str, *, author_handle: str, credentials: Mapping[str, Any]
+) -> int:
+    """How much what the network's connector puts in front of a public reply ``text`` to ``author_handle``
+    adds to its count (Mastodon names the author when the reply does not); 0 for nothing."""
+    rules = reply_rules(network)
+    if rules.reply_prefix_length is None:
+        return 0
+    return rules.reply_prefix_length(unicodedata.normalize("NFC", text), author_handle, credentials)

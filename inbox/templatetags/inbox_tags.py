@@ -5,18 +5,16 @@ from __future__ import annotations
 from django import template
 from django.utils.html import format_html
 
-from channels.connectors.text import declared_reply_rules
+from channels.connectors.text import reply_rules
 
 register = template.Library()
 
 
 @register.simple_tag
 def composer_rules(network: str) -> str:
-    """The composer's ``data-`` attributes for a network whose connector declares its reply rules: the limits
-    and how to count. Empty for the networks whose counting the composer knows itself (X, Mastodon)."""
-    rules = declared_reply_rules(network)
-    if rules is None:
-        return ""
+    """The composer's ``data-`` attributes for a network: the limits its connector declares and the name of
+    its counting, which ``static/js/inbox.js`` follows as the agent types."""
+    rules = reply_rules(network)
     return format_html(
         'data-limit="{}" data-direct-limit="{}" data-counting="{}"',
         rules.limit,

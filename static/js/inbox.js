@@ -329,13 +329,9 @@
     const update = () => {
       const direct = form.querySelector("input[name=is_direct]:checked");
       const isDirect = direct && direct.value === "on";
-      // A network whose connector declares its rules says them on the textarea; the others are counted here.
-      const declared = text.dataset.counting;
-      const limit = declared
-        ? Number(isDirect ? text.dataset.directLimit : text.dataset.limit)
-        : replyLimit(text.dataset.network, isDirect);
-      const length =
-        declared === "graphemes" ? graphemeCount(text.value) : replyLength(text.dataset.network, text.value);
+      // The network's connector declares its limits and its counting; the textarea carries them.
+      const limit = Number(isDirect ? text.dataset.directLimit : text.dataset.limit);
+      const length = replyLength(text.dataset.counting, text.value);
       count.textContent = `${length} / ${limit}`;
       count.classList.toggle("composer__count--over", length > limit);
     };
@@ -375,16 +371,15 @@
     const text = value.normalize("NFC");
     return GRAPHEMES ? Array.from(GRAPHEMES.segment(text)).length : Array.from(text).length;
   }
-  function replyLimit(network, isDirect) {
-    if (network === "mastodon") return 500;
-    return isDirect ? 10000 : 280;
-  }
-  function replyLength(network, value) {
+  // By the name of the counting a network's reply rules declare (channels.connectors.base.ReplyRules).
+  function replyLength(counting, value) {
     const text = value.normalize("NFC");
-    if (network === "mastodon") {
+    if (counting === "graphemes") return graphemeCount(text);
+    if (counting === "short-links") {
       const plain = text.replace(URL_RE, "x".repeat(23)).replace(/(@\w+)@[\w.-]+\w/g, "$1");
       return Array.from(plain).length;
     }
+    // "weighted": twitter-text's weights, every link as 23.
     let length = 0;
     const plain = text.replace(URL_RE, "");
     const urls = (text.match(URL_RE) || []).length;

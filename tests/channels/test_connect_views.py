@@ -19,8 +19,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from channels.connectors.mastodon import REQUEST_TIMEOUT as MASTODON_TIMEOUT
+from channels.connectors.x.views import X_FLOW_SESSION_KEY
 from channels.models import Channel
-from channels.views import X_FLOW_SESSION_KEY
 from tests.factories import ChannelFactory, MembershipFactory, UserFactory, segment
 
 pytestmark = pytest.mark.django_db

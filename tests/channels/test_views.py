@@ -17,8 +17,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from channels.connect import channel_connect_x
 from channels.connectors.simulated import SimulatedConnector
+from channels.connectors.x.connect import channel_connect_x
 from channels.models import Channel
 from channels.services import channel_pull, channels_claim_due
 from inbox.models import AuditEvent, Mention

@@ -19,7 +19,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from channels.connect import channel_connect_mastodon, channel_settings_update
+from channels.connect import channel_settings_update
+from channels.connectors.mastodon.connect import channel_connect_mastodon
 from inbox import audit_views
 from inbox.audit import audit_record
 from inbox.models import AuditEvent

@@ -89,6 +89,7 @@ class BlueskyConnector:
     """
 
     network = NETWORK
+    label = "Bluesky"  # what people read for the network
     capabilities = Capabilities(
         reply_rules=REPLY_RULES,
         history=True,

@@ -36,8 +36,9 @@ from tqdm import tqdm
 
 from channels.command_args import channel_from_slug, positive_int
 from channels.connectors.base import Post
+from channels.connectors.registry import registered_networks
 from channels.models import Channel, QuarantinedItem
-from inbox.lines import NETWORKS, LineRefused, json_type, line_loads, post_from_object
+from inbox.lines import LineRefused, json_type, line_loads, post_from_object
 from inbox.payloads import storable_value
 from inbox.services import mentions_ingest
 from socialops.parsers import JsonRefused
@@ -241,7 +242,7 @@ def _parse_line(line: bytes, *, line_number: int, default_network: str) -> _Pars
             reason=str(exc),
             raw=value,
             external_id=_external_id_of(value),
-            network=network if network in NETWORKS else default_network,
+            network=network if network in registered_networks() else default_network,
         )
     return _ParsedLine(line_number=line_number, post=post, raw=value)
 

@@ -18,7 +18,6 @@ import requests
 import responses
 from responses import matchers
 
-from channels.connectors import mastodon as mastodon_module
 from channels.connectors.base import (
     AuthExpired,
     AuthorData,
@@ -41,6 +40,7 @@ from channels.connectors.mastodon import (
     MastodonConnector,
     html_to_text,
 )
+from channels.connectors.mastodon import client as mastodon_module
 from channels.connectors.registry import connector_for
 from channels.services import channel_pull
 from inbox.models import Mention
