@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -1010,7 +1010,8 @@ def test_a_direct_message_is_a_direct_status_addressed_to_the_author(
 
 # --- Edits: "update" notifications ----------------------------------------------------------------------
 
-EDITED_AT = "2026-08-01T13:51:58.120Z"
+EDITED_AT_TIME = NOW - timedelta(seconds=1, microseconds=880_000)
+EDITED_AT = EDITED_AT_TIME.isoformat(timespec="milliseconds").replace("+00:00", "Z")  # as Mastodon writes it
 ORIGINAL = status("117020000000000700", "<p>@northwind my tent leaks</p>")
 EDITED = status("117020000000000700", "<p>@northwind my tent leaks at the seams</p>", edited_at=EDITED_AT)
 
@@ -1028,7 +1029,7 @@ def test_an_update_notification_of_a_post_that_mentions_us_brings_its_edited_ver
         "mention",
         "@northwind my tent leaks at the seams",
     )
-    assert post.edited_at == datetime(2026, 8, 1, 13, 51, 58, 120000, tzinfo=UTC)
+    assert post.edited_at == EDITED_AT_TIME
     assert page.cursor == {"min_id": "71"}
 
 
@@ -1089,7 +1090,7 @@ def test_a_pulled_edit_replaces_the_stored_text_and_keeps_the_original(api: resp
     assert (result.outcome, result.inserted, result.duplicates) == ("ok", 0, 1)
     stored = Mention.objects.get(network="mastodon")
     assert stored.text == "@northwind my tent leaks at the seams"
-    assert stored.edited_at == datetime(2026, 8, 1, 13, 51, 58, 120000, tzinfo=UTC)
+    assert stored.edited_at == EDITED_AT_TIME
     assert [version["text"] for version in stored.edit_history] == ["@northwind my tent leaks"]
     assert stored.raw["type"] == "update"
 
