@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -342,6 +342,23 @@ def _received_parents_joined(cursor: Any, fresh: list[Post]) -> list[Post]:
     ]
 
 
+def edits_due(
+    posts: Sequence[Post], stored: Mapping[tuple[str, str], tuple[int, datetime | None, str]]
+) -> dict[int, Post]:
+    """The page's posts that are edits of stored mentions (by mention id): stored under the same id, edited
+    later than the stored version. Shared by this path and ``inbox.services``' portable one."""
+    due: dict[int, Post] = {}
+    for post in posts:
+        known = stored.get((post.network, post.external_id))
+        if (
+            known is not None
+            and post.edited_at is not None
+            and (known[1] is None or known[1] < post.edited_at)
+        ):
+            due[known[0]] = post
+    return due
+
+
 def _edits_apply(
     cursor: Any,
     posts: Sequence[Post],
@@ -353,15 +370,7 @@ def _edits_apply(
 ) -> list[int]:
     """Replace the text of stored mentions whose post arrived edited later than the stored version; one
     statement for the page, none when nothing was edited (the common case)."""
-    edits: dict[int, Post] = {}
-    for post in posts:
-        known = stored.get((post.network, post.external_id))
-        if (
-            known is not None
-            and post.edited_at is not None
-            and (known[1] is None or known[1] < post.edited_at)
-        ):
-            edits[known[0]] = post
+    edits = edits_due(posts, stored)
     if not edits:
         return []
     ids = sorted(edits)

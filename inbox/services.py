@@ -331,15 +331,7 @@ def _same_id_edits_apply(
     """``bulk_postgresql``'s edit statement, portably: stored posts that arrive under their id (or another
     server's copy of it) edited later than the stored version (Mastodon's edits) take the new text, the old
     one kept in ``raw["edit_history"]`` as ``_edits_apply`` keeps X's."""
-    candidates: dict[int, Post] = {}
-    for post in posts:
-        known = stored.get((post.network, post.external_id))
-        if (
-            known is not None
-            and post.edited_at is not None
-            and (known[1] is None or known[1] < post.edited_at)
-        ):
-            candidates[known[0]] = post
+    candidates = bulk_postgresql.edits_due(posts, stored)
     if not candidates:
         return []
     changed = []
