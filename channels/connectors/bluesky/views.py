@@ -6,14 +6,12 @@ so the whole network stays in its folder.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.template import Template, engines
 from django.views.decorators.http import require_http_methods
 
 from channels.connect import ChannelConnectError
@@ -25,14 +23,9 @@ from channels.connectors.bluesky.connect import (
 from channels.connectors.bluesky.forms import BlueskyConnectForm
 from channels.connectors.bluesky.parsing import NETWORK
 from channels.models import Channel
-from channels.views import admin_required
+from channels.views import admin_required, render_beside
 
 TEMPLATE = Path(__file__).with_name("connect.html")
-
-
-@lru_cache(maxsize=1)
-def _template() -> Template:
-    return engines["django"].from_string(TEMPLATE.read_text())
 
 
 @admin_required
@@ -55,7 +48,7 @@ def bluesky_connect(request: HttpRequest) -> HttpResponse:
                 return redirect("channels:index")
     else:
         form = BlueskyConnectForm(initial=_initial(request))
-    return HttpResponse(_template().render({"form": form}, request))
+    return render_beside(request, TEMPLATE, {"form": form})
 
 
 def _initial(request: HttpRequest) -> dict[str, Any]:
