@@ -27,7 +27,8 @@ def run(report: Report, *, quick: bool = False) -> None:
     from django.db.models import Count
     from django.utils import timezone
 
-    from inbox.models import AuditEvent, Author, Mention
+    from foundation.models import DomainEvent
+    from inbox.models import Author, Mention
     from teams.assignment import LOAD_STATUSES, mentions_auto_assign
     from teams.models import Membership, Team
 
@@ -88,6 +89,6 @@ def run(report: Report, *, quick: bool = False) -> None:
             within = within and max(loads.values()) <= CAPACITY and len(chosen) == min(BURST, room)
             # Back to the starting state for the next round.
             Mention.objects.filter(pk__in=ids).delete()
-            AuditEvent.objects.filter(verb="mention.auto_assigned").delete()
+            DomainEvent.objects.filter(verb="mention.auto_assigned").delete()
         report(name, samples)
     report("burst_within_capacity", within)

@@ -18,7 +18,7 @@ from django.utils.text import slugify
 
 from channels.connectors.registry import capabilities_for
 from channels.models import Channel, Network, Segment
-from inbox.audit import audit_record
+from foundation.events import event_record
 from teams.models import Team
 
 SLUG_MAX_LENGTH = Channel._meta.get_field("slug").max_length
@@ -122,7 +122,7 @@ def channel_connect_simulated(
         poll_interval_seconds=poll_interval_seconds,
         state=Channel.State.ACTIVE,
     )
-    audit_record(actor=actor, verb="channel.connected", obj=channel, after=_audited(channel))
+    event_record(actor=actor, verb="channel.connected", obj=channel, after=_audited(channel))
     return channel
 
 
@@ -177,7 +177,7 @@ def channel_settings_update(
             locked.next_pull_at = soonest
             update_fields.append("next_pull_at")
     locked.save(update_fields=update_fields)
-    audit_record(
+    event_record(
         actor=actor,
         verb="channel.updated",
         obj=locked,
@@ -216,7 +216,7 @@ def _state_change(*, actor: Any, channel: Channel, verb: str, old: str, new: str
     if not Channel.objects.filter(pk=channel.pk, state=old).update(state=new):
         return False
     channel.state = new
-    audit_record(actor=actor, verb=verb, obj=channel, before={"state": old}, after={"state": new})
+    event_record(actor=actor, verb=verb, obj=channel, before={"state": old}, after={"state": new})
     return True
 
 
@@ -273,7 +273,7 @@ def _connect(
             listening_queries=list(listening_queries),
             state=Channel.State.ACTIVE,
         )
-        audit_record(actor=actor, verb="channel.connected", obj=channel, after=_audited(channel))
+        event_record(actor=actor, verb="channel.connected", obj=channel, after=_audited(channel))
         return channel
     before = _audited(channel)
     channel.handle = handle
@@ -282,7 +282,7 @@ def _connect(
     channel.listening_queries = list(listening_queries)
     channel.state = Channel.State.ACTIVE
     channel.save(update_fields=["handle", "segment", "credentials", "listening_queries", "state"])
-    audit_record(
+    event_record(
         actor=actor,
         verb="channel.reconnected",
         obj=channel,
@@ -314,7 +314,7 @@ def _reauthorise(
     channel.credentials = {**_kept_credentials(channel), **credentials}
     channel.state = Channel.State.ACTIVE
     channel.save(update_fields=["handle", "credentials", "state"])
-    audit_record(
+    event_record(
         actor=actor,
         verb="channel.reauthorised",
         obj=channel,

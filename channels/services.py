@@ -25,7 +25,7 @@ from channels.connectors.base import (
 )
 from channels.connectors.registry import connector_for
 from channels.models import Channel, RateBudget
-from inbox.audit import audit_record
+from foundation.events import event_record
 from inbox.services import Quarantine, mentions_ingest
 
 logger = logging.getLogger(__name__)
@@ -321,7 +321,7 @@ def _record(channel: Channel, result: PullResult) -> None:
     with transaction.atomic():
         Channel.objects.filter(pk=channel.pk).update(**changes)
         if "state" in changes:
-            audit_record(
+            event_record(
                 actor=None,
                 verb="channel.needs_reauth",
                 obj=channel,
@@ -334,7 +334,7 @@ def _record(channel: Channel, result: PullResult) -> None:
                 for stream in result.streams.values()
                 if stream["outcome"] == "usage_capped"
             }
-            audit_record(
+            event_record(
                 actor=None,
                 verb="channel.usage_capped",
                 obj=channel,

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from inbox.models import AuditEvent, Author, CannedResponse, Mention, MentionChannel, Reply, SavedView
+from inbox.models import Author, CannedResponse, Mention, MentionChannel, Reply, SavedView
 
 
 @admin.register(Author)
@@ -31,20 +31,6 @@ class MentionAdmin(admin.ModelAdmin):
 class MentionChannelAdmin(admin.ModelAdmin):
     list_display = ["mention", "channel", "received_at"]
     raw_id_fields = ["mention", "channel"]
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "actor", "verb", "object_repr"]
-    list_filter = ["verb"]
-    search_fields = ["object_repr", "verb"]
-    readonly_fields = [f.name for f in AuditEvent._meta.concrete_fields]
-
-    def has_add_permission(self, request):  # the trail is written by services, never by hand
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CannedResponse)

@@ -1,6 +1,6 @@
 """The audit log: every recorded change, newest first, for admins to read, filter and export as CSV.
 
-Events are written by ``inbox.audit`` (triage, replies, channels, teams) and by routing's services. The table
+Events are domain events written by ``foundation.events`` in the transaction of each change. The table
 grows with every triage action, so pages are keyset-paged on (created_at, id) and never counted, and the
 export streams the whole filtered log in keyset batches. To anyone but an admin these pages do not exist.
 """
@@ -31,8 +31,9 @@ from django.views.decorators.http import require_GET
 from channels.connectors.registry import network_choices
 from channels.models import Channel, Segment
 from channels.views import admin_required
+from foundation.models import DomainEvent
 from inbox.forms import FilterDateField, ascii_id
-from inbox.models import AuditEvent, Mention, Reply
+from inbox.models import Mention, Reply
 from inbox.selectors import cursor_decode, cursor_encode
 from inbox.templatetags.inbox_tags import stamp
 from routing.models import Escalation, ModelVersion, Rule
@@ -194,10 +195,10 @@ def _distinct_values(column: str) -> list[Any]:
     PostgreSQL has no skip scan: ``SELECT DISTINCT`` would read every row. The recursive query asks the index
     for the next larger value, once per distinct value.
     """
-    table = AuditEvent._meta.db_table
+    table = DomainEvent._meta.db_table
     if connection.vendor != "postgresql":
         return list(
-            AuditEvent.objects.filter(**{f"{column}__isnull": False})
+            DomainEvent.objects.filter(**{f"{column}__isnull": False})
             .order_by(column)
             .values_list(column, flat=True)
             .distinct()
@@ -287,7 +288,7 @@ class AuditChange:
 class AuditRow:
     """An event as the log shows it."""
 
-    event: AuditEvent
+    event: DomainEvent
     who: str
     action: str
     object_type: str
@@ -301,17 +302,17 @@ class AuditPage:
     next_cursor: str
 
 
-def audit_events(*, user: AbstractBaseUser, filters: AuditFilters) -> QuerySet[AuditEvent]:
+def audit_events(*, user: AbstractBaseUser, filters: AuditFilters) -> QuerySet[DomainEvent]:
     """The events the filters match, newest first; nothing for anyone but an admin."""
     if not user_is_admin(user):
-        return AuditEvent.objects.none()
-    events = AuditEvent.objects.all()
+        return DomainEvent.objects.none()
+    events = DomainEvent.objects.all()
     if filters.actor == SYSTEM_ACTOR:
         events = events.filter(actor__isnull=True)
     elif filters.actor:
         actor = ascii_id(filters.actor)
         if actor is None:  # the form offers only ids and "system"; a value built elsewhere matches nothing
-            return AuditEvent.objects.none()
+            return DomainEvent.objects.none()
         events = events.filter(actor_id=actor)
     if filters.verb.endswith("."):
         events = events.filter(verb__startswith=filters.verb)
@@ -322,7 +323,7 @@ def audit_events(*, user: AbstractBaseUser, filters: AuditFilters) -> QuerySet[A
         try:
             events = events.filter(object_type=ContentType.objects.get_by_natural_key(app_label, model))
         except ContentType.DoesNotExist:
-            return AuditEvent.objects.none()
+            return DomainEvent.objects.none()
     if filters.object_id:
         events = events.filter(object_id=filters.object_id)
     if filters.object_text:
@@ -363,7 +364,7 @@ class _Names:
     """The people, teams, segments, channels and rules a batch of events refers to, looked up once per batch
     (one query per kind that occurs, however many events)."""
 
-    def __init__(self, events: Sequence[AuditEvent]) -> None:
+    def __init__(self, events: Sequence[DomainEvent]) -> None:
         user_ids: set[int] = set()
         usernames: set[str] = set()
         team_refs: set[int | str] = set()
@@ -493,13 +494,13 @@ def audit_changes(before: Any, after: Any, names: _Names) -> list[AuditChange]:
     return changed + context
 
 
-def audit_history(events: Sequence[AuditEvent]) -> list[tuple[AuditEvent, list[AuditChange]]]:
+def audit_history(events: Sequence[DomainEvent]) -> list[tuple[DomainEvent, list[AuditChange]]]:
     """Each event with its changes in words, names looked up once for all of them (a mention's history)."""
     names = _Names(events)
     return [(event, audit_changes(event.before, event.after, names)) for event in events]
 
 
-def _rows(events: Sequence[AuditEvent]) -> list[AuditRow]:
+def _rows(events: Sequence[DomainEvent]) -> list[AuditRow]:
     names = _Names(events)
     mention_type = ContentType.objects.get_for_model(Mention)
     channel_type = ContentType.objects.get_for_model(Channel)

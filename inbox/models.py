@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.contenttypes.fields import GenericForeignKey
-from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Value
 from django.utils import timezone
@@ -282,39 +280,6 @@ class MentionChannel(models.Model):
         return f"{self.mention} on {self.channel}"
 
 
-class AuditEvent(models.Model):
-    """Who did what to which object, with the state before and after."""
-
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,  # audit_actor_idx leads with the actor
-    )
-    verb = models.CharField(max_length=60)
-    object_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
-    object_id = models.CharField(max_length=64)
-    object = GenericForeignKey("object_type", "object_id")
-    object_repr = models.CharField(max_length=200)
-    before = models.JSONField(default=dict, blank=True)
-    after = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        indexes = [
-            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
-            # The audit log's pages filtered by who or by what was done, newest first, by keyset.
-            models.Index(fields=["actor", "-created_at", "-id"], name="audit_actor_idx"),
-            models.Index(fields=["verb", "-created_at", "-id"], name="audit_verb_idx"),
-        ]
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.actor or 'system'} {self.verb} {self.object_repr}"
-
-
 class Note(models.Model):
     """An internal note on a mention: seen by the team, never sent to the network."""
 
@@ -420,18 +385,6 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-
-class LiveEvent(models.Model):
-    """A live event for browsers when no Redis is configured (the embedded default): the event stream
-    polls this table instead of subscribing to Redis. Rows older than a few minutes are pruned."""
-
-    kind = models.CharField(max_length=60)
-    payload = models.JSONField(default=dict)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    def __str__(self) -> str:
-        return self.kind
 
 
 class SlaPolicy(models.Model):

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.cache import cache
 from django.utils import timezone
 
-from inbox.events import event_publish
+from foundation.live import event_publish
 from inbox.models import Mention
 from teams.roles import user_name
 

@@ -24,8 +24,8 @@ from channels.connectors.base import (
 from channels.connectors.registry import capabilities_for, connector_for
 from channels.models import Channel
 from channels.services import channel_credentials_store_refreshed, channel_ref
-from inbox.audit import audit_record
-from inbox.events import event_publish
+from foundation.events import event_record
+from foundation.live import event_publish
 from inbox.models import Mention, MentionChannel, Reply
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def reply_deliver(*, reply_id: int, final_attempt: bool = False, connector: Conn
             except AuthExpired as exc:
                 logger.warning("channel %s needs re-authorisation: %s", channel.slug, exc)
                 Channel.objects.filter(pk=channel.pk).update(state=Channel.State.NEEDS_REAUTH)
-                audit_record(
+                event_record(
                     actor=None,
                     verb="channel.needs_reauth",
                     obj=channel,
@@ -141,7 +141,7 @@ def _succeed(reply: Reply, sent: SentReply) -> None:
     reply.sent_at = timezone.now()
     reply.error = ""
     reply.save(update_fields=["state", "external_id", "url", "sent_at", "error", "attempts"])
-    audit_record(
+    event_record(
         actor=None,
         verb="reply.sent",
         obj=reply.mention,
@@ -191,7 +191,7 @@ def _fail(reply: Reply, message: str, *, detail: str = "") -> None:
     reply.error = message
     reply.save(update_fields=["state", "error", "attempts"])
     logger.warning("reply %s failed: %s", reply.pk, detail or message)
-    audit_record(
+    event_record(
         actor=None,
         verb="reply.failed",
         obj=reply.mention,

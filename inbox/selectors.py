@@ -24,7 +24,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from channels.models import Channel, Segment
-from inbox.models import AuditEvent, Author, CannedResponse, Mention, MentionChannel, Note, Reply, SavedView
+from foundation.models import DomainEvent
+from inbox.models import Author, CannedResponse, Mention, MentionChannel, Note, Reply, SavedView
 from inbox.presence import viewers_of
 from inbox.search import sqlite_text_filter
 from routing.models import Escalation
@@ -381,7 +382,7 @@ class MentionDetail:
     replies: list[Reply]
     notes: list[Note]
     escalations: list[Escalation]
-    audit: list[AuditEvent]
+    audit: list[DomainEvent]
     author_history: list[Mention]
     canned: list[CannedResponse]
     teammates: list
@@ -412,7 +413,7 @@ def mention_detail(*, user: AbstractBaseUser, mention_id: int) -> MentionDetail:
     mention_type = ContentType.objects.get_for_model(Mention)
     escalation_type = ContentType.objects.get_for_model(Escalation)
     audit = list(
-        AuditEvent.objects.filter(
+        DomainEvent.objects.filter(
             Q(object_type=mention_type, object_id=str(mention.pk))
             | Q(object_type=escalation_type, object_id__in=[str(e.pk) for e in escalations])
         )

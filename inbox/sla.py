@@ -20,8 +20,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from inbox.audit import audit_record_many
-from inbox.events import event_publish
+from foundation.events import events_record_many
+from foundation.live import event_publish
 from inbox.models import Mention, MentionChannel, Reply, SlaCursor, SlaPolicy
 
 logger = logging.getLogger(__name__)
@@ -264,7 +264,7 @@ def sla_tick(*, now: datetime | None = None) -> tuple[list[int], list[int]]:
         )
         if warned:
             Mention.objects.filter(pk__in=[m.pk for m in warned]).update(sla_state=WARNING)
-            audit_record_many(
+            events_record_many(
                 actor=None,
                 verb="sla.warning",
                 objects=warned,
@@ -285,7 +285,7 @@ def _breach(mentions: list[Mention], now: datetime) -> None:
         priority=Mention.Priority.HIGH
     )
     mentions_labels_append(mentions, ["sla-breached"], now)
-    audit_record_many(
+    events_record_many(
         actor=None,
         verb="sla.breached",
         objects=mentions,

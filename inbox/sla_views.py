@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from channels.models import Segment
 from channels.views import admin_required
-from inbox.audit import audit_record
+from foundation.events import event_record
 from inbox.models import SlaPolicy
 from inbox.sla import policy_validate
 
@@ -105,7 +105,7 @@ def edit(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             policy = form.save()
-            audit_record(
+            event_record(
                 actor=request.user,
                 verb="sla_policy.saved",
                 obj=policy,

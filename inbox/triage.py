@@ -22,8 +22,8 @@ from django.utils import timezone
 
 from channels.connectors.text import reply_length, reply_limit, reply_prefix_length
 from channels.models import Channel, Segment
-from inbox.audit import audit_record, audit_record_many
-from inbox.events import event_publish
+from foundation.events import event_record, events_record_many
+from foundation.live import event_publish
 from inbox.models import Mention, Note, Reply
 from inbox.presence import presence_typing_stop
 from inbox.selectors import mention_is_workable_by
@@ -129,7 +129,7 @@ def mention_assign(
         if current.status == Mention.Status.NEW and assignee is not None:
             current.status = Mention.Status.OPEN
         _touch(current, ["assignee", "status"])
-        audit_record(
+        event_record(
             actor=actor,
             verb="mention.assigned" if assignee else "mention.unassigned",
             obj=current,
@@ -231,7 +231,7 @@ def _set_status(actor: Any, mention: Mention, status: str, verb: str, **changes:
             "status": status,
             **{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in changes.items()},
         }
-        audit_record(actor=actor, verb=verb, obj=current, before=before, after=after)
+        event_record(actor=actor, verb=verb, obj=current, before=before, after=after)
         _publish(verb, [current], actor)
     return current
 
@@ -290,7 +290,7 @@ def mentions_wake(*, now: datetime | None = None) -> list[int]:
         Mention.objects.filter(pk__in=[m.pk for m in due]).update(
             status=Mention.Status.OPEN, snoozed_until=None, updated_at=now
         )
-        audit_record_many(
+        events_record_many(
             actor=None,
             verb="mention.woke",
             objects=due,
@@ -310,7 +310,7 @@ def mention_prioritize(*, actor: Any, mention: Mention, priority: int) -> Mentio
         before = {"priority": current.priority}
         current.priority = priority
         _touch(current, ["priority"])
-        audit_record(
+        event_record(
             actor=actor, verb="mention.prioritized", obj=current, before=before, after={"priority": priority}
         )
         _publish("mention.prioritized", [current], actor)
@@ -347,7 +347,7 @@ def mention_label(
         labels += [label for label in add if label not in labels]
         current.labels = labels
         _touch(current, ["labels"])
-        audit_record(
+        event_record(
             actor=actor, verb="mention.labelled", obj=current, before=before, after={"labels": labels}
         )
         _publish("mention.labelled", [current], actor)
@@ -395,7 +395,7 @@ def mention_mark_spam(*, actor: Any, mention: Mention) -> Mention:
         if Mention.SPAM_INTENT not in current.labels:
             current.labels = [*current.labels, Mention.SPAM_INTENT]
         _touch(current, ["intent", "status", "closed_at", "labels", "sla_warn_at", "sla_due_at"])
-        audit_record(
+        event_record(
             actor=actor,
             verb="mention.spam",
             obj=current,
@@ -446,7 +446,7 @@ def _not_spam(actor: Any, mention: Mention, intent: str) -> Mention:
     }
     clock = sla_clock_restart(mention=current)
     _touch(current, ["intent", "labels", "status", "closed_at", "decision", *clock])
-    audit_record(
+    event_record(
         actor=actor,
         verb="mention.not_spam",
         obj=current,
@@ -466,7 +466,7 @@ def note_add(*, actor: Any, mention: Mention, body: str) -> Note:
     _check_can_work(actor, mention)
     with transaction.atomic():
         note = Note.objects.create(mention=mention, author=actor, body=body)
-        audit_record(actor=actor, verb="mention.noted", obj=mention, after={"note": note.pk})
+        event_record(actor=actor, verb="mention.noted", obj=mention, after={"note": note.pk})
         _publish("mention.noted", [mention], actor)
     return note
 
@@ -565,7 +565,7 @@ def reply_create(
             current.status = Mention.Status.OPEN
             changed.append("status")
         _touch(current, changed)
-        audit_record(
+        event_record(
             actor=actor,
             verb="reply.awaiting_approval" if state == Reply.State.AWAITING_APPROVAL else "reply.queued",
             obj=current,
@@ -625,7 +625,7 @@ def reply_approve(*, actor: Any, reply: Reply) -> Reply:
         reply.state = Reply.State.QUEUED
         reply.reviewed_by = actor
         reply.save(update_fields=["state", "reviewed_by"])
-        audit_record(actor=actor, verb="reply.approved", obj=reply.mention, after={"reply": reply.pk})
+        event_record(actor=actor, verb="reply.approved", obj=reply.mention, after={"reply": reply.pk})
         _publish("reply.approved", [reply.mention], actor, reply=reply.pk)
         _send_after_commit(reply)
     return reply
@@ -641,7 +641,7 @@ def reply_reject(*, actor: Any, reply: Reply, note: str = "") -> Reply:
         reply.reviewed_by = actor
         reply.review_note = (note or "").strip()[:2000]
         reply.save(update_fields=["state", "reviewed_by", "review_note"])
-        audit_record(
+        event_record(
             actor=actor,
             verb="reply.rejected",
             obj=reply.mention,
@@ -663,7 +663,7 @@ def reply_retry(*, actor: Any, reply: Reply) -> Reply:
         reply.state = Reply.State.QUEUED
         reply.error = ""
         reply.save(update_fields=["state", "error"])
-        audit_record(actor=actor, verb="reply.retried", obj=reply.mention, after={"reply": reply.pk})
+        event_record(actor=actor, verb="reply.retried", obj=reply.mention, after={"reply": reply.pk})
         _publish("reply.retried", [reply.mention], actor, reply=reply.pk)
         _send_after_commit(reply)
     return reply
@@ -829,7 +829,7 @@ def mentions_bulk_apply(
         if action == "spam":
             _corrections_learn(locked, actor, Mention.SPAM_INTENT)
             _classifier_learns_after_commit()
-        audit_record_many(actor=actor, verb=verb, objects=locked, before=before, after=after)
+        events_record_many(actor=actor, verb=verb, objects=locked, before=before, after=after)
         if locked:  # everything skipped: nothing changed, nothing to tell the browsers
             _publish(verb, locked, actor, bulk=True)
     return BulkResult(done=[m.pk for m in locked], skipped=skipped)

@@ -26,8 +26,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
+from foundation.live import events_listen
 from inbox import triage
-from inbox.events import events_listen
 from inbox.forms import (
     BulkForm,
     InboxFilterForm,

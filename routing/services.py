@@ -22,9 +22,10 @@ from django.utils import timezone
 
 from channels.connectors.base import Post
 from channels.models import Channel, Segment
-from inbox.audit import audit_record
-from inbox.events import event_publish
-from inbox.models import AuditEvent, Author, Mention, MentionChannel
+from foundation.events import event_record
+from foundation.live import event_publish
+from foundation.models import DomainEvent
+from inbox.models import Author, Mention, MentionChannel
 from routing.classifier import IntentClassifier
 from routing.engine import decide_many
 from routing.facts import DEFAULT_INTENT_SEGMENTS, INTENTS, PRIORITIES, Decision, Facts
@@ -701,8 +702,8 @@ def decisions_followup(
     # Routine routing is recorded on the mention itself (its decision, versions and routed_at); the audit
     # log gets what moved a post between teams or what a rule made people do.
     mention_type = ContentType.objects.get_for_model(Mention)
-    AuditEvent.objects.bulk_create(
-        AuditEvent(
+    DomainEvent.objects.bulk_create(
+        DomainEvent(
             verb="mention.routed",
             object_type=mention_type,
             object_id=str(mention_id),
@@ -876,7 +877,7 @@ def _auto_assign(routed: Sequence[tuple[int, int | None]]) -> None:
 
 
 def _audit(user: Any, verb: str, obj: Any, *, before: dict | None = None, after: dict | None = None) -> None:
-    audit_record(actor=user, verb=verb, obj=obj, before=before, after=after)
+    event_record(actor=user, verb=verb, obj=obj, before=before, after=after)
 
 
 # --- Escalation lifecycle -----------------------------------------------------------------------------------

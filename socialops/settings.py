@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI's files served from here: the docs page works without internet
     "django_htmx",
     "socialops",
+    "foundation",
     "teams",
     "channels",
     "inbox",

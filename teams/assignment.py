@@ -17,8 +17,8 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from inbox.audit import audit_record_many
-from inbox.events import event_publish
+from foundation.events import events_record_many
+from foundation.live import event_publish
 from inbox.models import Mention
 from teams.models import Membership, Team
 
@@ -147,7 +147,7 @@ def mentions_auto_assign(
             m.status = Mention.Status.OPEN
             m.updated_at = now
         Mention.objects.bulk_update(assigned, ["assignee", "status", "updated_at"], batch_size=1000)
-        audit_record_many(
+        events_record_many(
             actor=None,
             verb="mention.auto_assigned",
             objects=assigned,
@@ -188,7 +188,7 @@ def member_set_away(*, actor: Any, user: Any, is_away: bool) -> list[int]:
             returned = [m.pk for m in mentions]
             if mentions:
                 Mention.objects.filter(pk__in=returned).update(assignee=None, updated_at=now)
-                audit_record_many(
+                events_record_many(
                     actor=actor,
                     verb="mention.returned_to_queue",
                     objects=mentions,
@@ -202,9 +202,9 @@ def member_set_away(*, actor: Any, user: Any, is_away: bool) -> list[int]:
                         {"ids": returned, "teams": teams_touched, "actor": actor.username},
                     )
                 )
-        from inbox.audit import audit_record
+        from foundation.events import event_record
 
-        audit_record(actor=actor, verb="member.away" if is_away else "member.back", obj=user)
+        event_record(actor=actor, verb="member.away" if is_away else "member.back", obj=user)
         if returned:
             mentions_auto_assign(mention_ids=returned)
     return returned

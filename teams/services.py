@@ -17,8 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from channels.models import Channel, Segment
-from inbox.audit import audit_record
-from inbox.events import event_publish
+from foundation.events import event_record
+from foundation.live import event_publish
 from routing.models import RoutingSettings
 from teams.models import ChannelHandover, Membership, Team
 from teams.roles import user_is_admin, user_leads_team, user_name
@@ -53,7 +53,7 @@ def team_member_add(
         )
         if not created:
             raise TeamActionError(f"{user_name(user)} is already in {team}.")
-        audit_record(actor=actor, verb="team.member_added", obj=team, after={"user": user.pk, "role": role})
+        event_record(actor=actor, verb="team.member_added", obj=team, after={"user": user.pk, "role": role})
     return membership
 
 
@@ -81,7 +81,7 @@ def team_member_update(
         membership.capacity = capacity
     with transaction.atomic():
         membership.save(update_fields=["role", "capacity"])
-        audit_record(
+        event_record(
             actor=actor,
             verb="team.member_changed",
             obj=membership.team,
@@ -105,7 +105,7 @@ def team_member_remove(*, actor: Any, membership: Membership) -> None:
             ).values_list("id", flat=True)
         )
         Mention.objects.filter(pk__in=returned).update(assignee=None)
-        audit_record(
+        event_record(
             actor=actor,
             verb="team.member_removed",
             obj=team,
@@ -128,7 +128,7 @@ def team_assignment_set(*, actor: Any, team: Team, mode: str) -> Team:
         before = team.assignment
         team.assignment = mode
         team.save(update_fields=["assignment"])
-        audit_record(
+        event_record(
             actor=actor,
             verb="team.assignment_changed",
             obj=team,
@@ -167,7 +167,7 @@ def _owner_set(*, channel: Channel, team_id: int, keep: ChannelHandover | None =
 
 
 def _handover_audit(actor: Any, verb: str, handover: ChannelHandover, **after: Any) -> None:
-    audit_record(
+    event_record(
         actor=actor,
         verb=verb,
         obj=handover.channel,
@@ -364,7 +364,7 @@ def channel_release(*, actor: Any, team: Team, channel: Channel) -> Channel:
             )
         target = channel_release_target(channel=channel)
         _owner_set(channel=channel, team_id=target)
-        audit_record(
+        event_record(
             actor=actor,
             verb="channel.team_released",
             obj=channel,

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from inbox.audit import audit_record
+from foundation.events import event_record
 from users.models import ApiToken
 from users.tokens import key_generate, key_hash
 
@@ -32,7 +32,7 @@ def api_token_create(
             created_at=now,
             expires_at=now + timedelta(days=lifetime_days),
         )
-        audit_record(
+        event_record(
             actor=user,
             verb="api_token.created",
             obj=token,
@@ -48,7 +48,7 @@ def api_token_revoke(*, user: AbstractBaseUser, token_id: int) -> ApiToken:
         if token.revoked_at is None:
             token.revoked_at = timezone.now()
             token.save(update_fields=["revoked_at"])
-            audit_record(actor=user, verb="api_token.revoked", obj=token, after={"name": token.name})
+            event_record(actor=user, verb="api_token.revoked", obj=token, after={"name": token.name})
     return token
 
 
@@ -72,5 +72,5 @@ def password_change(*, user: AbstractBaseUser, new_password: str) -> int:
         revoked = ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
-        audit_record(actor=user, verb="user.password_changed", obj=user, after={"tokens_revoked": revoked})
+        event_record(actor=user, verb="user.password_changed", obj=user, after={"tokens_revoked": revoked})
     return revoked

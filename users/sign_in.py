@@ -22,7 +22,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from inbox.audit import audit_record
+from foundation.events import event_record
 from users.models import SignInLockout
 
 
@@ -123,7 +123,7 @@ def _lockout_record(
             failures=failures,
             locked_until=until,
         )
-        audit_record(
+        event_record(
             actor=None,
             verb="sign_in.locked",
             obj=lockout,

@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from inbox.models import AuditEvent, Mention, Note, Reply
+from foundation.models import DomainEvent
+from inbox.models import Mention, Note, Reply
 from routing.models import Escalation
 from tests.factories import DEFAULT_PASSWORD, segment
 from users.models import ApiToken
@@ -90,7 +91,7 @@ def snapshot(mention: Mention) -> tuple:
         Note.objects.filter(mention=mention).count(),
         list(Reply.objects.filter(mention=mention).values_list("id", "state")),
         list(Escalation.objects.filter(mention=mention).values_list("state", flat=True)),
-        AuditEvent.objects.count(),
+        DomainEvent.objects.count(),
     )
 
 

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from inbox.models import AuditEvent, Mention, Note, Reply
+from foundation.models import DomainEvent
+from inbox.models import Mention, Note, Reply
 from routing.models import Correction, Escalation, SentimentCorrection
 from tests.factories import MembershipFactory, MentionFactory, UserFactory, segment
 
@@ -56,7 +57,7 @@ def test_assigning_a_mention_someone_else_took_is_a_409_naming_them(api, agent, 
     assert response.json() == {"detail": "lee took this mention first.", "assignee": "lee"}
     care_mention.refresh_from_db()
     assert care_mention.assignee_id == lead.id
-    assert not AuditEvent.objects.filter(verb="mention.assigned").exists()
+    assert not DomainEvent.objects.filter(verb="mention.assigned").exists()
 
 
 def test_assign_with_a_stale_expected_assignee_is_a_409(api, agent, lead, care_mention):
@@ -120,7 +121,7 @@ def test_a_sentiment_correction_relabels_the_mention_and_is_stored_for_training(
         "neutral",
         "Where is my order?",
     )
-    assert AuditEvent.objects.filter(verb="mention.sentiment_corrected").count() == 1
+    assert DomainEvent.objects.filter(verb="mention.sentiment_corrected").count() == 1
 
 
 def test_a_sentiment_that_is_not_a_label_is_a_400_and_nothing_is_stored(api, agent, care_mention):
@@ -129,7 +130,7 @@ def test_a_sentiment_that_is_not_a_label_is_a_400_and_nothing_is_stored(api, age
     assert response.status_code == 400
     assert list(response.json()) == ["label"]
     assert not SentimentCorrection.objects.exists()
-    assert not AuditEvent.objects.filter(verb="mention.sentiment_corrected").exists()
+    assert not DomainEvent.objects.filter(verb="mention.sentiment_corrected").exists()
 
 
 def test_reroute_by_intent(api, agent, care_mention):

@@ -13,7 +13,7 @@ from playwright.sync_api import BrowserContext, Page
 
 from channels.connectors.base import AuthorData, Post
 from channels.models import Channel, Network
-from inbox import events
+from foundation import live
 from inbox.models import Mention
 from inbox.services import mentions_ingest
 from tests.clock import clock_shift_days
@@ -37,7 +37,7 @@ def events_channel_of_its_own(monkeypatch) -> None:
     publish on the same channel, with team ids that exist here too, and their events would refresh this
     test's pages. Publisher and stream both read the channel's name when they run, so a name of the test's
     own keeps them out."""
-    monkeypatch.setattr(events, "EVENTS_CHANNEL", f"{events.EVENTS_CHANNEL}:test-{uuid4().hex}")
+    monkeypatch.setattr(live, "EVENTS_CHANNEL", f"{live.EVENTS_CHANNEL}:test-{uuid4().hex}")
 
 
 def sign_in(context: BrowserContext, live_server_url: str, user) -> None:

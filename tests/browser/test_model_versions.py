@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from inbox.models import AuditEvent
+from foundation.models import DomainEvent
 from routing import learning
 from routing.models import ModelVersion
 from routing.views import TRAINING_LOCK_KEY
@@ -92,7 +92,7 @@ def test_an_admin_makes_an_older_version_active_and_sees_a_training_run(
     expect(page.get_by_role("status").first).to_contain_text("Version 1 is active")
     expect(page.locator("#model-1")).to_contain_text("by Ada Lovelace")
     assert list(ModelVersion.objects.filter(is_active=True).values_list("number", flat=True)) == [1]
-    assert AuditEvent.objects.filter(verb="model.activated", actor=admin).count() == 1
+    assert DomainEvent.objects.filter(verb="model.activated", actor=admin).count() == 1
 
     assert page.evaluate("window.cspViolations") == []
     cache.set(TRAINING_LOCK_KEY, "1", timeout=60)  # a worker is training

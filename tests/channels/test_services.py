@@ -25,7 +25,8 @@ from channels.connectors.base import (
 )
 from channels.models import Channel, QuarantinedItem, RateBudget
 from channels.services import channel_pull, channels_claim_due
-from inbox.models import AuditEvent, Mention
+from foundation.models import DomainEvent
+from inbox.models import Mention
 from tests.factories import ChannelFactory
 
 
@@ -311,7 +312,7 @@ def test_marking_a_channel_for_reauthorisation_is_in_the_audit_log_as_the_system
     channel_pull(channel_id=channel.pk, connector=ScriptedNetwork([], then=AuthExpired("401 token revoked")))
     channel_pull(channel_id=channel.pk, connector=ScriptedNetwork([page(1, 1, has_more=False)]))
 
-    events = list(AuditEvent.objects.values_list("actor", "verb", "object_id", "before", "after"))
+    events = list(DomainEvent.objects.values_list("actor", "verb", "object_id", "before", "after"))
     assert events == [
         (
             None,
@@ -330,4 +331,4 @@ def test_a_pull_that_fails_otherwise_leaves_the_channel_active_and_writes_no_aud
     channel_pull(channel_id=channel.pk, connector=ScriptedNetwork([], then=ConnectorError("400 bad query")))
 
     assert Channel.objects.get().state == Channel.State.ACTIVE
-    assert AuditEvent.objects.count() == 0
+    assert DomainEvent.objects.count() == 0

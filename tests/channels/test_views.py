@@ -21,7 +21,8 @@ from channels.connectors.simulated import SimulatedConnector
 from channels.connectors.x.connect import channel_connect_x
 from channels.models import Channel
 from channels.services import channel_pull, channels_claim_due
-from inbox.models import AuditEvent, Mention
+from foundation.models import DomainEvent
+from inbox.models import Mention
 from teams.models import Membership, Team
 from tests.factories import ChannelFactory, MembershipFactory, UserFactory, segment
 
@@ -102,7 +103,7 @@ def settings_post(channel: Channel, **changes: str) -> dict[str, str]:
 def audit_trail() -> list[tuple[str, str, dict, dict]]:
     return [
         (e.verb, e.actor.username if e.actor else "", e.before, e.after)
-        for e in AuditEvent.objects.order_by("id")
+        for e in DomainEvent.objects.order_by("id")
     ]
 
 
@@ -187,7 +188,7 @@ def test_a_handle_that_is_already_a_simulated_channel_is_refused_beside_the_fiel
         "handle": ["@northwind_help is already a simulated channel; change its settings on its page instead."]
     }
     assert Channel.objects.count() == 1
-    assert AuditEvent.objects.count() == 0
+    assert DomainEvent.objects.count() == 0
 
 
 @pytest.mark.parametrize(
@@ -216,7 +217,7 @@ def test_a_simulated_account_that_cannot_be_added_says_why(
 
     assert response.context["form"].errors == {field: [error]}
     assert Channel.objects.count() == 0
-    assert AuditEvent.objects.count() == 0
+    assert DomainEvent.objects.count() == 0
 
 
 def test_the_list_links_each_channel_to_its_settings_and_offers_a_simulated_account(
@@ -325,7 +326,7 @@ def test_saving_the_settings_unchanged_changes_nothing_and_records_nothing(
     response = admin_client.post(settings_url(x_channel), settings_post(x_channel), follow=True)
 
     assert "Nothing to save: the settings of @northwind are as they were." in response.content.decode()
-    assert AuditEvent.objects.count() == 0
+    assert DomainEvent.objects.count() == 0
 
 
 def test_a_new_app_bearer_token_is_stored_encrypted_and_never_shown_again(
@@ -373,7 +374,7 @@ def test_replacing_and_forgetting_the_app_bearer_token_are_audited_without_it(
         ("channel.updated", "alex", {"bearer_token": "stored"}, {"bearer_token": "replaced"}),
         ("channel.updated", "alex", {"bearer_token": "stored"}, {"bearer_token": "none"}),
     ]
-    assert "second-bearer-token" not in json.dumps([e.before | e.after for e in AuditEvent.objects.all()])
+    assert "second-bearer-token" not in json.dumps([e.before | e.after for e in DomainEvent.objects.all()])
 
 
 def test_a_refused_settings_form_does_not_echo_the_bearer_token_typed(
@@ -390,7 +391,7 @@ def test_a_refused_settings_form_does_not_echo_the_bearer_token_typed(
     }
     assert "typed-bearer-token" not in response.content.decode()
     assert Channel.objects.get().credentials["bearer_token"] == X_BEARER_TOKEN
-    assert AuditEvent.objects.count() == 0
+    assert DomainEvent.objects.count() == 0
 
 
 def test_a_mastodon_channel_listens_to_hashtags_and_has_no_bearer_token(
@@ -458,7 +459,7 @@ def test_pausing_a_channel_that_needs_re_authorisation_changes_nothing(
     assert "@northwind was not paused (needs re-authorisation)." in resumed.content.decode()
     assert f'action="{reverse("channels:reauthorise", args=["northwind"])}"' in resumed.content.decode()
     assert Channel.objects.get().state == Channel.State.NEEDS_REAUTH
-    assert AuditEvent.objects.count() == 0
+    assert DomainEvent.objects.count() == 0
 
 
 # --- Connecting and re-authorising are audited, and keep the app bearer token ----------------------------
@@ -631,7 +632,7 @@ def test_agents_and_leads_are_told_the_pages_do_not_exist_and_forged_posts_chang
 
     assert response.status_code == 404
     assert channels_as_they_are() == unchanged
-    assert AuditEvent.objects.count() == 0
+    assert DomainEvent.objects.count() == 0
     assert len(network.calls) == 0
 
 
@@ -648,7 +649,7 @@ def test_an_anonymous_visitor_is_sent_to_log_in_and_changes_nothing(
     assert response["Location"].split("?", 1)[0] == reverse("login")
     assert parse_qs(urlsplit(response["Location"]).query)["next"][0].split("?", 1)[0] == url
     assert channels_as_they_are() == unchanged
-    assert AuditEvent.objects.count() == 0
+    assert DomainEvent.objects.count() == 0
 
 
 def test_pause_and_resume_only_answer_posts(admin_client: Client, x_channel: Channel) -> None:
@@ -675,7 +676,7 @@ def test_a_post_without_the_csrf_token_is_refused(
 
     assert response.status_code == 403
     assert channels_as_they_are() == unchanged
-    assert AuditEvent.objects.count() == 0
+    assert DomainEvent.objects.count() == 0
 
 
 def test_a_team_that_is_not_there_cannot_own_a_channel(admin_client: Client, x_channel: Channel) -> None:

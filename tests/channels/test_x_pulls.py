@@ -21,7 +21,8 @@ from django.utils import timezone
 from channels.connectors.x import DM_EVENTS_ENDPOINT, MENTIONS_ENDPOINT, SEARCH_ENDPOINT, XConnector
 from channels.models import Channel, RateBudget, Segment
 from channels.services import channel_credentials_store_refreshed, channel_pull, channel_ref
-from inbox.models import AuditEvent, Mention
+from foundation.models import DomainEvent
+from inbox.models import Mention
 from tests.factories import ChannelFactory, TeamFactory, UserFactory, segment
 
 pytestmark = pytest.mark.django_db
@@ -199,7 +200,7 @@ def test_a_usage_cap_pauses_the_channel_with_one_audit_event_and_is_shown(
 
     assert (first.outcome, second.outcome) == ("usage_capped", "usage_capped")
     assert first.retry_after == 24 * 3600
-    events = AuditEvent.objects.filter(verb="channel.usage_capped", object_id=str(x_channel.pk))
+    events = DomainEvent.objects.filter(verb="channel.usage_capped", object_id=str(x_channel.pk))
     assert events.count() == 1
     assert "usage cap reached (Monthly)" in events.get().after["reason"]
     x_channel.refresh_from_db()
@@ -222,7 +223,7 @@ def test_a_usage_cap_on_one_stream_is_audited_once_and_the_others_are_read(
     assert result.outcome == "ok"
     assert result.streams["search:northwind"]["outcome"] == "usage_capped"
     assert [call.request.url.split("?")[0] for call in x_api.calls].count(SEARCH_URL) == 1
-    event = AuditEvent.objects.get(verb="channel.usage_capped", object_id=str(x_channel.pk))
+    event = DomainEvent.objects.get(verb="channel.usage_capped", object_id=str(x_channel.pk))
     assert event.after["streams"] == ["Search “northwind”"]
 
 

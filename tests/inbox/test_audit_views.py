@@ -21,9 +21,9 @@ from django.utils import timezone
 
 from channels.connect import channel_settings_update
 from channels.connectors.mastodon.connect import channel_connect_mastodon
+from foundation.events import event_record
+from foundation.models import DomainEvent
 from inbox import audit_views
-from inbox.audit import audit_record
-from inbox.models import AuditEvent
 from routing.models import Rule
 from teams.models import Membership, Team
 from tests.factories import ChannelFactory, MembershipFactory, MentionFactory, UserFactory, segment
@@ -55,16 +55,16 @@ def record(
     at: datetime = T0,
     before: dict | None = None,
     after: dict | None = None,
-) -> AuditEvent:
+) -> DomainEvent:
     """An event as the services write it, at a chosen time."""
-    audit_record(actor=actor, verb=verb, obj=obj, before=before, after=after)
-    event = AuditEvent.objects.latest("id")
-    AuditEvent.objects.filter(pk=event.pk).update(created_at=at)
+    event_record(actor=actor, verb=verb, obj=obj, before=before, after=after)
+    event = DomainEvent.objects.latest("id")
+    DomainEvent.objects.filter(pk=event.pk).update(created_at=at)
     event.refresh_from_db()
     return event
 
 
-def fired_in_words(story: dict[str, AuditEvent]) -> str:
+def fired_in_words(story: dict[str, DomainEvent]) -> str:
     """The story's routing fired a rule that exists and one deleted since (ids from the sequence, never
     literals: another test's rule may hold any given id)."""
     kept, gone = story["routed"].after["rules_fired"]
@@ -102,7 +102,7 @@ def casey(care_team: Team) -> Any:
 
 
 @pytest.fixture
-def story(admin: Any, casey: Any, care_team: Team) -> dict[str, AuditEvent]:
+def story(admin: Any, casey: Any, care_team: Team) -> dict[str, DomainEvent]:
     """A morning in the log: routing, triage by an agent, a rule and a channel changed by an admin."""
     mention = MentionFactory(team=care_team, text="Where is my order?")
     rule = Rule.objects.create(name="Refunds to care", when={}, then={})
@@ -157,7 +157,7 @@ def story(admin: Any, casey: Any, care_team: Team) -> dict[str, AuditEvent]:
 
 
 def test_the_log_shows_each_event_newest_first_in_words(
-    admin_client: Client, story: dict[str, AuditEvent], casey: Any
+    admin_client: Client, story: dict[str, DomainEvent], casey: Any
 ) -> None:
     response = admin_client.get(INDEX_URL)
 
@@ -269,7 +269,7 @@ def test_a_page_costs_the_same_queries_for_one_event_as_for_fifty(
     assert len(shown_ids(response)) == 50
 
 
-def test_a_cursor_that_is_not_ours_says_so(admin_client: Client, story: dict[str, AuditEvent]) -> None:
+def test_a_cursor_that_is_not_ours_says_so(admin_client: Client, story: dict[str, DomainEvent]) -> None:
     response = admin_client.get(INDEX_URL, {"after": "not-a-cursor"})
 
     assert response.status_code == 200
@@ -301,7 +301,7 @@ def test_an_empty_log_says_what_will_appear(admin_client: Client) -> None:
     ],
 )
 def test_each_filter_narrows_the_log(
-    admin_client: Client, story: dict[str, AuditEvent], query: dict[str, str], expected: list[str]
+    admin_client: Client, story: dict[str, DomainEvent], query: dict[str, str], expected: list[str]
 ) -> None:
     response = admin_client.get(INDEX_URL, query)
 
@@ -310,14 +310,16 @@ def test_each_filter_narrows_the_log(
 
 
 def test_the_actor_filter_takes_a_person(
-    admin_client: Client, story: dict[str, AuditEvent], casey: Any
+    admin_client: Client, story: dict[str, DomainEvent], casey: Any
 ) -> None:
     response = admin_client.get(INDEX_URL, {"actor": str(casey.pk)})
 
     assert shown_ids(response) == [story["closed"].pk, story["assigned"].pk]
 
 
-def test_the_object_filter_takes_a_type_and_an_id(admin_client: Client, story: dict[str, AuditEvent]) -> None:
+def test_the_object_filter_takes_a_type_and_an_id(
+    admin_client: Client, story: dict[str, DomainEvent]
+) -> None:
     other = MentionFactory()
     record("mention.closed", other)
 
@@ -344,7 +346,7 @@ def test_dates_are_days_in_the_site_time_zone(admin_client: Client, settings: An
 
 
 def test_the_selects_offer_what_the_log_holds(
-    admin_client: Client, story: dict[str, AuditEvent], casey: Any, admin: Any
+    admin_client: Client, story: dict[str, DomainEvent], casey: Any, admin: Any
 ) -> None:
     form = admin_client.get(INDEX_URL).context["form"]
 
@@ -374,7 +376,7 @@ def test_the_selects_offer_what_the_log_holds(
 
 
 def test_a_kept_link_to_an_action_nobody_took_matches_nothing(
-    admin_client: Client, story: dict[str, AuditEvent]
+    admin_client: Client, story: dict[str, DomainEvent]
 ) -> None:
     response = admin_client.get(INDEX_URL, {"verb": "sla."})
 
@@ -384,7 +386,7 @@ def test_a_kept_link_to_an_action_nobody_took_matches_nothing(
 
 
 def test_filters_that_make_no_sense_are_refused_beside_the_field(
-    admin_client: Client, story: dict[str, AuditEvent]
+    admin_client: Client, story: dict[str, DomainEvent]
 ) -> None:
     page = admin_client.get(INDEX_URL, {"since": "2026-11-22", "until": "2026-11-21"})
     export = admin_client.get(EXPORT_URL, {"since": "2026-11-22", "until": "2026-11-21"})
@@ -401,7 +403,7 @@ def test_filters_that_make_no_sense_are_refused_beside_the_field(
 
 
 def test_a_day_no_event_can_have_is_a_400_on_the_page_and_the_export_not_a_silent_header(
-    admin_client: Client, story: dict[str, AuditEvent]
+    admin_client: Client, story: dict[str, DomainEvent]
 ) -> None:
     latest = timezone.localdate() + timedelta(days=366)
 
@@ -442,7 +444,7 @@ def test_the_next_page_and_the_export_keep_the_filters(
 
 
 def test_the_export_streams_every_matching_event_as_utf8_csv(
-    admin_client: Client, story: dict[str, AuditEvent], monkeypatch: pytest.MonkeyPatch
+    admin_client: Client, story: dict[str, DomainEvent], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(audit_views, "EXPORT_BATCH_SIZE", 2)  # three keyset batches for five events
 
@@ -480,7 +482,7 @@ def test_the_export_streams_every_matching_event_as_utf8_csv(
 
 
 def test_the_export_follows_the_filters(
-    admin_client: Client, story: dict[str, AuditEvent], casey: Any
+    admin_client: Client, story: dict[str, DomainEvent], casey: Any
 ) -> None:
     rows = exported(admin_client.get(EXPORT_URL, {"actor": str(casey.pk), "verb": "mention.closed"}))
 
@@ -503,7 +505,7 @@ def test_cells_a_spreadsheet_would_run_as_formulas_are_made_text(
     admin_client: Client, handle: str, cell: str
 ) -> None:
     channel = ChannelFactory(handle=handle)
-    AuditEvent.objects.create(
+    DomainEvent.objects.create(
         verb="channel.connected",
         object_type=ContentType.objects.get_for_model(channel),
         object_id=str(channel.pk),
@@ -547,7 +549,7 @@ def test_no_token_reaches_the_log_or_its_export(admin_client: Client, admin: Any
     page = admin_client.get(INDEX_URL).content.decode()
     export = b"".join(admin_client.get(EXPORT_URL).streaming_content).decode()
 
-    assert AuditEvent.objects.count() == 2
+    assert DomainEvent.objects.count() == 2
     assert channel.handle in page
     for secret in ("mastodon-secret-token", "x-user-token", "x-app-bearer-token"):
         assert secret not in page
@@ -570,7 +572,7 @@ def test_an_anonymous_visitor_is_sent_to_log_in(client: Client, url: str) -> Non
 @pytest.mark.parametrize("url", [INDEX_URL, EXPORT_URL])
 @pytest.mark.parametrize("role", [Membership.Role.AGENT, Membership.Role.LEAD])
 def test_agents_and_leads_are_told_the_log_does_not_exist(
-    client: Client, story: dict[str, AuditEvent], care_team: Team, url: str, role: str
+    client: Client, story: dict[str, DomainEvent], care_team: Team, url: str, role: str
 ) -> None:
     client.force_login(MembershipFactory(team=care_team, role=role).user)
 
@@ -581,11 +583,11 @@ def test_agents_and_leads_are_told_the_log_does_not_exist(
 
 
 @pytest.mark.parametrize("url", [INDEX_URL, EXPORT_URL])
-def test_the_log_is_read_only(admin_client: Client, story: dict[str, AuditEvent], url: str) -> None:
+def test_the_log_is_read_only(admin_client: Client, story: dict[str, DomainEvent], url: str) -> None:
     response = admin_client.post(url, {"verb": "mention."})
 
     assert response.status_code == 405
-    assert AuditEvent.objects.count() == 5
+    assert DomainEvent.objects.count() == 5
 
 
 @pytest.mark.parametrize(
@@ -608,7 +610,7 @@ def test_verbs_read_as_words(verb: str, words: str) -> None:
     assert audit_views.verb_words(verb) == words
 
 
-def test_the_selector_shows_nothing_to_a_non_admin(story: dict[str, AuditEvent], casey: Any) -> None:
+def test_the_selector_shows_nothing_to_a_non_admin(story: dict[str, DomainEvent], casey: Any) -> None:
     assert list(audit_views.audit_events(user=casey, filters=audit_views.AuditFilters())) == []
 
 

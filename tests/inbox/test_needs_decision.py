@@ -16,8 +16,9 @@ from django.urls import reverse
 from django.utils.html import escape
 from rest_framework.test import APIClient
 
-from inbox import events
-from inbox.models import AuditEvent, Mention
+import foundation.live
+from foundation.models import DomainEvent
+from inbox.models import Mention
 from inbox.selectors import InboxFilters, mentions_for_inbox, owner_questions, queue_counts, queues_for
 from inbox.triage import mention_owner_decide_by
 from routing import services
@@ -103,7 +104,7 @@ def fresh(mention: Mention) -> Mention:
 
 def audit_of(mention: Mention) -> list[tuple]:
     return list(
-        AuditEvent.objects.filter(object_id=str(mention.pk), object_type__model="mention")
+        DomainEvent.objects.filter(object_id=str(mention.pk), object_type__model="mention")
         .order_by("id")
         .values_list("verb", "actor_id", "before", "after")
     )
@@ -130,10 +131,10 @@ def queued_tasks() -> list[str]:
 @pytest.fixture
 def live(monkeypatch) -> Iterator[Any]:
     """The events a browser's stream would receive, on a channel of this run's own."""
-    monkeypatch.setattr(events, "EVENTS_CHANNEL", f"socialops:events:test:{uuid.uuid4().hex}")
+    monkeypatch.setattr(foundation.live, "EVENTS_CHANNEL", f"socialops:events:test:{uuid.uuid4().hex}")
     client = redis.Redis.from_url(settings.REDIS_URL)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(events.EVENTS_CHANNEL)
+    pubsub.subscribe(foundation.live.EVENTS_CHANNEL)
     pubsub.get_message(timeout=1)
 
     def received() -> list[dict]:

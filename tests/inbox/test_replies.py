@@ -28,7 +28,8 @@ from channels.connectors.simulated import SimulatedConnector
 from channels.connectors.x import XConnector
 from channels.models import Channel
 from channels.services import channel_ref
-from inbox.models import AuditEvent, Mention, MentionChannel, Reply
+from foundation.models import DomainEvent
+from inbox.models import Mention, MentionChannel, Reply
 from inbox.replies import ReplyDeferred, reply_deliver
 from inbox.tasks import reply_send_task
 from inbox.triage import ReplyCollision, TriageError, reply_approve, reply_create, reply_retry
@@ -189,7 +190,7 @@ def reply_events(reply: Reply, state: str) -> list[tuple[str, dict[str, Any]]]:
 
 def audit_verbs(mention: Mention) -> list[str]:
     return list(
-        AuditEvent.objects.filter(object_id=str(mention.pk))
+        DomainEvent.objects.filter(object_id=str(mention.pk))
         .order_by("created_at", "id")
         .values_list("verb", flat=True)
     )
@@ -237,7 +238,7 @@ def test_a_created_reply_is_scheduled_and_delivered_through_the_simulated_networ
     )
     assert delivered.sent_at is not None
     assert published == reply_events(reply, "sent")
-    sent_audit = AuditEvent.objects.get(verb="reply.sent")
+    sent_audit = DomainEvent.objects.get(verb="reply.sent")
     assert sent_audit.actor is None
     assert sent_audit.object_id == str(mention.pk)
     assert sent_audit.after == {
@@ -492,7 +493,7 @@ def test_a_revoked_x_token_fails_the_reply_and_marks_the_channel_for_reauthorisa
     channel.refresh_from_db()
     assert channel.state == Channel.State.NEEDS_REAUTH
     assert list(
-        AuditEvent.objects.filter(verb="channel.needs_reauth").values_list("object_id", flat=True)
+        DomainEvent.objects.filter(verb="channel.needs_reauth").values_list("object_id", flat=True)
     ) == [str(channel.pk)]
     assert retry_countdowns == []
     assert published == reply_events(reply, "failed")

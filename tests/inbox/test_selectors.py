@@ -13,8 +13,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from foundation.models import DomainEvent
 from inbox import selectors
-from inbox.models import AuditEvent, CannedResponse, Mention, Note, Reply, SavedView
+from inbox.models import CannedResponse, Mention, Note, Reply, SavedView
 from inbox.selectors import (
     InboxFilters,
     channels_visible_to,
@@ -176,7 +177,7 @@ def test_a_mention_sent_away_stays_visible_to_the_sender_but_only_the_owner_may_
     with pytest.raises(TriageError, match="Only members of the mention's team can do that"):
         mention_close(actor=agent, mention=seen)
     assert Mention.objects.get(pk=mention.pk).status == Mention.Status.NEW
-    assert not AuditEvent.objects.exists()
+    assert not DomainEvent.objects.exists()
 
 
 def test_a_mention_escalated_to_a_lead_is_still_visible_to_the_team_that_sent_it(agent, care, crisis):

@@ -8,7 +8,8 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from inbox.models import AuditEvent, Mention, SlaCursor, SlaPolicy
+from foundation.models import DomainEvent
+from inbox.models import Mention, SlaCursor, SlaPolicy
 from inbox.sla import (
     BREACHED,
     FIRST_RESPONSE,
@@ -191,7 +192,7 @@ def test_tick_warns_once_then_raises_the_breach_to_the_leads_once(
     assert raised.priority == Mention.Priority.HIGH
     assert "sla-breached" in raised.labels
     assert list(
-        AuditEvent.objects.filter(object_id=str(mention.pk)).values_list("verb", flat=True).order_by("id")
+        DomainEvent.objects.filter(object_id=str(mention.pk)).values_list("verb", flat=True).order_by("id")
     ) == [
         "sla.warning",
         "sla.breached",
@@ -228,7 +229,7 @@ def test_a_clock_started_before_routing_said_spam_never_warns_or_breaches(policy
 
     assert sla_tick(now=datetime.now(UTC) + timedelta(days=1)) == ([], [])
     assert Mention.objects.get(pk=mention.pk).sla_state == ""
-    assert not AuditEvent.objects.filter(verb__startswith="sla.").exists()
+    assert not DomainEvent.objects.filter(verb__startswith="sla.").exists()
 
 
 def test_the_inbox_shows_the_clock(client, policy, channel):
@@ -285,4 +286,4 @@ def test_admin_sets_a_policy_and_bad_values_are_named(client, care):
         [0, 1, 2, 3, 4],
         ["2026-12-25"],
     )
-    assert AuditEvent.objects.filter(verb="sla_policy.saved").count() == 1
+    assert DomainEvent.objects.filter(verb="sla_policy.saved").count() == 1

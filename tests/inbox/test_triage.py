@@ -19,8 +19,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from inbox import events
-from inbox.models import AuditEvent, Mention, Note, Reply, SlaPolicy
+import foundation.live
+from foundation.models import DomainEvent
+from inbox.models import Mention, Note, Reply, SlaPolicy
 from inbox.presence import presence_record, viewers_of
 from inbox.triage import (
     AssignmentConflict,
@@ -86,10 +87,10 @@ class LiveEvents:
 def live(monkeypatch) -> Iterator[LiveEvents]:
     # Redis pub/sub ignores the database number, and other checkouts' suites publish on the same server at
     # the same time: this run listens on a channel of its own, through the same publish path.
-    monkeypatch.setattr(events, "EVENTS_CHANNEL", f"socialops:events:test:{uuid.uuid4().hex}")
+    monkeypatch.setattr(foundation.live, "EVENTS_CHANNEL", f"socialops:events:test:{uuid.uuid4().hex}")
     client = redis.Redis.from_url(settings.REDIS_URL)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(events.EVENTS_CHANNEL)
+    pubsub.subscribe(foundation.live.EVENTS_CHANNEL)
     pubsub.get_message(timeout=1)  # the subscription is confirmed: nothing published from now on is missed
     yield LiveEvents(pubsub)
     pubsub.close()
@@ -108,7 +109,7 @@ def queued_tasks() -> list[tuple[str, str]]:
 
 def audit_of(mention: Mention) -> list[tuple]:
     return list(
-        AuditEvent.objects.filter(object_id=str(mention.pk), object_type__model="mention")
+        DomainEvent.objects.filter(object_id=str(mention.pk), object_type__model="mention")
         .order_by("id")
         .values_list("verb", "actor_id", "before", "after")
     )
@@ -1221,7 +1222,7 @@ def test_bulk_where_everything_is_skipped_changes_and_publishes_nothing(
         result = mentions_bulk_apply(actor=ada, mentions=theirs, action="close")
 
     assert result.done == []
-    assert not AuditEvent.objects.exists()
+    assert not DomainEvent.objects.exists()
     assert live.received() == []
 
 
@@ -1288,7 +1289,7 @@ def test_bulk_snooze_into_the_past_is_refused_for_all(ada, care, until, message)
 
     assert str(refused.value) == message
     assert [fresh(m).status for m in mentions] == ["new", "new"]
-    assert not AuditEvent.objects.exists()
+    assert not DomainEvent.objects.exists()
 
 
 @pytest.mark.django_db
@@ -1356,7 +1357,7 @@ def test_bulk_with_a_missing_or_wrong_parameter_is_refused_before_anything_chang
     with pytest.raises(TriageError, match=re.escape(message)):
         mentions_bulk_apply(actor=ada, mentions=[mention], **kwargs)
 
-    assert not AuditEvent.objects.exists()
+    assert not DomainEvent.objects.exists()
     assert fresh(mention).status == Mention.Status.NEW
 
 

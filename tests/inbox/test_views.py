@@ -16,8 +16,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from inbox.events import EVENTS_CHANNEL, event_publish
-from inbox.models import AuditEvent, Mention, Note, Reply, SavedView
+from foundation.live import EVENTS_CHANNEL, event_publish
+from foundation.models import DomainEvent
+from inbox.models import Mention, Note, Reply, SavedView
 from routing.models import Correction, Escalation, SentimentCorrection
 from teams.models import Membership
 from tests.factories import (
@@ -436,13 +437,13 @@ ACTIONS = [
 @pytest.mark.parametrize(("action", "data"), ACTIONS, ids=[a for a, _ in ACTIONS])
 def test_an_agent_of_another_team_gets_404_for_every_action(client, outsider, care_team, action, data):
     mention = MentionFactory(team=care_team)
-    before = AuditEvent.objects.count()
+    before = DomainEvent.objects.count()
     client.force_login(outsider)
 
     response = client.post(action_url(mention, action), data, **HTMX)
 
     assert response.status_code == 404
-    assert AuditEvent.objects.count() == before
+    assert DomainEvent.objects.count() == before
     assert Mention.objects.get(pk=mention.pk).status == Mention.Status.NEW
 
 
@@ -583,7 +584,7 @@ def test_close_reopen_label_priority_spam_and_note(client, agent, care_team):
     assert (spam.status, spam.intent) == (Mention.Status.CLOSED, "spam")
     assert Correction.objects.get(mention=mention).intent_after == "spam"
     verbs = list(
-        AuditEvent.objects.filter(object_id=str(mention.pk)).order_by("id").values_list("verb", flat=True)
+        DomainEvent.objects.filter(object_id=str(mention.pk)).order_by("id").values_list("verb", flat=True)
     )
     assert verbs == [
         "mention.closed",
@@ -771,7 +772,7 @@ def test_bulk_close_skips_what_the_agent_may_not_touch(client, agent, care_team,
     assert "1 not found" in html
     assert Mention.objects.filter(status=Mention.Status.CLOSED).count() == 3
     assert Mention.objects.get(pk=theirs.pk).status == Mention.Status.NEW
-    assert AuditEvent.objects.filter(verb="mention.closed", after__bulk=True).count() == 3
+    assert DomainEvent.objects.filter(verb="mention.closed", after__bulk=True).count() == 3
 
 
 def test_bulk_without_a_selection_says_so(client, agent):

@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from channels.connectors.simulated import SimulatedConnector
 from channels.services import channel_pull
-from inbox.models import AuditEvent, Mention, Reply
+from foundation.models import DomainEvent
+from inbox.models import Mention, Reply
 from routing import learning, services
 from routing.models import Correction, Escalation, ModelVersion
 from routing.owners import CORRECTION_WEIGHT, OwnerModel
@@ -377,7 +378,7 @@ def test_an_admin_makes_an_earlier_version_active_again() -> None:
     assert current.version == 1
     assert current.owner_model.dump() == bytes(first.owner_state)
     assert list(
-        AuditEvent.objects.filter(verb="model.activated").values_list("actor", "before", "after")
+        DomainEvent.objects.filter(verb="model.activated").values_list("actor", "before", "after")
     ) == [(ada.pk, {"active": 2}, {"active": 1})]
     assert services.classifier_train() is None  # nothing new: an admin's choice stands until something is
 

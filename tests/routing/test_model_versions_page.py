@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from inbox.models import AuditEvent
+from foundation.models import DomainEvent
 from routing import learning
 from routing.models import Correction, ModelVersion
 from routing.tasks import classifier_train_task
@@ -162,7 +162,7 @@ def state() -> tuple:
                 "number", "is_active", "activated_at", "activated_by_id"
             )
         ),
-        AuditEvent.objects.count(),
+        DomainEvent.objects.count(),
         queued_tasks(),
     )
 
@@ -435,7 +435,7 @@ def test_make_active_confirmed_makes_it_the_one_routing_decides_with_and_audits_
     first = ModelVersion.objects.get(number=1)
     assert first.activated_by == admin
     assert timezone.now() - first.activated_at < timedelta(minutes=1)
-    assert list(AuditEvent.objects.values_list("verb", "actor_id", "object_id", "before", "after")) == [
+    assert list(DomainEvent.objects.values_list("verb", "actor_id", "object_id", "before", "after")) == [
         ("model.activated", admin.pk, str(first.pk), {"active": 2}, {"active": 1})
     ]
     assert queued_tasks() == []
@@ -520,7 +520,7 @@ def test_with_no_active_version_one_can_be_made_active(
     assert '<input type="hidden" name="active" value="none">' in shown
     assert response.status_code == 302
     assert active_numbers() == [1]
-    assert AuditEvent.objects.get(verb="model.activated").before == {"active": None}
+    assert DomainEvent.objects.get(verb="model.activated").before == {"active": None}
 
 
 # --- Train now ----------------------------------------------------------------------------------------------

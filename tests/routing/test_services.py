@@ -10,7 +10,8 @@ import responses
 from django.core import mail
 from django.utils import timezone
 
-from inbox.models import AuditEvent, Mention
+from foundation.models import DomainEvent
+from inbox.models import Mention
 from inbox.triage import mention_label
 from routing import services
 from routing.models import (
@@ -70,7 +71,7 @@ def test_a_misdirected_support_question_is_escalated_to_customer_care() -> None:
     )
     window = segment("customer-relations").acceptance_window_minutes
     assert escalation.due_at - escalation.created_at == timedelta(minutes=window)
-    assert AuditEvent.objects.filter(verb="mention.routed", object_id=str(mention.pk)).count() == 1
+    assert DomainEvent.objects.filter(verb="mention.routed", object_id=str(mention.pk)).count() == 1
 
 
 def test_a_post_on_its_own_account_stays_and_is_not_escalated() -> None:
@@ -82,7 +83,7 @@ def test_a_post_on_its_own_account_stays_and_is_not_escalated() -> None:
     assert not mention.is_misdirected
     assert mention.team == team_of("customer-relations")
     assert not Escalation.objects.exists()
-    assert not AuditEvent.objects.filter(verb="mention.routed").exists()  # routine: kept on the mention
+    assert not DomainEvent.objects.filter(verb="mention.routed").exists()  # routine: kept on the mention
 
 
 def test_routing_twice_applies_once_and_a_post_on_two_accounts_is_escalated_once() -> None:
@@ -96,7 +97,7 @@ def test_routing_twice_applies_once_and_a_post_on_two_accounts_is_escalated_once
     assert (first.routed, second.routed, second.skipped) == (1, 0, 1)
     escalation = Escalation.objects.get(mention=mention)
     assert escalation.from_team == team_of("event-coverage")  # the account it arrived on first
-    assert AuditEvent.objects.filter(verb="mention.routed").count() == 1
+    assert DomainEvent.objects.filter(verb="mention.routed").count() == 1
 
 
 def test_a_batch_mixes_intents_and_keeps_each_decision_apart() -> None:
@@ -219,7 +220,7 @@ def test_every_rule_change_publishes_a_version_with_an_audit_trail() -> None:
     assert numbers == [1, 2, 3]
     assert RuleSetVersion.objects.get(number=2).rules[0]["then"] == [{"set_priority": "urgent"}]
     assert RuleSetVersion.objects.get(number=3).rules == []
-    assert AuditEvent.objects.filter(verb="rule_set.published").count() == 3
+    assert DomainEvent.objects.filter(verb="rule_set.published").count() == 3
 
 
 def escalated(text: str = SUPPORT_QUESTION, on: str = "event-coverage") -> Escalation:
@@ -241,7 +242,7 @@ def test_the_owning_team_accepts_an_escalation_and_others_cannot() -> None:
     assert (escalation.state, escalation.decided_by) == (Escalation.State.ACCEPTED, member)
     with pytest.raises(services.RoutingActionError, match="already accepted"):
         services.escalation_accept(escalation=escalation, user=member)
-    assert AuditEvent.objects.filter(verb="escalation.accepted").count() == 1
+    assert DomainEvent.objects.filter(verb="escalation.accepted").count() == 1
 
 
 def test_a_bounce_needs_a_reason_and_hands_the_post_back() -> None:
@@ -275,7 +276,7 @@ def test_an_escalation_nobody_accepts_in_time_goes_to_the_lead() -> None:
     assert escalation.pk in raised
     escalation.refresh_from_db()
     assert escalation.state == Escalation.State.ESCALATED_TO_LEAD
-    event = AuditEvent.objects.get(verb="escalation.to_lead", object_id=str(escalation.pk))
+    event = DomainEvent.objects.get(verb="escalation.to_lead", object_id=str(escalation.pk))
     assert event.after["leads"] == [lead.username]
     assert raised == [escalation.pk]
     fresh.refresh_from_db()
@@ -299,7 +300,7 @@ def test_a_reroute_is_a_correction_the_classifier_learns_from() -> None:
     correction = Correction.objects.get(mention=mention)
     assert (correction.intent_before, correction.intent_after) == (routed_intent, "purchase_question")
     assert correction.text == text
-    assert AuditEvent.objects.filter(verb="mention.rerouted").count() == 1
+    assert DomainEvent.objects.filter(verb="mention.rerouted").count() == 1
 
     version = services.classifier_train()
 
@@ -390,7 +391,7 @@ def test_only_the_mentions_team_may_correct_its_sentiment() -> None:
         services.mention_sentiment_correct(mention=mention, user=outsider, label="positive")
 
     assert not SentimentCorrection.objects.exists()
-    assert not AuditEvent.objects.filter(verb="mention.sentiment_corrected").exists()
+    assert not DomainEvent.objects.filter(verb="mention.sentiment_corrected").exists()
 
 
 def test_the_sweeper_routes_mentions_whose_task_was_lost() -> None:
@@ -506,7 +507,7 @@ def test_routing_publishes_one_live_event_per_batch(django_capture_on_commit_cal
     import redis
     from django.conf import settings
 
-    from inbox.events import EVENTS_CHANNEL
+    from foundation.live import EVENTS_CHANNEL
 
     subscriber = redis.Redis.from_url(settings.REDIS_URL).pubsub(ignore_subscribe_messages=True)
     subscriber.subscribe(EVENTS_CHANNEL)

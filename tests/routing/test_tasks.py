@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from channels.tasks import channel_pull_task
-from inbox.models import AuditEvent, Mention
+from foundation.models import DomainEvent
+from inbox.models import Mention
 from routing.models import Escalation
 from tests.conftest import wait_until
 from tests.factories import ChannelFactory, segment
@@ -32,6 +33,6 @@ def test_pulled_mentions_are_routed_as_they_are_stored(worker: None) -> None:
     assert misdirected.exists()
     assert Escalation.objects.count() == Escalation.objects.values("mention").distinct().count()
     # Moves between teams are in the audit log; routine routing is kept on the mention.
-    assert AuditEvent.objects.filter(verb="mention.routed").count() == Escalation.objects.count()
+    assert DomainEvent.objects.filter(verb="mention.routed").count() == Escalation.objects.count()
     events = Mention.objects.filter(receipts__channel=channels[0])
     assert events.exclude(team=segment("event-coverage").team).exists()  # strays moved to their owners

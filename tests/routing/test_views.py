@@ -12,7 +12,8 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
-from inbox.models import AuditEvent, Mention
+from foundation.models import DomainEvent
+from inbox.models import Mention
 from routing import services
 from routing.forms import BuilderChoices, RuleBuilder, builder_initial
 from routing.models import IntentRoute, RoutingSettings, Rule, RuleSetVersion
@@ -252,7 +253,7 @@ def state() -> tuple:
         (RoutingSettings.current().crisis_mode, RoutingSettings.current().misdirect_threshold),
         segment("customer-relations").follow,
         segment("customer-relations").team_id,
-        AuditEvent.objects.count(),
+        DomainEvent.objects.count(),
     )
 
 
@@ -367,7 +368,7 @@ def test_a_new_owning_team_is_saved_audited_and_published(admin_client: Client, 
     version = RuleSetVersion.objects.get()
     assert version.summary == f"Customer relations now owned by team {crisis_team.slug}"
     assert version.published_by == admin
-    event = AuditEvent.objects.get(verb="segment.saved")
+    event = DomainEvent.objects.get(verb="segment.saved")
     assert event.actor == admin
     assert event.after["team"] == crisis_team.slug
     assert event.after["acceptance_window_minutes"] == 45
@@ -389,7 +390,7 @@ def test_a_playbook_edit_is_audited_without_publishing_a_version(admin_client: C
         },
     )
 
-    assert AuditEvent.objects.get(verb="segment.saved").after == {"follow": "Customers"}
+    assert DomainEvent.objects.get(verb="segment.saved").after == {"follow": "Customers"}
     assert not RuleSetVersion.objects.exists()
 
 
@@ -412,7 +413,7 @@ def test_a_segment_cadence_out_of_range_is_refused_beside_the_field(admin_client
     body = response.content.decode()
     assert 'id="id_acceptance_window_minutes_error"' in body
     assert 'id="id_default_poll_seconds_error"' in body
-    assert not AuditEvent.objects.exists()
+    assert not DomainEvent.objects.exists()
 
 
 def test_the_intent_map_is_saved_through_one_published_version(admin_client: Client, admin: Any) -> None:
@@ -431,7 +432,7 @@ def test_the_intent_map_is_saved_through_one_published_version(admin_client: Cli
     assert version.intent_segments["praise"] == ""
     assert version.summary == "Intent map: praise → receiving team, spam → crisis-management"
     assert sorted(
-        AuditEvent.objects.filter(verb="intent_route.saved").values_list("after", flat=True), key=str
+        DomainEvent.objects.filter(verb="intent_route.saved").values_list("after", flat=True), key=str
     ) == [
         {"segment": ""},
         {"segment": "crisis-management"},
@@ -452,7 +453,7 @@ def test_crisis_mode_and_the_threshold_are_saved_and_published(admin_client: Cli
     version = RuleSetVersion.objects.get()
     assert version.misdirect_threshold == 0.75
     assert version.summary == "Routing settings: crisis mode on, misdirect threshold 0.6 → 0.75"
-    assert AuditEvent.objects.get(verb="routing_settings.saved").after == {
+    assert DomainEvent.objects.get(verb="routing_settings.saved").after == {
         "crisis_mode": True,
         "misdirect_threshold": 0.75,
     }
@@ -576,7 +577,7 @@ def test_the_builder_writes_every_condition_and_action_the_engine_knows(
     ]
     version = RuleSetVersion.objects.get()
     assert version.rules == [rule.as_spec()]
-    assert AuditEvent.objects.get(verb="rule.saved").actor == admin
+    assert DomainEvent.objects.get(verb="rule.saved").actor == admin
 
 
 def test_the_edit_form_shows_the_saved_rule_and_saving_it_unchanged_keeps_it(admin_client: Client) -> None:
@@ -836,7 +837,7 @@ def test_moving_a_rule_up_publishes_the_new_order(admin_client: Client, admin: A
     assert RuleSetVersion.objects.count() == versions + 1
     assert [spec["name"] for spec in newest.rules] == ["A", "C", "B"]
     assert newest.summary == "Moved rule “C” up"
-    assert AuditEvent.objects.get(verb="rules.reordered").after == {"order": [first.pk, third.pk, second.pk]}
+    assert DomainEvent.objects.get(verb="rules.reordered").after == {"order": [first.pk, third.pk, second.pk]}
     # The first cannot move up: nothing is published.
     admin_client.post(reverse("routing:rule_move", args=[first.pk]), {"direction": "up"})
     assert RuleSetVersion.objects.count() == versions + 1
@@ -868,7 +869,7 @@ def test_deleting_asks_first_then_deletes_and_publishes(admin_client: Client) ->
 
     assert not Rule.objects.exists()
     assert RuleSetVersion.objects.order_by("-number").first().rules == []
-    assert AuditEvent.objects.filter(verb="rule.deleted").count() == 1
+    assert DomainEvent.objects.filter(verb="rule.deleted").count() == 1
 
 
 def test_the_rules_page_lists_rules_in_order_in_words(admin_client: Client) -> None:
@@ -1172,7 +1173,7 @@ def test_rolling_back_restores_rules_intent_map_and_threshold_in_a_new_version(
     assert not Rule.objects.filter(pk=rules["added"]).exists()
     assert IntentRoute.objects.get(intent="spam").segment is None
     assert RoutingSettings.current().misdirect_threshold == 0.6
-    event = AuditEvent.objects.get(verb="rule_set.rolled_back")
+    event = DomainEvent.objects.get(verb="rule_set.rolled_back")
     assert (event.actor, event.after["to_version"]) == (admin, older.number)
     # The routing engine uses it at once.
     assert services.rule_set_current().version == newest.number
@@ -1241,7 +1242,7 @@ def test_a_rollback_post_without_the_confirmation_asks_again_and_changes_nothing
     assert response.status_code == 200
     assert f"<h1>Roll back to version {older.number}?</h1>" in response.content.decode()
     assert state() == before
-    assert not AuditEvent.objects.filter(verb="rule_set.rolled_back").exists()
+    assert not DomainEvent.objects.filter(verb="rule_set.rolled_back").exists()
 
 
 def test_a_rollback_confirmed_against_a_version_since_replaced_changes_nothing(

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from inbox.models import AuditEvent, Mention
+from foundation.models import DomainEvent
+from inbox.models import Mention
 from inbox.triage import mention_close, mention_reopen
 from teams.assignment import member_set_away, mentions_auto_assign
 from teams.models import Membership, Team
@@ -109,7 +110,7 @@ def test_burst_never_goes_past_anyones_capacity():
     assert loads == [5, 5, 5, 5]
     # Oldest first: the ten that wait are the newest ten.
     assert assignees(mentions[20:]) == [None] * 10
-    assert AuditEvent.objects.filter(verb="mention.auto_assigned").count() == 20
+    assert DomainEvent.objects.filter(verb="mention.auto_assigned").count() == 20
 
 
 def test_only_the_given_mentions_when_the_ingest_asks():

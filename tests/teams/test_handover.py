@@ -16,9 +16,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
+import foundation.live
 from channels.models import Channel
-from inbox import events
-from inbox.models import AuditEvent
+from foundation.models import DomainEvent
 from routing.models import RoutingSettings
 from teams.models import ChannelHandover, Membership, Team
 from tests.factories import ChannelFactory, MembershipFactory, UserFactory, segment
@@ -75,7 +75,7 @@ def owner_of(channel: Channel) -> int:
 
 
 def verbs() -> list[str]:
-    return list(AuditEvent.objects.order_by("id").values_list("verb", flat=True))
+    return list(DomainEvent.objects.order_by("id").values_list("verb", flat=True))
 
 
 def page(client, team: Team) -> str:
@@ -121,7 +121,7 @@ def test_the_owning_lead_sees_the_request_and_accepts_it(client, care, care_lead
     handover.refresh_from_db()
     assert (handover.state, handover.decided_by) == (ChannelHandover.State.ACCEPTED, shop_lead)
     assert verbs() == ["channel.handover_requested", "channel.handover_accepted"]
-    accepted = AuditEvent.objects.get(verb="channel.handover_accepted")
+    accepted = DomainEvent.objects.get(verb="channel.handover_accepted")
     assert (accepted.actor, accepted.object_id, accepted.before, accepted.after["team"]) == (
         shop_lead,
         str(shop.pk),
@@ -266,10 +266,10 @@ def crisis_mode() -> None:
 @pytest.fixture
 def live(monkeypatch) -> Iterator[redis.client.PubSub]:
     # Other checkouts' suites publish on the same Redis server: this test listens on a channel of its own.
-    monkeypatch.setattr(events, "EVENTS_CHANNEL", f"socialops:events:test:{uuid.uuid4().hex}")
+    monkeypatch.setattr(foundation.live, "EVENTS_CHANNEL", f"socialops:events:test:{uuid.uuid4().hex}")
     client = redis.Redis.from_url(settings.REDIS_URL)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(events.EVENTS_CHANNEL)
+    pubsub.subscribe(foundation.live.EVENTS_CHANNEL)
     pubsub.get_message(timeout=1)
     yield pubsub
     pubsub.close()
@@ -338,7 +338,7 @@ def test_without_crisis_mode_the_crisis_lead_must_ask(client, care, crisis, cris
     assert "Take now" not in response.content.decode()
     assert owner_of(help_desk) == care.pk
     assert not ChannelHandover.objects.exists()
-    assert not AuditEvent.objects.exists()
+    assert not DomainEvent.objects.exists()
     assert live.get_message(timeout=0.3) is None
 
 

@@ -10,7 +10,8 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from inbox.models import AuditEvent, Mention, Reply
+from foundation.models import DomainEvent
+from inbox.models import Mention, Reply
 from inbox.sla import FIRST_RESPONSE
 from inbox.tasks import sla_breach_notify_task
 from routing.models import Escalation
@@ -67,7 +68,7 @@ def test_an_escalation_nobody_accepts_goes_to_the_admins_when_the_team_has_no_le
     raised = escalations_overdue_raise()
 
     assert raised == [escalation.pk]
-    event = AuditEvent.objects.get(verb="escalation.to_lead")
+    event = DomainEvent.objects.get(verb="escalation.to_lead")
     assert (event.after["leads"], event.after["admins_stand_in"]) == (["ari", "sol"], True)
 
 

@@ -8,7 +8,8 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from inbox.models import AuditEvent, Mention
+from foundation.models import DomainEvent
+from inbox.models import Mention
 from routing.models import Escalation
 from teams.models import Membership, Team
 from tests.factories import (
@@ -190,7 +191,7 @@ def test_outsider_gets_404_for_the_page_and_every_post(client, outsider, agent, 
     membership.refresh_from_db()
     assert (membership.capacity, membership.is_away) == (20, False)
     assert Team.objects.get(pk=team.pk).assignment == Team.Assignment.MANUAL
-    assert not AuditEvent.objects.exists()
+    assert not DomainEvent.objects.exists()
 
 
 def test_an_agent_cannot_forge_lead_posts_for_their_own_team(client, agent, team):
@@ -221,7 +222,7 @@ def test_lead_adds_a_member_sets_capacity_and_assignment(client, lead, team):
     assert membership.capacity == 12
     assert Team.objects.get(pk=team.pk).assignment == Team.Assignment.ROUND_ROBIN
     assert "Assignment: Round-robin" in response.content.decode()
-    assert list(AuditEvent.objects.order_by("id").values_list("verb", flat=True)) == [
+    assert list(DomainEvent.objects.order_by("id").values_list("verb", flat=True)) == [
         "team.member_added",
         "team.member_changed",
         "team.assignment_changed",

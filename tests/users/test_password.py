@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from inbox.models import AuditEvent
+from foundation.models import DomainEvent
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from users.models import ApiToken
 from users.services import api_token_create
@@ -65,7 +65,7 @@ def test_a_password_change_ends_other_sessions_and_revokes_every_token(ada):
         assert client.get("/api/v1/mentions/").status_code == 401
     bob_token.refresh_from_db()
     assert bob_token.revoked_at is None
-    event = AuditEvent.objects.get(verb="user.password_changed")
+    event = DomainEvent.objects.get(verb="user.password_changed")
     assert (event.actor, event.object_id, event.after) == (ada, str(ada.pk), {"tokens_revoked": 2})
 
 
@@ -83,4 +83,4 @@ def test_a_wrong_old_password_changes_nothing(ada):
     assert ada.check_password(DEFAULT_PASSWORD)
     token.refresh_from_db()
     assert token.revoked_at is None
-    assert not AuditEvent.objects.filter(verb="user.password_changed").exists()
+    assert not DomainEvent.objects.filter(verb="user.password_changed").exists()

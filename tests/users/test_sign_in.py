@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from inbox.models import AuditEvent
+from foundation.models import DomainEvent
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from users.models import ApiToken, SignInLockout
 
@@ -48,9 +48,11 @@ def token(username: str, password: str, address: str = "10.0.0.1"):
     )
 
 
-def lockout_events() -> list[AuditEvent]:
+def lockout_events() -> list[DomainEvent]:
     return list(
-        AuditEvent.objects.filter(object_type=ContentType.objects.get_for_model(SignInLockout)).order_by("id")
+        DomainEvent.objects.filter(object_type=ContentType.objects.get_for_model(SignInLockout)).order_by(
+            "id"
+        )
     )
 
 

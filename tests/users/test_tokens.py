@@ -13,7 +13,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from inbox.models import AuditEvent
+from foundation.models import DomainEvent
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from users.models import ApiToken
 from users.services import api_token_create, api_token_revoke
@@ -85,7 +85,7 @@ def test_a_revoked_token_is_a_401_and_its_revocation_is_audited(ada):
     response = api_with(key).get("/api/v1/mentions/")
     assert response.status_code == 401
     assert response.json() == {"detail": "Token revoked."}
-    assert list(AuditEvent.objects.filter(object_id=str(token.pk)).values_list("verb", flat=True)) == [
+    assert list(DomainEvent.objects.filter(object_id=str(token.pk)).values_list("verb", flat=True)) == [
         "api_token.revoked",
         "api_token.created",
     ]

@@ -20,7 +20,10 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import close_old_connections
 from django.utils import timezone
+
+from foundation.models import LiveEvent
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +49,6 @@ def event_publish(kind: str, payload: dict[str, Any]) -> bool:
 
 
 def _table_publish(event: dict[str, Any]) -> None:
-    from inbox.models import LiveEvent
-
     row = LiveEvent.objects.create(kind=event["kind"], payload=json.loads(json.dumps(event, default=str)))
     if row.pk % 100 == 0:
         LiveEvent.objects.filter(created_at__lt=timezone.now() - LIVE_EVENT_KEEP).delete()
@@ -102,17 +103,11 @@ def _redis_messages(client: Any, pubsub: Any, deadline: float) -> Iterator[dict[
 
 
 def _table_listen(deadline: float) -> Iterator[dict[str, Any] | None]:
-    from inbox.models import LiveEvent
-
     last = LiveEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     return _table_rows(last, deadline)
 
 
 def _table_rows(last: int, deadline: float) -> Iterator[dict[str, Any] | None]:
-    from django.db import close_old_connections
-
-    from inbox.models import LiveEvent
-
     try:
         while time.monotonic() < deadline:
             rows = list(

@@ -16,9 +16,9 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from inbox import events
-from inbox.events import event_publish, events_listen
-from inbox.models import LiveEvent
+from foundation import live
+from foundation.live import event_publish, events_listen
+from foundation.models import LiveEvent
 from inbox.triage import mention_close
 from tests.factories import MembershipFactory, MentionFactory, TeamFactory
 
@@ -28,7 +28,7 @@ def channel(monkeypatch) -> str:
     # Redis pub/sub ignores the database number, and other checkouts' suites publish on the same server at
     # the same time: this run listens on a channel of its own, through the same publish path.
     name = f"socialops:events:test:{uuid.uuid4().hex}"
-    monkeypatch.setattr(events, "EVENTS_CHANNEL", name)
+    monkeypatch.setattr(live, "EVENTS_CHANNEL", name)
     return name
 
 
@@ -184,7 +184,7 @@ def test_every_hundredth_row_prunes_the_rows_older_than_ten_minutes(no_redis):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_lost_event_is_logged_and_never_raised(no_redis, caplog):
-    with caplog.at_level(logging.WARNING, logger="inbox.events"):
+    with caplog.at_level(logging.WARNING, logger="foundation.live"):
         handed_on = event_publish("x" * 61, {"ids": [1], "teams": [1]})  # longer than the kind column holds
 
     assert handed_on is False
@@ -194,7 +194,7 @@ def test_a_lost_event_is_logged_and_never_raised(no_redis, caplog):
 
 @pytest.mark.django_db(transaction=True)
 def test_listening_without_redis_yields_the_rows_written_since_it_started(no_redis, monkeypatch):
-    monkeypatch.setattr(events, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(live, "POLL_SECONDS", 0.05)
     event_publish("before", {"ids": [1], "teams": [1]})
     stream = events_listen(deadline=time.monotonic() + 1.5)
     assert next(stream) is None  # nothing new yet; the row written before it started is not sent

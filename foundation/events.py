@@ -1,0 +1,159 @@
+"""Domain events: the one point where a change says it happened.
+
+Every action records its event with ``event_record`` (or ``events_record_many`` for a set-based action) in
+the transaction that makes the change, so an event exists exactly when its change committed. The rows are
+the audit trail (the audit log reads them) and a transactional outbox: each consumer (webhooks, rollups,
+the live stream's relay) reads them with ``events_consume`` in order and remembers how far it got, in the
+same transaction as its own writes, so a consumer that was down catches up and nothing is handled twice.
+
+Order: on PostgreSQL, events are read in (writing transaction id, event id) order, and only from
+transactions older than every transaction still running (the snapshot's ``xmin``), so an event whose
+transaction commits after a later one's is waited for, never skipped. Two events of one mention keep their
+order because the second action waits on the first one's row lock, and so begins writing after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
+from django.utils import timezone
+
+from foundation.models import ConsumerPosition, DomainEvent
+
+MENTION_LABEL = "inbox.Mention"
+
+
+def _actor(user: Any) -> Any:
+    return user if user is not None and getattr(user, "is_authenticated", False) else None
+
+
+def _about(obj: Any, teams: Sequence[int] | None) -> tuple[int | None, list[int]]:
+    """The mention an object's event is about and the teams it concerns: a mention itself, or anything that
+    belongs to one (a reply, a note, an escalation) through its ``mention_id``."""
+    mention_id = obj.pk if obj._meta.label == MENTION_LABEL else getattr(obj, "mention_id", None)
+    if teams is None:
+        team_id = getattr(obj, "team_id", None)
+        teams = [team_id] if team_id is not None else []
+    return mention_id, sorted(set(teams))
+
+
+def event_record(
+    *,
+    actor: Any,
+    verb: str,
+    obj: Any,
+    before: dict | None = None,
+    after: dict | None = None,
+    teams: Sequence[int] | None = None,
+) -> DomainEvent:
+    """One domain event in the caller's transaction; ``actor`` None (or anonymous) means the system did it.
+    ``teams`` defaults to the object's own team."""
+    mention_id, team_ids = _about(obj, teams)
+    return DomainEvent.objects.create(
+        actor=_actor(actor),
+        verb=verb,
+        object_type=ContentType.objects.get_for_model(obj),
+        object_id=str(obj.pk),
+        object_repr=str(obj)[:200],
+        before=before or {},
+        after=after or {},
+        mention_id=mention_id,
+        team_ids=team_ids,
+    )
+
+
+def events_record_many(
+    *,
+    actor: Any,
+    verb: str,
+    objects: Sequence[Any],
+    before: Sequence[dict],
+    after: Sequence[dict],
+    teams: Sequence[Sequence[int]] | None = None,
+) -> None:
+    """One domain event per object, written in one statement (set-based actions)."""
+    if not objects:
+        return
+    object_type = ContentType.objects.get_for_model(objects[0])
+    who = _actor(actor)
+    rows = []
+    for i, (obj, b, a) in enumerate(zip(objects, before, after, strict=True)):
+        mention_id, team_ids = _about(obj, None if teams is None else teams[i])
+        rows.append(
+            DomainEvent(
+                actor=who,
+                verb=verb,
+                object_type=object_type,
+                object_id=str(obj.pk),
+                object_repr=str(obj)[:200],
+                before=b,
+                after=a,
+                mention_id=mention_id,
+                team_ids=team_ids,
+            )
+        )
+    DomainEvent.objects.bulk_create(rows, batch_size=1000)
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a consumer stands: the last event it handled, by (transaction id, event id)."""
+
+    xid: int
+    event_id: int
+
+
+def events_head() -> Position:
+    """The position just after the newest event any consumer could read now: where a new consumer starts,
+    so that it handles what happens from now on, not the whole history."""
+    newest = DomainEvent.objects.filter(xid__isnull=False).order_by("-xid", "-id").values("xid", "id").first()
+    return Position(newest["xid"], newest["id"]) if newest else Position(0, 0)
+
+
+def _visible_before() -> int | None:
+    """The oldest transaction still running: events of older transactions are all committed or gone."""
+    if connection.vendor != "postgresql":
+        return None  # one writer at a time: ids already follow commit order
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        return cursor.fetchone()[0]
+
+
+def events_after(position: Position, *, limit: int) -> list[DomainEvent]:
+    """Up to ``limit`` events after ``position`` in consumer order, only from finished transactions."""
+    bound = _visible_before()
+    rows = DomainEvent.objects.filter(xid__isnull=False).extra(
+        where=["(xid, id) > (%s, %s)"], params=[position.xid, position.event_id]
+    )
+    if bound is not None:
+        rows = rows.filter(xid__lt=bound)
+    return list(rows.order_by("xid", "id")[:limit])
+
+
+def consumer_position(*, consumer: str) -> Position:
+    """Where ``consumer`` stands; a consumer never seen before starts at the head (see ``events_head``)."""
+    row = ConsumerPosition.objects.filter(name=consumer).values("xid", "event_id").first()
+    return Position(row["xid"], row["event_id"]) if row else events_head()
+
+
+def events_consume(*, consumer: str, handle: Callable[[list[DomainEvent]], None], limit: int = 500) -> int:
+    """Hand the next batch of events to ``handle`` and move the consumer past them, in one transaction:
+    whatever ``handle`` writes commits together with the new position, or neither does. Two workers running
+    the same consumer take turns on its position row. Returns how many events were handled."""
+    bound_head = events_head()  # before the lock: a new consumer starts at the head of this moment
+    with transaction.atomic():
+        position, _ = ConsumerPosition.objects.select_for_update().get_or_create(
+            name=consumer, defaults={"xid": bound_head.xid, "event_id": bound_head.event_id}
+        )
+        batch = events_after(Position(position.xid, position.event_id), limit=limit)
+        if not batch:
+            return 0
+        handle(batch)
+        last = batch[-1]
+        position.xid, position.event_id, position.updated_at = last.xid, last.pk, timezone.now()
+        position.save(update_fields=["xid", "event_id", "updated_at"])
+    return len(batch)
