@@ -14,17 +14,26 @@ order because the second action waits on the first one's row lock, and so begins
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from celery import current_app
+
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
 from foundation.models import ConsumerPosition, DomainEvent
 
+logger = logging.getLogger(__name__)
+
 MENTION_LABEL = "inbox.Mention"
+WAKE_KEY = "events:wake:{}"
+WAKE_PENDING_SECONDS = 30  # a wake whose task never started (a lost message) blocks others this long at most
 
 
 def _actor(user: Any) -> Any:
@@ -53,6 +62,7 @@ def event_record(
     """One domain event in the caller's transaction; ``actor`` None (or anonymous) means the system did it.
     ``teams`` defaults to the object's own team."""
     mention_id, team_ids = _about(obj, teams)
+    _wake_after_commit()
     return DomainEvent.objects.create(
         actor=_actor(actor),
         verb=verb,
@@ -96,7 +106,31 @@ def events_record_many(
                 team_ids=team_ids,
             )
         )
+    _wake_after_commit()
     DomainEvent.objects.bulk_create(rows, batch_size=1000)
+
+
+def _wake_after_commit() -> None:
+    """Once per transaction, wake the consumers when it commits (beat runs them every few seconds too)."""
+    if not any(hook[1] is events_wake for hook in connection.run_on_commit):
+        transaction.on_commit(events_wake)
+
+
+def events_wake() -> None:
+    """Queue each consumer's task (``SOCIALOPS_EVENT_CONSUMERS``) unless one is already queued and not yet
+    started: a queued task reads everything committed before it starts, so one is enough. Best effort: a
+    consumer not woken now is run by beat within seconds."""
+    for task in settings.SOCIALOPS_EVENT_CONSUMERS:
+        try:
+            if cache.add(WAKE_KEY.format(task), 1, timeout=WAKE_PENDING_SECONDS):
+                current_app.send_task(task)
+        except Exception:  # a lost wake costs latency, never an event
+            logger.warning("could not wake the event consumer %s", task, exc_info=True)
+
+
+def consumer_woke(*, task: str) -> None:
+    """A consumer's task calls this first: later commits wake a new run, which reads what this one missed."""
+    cache.delete(WAKE_KEY.format(task))
 
 
 @dataclass(frozen=True)
