@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import current_app
-
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
