@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "inbox",
     "routing",
     "users",
+    "integrations",
 ]
 
 MIDDLEWARE = [
