@@ -7,8 +7,8 @@ the live stream's relay) reads them with ``events_consume`` in order and remembe
 same transaction as its own writes, so a consumer that was down catches up and nothing is handled twice.
 
 Order: on PostgreSQL, events are read in (writing transaction id, event id) order, and only from
-transactions older than every transaction still running (the snapshot's ``xmin``), so an event whose
-transaction commits after a later one's is waited for, never skipped. Two events of one mention keep their
+transactions older than every transaction of this database still running, so an event whose transaction
+commits after a later one's is waited for, never skipped. Two events of one mention keep their
 order because the second action waits on the first one's row lock, and so begins writing after it.
 """
 
@@ -24,6 +24,7 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from foundation.models import ConsumerPosition, DomainEvent
@@ -61,7 +62,7 @@ def event_record(
     """One domain event in the caller's transaction; ``actor`` None (or anonymous) means the system did it.
     ``teams`` defaults to the object's own team."""
     mention_id, team_ids = _about(obj, teams)
-    _wake_after_commit()
+    events_wake_after_commit()
     return DomainEvent.objects.create(
         actor=_actor(actor),
         verb=verb,
@@ -105,11 +106,11 @@ def events_record_many(
                 team_ids=team_ids,
             )
         )
-    _wake_after_commit()
+    events_wake_after_commit()
     DomainEvent.objects.bulk_create(rows, batch_size=1000)
 
 
-def _wake_after_commit() -> None:
+def events_wake_after_commit() -> None:
     """Once per transaction, wake the consumers when it commits (beat runs them every few seconds too)."""
     if not any(hook[1] is events_wake for hook in connection.run_on_commit):
         transaction.on_commit(events_wake)
@@ -147,23 +148,44 @@ def events_head() -> Position:
     return Position(newest["xid"], newest["id"]) if newest else Position(0, 0)
 
 
-def _visible_before() -> int | None:
-    """The oldest transaction still running: events of older transactions are all committed or gone."""
+# The oldest transaction of this database still running, as a 64-bit id: the transactions the statement's
+# snapshot saw in progress (xid8) that pg_stat_activity places in this database (it shows 32-bit ids), or,
+# when there are none, the snapshot's first unassigned id. Other databases of the cluster cannot write our
+# events, so their long transactions (a report in another database, a test suite) never hold ours back.
+# It reads other sessions' transaction ids, which PostgreSQL shows to sessions of the same role (or with
+# pg_read_all_stats): the web, worker and beat processes connect as one role.
+_FINISHED_BEFORE_SQL = """
+SELECT coalesce(
+    (SELECT min(x::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+     WHERE (x::text::bigint & 4294967295) IN (
+         SELECT backend_xid::text::bigint FROM pg_stat_activity
+         WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid())),
+    pg_snapshot_xmax(pg_current_snapshot())::text::bigint),
+    pg_current_xact_id_if_assigned()::text::bigint
+"""
+
+
+def _finished_before() -> tuple[int, int | None] | None:
+    """The oldest transaction of this database still running (events of older ones are all committed or
+    gone) and the caller's own transaction, whose events it sees already."""
     if connection.vendor != "postgresql":
         return None  # one writer at a time: ids already follow commit order
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-        return cursor.fetchone()[0]
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # pg_stat_activity as of now, not of an earlier read
+        cursor.execute(_FINISHED_BEFORE_SQL)
+        bound, own = cursor.fetchone()
+    return bound, own
 
 
 def events_after(position: Position, *, limit: int) -> list[DomainEvent]:
     """Up to ``limit`` events after ``position`` in consumer order, only from finished transactions."""
-    bound = _visible_before()
+    finished = _finished_before()
     rows = DomainEvent.objects.filter(xid__isnull=False).extra(
         where=["(xid, id) > (%s, %s)"], params=[position.xid, position.event_id]
     )
-    if bound is not None:
-        rows = rows.filter(xid__lt=bound)
+    if finished is not None:
+        xmin, own = finished
+        rows = rows.filter(Q(xid__lt=xmin) | Q(xid=own)) if own is not None else rows.filter(xid__lt=xmin)
     return list(rows.order_by("xid", "id")[:limit])
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from channels.connectors.base import Post, PostTimeRefused, RejectedItem, post_time_checked
 from channels.models import Channel, QuarantinedItem
+from foundation.events import events_record_many, events_wake_after_commit
 from inbox import bulk_postgresql
 from inbox.models import LANGUAGE_MAX_LENGTH, Author, Mention, MentionChannel
 from inbox.payloads import payload_json, payload_value, storable_text
@@ -154,6 +155,8 @@ def mentions_ingest(
                 _routing_followup(lambda: routing.mentions_route(mention_ids=inserted))
         else:
             inserted = []
+        if inserted:
+            _received_record(inserted, channel=channel, now=now)
         if quarantine is not None:
             _quarantine(channel, quarantine, [(posts[r.index], r.reason) for r in rejected])
         if cursor is not None:
@@ -223,6 +226,23 @@ def _edits_apply(posts: list[Post], *, channel: Channel, now: datetime) -> tuple
     )
     older = sum(len(newer) - 1 for newer in versions.values())
     return rest, len(updated), older
+
+
+def _received_record(mention_ids: Sequence[int], *, channel: Channel, now: datetime) -> None:
+    """One ``mention.received`` domain event per new mention, in the ingest's transaction and in one
+    statement: the consumers (webhooks, rollups) learn of every stored post exactly once."""
+    if connection.vendor == "postgresql":
+        bulk_postgresql.mentions_received_record(mention_ids, channel_id=channel.pk, now=now)
+    else:
+        mentions = list(Mention.objects.filter(pk__in=mention_ids).only("id", "team_id", "network"))
+        events_record_many(
+            actor=None,
+            verb="mention.received",
+            objects=mentions,
+            before=[{} for _ in mentions],
+            after=[{"channel_id": channel.pk, "team_id": m.team_id} for m in mentions],
+        )
+    events_wake_after_commit()
 
 
 def _routing_followup(work: Callable[[], object]) -> None:
