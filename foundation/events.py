@@ -171,7 +171,7 @@ def _finished_before() -> tuple[int, int | None] | None:
     if connection.vendor != "postgresql":
         return None  # one writer at a time: ids already follow commit order
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")  # pg_stat_activity as of now, not of an earlier read
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # pg_stat_activity as of now, not as first read
         cursor.execute(_FINISHED_BEFORE_SQL)
         bound, own = cursor.fetchone()
     return bound, own
