@@ -12,8 +12,8 @@ from typing import Any
 
 from channels.connectors.base import AuthorData, Post, PostTimeRefused, post_time_checked
 from channels.connectors.registry import registered_networks
+from foundation.parsers import json_loads_checked
 from inbox.models import Mention
-from socialops.parsers import json_loads_checked
 
 REQUIRED_FIELDS = ("external_id", "text", "author_handle", "created_at")
 # The longest post a network lets someone else write, which is not the limit of what we may reply: X's
@@ -145,7 +145,7 @@ def text_problems(text: str, *, network: str, kind: str) -> list[str]:
 
 def line_loads(text: str) -> Any:
     """One line's JSON: NaN and Infinity (which Python accepts and JSON does not), nesting deeper than
-    ``socialops.parsers.MAX_JSON_DEPTH`` and lone surrogates are refused with a ``ValueError``."""
+    ``foundation.parsers.MAX_JSON_DEPTH`` and lone surrogates are refused with a ``ValueError``."""
     return json_loads_checked(text, parse_constant=_refuse_constant)
 
 

@@ -23,9 +23,9 @@ from django.contrib.auth import get_user_model
 
 from channels.connectors.registry import network_choices
 from channels.models import Channel, Segment
+from foundation.parsers import JsonRefused, json_loads_checked
 from routing.facts import AUTHOR_TAGS, INTENTS, KINDS, PRIORITIES
 from routing.rules import RuleError
-from socialops.parsers import JsonRefused, json_loads_checked
 from teams.models import Team
 
 RULE_NAME_MAX = 120  # Rule.name's length

@@ -319,7 +319,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # Ours first: refuses deep nesting and lone surrogates with a 400 instead of a 500.
     "DEFAULT_PARSER_CLASSES": [
-        "socialops.parsers.JSONParser",
+        "foundation.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],

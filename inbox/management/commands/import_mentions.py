@@ -38,10 +38,10 @@ from channels.command_args import channel_from_slug, positive_int
 from channels.connectors.base import Post
 from channels.connectors.registry import registered_networks
 from channels.models import Channel, QuarantinedItem
+from foundation.parsers import JsonRefused
 from inbox.lines import LineRefused, json_type, line_loads, post_from_object
 from inbox.payloads import storable_value
 from inbox.services import mentions_ingest
-from socialops.parsers import JsonRefused
 
 DEFAULT_BATCH_SIZE = 500  # lines per ingest pass: set-based enough to be fast, short enough per transaction
 REJECTIONS_SHOWN = 20  # enough to see what is wrong with an export; the rest is in the quarantine table

@@ -7,8 +7,8 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from foundation.parsers import JsonRefused, json_loads_checked
 from inbox.models import Mention, Note
-from socialops.parsers import JsonRefused, json_loads_checked
 from tests.factories import MembershipFactory, MentionFactory, UserFactory, segment
 from users.models import ApiToken
 
