@@ -13,8 +13,8 @@ ROUNDS = 5
 
 
 def run(report: Report, *, quick: bool = False) -> None:
-    from channels.tasks import channel_pull_task
     from inbox.models import Mention
+    from inbox.tasks import channel_pull_task
 
     pulls = 4 if quick else PULLS
     rounds = 2 if quick else ROUNDS

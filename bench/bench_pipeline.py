@@ -45,8 +45,8 @@ def run(report: Report, *, quick: bool = False) -> None:
 
 def _round(name: str, *, channels: int, backlog: int) -> float:
     from channels.models import Channel, Network, Segment
-    from channels.tasks import channel_pull_task
     from inbox.models import Mention
+    from inbox.tasks import channel_pull_task
 
     segments = list(Segment.objects.order_by("position"))
     created = [

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,18 +20,51 @@ from channels.connectors.base import (
     Page,
     RateLimited,
     RateLimitInfo,
+    RejectedItem,
     StreamStatus,
     UsageCapped,
 )
 from channels.connectors.registry import connector_for
 from channels.models import Channel, RateBudget
 from foundation.events import event_record
-from inbox.services import Quarantine, mentions_ingest
 
 logger = logging.getLogger(__name__)
 
 MAX_PAGES_PER_PULL = 10  # bounds one task's run time; the next pull continues from the stored cursor
 MAX_PARTIAL_ERRORS_KEPT = 20  # what the channel page shows of what the network left out; the rest is counted
+
+
+@dataclass(frozen=True)
+class Quarantine:
+    """Where refused items go: posts the ingest refuses and items the connector could not parse are kept
+    in the quarantine table, in the same transaction as the rest of the page."""
+
+    source: str  # a QuarantinedItem.Source value
+    connector_rejected: Sequence[RejectedItem] = ()
+
+
+class StoredPage(Protocol):
+    """What storing a page reports back (the inbox's ``IngestResult``)."""
+
+    @property
+    def inserted(self) -> int: ...
+
+    duplicates: int
+    rejected: Sequence[Any]
+
+
+class PageStore(Protocol):
+    """Stores a page of posts received on a channel together with the cursor that follows it, in one
+    transaction (the inbox's ``mentions_ingest``)."""
+
+    def __call__(
+        self,
+        *,
+        channel: Channel,
+        posts: Sequence[Any],
+        cursor: Mapping[str, Any] | None = None,
+        quarantine: Quarantine | None = None,
+    ) -> StoredPage: ...
 
 
 @dataclass(frozen=True)
@@ -92,10 +125,15 @@ class ChannelCredentialsGuard:
             return dict(refreshed)
 
 
-def channel_pull(
-    *, channel_id: int, connector: Connector | None = None, max_pages: int = MAX_PAGES_PER_PULL
+def channel_pull_into(
+    *,
+    channel_id: int,
+    store: PageStore,
+    connector: Connector | None = None,
+    max_pages: int = MAX_PAGES_PER_PULL,
 ) -> PullResult:
-    """Fetch pages from the channel's stored cursor and ingest each; record the outcome on the channel.
+    """Fetch pages from the channel's stored cursor and hand each to ``store`` with the cursor that
+    follows it; record the outcome on the channel. The inbox stores them (``inbox.pulls.channel_pull``).
 
     Each page is stored together with the cursor that follows it, so an interrupted pull resumes where the
     last stored page ended. ``ConnectorUnavailable`` is re-raised after it is recorded, for the task to retry;
@@ -107,7 +145,7 @@ def channel_pull(
     ref = channel_ref(channel)
     try:
         connector = connector or connector_for(channel.network)
-        result = _pull_within_budget(channel, connector, ref, max_pages)
+        result = _pull_within_budget(channel, connector, ref, max_pages, store)
     except Exception as exc:
         # Whatever went wrong, the channel page says so; the worker's log keeps the traceback.
         _record(channel, PullResult(channel_id=channel_id, outcome="crashed", error=_crash_text(exc)))
@@ -122,7 +160,7 @@ def channel_pull(
 
 
 def _pull_within_budget(
-    channel: Channel, connector: Connector, ref: ChannelRef, max_pages: int
+    channel: Channel, connector: Connector, ref: ChannelRef, max_pages: int, store: PageStore
 ) -> PullResult:
     """The pull, unless every endpoint it needs has no calls left; endpoints with no calls left are the
     connector's to skip, so the channel's other streams are read."""
@@ -138,15 +176,17 @@ def _pull_within_budget(
             error=f"no calls left until {spent_until.isoformat(timespec='seconds')}",
             retry_after=max(1.0, wait),
         )
-    return _pull_pages(channel, connector, replace(ref, budget_spent_until=spent), max_pages)
+    return _pull_pages(channel, connector, replace(ref, budget_spent_until=spent), max_pages, store)
 
 
 def _crash_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
-def _pull_pages(channel: Channel, connector: Connector, ref: ChannelRef, max_pages: int) -> PullResult:
-    """Fetch and ingest up to ``max_pages`` pages; the connector's own errors become the result."""
+def _pull_pages(
+    channel: Channel, connector: Connector, ref: ChannelRef, max_pages: int, store: PageStore
+) -> PullResult:
+    """Fetch and store up to ``max_pages`` pages; the connector's own errors become the result."""
     channel_id = channel.pk
     cursor = dict(channel.cursor or {})
     totals = {"pages": 0, "fetched": 0, "inserted": 0, "duplicates": 0, "rejected": 0}
@@ -158,7 +198,7 @@ def _pull_pages(channel: Channel, connector: Connector, ref: ChannelRef, max_pag
             page = connector.fetch(ref, cursor)
             last_page = page
             partial_errors.extend(page.partial_errors)
-            ingested = mentions_ingest(
+            ingested = store(
                 channel=channel,
                 posts=page.posts,
                 cursor=page.cursor,

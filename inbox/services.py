@@ -13,8 +13,9 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from channels.connectors.base import Post, PostTimeRefused, RejectedItem, post_time_checked
+from channels.connectors.base import Post, PostTimeRefused, post_time_checked
 from channels.models import Channel, QuarantinedItem
+from channels.services import Quarantine
 from foundation.events import events_record_many, events_wake_after_commit
 from inbox import bulk_postgresql
 from inbox.models import LANGUAGE_MAX_LENGTH, Author, Mention, MentionChannel
@@ -57,15 +58,6 @@ class CleanedPost(NamedTuple):
     handle: str
     display_name: str
     follower_count: int
-
-
-@dataclass(frozen=True)
-class Quarantine:
-    """Where refused items go: posts the ingest refuses and items the connector could not parse are kept
-    in the quarantine table, in the same transaction as the rest of the page."""
-
-    source: str  # a QuarantinedItem.Source value
-    connector_rejected: Sequence[RejectedItem] = ()
 
 
 @dataclass(frozen=True)

@@ -200,7 +200,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 SOCIALOPS_PULL_TICK_SECONDS = env.float("SOCIALOPS_PULL_TICK_SECONDS", default=5.0)
 CELERY_BEAT_SCHEDULE = {
     "pull-due-channels": {
-        "task": "channels.tasks.channels_pull_due",
+        "task": "inbox.tasks.channels_pull_due",
         "schedule": timedelta(seconds=SOCIALOPS_PULL_TICK_SECONDS),
         "options": {"expires": SOCIALOPS_PULL_TICK_SECONDS * 4},
     },

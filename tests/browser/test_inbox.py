@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import expect
 
 from channels.connectors.simulated import SimulatedConnector
-from channels.services import channel_pull
 from inbox.models import Mention, Reply, SavedView
+from inbox.pulls import channel_pull
 from inbox.triage import note_add
 from routing.models import Correction
 from tests.browser.inbox_page import (

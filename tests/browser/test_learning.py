@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import expect
 
 from channels.connectors.simulated import SimulatedConnector
-from channels.services import channel_pull
 from inbox.models import Mention
+from inbox.pulls import channel_pull
 from routing.models import Correction, ModelVersion
 from routing.tasks import classifier_train_task
 from tests.browser.inbox_page import (

@@ -19,8 +19,8 @@ from django.test import Client
 from django.urls import reverse
 
 from channels.models import Channel
-from channels.services import channel_pull
 from inbox.models import Author, Mention, Reply
+from inbox.pulls import channel_pull
 from inbox.replies import reply_deliver
 from inbox.triage import TriageError, reply_create
 from tests.channels.connectors import bluesky_api as bsky

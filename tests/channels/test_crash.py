@@ -15,8 +15,8 @@ from django.conf import settings
 from django.db import connection
 
 from channels.models import Channel
-from channels.tasks import channel_pull_task
 from inbox.models import Mention, MentionChannel
+from inbox.tasks import channel_pull_task
 from socialops.celery import app as celery_app
 from tests.factories import ChannelFactory
 

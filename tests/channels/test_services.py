@@ -24,9 +24,10 @@ from channels.connectors.base import (
     RejectedItem,
 )
 from channels.models import Channel, QuarantinedItem, RateBudget
-from channels.services import channel_pull, channels_claim_due
+from channels.services import channels_claim_due
 from foundation.models import DomainEvent
 from inbox.models import Mention
+from inbox.pulls import channel_pull
 from tests.factories import ChannelFactory
 
 

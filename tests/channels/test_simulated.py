@@ -567,7 +567,7 @@ def test_the_bluesky_shape_changes_how_posts_look_not_what_the_stream_holds() ->
 
 @pytest.mark.django_db
 def test_bluesky_shaped_posts_are_stored_with_their_long_ids() -> None:
-    from channels.services import channel_pull
+    from inbox.pulls import channel_pull
     from tests.factories import ChannelFactory
 
     channel = ChannelFactory(

@@ -8,8 +8,8 @@ from django.core.cache import cache
 from channels.connectors.simulated import SimulatedConnector
 from channels.models import Channel
 from channels.services import channel_ref
-from channels.tasks import channel_pull_task, channels_pull_due
 from inbox.models import Mention, MentionChannel
+from inbox.tasks import channel_pull_task, channels_pull_due
 from tests.conftest import wait_until
 from tests.factories import ChannelFactory, segment
 

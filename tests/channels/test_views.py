@@ -20,9 +20,10 @@ from django.utils import timezone
 from channels.connectors.simulated import SimulatedConnector
 from channels.connectors.x.connect import channel_connect_x
 from channels.models import Channel
-from channels.services import channel_pull, channels_claim_due
+from channels.services import channels_claim_due
 from foundation.models import DomainEvent
 from inbox.models import Mention
+from inbox.pulls import channel_pull
 from teams.models import Membership, Team
 from tests.factories import ChannelFactory, MembershipFactory, UserFactory, segment
 

@@ -20,9 +20,10 @@ from django.utils import timezone
 
 from channels.connectors.x import DM_EVENTS_ENDPOINT, MENTIONS_ENDPOINT, SEARCH_ENDPOINT, XConnector
 from channels.models import Channel, RateBudget, Segment
-from channels.services import channel_credentials_store_refreshed, channel_pull, channel_ref
+from channels.services import channel_credentials_store_refreshed, channel_ref
 from foundation.models import DomainEvent
 from inbox.models import Mention
+from inbox.pulls import channel_pull
 from tests.factories import ChannelFactory, TeamFactory, UserFactory, segment
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,9 @@ from django.db import DatabaseError, connection
 
 from channels.connectors.base import EARLIEST_POST_AT, AuthorData, Post
 from channels.models import Channel, QuarantinedItem
+from channels.services import Quarantine
 from inbox.models import Author, Mention, MentionChannel
-from inbox.services import Quarantine, mentions_ingest
+from inbox.services import mentions_ingest
 from tests.factories import ChannelFactory, segment
 
 POSTED = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)

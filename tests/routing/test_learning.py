@@ -14,9 +14,9 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from channels.connectors.simulated import SimulatedConnector
-from channels.services import channel_pull
 from foundation.models import DomainEvent
 from inbox.models import Mention, Reply
+from inbox.pulls import channel_pull
 from routing import learning, services
 from routing.models import Correction, Escalation, ModelVersion
 from routing.owners import CORRECTION_WEIGHT, OwnerModel

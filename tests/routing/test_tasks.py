@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from channels.tasks import channel_pull_task
 from foundation.models import DomainEvent
 from inbox.models import Mention
+from inbox.tasks import channel_pull_task
 from routing.models import Escalation
 from tests.conftest import wait_until
 from tests.factories import ChannelFactory, segment

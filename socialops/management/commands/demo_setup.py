@@ -12,8 +12,8 @@ from django.db import transaction
 
 from channels.connectors.simulated import BLUESKY_SHAPE, SHAPE_CREDENTIAL, SimulatedConnector
 from channels.models import Channel, Network, Segment
-from channels.services import channel_pull
 from inbox.models import SlaPolicy
+from inbox.pulls import channel_pull
 from teams.models import Membership, Team
 from teams.roles import ADMINS_GROUP
 

@@ -42,8 +42,8 @@ from channels.connectors.mastodon import (
 )
 from channels.connectors.mastodon import client as mastodon_module
 from channels.connectors.registry import connector_for
-from channels.services import channel_pull
 from inbox.models import Mention
+from inbox.pulls import channel_pull
 from tests.factories import ChannelFactory
 
 INSTANCE = "https://mastodon.example"

@@ -43,8 +43,13 @@ from channels.connectors.base import (
 )
 from channels.connectors.registry import connector_for
 from channels.models import Channel, QuarantinedItem
-from channels.services import channel_credentials_store_refreshed, channel_ref, rate_budgets_record
-from inbox.services import Quarantine, mentions_ingest
+from channels.services import (
+    Quarantine,
+    channel_credentials_store_refreshed,
+    channel_ref,
+    rate_budgets_record,
+)
+from inbox.services import mentions_ingest
 
 DEFAULT_MAX_PAGES = 1000  # 100,000 posts at X's page size: a generous night's backfill, never an endless one
 
