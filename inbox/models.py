@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from channels.connectors.registry import network_label
 from channels.models import Channel
+from routing.models import SentimentLabel
 from teams.models import Team
 
 
@@ -72,10 +73,9 @@ class Mention(models.Model):
         HIGH = 30, "High"
         URGENT = 40, "Urgent"
 
-    class SentimentLabel(models.TextChoices):
-        NEGATIVE = "negative", "Negative"
-        NEUTRAL = "neutral", "Neutral"
-        POSITIVE = "positive", "Positive"
+    SentimentLabel = (
+        SentimentLabel  # routing's labels: the mention stores what routing's sentiment model says
+    )
 
     network = models.CharField(max_length=20)  # a registered network (channels.connectors.registry)
     external_id = models.CharField(max_length=300)  # an at:// URI on Bluesky, 70 characters and more

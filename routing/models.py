@@ -8,9 +8,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from channels.models import Segment
-from inbox.models import Mention
 from routing.facts import INTENTS
 from teams.models import Team
+
+
+class SentimentLabel(models.TextChoices):
+    """The tone routing's sentiment model gives a post, and agents correct."""
+
+    NEGATIVE = "negative", "Negative"
+    NEUTRAL = "neutral", "Neutral"
+    POSITIVE = "positive", "Positive"
 
 
 class Escalation(models.Model):
@@ -22,7 +29,7 @@ class Escalation(models.Model):
         BOUNCED = "bounced", "Bounced back"
         ESCALATED_TO_LEAD = "to_lead", "Escalated to lead"
 
-    mention = models.ForeignKey(Mention, on_delete=models.CASCADE, related_name="escalations")
+    mention = models.ForeignKey("inbox.Mention", on_delete=models.CASCADE, related_name="escalations")
     from_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="escalations_sent")
     to_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="escalations_received")
     reason = models.TextField()
@@ -161,7 +168,9 @@ class Correction(models.Model):
         BOUNCE = "bounce", "Escalation bounced"
         KEEP = "keep", "Kept by the lead"
 
-    mention = models.ForeignKey(Mention, on_delete=models.SET_NULL, null=True, related_name="corrections")
+    mention = models.ForeignKey(
+        "inbox.Mention", on_delete=models.SET_NULL, null=True, related_name="corrections"
+    )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     text = models.TextField(help_text="The post's text when it was corrected; training keeps working after.")
     intent_before = models.CharField(max_length=30, blank=True)
@@ -183,12 +192,12 @@ class SentimentCorrection(models.Model):
     sentiment adjustment (``routing.sentiment.SentimentAdjustment``)."""
 
     mention = models.ForeignKey(
-        Mention, on_delete=models.SET_NULL, null=True, related_name="sentiment_corrections"
+        "inbox.Mention", on_delete=models.SET_NULL, null=True, related_name="sentiment_corrections"
     )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     text = models.TextField(help_text="The post's text when it was corrected; training keeps working after.")
-    label_before = models.CharField(max_length=10, choices=Mention.SentimentLabel.choices, blank=True)
-    label_after = models.CharField(max_length=10, choices=Mention.SentimentLabel.choices)
+    label_before = models.CharField(max_length=10, choices=SentimentLabel.choices, blank=True)
+    label_after = models.CharField(max_length=10, choices=SentimentLabel.choices)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
