@@ -53,7 +53,7 @@ def area_database(template: str, area: str) -> Iterator[None]:
     from django.core.cache import cache
     from django.db import connection
 
-    from routing.services import caches_forget
+    from routing.pipeline import caches_forget
 
     name = f"{template}_{area}"[:63]
     connection.close()

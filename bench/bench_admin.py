@@ -1,6 +1,6 @@
 """admin.*: a backtest of a 1,000-rule draft over 100,000 stored mentions, end to end through the task the
 rule builder's Backtest button queues (``routing.tasks.rules_backtest_task``, run in this process): the draft
-read from the cache, ``routing.services.rules_backtest`` loading the mentions' facts from PostgreSQL batch by
+read from the cache, ``routing.backtest.rules_backtest`` loading the mentions' facts from PostgreSQL batch by
 batch and deciding each twice (published rules, draft), progress and the report written to the cache.
 
 - ``backtest_1000_rules_100k_s``: seconds for that backtest (issue 6 asks for under 20).
@@ -58,7 +58,7 @@ def run(report: Report, *, quick: bool = False) -> None:
     from django.core.cache import cache
     from django.db import connection
 
-    from routing import services
+    from routing import learning, rulesets
     from routing.tasks import backtest_keys, rules_backtest_task
 
     count = QUICK_MENTIONS if quick else MENTIONS
@@ -74,8 +74,8 @@ def run(report: Report, *, quick: bool = False) -> None:
         cursor.execute("VACUUM ANALYZE inbox_mention, inbox_author, inbox_mentionchannel")
 
     # A worker that routes mentions has these loaded already; the draft is compiled inside the timing.
-    services.rule_set_current()
-    services.classifier_current()
+    rulesets.rule_set_current()
+    learning.classifier_current()
     draft = [DRAFT_RULE if rule["id"] == EDITED_RULE else rule for rule in rules]
     backtest_id = "b" * 32
     draft_key, progress_key = backtest_keys(backtest_id)
@@ -135,7 +135,7 @@ def _organisation() -> None:
 
 def _publish(rules: list[dict[str, Any]]) -> None:
     """The 1,000 rules as Rule rows, published as the current version."""
-    from routing import services
+    from routing import rulesets
     from routing.models import Rule
 
     Rule.objects.bulk_create(
@@ -150,7 +150,7 @@ def _publish(rules: list[dict[str, Any]]) -> None:
         for index, rule in enumerate(rules, start=1)
     )
     started = time.perf_counter()
-    services.rule_set_publish(summary=f"{len(rules):,} rules")
+    rulesets.rule_set_publish(summary=f"{len(rules):,} rules")
     print(f"    published {len(rules):,} rules in {time.perf_counter() - started:.1f}s", flush=True)
 
 
@@ -161,13 +161,13 @@ def _store(count: int) -> None:
 
     from channels.models import Channel
     from inbox.models import Author, Mention, MentionChannel
-    from routing import services
+    from routing import learning, rulesets
     from routing.engine import decide_many
     from teams.models import Team
 
     posts = bench_posts(count)
-    rule_set = services.rule_set_current()
-    decisions = decide_many(posts, rule_set, services.classifier_current())
+    rule_set = rulesets.rule_set_current()
+    decisions = decide_many(posts, rule_set, learning.classifier_current())
     team_ids = dict(Team.objects.values_list("slug", "id"))
     channel_ids = dict(Channel.objects.values_list("slug", "id"))
     now = timezone.now()
@@ -241,8 +241,8 @@ def _author_row(facts: Any, now: Any) -> list[Any]:
 
 def _mention_row(i: int, facts: Any, d: Any, *, created: Any, author: int, team: int) -> list[Any]:
     """A mention as the ingest stores it and routing leaves it."""
+    from routing.decisions import decision_record
     from routing.facts import PRIORITIES
-    from routing.services import decision_record
 
     c = facts.classification
     return [

@@ -28,8 +28,9 @@ def run(report: Report, *, quick: bool = False) -> None:
     from django.utils import timezone
 
     from foundation.models import DomainEvent
+    from inbox.actions.assignment import mentions_auto_assign
     from inbox.models import Author, Mention
-    from teams.assignment import LOAD_STATUSES, mentions_auto_assign
+    from teams.assignment import LOAD_STATUSES
     from teams.models import Membership, Team
 
     rounds = 2 if quick else ROUNDS

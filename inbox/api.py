@@ -1,7 +1,7 @@
 """REST API views under /api/v1/: one view per operation, thin.
 
 Each view parses its input with its own serializer, reads through ``inbox.selectors`` (so a mention the
-user may not see is a 404 on every endpoint) and calls one service of ``inbox.triage`` or
+user may not see is a 404 on every endpoint) and calls one action of ``inbox.actions`` or
 ``inbox.services``. A refused action (``TriageError``) is a 400 with ``{"detail": why}``; someone else
 holding the mention, or having replied since, is a 409.
 """
@@ -21,6 +21,23 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from inbox import serializers as s
+from inbox.actions.base import TriageError
+from inbox.actions.escalations import escalation_accept, escalation_bounce, escalation_of
+from inbox.actions.replies import ReplyCollision, reply_approve, reply_create, reply_reject, reply_retry
+from inbox.actions.routing import mention_owner_decide, mention_reroute, mention_sentiment_correct
+from inbox.actions.triage import (
+    AssignmentConflict,
+    mention_assign,
+    mention_close,
+    mention_label,
+    mention_mark_not_spam,
+    mention_mark_spam,
+    mention_prioritize,
+    mention_reopen,
+    mention_snooze,
+    mentions_bulk_apply,
+    note_add,
+)
 from inbox.models import Mention, Reply
 from inbox.selectors import (
     channels_visible_to,
@@ -32,31 +49,6 @@ from inbox.selectors import (
     teams_visible_to,
 )
 from inbox.services import mentions_ingest
-from inbox.triage import (
-    AssignmentConflict,
-    ReplyCollision,
-    TriageError,
-    escalation_accept_by,
-    escalation_bounce_by,
-    escalation_of,
-    mention_assign,
-    mention_close,
-    mention_label,
-    mention_mark_not_spam,
-    mention_mark_spam,
-    mention_owner_decide_by,
-    mention_prioritize,
-    mention_reopen,
-    mention_reroute_by,
-    mention_sentiment_correct_by,
-    mention_snooze,
-    mentions_bulk_apply,
-    note_add,
-    reply_approve,
-    reply_create,
-    reply_reject,
-    reply_retry,
-)
 from routing.models import Rule
 from teams.roles import user_is_admin
 
@@ -202,7 +194,7 @@ class MentionRerouteApi(InboxApi):
     def post(self, request: Request, mention_id: int) -> Response:
         mention = _mention(request, mention_id)
         data = _parse(s.RerouteIn, request.data)
-        moved = mention_reroute_by(actor=request.user, mention=mention, **data)
+        moved = mention_reroute(actor=request.user, mention=mention, **data)
         return Response(s.MentionOut(moved).data)
 
 
@@ -216,7 +208,7 @@ class MentionSentimentApi(InboxApi):
     def post(self, request: Request, mention_id: int) -> Response:
         mention = _mention(request, mention_id)
         data = _parse(s.SentimentIn, request.data)
-        corrected = mention_sentiment_correct_by(actor=request.user, mention=mention, label=data["label"])
+        corrected = mention_sentiment_correct(actor=request.user, mention=mention, label=data["label"])
         return Response(s.MentionOut(corrected).data)
 
 
@@ -235,7 +227,7 @@ class MentionOwnerApi(InboxApi):
     def post(self, request: Request, mention_id: int) -> Response:
         mention = _mention(request, mention_id)
         data = _parse(s.OwnerDecisionIn, request.data)
-        decided = mention_owner_decide_by(actor=request.user, mention=mention, team=data["team"])
+        decided = mention_owner_decide(actor=request.user, mention=mention, team=data["team"])
         return Response(s.MentionOut(decided).data)
 
 
@@ -372,7 +364,7 @@ class EscalationAcceptApi(InboxApi):
     )
     def post(self, request: Request, mention_id: int) -> Response:
         escalation = _open_escalation(request, mention_id)
-        return Response(s.EscalationOut(escalation_accept_by(actor=request.user, escalation=escalation)).data)
+        return Response(s.EscalationOut(escalation_accept(actor=request.user, escalation=escalation)).data)
 
 
 class EscalationBounceApi(InboxApi):
@@ -385,7 +377,7 @@ class EscalationBounceApi(InboxApi):
     def post(self, request: Request, mention_id: int) -> Response:
         escalation = _open_escalation(request, mention_id)
         data = _parse(s.BounceIn, request.data)
-        bounced = escalation_bounce_by(actor=request.user, escalation=escalation, **data)
+        bounced = escalation_bounce(actor=request.user, escalation=escalation, **data)
         return Response(s.EscalationOut(bounced).data)
 
 

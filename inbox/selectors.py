@@ -24,13 +24,14 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from channels.models import Channel, Segment
+from foundation.access import may_work_on
 from foundation.models import DomainEvent
 from inbox.models import Author, CannedResponse, Mention, MentionChannel, Note, Reply, SavedView
 from inbox.presence import viewers_of
 from inbox.search import sqlite_text_filter
 from routing.models import Escalation
 from teams.models import Membership, Team
-from teams.roles import user_is_admin, user_led_team_ids, user_team_ids
+from teams.roles import actor_of, user_is_admin, user_led_team_ids, user_team_ids
 
 INBOX_PAGE_SIZE = 50  # a screenful and a half on a laptop; more pages come by keyset, never OFFSET
 COUNT_CAP = 1000  # sidebar counts stop here ("999+"): an exact count over a big team costs tens of ms
@@ -127,9 +128,7 @@ def mention_get(*, user: AbstractBaseUser, mention_id: int, for_update: bool = F
 
 def mention_is_workable_by(*, user: AbstractBaseUser, mention: Mention) -> bool:
     """Whether the user may act on the mention (its team's members and admins), not only look at it."""
-    if user_is_admin(user):
-        return True
-    return mention.team_id is not None and mention.team_id in user_team_ids(user)
+    return may_work_on(actor_of(user), team_id=mention.team_id)
 
 
 # --- The list -----------------------------------------------------------------------------------------------

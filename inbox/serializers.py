@@ -15,11 +15,12 @@ from rest_framework import serializers
 
 from channels.connectors.registry import network_choices, registered_networks
 from channels.models import Channel, Segment
+from inbox.actions.escalations import escalation_of
+from inbox.actions.triage import BULK_ACTIONS, BULK_MAX, NOTE_MAX
 from inbox.forms import InboxFilterForm
 from inbox.lines import LineRefused, parse_created_at, post_from_object
 from inbox.models import Author, Mention, Note, Reply
 from inbox.selectors import INBOX_PAGE_SIZE, QUEUES, cursor_decode
-from inbox.triage import BULK_ACTIONS, BULK_MAX, NOTE_MAX, escalation_of
 from routing.facts import INTENTS
 from routing.models import Escalation, Rule
 from teams.models import Team

@@ -11,10 +11,10 @@ from django.core.cache import cache
 
 from channels.connectors.base import ConnectorUnavailable
 from channels.services import channels_claim_due
-from inbox import triage
+from inbox.actions import triage
+from inbox.actions.replies import ReplyDeferred, reply_deliver
 from inbox.models import Reply
 from inbox.pulls import channel_pull
-from inbox.replies import ReplyDeferred, reply_deliver
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def mentions_wake_task() -> int:
 def sla_tick_task() -> tuple[int, int]:
     """Start new SLA clocks, warn before breaches and raise breaches to team leads. Safe to repeat: each
     mention is warned once and raised once per clock."""
-    from inbox.sla import sla_tick
+    from inbox.actions.sla import sla_tick
 
     warned, breached = sla_tick()
     return len(warned), len(breached)

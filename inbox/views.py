@@ -27,7 +27,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from foundation.live import events_listen
-from inbox import triage
+from inbox.actions import escalations, replies, triage
+from inbox.actions import routing as routing_actions
 from inbox.forms import (
     BulkForm,
     InboxFilterForm,
@@ -316,7 +317,7 @@ def reroute(request: HttpRequest, mention: Mention) -> str | HttpResponse:
             reroute_form=form,
         )
     data = form.cleaned_data
-    moved = triage.mention_reroute_by(
+    moved = routing_actions.mention_reroute(
         actor=request.user, mention=mention, team=data["team"], intent=data["intent"], reason=data["reason"]
     )
     return f"Re-routed to {moved.team}." if moved.team else "Re-routed."
@@ -328,7 +329,7 @@ def owner_decide(request: HttpRequest, mention: Mention) -> str | HttpResponse:
     form = OwnerDecisionForm(request.POST)
     if not form.is_valid():
         raise triage.TriageError(" ".join([*form.non_field_errors(), *form.errors.get("team", [])]))
-    decided = triage.mention_owner_decide_by(
+    decided = routing_actions.mention_owner_decide(
         actor=request.user, mention=mention, team=form.cleaned_data["team"]
     )
     if not request.htmx:
@@ -344,7 +345,7 @@ def sentiment(request: HttpRequest, mention: Mention) -> str:
     label = request.POST.get("sentiment", "")
     if label not in Mention.SentimentLabel.values:
         raise triage.TriageError("Choose negative, neutral or positive.")
-    corrected = triage.mention_sentiment_correct_by(actor=request.user, mention=mention, label=label)
+    corrected = routing_actions.mention_sentiment_correct(actor=request.user, mention=mention, label=label)
     return f"Sentiment corrected to {corrected.get_sentiment_label_display().lower()}."
 
 
@@ -414,7 +415,7 @@ def reply(request: HttpRequest, mention: Mention) -> str | HttpResponse:
         return _action_response(request, mention.pk, error="Write a reply before sending.", reply_form=form)
     data = form.cleaned_data
     try:
-        sent = triage.reply_create(
+        sent = replies.reply_create(
             actor=request.user,
             mention=mention,
             text=data["text"],
@@ -422,7 +423,7 @@ def reply(request: HttpRequest, mention: Mention) -> str | HttpResponse:
             seen_reply_id=data["seen_reply_id"] or 0,
             confirm=data["confirm"],
         )
-    except triage.ReplyCollision as exc:
+    except replies.ReplyCollision as exc:
         return _action_response(request, mention.pk, collision=str(exc), reply_form=form)
     except triage.TriageError as exc:
         return _action_response(request, mention.pk, error=str(exc), reply_form=form)
@@ -435,19 +436,19 @@ def reply(request: HttpRequest, mention: Mention) -> str | HttpResponse:
 
 @_mention_action
 def escalation_accept(request: HttpRequest, mention: Mention) -> str:
-    escalation = triage.escalation_of(mention)
+    escalation = escalations.escalation_of(mention)
     if escalation is None:
         raise triage.TriageError("This mention has no escalation waiting.")
-    triage.escalation_accept_by(actor=request.user, escalation=escalation)
+    escalations.escalation_accept(actor=request.user, escalation=escalation)
     return f"Accepted for {escalation.to_team}."
 
 
 @_mention_action
 def escalation_bounce(request: HttpRequest, mention: Mention) -> str:
-    escalation = triage.escalation_of(mention)
+    escalation = escalations.escalation_of(mention)
     if escalation is None:
         raise triage.TriageError("This mention has no escalation waiting.")
-    triage.escalation_bounce_by(
+    escalations.escalation_bounce(
         actor=request.user, escalation=escalation, reason=request.POST.get("reason", "")
     )
     return f"Bounced back to {escalation.from_team}."
@@ -473,11 +474,11 @@ def _reply_action(action: Callable[..., Reply], done: str, *, fields: tuple[str,
     return run
 
 
-reply_approve = _reply_action(triage.reply_approve, "Reply approved and queued for sending.")
+reply_approve = _reply_action(replies.reply_approve, "Reply approved and queued for sending.")
 reply_reject = _reply_action(
-    triage.reply_reject, "Reply rejected; the agent sees your note.", fields=("note",)
+    replies.reply_reject, "Reply rejected; the agent sees your note.", fields=("note",)
 )
-reply_retry = _reply_action(triage.reply_retry, "Sending again.")
+reply_retry = _reply_action(replies.reply_retry, "Sending again.")
 
 
 # --- Bulk ---------------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ refused with the message naming the wrong part, and every change publishes a new
 from django import forms
 from django.contrib import admin
 
-from routing import services
+from routing import rulesets
 from routing.models import (
     Correction,
     Escalation,
@@ -43,7 +43,7 @@ class RuleForm(forms.ModelForm):
             "then": data.get("then"),
         }
         try:
-            validate_rule(spec, services.routing_context())
+            validate_rule(spec, rulesets.routing_context())
         except RuleError as exc:
             part = exc.path.rsplit(".", 1)[0] if exc.path else ""
             field = "when" if ".when" in f".{part}" else "then" if ".then" in f".{part}" else None
@@ -60,7 +60,7 @@ class RuleAdmin(admin.ModelAdmin):
     ordering = ["position", "id"]
 
     def save_model(self, request, obj, form, change):
-        services.rule_save(
+        rulesets.rule_save(
             user=request.user,
             name=obj.name,
             when=obj.when,
@@ -71,11 +71,11 @@ class RuleAdmin(admin.ModelAdmin):
         )
 
     def delete_model(self, request, obj):
-        services.rule_delete(user=request.user, rule=obj)
+        rulesets.rule_delete(user=request.user, rule=obj)
 
     def delete_queryset(self, request, queryset):
         for rule in queryset:
-            services.rule_delete(user=request.user, rule=rule)
+            rulesets.rule_delete(user=request.user, rule=rule)
 
 
 @admin.register(IntentRoute)
@@ -91,7 +91,7 @@ class IntentRouteAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         summary = f"{obj.intent} now owned by {obj.segment or 'the receiving team'}"
-        services.rule_set_publish(user=request.user, summary=summary)
+        rulesets.rule_set_publish(user=request.user, summary=summary)
 
 
 @admin.register(RoutingSettings)
@@ -103,7 +103,7 @@ class RoutingSettingsAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        services.rule_set_publish(user=request.user, summary="Routing settings changed")
+        rulesets.rule_set_publish(user=request.user, summary="Routing settings changed")
 
 
 @admin.register(RuleSetVersion)

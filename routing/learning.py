@@ -24,6 +24,7 @@ the versions and can make any of them active again (``model_version_activate``).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,10 +35,12 @@ from django.db import transaction
 from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
+from foundation.events import event_record
 from inbox.models import Mention, Reply
 from routing.classifier import IntentClassifier
 from routing.facts import INTENTS
-from routing.models import Correction, Escalation, ModelVersion
+from routing.loading import channel_facts, receiving_channels
+from routing.models import Correction, Escalation, ModelVersion, SentimentCorrection, SentimentState
 from routing.owners import (  # the pure training functions, re-exported: what the eval and benchmarks call
     CORRECTION_WEIGHT,
     HISTORY_WEIGHT,
@@ -49,6 +52,8 @@ from routing.owners import (  # the pure training functions, re-exported: what t
     temperature_cross_validated,
     with_intents,
 )
+from routing.rulesets import rule_set_current
+from routing.sentiment import SentimentAdjustment, SentimentModel, shipped_model
 from teams.models import Team
 
 logger = logging.getLogger(__name__)
@@ -176,12 +181,10 @@ def examples_collect(*, now: Any = None) -> list[Example]:
 
 def _receiving_teams(mention_ids: Sequence[int], slugs: dict[int, str]) -> dict[int, str]:
     """Mention id -> slug of the team of the account it first arrived on."""
-    from routing.services import _channel_facts, _receiving_channels
-
     first = {}
     for start in range(0, len(mention_ids), 5000):
-        first.update(_receiving_channels(mention_ids[start : start + 5000]))
-    channels = _channel_facts(set(first.values()))
+        first.update(receiving_channels(mention_ids[start : start + 5000]))
+    channels = channel_facts(set(first.values()))
     return {mention: channels.get(channel, ("", "", ""))[2] for mention, channel in first.items()}
 
 
@@ -211,8 +214,6 @@ def models_train(*, reason: str = "corrections", force: bool = False) -> ModelVe
     """Train a new version from every stored example; store it, and make it active when its backtest says
     it is not worse. None when nothing changed since the newest version (``force``: train anyway).
     The caller keeps two of these apart (the task's lock)."""
-    from routing.services import rule_set_current
-
     started = time.perf_counter()
     rule_set = rule_set_current()
     intent_teams = dict(rule_set.intent_teams)
@@ -344,8 +345,6 @@ def owner_temperature(
 
 def model_version_activate(*, version: ModelVersion, user: Any) -> ModelVersion:
     """Make ``version`` the one routing decides with (a rollback, or a version its backtest kept back)."""
-    from routing.services import _audit
-
     with transaction.atomic():
         before = ModelVersion.objects.filter(is_active=True).values_list("number", flat=True).first()
         ModelVersion.objects.filter(is_active=True).update(is_active=False)
@@ -353,9 +352,97 @@ def model_version_activate(*, version: ModelVersion, user: Any) -> ModelVersion:
         version.activated_at = timezone.now()
         version.activated_by = user if getattr(user, "pk", None) else None
         version.save(update_fields=["is_active", "activated_at", "activated_by"])
-        _audit(user, "model.activated", version, before={"active": before}, after={"active": version.number})
+        event_record(
+            actor=user,
+            verb="model.activated",
+            obj=version,
+            before={"active": before},
+            after={"active": version.number},
+        )
     return version
 
 
 def newest_correction_id() -> int:
     return Correction.objects.aggregate(n=Max("id"))["n"] or 0
+
+
+# --- The models in use, and the sentiment adjustment ----------------------------------------------------
+
+# The sentiment adjustment learns from the newest this many corrected posts (one label per post: the last).
+SENTIMENT_CORRECTIONS_MAX = 5000
+
+
+_classifier_lock = threading.Lock()
+
+
+# ((active ModelVersion pk, SentimentState pk), classifier with its owner model); 0: none yet
+_classifier: tuple[tuple[int, int], IntentClassifier] | None = None
+
+
+def classifier_current() -> IntentClassifier:
+    """The active model version (intent model and owner model, ``routing.learning``) with the newest
+    sentiment adjustment, loaded once per process per pair of versions; the seed intent model and the
+    untrained owner model (the intent map decides) before any training."""
+    global _classifier
+    active = ModelVersion.objects.filter(is_active=True).values_list("pk", flat=True).first() or 0
+    newest_sentiment = SentimentState.objects.order_by("-version").values_list("pk", flat=True).first() or 0
+    key = (active, newest_sentiment)
+    with _classifier_lock:
+        if _classifier is not None and _classifier[0] == key:
+            return _classifier[1]
+    trained = trained_load(ModelVersion.objects.get(pk=active) if active else None)
+    loaded = trained.intent
+    loaded.owner_model = trained.owner
+    loaded.sentiment = sentiment_model_current(state_id=newest_sentiment)
+    with _classifier_lock:
+        _classifier = (key, loaded)
+    return loaded
+
+
+def sentiment_model_current(*, state_id: int | None = None) -> SentimentModel:
+    """The shipped sentiment model with the organisation's newest adjustment (or the given state's)."""
+    if state_id is None:
+        state_id = SentimentState.objects.order_by("-version").values_list("pk", flat=True).first() or 0
+    if not state_id:
+        return shipped_model()
+    state = SentimentState.objects.get(pk=state_id)
+    return shipped_model().adjusted(SentimentAdjustment.load(bytes(state.state)))
+
+
+def sentiment_train() -> SentimentState | None:
+    """Train the sentiment adjustment again from the stored corrections when there is a new one; store it as
+    a new version. Trained from all of them each time (the newest SENTIMENT_CORRECTIONS_MAX posts, each with
+    its last label), so the result does not depend on how corrections were batched. None: nothing new."""
+    newest_id = SentimentCorrection.objects.aggregate(n=Max("id"))["n"]
+    current = SentimentState.objects.order_by("-version").first()
+    if newest_id is None or (current is not None and current.last_correction_id >= newest_id):
+        return None
+    latest: dict[Any, tuple[int, str, str]] = {}
+    for pk, mention_id, text, label in SentimentCorrection.objects.order_by("id").values_list(
+        "id", "mention_id", "text", "label_after"
+    ):
+        latest[mention_id if mention_id is not None else f"deleted-{pk}"] = (pk, text, label)
+    kept = sorted(latest.values())[-SENTIMENT_CORRECTIONS_MAX:]
+    adjustment = shipped_model().train_adjustment([(text, label) for _, text, label in kept])
+    with transaction.atomic():
+        state = SentimentState.objects.create(
+            version=(current.version if current else 0) + 1,
+            state=adjustment.dump(),
+            corrections=adjustment.corrections,
+            last_correction_id=newest_id,
+        )
+    logger.info("sentiment v%s learned from %s corrections", state.version, adjustment.corrections)
+    return state
+
+
+def classifier_train(*, reason: str = "corrections", force: bool = False) -> ModelVersion | None:
+    """Train the routing models again from every stored example (``routing.learning.models_train``); the new
+    version becomes active when its backtest says it is not worse. None when nothing changed."""
+    return models_train(reason=reason, force=force)
+
+
+def classifier_forget() -> None:
+    """Drop this process's loaded classifier (see ``routing.pipeline.caches_forget``)."""
+    global _classifier
+    with _classifier_lock:
+        _classifier = None

@@ -10,8 +10,9 @@ from celery import shared_task
 from django.core.cache import cache
 from django.core.mail import send_mail
 
+from inbox.actions import escalations
 from inbox.models import Mention
-from routing import services
+from routing import backtest, learning, loading, pipeline
 from routing.rules import RuleError
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ def mentions_route_task(mention_ids: list[int]) -> dict:
 
     Safe to run twice: a mention is only routed while it has no routing result, in one conditional UPDATE.
     """
-    result = services.mentions_route(mention_ids=mention_ids)
+    result = pipeline.mentions_route(mention_ids=mention_ids)
     return {"routed": result.routed, "escalated": result.escalated, "skipped": result.skipped}
 
 
@@ -33,10 +34,10 @@ def mentions_route_unrouted_task() -> int:
 
     Safe to run twice: see mentions_route_task.
     """
-    ids = services.mentions_unrouted()
+    ids = loading.mentions_unrouted()
     if ids:
         logger.info("routing %s mentions the route tasks missed", len(ids))
-        services.mentions_route(mention_ids=ids)
+        pipeline.mentions_route(mention_ids=ids)
     return len(ids)
 
 
@@ -46,7 +47,7 @@ def escalations_overdue_task() -> int:
 
     Safe to run twice: only pending escalations past due move, under row locks.
     """
-    return len(services.escalations_overdue_raise())
+    return len(escalations.escalations_overdue_raise())
 
 
 @shared_task(name="routing.tasks.classifier_train", ignore_result=True)
@@ -62,8 +63,8 @@ def classifier_train_task(reason: str = "corrections") -> int | None:
     if not cache.add("routing:classifier-train-lock", "1", timeout=1800):
         return None
     try:
-        version = services.classifier_train(reason=reason)
-        services.sentiment_train()
+        version = learning.classifier_train(reason=reason)
+        learning.sentiment_train()
     finally:
         cache.delete("routing:classifier-train-lock")
     return version.number if version else None
@@ -141,7 +142,7 @@ def rules_backtest_task(backtest_id: str) -> None:
         write({"state": "running", "processed": processed, "total": total})
 
     try:
-        report = services.rules_backtest(
+        report = backtest.rules_backtest(
             rules=draft["rules"], days=draft["days"], sample_size=BACKTEST_SAMPLE_SIZE, progress=progress
         )
     except RuleError as error:  # another rule stopped compiling since the draft was made (a team deleted)

@@ -2,7 +2,7 @@
 rule-set versions with their diff and rollback, and the trained model versions with their backtests, Make
 active and Train now. To anyone but an admin these pages do not exist (404).
 
-Every change to rules goes through ``routing.services``, which audits it and publishes a new rule-set version;
+Every change to rules goes through ``routing.rulesets``, which audits it and publishes a new rule-set version;
 making a model version active goes through ``routing.learning.model_version_activate``, which audits it.
 """
 
@@ -27,7 +27,8 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from channels.models import Segment
 from channels.views import admin_required
-from routing import learning, services
+from routing import learning, rulesets
+from routing.backtest import UNSAVED_RULE_ID
 from routing.facts import INTENTS
 from routing.forms import (
     BacktestForm,
@@ -52,7 +53,7 @@ VERSIONS_PAGE_SIZE = 30
 
 
 def _intent_map() -> dict[str, str]:
-    return dict(services.routing_context().intent_segments)
+    return dict(rulesets.routing_context().intent_segments)
 
 
 @admin_required
@@ -92,7 +93,7 @@ def segment_edit(request: HttpRequest, slug: str) -> HttpResponse:
         form = SegmentForm(request.POST, instance=Segment.objects.get(pk=segment.pk))
         if form.is_valid():
             try:
-                services.segment_update(user=request.user, segment=segment, changes=form.cleaned_data)
+                rulesets.segment_update(user=request.user, segment=segment, changes=form.cleaned_data)
             except RuleError as error:  # a rule routes by this segment and no longer compiles with its team
                 form.add_error("team", str(error))
             else:
@@ -115,7 +116,7 @@ def intents_save(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _segments_page(request, intent_form=form, settings_form=settings_form)
     try:
-        version = services.intent_routes_save(
+        version = rulesets.intent_routes_save(
             user=request.user, segments={intent: form.cleaned_data[intent] for intent in INTENTS}
         )
     except RuleError as error:
@@ -135,7 +136,7 @@ def settings_save(request: HttpRequest) -> HttpResponse:
     form = RoutingSettingsForm(request.POST)
     if not form.is_valid():
         return _segments_page(request, intent_form=IntentMapForm(current=_intent_map()), settings_form=form)
-    version = services.routing_settings_save(
+    version = rulesets.routing_settings_save(
         user=request.user,
         crisis_mode=form.cleaned_data["crisis_mode"],
         misdirect_threshold=form.cleaned_data["misdirect_threshold"],
@@ -194,7 +195,7 @@ def rule_move(request: HttpRequest, pk: int) -> HttpResponse:
     if 0 <= other < len(order):
         order[index], order[other] = order[other], order[index]
         try:
-            version = services.rules_reorder(
+            version = rulesets.rules_reorder(
                 user=request.user, order=order, summary=f"Moved rule “{rule.name}” {direction}"
             )
         except (ValueError, RuleError) as error:
@@ -210,7 +211,7 @@ def rule_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     """Enable a disabled rule or disable an enabled one: one new version."""
     rule = get_object_or_404(Rule, pk=pk)
     try:
-        services.rule_save(
+        rulesets.rule_save(
             user=request.user,
             name=rule.name,
             when=rule.when,
@@ -232,7 +233,7 @@ def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(Rule, pk=pk)
     if request.method == "POST":
         try:
-            services.rule_delete(user=request.user, rule=rule)
+            rulesets.rule_delete(user=request.user, rule=rule)
         except RuleError as error:  # the rules left do not compile (one names something deleted since)
             messages.error(request, f"“{rule.name}” was not deleted: {error}")
         else:
@@ -269,10 +270,10 @@ def _builder(request: HttpRequest, *, rule: Rule | None) -> HttpResponse:
             try:
                 if request.POST.get("action") == "backtest":
                     if days.is_valid():
-                        validate_rule({"id": rule.pk if rule else 0, **spec}, services.routing_context())
+                        validate_rule({"id": rule.pk if rule else 0, **spec}, rulesets.routing_context())
                         return _backtest_start(request, rule=rule, spec=spec, days=days.cleaned_data["days"])
                 else:
-                    saved = services.rule_save(user=request.user, rule=rule, **spec)
+                    saved = rulesets.rule_save(user=request.user, rule=rule, **spec)
                     messages.success(request, f"Saved “{saved.name}”: published a new version.")
                     return redirect(f"{reverse('routing:rules')}#rule-{saved.pk}")
             except RuleError as error:
@@ -317,10 +318,10 @@ def _json_editor(request: HttpRequest, *, rule: Rule | None) -> HttpResponse:
             try:
                 if request.POST.get("action") == "backtest":
                     if days.is_valid():
-                        validate_rule({"id": rule.pk if rule else 0, **spec}, services.routing_context())
+                        validate_rule({"id": rule.pk if rule else 0, **spec}, rulesets.routing_context())
                         return _backtest_start(request, rule=rule, spec=spec, days=days.cleaned_data["days"])
                 else:
-                    saved = services.rule_save(user=request.user, rule=rule, **spec)
+                    saved = rulesets.rule_save(user=request.user, rule=rule, **spec)
                     messages.success(request, f"Saved “{saved.name}”: published a new version.")
                     return redirect(f"{reverse('routing:rules')}#rule-{saved.pk}")
             except RuleError as error:
@@ -344,7 +345,7 @@ def _backtest_start(
     request: HttpRequest, *, rule: Rule | None, spec: Mapping[str, Any], days: int
 ) -> HttpResponse:
     """Store the draft (the current rules with this one in its place, or added last) and queue the task."""
-    draft_rule = {"id": rule.pk if rule else services.UNSAVED_RULE_ID, **spec}
+    draft_rule = {"id": rule.pk if rule else UNSAVED_RULE_ID, **spec}
     rules_now = [r.as_spec() for r in Rule.objects.all()]
     if rule is not None and any(r["id"] == rule.pk for r in rules_now):
         rules_now = [draft_rule if r["id"] == rule.pk else r for r in rules_now]
@@ -498,7 +499,7 @@ def backtest_publish(request: HttpRequest, backtest_id: str) -> HttpResponse:
             messages.error(request, "The rule was deleted meanwhile; nothing was published.")
             return redirect("routing:rules")
     try:
-        saved = services.rule_save(user=request.user, rule=rule, **draft["rule"])
+        saved = rulesets.rule_save(user=request.user, rule=rule, **draft["rule"])
     except RuleError as error:
         messages.error(request, f"Not published: {error}")
         return redirect(_edit_url(draft, backtest_id))
@@ -568,7 +569,7 @@ def version_rollback(request: HttpRequest, number: int) -> HttpResponse:
     if request.method == "POST":
         if request.POST.get("current") == str(current.number):
             try:
-                published = services.rule_set_rollback(user=request.user, version=version)
+                published = rulesets.rule_set_rollback(user=request.user, version=version)
             except RuleError as error:
                 messages.error(
                     request, f"Version {number} no longer compiles, so nothing was rolled back: {error}"

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q
 
+from foundation.access import SYSTEM, Actor
 from teams.models import Membership
 
 ADMINS_GROUP = "Admins"
@@ -82,3 +83,19 @@ def user_name(user: AbstractBaseUser | None) -> str:
     if user is None:
         return "nobody"
     return user.get_full_name() or user.get_username()
+
+
+def actor_of(user: AbstractBaseUser | AnonymousUser | None) -> Actor:
+    """The ``foundation.access.Actor`` for a user, for the access policy: who they are, whether they are an
+    admin, the teams they are in and lead (each fact remembered on the user object, as above). No user (a
+    task, the ingest) is the system."""
+    if user is None:
+        return SYSTEM
+    if not user.is_authenticated:
+        return Actor(user_id=None, is_admin=False)
+    return Actor(
+        user_id=user.pk,
+        is_admin=user_is_admin(user),
+        team_ids=frozenset(user_team_ids(user)),
+        led_team_ids=frozenset(user_led_team_ids(user)),
+    )

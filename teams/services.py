@@ -17,11 +17,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from channels.models import Channel, Segment
+from foundation.access import may_lead
 from foundation.events import event_record
 from foundation.live import event_publish
+from inbox.actions.assignment import mentions_auto_assign, mentions_return_to_queue
 from routing.models import RoutingSettings
 from teams.models import ChannelHandover, Membership, Team
-from teams.roles import user_is_admin, user_leads_team, user_name
+from teams.roles import actor_of, user_is_admin, user_name
 
 CAPACITY_MAX = 500
 
@@ -31,7 +33,7 @@ class TeamActionError(ValueError):
 
 
 def user_leads(user: Any, team: Team) -> bool:
-    return user_leads_team(user, team.pk)
+    return may_lead(actor_of(user), team_id=team.pk)
 
 
 def _check_lead(actor: Any, team: Team) -> None:
@@ -93,34 +95,26 @@ def team_member_update(
 
 def team_member_remove(*, actor: Any, membership: Membership) -> None:
     """Take someone off a team; their open mentions in it go back to its queue."""
-    from inbox.models import Mention
-    from teams.assignment import LOAD_STATUSES, mentions_auto_assign
-
     team = membership.team
     _check_lead(actor, team)
     with transaction.atomic():
-        returned = list(
-            Mention.objects.filter(
-                team=team, assignee_id=membership.user_id, status__in=LOAD_STATUSES
-            ).values_list("id", flat=True)
+        user_id, role = membership.user_id, membership.role
+        # Off the team first: the queue is handed out again without them.
+        membership.delete()
+        returned = mentions_return_to_queue(
+            actor=actor, team_id=team.pk, assignee_id=user_id, reason="left the team"
         )
-        Mention.objects.filter(pk__in=returned).update(assignee=None)
         event_record(
             actor=actor,
             verb="team.member_removed",
             obj=team,
-            before={"user": membership.user_id, "role": membership.role},
+            before={"user": user_id, "role": role},
             after={"returned_to_queue": len(returned)},
         )
-        membership.delete()
-        if returned:
-            mentions_auto_assign(mention_ids=returned)
 
 
 def team_assignment_set(*, actor: Any, team: Team, mode: str) -> Team:
     """Choose how the team's queue is handed out; switching to an automatic mode hands out the queue now."""
-    from teams.assignment import mentions_auto_assign
-
     _check_lead(actor, team)
     if mode not in Team.Assignment.values:
         raise TeamActionError(f"Unknown assignment mode {mode!r}.")
@@ -269,13 +263,13 @@ def channel_handover_withdraw(*, actor: Any, handover: ChannelHandover) -> Chann
     """The team that started the hand-over (its lead, or an admin) takes it back while it waits."""
     with transaction.atomic():
         handover = _locked_pending(handover)
-        if not user_leads_team(actor, handover.initiating_team_id):
+        if not may_lead(actor_of(actor), team_id=handover.initiating_team_id):
             raise TeamActionError("Only a lead of the team that started this hand-over can withdraw it.")
         return _handover_close(actor, handover, ChannelHandover.State.WITHDRAWN, "channel.handover_withdrawn")
 
 
 def _check_answering_lead(actor: Any, handover: ChannelHandover) -> None:
-    if not user_leads_team(actor, handover.answering_team_id):
+    if not may_lead(actor_of(actor), team_id=handover.answering_team_id):
         raise TeamActionError(
             f"Only a lead of {_team_name(handover.answering_team_id)} or an admin can answer this hand-over."
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from teams.assignment import mentions_auto_assign
+from inbox.actions.assignment import mentions_auto_assign
 
 
 @shared_task(name="teams.tasks.queues_assign")

@@ -18,8 +18,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from channels.models import Channel
+from inbox.actions.assignment import member_set_away
 from teams import services
-from teams.assignment import member_set_away
 from teams.models import ChannelHandover, Membership, Team
 from teams.roles import team_leaders, user_name
 from teams.selectors import (

@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from channels.models import Channel
-from routing import services as routing
+from routing import rulesets
 from teams.models import Team
 from tests.factories import ChannelFactory, TeamFactory, segment
 
@@ -91,13 +91,13 @@ def test_only_admins_read_rules(api, request, who):
 
 
 def test_admin_reads_rules_in_order(api, admin):
-    second = routing.rule_save(
+    second = rulesets.rule_save(
         user=admin,
         name="Recall goes to crisis",
         when={"keywords": ["recall"]},
         then=[{"set_priority": "urgent"}],
     )
-    first = routing.rule_save(
+    first = rulesets.rule_save(
         user=admin,
         name="Refunds",
         when={"keywords": ["refund"]},

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from inbox.triage import mention_close
+from inbox.actions.triage import mention_close
 from tests.browser.inbox_page import arrive, javascript_errors, post, sign_in
 from tests.factories import ChannelFactory, MembershipFactory, UserFactory, segment
 

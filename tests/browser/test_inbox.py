@@ -10,9 +10,9 @@ import pytest
 from playwright.sync_api import expect
 
 from channels.connectors.simulated import SimulatedConnector
+from inbox.actions.triage import note_add
 from inbox.models import Mention, Reply, SavedView
 from inbox.pulls import channel_pull
-from inbox.triage import note_add
 from routing.models import Correction
 from tests.browser.inbox_page import (
     arrive,

@@ -10,8 +10,8 @@ import pytest
 from django.core import mail
 from playwright.sync_api import expect
 
+from inbox.actions.sla import sla_tick
 from inbox.models import Mention, SlaPolicy
-from inbox.sla import sla_tick
 from routing.models import RoutingSettings
 from teams.models import Membership, Team
 from teams.services import channel_crisis_take

@@ -9,6 +9,7 @@ from io import StringIO
 from typing import Any
 
 import pytest
+from channels.management.commands.backfill import resume_at
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
@@ -27,7 +28,6 @@ from channels.connectors.base import (
     RejectedItem,
 )
 from channels.connectors.simulated import POSTS_PER_PULL_CREDENTIAL
-from channels.management.commands.backfill import resume_at
 from channels.models import Channel, QuarantinedItem, RateBudget
 from inbox.models import Mention, MentionChannel
 from tests.factories import ChannelFactory

@@ -19,10 +19,10 @@ from django.test import Client
 from django.urls import reverse
 
 from channels.models import Channel
+from inbox.actions.base import TriageError
+from inbox.actions.replies import reply_create, reply_deliver
 from inbox.models import Author, Mention, Reply
 from inbox.pulls import channel_pull
-from inbox.replies import reply_deliver
-from inbox.triage import TriageError, reply_create
 from tests.channels.connectors import bluesky_api as bsky
 from tests.factories import (
     AuthorFactory,

@@ -19,7 +19,7 @@ from django.utils import timezone
 from foundation import live
 from foundation.live import event_publish, events_listen
 from foundation.models import LiveEvent
-from inbox.triage import mention_close
+from inbox.actions.triage import mention_close
 from tests.factories import MembershipFactory, MentionFactory, TeamFactory
 
 

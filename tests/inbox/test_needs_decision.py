@@ -18,14 +18,14 @@ from rest_framework.test import APIClient
 
 import foundation.live
 from foundation.models import DomainEvent
+from inbox.actions.base import TriageError
+from inbox.actions.routing import mention_owner_decide
 from inbox.models import Mention
 from inbox.selectors import InboxFilters, mentions_for_inbox, owner_questions, queue_counts, queues_for
-from inbox.triage import mention_owner_decide_by
-from routing import services
+from routing import pipeline
 from routing.learning import examples_collect
 from routing.models import Correction, Escalation
 from routing.owners import CORRECTION_WEIGHT
-from routing.services import RoutingActionError, mention_owner_decide
 from teams.models import Membership
 from tests.factories import ChannelFactory, MembershipFactory, MentionFactory, UserFactory, segment
 
@@ -159,7 +159,7 @@ def test_routing_leaves_a_post_it_is_unsure_of_with_its_team_for_the_lead(
     channel = ChannelFactory(segment=segment("event-coverage"))
     mention = MentionFactory(text="what time do doors open? my order never arrived", on_channels=[channel])
 
-    services.mentions_route(mention_ids=[mention.pk])
+    pipeline.mentions_route(mention_ids=[mention.pk])
 
     routed = fresh(mention)
     assert routed.team == events_team
@@ -194,7 +194,7 @@ def test_the_lead_keeps_it_a_keep_correction_routing_learns_from(
     mention = flagged(events_team, care_team)
 
     with django_capture_on_commit_callbacks(execute=True):
-        kept = mention_owner_decide(mention=mention, user=events_lead)
+        kept = mention_owner_decide(mention=mention, actor=events_lead)
 
     stored = fresh(mention)
     assert kept.team_id == stored.team_id == events_team.pk
@@ -228,7 +228,7 @@ def test_the_lead_keeps_it_a_keep_correction_routing_learns_from(
 def test_a_kept_post_is_evidence_for_the_team_that_kept_it(events_team, care_team, events_lead):
     mention = flagged(events_team, care_team)
 
-    mention_owner_decide(mention=mention, user=events_lead, team=events_team)  # its own team: kept
+    mention_owner_decide(mention=mention, actor=events_lead, team=events_team)  # its own team: kept
 
     [example] = examples_collect()
     owner = example.owner
@@ -245,7 +245,7 @@ def test_keeping_it_accepts_an_escalation_waiting_on_the_team_that_keeps_it(
         mention=mention, from_team=care_team, to_team=events_team, reason="An event question."
     )
 
-    mention_owner_decide(mention=mention, user=events_lead)
+    mention_owner_decide(mention=mention, actor=events_lead)
 
     escalation.refresh_from_db()
     assert (escalation.state, escalation.decided_by) == (Escalation.State.ACCEPTED, events_lead)
@@ -258,7 +258,7 @@ def test_the_lead_moves_it_a_reroute_correction_and_the_flag_cleared(
     mention = flagged(events_team, care_team, assignee=events_agent, status=Mention.Status.OPEN)
 
     with django_capture_on_commit_callbacks(execute=True):
-        moved = mention_owner_decide_by(actor=events_lead, mention=mention, team=care_team)
+        moved = mention_owner_decide(actor=events_lead, mention=mention, team=care_team)
 
     stored = fresh(mention)
     assert moved.team_id == stored.team_id == care_team.pk
@@ -287,8 +287,8 @@ def test_the_lead_moves_it_a_reroute_correction_and_the_flag_cleared(
 def test_an_agent_of_the_team_may_not_decide_and_nothing_changes(events_team, care_team, events_agent):
     mention = flagged(events_team, care_team)
 
-    with pytest.raises(RoutingActionError) as refused:
-        mention_owner_decide(mention=mention, user=events_agent, team=care_team)
+    with pytest.raises(TriageError) as refused:
+        mention_owner_decide(mention=mention, actor=events_agent, team=care_team)
 
     assert str(refused.value) == NOT_A_LEAD
     assert fresh(mention).team == events_team
@@ -299,8 +299,8 @@ def test_an_agent_of_the_team_may_not_decide_and_nothing_changes(events_team, ca
 def test_another_teams_lead_may_not_decide(events_team, care_team, care_lead):
     mention = flagged(events_team, care_team)
 
-    with pytest.raises(RoutingActionError) as refused:
-        mention_owner_decide(mention=mention, user=care_lead, team=care_team)
+    with pytest.raises(TriageError) as refused:
+        mention_owner_decide(mention=mention, actor=care_lead, team=care_team)
 
     assert str(refused.value) == NOT_A_LEAD
     assert (fresh(mention).team, corrections()) == (events_team, [])
@@ -309,7 +309,7 @@ def test_another_teams_lead_may_not_decide(events_team, care_team, care_lead):
 def test_an_admin_stands_in_for_the_lead(events_team, care_team, admin):
     mention = flagged(events_team, care_team)
 
-    mention_owner_decide(mention=mention, user=admin)
+    mention_owner_decide(mention=mention, actor=admin)
 
     assert fresh(mention).decision["owner_decided_by"] == "root"
     assert [kind for kind, *_ in corrections()] == ["keep"]
@@ -319,11 +319,11 @@ def test_a_post_routing_was_sure_of_or_already_decided_is_refused(events_team, c
     sure = MentionFactory(team=events_team, decision={"team": events_team.slug, "needs_decision": False})
     unrouted = MentionFactory(team=events_team, decision={})
     decided = flagged(events_team, care_team)
-    mention_owner_decide(mention=decided, user=events_lead)
+    mention_owner_decide(mention=decided, actor=events_lead)
 
     for mention in (sure, unrouted, decided):
-        with pytest.raises(RoutingActionError) as refused:
-            mention_owner_decide(mention=mention, user=events_lead, team=care_team)
+        with pytest.raises(TriageError) as refused:
+            mention_owner_decide(mention=mention, actor=events_lead, team=care_team)
         assert str(refused.value) == NOT_NEEDED
 
     assert [kind for kind, *_ in corrections()] == ["keep"]

@@ -29,10 +29,17 @@ from channels.connectors.x import XConnector
 from channels.models import Channel
 from channels.services import channel_ref
 from foundation.models import DomainEvent
+from inbox.actions.base import TriageError
+from inbox.actions.replies import (
+    ReplyCollision,
+    ReplyDeferred,
+    reply_approve,
+    reply_create,
+    reply_deliver,
+    reply_retry,
+)
 from inbox.models import Mention, MentionChannel, Reply
-from inbox.replies import ReplyDeferred, reply_deliver
 from inbox.tasks import reply_send_task
-from inbox.triage import ReplyCollision, TriageError, reply_approve, reply_create, reply_retry
 from teams.models import Membership, Team
 from tests.channels.connectors.test_mastodon_contract import body_json, cassette, recorded, serve
 from tests.channels.connectors.test_x_contract import DM_PARTNER_ID, TWEEPYDEV_ID, interaction, replay
@@ -93,7 +100,9 @@ def network() -> Iterator[responses.RequestsMock]:
 def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
     """The live events the reply service publishes (after commit)."""
     events: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr("inbox.replies.event_publish", lambda kind, payload: events.append((kind, payload)))
+    monkeypatch.setattr(
+        "inbox.actions.replies.event_publish", lambda kind, payload: events.append((kind, payload))
+    )
     return events
 
 

@@ -15,6 +15,9 @@ from django.utils import timezone
 
 from foundation.models import DomainEvent
 from inbox import selectors
+from inbox.actions.base import TriageError
+from inbox.actions.escalations import escalation_accept
+from inbox.actions.triage import mention_close
 from inbox.models import CannedResponse, Mention, Note, Reply, SavedView
 from inbox.selectors import (
     InboxFilters,
@@ -33,7 +36,6 @@ from inbox.selectors import (
     teams_visible_to,
     viewers_of,
 )
-from inbox.triage import TriageError, escalation_accept_by, mention_close
 from routing.models import Escalation
 from teams.models import Membership
 from tests.factories import (
@@ -729,7 +731,7 @@ def test_a_mention_is_fetched_for_update_only_when_visible(agent, care):
 def test_the_detail_audit_includes_the_mentions_escalations(agent, care, crisis, crisis_agent):
     mention = MentionFactory(team=care)
     escalation = escalate(mention, to=crisis, from_=care)
-    escalation_accept_by(actor=crisis_agent, escalation=escalation)
+    escalation_accept(actor=crisis_agent, escalation=escalation)
 
     detail = mention_detail(user=crisis_agent, mention_id=mention.pk)
 

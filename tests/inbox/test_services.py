@@ -294,7 +294,7 @@ def test_posts_stored_unrouted_are_routed_by_the_sweeper() -> None:
 
 @pytest.mark.django_db
 def test_a_routing_failure_never_loses_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
-    from routing import services as routing
+    from routing import pipeline as routing
 
     def broken(**_: object) -> None:
         raise RuntimeError("a bug in routing")

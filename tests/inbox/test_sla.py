@@ -9,18 +9,11 @@ from django.core import mail
 from django.urls import reverse
 
 from foundation.models import DomainEvent
+from inbox.actions.replies import reply_create
+from inbox.actions.sla import sla_clocks_start, sla_tick
+from inbox.actions.triage import mention_close
 from inbox.models import Mention, SlaCursor, SlaPolicy
-from inbox.sla import (
-    BREACHED,
-    FIRST_RESPONSE,
-    NEXT_RESPONSE,
-    RESOLUTION,
-    WARNING,
-    business_deadline,
-    sla_clocks_start,
-    sla_tick,
-)
-from inbox.triage import mention_close, reply_create
+from inbox.sla import BREACHED, FIRST_RESPONSE, NEXT_RESPONSE, RESOLUTION, WARNING, business_deadline
 from teams.models import Membership
 from tests.factories import ChannelFactory, MembershipFactory, MentionFactory, UserFactory, segment
 

@@ -21,14 +21,12 @@ from django.utils import timezone
 
 import foundation.live
 from foundation.models import DomainEvent
-from inbox.models import Mention, Note, Reply, SlaPolicy
-from inbox.presence import presence_record, viewers_of
-from inbox.triage import (
+from inbox.actions.base import TriageError
+from inbox.actions.escalations import escalation_accept, escalation_bounce
+from inbox.actions.replies import ReplyCollision, reply_approve, reply_create, reply_reject, reply_retry
+from inbox.actions.routing import mention_reroute
+from inbox.actions.triage import (
     AssignmentConflict,
-    ReplyCollision,
-    TriageError,
-    escalation_accept_by,
-    escalation_bounce_by,
     labels_clean,
     mention_assign,
     mention_close,
@@ -37,16 +35,13 @@ from inbox.triage import (
     mention_mark_spam,
     mention_prioritize,
     mention_reopen,
-    mention_reroute_by,
     mention_snooze,
     mentions_bulk_apply,
     mentions_wake,
     note_add,
-    reply_approve,
-    reply_create,
-    reply_reject,
-    reply_retry,
 )
+from inbox.models import Mention, Note, Reply, SlaPolicy
+from inbox.presence import presence_record, viewers_of
 from routing.models import Correction, Escalation
 from teams.models import Membership
 from tests.factories import (
@@ -407,7 +402,7 @@ def test_rerouting_to_another_team_unassigns_someone_outside_it_and_leaves_one_c
     mention = fresh(mention)
 
     with django_capture_on_commit_callbacks(execute=True):
-        moved = mention_reroute_by(actor=ada, mention=mention, team=crisis, reason="A recall question")
+        moved = mention_reroute(actor=ada, mention=mention, team=crisis, reason="A recall question")
 
     stored = fresh(mention)
     assert (stored.team_id, stored.assignee_id, stored.status) == (crisis.pk, None, Mention.Status.NEW)
@@ -435,7 +430,7 @@ def test_rerouting_keeps_an_assignee_who_is_in_both_teams(ada, care, crisis, men
     ada = type(ada).objects.get(pk=ada.pk)  # her teams are remembered on the object: fetch her again
     mention_assign(actor=ada, mention=mention, assignee=ada)
 
-    mention_reroute_by(actor=ada, mention=fresh(mention), team=crisis, reason="theirs")
+    mention_reroute(actor=ada, mention=fresh(mention), team=crisis, reason="theirs")
 
     stored = fresh(mention)
     assert (stored.team_id, stored.assignee_id, stored.status) == (crisis.pk, ada.pk, Mention.Status.OPEN)
@@ -445,7 +440,7 @@ def test_rerouting_keeps_an_assignee_who_is_in_both_teams(ada, care, crisis, men
 def test_rerouting_to_a_segment_sends_it_to_that_segments_team(ada, mention):
     events_team = segment("event-coverage").team
 
-    mention_reroute_by(actor=ada, mention=mention, segment=segment("event-coverage"), reason="about the fair")
+    mention_reroute(actor=ada, mention=mention, segment=segment("event-coverage"), reason="about the fair")
 
     assert fresh(mention).team_id == events_team.pk
 
@@ -454,7 +449,7 @@ def test_rerouting_to_a_segment_sends_it_to_that_segments_team(ada, mention):
 def test_rerouting_accepts_the_open_escalation_to_the_chosen_team(ada, care, crisis, mention):
     escalation = Escalation.objects.create(mention=mention, from_team=crisis, to_team=care, reason="Ours")
 
-    mention_reroute_by(actor=ada, mention=mention, team=care, reason="Yes, ours")
+    mention_reroute(actor=ada, mention=mention, team=care, reason="Yes, ours")
 
     escalation.refresh_from_db()
     assert (escalation.state, escalation.decided_by_id) == (Escalation.State.ACCEPTED, ada.pk)
@@ -463,7 +458,7 @@ def test_rerouting_accepts_the_open_escalation_to_the_chosen_team(ada, care, cri
 @pytest.mark.django_db
 def test_rerouting_to_an_unknown_intent_is_refused_and_learns_nothing(ada, mention):
     with pytest.raises(TriageError, match="Unknown intent 'gossip'"):
-        mention_reroute_by(actor=ada, mention=mention, intent="gossip")
+        mention_reroute(actor=ada, mention=mention, intent="gossip")
 
     assert not Correction.objects.exists()
     assert audit_of(mention) == []
@@ -480,7 +475,7 @@ def test_the_team_that_sent_a_mention_away_cannot_act_on_it(
 
     with django_capture_on_commit_callbacks(execute=True):
         for action in (
-            lambda: mention_reroute_by(actor=ada, mention=sent, team=care, reason="mine after all"),
+            lambda: mention_reroute(actor=ada, mention=sent, team=care, reason="mine after all"),
             lambda: mention_assign(actor=ada, mention=sent, assignee=ada),
             lambda: mention_close(actor=ada, mention=sent),
             lambda: mention_snooze(actor=ada, mention=sent, until=timezone.now() + timedelta(hours=1)),
@@ -845,7 +840,7 @@ def test_the_team_it_was_escalated_to_accepts_it(
     cris, crisis, escalated, live, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        escalation_accept_by(actor=cris, escalation=escalated)
+        escalation_accept(actor=cris, escalation=escalated)
 
     escalated.refresh_from_db()
     assert (escalated.state, escalated.decided_by_id) == (Escalation.State.ACCEPTED, cris.pk)
@@ -858,11 +853,11 @@ def test_the_sending_team_can_neither_accept_nor_bounce(ada, escalated):
     with pytest.raises(
         TriageError, match=re.escape("Only members of the team it was escalated to can accept it.")
     ):
-        escalation_accept_by(actor=ada, escalation=escalated)
+        escalation_accept(actor=ada, escalation=escalated)
     with pytest.raises(
         TriageError, match=re.escape("Only members of the team it was escalated to can bounce it back.")
     ):
-        escalation_bounce_by(actor=ada, escalation=escalated, reason="no")
+        escalation_bounce(actor=ada, escalation=escalated, reason="no")
 
     escalated.refresh_from_db()
     assert escalated.state == Escalation.State.PENDING
@@ -871,15 +866,15 @@ def test_the_sending_team_can_neither_accept_nor_bounce(ada, escalated):
 @pytest.mark.django_db
 def test_a_bounce_needs_a_reason_and_sends_the_post_back(cris, care, escalated):
     with pytest.raises(TriageError, match="Say why the post is bounced back"):
-        escalation_bounce_by(actor=cris, escalation=escalated, reason="  ")
+        escalation_bounce(actor=cris, escalation=escalated, reason="  ")
 
-    escalation_bounce_by(actor=cris, escalation=escalated, reason="Not a recall, a delivery question")
+    escalation_bounce(actor=cris, escalation=escalated, reason="Not a recall, a delivery question")
 
     escalated.refresh_from_db()
     assert (escalated.state, escalated.bounce_reason) == ("bounced", "Not a recall, a delivery question")
     assert fresh(escalated.mention).team_id == care.pk
     with pytest.raises(TriageError, match=re.escape("This escalation is already bounced back.")):
-        escalation_accept_by(actor=cris, escalation=escalated)
+        escalation_accept(actor=cris, escalation=escalated)
 
 
 # --- Replies ------------------------------------------------------------------------------------------------
@@ -1186,8 +1181,8 @@ def test_bulk_close_does_its_teams_mentions_and_skips_the_others_saying_why(
     assert all(fresh(m).closed_at is not None for m in ours)
     assert fresh(theirs).status == Mention.Status.NEW
     assert [(verb, before) for verb, _, before, _ in audit_of(ours[0]) + audit_of(ours[1])] == [
-        ("mention.closed", {"status": "new", "assignee": None, "priority": 20}),
-        ("mention.closed", {"status": "open", "assignee": None, "priority": 20}),
+        ("mention.closed", {"status": "new"}),
+        ("mention.closed", {"status": "open"}),
     ]
     assert audit_of(theirs) == []
     assert live.received() == [
@@ -1196,7 +1191,6 @@ def test_bulk_close_does_its_teams_mentions_and_skips_the_others_saying_why(
             "ids": [m.pk for m in ours],
             "teams": [care.pk],
             "actor": "ada",
-            "bulk": True,
         }
     ]
 
@@ -1242,7 +1236,7 @@ def test_bulk_labels_are_appended_once(ada, care):
         ["refund", "vip"],
         ["vip", "refund"],
     ]
-    assert [after for *_, after in audit_of(bare)] == [{"labels_added": ["vip", "refund"], "bulk": True}]
+    assert [after for *_, after in audit_of(bare)] == [{"labels": ["vip", "refund"]}]
 
 
 @pytest.mark.django_db
@@ -1266,7 +1260,7 @@ def test_bulk_snooze(ada, care):
 
     assert [(fresh(m).status, fresh(m).snoozed_until) for m in mentions] == [("snoozed", until)] * 2
     assert [after for *_, after in audit_of(mentions[0])] == [
-        {"status": "snoozed", "snoozed_until": until.isoformat(), "bulk": True}
+        {"status": "snoozed", "snoozed_until": until.isoformat()}
     ]
 
 
@@ -1363,7 +1357,7 @@ def test_bulk_with_a_missing_or_wrong_parameter_is_refused_before_anything_chang
 
 @pytest.mark.django_db
 def test_bulk_refuses_a_selection_larger_than_the_limit(ada, care, monkeypatch):
-    from inbox import triage
+    from inbox.actions import triage
 
     monkeypatch.setattr(triage, "BULK_MAX", 2)
     mentions = [MentionFactory(team=care) for _ in range(3)]

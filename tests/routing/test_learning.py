@@ -15,9 +15,11 @@ from django.utils import timezone
 
 from channels.connectors.simulated import SimulatedConnector
 from foundation.models import DomainEvent
+from inbox.actions import escalations
+from inbox.actions import routing as routing_actions
 from inbox.models import Mention, Reply
 from inbox.pulls import channel_pull
-from routing import learning, services
+from routing import learning, pipeline
 from routing.models import Correction, Escalation, ModelVersion
 from routing.owners import CORRECTION_WEIGHT, OwnerModel
 from routing.tasks import classifier_train_task
@@ -91,7 +93,7 @@ def received(
 def rerouted(text: str, *, to: str, on: str = "customer-relations") -> Correction:
     """An agent moved a post received on ``on`` to the team of segment ``to``."""
     mention = received(text, on=on)
-    services.mention_reroute(mention=mention, user=admin(), team=team_of(to), reason="theirs")
+    routing_actions.mention_reroute(mention=mention, actor=admin(), team=team_of(to), reason="theirs")
     return Correction.objects.filter(mention=mention).latest("id")
 
 
@@ -126,7 +128,7 @@ def test_history_is_what_a_team_closed_or_replied_to_and_nobody_corrected() -> N
         "my stove broke", on="customer-relations", status="closed", received_at=now - timedelta(days=181)
     )
     moved = received("Voltra e-bike question", on="customer-relations", status="closed")
-    services.mention_reroute(mention=moved, user=admin(), team=team_of("product-promotion"))
+    routing_actions.mention_reroute(mention=moved, actor=admin(), team=team_of("product-promotion"))
     escalated = received(SUPPORT_QUESTION, on="event-coverage", status="closed")
     Escalation.objects.create(
         mention=escalated,
@@ -155,8 +157,8 @@ def test_history_is_what_a_team_closed_or_replied_to_and_nobody_corrected() -> N
 @pytest.mark.django_db
 def test_a_post_corrected_twice_teaches_its_newest_correction_and_a_deleted_post_still_teaches() -> None:
     mention = received(VOLTRA[0], on="customer-relations")
-    services.mention_reroute(mention=mention, user=admin(), team=team_of("product-promotion"))
-    services.mention_reroute(mention=mention, user=admin(), team=team_of("event-coverage"))
+    routing_actions.mention_reroute(mention=mention, actor=admin(), team=team_of("product-promotion"))
+    routing_actions.mention_reroute(mention=mention, actor=admin(), team=team_of("event-coverage"))
     newest = Correction.objects.filter(mention=mention).latest("id")
     gone = rerouted(VOLTRA[1], to="product-promotion")
     Mention.objects.filter(pk=gone.mention_id).delete()
@@ -186,12 +188,14 @@ def test_a_bounce_counts_against_the_team_that_bounced_it_an_acceptance_for_the_
         received(SUPPORT_QUESTION, on="event-coverage", routed=False),
         received(SUPPORT_QUESTION.replace("48213", "51177"), on="event-coverage", routed=False),
     )
-    services.mentions_route(mention_ids=[bounced.pk, accepted.pk])
+    pipeline.mentions_route(mention_ids=[bounced.pk, accepted.pk])
     first, second = Escalation.objects.order_by("id")
     assert (first.mention_id, second.mention_id, first.to_team) == (bounced.pk, accepted.pk, care)
 
-    services.escalation_bounce(escalation=first, user=member, reason="the festival desk sells these orders")
-    services.escalation_accept(escalation=second, user=member)
+    escalations.escalation_bounce(
+        escalation=first, actor=member, reason="the festival desk sells these orders"
+    )
+    escalations.escalation_accept(escalation=second, actor=member)
     Mention.objects.update(status=Mention.Status.CLOSED)  # handled, but corrected: not history
 
     examples = learning.examples_collect()
@@ -218,7 +222,7 @@ def test_a_leads_keep_is_evidence_for_the_team_that_kept_it() -> None:
     lead = MembershipFactory(team=sales, role=Membership.Role.LEAD).user
     mention = unsure(VOLTRA[2], on="product-promotion", kept_by="product-promotion")
 
-    services.mention_owner_decide(mention=mention, user=lead)
+    routing_actions.mention_owner_decide(mention=mention, actor=lead)
 
     keep = Correction.objects.get()
     assert keep.kind == Correction.Kind.KEEP
@@ -238,7 +242,7 @@ def test_a_keep_that_accepts_the_escalation_waiting_on_it_is_one_piece_of_eviden
     mention = unsure(VOLTRA[2], on="customer-relations", kept_by="product-promotion")
     Escalation.objects.create(mention=mention, from_team=care, to_team=sales, reason="A purchase question")
 
-    services.mention_owner_decide(mention=mention, user=lead)
+    routing_actions.mention_owner_decide(mention=mention, actor=lead)
 
     examples = learning.examples_collect()
     assert [(e.owner.team, e.owner.receiving, e.owner.weight) for e in examples] == [
@@ -260,7 +264,7 @@ def test_the_first_version_is_active_and_the_same_examples_make_no_new_one() -> 
     corrections = [rerouted(text, to="product-promotion") for text in VOLTRA[:3]]
     received("thanks, the new strap fits perfectly", on="customer-relations", status="closed")
 
-    version = services.classifier_train()
+    version = learning.classifier_train()
 
     assert (version.number, version.is_active, version.promoted, version.reason) == (
         1,
@@ -280,11 +284,11 @@ def test_the_first_version_is_active_and_the_same_examples_make_no_new_one() -> 
         "escalations_bounced": 0,
         "intent_labels": 3,  # the sales team's segment owns one intent: purchase question
     }
-    current = services.classifier_current()
+    current = learning.classifier_current()
     assert current.version == 1
     assert current.owner_model.dump() == bytes(version.owner_state)
 
-    assert services.classifier_train() is None  # the same examples: the same models, nothing stored
+    assert learning.classifier_train() is None  # the same examples: the same models, nothing stored
     assert ModelVersion.objects.count() == 1
 
     forced = learning.models_train(force=True, reason="nightly")
@@ -299,11 +303,11 @@ def test_the_first_version_is_active_and_the_same_examples_make_no_new_one() -> 
 def test_a_version_is_backtested_on_the_newest_corrections_it_was_trained_without() -> None:
     for text in VOLTRA[:3]:
         rerouted(text, to="product-promotion")
-    first = services.classifier_train()
+    first = learning.classifier_train()
     for text in VOLTRA[3:23]:
         rerouted(text, to="product-promotion")
 
-    second = services.classifier_train()
+    second = learning.classifier_train()
 
     assert (second.number, second.held_back) == (2, 20)
     # Trained without them, on the three before: the same owner model as the active one, so the same score.
@@ -328,7 +332,7 @@ def test_a_version_worse_on_the_newest_corrections_is_kept_back() -> None:
     seller = MembershipFactory(team=sales).user
     for text in VOLTRA[:4]:
         rerouted(text, to="product-promotion")
-    first = services.classifier_train()
+    first = learning.classifier_train()
     assert first.is_active
     # Since then the sales team bounced eight Voltra posts escalated to it (not ours) ...
     for text in VOLTRA[4:12]:
@@ -336,12 +340,12 @@ def test_a_version_worse_on_the_newest_corrections_is_kept_back() -> None:
         escalation = Escalation.objects.create(
             mention=mention, from_team=team_of("customer-relations"), to_team=sales, reason="Voltra"
         )
-        services.escalation_bounce(escalation=escalation, user=seller, reason="not ours")
+        escalations.escalation_bounce(escalation=escalation, actor=seller, reason="not ours")
     # ... while agents re-routed twelve others to it: the newest corrections, the candidate's backtest.
     for text in VOLTRA[12:]:
         rerouted(text, to="product-promotion")
 
-    second = services.classifier_train()
+    second = learning.classifier_train()
 
     assert (second.number, second.held_back, second.examples["escalations_bounced"]) == (2, 12, 8)
     # Trained without the newest twelve, the candidate learned "sales bounces Voltra posts"; the active
@@ -355,7 +359,7 @@ def test_a_version_worse_on_the_newest_corrections_is_kept_back() -> None:
     assert (second.is_active, second.promoted, second.activated_at) == (False, False, None)
     first.refresh_from_db()
     assert first.is_active
-    assert services.classifier_current().version == 1
+    assert learning.classifier_current().version == 1
 
 
 @pytest.mark.django_db
@@ -363,10 +367,10 @@ def test_an_admin_makes_an_earlier_version_active_again() -> None:
     ada = admin()
     for text in VOLTRA[:3]:
         rerouted(text, to="product-promotion")
-    first = services.classifier_train()
+    first = learning.classifier_train()
     rerouted(VOLTRA[3], to="event-coverage")
-    second = services.classifier_train()
-    assert (second.is_active, services.classifier_current().version) == (True, 2)
+    second = learning.classifier_train()
+    assert (second.is_active, learning.classifier_current().version) == (True, 2)
 
     learning.model_version_activate(version=first, user=ada)
 
@@ -374,13 +378,13 @@ def test_an_admin_makes_an_earlier_version_active_again() -> None:
     second.refresh_from_db()
     assert (first.is_active, second.is_active) == (True, False)
     assert first.activated_by == ada
-    current = services.classifier_current()
+    current = learning.classifier_current()
     assert current.version == 1
     assert current.owner_model.dump() == bytes(first.owner_state)
     assert list(
         DomainEvent.objects.filter(verb="model.activated").values_list("actor", "before", "after")
     ) == [(ada.pk, {"active": 2}, {"active": 1})]
-    assert services.classifier_train() is None  # nothing new: an admin's choice stands until something is
+    assert learning.classifier_train() is None  # nothing new: an admin's choice stands until something is
 
 
 @pytest.mark.django_db
@@ -390,9 +394,9 @@ def test_the_handled_posts_a_learned_owner_names_are_the_teams_own() -> None:
     for text in VOLTRA[:3]:
         rerouted(text, to="product-promotion")
 
-    version = services.classifier_train()
+    version = learning.classifier_train()
 
-    owner_model = services.classifier_current().owner_model
+    owner_model = learning.classifier_current().owner_model
     assert version.examples["history"] == 0
     assert owner_model.counts(team_of("product-promotion").slug) == (3, 0)
     assert owner_model.counts(team_of("customer-relations").slug) == (0, 0)
@@ -409,12 +413,12 @@ def test_a_new_teams_first_backtest_does_not_make_every_post_need_a_decision() -
     e_bikes = TeamFactory(name="E-bikes", slug="e-bikes")
     for text in VOLTRA[:10]:  # the tenth correction: the first version backtested (and calibrated)
         mention = received(text, on="customer-relations")
-        services.mention_reroute(mention=mention, user=admin(), team=e_bikes)
-    version = services.classifier_train()
+        routing_actions.mention_reroute(mention=mention, actor=admin(), team=e_bikes)
+    version = learning.classifier_train()
     assert (version.held_back, version.is_active) == (10, True)
     unrelated = MentionFactory(text="Where is my order #4471? It has been two weeks", on_channels=[help_desk])
 
-    services.mentions_route(mention_ids=[unrelated.pk])
+    pipeline.mentions_route(mention_ids=[unrelated.pk])
 
     unrelated.refresh_from_db()
     assert unrelated.team == team_of("customer-relations")
@@ -448,7 +452,7 @@ def test_every_reroute_queues_a_training(to, django_capture_on_commit_callbacks)
     mention = received(VOLTRA[0], on="event-coverage")
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.mention_reroute(mention=mention, user=admin(), team=to())
+        routing_actions.mention_reroute(mention=mention, actor=admin(), team=to())
 
     assert queued_tasks() == [("routing.tasks.classifier_train", "()")]
 
@@ -471,10 +475,10 @@ def test_the_task_trains_nothing_while_another_training_holds_the_lock() -> None
 def test_a_reroute_trains_a_new_active_version_on_the_worker(worker: None) -> None:
     mention = received(VOLTRA[0], on="customer-relations")
 
-    services.mention_reroute(mention=mention, user=admin(), team=team_of("product-promotion"))
+    routing_actions.mention_reroute(mention=mention, actor=admin(), team=team_of("product-promotion"))
 
     wait_until(lambda: ModelVersion.objects.filter(is_active=True).exists(), timeout=120)
     version = ModelVersion.objects.get()
     assert (version.number, version.examples["corrections"], version.reason) == (1, 1, "corrections")
-    assert services.classifier_current().version == 1
+    assert learning.classifier_current().version == 1
     assert cache.get("routing:classifier-train-lock") is None

@@ -10,7 +10,8 @@ import pytest
 from channels.connectors.base import AuthorData, Post
 from inbox.models import Mention
 from inbox.services import mentions_ingest
-from routing.services import mentions_facts, posts_decide
+from routing.loading import mentions_facts
+from routing.pipeline import posts_decide
 from tests.factories import ChannelFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,12 @@ from django.core import mail
 from django.utils import timezone
 
 from foundation.models import DomainEvent
+from inbox.actions import base as actions_base
+from inbox.actions import escalations
+from inbox.actions import routing as routing_actions
+from inbox.actions.triage import mention_label
 from inbox.models import Mention
-from inbox.triage import mention_label
-from routing import services
+from routing import backtest, learning, pipeline, rulesets
 from routing.models import (
     Correction,
     Escalation,
@@ -48,7 +51,7 @@ def team_of(segment_slug: str):
 def test_a_misdirected_support_question_is_escalated_to_customer_care() -> None:
     mention = received(SUPPORT_QUESTION, on="event-coverage")
 
-    result = services.mentions_route(mention_ids=[mention.pk])
+    result = pipeline.mentions_route(mention_ids=[mention.pk])
 
     assert (result.routed, result.escalated, result.skipped) == (1, 1, 0)
     mention.refresh_from_db()
@@ -77,7 +80,7 @@ def test_a_misdirected_support_question_is_escalated_to_customer_care() -> None:
 def test_a_post_on_its_own_account_stays_and_is_not_escalated() -> None:
     mention = received(SUPPORT_QUESTION.replace("brand_events", "brand_help"), on="customer-relations")
 
-    services.mentions_route(mention_ids=[mention.pk])
+    pipeline.mentions_route(mention_ids=[mention.pk])
 
     mention.refresh_from_db()
     assert not mention.is_misdirected
@@ -91,8 +94,8 @@ def test_routing_twice_applies_once_and_a_post_on_two_accounts_is_escalated_once
     advocacy = ChannelFactory(segment=segment("issue-advocacy"))
     mention = MentionFactory(text=SUPPORT_QUESTION, on_channels=[events, advocacy])
 
-    first = services.mentions_route(mention_ids=[mention.pk])
-    second = services.mentions_route(mention_ids=[mention.pk, mention.pk])
+    first = pipeline.mentions_route(mention_ids=[mention.pk])
+    second = pipeline.mentions_route(mention_ids=[mention.pk, mention.pk])
 
     assert (first.routed, second.routed, second.skipped) == (1, 0, 1)
     escalation = Escalation.objects.get(mention=mention)
@@ -108,7 +111,7 @@ def test_a_batch_mixes_intents_and_keeps_each_decision_apart() -> None:
         on="event-coverage",
     )
 
-    services.mentions_route(mention_ids=[support.pk, event.pk, own.pk])
+    pipeline.mentions_route(mention_ids=[support.pk, event.pk, own.pk])
 
     for mention in (support, event, own):
         mention.refresh_from_db()
@@ -121,7 +124,7 @@ def test_a_batch_mixes_intents_and_keeps_each_decision_apart() -> None:
 def test_rules_route_label_prioritise_and_the_decision_names_the_version() -> None:
     admin = UserFactory(admin=True)
     agent = UserFactory(username="dana")
-    services.rule_save(
+    rulesets.rule_save(
         user=admin,
         name="Recall goes to crisis",
         when={"all": [{"keywords": ["recall", "recalled"]}, {"not": {"kind": ["dm"]}}]},
@@ -138,7 +141,7 @@ def test_rules_route_label_prioritise_and_the_decision_names_the_version() -> No
         "@brand_help is the kettle model K2 being recalled? Mine sparked", on="customer-relations"
     )
 
-    services.mentions_route(mention_ids=[mention.pk])
+    pipeline.mentions_route(mention_ids=[mention.pk])
 
     mention.refresh_from_db()
     assert mention.team == team_of("crisis-management")
@@ -153,17 +156,17 @@ def test_rules_route_label_prioritise_and_the_decision_names_the_version() -> No
 
 def test_a_rule_that_does_not_compile_is_refused_and_nothing_is_published() -> None:
     admin = UserFactory(admin=True)
-    services.rule_set_current()
+    rulesets.rule_set_current()
     versions = RuleSetVersion.objects.count()
 
     with pytest.raises(RuleError) as refused:
-        services.rule_save(
+        rulesets.rule_save(
             user=admin, name="Broken", when={"regex": "refund(("}, then=[{"set_priority": "high"}]
         )
     assert "regex" in refused.value.path
 
     with pytest.raises(RuleError) as unknown:
-        services.rule_save(
+        rulesets.rule_save(
             user=admin, name="Nowhere", when={"keywords": ["x"]}, then=[{"route_to_team": "nope"}]
         )
     assert "nope" in str(unknown.value)
@@ -173,11 +176,11 @@ def test_a_rule_that_does_not_compile_is_refused_and_nothing_is_published() -> N
 
 def test_a_rule_with_a_label_that_is_not_one_is_refused_on_save() -> None:
     admin = UserFactory(admin=True)
-    services.rule_set_current()
+    rulesets.rule_set_current()
     versions = RuleSetVersion.objects.count()
 
     with pytest.raises(RuleError) as refused:
-        services.rule_save(
+        rulesets.rule_save(
             user=admin, name="Shouty", when={"keywords": ["x"]}, then=[{"add_labels": ["!!!"]}]
         )
 
@@ -191,11 +194,11 @@ def test_a_rule_with_a_label_that_is_not_one_is_refused_on_save() -> None:
 
 def test_an_agent_can_remove_a_label_a_rule_added() -> None:
     admin = UserFactory(admin=True)
-    services.rule_save(
+    rulesets.rule_save(
         user=admin, name="Recalls", when={"keywords": ["recalled"]}, then=[{"add_labels": ["Recall", "VIP"]}]
     )
     mention = received("@brand_help was my kettle recalled?", on="customer-relations")
-    services.mentions_route(mention_ids=[mention.pk])
+    pipeline.mentions_route(mention_ids=[mention.pk])
     mention.refresh_from_db()
     assert mention.labels == ["recall", "vip"]
     agent = MembershipFactory(team=mention.team).user  # of whichever team routing gave it to
@@ -208,13 +211,13 @@ def test_an_agent_can_remove_a_label_a_rule_added() -> None:
 
 def test_every_rule_change_publishes_a_version_with_an_audit_trail() -> None:
     admin = UserFactory(admin=True)
-    rule = services.rule_save(
+    rule = rulesets.rule_save(
         user=admin, name="VIPs", when={"verified": True}, then=[{"set_priority": "high"}]
     )
-    services.rule_save(
+    rulesets.rule_save(
         user=admin, name="VIPs", when={"verified": True}, then=[{"set_priority": "urgent"}], rule=rule
     )
-    services.rule_delete(user=admin, rule=rule)
+    rulesets.rule_delete(user=admin, rule=rule)
 
     numbers = list(RuleSetVersion.objects.order_by("number").values_list("number", flat=True))
     assert numbers == [1, 2, 3]
@@ -225,7 +228,7 @@ def test_every_rule_change_publishes_a_version_with_an_audit_trail() -> None:
 
 def escalated(text: str = SUPPORT_QUESTION, on: str = "event-coverage") -> Escalation:
     mention = received(text, on=on)
-    services.mentions_route(mention_ids=[mention.pk])
+    pipeline.mentions_route(mention_ids=[mention.pk])
     return Escalation.objects.get(mention=mention)
 
 
@@ -234,14 +237,14 @@ def test_the_owning_team_accepts_an_escalation_and_others_cannot() -> None:
     outsider = MembershipFactory(team=team_of("event-coverage")).user
     member = MembershipFactory(team=team_of("customer-relations")).user
 
-    with pytest.raises(services.RoutingActionError):
-        services.escalation_accept(escalation=escalation, user=outsider)
-    services.escalation_accept(escalation=escalation, user=member)
+    with pytest.raises(actions_base.TriageError):
+        escalations.escalation_accept(escalation=escalation, actor=outsider)
+    escalations.escalation_accept(escalation=escalation, actor=member)
 
     escalation.refresh_from_db()
     assert (escalation.state, escalation.decided_by) == (Escalation.State.ACCEPTED, member)
-    with pytest.raises(services.RoutingActionError, match="already accepted"):
-        services.escalation_accept(escalation=escalation, user=member)
+    with pytest.raises(actions_base.TriageError, match="already accepted"):
+        escalations.escalation_accept(escalation=escalation, actor=member)
     assert DomainEvent.objects.filter(verb="escalation.accepted").count() == 1
 
 
@@ -249,10 +252,10 @@ def test_a_bounce_needs_a_reason_and_hands_the_post_back() -> None:
     escalation = escalated()
     member = MembershipFactory(team=team_of("customer-relations")).user
 
-    with pytest.raises(services.RoutingActionError, match="why"):
-        services.escalation_bounce(escalation=escalation, user=member, reason="  ")
-    services.escalation_bounce(
-        escalation=escalation, user=member, reason="This is about the event's cloakroom"
+    with pytest.raises(actions_base.TriageError, match="why"):
+        escalations.escalation_bounce(escalation=escalation, actor=member, reason="  ")
+    escalations.escalation_bounce(
+        escalation=escalation, actor=member, reason="This is about the event's cloakroom"
     )
 
     escalation.refresh_from_db()
@@ -271,7 +274,7 @@ def test_an_escalation_nobody_accepts_in_time_goes_to_the_lead() -> None:
     # Its window is another segment's, and the clock moves between the two: pin it to an hour later.
     Escalation.objects.filter(pk=fresh.pk).update(due_at=escalation.due_at + timedelta(hours=1))
 
-    raised = services.escalations_overdue_raise(now=escalation.due_at + timedelta(seconds=1))
+    raised = escalations.escalations_overdue_raise(now=escalation.due_at + timedelta(seconds=1))
 
     assert escalation.pk in raised
     escalation.refresh_from_db()
@@ -281,18 +284,20 @@ def test_an_escalation_nobody_accepts_in_time_goes_to_the_lead() -> None:
     assert raised == [escalation.pk]
     fresh.refresh_from_db()
     assert fresh.state == Escalation.State.PENDING
-    assert services.escalations_overdue_raise(now=escalation.due_at + timedelta(seconds=2)) == []
+    assert escalations.escalations_overdue_raise(now=escalation.due_at + timedelta(seconds=2)) == []
 
 
 def test_a_reroute_is_a_correction_the_classifier_learns_from() -> None:
     text = "@brand_help does the zorblax come in teal? need 40 for the office"
     mention = received(text, on="customer-relations")
-    services.mentions_route(mention_ids=[mention.pk])
+    pipeline.mentions_route(mention_ids=[mention.pk])
     mention.refresh_from_db()
     routed_intent = mention.intent
     agent = MembershipFactory(team=team_of("customer-relations")).user
 
-    services.mention_reroute(mention=mention, user=agent, intent="purchase_question", reason="sales lead")
+    routing_actions.mention_reroute(
+        mention=mention, actor=agent, intent="purchase_question", reason="sales lead"
+    )
 
     mention.refresh_from_db()
     assert mention.team == team_of("product-promotion")
@@ -302,14 +307,14 @@ def test_a_reroute_is_a_correction_the_classifier_learns_from() -> None:
     assert correction.text == text
     assert DomainEvent.objects.filter(verb="mention.rerouted").count() == 1
 
-    version = services.classifier_train()
+    version = learning.classifier_train()
 
     assert version is not None and version.number == 1 and version.is_active
     assert version.examples["corrections"] == 1 and version.examples["intent_labels"] == 1
-    assert services.classifier_train() is None  # nothing new to learn
-    assert services.classifier_current().version == 1
+    assert learning.classifier_train() is None  # nothing new to learn
+    assert learning.classifier_current().version == 1
     later = received("@brand_help zorblax in teal, 12 of them, price?", on="customer-relations")
-    services.mentions_route(mention_ids=[later.pk])
+    pipeline.mentions_route(mention_ids=[later.pk])
     later.refresh_from_db()
     assert later.decision["model_version"] == 1
 
@@ -320,8 +325,8 @@ def test_a_reroute_to_a_team_learns_the_one_intent_that_team_owns() -> None:
     )
     agent = UserFactory(admin=True)
 
-    services.mention_reroute(mention=mention, user=agent, team=team_of("issue-advocacy"))
-    services.mention_reroute(mention=mention, user=agent, team=team_of("customer-relations"))
+    routing_actions.mention_reroute(mention=mention, actor=agent, team=team_of("issue-advocacy"))
+    routing_actions.mention_reroute(mention=mention, actor=agent, team=team_of("customer-relations"))
 
     learned = list(Correction.objects.order_by("id").values_list("intent_after", flat=True))
     assert learned == ["advocacy", ""]  # customer relations owns several intents: nothing to learn
@@ -333,12 +338,12 @@ SLANG_PRAISE = "@brand_help that new trail jacket is sick, proper sick"
 
 def test_a_sentiment_correction_is_stored_and_the_model_learns_it() -> None:
     mention = received(SLANG_PRAISE, on="customer-relations")
-    services.mentions_route(mention_ids=[mention.pk])
+    pipeline.mentions_route(mention_ids=[mention.pk])
     mention.refresh_from_db()
     assert mention.sentiment_label == "negative"
     agent = MembershipFactory(team=team_of("customer-relations")).user
 
-    services.mention_sentiment_correct(mention=mention, user=agent, label="positive")
+    routing_actions.mention_sentiment_correct(mention=mention, actor=agent, label="positive")
 
     mention.refresh_from_db()
     assert (mention.sentiment_label, mention.sentiment) == ("positive", None)
@@ -349,15 +354,15 @@ def test_a_sentiment_correction_is_stored_and_the_model_learns_it() -> None:
         "positive",
         SLANG_PRAISE,
     )
-    assert services.classifier_current().sentiment.adjustment is None  # not trained yet
+    assert learning.classifier_current().sentiment.adjustment is None  # not trained yet
 
-    state = services.sentiment_train()
+    state = learning.sentiment_train()
 
     assert state is not None and (state.version, state.corrections) == (1, 1)
-    assert services.sentiment_train() is None  # nothing new
+    assert learning.sentiment_train() is None  # nothing new
     assert SentimentState.objects.count() == 1
     later = received("@brand_help your new trail jacket is sick, proper sick!", on="customer-relations")
-    services.mentions_route(mention_ids=[later.pk])
+    pipeline.mentions_route(mention_ids=[later.pk])
     later.refresh_from_db()
     assert later.sentiment_label == "positive"
     assert later.sentiment > 0
@@ -372,11 +377,11 @@ def test_sentiment_learning_is_the_same_one_by_one_or_in_one_batch() -> None:
 
     one_by_one = []
     for mention, label in zip(mentions, labels, strict=True):
-        services.mention_sentiment_correct(mention=mention, user=agent, label=label)
-        one_by_one.append(services.sentiment_train())
+        routing_actions.mention_sentiment_correct(mention=mention, actor=agent, label=label)
+        one_by_one.append(learning.sentiment_train())
     batch = SentimentState.objects.get(version=4).state
     SentimentState.objects.all().delete()
-    in_one_batch = services.sentiment_train()
+    in_one_batch = learning.sentiment_train()
 
     assert [state.version for state in one_by_one] == [1, 2, 3, 4]
     assert in_one_batch.corrections == 4
@@ -387,8 +392,8 @@ def test_only_the_mentions_team_may_correct_its_sentiment() -> None:
     mention = received(SLANG_PRAISE, on="customer-relations", team=team_of("customer-relations"))
     outsider = MembershipFactory(team=team_of("event-coverage")).user
 
-    with pytest.raises(services.RoutingActionError):
-        services.mention_sentiment_correct(mention=mention, user=outsider, label="positive")
+    with pytest.raises(actions_base.TriageError):
+        routing_actions.mention_sentiment_correct(mention=mention, actor=outsider, label="positive")
 
     assert not SentimentCorrection.objects.exists()
     assert not DomainEvent.objects.filter(verb="mention.sentiment_corrected").exists()
@@ -409,17 +414,17 @@ def test_the_sweeper_routes_mentions_whose_task_was_lost() -> None:
 
 def test_crisis_mode_is_a_fact_rules_can_test() -> None:
     admin = UserFactory(admin=True)
-    services.rule_save(
+    rulesets.rule_save(
         user=admin,
         name="Crisis: everything negative is urgent",
         when={"all": [{"crisis_mode": True}, {"sentiment": {"max": -0.3}}]},
         then=[{"set_priority": "urgent"}],
     )
     calm = received("@brand_help this is the worst, terrible, awful service", on="customer-relations")
-    services.mentions_route(mention_ids=[calm.pk])
+    pipeline.mentions_route(mention_ids=[calm.pk])
     RoutingSettings.objects.filter(pk=1).update(crisis_mode=True)
     storm = received("@brand_help this is the worst, terrible, awful service again", on="customer-relations")
-    services.mentions_route(mention_ids=[storm.pk])
+    pipeline.mentions_route(mention_ids=[storm.pk])
 
     calm.refresh_from_db()
     storm.refresh_from_db()
@@ -431,7 +436,7 @@ def test_crisis_mode_is_a_fact_rules_can_test() -> None:
 def test_rule_notifications_send_email_and_webhooks() -> None:
     responses.add(responses.POST, "https://hooks.example.com/socialops", json={"ok": True})
     admin = UserFactory(admin=True)
-    services.rule_save(
+    rulesets.rule_save(
         user=admin,
         name="Tell the press office",
         when={"keywords": ["journalist", "reporter"]},
@@ -444,7 +449,7 @@ def test_rule_notifications_send_email_and_webhooks() -> None:
         "@brand_help I'm a reporter at the Herald, can someone comment on the outage?",
         on="customer-relations",
     )
-    services.mentions_route(mention_ids=[mention.pk])
+    pipeline.mentions_route(mention_ids=[mention.pk])
     mention.refresh_from_db()
     assert mention.decision["rules_fired"]
 
@@ -462,12 +467,12 @@ def test_rule_notifications_send_email_and_webhooks() -> None:
 def test_backtest_reports_what_a_draft_would_change_and_changes_nothing() -> None:
     for n in range(3):
         mention = received(f"@brand_help is the K2 kettle recalled? ticket {n}", on="customer-relations")
-        services.mentions_route(mention_ids=[mention.pk])
+        pipeline.mentions_route(mention_ids=[mention.pk])
     other = received(EVENT_QUESTION, on="event-coverage")
-    services.mentions_route(mention_ids=[other.pk])
+    pipeline.mentions_route(mention_ids=[other.pk])
     before = list(Mention.objects.order_by("id").values_list("team_id", "priority", "decision"))
 
-    report = services.rules_backtest(
+    report = backtest.rules_backtest(
         rules=[
             {
                 "id": 1,
@@ -494,7 +499,7 @@ def test_backtest_reports_what_a_draft_would_change_and_changes_nothing() -> Non
     assert list(Mention.objects.order_by("id").values_list("team_id", "priority", "decision")) == before
 
     with pytest.raises(RuleError):
-        services.rules_backtest(
+        backtest.rules_backtest(
             rules=[
                 {"id": 1, "name": "bad", "enabled": True, "when": {"regex": "("}, "then": [{"stop": True}]}
             ]
@@ -518,7 +523,7 @@ def test_routing_publishes_one_live_event_per_batch(django_capture_on_commit_cal
     ]
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.mentions_route(mention_ids=[m.pk for m in mentions])
+        pipeline.mentions_route(mention_ids=[m.pk for m in mentions])
 
     message = subscriber.get_message(timeout=5)
     assert message is not None, "no live event was published"

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from foundation.models import DomainEvent
 from inbox.models import Mention
-from routing import services
+from routing import backtest, pipeline, rulesets
 from routing.forms import BuilderChoices, RuleBuilder, builder_initial
 from routing.models import IntentRoute, RoutingSettings, Rule, RuleSetVersion
 from routing.tasks import backtest_keys, rules_backtest_task
@@ -53,7 +53,7 @@ def team_slug(segment_slug: str) -> str:
 
 
 def a_rule(name: str = "Refunds", keywords: tuple[str, ...] = ("refund",), **fields: Any) -> Rule:
-    return services.rule_save(
+    return rulesets.rule_save(
         user=None,
         name=name,
         when=fields.pop("when", {"keywords": list(keywords)}),
@@ -372,7 +372,7 @@ def test_a_new_owning_team_is_saved_audited_and_published(admin_client: Client, 
     assert event.actor == admin
     assert event.after["team"] == crisis_team.slug
     assert event.after["acceptance_window_minutes"] == 45
-    assert services.rule_set_current().segment_teams["customer-relations"] == crisis_team.slug
+    assert rulesets.rule_set_current().segment_teams["customer-relations"] == crisis_team.slug
 
 
 def test_a_playbook_edit_is_audited_without_publishing_a_version(admin_client: Client) -> None:
@@ -417,7 +417,7 @@ def test_a_segment_cadence_out_of_range_is_refused_beside_the_field(admin_client
 
 
 def test_the_intent_map_is_saved_through_one_published_version(admin_client: Client, admin: Any) -> None:
-    current = services.routing_context().intent_segments
+    current = rulesets.routing_context().intent_segments
     data = {intent: slug for intent, slug in current.items() if slug}
     data["spam"] = "crisis-management"
     data.pop("praise")  # nobody: stays with the receiving team
@@ -910,7 +910,7 @@ def test_rules_in_words() -> None:
 
 def routed(text: str, *, on: str) -> Mention:
     mention = MentionFactory(text=text, on_channels=[ChannelFactory(segment=segment(on))])
-    services.mentions_route(mention_ids=[mention.pk])
+    pipeline.mentions_route(mention_ids=[mention.pk])
     return mention
 
 
@@ -929,10 +929,10 @@ def recall_rule_data(**options: Any) -> dict[str, Any]:
 def test_the_backtest_reports_progress_per_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     for n in range(5):
         routed(f"{RECALL} {n}", on="customer-relations")
-    monkeypatch.setattr(services, "ROUTE_BATCH", 2)
+    monkeypatch.setattr(backtest, "ROUTE_BATCH", 2)
     seen: list[tuple[int, int]] = []
 
-    services.rules_backtest(rules=[], days=7, progress=lambda done, total: seen.append((done, total)))
+    backtest.rules_backtest(rules=[], days=7, progress=lambda done, total: seen.append((done, total)))
 
     assert seen == [(0, 5), (2, 5), (4, 5), (5, 5)]
 
@@ -1086,7 +1086,7 @@ def test_an_expired_backtest_says_so(admin_client: Client) -> None:
 
 
 def test_the_versions_page_lists_who_published_what(admin_client: Client, admin: Any) -> None:
-    services.rule_save(user=admin, name="Refunds", when={"keywords": ["refund"]}, then=[{"stop": True}])
+    rulesets.rule_save(user=admin, name="Refunds", when={"keywords": ["refund"]}, then=[{"stop": True}])
 
     body = admin_client.get(reverse("routing:versions")).content.decode()
 
@@ -1100,7 +1100,7 @@ def changed_versions(admin: Any) -> tuple[RuleSetVersion, RuleSetVersion, dict[s
     removed = a_rule("Removed", ("gone",))
     removed_id = removed.pk
     older = RuleSetVersion.objects.order_by("-number").first()
-    services.rule_save(
+    rulesets.rule_save(
         user=admin,
         rule=edited,
         name="Edited again",
@@ -1108,11 +1108,11 @@ def changed_versions(admin: Any) -> tuple[RuleSetVersion, RuleSetVersion, dict[s
         then=[{"set_priority": "urgent"}],
         enabled=False,
     )
-    services.rule_delete(user=admin, rule=removed)
+    rulesets.rule_delete(user=admin, rule=removed)
     added = a_rule("Added", ("new",))
-    services.rules_reorder(user=admin, order=[edited.pk, kept.pk, added.pk], summary="Edited first")
-    services.intent_routes_save(user=admin, segments={"spam": segment("crisis-management")})
-    services.routing_settings_save(user=admin, crisis_mode=False, misdirect_threshold=0.7)
+    rulesets.rules_reorder(user=admin, order=[edited.pk, kept.pk, added.pk], summary="Edited first")
+    rulesets.intent_routes_save(user=admin, segments={"spam": segment("crisis-management")})
+    rulesets.routing_settings_save(user=admin, crisis_mode=False, misdirect_threshold=0.7)
     newer = RuleSetVersion.objects.order_by("-number").first()
     return older, newer, {"kept": kept.pk, "edited": edited.pk, "removed": removed_id, "added": added.pk}
 
@@ -1176,14 +1176,14 @@ def test_rolling_back_restores_rules_intent_map_and_threshold_in_a_new_version(
     event = DomainEvent.objects.get(verb="rule_set.rolled_back")
     assert (event.actor, event.after["to_version"]) == (admin, older.number)
     # The routing engine uses it at once.
-    assert services.rule_set_current().version == newest.number
+    assert rulesets.rule_set_current().version == newest.number
 
 
 def test_a_version_that_no_longer_compiles_is_not_rolled_back(admin_client: Client, admin: Any) -> None:
     gone = UserFactory(username="gone")
     a_rule("Assign", then=[{"assign_to": "gone"}])
     older = RuleSetVersion.objects.order_by("-number").first()
-    services.rule_delete(user=admin, rule=Rule.objects.get())
+    rulesets.rule_delete(user=admin, rule=Rule.objects.get())
     gone.delete()
     current = RuleSetVersion.objects.order_by("-number").first()
     before = state()
@@ -1249,7 +1249,7 @@ def test_a_rollback_confirmed_against_a_version_since_replaced_changes_nothing(
     admin_client: Client, admin: Any
 ) -> None:
     older, newer, _ = changed_versions(admin)
-    services.routing_settings_save(user=admin, crisis_mode=False, misdirect_threshold=0.8)
+    rulesets.routing_settings_save(user=admin, crisis_mode=False, misdirect_threshold=0.8)
     newest = RuleSetVersion.objects.order_by("-number").first()
     before = state()
 

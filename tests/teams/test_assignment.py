@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 
 from foundation.models import DomainEvent
+from inbox.actions.assignment import member_set_away, mentions_auto_assign
+from inbox.actions.triage import mention_close, mention_reopen
 from inbox.models import Mention
-from inbox.triage import mention_close, mention_reopen
-from teams.assignment import member_set_away, mentions_auto_assign
 from teams.models import Membership, Team
 from tests.factories import MembershipFactory, MentionFactory, TeamFactory, UserFactory
 

@@ -11,11 +11,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from foundation.models import DomainEvent
+from inbox.actions.escalations import escalations_overdue_raise
 from inbox.models import Mention, Reply
 from inbox.sla import FIRST_RESPONSE
 from inbox.tasks import sla_breach_notify_task
 from routing.models import Escalation
-from routing.services import escalations_overdue_raise
 from teams.models import Membership, Team
 from teams.roles import team_leaders
 from tests.factories import ChannelFactory, MembershipFactory, MentionFactory, UserFactory, segment

@@ -47,16 +47,18 @@ from django.utils.text import slugify
 from tqdm import tqdm
 
 from channels.models import Channel, Network, Segment
+from inbox.actions.routing import mention_reroute, mention_team_replay
+from inbox.actions.triage import mention_close
 from inbox.lines import LineRefused, parse_created_at, post_from_object
 from inbox.models import Mention
 from inbox.services import mentions_ingest
-from inbox.triage import mention_close, mention_reroute_by
 from routing import learning
 from routing.facts import INTENTS
 from routing.models import ModelVersion
 from routing.owner_eval import handles_masked, is_test
 from routing.owners import OwnerExample, owners_predict
-from routing.services import caches_forget, intent_routes_save, rule_set_current, rule_set_publish
+from routing.pipeline import caches_forget
+from routing.rulesets import intent_routes_save, rule_set_current, rule_set_publish
 from teams.models import Membership, Team
 
 IMPORT_BATCH = 500  # posts per ingest pass, as import_mentions stores them
@@ -185,12 +187,11 @@ class Command(BaseCommand):
             team = teams[row.owner]
             if is_test(f"history:{row.key}:{row.line}", history_share):
                 # History is what a team handled where routing had put it: here the file says where that is.
-                Mention.objects.filter(pk=mention.pk).update(team=team)
-                mention.team = team
+                mention = mention_team_replay(mention=mention, team=team)
                 mention_close(actor=agents[row.owner], mention=mention)
                 fed["history"] += 1
             else:
-                mention_reroute_by(
+                mention_reroute(
                     actor=agents[row.owner], mention=mention, team=team, reason="owner in the labelled file"
                 )
                 fed["corrections"] += 1

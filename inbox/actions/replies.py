@@ -1,6 +1,7 @@
-"""Sending replies: the outbound half of triage.
+"""Replies: writing one (held for a lead's approval when a rule asked), approving, rejecting, retrying, and
+sending it.
 
-``inbox.triage.reply_create`` (or ``reply_approve``, ``reply_retry``) leaves a queued reply and schedules
+``reply_create`` (or ``reply_approve``, ``reply_retry``) leaves a queued reply and schedules
 ``inbox.tasks.reply_send_task``, which calls :func:`reply_deliver`. It sends the reply through the channel's
 connector and records what became of it, in words an agent can act on.
 """
@@ -8,6 +9,7 @@ connector and records what became of it, in words an agent can act on.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -22,11 +24,17 @@ from channels.connectors.base import (
     SentReply,
 )
 from channels.connectors.registry import capabilities_for, connector_for
+from channels.connectors.text import reply_length, reply_limit, reply_prefix_length
 from channels.models import Channel
 from channels.services import channel_credentials_store_refreshed, channel_ref
+from foundation.access import may_lead
 from foundation.events import event_record
 from foundation.live import event_publish
+from inbox.actions.base import TriageError, check_can_work, locked, publish, touch
+from inbox.actions.sla import sla_replied
 from inbox.models import Mention, MentionChannel, Reply
+from inbox.presence import presence_typing_stop
+from teams.roles import actor_of, user_name
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +49,184 @@ class ReplyDeferred(Exception):
     def __init__(self, message: str, *, countdown: float | None = None) -> None:
         super().__init__(message)
         self.countdown = countdown
+
+
+class ReplyCollision(TriageError):
+    """Someone else replied since the composer opened; sending needs the agent's confirmation."""
+
+
+def reply_create(
+    *,
+    actor: Any,
+    mention: Mention,
+    text: str,
+    is_direct: bool = False,
+    seen_reply_id: int = 0,
+    confirm: bool = False,
+) -> Reply:
+    """Queue a reply for sending through the channel the post arrived on (or hold it for a lead's approval
+    when a rule asked for one).
+
+    ``seen_reply_id`` is the newest reply the agent's composer showed; a reply someone else sent since then
+    raises ``ReplyCollision`` unless the agent ``confirm``s.
+    """
+    text = (text or "").strip()
+    if not text:
+        raise TriageError("Write a reply before sending.")
+    check_can_work(actor, mention)
+    channel = reply_channel(mention)
+    limit = reply_limit(channel.network, is_direct=is_direct)
+    length = reply_length(channel.network, text)
+    if not is_direct:
+        # What the connector puts in front of a public reply (Mastodon's "@author") counts too.
+        length += reply_prefix_length(
+            channel.network, text, author_handle=mention.author.handle, credentials=channel.credentials
+        )
+    if length > limit:
+        raise TriageError(
+            f"The reply is {length} characters as {channel.get_network_display()} counts them; "
+            f"the limit is {limit}."
+        )
+    with transaction.atomic():
+        current = locked(mention)
+        if not confirm:
+            newer = (
+                Reply.objects.filter(mention=current, pk__gt=seen_reply_id or 0)
+                .exclude(author=actor)
+                .exclude(state=Reply.State.REJECTED)
+                .select_related("author")
+                .order_by("-pk")
+                .first()
+            )
+            if newer is not None:
+                raise ReplyCollision(
+                    f"{user_name(newer.author)} already replied {_ago(newer.created_at)}: "
+                    f"“{newer.text[:80]}” — send yours as well?"
+                )
+        # The leads who would approve it (and admins) approve their own replies by sending them.
+        self_approved = current.requires_approval and may_lead(actor_of(actor), team_id=current.team_id)
+        held = current.requires_approval and not self_approved
+        state = Reply.State.AWAITING_APPROVAL if held else Reply.State.QUEUED
+        reply = Reply.objects.create(
+            mention=current,
+            channel=channel,
+            author=actor,
+            text=text,
+            is_direct=is_direct,
+            state=state,
+            reviewed_by=actor if self_approved else None,
+        )
+        sla_replied(mention=current)
+        changed = []
+        if current.assignee_id is None:
+            current.assignee = actor
+            changed.append("assignee")
+        if current.status == Mention.Status.NEW:
+            current.status = Mention.Status.OPEN
+            changed.append("status")
+        touch(current, changed)
+        event_record(
+            actor=actor,
+            verb="reply.awaiting_approval" if state == Reply.State.AWAITING_APPROVAL else "reply.queued",
+            obj=current,
+            after={"reply": reply.pk, "direct": is_direct},
+        )
+        publish("reply.created", [current], actor, reply=reply.pk, state=state)
+        transaction.on_commit(lambda: presence_typing_stop(mention=current, user=actor))
+        if state == Reply.State.QUEUED:
+            _send_after_commit(reply)
+    return reply
+
+
+def reply_channel(mention: Mention) -> Channel:
+    """The account a reply goes out from: among those that received the post, one of the mention's team
+    that can send (not waiting for re-authorisation; a paused account stops pulling, not replying), else any
+    that can send."""
+    channels = list(mention.channels.select_related("segment").order_by("id"))
+    if not channels:
+        raise TriageError("This mention arrived on no channel of ours, so there is nowhere to reply from.")
+    usable = [c for c in channels if c.state != Channel.State.NEEDS_REAUTH]
+    if not usable:
+        names = ", ".join(c.handle for c in channels)
+        raise TriageError(
+            f"{names} needs re-authorising before replies can be sent: ask an admin to reconnect it "
+            "under Channels."
+        )
+    own = [c for c in usable if c.owning_team_id == mention.team_id]
+    return (own or usable)[0]
+
+
+def _ago(when: datetime) -> str:
+    seconds = max(0, int((timezone.now() - when).total_seconds()))
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h ago"
+
+
+def _send_after_commit(reply: Reply) -> None:
+    from inbox.tasks import reply_send_task
+
+    transaction.on_commit(lambda: reply_send_task.delay(reply.pk))
+
+
+def _check_can_approve(actor: Any, reply: Reply) -> None:
+    if not may_lead(actor_of(actor), team_id=reply.mention.team_id):
+        raise TriageError("Only a lead of the mention's team (or an admin) can approve or reject replies.")
+
+
+def reply_approve(*, actor: Any, reply: Reply) -> Reply:
+    _check_can_approve(actor, reply)
+    with transaction.atomic():
+        reply = Reply.objects.select_for_update().select_related("mention").get(pk=reply.pk)
+        if reply.state != Reply.State.AWAITING_APPROVAL:
+            raise TriageError(f"This reply is {reply.get_state_display().lower()}, not awaiting approval.")
+        reply.state = Reply.State.QUEUED
+        reply.reviewed_by = actor
+        reply.save(update_fields=["state", "reviewed_by"])
+        event_record(actor=actor, verb="reply.approved", obj=reply.mention, after={"reply": reply.pk})
+        publish("reply.approved", [reply.mention], actor, reply=reply.pk)
+        _send_after_commit(reply)
+    return reply
+
+
+def reply_reject(*, actor: Any, reply: Reply, note: str = "") -> Reply:
+    _check_can_approve(actor, reply)
+    with transaction.atomic():
+        reply = Reply.objects.select_for_update().select_related("mention").get(pk=reply.pk)
+        if reply.state != Reply.State.AWAITING_APPROVAL:
+            raise TriageError(f"This reply is {reply.get_state_display().lower()}, not awaiting approval.")
+        reply.state = Reply.State.REJECTED
+        reply.reviewed_by = actor
+        reply.review_note = (note or "").strip()[:2000]
+        reply.save(update_fields=["state", "reviewed_by", "review_note"])
+        event_record(
+            actor=actor,
+            verb="reply.rejected",
+            obj=reply.mention,
+            after={"reply": reply.pk, "note": reply.review_note},
+        )
+        publish("reply.rejected", [reply.mention], actor, reply=reply.pk)
+    return reply
+
+
+def reply_retry(*, actor: Any, reply: Reply) -> Reply:
+    """Send a failed reply again."""
+    check_can_work(actor, reply.mention)
+    with transaction.atomic():
+        reply = Reply.objects.select_for_update().select_related("mention").get(pk=reply.pk)
+        if reply.state != Reply.State.FAILED:
+            raise TriageError(
+                f"Only a failed reply can be retried; this one is {reply.get_state_display().lower()}."
+            )
+        reply.state = Reply.State.QUEUED
+        reply.error = ""
+        reply.save(update_fields=["state", "error"])
+        event_record(actor=actor, verb="reply.retried", obj=reply.mention, after={"reply": reply.pk})
+        publish("reply.retried", [reply.mention], actor, reply=reply.pk)
+        _send_after_commit(reply)
+    return reply
 
 
 def reply_deliver(*, reply_id: int, final_attempt: bool = False, connector: Connector | None = None) -> Reply:
@@ -153,7 +339,7 @@ def _succeed(reply: Reply, sent: SentReply) -> None:
             "attempts": reply.attempts,
         },
     )
-    _publish("reply.sent", reply, state=Reply.State.SENT)
+    _publish_delivery("reply.sent", reply, state=Reply.State.SENT)
 
 
 def _defer_or_fail(
@@ -197,10 +383,10 @@ def _fail(reply: Reply, message: str, *, detail: str = "") -> None:
         obj=reply.mention,
         after={"reply": reply.pk, "error": message, "attempts": reply.attempts},
     )
-    _publish("reply.failed", reply, state=Reply.State.FAILED)
+    _publish_delivery("reply.failed", reply, state=Reply.State.FAILED)
 
 
-def _publish(kind: str, reply: Reply, *, state: str) -> None:
+def _publish_delivery(kind: str, reply: Reply, *, state: str) -> None:
     team_id = reply.mention.team_id
     payload: dict[str, Any] = {
         "ids": [reply.mention_id],
