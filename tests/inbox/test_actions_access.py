@@ -14,10 +14,11 @@ from foundation.access import (
     may_set_away,
     may_work_on,
 )
+from foundation.models import DomainEvent
 from inbox.actions.base import TriageError
 from inbox.actions.routing import mention_reroute
 from inbox.actions.triage import mentions_bulk_apply
-from inbox.models import AuditEvent, Mention
+from inbox.models import Mention
 from routing.models import Correction
 from teams.models import Membership
 from teams.roles import actor_of
@@ -104,7 +105,7 @@ def test_an_agent_of_another_team_cannot_reroute_a_mention_no_team_owns(teamless
     assert (result.done, result.skipped) == ([], {teamless.pk: "belongs to another team"})
     assert Mention.objects.get(pk=teamless.pk).team_id is None
     assert not Correction.objects.exists()
-    assert not AuditEvent.objects.filter(verb="mention.rerouted").exists()
+    assert not DomainEvent.objects.filter(verb="mention.rerouted").exists()
 
 
 @pytest.mark.django_db
@@ -134,6 +135,6 @@ def test_the_receiving_team_and_admins_may_reroute_a_mention_no_team_owns(
     assert list(Correction.objects.values_list("team_before_id", "team_after_id", "user_id")) == [
         (None, crisis.pk, actor.pk)
     ]
-    assert list(AuditEvent.objects.filter(verb="mention.rerouted").values_list("before", "after")) == [
+    assert list(DomainEvent.objects.filter(verb="mention.rerouted").values_list("before", "after")) == [
         ({"team": None, "intent": "other"}, {"team": crisis.pk, "intent": "other"})
     ]

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import time_machine
 
+from foundation.models import DomainEvent
 from inbox.actions import routing as routing_actions
 from inbox.actions import triage
-from inbox.models import AuditEvent, Mention
+from inbox.models import Mention
 from routing.models import Correction
 from teams.models import Membership, Team
 from tests.factories import ChannelFactory, MembershipFactory, MentionFactory, UserFactory, segment
@@ -130,7 +131,7 @@ def _state(m: Mention) -> dict[str, Any]:
 
 def _events(m: Mention) -> list[tuple]:
     return list(
-        AuditEvent.objects.filter(object_type__model="mention", object_id=str(m.pk))
+        DomainEvent.objects.filter(object_type__model="mention", object_id=str(m.pk))
         .order_by("id")
         .values_list("verb", "actor_id", "before", "after")
     )
