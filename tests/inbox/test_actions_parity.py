@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -190,3 +191,9 @@ def test_bulk_skips_what_the_single_form_refuses_and_records_nothing_for_it() ->
         triage.mention_close(actor=outsider, mention=theirs)
     assert _events(theirs) == []
     assert Mention.objects.get(pk=theirs.pk).status == Mention.Status.NEW
+
+
+def test_every_bulk_action_has_a_parity_case() -> None:
+    # A new bulk action without a case here could drift from its single form unseen.
+    nobody = SimpleNamespace(ben=None, crisis=None)  # the bulk arguments' people and teams do not matter here
+    assert {bulk(nobody)["action"] for _, _, bulk in CASES.values()} == set(triage.BULK_ACTIONS)
