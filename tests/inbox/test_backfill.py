@@ -9,7 +9,6 @@ from io import StringIO
 from typing import Any
 
 import pytest
-from channels.management.commands.backfill import resume_at
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
@@ -29,6 +28,7 @@ from channels.connectors.base import (
 )
 from channels.connectors.simulated import POSTS_PER_PULL_CREDENTIAL
 from channels.models import Channel, QuarantinedItem, RateBudget
+from inbox.management.commands.backfill import resume_at
 from inbox.models import Mention, MentionChannel
 from tests.factories import ChannelFactory
 
