@@ -159,7 +159,9 @@ REDIS_URL = env.str("REDIS_URL", default="") or None
 # sharing one Redis server need a channel each.
 # The Celery tasks that consume the domain events (foundation.events); each is queued after a commit that
 # recorded events and run by beat every few seconds as well.
-SOCIALOPS_EVENT_CONSUMERS = env.list("SOCIALOPS_EVENT_CONSUMERS", default=[])
+SOCIALOPS_EVENT_CONSUMERS = env.list(
+    "SOCIALOPS_EVENT_CONSUMERS", default=["integrations.tasks.webhooks_fanout"]
+)
 SOCIALOPS_EVENTS_CHANNEL = env.str("SOCIALOPS_EVENTS_CHANNEL", default="socialops:events")
 
 if REDIS_URL:
@@ -235,6 +237,18 @@ CELERY_BEAT_SCHEDULE = {
         "kwargs": {"reason": "nightly"},
         "options": {"expires": 3600},
     },
+    # Webhooks: the fan-out of domain events into deliveries (woken after each commit; this is the safety
+    # net) and the sweep of due deliveries (retries, and rows left by a worker that died).
+    "webhooks-fanout": {
+        "task": "integrations.tasks.webhooks_fanout",
+        "schedule": timedelta(seconds=5),
+        "options": {"expires": 20},
+    },
+    "webhooks-deliver-due": {
+        "task": "integrations.tasks.webhooks_deliver",
+        "schedule": timedelta(seconds=5),
+        "options": {"expires": 20},
+    },
     # Escalations nobody accepted within their segment's acceptance window go to the team lead.
     "escalations-overdue": {
         "task": "routing.tasks.escalations_overdue",
@@ -242,6 +256,25 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 120},
     },
 }
+
+# Outbound webhooks (integrations). Requests go only to public addresses unless this allows private ones
+# (loopback, private networks, link-local: tests and benchmarks send to 127.0.0.1); see
+# integrations/destinations.py.
+SOCIALOPS_WEBHOOKS_ALLOW_PRIVATE = env.bool("SOCIALOPS_WEBHOOKS_ALLOW_PRIVATE", default=False)
+# A failed delivery is tried again after a random wait of up to base x 2^(attempt-1) seconds (capped at an
+# hour) for this many hours, then given up ("dead").
+SOCIALOPS_WEBHOOKS_RETRY_BASE_SECONDS = env.float("SOCIALOPS_WEBHOOKS_RETRY_BASE_SECONDS", default=10.0)
+SOCIALOPS_WEBHOOKS_RETRY_HOURS = env.float("SOCIALOPS_WEBHOOKS_RETRY_HOURS", default=24.0)
+# A subscription whose deliveries failed this many times in a row is paused and the admins are told.
+SOCIALOPS_WEBHOOKS_PAUSE_AFTER_FAILURES = env.int("SOCIALOPS_WEBHOOKS_PAUSE_AFTER_FAILURES", default=50)
+# How long a worker holds the deliveries it is sending; one killed mid-delivery leaves them due after it.
+SOCIALOPS_WEBHOOKS_LEASE_SECONDS = env.float("SOCIALOPS_WEBHOOKS_LEASE_SECONDS", default=60.0)
+# How long a rotated-out webhook secret still signs (beside the new one).
+SOCIALOPS_WEBHOOKS_ROTATION_OVERLAP_HOURS = env.float(
+    "SOCIALOPS_WEBHOOKS_ROTATION_OVERLAP_HOURS", default=24.0
+)
+# The address people reach socialops at: webhook payloads link to the mention's page with it.
+SOCIALOPS_BASE_URL = env.str("SOCIALOPS_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # How long a channel's pull lock lives; a worker killed mid-pull holds it until then.
 SOCIALOPS_PULL_LOCK_SECONDS = env.int("SOCIALOPS_PULL_LOCK_SECONDS", default=300)

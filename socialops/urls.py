@@ -21,6 +21,7 @@ urlpatterns = [
     path("audit/", include(("inbox.audit_urls", "audit"))),
     path("teams/", include("teams.urls")),
     path("sla/", include("inbox.sla_urls")),
+    path("integrations/", include("integrations.urls")),
     path("api/v1/", include("socialops.api_urls")),
     # Django admin's own sign-in form is not throttled: people sign in through ours, which comes back here.
     path("django-admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
