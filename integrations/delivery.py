@@ -52,6 +52,7 @@ SEND_THREADS = 16  # concurrent POSTs per worker process: receivers answer in mi
 RESPONSE_READ_BYTES = 4096  # of a receiver's answer read at most, whatever it sends
 EXCERPT_CHARS = 1000  # of it kept in the delivery log
 MAX_BACKOFF_SECONDS = 3600.0  # an hour between attempts at most: a receiver back up is not kept waiting long
+MIN_BACKOFF_SECONDS = 1.0  # a draw near zero would retry within the same run, as if it had not failed
 RUN_SECONDS = 30.0  # a run hands over to a fresh task after this, so one busy run cannot hog a worker
 # Connect 5 s; the request and each read of the answer 5 s more, and the body is read until 10 s in all.
 TIMEOUT = httpx.Timeout(5.0, connect=5.0)
@@ -64,7 +65,7 @@ def delivery_backoff_seconds(
     """Seconds to wait after the ``attempts``-th failed attempt: "full jitter" (a uniform draw up to
     base x 2^(attempts-1), capped), so receivers coming back are not hit by every sender at once."""
     ceiling = min(MAX_BACKOFF_SECONDS, settings.SOCIALOPS_WEBHOOKS_RETRY_BASE_SECONDS * 2 ** (attempts - 1))
-    return rng(0.0, ceiling)
+    return max(MIN_BACKOFF_SECONDS, rng(0.0, ceiling))
 
 
 # --- Waking the delivery task ---------------------------------------------------------------------------

@@ -49,16 +49,16 @@ def address_refusal(address: str) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
     for refused, words in (
+        (ip.is_unspecified, "an unspecified address"),
         (ip.is_loopback, "a loopback address"),
         (ip.is_link_local, "a link-local address"),
-        (ip.is_private, "a private address"),
         (ip.is_multicast, "a multicast address"),
         (ip.is_reserved, "a reserved address"),
-        (ip.is_unspecified, "an unspecified address"),
+        (ip.is_private, "a private address"),
         (not ip.is_global, "not a public address"),  # carrier-grade NAT (100.64/10) and the like
     ):
         if refused:
-            return f"{address} is {words}"
+            return f"{address} ({words})"
     return None
 
 
