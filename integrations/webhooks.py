@@ -442,3 +442,15 @@ def webhooks_fan_out() -> int:
     while events_consume(consumer=WEBHOOKS_CONSUMER, handle=handle, limit=FANOUT_BATCH):
         pass
     return made
+
+
+def webhooks_fan_out_held_back() -> bool:
+    """Whether committed events wait beyond the fan-out's position: the consumer reads only events of
+    transactions older than every one still running on the server (any database's), so an event can be
+    committed yet not readable for a moment. The task looks again shortly rather than at beat's next tick."""
+    position = consumer_position(consumer=WEBHOOKS_CONSUMER)
+    return (
+        DomainEvent.objects.filter(xid__isnull=False)
+        .extra(where=["(xid, id) > (%s, %s)"], params=[position.xid, position.event_id])
+        .exists()
+    )
