@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from celery import shared_task
 from django.core.cache import cache
 
@@ -11,20 +13,35 @@ from integrations.webhooks import webhooks_fan_out, webhooks_fan_out_held_back
 
 FANOUT_TASK = "integrations.tasks.webhooks_fanout"
 HELD_BACK_KEY = "webhooks:fanout:held-back"
-HELD_BACK_SECONDS = 0.5  # look again this soon when committed events could not be read yet
+HELD_BACK_POLL_SECONDS = 0.05
+HELD_BACK_PATIENCE_SECONDS = 1.0  # looked for that long, the run hands over to a task queued for later
+HELD_BACK_SECONDS = 0.5  # that task's countdown
 
 
 @shared_task(name=FANOUT_TASK)
 def webhooks_fanout() -> int:
-    """Turn the domain events committed since the last run into deliveries, then wake the sender.
+    """Turn the domain events committed since the last run into deliveries, wake the sender and send.
 
     Safe to run twice, or side by side: the consumer position moves in the transaction that writes the
     deliveries (two runs take turns on it), so each event is fanned out once."""
     consumer_woke(task=FANOUT_TASK)
-    made = webhooks_fan_out()
-    if made:
-        deliveries_wake()
-    if webhooks_fan_out_held_back() and cache.add(HELD_BACK_KEY, 1, timeout=5):
+    made = 0
+    waited_until = time.monotonic() + HELD_BACK_PATIENCE_SECONDS
+    while True:
+        batch = webhooks_fan_out()
+        if batch:
+            made += batch
+            deliveries_wake()
+        if not webhooks_fan_out_held_back():
+            if made:
+                deliveries_run()  # send them from here too: no hop through the queue for the first ones
+            return made
+        if time.monotonic() > waited_until:
+            break
+        # Committed but not readable yet: an older transaction on the server is still open, usually for
+        # milliseconds. A short look again beats a queued task, which may wait behind a delivery run.
+        time.sleep(HELD_BACK_POLL_SECONDS)
+    if cache.add(HELD_BACK_KEY, 1, timeout=5):
         webhooks_fanout_again.apply_async(countdown=HELD_BACK_SECONDS)
     return made
 

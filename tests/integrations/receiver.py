@@ -44,6 +44,9 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as real receivers
+            # The answer's headers and body go out in two writes; with Nagle's algorithm the second waits
+            # for the client's delayed ACK (40 ms). Web servers turn it off; so does this one.
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
