@@ -133,7 +133,7 @@ def _burst(receiver, mentions: list) -> float:
     committed = _record(mentions)
     _wait_for(receiver, len(mentions))
     last = max(r.at for r in receiver.accepted())
-    _timeline(committed, receiver)
+    _timeline(committed, receiver, [m.pk for m in mentions])
     return len(mentions) / (last - committed)
 
 
@@ -154,18 +154,20 @@ def _stream_split(commits: dict[int, float], receiver) -> None:
     )
 
 
-def _timeline(committed: float, receiver) -> None:
+def _timeline(committed: float, receiver, mention_ids: list[int]) -> None:
     """Where the time went: the fan-out (deliveries made) and the sending (first and last arrival)."""
     from django.db.models import Max, Min
 
     from integrations.models import WebhookDelivery
 
-    made = WebhookDelivery.objects.filter(payload__mention__id__in=[r.mention_id for r in receiver.accepted()])
-    span = made.aggregate(first=Min("created_at"), last=Max("created_at"))
-    arrivals = sorted(r.at for r in receiver.accepted())
+    span = WebhookDelivery.objects.filter(mention_id__in=mention_ids).aggregate(
+        first=Min("created_at"), last=Max("created_at")
+    )
+    first, last = (span[k].timestamp() - committed for k in ("first", "last"))
+    arrivals = sorted(r.at - committed for r in receiver.accepted())
     print(
-        f"      fanned out {span['first'].timestamp() - committed:.2f}-{span['last'].timestamp() - committed:.2f}s "
-        f"after the commit; arrived {arrivals[0] - committed:.2f}-{arrivals[-1] - committed:.2f}s",
+        f"      fanned out {first:.2f}-{last:.2f}s after the commit; "
+        f"arrived {arrivals[0]:.2f}-{arrivals[-1]:.2f}s",
         flush=True,
     )
 

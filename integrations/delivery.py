@@ -33,7 +33,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from integrations.destinations import DestinationRefused, destination_check
+from integrations.destinations import Destination, DestinationRefused, destination_check
 from integrations.models import WebhookDelivery, WebhookSubscription
 from integrations.signing import SIGNATURE_HEADER, signature_header
 from integrations.webhooks import subscription_secrets, webhook_subscription_pause
@@ -164,14 +164,13 @@ def delivery_body(delivery: WebhookDelivery) -> bytes:
 
 
 def delivery_send(
-    client: httpx.Client, delivery: WebhookDelivery, *, secrets: list[str], url: str
+    client: httpx.Client, delivery: WebhookDelivery, *, secrets: list[str], destination: Destination | str
 ) -> Attempt:
-    """POST one delivery, signed, to the checked address of its subscription's URL."""
+    """POST one delivery, signed, to the checked address of its subscription's URL (``destination``: the
+    address checked for this batch, or why it was refused)."""
     started = time.monotonic()
-    try:
-        destination = destination_check(url)  # again now: DNS may point elsewhere than when it was saved
-    except DestinationRefused as exc:
-        return Attempt(False, None, 0, "", f"refused: {exc}")
+    if isinstance(destination, str):
+        return Attempt(False, None, 0, "", f"refused: {destination}")
     body = delivery_body(delivery)
     default_port = 443 if destination.scheme == "https" else 80
     host = destination.host if destination.port == default_port else f"{destination.host}:{destination.port}"
@@ -312,16 +311,22 @@ def deliveries_send_due(*, limit: int = CLAIM_BATCH) -> int:
         deliveries_wake()  # more are due: another worker can take the next batch meanwhile
     client, pool = _http()
     secrets_by_subscription: dict[int, list[str]] = {}
+    destinations: dict[int, Destination | str] = {}
     for delivery in deliveries:
         if delivery.subscription_id not in secrets_by_subscription:
             secrets_by_subscription[delivery.subscription_id] = subscription_secrets(delivery.subscription)
+            # Checked again for each batch: DNS may point elsewhere than when the URL was saved.
+            try:
+                destinations[delivery.subscription_id] = destination_check(delivery.subscription.url)
+            except DestinationRefused as exc:
+                destinations[delivery.subscription_id] = str(exc)
     futures = [
         pool.submit(
             delivery_send,
             client,
             delivery,
             secrets=secrets_by_subscription[delivery.subscription_id],
-            url=delivery.subscription.url,
+            destination=destinations[delivery.subscription_id],
         )
         for delivery in deliveries
     ]

@@ -13,6 +13,7 @@ from integrations.webhooks import webhooks_fan_out, webhooks_fan_out_held_back
 
 FANOUT_TASK = "integrations.tasks.webhooks_fanout"
 HELD_BACK_KEY = "webhooks:fanout:held-back"
+FANOUT_SENDS_SECONDS = 1.0
 HELD_BACK_POLL_SECONDS = 0.05
 HELD_BACK_PATIENCE_SECONDS = 1.0  # looked for that long, the run hands over to a task queued for later
 HELD_BACK_SECONDS = 0.5  # that task's countdown
@@ -34,7 +35,9 @@ def webhooks_fanout() -> int:
             deliveries_wake()
         if not webhooks_fan_out_held_back():
             if made:
-                deliveries_run()  # send them from here too: no hop through the queue for the first ones
+                # Send from here too for a moment (no hop through the queue for the first ones), then leave
+                # the rest to the delivery task, so that the next fan-out is not kept waiting.
+                deliveries_run(seconds=FANOUT_SENDS_SECONDS)
             return made
         if time.monotonic() > waited_until:
             break
