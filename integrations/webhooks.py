@@ -447,7 +447,10 @@ def webhooks_fan_out() -> int:
 def webhooks_fan_out_held_back() -> bool:
     """Whether committed events wait beyond the fan-out's position: the consumer reads only events of
     transactions older than every one still running on the server (any database's), so an event can be
-    committed yet not readable for a moment. The task looks again shortly rather than at beat's next tick."""
+    committed yet not readable for a moment. The task looks again shortly rather than at beat's next tick.
+    Without an active subscription nothing waits for them."""
+    if not WebhookSubscription.objects.filter(is_active=True).exists():
+        return False
     position = consumer_position(consumer=WEBHOOKS_CONSUMER)
     return (
         DomainEvent.objects.filter(xid__isnull=False)

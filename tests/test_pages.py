@@ -209,7 +209,13 @@ def test_only_admins_see_the_admin_links(client, agent):
     client.force_login(admin)
     admin_page = client.get("/inbox/").content.decode()
 
-    for link in ('href="/channels/"', 'href="/routing/rules/"', 'href="/sla/"', 'href="/audit/"'):
+    for link in (
+        'href="/channels/"',
+        'href="/routing/rules/"',
+        'href="/sla/"',
+        'href="/audit/"',
+        'href="/integrations/"',
+    ):
         assert link not in agent_page
         assert link in admin_page
     assert 'href="/teams/"' in agent_page
