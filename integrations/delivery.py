@@ -53,7 +53,7 @@ RESPONSE_READ_BYTES = 4096  # of a receiver's answer read at most, whatever it s
 EXCERPT_CHARS = 1000  # of it kept in the delivery log
 MAX_BACKOFF_SECONDS = 3600.0  # an hour between attempts at most: a receiver back up is not kept waiting long
 MIN_BACKOFF_SECONDS = 1.0  # a draw near zero would retry within the same run, as if it had not failed
-RUN_SECONDS = 5.0  # a run hands over to a fresh task after this, so one busy run cannot hog a worker
+RUN_SECONDS = 2.0  # a run hands over to a fresh task after this, so one busy run cannot hog a worker
 # Connect 5 s; the request and each read of the answer 5 s more, and the body is read until 10 s in all.
 TIMEOUT = httpx.Timeout(5.0, connect=5.0)
 TOTAL_SECONDS = 10.0

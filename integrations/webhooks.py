@@ -14,7 +14,7 @@ itself changed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -431,13 +431,18 @@ def deliveries_for_events(events: Sequence[DomainEvent]) -> int:
     return len(rows)
 
 
-def webhooks_fan_out() -> int:
-    """Fan out every event committed since the last run; returns how many deliveries were made."""
+def webhooks_fan_out(*, made_some: Callable[[], None] | None = None) -> int:
+    """Fan out every event committed since the last run; returns how many deliveries were made.
+    ``made_some`` is called after each batch that made deliveries (committed), so sending can begin while
+    the rest is fanned out."""
     made = 0
 
     def handle(events: list[DomainEvent]) -> None:
         nonlocal made
-        made += deliveries_for_events(events)
+        batch = deliveries_for_events(events)
+        made += batch
+        if batch and made_some is not None:
+            transaction.on_commit(made_some)
 
     while events_consume(consumer=WEBHOOKS_CONSUMER, handle=handle, limit=FANOUT_BATCH):
         pass
