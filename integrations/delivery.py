@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from celery import current_app
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
+from integrations.delivery_wake import deliveries_wake, deliveries_wake_at
 from integrations.destinations import Destination, DestinationRefused, destination_check
 from integrations.models import WebhookDelivery, WebhookSubscription
 from integrations.signing import SIGNATURE_HEADER, signature_header
@@ -40,10 +39,6 @@ from integrations.webhooks import subscription_secrets, webhook_subscription_pau
 
 logger = logging.getLogger(__name__)
 
-DELIVER_TASK = "integrations.tasks.webhooks_deliver"
-WAKE_KEY = "webhooks:deliver:wake"
-LATER_KEY = "webhooks:deliver:later"
-WAKE_PENDING_SECONDS = 30  # a wake whose task never started blocks others this long at most (beat sweeps too)
 ID_HEADER = "Socialops-Webhook-Id"
 EVENT_HEADER = "Socialops-Event-Type"
 USER_AGENT = "socialops-webhooks/1"
@@ -66,32 +61,6 @@ def delivery_backoff_seconds(
     base x 2^(attempts-1), capped), so receivers coming back are not hit by every sender at once."""
     ceiling = min(MAX_BACKOFF_SECONDS, settings.SOCIALOPS_WEBHOOKS_RETRY_BASE_SECONDS * 2 ** (attempts - 1))
     return max(MIN_BACKOFF_SECONDS, rng(0.0, ceiling))
-
-
-# --- Waking the delivery task ---------------------------------------------------------------------------
-
-
-def deliveries_wake() -> None:
-    """Queue a delivery run unless one is queued and not yet started (beat sweeps every few seconds too)."""
-    try:
-        if cache.add(WAKE_KEY, 1, timeout=WAKE_PENDING_SECONDS):
-            current_app.send_task(DELIVER_TASK)
-    except Exception:  # a lost wake costs latency, never a delivery
-        logger.warning("could not wake the webhook delivery task", exc_info=True)
-
-
-def deliveries_wake_at(when: datetime) -> None:
-    """Queue a delivery run for when the next retry is due (one such run queued at a time)."""
-    countdown = max(0.0, (when - timezone.now()).total_seconds())
-    try:
-        if cache.add(LATER_KEY, 1, timeout=int(countdown) + 5):
-            current_app.send_task(DELIVER_TASK, countdown=countdown, kwargs={"later": True})
-    except Exception:
-        logger.warning("could not schedule the webhook delivery task", exc_info=True)
-
-
-def deliveries_woke(*, later: bool) -> None:
-    cache.delete(LATER_KEY if later else WAKE_KEY)
 
 
 # --- Claiming -------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from celery import shared_task
 from django.core.cache import cache
 
 from foundation.events import consumer_woke
-from integrations.delivery import deliveries_run, deliveries_send_due, deliveries_wake, deliveries_woke
+from integrations.delivery import deliveries_run, deliveries_send_due
+from integrations.delivery_wake import deliveries_wake, deliveries_woke
 from integrations.webhooks import webhooks_fan_out, webhooks_fan_out_held_back
 
 FANOUT_TASK = "integrations.tasks.webhooks_fanout"
@@ -41,7 +42,7 @@ def webhooks_fanout() -> int:
             continue
         if not webhooks_fan_out_held_back():
             return made
-        # Committed but not readable yet: an older transaction on the server is still open, usually for
+        # Committed but not readable yet: an older transaction of this database is still open, usually for
         # milliseconds. A short look again beats a queued task, which may wait behind a delivery run.
         held_back_since = held_back_since or time.monotonic()
         if time.monotonic() - held_back_since > HELD_BACK_PATIENCE_SECONDS:

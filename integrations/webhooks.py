@@ -31,6 +31,7 @@ from channels.models import Channel, Segment
 from foundation.events import consumer_position, event_record, events_consume
 from foundation.models import ConsumerPosition, DomainEvent
 from inbox.models import Mention
+from integrations.delivery_wake import deliveries_wake
 from integrations.destinations import destination_check
 from integrations.models import WebhookDelivery, WebhookSubscription
 from integrations.signing import webhook_secret_generate
@@ -183,7 +184,7 @@ def webhook_subscription_resume(*, actor: Any, subscription: WebhookSubscription
             ).update(next_attempt_at=now, retry_until=now + _retry_window())
             subscription.refresh_from_db()
             _record(actor, "webhook.resumed", subscription)
-            transaction.on_commit(_deliver_wake)
+            transaction.on_commit(deliveries_wake)
     return bool(changed)
 
 
@@ -209,7 +210,7 @@ def webhook_test_send(*, actor: Any, subscription: WebhookSubscription) -> Webho
             next_attempt_at=now,
             retry_until=now + _retry_window(),
         )
-        transaction.on_commit(_deliver_wake)
+        transaction.on_commit(deliveries_wake)
     return delivery
 
 
@@ -224,18 +225,12 @@ def webhook_delivery_redeliver(*, actor: Any, delivery: WebhookDelivery) -> None
             retry_until=now + _retry_window(),
             error="",
         )
-        transaction.on_commit(_deliver_wake)
+        transaction.on_commit(deliveries_wake)
     delivery.refresh_from_db()
 
 
 def _retry_window() -> timedelta:
     return timedelta(hours=settings.SOCIALOPS_WEBHOOKS_RETRY_HOURS)
-
-
-def _deliver_wake() -> None:
-    from integrations.delivery import deliveries_wake  # the delivery module imports this one
-
-    deliveries_wake()
 
 
 # --- The fan-out --------------------------------------------------------------------------------------------
@@ -451,7 +446,7 @@ def webhooks_fan_out(*, made_some: Callable[[], None] | None = None) -> int:
 
 def webhooks_fan_out_held_back() -> bool:
     """Whether committed events wait beyond the fan-out's position: the consumer reads only events of
-    transactions older than every one still running on the server (any database's), so an event can be
+    transactions of this database older than every one still running, so an event can be
     committed yet not readable for a moment. The task looks again shortly rather than at beat's next tick.
     Without an active subscription nothing waits for them."""
     if not WebhookSubscription.objects.filter(is_active=True).exists():

@@ -11,8 +11,8 @@ from integrations.models import WebhookDelivery
 from integrations.webhooks import SubscriptionFields, webhook_subscription_create, webhooks_fan_out
 from tests.integrations.receiver import Receiver
 
-# The fan-out reads only events of transactions older than every one still running on the server, other
-# databases' too: another suite's open transaction can hold an event back for a while.
+# The fan-out reads only events of transactions older than every one of this database still running: the
+# workers' and this process's own can hold an event back for a moment.
 FANOUT_WAIT_SECONDS = 60
 
 
