@@ -82,6 +82,8 @@ class Receiver:
                 pass
 
         class Server(ThreadingHTTPServer):
+            request_queue_size = 128  # http.server's 5 refuses a burst of new connections; web servers do not
+
             def handle_error(self, request: Any, client_address: Any) -> None:
                 pass  # a sender gone mid-answer (a killed worker, a timeout) is what some tests do
 
