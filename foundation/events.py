@@ -195,6 +195,16 @@ def consumer_position(*, consumer: str) -> Position:
     return Position(row["xid"], row["event_id"]) if row else events_head()
 
 
+def consumer_start(*, consumer: str) -> Position:
+    """Give ``consumer`` its position now, at the head, if it has none: from then on it misses nothing,
+    even before its first run (a consumer first seen at its first run starts at the head of that moment)."""
+    head = events_head()
+    row, _ = ConsumerPosition.objects.get_or_create(
+        name=consumer, defaults={"xid": head.xid, "event_id": head.event_id}
+    )
+    return Position(row.xid, row.event_id)
+
+
 def events_consume(*, consumer: str, handle: Callable[[list[DomainEvent]], None], limit: int = 500) -> int:
     """Hand the next batch of events to ``handle`` and move the consumer past them, in one transaction:
     whatever ``handle`` writes commits together with the new position, or neither does. Two workers running

@@ -28,8 +28,8 @@ from django.utils import timezone
 
 from channels.crypto import decrypt_json, encrypt_json
 from channels.models import Channel, Segment
-from foundation.events import consumer_position, event_record, events_consume
-from foundation.models import ConsumerPosition, DomainEvent
+from foundation.events import consumer_position, consumer_start, event_record, events_consume
+from foundation.models import DomainEvent
 from inbox.models import Mention, MentionChannel
 from integrations.delivery_wake import deliveries_wake
 from integrations.destinations import destination_check
@@ -86,22 +86,12 @@ def _record(actor: Any, verb: str, subscription: WebhookSubscription, **after: A
     event_record(actor=actor, verb=verb, obj=subscription, after=after, teams=[])
 
 
-def _consumer_start() -> None:
-    """Make sure the fan-out has a position before the first subscription exists: a consumer first seen
-    later would start at the head of that moment and skip events recorded in between."""
-    if not ConsumerPosition.objects.filter(name=WEBHOOKS_CONSUMER).exists():
-        head = consumer_position(consumer=WEBHOOKS_CONSUMER)  # the head, for a consumer never seen
-        ConsumerPosition.objects.get_or_create(
-            name=WEBHOOKS_CONSUMER, defaults={"xid": head.xid, "event_id": head.event_id}
-        )
-
-
 def webhook_subscription_create(*, actor: Any, fields: SubscriptionFields) -> tuple[WebhookSubscription, str]:
     """A new active subscription with a fresh secret; returns it and the secret (shown once)."""
     destination_check(fields.url)
     secret = webhook_secret_generate()
     with transaction.atomic():
-        _consumer_start()
+        consumer_start(consumer=WEBHOOKS_CONSUMER)  # events from now on, even before its first run
         subscription = WebhookSubscription.objects.create(
             **_field_values(fields), secret_encrypted=_secret_encrypt(secret), created_by=actor
         )
