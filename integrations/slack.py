@@ -95,8 +95,10 @@ def slack_notifier_save(
     if url:
         try:
             url_check(url)
-        except (EgressRefused, EgressFailed) as exc:
+        except EgressRefused as exc:
             raise SlackError(str(exc)) from exc
+        except EgressFailed:
+            pass  # not resolvable from here now: each send checks again
     with transaction.atomic():
         if notifier is None:
             notifier, verb = SlackNotifier(team=team), "slack_notifier.created"
