@@ -24,6 +24,7 @@ from django.utils.text import slugify
 
 from channels.crypto import CredentialsUnreadable, decrypt_json, encrypt_json
 from foundation.events import event_record
+from foundation.live import event_publish
 from inbox.models import Mention
 from inbox.selectors import mention_is_workable_by
 from integrations.handoff import generic, hubspot
@@ -301,7 +302,14 @@ def handoff_send(*, handoff_id: int) -> SendOutcome:
                 "status": case.status,
             },
         )
+        _publish_after_commit("mention.case_linked", handoff.mention)
     return SendOutcome(state=HandOff.State.LINKED)
+
+
+def _publish_after_commit(kind: str, mention: Mention) -> None:
+    """An open detail pane refreshes when the worker has heard back (the agent is no longer waiting on it)."""
+    payload = {"ids": [mention.pk], "teams": [mention.team_id] if mention.team_id else []}
+    transaction.on_commit(lambda: event_publish(kind, payload))
 
 
 def _failed(handoff: HandOff, message: str) -> SendOutcome:
@@ -313,6 +321,7 @@ def _failed(handoff: HandOff, message: str) -> SendOutcome:
         obj=handoff.mention,
         after={"integration": handoff.integration.name, "error": message[:300]},
     )
+    _publish_after_commit("mention.handoff_failed", handoff.mention)
     return SendOutcome(state=HandOff.State.FAILED)
 
 
@@ -368,5 +377,6 @@ def handoffs_status_pull(*, limit: int = STATUS_PULL_BATCH) -> int:
                 before=before,
                 after={"integration": integration.name, "status": case.status, "closed": case.is_closed},
             )
+            _publish_after_commit("mention.case_status_changed", handoff.mention)
             changed += 1
     return changed
