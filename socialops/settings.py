@@ -159,9 +159,7 @@ REDIS_URL = env.str("REDIS_URL", default="") or None
 # sharing one Redis server need a channel each.
 # The Celery tasks that consume the domain events (foundation.events); each is queued after a commit that
 # recorded events and run by beat every few seconds as well.
-SOCIALOPS_EVENT_CONSUMERS = env.list(
-    "SOCIALOPS_EVENT_CONSUMERS", default=["integrations.tasks.slack_notify"]
-)
+SOCIALOPS_EVENT_CONSUMERS = env.list("SOCIALOPS_EVENT_CONSUMERS", default=["integrations.tasks.slack_notify"])
 SOCIALOPS_EVENTS_CHANNEL = env.str("SOCIALOPS_EVENTS_CHANNEL", default="socialops:events")
 
 if REDIS_URL:
