@@ -94,7 +94,9 @@ def handoff_integration_save(
         else:
             integration = HandOffIntegration.objects.select_for_update().get(pk=integration.pk)
             verb, before = "handoff_integration.changed", _audited(integration)
-        stored = integration_secret(integration) if integration.secret else {}
+        # Another kind's credentials mean nothing to this one: a change of kind starts from none.
+        same_kind = integration.pk is not None and integration.kind == kind and integration.secret
+        stored = integration_secret(integration) if same_kind else {}
         stored.update({k: v for k, v in secret.items() if v})
         integration.name = name.strip()[:100]
         integration.kind = kind
