@@ -58,6 +58,7 @@ class SlackError(ValueError):
 
 
 def notifier_url(notifier: SlackNotifier) -> str:
+    """The decrypted webhook URL; ``CredentialsUnreadable`` after a key change."""
     return decrypt_json(notifier.webhook_url)["url"]
 
 

@@ -53,6 +53,7 @@ class HandOffError(ValueError):
 
 
 def integration_secret(integration: HandOffIntegration) -> dict[str, Any]:
+    """Its decrypted credentials ({} when none); ``CredentialsUnreadable`` after a key change."""
     if not integration.secret:
         return {}
     return decrypt_json(integration.secret)
