@@ -11,11 +11,12 @@ from django.utils import timezone
 from channels.crypto import encrypt_json
 from foundation.events import event_record, events_consume, events_record_many
 from foundation.models import ConsumerPosition, DomainEvent
+from inbox.actions.escalations import escalations_overdue_raise
 from integrations.models import SlackMessage, SlackNotifier
 from integrations.slack import CONSUMER, mrkdwn_escape, slack_events_handle, slack_message_send
 from integrations.tasks import slack_notify_task
 from routing.models import Escalation
-from routing.services import escalations_overdue_raise, routing_settings_save
+from routing.rulesets import routing_settings_save
 from teams.models import Membership
 from tests.conftest import wait_until
 from tests.factories import AuthorFactory, MembershipFactory, MentionFactory, UserFactory, segment
