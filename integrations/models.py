@@ -7,6 +7,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from inbox.models import Mention
+from teams.models import Team
+
 # --- Outbound webhooks (integrations.webhooks, integrations.delivery) ------------------------------------
 
 
@@ -111,3 +114,122 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} to {self.subscription_id} ({self.state})"
+
+
+# --- Hand-off to a CRM or helpdesk, and chat notifications (integrations/handoff/, integrations/slack.py) --
+
+
+class HandOffIntegration(models.Model):
+    """An external system mentions can be handed off to: a generic JSON endpoint or HubSpot's tickets.
+
+    ``config`` holds what may be shown (URL, body template, JSON pointers, pipeline and stage, portal id);
+    ``secret`` the Fernet-encrypted credentials (HubSpot's private-app token, a generic endpoint's
+    Authorization header), never shown back in full."""
+
+    class Kind(models.TextChoices):
+        GENERIC = "generic", "Generic JSON"
+        HUBSPOT = "hubspot", "HubSpot ticket"
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=50, unique=True, help_text="What a rule's hand_off action names.")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    config = models.JSONField(default=dict, blank=True)
+    secret = models.TextField(blank=True)  # channels.crypto token of a dict
+    # Only this team's mentions may go there (a team's own helpdesk); none: every team's.
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class HandOff(models.Model):
+    """A mention handed off to an external system: pending until the case exists there, then linked with
+    its id and address (and the case's status, pulled back while it is open), or failed with the reason."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Sending"
+        LINKED = "linked", "Linked"
+        FAILED = "failed", "Failed"
+
+    mention = models.ForeignKey(Mention, on_delete=models.CASCADE, related_name="handoffs")
+    integration = models.ForeignKey(HandOffIntegration, on_delete=models.PROTECT, related_name="handoffs")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    external_id = models.CharField(max_length=200, blank=True)
+    external_url = models.URLField(max_length=500, blank=True)
+    external_status = models.CharField(max_length=100, blank=True)
+    is_closed = models.BooleanField(default=False, help_text="The external case is closed: no more pulls.")
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    linked_at = models.DateTimeField(null=True, blank=True)
+    status_checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # Handing off twice (a double click, a rule and an agent) makes one case; a failed one is retried.
+            models.UniqueConstraint(fields=["mention", "integration"], name="handoff_one_per_integration")
+        ]
+        indexes = [
+            models.Index(fields=["status_checked_at"], name="handoff_open_idx", condition=Q(state="linked"))
+        ]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"mention {self.mention_id} to {self.integration_id} ({self.state})"
+
+
+class SlackNotifier(models.Model):
+    """A team's Slack-compatible incoming webhook and which happenings it is told about."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="slack_notifiers")
+    name = models.CharField(max_length=100)
+    webhook_url = models.TextField()  # channels.crypto token of {"url": ...}: the URL is the credential
+    on_escalations = models.BooleanField(default=True)
+    on_sla_breaches = models.BooleanField(default=True)
+    on_crisis_mode = models.BooleanField(default=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["team__name", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.team} / {self.name}"
+
+
+class SlackMessage(models.Model):
+    """One notification for one notifier, written with the consumer's position (so once per event), then
+    posted by a task that retries what can heal."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    notifier = models.ForeignKey(SlackNotifier, on_delete=models.CASCADE, related_name="messages")
+    event_id = models.BigIntegerField()
+    payload = models.JSONField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["notifier", "event_id"], name="slack_message_once")]
+        indexes = [
+            models.Index(fields=["created_at"], name="slack_pending_idx", condition=Q(state="pending"))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.notifier_id} event {self.event_id} ({self.state})"

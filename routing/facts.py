@@ -115,8 +115,8 @@ class Classifier(Protocol):
 class Notification:
     """An email or an outgoing webhook a rule asked for."""
 
-    kind: str  # "email" | "webhook"
-    target: str  # address or URL
+    kind: str  # "email" | "webhook" | "handoff"
+    target: str  # address, URL, or a hand-off integration's slug
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,6 +93,7 @@ _ACTION_OPS = frozenset(
         "require_approval",
         "notify_email",
         "notify_webhook",
+        "hand_off",
         "stop",
     }
 )
@@ -573,6 +574,11 @@ def _actions(value: Any, path: str, context: RoutingContext) -> _Effect:
                 raise _fail(here, f"not an email address: {arg!r}")
             effect["notifications"].append(Notification("email", arg.strip()))
             said.append(f"notified {arg.strip()}")
+        elif op == "hand_off":
+            # The slug of a hand-off integration (integrations app); one gone or inactive by then is skipped.
+            integration = _slug(arg, here, None, "hand-off integration")
+            effect["notifications"].append(Notification("handoff", integration))
+            said.append(f"handed off to {integration}")
         else:  # notify_webhook
             effect["notifications"].append(Notification("webhook", _webhook(arg, here)))
             said.append(f"called webhook {arg}")

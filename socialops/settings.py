@@ -160,7 +160,8 @@ REDIS_URL = env.str("REDIS_URL", default="") or None
 # The Celery tasks that consume the domain events (foundation.events); each is queued after a commit that
 # recorded events and run by beat every few seconds as well.
 SOCIALOPS_EVENT_CONSUMERS = env.list(
-    "SOCIALOPS_EVENT_CONSUMERS", default=["integrations.tasks.webhooks_fanout"]
+    "SOCIALOPS_EVENT_CONSUMERS",
+    default=["integrations.tasks.webhooks_fanout", "integrations.tasks.slack_notify"],
 )
 SOCIALOPS_EVENTS_CHANNEL = env.str("SOCIALOPS_EVENTS_CHANNEL", default="socialops:events")
 
@@ -255,6 +256,28 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=60),
         "options": {"expires": 120},
     },
+    # Slack notifications: events a commit's wake did not reach, and messages whose send task was lost.
+    "slack-notify": {
+        "task": "integrations.tasks.slack_notify",
+        "schedule": timedelta(seconds=10),
+        "options": {"expires": 30},
+    },
+    "slack-messages-resend": {
+        "task": "integrations.tasks.slack_messages_resend",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 120},
+    },
+    # Hand-offs: the state of open cases in the external system, and sends whose task was lost.
+    "handoffs-status-pull": {
+        "task": "integrations.tasks.handoffs_status_pull",
+        "schedule": timedelta(minutes=5),
+        "options": {"expires": 600},
+    },
+    "handoffs-resend": {
+        "task": "integrations.tasks.handoffs_resend",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 120},
+    },
 }
 
 # Outbound webhooks (integrations). Requests go only to public addresses unless this allows private ones
@@ -297,6 +320,17 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="socialops@localhost"
 X_CLIENT_ID = env.str("X_CLIENT_ID", default="")
 X_CLIENT_SECRET = env.str("X_CLIENT_SECRET", default="")
 X_BEARER_TOKEN = env.str("X_BEARER_TOKEN", default="")
+
+# Outbound calls to addresses admins type in (hand-off endpoints, Slack webhooks) refuse loopback, private
+# and link-local targets unless this is on (tests; a helpdesk on the same private network).
+SOCIALOPS_WEBHOOKS_ALLOW_PRIVATE = env.bool("SOCIALOPS_WEBHOOKS_ALLOW_PRIVATE", default=False)
+# Where people reach this installation: links to a mention in hand-offs and notifications (none when empty).
+SOCIALOPS_BASE_URL = env.str(
+    "SOCIALOPS_BASE_URL", default="" if IS_PRODUCTION else "http://127.0.0.1:8000"
+).rstrip("/")
+# HubSpot's API and app addresses (the API one is moved by tests to a local server).
+SOCIALOPS_HUBSPOT_API_BASE = env.str("SOCIALOPS_HUBSPOT_API_BASE", default="https://api.hubapi.com")
+SOCIALOPS_HUBSPOT_APP_BASE = env.str("SOCIALOPS_HUBSPOT_APP_BASE", default="https://app.hubspot.com")
 
 # Seed of the simulated network; the same seed gives the same stream of posts.
 SOCIALOPS_SIMULATED_SEED = env.int("SOCIALOPS_SIMULATED_SEED", default=20261123)

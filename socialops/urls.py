@@ -23,6 +23,8 @@ urlpatterns = [
     path("sla/", include("inbox.sla_urls")),
     path("integrations/", include("integrations.urls")),
     path("api/v1/", include("socialops.api_urls")),
+    path("integrations/handoff/", include("integrations.handoff_urls")),
+    path("integrations/slack/", include("integrations.slack_urls")),
     # Django admin's own sign-in form is not throttled: people sign in through ours, which comes back here.
     path("django-admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("django-admin/", admin.site.urls),

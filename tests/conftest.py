@@ -51,6 +51,14 @@ def shared_fixtures() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _no_event_consumers_woken(settings) -> None:
+    """A commit that records domain events queues each consumer's task (SOCIALOPS_EVENT_CONSUMERS, which
+    names the integrations' consumers by default). Tests that read the broker's queue expect only the tasks
+    their action queues, so no consumer is woken unless a test sets the list itself."""
+    settings.SOCIALOPS_EVENT_CONSUMERS = []
+
+
+@pytest.fixture(autouse=True)
 def _clean_cache() -> None:
     from django.core.cache import cache
 

@@ -10,6 +10,8 @@ import pytest
 from integrations.models import WebhookDelivery
 from integrations.webhooks import SubscriptionFields, webhook_subscription_create, webhooks_fan_out
 from tests.integrations.receiver import Receiver
+from tests.integrations.scripted import Receiver as Scripted
+from tests.integrations.scripted import local_receiver
 
 # The fan-out reads only events of transactions older than every one of this database still running: the
 # workers' and this process's own can hold an event back for a moment.
@@ -63,3 +65,15 @@ def fan_out_until(count: int, *, timeout: float = FANOUT_WAIT_SECONDS) -> int:
         made += webhooks_fan_out()
         time.sleep(0.05)
     return made
+
+
+@pytest.fixture
+def desk() -> Iterator[Scripted]:
+    """A scripted local server standing in for HubSpot, a helpdesk's endpoint or Slack."""
+    with local_receiver() as state:
+        yield state
+
+
+@pytest.fixture
+def allow_private(settings) -> None:
+    settings.SOCIALOPS_WEBHOOKS_ALLOW_PRIVATE = True

@@ -1,0 +1,20 @@
+"""The detail pane's hand-off section, so the inbox's template includes it with one line and the inbox's
+views need not know about hand-offs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from inbox.models import Mention
+from integrations.handoff.selectors import mention_handoffs
+
+register = template.Library()
+
+
+@register.inclusion_tag("integrations/_mention_handoffs.html", takes_context=True)
+def mention_handoffs_section(context: template.Context, mention: Mention) -> dict[str, Any]:
+    request = context["request"]
+    section = mention_handoffs(user=request.user, mention=mention)
+    return {"section": section, "request": request, "csrf_token": context.get("csrf_token")}
