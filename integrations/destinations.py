@@ -24,6 +24,10 @@ class DestinationRefused(Exception):
     """The URL may not be called: not http(s), no host, does not resolve, or resolves to a private address."""
 
 
+class DestinationUnresolved(DestinationRefused):
+    """The host name does not resolve (now: DNS may answer again later)."""
+
+
 @dataclass(frozen=True)
 class Destination:
     """A URL checked for sending: its host name (for the Host header and TLS) and the address to use."""
@@ -66,7 +70,7 @@ def _resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise DestinationRefused(f"{host} does not resolve: {exc}") from exc
+        raise DestinationUnresolved(f"{host} does not resolve: {exc}") from exc
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
@@ -91,7 +95,7 @@ def destination_check(url: str) -> Destination:
     port = port or (443 if parts.scheme == "https" else 80)
     addresses = _resolve(parts.hostname, port)
     if not addresses:
-        raise DestinationRefused(f"{parts.hostname} does not resolve")
+        raise DestinationUnresolved(f"{parts.hostname} does not resolve")
     if not settings.SOCIALOPS_WEBHOOKS_ALLOW_PRIVATE:
         for address in addresses:
             refusal = address_refusal(address)

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from integrations.destinations import DestinationRefused
 from integrations.forms import KNOWN_VERBS, WebhookSubscriptionForm
-from integrations.models import WebhookDelivery, WebhookSubscription
+from integrations.models import HandOffIntegration, SlackNotifier, WebhookDelivery, WebhookSubscription
 from integrations.webhooks import (
     webhook_delivery_redeliver,
     webhook_secret_rotate,
@@ -56,6 +56,8 @@ def index(request: HttpRequest) -> HttpResponse:
         {
             "webhooks": WebhookSubscription.objects.count(),
             "webhooks_paused": WebhookSubscription.objects.filter(is_active=False).count(),
+            "handoff_systems": HandOffIntegration.objects.filter(is_active=True).count(),
+            "slack_notifiers": SlackNotifier.objects.filter(is_active=True).count(),
         },
     )
 

@@ -8,13 +8,12 @@ every request has timeouts, and only the first ``RESPONSE_MAX_BYTES`` of an answ
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
-from django.conf import settings
+
+from integrations.destinations import DestinationRefused, DestinationUnresolved, destination_check
 
 TIMEOUT = (3.05, 10)  # (connect, read) seconds: a slow receiver holds a worker at most this long
 RESPONSE_MAX_BYTES = 64 * 1024  # enough for a case id and a URL, or Slack's "ok"; a runaway body is cut
@@ -39,31 +38,14 @@ class EgressResponse:
         return self.body.decode("utf-8", errors="replace")
 
 
-def _address_allowed(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
 def url_check(url: str) -> None:
-    """Refuse a URL socialops must not call; resolves the host name to look at every address it has."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise EgressRefused("The address must be an http(s) URL with a host.")
-    if settings.SOCIALOPS_WEBHOOKS_ALLOW_PRIVATE:
-        return
+    """Refuse a URL socialops must not call: the webhooks' rule (``integrations.destinations``)."""
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
-    except (OSError, ValueError) as exc:
-        raise EgressFailed(f"The host {parts.hostname} could not be resolved.") from exc
-    refused = sorted({info[4][0] for info in infos if not _address_allowed(info[4][0])})
-    if refused:
-        raise EgressRefused(
-            f"{parts.hostname} resolves to an address inside the network ({refused[0]}); socialops does not "
-            "call those (SOCIALOPS_WEBHOOKS_ALLOW_PRIVATE allows it)."
-        )
+        destination_check(url)
+    except DestinationUnresolved as exc:
+        raise EgressFailed(f"The host could not be resolved: {exc}.") from exc
+    except DestinationRefused as exc:
+        raise EgressRefused(f"socialops does not call this address: {exc}.") from exc
 
 
 def post_json(*, url: str, body: bytes, headers: dict[str, str] | None = None) -> EgressResponse:

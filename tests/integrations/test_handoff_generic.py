@@ -188,8 +188,8 @@ def test_a_loopback_endpoint_is_refused_unless_private_targets_are_allowed(
     handoff.refresh_from_db()
     assert handoff.state == HandOff.State.FAILED
     assert handoff.error == (
-        "127.0.0.1 resolves to an address inside the network (127.0.0.1); socialops does not call those "
-        "(SOCIALOPS_WEBHOOKS_ALLOW_PRIVATE allows it)."
+        "socialops does not call this address: 127.0.0.1 resolves to 127.0.0.1 (a loopback address); "
+        "socialops sends only to public addresses (SOCIALOPS_WEBHOOKS_ALLOW_PRIVATE allows others)."
     )
     assert desk.requests == []
 
