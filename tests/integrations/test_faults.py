@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 
 from foundation.events import event_record
-from integrations.tasks import webhooks_deliver, webhooks_fanout
+from integrations.tasks import FANOUT_TASK, webhooks_deliver, webhooks_fanout
 from socialops.celery import app as celery_app
 from tests.factories import MentionFactory
 from tests.integrations.conftest import FANOUT_WAIT_SECONDS, event_deliveries, subscribe
@@ -48,6 +48,7 @@ def record_round(mentions, round_number: int) -> list[tuple[int, int]]:
 
 
 def test_a_receiver_down_failing_slow_then_healthy_gets_every_event_once_in_order(worker, settings):
+    settings.SOCIALOPS_EVENT_CONSUMERS = [FANOUT_TASK]  # commits wake the fan-out, as in production
     settings.SOCIALOPS_WEBHOOKS_RETRY_BASE_SECONDS = 0.2
     settings.SOCIALOPS_WEBHOOKS_PAUSE_AFTER_FAILURES = 10_000
     receiver = Receiver(slow_seconds=0.3).start()

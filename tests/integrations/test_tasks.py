@@ -37,10 +37,10 @@ def queued(broker) -> list[tuple[str, list]]:
 
 @pytest.mark.usefixtures("allow_private")
 def test_a_helpdesk_that_keeps_failing_is_tried_six_times_then_the_hand_off_fails(desk):
-    desk = HandOffIntegration.objects.create(
+    helpdesk = HandOffIntegration.objects.create(
         name="Desk", slug="desk", kind="generic", config={"url": f"{desk.url}/cases"}
     )
-    handoff = HandOff.objects.create(mention=MentionFactory(), integration=desk)
+    handoff = HandOff.objects.create(mention=MentionFactory(), integration=helpdesk)
     for _ in range(7):
         desk.answer(503, {"error": "down"})
 
