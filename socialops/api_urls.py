@@ -5,6 +5,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from inbox import api
+from integrations.api import MentionHandOffsApi
 from socialops.security import csp_allow_inline_styles
 from users.api import TokenObtainApi
 
@@ -39,6 +40,7 @@ urlpatterns = [
     path(f"{mention}not-spam/", api.MentionNotSpamApi.as_view(), name="mention_not_spam"),
     path(f"{mention}notes/", api.MentionNoteApi.as_view(), name="mention_notes"),
     path(f"{mention}replies/", api.MentionReplyApi.as_view(), name="mention_replies"),
+    path(f"{mention}hand-offs/", MentionHandOffsApi.as_view(), name="mention_hand_offs"),
     path(f"{mention}escalation/accept/", api.EscalationAcceptApi.as_view(), name="escalation_accept"),
     path(f"{mention}escalation/bounce/", api.EscalationBounceApi.as_view(), name="escalation_bounce"),
     path(f"{reply}approve/", api.ReplyApproveApi.as_view(), name="reply_approve"),
