@@ -280,9 +280,9 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# Outbound webhooks (integrations). Requests go only to public addresses unless this allows private ones
-# (loopback, private networks, link-local: tests and benchmarks send to 127.0.0.1); see
-# integrations/destinations.py.
+# Every request to an address admins type in (webhooks, hand-off endpoints, Slack) goes only to public
+# addresses unless this allows private ones (loopback, private networks, link-local: tests and benchmarks
+# send to 127.0.0.1; a helpdesk on the same private network); see integrations/destinations.py.
 SOCIALOPS_WEBHOOKS_ALLOW_PRIVATE = env.bool("SOCIALOPS_WEBHOOKS_ALLOW_PRIVATE", default=False)
 # A failed delivery is tried again after a random wait of up to base x 2^(attempt-1) seconds (capped at an
 # hour) for this many hours, then given up ("dead").
@@ -296,8 +296,6 @@ SOCIALOPS_WEBHOOKS_LEASE_SECONDS = env.float("SOCIALOPS_WEBHOOKS_LEASE_SECONDS",
 SOCIALOPS_WEBHOOKS_ROTATION_OVERLAP_HOURS = env.float(
     "SOCIALOPS_WEBHOOKS_ROTATION_OVERLAP_HOURS", default=24.0
 )
-# The address people reach socialops at: webhook payloads link to the mention's page with it.
-SOCIALOPS_BASE_URL = env.str("SOCIALOPS_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # How long a channel's pull lock lives; a worker killed mid-pull holds it until then.
 SOCIALOPS_PULL_LOCK_SECONDS = env.int("SOCIALOPS_PULL_LOCK_SECONDS", default=300)
@@ -321,10 +319,8 @@ X_CLIENT_ID = env.str("X_CLIENT_ID", default="")
 X_CLIENT_SECRET = env.str("X_CLIENT_SECRET", default="")
 X_BEARER_TOKEN = env.str("X_BEARER_TOKEN", default="")
 
-# Outbound calls to addresses admins type in (hand-off endpoints, Slack webhooks) refuse loopback, private
-# and link-local targets unless this is on (tests; a helpdesk on the same private network).
-SOCIALOPS_WEBHOOKS_ALLOW_PRIVATE = env.bool("SOCIALOPS_WEBHOOKS_ALLOW_PRIVATE", default=False)
-# Where people reach this installation: links to a mention in hand-offs and notifications (none when empty).
+# Where people reach this installation: links to a mention in webhook payloads, hand-offs and notifications
+# (none when empty).
 SOCIALOPS_BASE_URL = env.str(
     "SOCIALOPS_BASE_URL", default="" if IS_PRODUCTION else "http://127.0.0.1:8000"
 ).rstrip("/")
