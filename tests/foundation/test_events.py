@@ -3,12 +3,23 @@ stopped, and never skipped when an older transaction commits late."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
+import redis
+from celery import current_app
 from django.db import connection, transaction
 
-from foundation.events import consumer_position, event_record, events_consume, events_head
+from foundation.events import (
+    consumer_position,
+    consumer_start,
+    consumer_woke,
+    event_record,
+    events_consume,
+    events_head,
+    events_wake,
+)
 from foundation.models import ConsumerPosition, DomainEvent
 from inbox.models import Mention
 from inbox.services import mentions_ingest
@@ -116,3 +127,36 @@ def test_an_event_of_a_transaction_that_commits_late_is_waited_for_not_skipped()
     assert ConsumerPosition.objects.get(name="test").event_id == max(
         DomainEvent.objects.filter(verb__in=["late", "early"]).values_list("id", flat=True)
     )
+
+
+@pytest.mark.django_db
+def test_a_consumer_started_before_its_first_run_misses_nothing_recorded_after() -> None:
+    mention = MentionFactory()
+    event_record(actor=None, verb="before.the.start", obj=mention)
+    consumer_start(consumer="test")
+    event_record(actor=None, verb="after.the.start", obj=mention)
+    seen: list[str] = []
+
+    events_consume(consumer="test", handle=lambda batch: seen.extend(_verbs(batch)))
+
+    assert seen == ["after.the.start"]
+
+
+@pytest.mark.django_db
+def test_a_wake_queues_each_consumer_once_until_its_task_starts(settings) -> None:
+    settings.SOCIALOPS_EVENT_CONSUMERS = ["tests.consumer_a", "tests.consumer_b"]
+    with current_app.connection_for_write() as connection:
+        connection.default_channel.queue_purge("celery")
+
+    events_wake()
+    events_wake()
+    consumer_woke(task="tests.consumer_a")
+    events_wake()
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    try:
+        queued = [json.loads(raw)["headers"]["task"] for raw in client.lrange("celery", 0, -1)]
+        client.delete("celery")  # no worker knows these names
+    finally:
+        client.close()
+    assert sorted(queued) == ["tests.consumer_a", "tests.consumer_a", "tests.consumer_b"]
