@@ -209,11 +209,11 @@ def events_consume(*, consumer: str, handle: Callable[[list[DomainEvent]], None]
     """Hand the next batch of events to ``handle`` and move the consumer past them, in one transaction:
     whatever ``handle`` writes commits together with the new position, or neither does. Two workers running
     the same consumer take turns on its position row. Returns how many events were handled."""
-    bound_head = events_head()  # before the lock: a new consumer starts at the head of this moment
     with transaction.atomic():
-        position, _ = ConsumerPosition.objects.select_for_update().get_or_create(
-            name=consumer, defaults={"xid": bound_head.xid, "event_id": bound_head.event_id}
-        )
+        position = ConsumerPosition.objects.select_for_update().filter(name=consumer).first()
+        if position is None:  # first run of a consumer nobody started: it starts at the head
+            consumer_start(consumer=consumer)
+            position = ConsumerPosition.objects.select_for_update().get(name=consumer)
         batch = events_after(Position(position.xid, position.event_id), limit=limit)
         if not batch:
             return 0
