@@ -30,7 +30,7 @@ def run(report: Report, *, quick: bool = False) -> None:
     from foundation.models import DomainEvent
     from inbox.actions.assignment import mentions_auto_assign
     from inbox.models import Author, Mention
-    from teams.assignment import LOAD_STATUSES
+    from inbox.workload import LOAD_STATUSES
     from teams.models import Membership, Team
 
     rounds = 2 if quick else ROUNDS

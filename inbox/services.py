@@ -97,7 +97,7 @@ def mentions_ingest(
     stored post arriving under its own id with a later ``edited_at`` (Mastodon) takes the new text. Either
     way the replaced version joins ``raw["edit_history"]`` and routing and triage state stay as they are.
     """
-    from routing import pipeline as routing
+    from inbox import route as routing
 
     now = timezone.now()
     valid, rejected = _validate(posts)

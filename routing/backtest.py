@@ -1,27 +1,19 @@
-"""Backtests: what a draft rule set would change over the last days of routed mentions. Changes nothing."""
+"""Backtests: what a draft rule set would change over the last days of routed mentions. Changes nothing.
+
+Here: the report's shape, where a backtest keeps its draft and progress, and what counts as a change.
+Running one reads the mentions, so it is ``inbox.backtest.rules_backtest`` (its task is
+``inbox.tasks.rules_backtest``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import timedelta
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
 from django.db.models import Max
-from django.db.models.fields.json import KT
-from django.utils import timezone
 
-from inbox.models import Mention
-from routing.decisions import decision_record
-from routing.engine import decide_many
 from routing.facts import Decision
-from routing.learning import classifier_current
-from routing.loading import mentions_facts
-from routing.models import Rule, RuleSetVersion
-from routing.pipeline import ROUTE_BATCH
-from routing.rules import compile_rule_set
-from routing.rulesets import routing_context, rule_set_current
+from routing.models import Rule
 
 UNSAVED_RULE_ID = 0  # the id a draft of a rule not saved yet carries (routing.views)
 
@@ -46,98 +38,6 @@ class BacktestReport:
     sample: tuple[BacktestChange, ...]
 
 
-def rules_backtest(
-    *,
-    rules: Sequence[Mapping],
-    days: int = 7,
-    sample_size: int = 20,
-    progress: Callable[[int, int], None] | None = None,
-) -> BacktestReport:
-    """What a draft rule set would change over the last ``days`` of routed mentions. Changes nothing.
-
-    Both sides use the classification stored on each mention, so only the rules differ. A draft that does
-    not compile raises ``routing.rules.RuleError``. ``progress(processed, total)`` is called before the first
-    batch and after each one.
-    """
-    from routing.facts import Classification
-
-    # A draft of a rule not saved yet has no id (0): give it the one it will be published under, so the
-    # report names it as live decisions will ("Rule 7", never "Rule 0").
-    unsaved_id = rule_id_next()
-    rules = [
-        {**spec, "id": unsaved_id}
-        if isinstance(spec, Mapping) and spec.get("id") == UNSAVED_RULE_ID
-        else spec
-        for spec in rules
-    ]
-    current = rule_set_current()
-    version = RuleSetVersion.objects.get(number=current.version)
-    context = replace(
-        routing_context(intent_segments=version.intent_segments),
-        misdirect_threshold=version.misdirect_threshold,
-    )
-    draft = compile_rule_set(list(rules), context, version=current.version)
-    classifier = classifier_current()
-    since = timezone.now() - timedelta(days=days)
-    ids = list(
-        Mention.objects.filter(created_at__gte=since)
-        .exclude(routed_at=None)
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
-    teams_before: dict[str, int] = {}
-    teams_after: dict[str, int] = {}
-    changed = added = removed = 0
-    sample: list[BacktestChange] = []
-    if progress is not None:
-        progress(0, len(ids))
-    for start in range(0, len(ids), ROUTE_BATCH):
-        chunk = ids[start : start + ROUTE_BATCH]
-        # Only the model version of each stored decision: decoding whole decisions (their explanations) was
-        # a fifth of a backtest's time.
-        stored = {
-            pk: (intent, conf, sent, label, model_version)
-            for pk, intent, conf, sent, label, model_version in Mention.objects.filter(id__in=chunk)
-            .annotate(model_version=KT("decision__model_version"))
-            .values_list("id", "intent", "intent_confidence", "sentiment", "sentiment_label", "model_version")
-        }
-        loaded = []
-        for pk, facts in mentions_facts(mention_ids=chunk, routed=True):
-            intent, conf, sent, label, model_version = stored[pk]
-            classification = Classification(
-                intent=intent or "other",
-                confidence=conf or 0.0,
-                sentiment=sent or 0.0,
-                sentiment_label=label or "neutral",
-                model_version=int(model_version or 0),
-            )
-            loaded.append((pk, replace(facts, classification=classification)))
-        facts_list = [f for _, f in loaded]
-        before = decide_many(facts_list, current, classifier)
-        after = decide_many(facts_list, draft, classifier)
-        for (pk, facts), b, a in zip(loaded, before, after, strict=True):
-            teams_before[b.team] = teams_before.get(b.team, 0) + 1
-            teams_after[a.team] = teams_after.get(a.team, 0) + 1
-            added += bool(a.escalate_to) and not b.escalate_to
-            removed += bool(b.escalate_to) and not a.escalate_to
-            if _outcome(a) != _outcome(b):
-                changed += 1
-                if len(sample) < sample_size:
-                    sample.append(BacktestChange(pk, facts.text, decision_record(b), decision_record(a)))
-        if progress is not None:
-            progress(start + len(chunk), len(ids))
-    return BacktestReport(
-        mentions=len(ids),
-        days=days,
-        teams_before=teams_before,
-        teams_after=teams_after,
-        changed=changed,
-        escalations_added=added,
-        escalations_removed=removed,
-        sample=tuple(sample),
-    )
-
-
 def rule_id_next() -> int:
     """The id the next rule saved will get: what the table's id sequence hands out next (never below the
     highest id there is). Another rule saved first takes it, so it is a forecast, for reports."""
@@ -158,5 +58,15 @@ def rule_id_next() -> int:
     return max(last or 0, highest) + 1
 
 
-def _outcome(d: Decision) -> tuple:
+def outcome(d: Decision) -> tuple:
     return (d.team, d.priority, d.labels, d.escalate_to, d.assignee, d.require_approval, d.notifications)
+
+
+# A backtest's draft and report stay this long: time to read the report and publish, not to hoard.
+BACKTEST_TTL_SECONDS = 60 * 60
+BACKTEST_SAMPLE_SIZE = 20  # changed decisions shown with their explanations
+
+
+def backtest_keys(backtest_id: str) -> tuple[str, str]:
+    """Cache keys of a backtest: its draft (written by the page) and its progress and report (by the task)."""
+    return f"routing:backtest:{backtest_id}", f"routing:backtest:{backtest_id}:progress"

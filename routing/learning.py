@@ -1,6 +1,7 @@
 """Learning what each team owns: examples from what the teams did, training, versions, promotion, rollback.
 
-Where the examples come from (``examples_collect``), each a ``routing.owners.OwnerExample``:
+Where the examples come from (``inbox.history.examples_collect``, which reads them from the mentions and
+the corrections), each a ``routing.owners.OwnerExample``:
 
 * **History**: a routed mention its team closed or replied to, never re-routed nor escalated, received in
   the last ``HISTORY_DAYS`` (the newest ``HISTORY_MAX``): evidence for that team, weighing 1.
@@ -28,22 +29,17 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Max
 from django.utils import timezone
 
 from foundation.events import event_record
-from inbox.models import Mention, Reply
 from routing.classifier import IntentClassifier
 from routing.facts import INTENTS
-from routing.loading import channel_facts, receiving_channels
-from routing.models import Correction, Escalation, ModelVersion, SentimentCorrection, SentimentState
+from routing.models import Correction, ModelVersion, SentimentCorrection, SentimentState
 from routing.owners import (  # the pure training functions, re-exported: what the eval and benchmarks call
-    CORRECTION_WEIGHT,
-    HISTORY_WEIGHT,
     OwnerExample,
     OwnerModel,
     Trained,
@@ -58,9 +54,6 @@ from teams.models import Team
 
 logger = logging.getLogger(__name__)
 
-HISTORY_DAYS = 180
-HISTORY_MAX = 40_000
-CORRECTIONS_MAX = 20_000
 # The newest corrections a new version is backtested on (those the active version did not see), at most;
 # with fewer than HELD_BACK_MIN there is nothing to judge by and the version is made active.
 HELD_BACK_MAX = 200
@@ -82,110 +75,6 @@ class Example:
     at: Any  # when the evidence was given (a correction's or decision's time; a handled post's receipt)
     intent: str = ""  # the intent an agent named ("" none)
     correction_id: int = 0
-
-
-def examples_collect(*, now: Any = None) -> list[Example]:
-    """Every example the stored data holds, in a fixed order (see the module docstring)."""
-    now = now or timezone.now()
-    slugs = dict(Team.objects.values_list("id", "slug"))
-    examples: list[Example] = []
-    corrected: set[int] = set()
-    latest: dict[Any, tuple] = {}
-    for row in (
-        Correction.objects.order_by("-id")
-        .values_list("id", "mention_id", "text", "intent_after", "team_after_id", "kind", "created_at")
-        .iterator()
-    ):
-        key = row[1] if row[1] is not None else f"deleted-{row[0]}"
-        if key not in latest and row[5] != Correction.Kind.BOUNCE:
-            latest[key] = row
-        if len(latest) >= CORRECTIONS_MAX:
-            break
-    escalations = list(
-        Escalation.objects.filter(state__in=[Escalation.State.ACCEPTED, Escalation.State.BOUNCED])
-        .order_by("-id")
-        .values_list("id", "mention_id", "mention__text", "to_team_id", "state", "decided_at")[
-            :CORRECTIONS_MAX
-        ]
-    )
-    mention_ids = [row[1] for row in latest.values() if row[1] is not None] + [row[1] for row in escalations]
-    receiving = _receiving_teams(mention_ids, slugs)
-    for pk, mention_id, text, intent, team_id, _kind, created_at in sorted(latest.values()):
-        team = slugs.get(team_id, "")
-        if mention_id is not None:
-            corrected.add(mention_id)
-        if not team:
-            continue
-        examples.append(
-            Example(
-                OwnerExample(
-                    text, receiving.get(mention_id, ""), team, CORRECTION_WEIGHT, correction=True, key=(1, pk)
-                ),
-                created_at,
-                intent if intent in INTENTS else "",
-                pk,
-            )
-        )
-    by_person = set(corrected)  # mentions a person re-routed or kept: their correction is the last word
-    for pk, mention_id, text, team_id, state, decided_at in sorted(escalations):
-        team = slugs.get(team_id, "")
-        corrected.add(mention_id)
-        against = state == Escalation.State.BOUNCED
-        if not team or (not against and mention_id in by_person):
-            continue
-        examples.append(
-            Example(
-                OwnerExample(
-                    text,
-                    receiving.get(mention_id, ""),
-                    team,
-                    CORRECTION_WEIGHT,
-                    against=against,
-                    correction=True,
-                    key=(2, pk),
-                ),
-                decided_at or now,
-            )
-        )
-    handled = (
-        Mention.objects.filter(
-            team__isnull=False, routed_at__isnull=False, received_at__gte=now - timedelta(days=HISTORY_DAYS)
-        )
-        .exclude(intent=Mention.SPAM_INTENT)
-        .filter(
-            Q(status=Mention.Status.CLOSED)
-            | Exists(Reply.objects.filter(mention=OuterRef("pk"), state=Reply.State.SENT))
-        )
-        .order_by("-id")
-        .values_list("id", "text", "team_id", "received_at")
-    )
-    history = []
-    for pk, text, team_id, received_at in handled.iterator():
-        if pk in corrected:
-            continue
-        history.append((pk, text, team_id, received_at))
-        if len(history) >= HISTORY_MAX:
-            break
-    receiving = _receiving_teams([row[0] for row in history], slugs)
-    for pk, text, team_id, received_at in sorted(history):
-        team = slugs.get(team_id, "")
-        if team:
-            examples.append(
-                Example(
-                    OwnerExample(text, receiving.get(pk, ""), team, HISTORY_WEIGHT, key=(0, pk)), received_at
-                )
-            )
-    examples.sort(key=lambda example: example.owner.key)
-    return examples
-
-
-def _receiving_teams(mention_ids: Sequence[int], slugs: dict[int, str]) -> dict[int, str]:
-    """Mention id -> slug of the team of the account it first arrived on."""
-    first = {}
-    for start in range(0, len(mention_ids), 5000):
-        first.update(receiving_channels(mention_ids[start : start + 5000]))
-    channels = channel_facts(set(first.values()))
-    return {mention: channels.get(channel, ("", "", ""))[2] for mention, channel in first.items()}
 
 
 def trained_load(version: ModelVersion | None) -> Trained:
@@ -210,15 +99,17 @@ def _fingerprint(examples: Sequence[Example], intent_teams: dict[str, str], team
     return digest.hexdigest()
 
 
-def models_train(*, reason: str = "corrections", force: bool = False) -> ModelVersion | None:
-    """Train a new version from every stored example; store it, and make it active when its backtest says
-    it is not worse. None when nothing changed since the newest version (``force``: train anyway).
-    The caller keeps two of these apart (the task's lock)."""
+def models_train(
+    *, examples: Sequence[Example], reason: str = "corrections", force: bool = False
+) -> ModelVersion | None:
+    """Train a new version from every stored example (``examples``, in the fixed order
+    ``inbox.history.examples_collect`` gives); store it, and make it active when its backtest says it is not
+    worse. None when nothing changed since the newest version (``force``: train anyway). The caller keeps
+    two of these apart (the task's lock)."""
     started = time.perf_counter()
     rule_set = rule_set_current()
     intent_teams = dict(rule_set.intent_teams)
     teams = tuple(sorted(Team.objects.values_list("slug", flat=True)))
-    examples = examples_collect()
     fingerprint = _fingerprint(examples, intent_teams, teams)
     newest = ModelVersion.objects.order_by("-number").first()
     if newest is not None and not force and newest.examples.get("fingerprint") == fingerprint:
@@ -433,12 +324,6 @@ def sentiment_train() -> SentimentState | None:
         )
     logger.info("sentiment v%s learned from %s corrections", state.version, adjustment.corrections)
     return state
-
-
-def classifier_train(*, reason: str = "corrections", force: bool = False) -> ModelVersion | None:
-    """Train the routing models again from every stored example (``routing.learning.models_train``); the new
-    version becomes active when its backtest says it is not worse. None when nothing changed."""
-    return models_train(reason=reason, force=force)
 
 
 def classifier_forget() -> None:

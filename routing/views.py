@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from celery import current_app
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.paginator import Paginator
@@ -28,7 +29,7 @@ from django_htmx.http import HttpResponseClientRefresh
 from channels.models import Segment
 from channels.views import admin_required
 from routing import learning, rulesets
-from routing.backtest import UNSAVED_RULE_ID
+from routing.backtest import BACKTEST_TTL_SECONDS, UNSAVED_RULE_ID, backtest_keys
 from routing.facts import INTENTS
 from routing.forms import (
     BacktestForm,
@@ -43,7 +44,6 @@ from routing.forms import (
 )
 from routing.models import ModelVersion, RoutingSettings, Rule, RuleSetVersion
 from routing.rules import RuleError, validate_rule
-from routing.tasks import BACKTEST_TTL_SECONDS, backtest_keys, classifier_train_task, rules_backtest_task
 from teams.models import Team
 from teams.roles import user_name
 
@@ -366,7 +366,8 @@ def _backtest_start(
         timeout=BACKTEST_TTL_SECONDS,
     )
     cache.set(progress_key, {"state": "queued"}, timeout=BACKTEST_TTL_SECONDS)
-    rules_backtest_task.delay(backtest_id)
+    # Named, not imported: running it reads the mentions, the floor above (``inbox.tasks``).
+    current_app.send_task("inbox.tasks.rules_backtest", args=[backtest_id])
     return redirect("routing:backtest", backtest_id=backtest_id)
 
 
@@ -702,7 +703,7 @@ def _json_diff(old: Any, new: Any) -> tuple[str, ...]:
 
 # --- Model versions -----------------------------------------------------------------------------------------
 
-# Held by ``routing.tasks.classifier_train_task`` while it trains: the page says a training is running.
+# Held by ``inbox.tasks.classifier_train_task`` while it trains: the page says a training is running.
 TRAINING_LOCK_KEY = "routing:classifier-train-lock"
 # What started a training, in words (``ModelVersion.reason``); others are shown as they were recorded.
 TRAINING_REASONS = {
@@ -858,7 +859,8 @@ def model_train(request: HttpRequest) -> HttpResponse:
             "Train again when it has finished if there is something newer.",
         )
         return redirect("routing:model_versions")
-    classifier_train_task.delay(reason="admin")
+    # Named, not imported: training reads what the teams did with the mentions (``inbox.history``).
+    current_app.send_task("inbox.tasks.classifier_train", kwargs={"reason": "admin"})
     newest = ModelVersion.objects.order_by("-number").values_list("number", flat=True).first()
     nothing_new = (
         f" If nothing changed since version {newest}, no version is stored." if newest is not None else ""

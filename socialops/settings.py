@@ -209,7 +209,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Mentions whose route task was lost (a worker died between the ingest and routing).
     "route-unrouted-mentions": {
-        "task": "routing.tasks.mentions_route_unrouted",
+        "task": "inbox.tasks.mentions_route_unrouted",
         "schedule": timedelta(seconds=60),
         "options": {"expires": 120},
     },
@@ -221,7 +221,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Auto-assigning teams hand queued mentions to people who have room again.
     "assign-team-queues": {
-        "task": "teams.tasks.queues_assign",
+        "task": "inbox.tasks.queues_assign",
         "schedule": timedelta(seconds=60),
         "options": {"expires": 120},
     },
@@ -233,7 +233,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     # The routing models learn the day's handled posts (corrections retrain them as they come).
     "routing-models-nightly": {
-        "task": "routing.tasks.classifier_train",
+        "task": "inbox.tasks.classifier_train",
         "schedule": crontab(hour=3, minute=17),
         "kwargs": {"reason": "nightly"},
         "options": {"expires": 3600},
@@ -252,7 +252,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Escalations nobody accepted within their segment's acceptance window go to the team lead.
     "escalations-overdue": {
-        "task": "routing.tasks.escalations_overdue",
+        "task": "inbox.tasks.escalations_overdue",
         "schedule": timedelta(seconds=60),
         "options": {"expires": 120},
     },

@@ -19,7 +19,7 @@ urlpatterns = [
     path("channels/", include("channels.urls")),
     path("routing/", include("routing.urls")),
     path("audit/", include(("inbox.audit_urls", "audit"))),
-    path("teams/", include("teams.urls")),
+    path("teams/", include("inbox.team_urls")),
     path("sla/", include("inbox.sla_urls")),
     path("integrations/", include("integrations.urls")),
     path("api/v1/", include("socialops.api_urls")),

@@ -1,5 +1,6 @@
-"""Handing mentions to people: auto-assignment of team queues (``teams.assignment`` chooses who), and
-mentions going back to the queue when their assignee goes away or leaves the team.
+"""Handing mentions to people: auto-assignment of team queues (``inbox.workload`` chooses who), and
+mentions going back to the queue when their assignee goes away or leaves the team; a lead choosing how the
+team's queue is handed out, and taking someone off the team, which returns their mentions.
 
 Round-robin gives each available person the next mention in turn; load-balanced gives it to whoever has the
 most room. Both go oldest first, never past a person's capacity (their open mentions in that team), and skip
@@ -19,7 +20,7 @@ from foundation.access import may_set_away
 from foundation.events import event_record, events_record_many
 from foundation.live import event_publish
 from inbox.models import Mention
-from teams.assignment import (
+from inbox.workload import (
     BATCH_MAX,
     LOAD_STATUSES,
     QUEUED_STATUSES,
@@ -29,6 +30,7 @@ from teams.assignment import (
 )
 from teams.models import Membership, Team
 from teams.roles import actor_of
+from teams.services import TeamActionError, check_lead
 
 
 def mentions_auto_assign(
@@ -159,3 +161,44 @@ def _returned_to_queue(
     transaction.on_commit(
         lambda: event_publish("mentions.returned", {"ids": ids, "teams": teams_touched, "actor": username})
     )
+
+
+def team_member_remove(*, actor: Any, membership: Membership) -> None:
+    """Take someone off a team; their open mentions in it go back to its queue."""
+    team = membership.team
+    check_lead(actor, team)
+    with transaction.atomic():
+        user_id, role = membership.user_id, membership.role
+        # Off the team first: the queue is handed out again without them.
+        membership.delete()
+        returned = mentions_return_to_queue(
+            actor=actor, team_id=team.pk, assignee_id=user_id, reason="left the team"
+        )
+        event_record(
+            actor=actor,
+            verb="team.member_removed",
+            obj=team,
+            before={"user": user_id, "role": role},
+            after={"returned_to_queue": len(returned)},
+        )
+
+
+def team_assignment_set(*, actor: Any, team: Team, mode: str) -> Team:
+    """Choose how the team's queue is handed out; switching to an automatic mode hands out the queue now."""
+    check_lead(actor, team)
+    if mode not in Team.Assignment.values:
+        raise TeamActionError(f"Unknown assignment mode {mode!r}.")
+    with transaction.atomic():
+        before = team.assignment
+        team.assignment = mode
+        team.save(update_fields=["assignment"])
+        event_record(
+            actor=actor,
+            verb="team.assignment_changed",
+            obj=team,
+            before={"mode": before},
+            after={"mode": mode},
+        )
+        if mode != Team.Assignment.MANUAL:
+            mentions_auto_assign(team_ids=[team.pk])
+    return team

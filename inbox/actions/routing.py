@@ -3,7 +3,7 @@ correct: re-routes (to a team or an intent), a lead's decision of who owns a pos
 
 Deciding is ``routing.pipeline`` and ``routing.engine`` (pure); storing what they decided and what people
 corrected is here, with the events. Every correction is kept (``Correction``, ``SentimentCorrection``) and
-the models learn from it in the background (``routing.tasks.classifier_train_task``).
+the models learn from it in the background (``inbox.tasks.classifier_train_task``).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def decisions_followup(
         )
     notifications = [(m, n.kind, n.target) for m, _, d in decided for n in d.notifications]
     if notifications:
-        from routing.tasks import notification_send_task
+        from inbox.tasks import notification_send_task
 
         for mention_id, kind, target in notifications:
             transaction.on_commit(
@@ -208,8 +208,8 @@ def corrections_learn(mentions: Sequence[Mention], actor: Any, intent: str) -> N
 
 
 def classifier_learns_after_commit() -> None:
-    # The task module imports the pipeline, which stores decisions through this module.
-    from routing.tasks import classifier_train_task
+    # The task module imports the routing of mentions, which stores decisions through this module.
+    from inbox.tasks import classifier_train_task
 
     transaction.on_commit(classifier_train_task.delay)
 

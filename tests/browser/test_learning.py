@@ -12,8 +12,8 @@ from playwright.sync_api import expect
 from channels.connectors.simulated import SimulatedConnector
 from inbox.models import Mention
 from inbox.pulls import channel_pull
+from inbox.tasks import classifier_train_task
 from routing.models import Correction, ModelVersion
-from routing.tasks import classifier_train_task
 from tests.browser.inbox_page import (
     arrive,
     events_channel_of_its_own,

@@ -12,9 +12,9 @@ from playwright.sync_api import expect
 
 from inbox.actions.sla import sla_tick
 from inbox.models import Mention, SlaPolicy
+from routing.handovers import channel_crisis_take
 from routing.models import RoutingSettings
 from teams.models import Membership, Team
-from teams.services import channel_crisis_take
 from tests.browser.inbox_page import (
     arrive,
     events_channel_of_its_own,

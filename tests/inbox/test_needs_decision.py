@@ -18,12 +18,12 @@ from rest_framework.test import APIClient
 
 import foundation.live
 from foundation.models import DomainEvent
+from inbox import route
 from inbox.actions.base import TriageError
 from inbox.actions.routing import mention_owner_decide
+from inbox.history import examples_collect
 from inbox.models import Mention
 from inbox.selectors import InboxFilters, mentions_for_inbox, owner_questions, queue_counts, queues_for
-from routing import pipeline
-from routing.learning import examples_collect
 from routing.models import Correction, Escalation
 from routing.owners import CORRECTION_WEIGHT
 from teams.models import Membership
@@ -159,7 +159,7 @@ def test_routing_leaves_a_post_it_is_unsure_of_with_its_team_for_the_lead(
     channel = ChannelFactory(segment=segment("event-coverage"))
     mention = MentionFactory(text="what time do doors open? my order never arrived", on_channels=[channel])
 
-    pipeline.mentions_route(mention_ids=[mention.pk])
+    route.mentions_route(mention_ids=[mention.pk])
 
     routed = fresh(mention)
     assert routed.team == events_team
@@ -221,7 +221,7 @@ def test_the_lead_keeps_it_a_keep_correction_routing_learns_from(
             "actor": "lena",
         }
     ]
-    assert queued_tasks() == ["routing.tasks.classifier_train"]
+    assert queued_tasks() == ["inbox.tasks.classifier_train"]
     assert mentions_for_inbox(user=events_lead, filters=InboxFilters(queue="decide")).mentions == []
 
 
@@ -281,7 +281,7 @@ def test_the_lead_moves_it_a_reroute_correction_and_the_flag_cleared(
         ("mention.rerouted", sorted([events_team.pk, care_team.pk])),
         ("mention.owner_decided", sorted([events_team.pk, care_team.pk])),
     ]
-    assert queued_tasks() == ["routing.tasks.classifier_train"]
+    assert queued_tasks() == ["inbox.tasks.classifier_train"]
 
 
 def test_an_agent_of_the_team_may_not_decide_and_nothing_changes(events_team, care_team, events_agent):

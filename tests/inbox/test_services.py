@@ -276,7 +276,7 @@ def test_a_reply_joins_the_conversation_of_the_post_it_answers() -> None:
 
 @pytest.mark.django_db
 def test_posts_stored_unrouted_are_routed_by_the_sweeper() -> None:
-    from routing.tasks import mentions_route_unrouted_task
+    from inbox.tasks import mentions_route_unrouted_task
 
     channel = ChannelFactory(segment=segment("event-coverage"))
     mentions_ingest(channel=channel, posts=[make_post(1)], route=False)
@@ -294,7 +294,7 @@ def test_posts_stored_unrouted_are_routed_by_the_sweeper() -> None:
 
 @pytest.mark.django_db
 def test_a_routing_failure_never_loses_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
-    from routing import pipeline as routing
+    from inbox import route as routing
 
     def broken(**_: object) -> None:
         raise RuntimeError("a bug in routing")

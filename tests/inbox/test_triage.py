@@ -704,7 +704,7 @@ def test_spam_is_closed_labelled_and_kept_as_a_correction_to_learn_from(
         ("mention.spam", ada.pk, {"status": "new", "intent": "other"}, {"status": "closed", "intent": "spam"})
     ]
     assert live.received() == [event("mention.spam", mention, "ada")]
-    assert queued_tasks() == [("routing.tasks.classifier_train", "()")]
+    assert queued_tasks() == [("inbox.tasks.classifier_train", "()")]
 
 
 @pytest.mark.django_db
@@ -743,7 +743,7 @@ def test_not_spam_after_an_agent_marked_it_reopens_it_and_teaches_what_it_is(
         {"status": "new", "intent": "complaint"},
     )
     assert live.received() == [event("mention.not_spam", mention, "ada")]
-    assert queued_tasks() == [("routing.tasks.classifier_train", "()")]
+    assert queued_tasks() == [("inbox.tasks.classifier_train", "()")]
 
 
 @pytest.mark.django_db
@@ -1394,4 +1394,4 @@ def test_bulk_not_spam_puts_the_spam_back_skips_the_rest_and_trains_once(
     ]
     assert [verb for verb, *_ in audit_of(marked)] == ["mention.not_spam"]
     assert [e["kind"] for e in live.received()] == ["mention.not_spam", "mention.not_spam"]
-    assert queued_tasks() == [("routing.tasks.classifier_train", "()")]
+    assert queued_tasks() == [("inbox.tasks.classifier_train", "()")]

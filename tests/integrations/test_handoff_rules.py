@@ -10,9 +10,9 @@ import pytest
 import redis
 from django.conf import settings
 
+from inbox.tasks import notification_send_task
 from routing.facts import Notification
 from routing.rules import RoutingContext, RuleError, compile_rule_set
-from routing.tasks import notification_send_task
 from tests.factories import MentionFactory
 
 CONTEXT = RoutingContext(teams=frozenset({"care"}), segments={"customer-relations": "care"})

@@ -15,14 +15,15 @@ from django.utils import timezone
 
 from channels.connectors.simulated import SimulatedConnector
 from foundation.models import DomainEvent
+from inbox import history, route
 from inbox.actions import escalations
 from inbox.actions import routing as routing_actions
 from inbox.models import Mention, Reply
 from inbox.pulls import channel_pull
-from routing import learning, pipeline
+from inbox.tasks import classifier_train_task
+from routing import learning
 from routing.models import Correction, Escalation, ModelVersion
 from routing.owners import CORRECTION_WEIGHT, OwnerModel
-from routing.tasks import classifier_train_task
 from teams.models import Membership
 from tests.conftest import wait_until
 from tests.factories import (
@@ -139,7 +140,7 @@ def test_history_is_what_a_team_closed_or_replied_to_and_nobody_corrected() -> N
         decided_at=now,
     )
 
-    examples = learning.examples_collect()
+    examples = history.examples_collect()
 
     care, events, sales = (
         team_of(s).slug for s in ("customer-relations", "event-coverage", "product-promotion")
@@ -163,7 +164,7 @@ def test_a_post_corrected_twice_teaches_its_newest_correction_and_a_deleted_post
     gone = rerouted(VOLTRA[1], to="product-promotion")
     Mention.objects.filter(pk=gone.mention_id).delete()
 
-    examples = learning.examples_collect()
+    examples = history.examples_collect()
 
     care, events, sales = (
         team_of(s).slug for s in ("customer-relations", "event-coverage", "product-promotion")
@@ -188,7 +189,7 @@ def test_a_bounce_counts_against_the_team_that_bounced_it_an_acceptance_for_the_
         received(SUPPORT_QUESTION, on="event-coverage", routed=False),
         received(SUPPORT_QUESTION.replace("48213", "51177"), on="event-coverage", routed=False),
     )
-    pipeline.mentions_route(mention_ids=[bounced.pk, accepted.pk])
+    route.mentions_route(mention_ids=[bounced.pk, accepted.pk])
     first, second = Escalation.objects.order_by("id")
     assert (first.mention_id, second.mention_id, first.to_team) == (bounced.pk, accepted.pk, care)
 
@@ -198,7 +199,7 @@ def test_a_bounce_counts_against_the_team_that_bounced_it_an_acceptance_for_the_
     escalations.escalation_accept(escalation=second, actor=member)
     Mention.objects.update(status=Mention.Status.CLOSED)  # handled, but corrected: not history
 
-    examples = learning.examples_collect()
+    examples = history.examples_collect()
 
     events = team_of("event-coverage").slug
     assert owner_examples(examples) == [
@@ -226,7 +227,7 @@ def test_a_leads_keep_is_evidence_for_the_team_that_kept_it() -> None:
 
     keep = Correction.objects.get()
     assert keep.kind == Correction.Kind.KEEP
-    examples = learning.examples_collect()
+    examples = history.examples_collect()
     assert owner_examples(examples) == [
         ((1, keep.pk), sales.slug, sales.slug, CORRECTION_WEIGHT, False, True)
     ]
@@ -244,7 +245,7 @@ def test_a_keep_that_accepts_the_escalation_waiting_on_it_is_one_piece_of_eviden
 
     routing_actions.mention_owner_decide(mention=mention, actor=lead)
 
-    examples = learning.examples_collect()
+    examples = history.examples_collect()
     assert [(e.owner.team, e.owner.receiving, e.owner.weight) for e in examples] == [
         (sales.slug, care.slug, CORRECTION_WEIGHT)
     ]
@@ -255,7 +256,7 @@ def test_a_keep_that_accepts_the_escalation_waiting_on_it_is_one_piece_of_eviden
 
 @pytest.mark.django_db
 def test_nothing_to_learn_makes_no_version() -> None:
-    assert learning.models_train() is None
+    assert history.classifier_train() is None
     assert not ModelVersion.objects.exists()
 
 
@@ -264,7 +265,7 @@ def test_the_first_version_is_active_and_the_same_examples_make_no_new_one() -> 
     corrections = [rerouted(text, to="product-promotion") for text in VOLTRA[:3]]
     received("thanks, the new strap fits perfectly", on="customer-relations", status="closed")
 
-    version = learning.classifier_train()
+    version = history.classifier_train()
 
     assert (version.number, version.is_active, version.promoted, version.reason) == (
         1,
@@ -288,10 +289,10 @@ def test_the_first_version_is_active_and_the_same_examples_make_no_new_one() -> 
     assert current.version == 1
     assert current.owner_model.dump() == bytes(version.owner_state)
 
-    assert learning.classifier_train() is None  # the same examples: the same models, nothing stored
+    assert history.classifier_train() is None  # the same examples: the same models, nothing stored
     assert ModelVersion.objects.count() == 1
 
-    forced = learning.models_train(force=True, reason="nightly")
+    forced = history.classifier_train(force=True, reason="nightly")
 
     assert (forced.number, forced.is_active, forced.reason) == (2, True, "nightly")
     assert bytes(forced.owner_state) == bytes(version.owner_state)  # trained again from zero: the same
@@ -303,11 +304,11 @@ def test_the_first_version_is_active_and_the_same_examples_make_no_new_one() -> 
 def test_a_version_is_backtested_on_the_newest_corrections_it_was_trained_without() -> None:
     for text in VOLTRA[:3]:
         rerouted(text, to="product-promotion")
-    first = learning.classifier_train()
+    first = history.classifier_train()
     for text in VOLTRA[3:23]:
         rerouted(text, to="product-promotion")
 
-    second = learning.classifier_train()
+    second = history.classifier_train()
 
     assert (second.number, second.held_back) == (2, 20)
     # Trained without them, on the three before: the same owner model as the active one, so the same score.
@@ -332,7 +333,7 @@ def test_a_version_worse_on_the_newest_corrections_is_kept_back() -> None:
     seller = MembershipFactory(team=sales).user
     for text in VOLTRA[:4]:
         rerouted(text, to="product-promotion")
-    first = learning.classifier_train()
+    first = history.classifier_train()
     assert first.is_active
     # Since then the sales team bounced eight Voltra posts escalated to it (not ours) ...
     for text in VOLTRA[4:12]:
@@ -345,7 +346,7 @@ def test_a_version_worse_on_the_newest_corrections_is_kept_back() -> None:
     for text in VOLTRA[12:]:
         rerouted(text, to="product-promotion")
 
-    second = learning.classifier_train()
+    second = history.classifier_train()
 
     assert (second.number, second.held_back, second.examples["escalations_bounced"]) == (2, 12, 8)
     # Trained without the newest twelve, the candidate learned "sales bounces Voltra posts"; the active
@@ -367,9 +368,9 @@ def test_an_admin_makes_an_earlier_version_active_again() -> None:
     ada = admin()
     for text in VOLTRA[:3]:
         rerouted(text, to="product-promotion")
-    first = learning.classifier_train()
+    first = history.classifier_train()
     rerouted(VOLTRA[3], to="event-coverage")
-    second = learning.classifier_train()
+    second = history.classifier_train()
     assert (second.is_active, learning.classifier_current().version) == (True, 2)
 
     learning.model_version_activate(version=first, user=ada)
@@ -384,7 +385,7 @@ def test_an_admin_makes_an_earlier_version_active_again() -> None:
     assert list(
         DomainEvent.objects.filter(verb="model.activated").values_list("actor", "before", "after")
     ) == [(ada.pk, {"active": 2}, {"active": 1})]
-    assert learning.classifier_train() is None  # nothing new: an admin's choice stands until something is
+    assert history.classifier_train() is None  # nothing new: an admin's choice stands until something is
 
 
 @pytest.mark.django_db
@@ -394,7 +395,7 @@ def test_the_handled_posts_a_learned_owner_names_are_the_teams_own() -> None:
     for text in VOLTRA[:3]:
         rerouted(text, to="product-promotion")
 
-    version = learning.classifier_train()
+    version = history.classifier_train()
 
     owner_model = learning.classifier_current().owner_model
     assert version.examples["history"] == 0
@@ -414,11 +415,11 @@ def test_a_new_teams_first_backtest_does_not_make_every_post_need_a_decision() -
     for text in VOLTRA[:10]:  # the tenth correction: the first version backtested (and calibrated)
         mention = received(text, on="customer-relations")
         routing_actions.mention_reroute(mention=mention, actor=admin(), team=e_bikes)
-    version = learning.classifier_train()
+    version = history.classifier_train()
     assert (version.held_back, version.is_active) == (10, True)
     unrelated = MentionFactory(text="Where is my order #4471? It has been two weeks", on_channels=[help_desk])
 
-    pipeline.mentions_route(mention_ids=[unrelated.pk])
+    route.mentions_route(mention_ids=[unrelated.pk])
 
     unrelated.refresh_from_db()
     assert unrelated.team == team_of("customer-relations")
@@ -454,7 +455,7 @@ def test_every_reroute_queues_a_training(to, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
         routing_actions.mention_reroute(mention=mention, actor=admin(), team=to())
 
-    assert queued_tasks() == [("routing.tasks.classifier_train", "()")]
+    assert queued_tasks() == [("inbox.tasks.classifier_train", "()")]
 
 
 @pytest.mark.django_db

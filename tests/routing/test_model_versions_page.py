@@ -18,9 +18,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from foundation.models import DomainEvent
+from inbox.tasks import classifier_train_task
 from routing import learning
 from routing.models import Correction, ModelVersion
-from routing.tasks import classifier_train_task
 from routing.views import TRAINING_LOCK_KEY
 from teams.models import Membership
 from tests.factories import ChannelFactory, MembershipFactory, MentionFactory, UserFactory, segment
@@ -529,7 +529,7 @@ def test_with_no_active_version_one_can_be_made_active(
 def test_train_now_queues_a_training_and_says_so(admin_client: Client, three: dict) -> None:
     response = admin_client.post(reverse("routing:model_train"), follow=True)
 
-    assert queued_tasks() == [("routing.tasks.classifier_train", "()", "{'reason': 'admin'}")]
+    assert queued_tasks() == [("inbox.tasks.classifier_train", "()", "{'reason': 'admin'}")]
     assert ModelVersion.objects.count() == 3  # queued, not run in the request
     assert (
         "Training queued: a worker trains the routing models from everything stored now, and the new version "

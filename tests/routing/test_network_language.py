@@ -9,9 +9,8 @@ import pytest
 
 from channels.connectors.base import AuthorData, Post
 from inbox.models import Mention
+from inbox.route import mentions_facts, posts_decide
 from inbox.services import mentions_ingest
-from routing.loading import mentions_facts
-from routing.pipeline import posts_decide
 from tests.factories import ChannelFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,12 +11,14 @@ from django.core import mail
 from django.utils import timezone
 
 from foundation.models import DomainEvent
+from inbox import backtest, history, route
 from inbox.actions import base as actions_base
 from inbox.actions import escalations
 from inbox.actions import routing as routing_actions
 from inbox.actions.triage import mention_label
 from inbox.models import Mention
-from routing import backtest, learning, pipeline, rulesets
+from inbox.tasks import mentions_route_unrouted_task, notification_send_task
+from routing import learning, rulesets
 from routing.models import (
     Correction,
     Escalation,
@@ -27,7 +29,6 @@ from routing.models import (
     SentimentState,
 )
 from routing.rules import RuleError
-from routing.tasks import mentions_route_unrouted_task, notification_send_task
 from teams.models import Membership
 from tests.factories import ChannelFactory, MembershipFactory, MentionFactory, UserFactory, segment
 
@@ -51,7 +52,7 @@ def team_of(segment_slug: str):
 def test_a_misdirected_support_question_is_escalated_to_customer_care() -> None:
     mention = received(SUPPORT_QUESTION, on="event-coverage")
 
-    result = pipeline.mentions_route(mention_ids=[mention.pk])
+    result = route.mentions_route(mention_ids=[mention.pk])
 
     assert (result.routed, result.escalated, result.skipped) == (1, 1, 0)
     mention.refresh_from_db()
@@ -80,7 +81,7 @@ def test_a_misdirected_support_question_is_escalated_to_customer_care() -> None:
 def test_a_post_on_its_own_account_stays_and_is_not_escalated() -> None:
     mention = received(SUPPORT_QUESTION.replace("brand_events", "brand_help"), on="customer-relations")
 
-    pipeline.mentions_route(mention_ids=[mention.pk])
+    route.mentions_route(mention_ids=[mention.pk])
 
     mention.refresh_from_db()
     assert not mention.is_misdirected
@@ -94,8 +95,8 @@ def test_routing_twice_applies_once_and_a_post_on_two_accounts_is_escalated_once
     advocacy = ChannelFactory(segment=segment("issue-advocacy"))
     mention = MentionFactory(text=SUPPORT_QUESTION, on_channels=[events, advocacy])
 
-    first = pipeline.mentions_route(mention_ids=[mention.pk])
-    second = pipeline.mentions_route(mention_ids=[mention.pk, mention.pk])
+    first = route.mentions_route(mention_ids=[mention.pk])
+    second = route.mentions_route(mention_ids=[mention.pk, mention.pk])
 
     assert (first.routed, second.routed, second.skipped) == (1, 0, 1)
     escalation = Escalation.objects.get(mention=mention)
@@ -111,7 +112,7 @@ def test_a_batch_mixes_intents_and_keeps_each_decision_apart() -> None:
         on="event-coverage",
     )
 
-    pipeline.mentions_route(mention_ids=[support.pk, event.pk, own.pk])
+    route.mentions_route(mention_ids=[support.pk, event.pk, own.pk])
 
     for mention in (support, event, own):
         mention.refresh_from_db()
@@ -141,7 +142,7 @@ def test_rules_route_label_prioritise_and_the_decision_names_the_version() -> No
         "@brand_help is the kettle model K2 being recalled? Mine sparked", on="customer-relations"
     )
 
-    pipeline.mentions_route(mention_ids=[mention.pk])
+    route.mentions_route(mention_ids=[mention.pk])
 
     mention.refresh_from_db()
     assert mention.team == team_of("crisis-management")
@@ -198,7 +199,7 @@ def test_an_agent_can_remove_a_label_a_rule_added() -> None:
         user=admin, name="Recalls", when={"keywords": ["recalled"]}, then=[{"add_labels": ["Recall", "VIP"]}]
     )
     mention = received("@brand_help was my kettle recalled?", on="customer-relations")
-    pipeline.mentions_route(mention_ids=[mention.pk])
+    route.mentions_route(mention_ids=[mention.pk])
     mention.refresh_from_db()
     assert mention.labels == ["recall", "vip"]
     agent = MembershipFactory(team=mention.team).user  # of whichever team routing gave it to
@@ -228,7 +229,7 @@ def test_every_rule_change_publishes_a_version_with_an_audit_trail() -> None:
 
 def escalated(text: str = SUPPORT_QUESTION, on: str = "event-coverage") -> Escalation:
     mention = received(text, on=on)
-    pipeline.mentions_route(mention_ids=[mention.pk])
+    route.mentions_route(mention_ids=[mention.pk])
     return Escalation.objects.get(mention=mention)
 
 
@@ -290,7 +291,7 @@ def test_an_escalation_nobody_accepts_in_time_goes_to_the_lead() -> None:
 def test_a_reroute_is_a_correction_the_classifier_learns_from() -> None:
     text = "@brand_help does the zorblax come in teal? need 40 for the office"
     mention = received(text, on="customer-relations")
-    pipeline.mentions_route(mention_ids=[mention.pk])
+    route.mentions_route(mention_ids=[mention.pk])
     mention.refresh_from_db()
     routed_intent = mention.intent
     agent = MembershipFactory(team=team_of("customer-relations")).user
@@ -307,14 +308,14 @@ def test_a_reroute_is_a_correction_the_classifier_learns_from() -> None:
     assert correction.text == text
     assert DomainEvent.objects.filter(verb="mention.rerouted").count() == 1
 
-    version = learning.classifier_train()
+    version = history.classifier_train()
 
     assert version is not None and version.number == 1 and version.is_active
     assert version.examples["corrections"] == 1 and version.examples["intent_labels"] == 1
-    assert learning.classifier_train() is None  # nothing new to learn
+    assert history.classifier_train() is None  # nothing new to learn
     assert learning.classifier_current().version == 1
     later = received("@brand_help zorblax in teal, 12 of them, price?", on="customer-relations")
-    pipeline.mentions_route(mention_ids=[later.pk])
+    route.mentions_route(mention_ids=[later.pk])
     later.refresh_from_db()
     assert later.decision["model_version"] == 1
 
@@ -338,7 +339,7 @@ SLANG_PRAISE = "@brand_help that new trail jacket is sick, proper sick"
 
 def test_a_sentiment_correction_is_stored_and_the_model_learns_it() -> None:
     mention = received(SLANG_PRAISE, on="customer-relations")
-    pipeline.mentions_route(mention_ids=[mention.pk])
+    route.mentions_route(mention_ids=[mention.pk])
     mention.refresh_from_db()
     assert mention.sentiment_label == "negative"
     agent = MembershipFactory(team=team_of("customer-relations")).user
@@ -362,7 +363,7 @@ def test_a_sentiment_correction_is_stored_and_the_model_learns_it() -> None:
     assert learning.sentiment_train() is None  # nothing new
     assert SentimentState.objects.count() == 1
     later = received("@brand_help your new trail jacket is sick, proper sick!", on="customer-relations")
-    pipeline.mentions_route(mention_ids=[later.pk])
+    route.mentions_route(mention_ids=[later.pk])
     later.refresh_from_db()
     assert later.sentiment_label == "positive"
     assert later.sentiment > 0
@@ -421,10 +422,10 @@ def test_crisis_mode_is_a_fact_rules_can_test() -> None:
         then=[{"set_priority": "urgent"}],
     )
     calm = received("@brand_help this is the worst, terrible, awful service", on="customer-relations")
-    pipeline.mentions_route(mention_ids=[calm.pk])
+    route.mentions_route(mention_ids=[calm.pk])
     RoutingSettings.objects.filter(pk=1).update(crisis_mode=True)
     storm = received("@brand_help this is the worst, terrible, awful service again", on="customer-relations")
-    pipeline.mentions_route(mention_ids=[storm.pk])
+    route.mentions_route(mention_ids=[storm.pk])
 
     calm.refresh_from_db()
     storm.refresh_from_db()
@@ -449,7 +450,7 @@ def test_rule_notifications_send_email_and_webhooks() -> None:
         "@brand_help I'm a reporter at the Herald, can someone comment on the outage?",
         on="customer-relations",
     )
-    pipeline.mentions_route(mention_ids=[mention.pk])
+    route.mentions_route(mention_ids=[mention.pk])
     mention.refresh_from_db()
     assert mention.decision["rules_fired"]
 
@@ -467,9 +468,9 @@ def test_rule_notifications_send_email_and_webhooks() -> None:
 def test_backtest_reports_what_a_draft_would_change_and_changes_nothing() -> None:
     for n in range(3):
         mention = received(f"@brand_help is the K2 kettle recalled? ticket {n}", on="customer-relations")
-        pipeline.mentions_route(mention_ids=[mention.pk])
+        route.mentions_route(mention_ids=[mention.pk])
     other = received(EVENT_QUESTION, on="event-coverage")
-    pipeline.mentions_route(mention_ids=[other.pk])
+    route.mentions_route(mention_ids=[other.pk])
     before = list(Mention.objects.order_by("id").values_list("team_id", "priority", "decision"))
 
     report = backtest.rules_backtest(
@@ -523,7 +524,7 @@ def test_routing_publishes_one_live_event_per_batch(django_capture_on_commit_cal
     ]
 
     with django_capture_on_commit_callbacks(execute=True):
-        pipeline.mentions_route(mention_ids=[m.pk for m in mentions])
+        route.mentions_route(mention_ids=[m.pk for m in mentions])
 
     message = subscriber.get_message(timeout=5)
     assert message is not None, "no live event was published"

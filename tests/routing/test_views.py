@@ -13,11 +13,13 @@ from django.test import Client
 from django.urls import reverse
 
 from foundation.models import DomainEvent
+from inbox import backtest, route
 from inbox.models import Mention
-from routing import backtest, pipeline, rulesets
+from inbox.tasks import rules_backtest_task
+from routing import rulesets
+from routing.backtest import backtest_keys
 from routing.forms import BuilderChoices, RuleBuilder, builder_initial
 from routing.models import IntentRoute, RoutingSettings, Rule, RuleSetVersion
-from routing.tasks import backtest_keys, rules_backtest_task
 from routing.views import describe_actions, describe_condition
 from teams.models import Membership
 from tests.conftest import wait_until
@@ -910,7 +912,7 @@ def test_rules_in_words() -> None:
 
 def routed(text: str, *, on: str) -> Mention:
     mention = MentionFactory(text=text, on_channels=[ChannelFactory(segment=segment(on))])
-    pipeline.mentions_route(mention_ids=[mention.pk])
+    route.mentions_route(mention_ids=[mention.pk])
     return mention
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from teams import views
+from inbox import team_views as views
 
 app_name = "teams"
 

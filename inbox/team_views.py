@@ -1,5 +1,8 @@
 """Team pages: leads see their team's people, load, channels and queue health, and change them.
 
+They live in the inbox, the floor that sees mentions, routing and teams; ``teams`` itself holds who is in a
+team and what they may do.
+
 Members of a team may read its page; only its leads (and admins) may change anything. A team the user is not
 in does not exist for them (404), including for forged form posts.
 """
@@ -18,18 +21,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from channels.models import Channel
-from inbox.actions.assignment import member_set_away
+from inbox.actions import assignment as assigning
+from inbox.team_selectors import team_health, team_members
+from routing import handovers
+from routing.handovers import team_accounts, team_handover_get, team_handovers
 from teams import services
 from teams.models import ChannelHandover, Membership, Team
 from teams.roles import team_leaders, user_name
-from teams.selectors import (
-    team_accounts,
-    team_handover_get,
-    team_handovers,
-    team_health,
-    team_members,
-    teams_for,
-)
+from teams.selectors import teams_for
 
 
 def _team_or_404(request: HttpRequest, slug: str) -> Team:
@@ -95,7 +94,7 @@ def detail(request: HttpRequest, slug: str) -> HttpResponse:
             .order_by("handle")
         )
         context["other_teams"] = Team.objects.exclude(pk=team.pk).order_by("name")
-        context["crisis_take"] = services.crisis_take_allowed(team=team)
+        context["crisis_take"] = handovers.crisis_take_allowed(team=team)
     return render(request, "teams/detail.html", context)
 
 
@@ -138,7 +137,7 @@ def member_remove(request: HttpRequest, team: Team, membership_id: int) -> str:
     membership = get_object_or_404(
         Membership.objects.select_related("user", "team"), pk=membership_id, team=team
     )
-    services.team_member_remove(actor=request.user, membership=membership)
+    assigning.team_member_remove(actor=request.user, membership=membership)
     name = user_name(membership.user)
     return f"{name} left {team}; their open mentions went back to the queue."
 
@@ -147,7 +146,7 @@ def member_remove(request: HttpRequest, team: Team, membership_id: int) -> str:
 def member_away(request: HttpRequest, team: Team, membership_id: int) -> str:
     membership = get_object_or_404(Membership.objects.select_related("user"), pk=membership_id, team=team)
     away = request.POST.get("away") == "on"
-    returned = member_set_away(actor=request.user, user=membership.user, is_away=away)
+    returned = assigning.member_set_away(actor=request.user, user=membership.user, is_away=away)
     name = user_name(membership.user)
     if away:
         plural = "s" if len(returned) != 1 else ""
@@ -157,7 +156,7 @@ def member_away(request: HttpRequest, team: Team, membership_id: int) -> str:
 
 @_lead_action
 def assignment(request: HttpRequest, team: Team) -> str:
-    services.team_assignment_set(actor=request.user, team=team, mode=request.POST.get("mode", ""))
+    assigning.team_assignment_set(actor=request.user, team=team, mode=request.POST.get("mode", ""))
     return f"Assignment: {team.get_assignment_display()}."
 
 
@@ -165,7 +164,7 @@ def assignment(request: HttpRequest, team: Team) -> str:
 def channel_request(request: HttpRequest, team: Team) -> str:
     """Ask another team for one of its accounts (a forged id of the team's own account is refused)."""
     channel = get_object_or_404(Channel, pk=_int(request.POST.get("channel"), 0))
-    handover = services.channel_handover_request(actor=request.user, team=team, channel=channel)
+    handover = handovers.channel_handover_request(actor=request.user, team=team, channel=channel)
     return (
         f"Asked {handover.from_team} for {channel.handle}; "
         "it comes to this team when their lead (or an admin) accepts."
@@ -176,7 +175,7 @@ def channel_request(request: HttpRequest, team: Team) -> str:
 def channel_offer(request: HttpRequest, team: Team) -> str:
     channel = get_object_or_404(Channel, pk=_int(request.POST.get("channel"), 0))
     to_team = get_object_or_404(Team, pk=_int(request.POST.get("to_team"), 0))
-    services.channel_handover_offer(actor=request.user, team=team, channel=channel, to_team=to_team)
+    handovers.channel_handover_offer(actor=request.user, team=team, channel=channel, to_team=to_team)
     return (
         f"Offered {channel.handle} to {to_team}; it stays with {team} until their lead (or an admin) accepts."
     )
@@ -185,14 +184,14 @@ def channel_offer(request: HttpRequest, team: Team) -> str:
 @_lead_action
 def channel_crisis_take(request: HttpRequest, team: Team) -> str:
     channel = get_object_or_404(Channel, pk=_int(request.POST.get("channel"), 0))
-    handover = services.channel_crisis_take(actor=request.user, team=team, channel=channel)
+    handover = handovers.channel_crisis_take(actor=request.user, team=team, channel=channel)
     return f"{channel.handle} now belongs to {team} (crisis mode); {handover.from_team} has been told."
 
 
 @_lead_action
 def channel_release(request: HttpRequest, team: Team, channel_id: int) -> str:
     channel = get_object_or_404(Channel.objects.select_related("segment"), pk=channel_id)
-    services.channel_release(actor=request.user, team=team, channel=channel)
+    handovers.channel_release(actor=request.user, team=team, channel=channel)
     return f"{channel.handle} went back to {Team.objects.get(pk=channel.owning_team_id)}."
 
 
@@ -206,21 +205,21 @@ def _handover_or_404(team: Team, handover_id: int, *, answering: bool) -> Channe
 @_lead_action
 def handover_accept(request: HttpRequest, team: Team, handover_id: int) -> str:
     handover = _handover_or_404(team, handover_id, answering=True)
-    services.channel_handover_accept(actor=request.user, handover=handover)
+    handovers.channel_handover_accept(actor=request.user, handover=handover)
     return f"{handover.channel.handle} now belongs to {handover.to_team}."
 
 
 @_lead_action
 def handover_decline(request: HttpRequest, team: Team, handover_id: int) -> str:
     handover = _handover_or_404(team, handover_id, answering=True)
-    services.channel_handover_decline(actor=request.user, handover=handover)
+    handovers.channel_handover_decline(actor=request.user, handover=handover)
     return f"Declined: {handover.channel.handle} stays with {handover.from_team}."
 
 
 @_lead_action
 def handover_withdraw(request: HttpRequest, team: Team, handover_id: int) -> str:
     handover = _handover_or_404(team, handover_id, answering=False)
-    services.channel_handover_withdraw(actor=request.user, handover=handover)
+    handovers.channel_handover_withdraw(actor=request.user, handover=handover)
     return f"Withdrawn: {handover.channel.handle} stays with {handover.from_team}."
 
 
@@ -229,7 +228,7 @@ def handover_withdraw(request: HttpRequest, team: Team, handover_id: int) -> str
 def my_away(request: HttpRequest) -> HttpResponse:
     """The header's "Away" switch: the user's own away state in all their teams."""
     away = request.POST.get("away") == "on"
-    returned = member_set_away(actor=request.user, user=request.user, is_away=away)
+    returned = assigning.member_set_away(actor=request.user, user=request.user, is_away=away)
     if away:
         messages.info(
             request,

@@ -47,6 +47,7 @@ from django.utils.text import slugify
 from tqdm import tqdm
 
 from channels.models import Channel, Network, Segment
+from inbox import history
 from inbox.actions.routing import mention_reroute, mention_team_replay
 from inbox.actions.triage import mention_close
 from inbox.lines import LineRefused, parse_created_at, post_from_object
@@ -197,7 +198,7 @@ class Command(BaseCommand):
                 fed["corrections"] += 1
 
         self.bar_stream.write("training a model version...\n")
-        version = learning.models_train(reason="owners_eval", force=True)
+        version = history.classifier_train(reason="owners_eval", force=True)
         assert version is not None  # forced
         active = ModelVersion.objects.filter(is_active=True).first()
 
