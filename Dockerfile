@@ -39,4 +39,6 @@ USER 10001:10001
 
 EXPOSE 8000
 
-CMD ["sh", "-c", "exec gunicorn socialops.wsgi:application --bind 0.0.0.0:${PORT:-8000} --workers ${WEB_CONCURRENCY:-2} --worker-class gthread --threads ${WEB_THREADS:-32} --access-logfile -"]
+# The web server (gunicorn with uvicorn workers serving socialops.asgi), as `make run` and compose start it;
+# WEB_CONCURRENCY worker processes (default 2).
+CMD ["sh", "-c", "exec python manage.py serve --bind 0.0.0.0:${PORT:-8000}"]

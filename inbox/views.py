@@ -7,17 +7,15 @@ form post (without JavaScript) and answers with the page.
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.handlers.asgi import ASGIRequest
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -26,7 +24,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from foundation.live import events_listen
+from inbox import streams
 from inbox.actions import escalations, replies, triage
 from inbox.actions import routing as routing_actions
 from inbox.forms import (
@@ -59,14 +57,13 @@ from inbox.selectors import (
     reply_get,
     saved_views_for,
 )
+from inbox.streams import framer, last_event_id
 from routing.facts import INTENTS
 from routing.models import Escalation
 from teams.models import Team
 from teams.roles import team_leaders, user_is_admin, user_leads_team, user_name, user_team_ids
 
 LIST_LIMIT_MAX = 200  # a live refresh re-fetches as many rows as the agent has loaded, up to this
-EVENT_STREAM_SECONDS = 300  # a stream ends after this; the browser reconnects (and re-authenticates)
-HEARTBEAT_SECONDS = 15
 NOT_SPAM_INTENTS = [intent for intent in INTENTS if intent != Mention.SPAM_INTENT]
 # The states the templates compare with, by name: a renamed value cannot silently stop matching.
 STATES = {"MentionStatus": Mention.Status, "ReplyState": Reply.State, "EscalationState": Escalation.State}
@@ -578,37 +575,22 @@ def presence(request: HttpRequest, mention_id: int) -> HttpResponse:
 @_login_or_client_redirect
 @require_GET
 def events(request: HttpRequest) -> StreamingHttpResponse:
-    """Server-sent events: what changed in the user's teams, as it happens (Redis pub/sub; with the embedded
-    default, the live-event table). The stream ends after a few minutes and the browser reconnects."""
-    admin = user_is_admin(request.user)
-    teams = set(user_team_ids(request.user))
-    me = request.user.get_username()
-
-    def allowed(event: dict) -> bool:
-        return admin or bool(teams.intersection(event.get("teams") or []))
-
-    # Subscribe before the first byte goes out: the browser counts itself connected from then on.
-    listener = events_listen(deadline=time.monotonic() + EVENT_STREAM_SECONDS)
-
-    def stream() -> Iterator[bytes]:
-        yield b"retry: 2000\n\n"
-        last_beat = time.monotonic()
-        for event in listener:
-            if event is None:
-                if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
-                    last_beat = time.monotonic()
-                    yield b": heartbeat\n\n"
-                continue
-            if not allowed(event):
-                continue
-            event["mine"] = event.get("actor") == me
-            yield f"event: change\ndata: {json.dumps(event, default=str)}\n\n".encode()
-
-    # The stream lives for minutes and needs no database (with Redis): give the connection back now rather
-    # than hold one per open inbox.
-    if settings.REDIS_URL:
-        connection.close()
-    response = StreamingHttpResponse(stream(), content_type="text/event-stream")
+    """Server-sent events: what changed in the user's teams, as it happens (``inbox.streams``). The stream
+    ends after a few minutes and the browser reconnects, catching up from the last event it saw."""
+    frame = framer(
+        admin=user_is_admin(request.user),
+        team_ids=set(user_team_ids(request.user)),
+        username=request.user.get_username(),
+    )
+    last_id = last_event_id(request.headers, request.GET)
+    if isinstance(request, ASGIRequest):
+        body = streams.stream_async(frame=frame, last_id=last_id)
+    else:
+        body = streams.stream_sync(frame=frame, last_id=last_id)
+    # The stream lives for minutes and needs no database: give the connection back now rather than hold
+    # one per open inbox (with the embedded default, each poll opens and closes its own).
+    connection.close()
+    response = StreamingHttpResponse(body, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
     return response

@@ -9,6 +9,7 @@ turns DEBUG off and makes the secret key and the database URL mandatory.
 from __future__ import annotations
 
 import secrets
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -107,6 +108,12 @@ MIDDLEWARE = [
 ROOT_URLCONF = "socialops.urls"
 WSGI_APPLICATION = "socialops.wsgi.application"
 ASGI_APPLICATION = "socialops.asgi.application"
+# WhiteNoise answers static files with a sync iterator, which Django under ASGI reads in a thread, warning on
+# each file. Browsers cache them (the names carry a hash), so there is nothing to act on; every other
+# streaming response of ours is async under ASGI (the event stream).
+warnings.filterwarnings(
+    "ignore", message="StreamingHttpResponse must consume synchronous iterators", category=Warning
+)
 
 TEMPLATES = [
     {

@@ -134,15 +134,32 @@ def test_web_publishes_the_port_gunicorn_binds() -> None:
     assert f"{port}:{port}" in SERVICES["web"]["ports"]
 
 
-def test_web_serves_with_threads_so_open_event_streams_do_not_block_it() -> None:
-    # Each open inbox holds a request open for its server-sent events; sync workers would be used up.
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    for command in (TEXT["web"], dockerfile):
-        assert re.search(r"--worker-class gthread --threads \S+", command)
+def test_web_runs_the_one_server_command_that_make_run_runs_too() -> None:
+    # Each open inbox holds its event stream open: the server is ASGI (uvicorn workers), where a waiting
+    # stream holds no thread. compose, the Dockerfile and runstack all start it the same way.
+    from socialops.management.commands import runstack
+
+    dockerfile = " ".join(_dockerfile_instructions("CMD"))
+    assert re.search(r"\bmanage\.py serve\b", TEXT["web"])
+    assert re.search(r"\bmanage\.py serve\b", dockerfile)
+    assert '"web": [sys.executable, manage, "serve"' in Path(runstack.__file__).read_text()
+
+
+def test_the_server_command_serves_the_asgi_application_with_uvicorn_workers() -> None:
+    from socialops.management.commands.serve import serve_argv
+
+    argv = serve_argv(bind="0.0.0.0:8000", workers=2)
+
+    module_path, attribute = argv[1].split(":")
+    assert argv[0] == "gunicorn"
+    assert callable(getattr(importlib.import_module(module_path), attribute))
+    worker_module, worker_class = argv[argv.index("--worker-class") + 1].rsplit(".", 1)
+    assert hasattr(importlib.import_module(worker_module), worker_class)
+    assert argv[argv.index("--workers") + 1] == "2"
 
 
 def test_web_migrates_before_it_serves() -> None:
-    assert re.search(r"manage\.py migrate --noinput\s+&&\s+exec gunicorn\s", TEXT["web"])
+    assert re.search(r"manage\.py migrate --noinput\s+&&\s+exec python manage\.py serve\s", TEXT["web"])
 
 
 # --- environment ----------------------------------------------------------------------------------------
@@ -194,9 +211,9 @@ def test_app_service_command_is_exec_form(service: str) -> None:
 
 
 @pytest.mark.parametrize("service", APP_SERVICES)
-def test_app_service_runs_gunicorn_or_celery(service: str) -> None:
+def test_app_service_runs_the_web_server_or_celery(service: str) -> None:
     command = " ".join(SERVICES[service]["command"])
-    assert GUNICORN_RE.search(command) or CELERY_RE.search(command)
+    assert re.search(r"\bmanage\.py serve\b", command) or CELERY_RE.search(command)
 
 
 @pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
@@ -215,11 +232,6 @@ def test_celery_app_and_subcommand_exist(service: str, app_name: str, subcommand
     assert subcommand in celery_cli.commands
 
 
-@pytest.mark.parametrize(("service", "module_path", "attribute"), GUNICORN_REFS)
-def test_gunicorn_application_imports(service: str, module_path: str, attribute: str) -> None:
-    assert callable(getattr(importlib.import_module(module_path), attribute))
-
-
 @pytest.mark.parametrize(("service", "command"), MANAGE_REFS)
 def test_management_command_exists(service: str, command: str) -> None:
     assert command in get_commands()
@@ -227,11 +239,11 @@ def test_management_command_exists(service: str, command: str) -> None:
 
 def test_entry_points_were_found() -> None:
     assert {sub for _, _, sub in CELERY_REFS} >= {"worker", "beat", "inspect"}
-    assert [service for service, *_ in GUNICORN_REFS] == ["web"]
     assert ("web", "migrate") in MANAGE_REFS
+    assert ("web", "serve") in MANAGE_REFS
 
 
-@pytest.mark.parametrize("program", ["celery", "gunicorn"])
+@pytest.mark.parametrize("program", ["celery", "gunicorn", "uvicorn", "uvicorn-worker"])
 def test_launcher_is_a_project_dependency(program: str) -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     dependencies = pyproject["project"]["dependencies"]
@@ -251,12 +263,10 @@ def test_dockerfile_base_image_is_python_311() -> None:
     assert re.fullmatch(r"python:3\.11(?:\.\d+)?(?:-[\w.-]+)?(?:@sha256:[0-9a-f]{64})?", image)
 
 
-def test_dockerfile_starts_gunicorn_with_the_wsgi_application() -> None:
+def test_dockerfile_starts_the_web_server_command() -> None:
     start = " ".join(_dockerfile_instructions("ENTRYPOINT") + _dockerfile_instructions("CMD"))
-    assert "gunicorn" in start
-    assert "socialops.wsgi" in start
-    module_path, attribute = GUNICORN_RE.search(start).groups()
-    assert callable(getattr(importlib.import_module(module_path), attribute))
+    assert re.search(r"exec python manage\.py serve --bind 0\.0\.0\.0:", start)
+    assert "serve" in get_commands()
 
 
 def test_dockerfile_runs_as_a_non_root_user() -> None:

@@ -516,9 +516,33 @@
 
   // --- Live events --------------------------------------------------------------------------------------
 
+  // The stream: the browser's EventSource reconnects by itself after a dropped connection (sending the last
+  // event id, so the server replays what was missed). When the server answered with an error instead, the
+  // EventSource gives up: the page then reconnects by itself, waiting longer each time (up to 30 s, with
+  // jitter so that a restarted server is not hit by every browser at once), for ever.
+  let lastEventId = "";
+  let retryDelay = 1000;
+  const RETRY_DELAY_MAX = 30000;
+
+  function goOffline() {
+    inbox.classList.add("is-offline");
+  }
+
+  function backOnline() {
+    if (inbox.classList.contains("is-offline")) {
+      inbox.classList.remove("is-offline");
+      refreshList();
+      refreshCounts();
+    }
+  }
+
   function connect() {
-    const source = new EventSource(inbox.dataset.eventsUrl);
+    const url = lastEventId
+      ? `${inbox.dataset.eventsUrl}?last=${encodeURIComponent(lastEventId)}`
+      : inbox.dataset.eventsUrl;
+    const source = new EventSource(url);
     source.addEventListener("change", (message) => {
+      if (message.lastEventId) lastEventId = message.lastEventId;
       let event;
       try {
         event = JSON.parse(message.data);
@@ -542,17 +566,34 @@
         else refreshDetail(open);
       }
     });
+    // The server's own news: live updates paused (it lost its event source) or resumed.
+    source.addEventListener("status", (message) => {
+      let status;
+      try {
+        status = JSON.parse(message.data);
+      } catch (err) {
+        return;
+      }
+      if (status.kind === "live.paused") goOffline();
+      else if (status.kind === "live.resumed") backOnline();
+    });
+    // Some events were missed and are no longer kept: bring the list up to date instead.
+    source.addEventListener("resync", () => {
+      refreshList();
+      refreshCounts();
+    });
     source.addEventListener("error", () => {
-      // The browser reconnects by itself (the server says after 2 s); meanwhile nothing is lost: the next
-      // refresh brings the list up to date.
-      inbox.classList.add("is-offline");
+      // Meanwhile nothing is lost: the next refresh brings the list up to date.
+      goOffline();
+      if (source.readyState === EventSource.CLOSED) {
+        const delay = retryDelay * (0.5 + Math.random() / 2);
+        retryDelay = Math.min(retryDelay * 2, RETRY_DELAY_MAX);
+        window.setTimeout(connect, delay);
+      }
     });
     source.addEventListener("open", () => {
-      if (inbox.classList.contains("is-offline")) {
-        inbox.classList.remove("is-offline");
-        refreshList();
-        refreshCounts();
-      }
+      retryDelay = 1000;
+      backOnline();
     });
   }
   connect();

@@ -3,6 +3,7 @@ as rows of the LiveEvent table that the event stream polls and prunes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -12,12 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+import redis.asyncio
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from foundation import live
-from foundation.live import event_publish, events_listen
+from foundation.live import event_publish, events_listen, events_since
 from foundation.models import LiveEvent
 from inbox.actions.triage import mention_close
 from tests.factories import MembershipFactory, MentionFactory, TeamFactory
@@ -50,6 +52,11 @@ def received(pubsub, *, quiet: float = 0.3) -> list[dict]:
     return out
 
 
+def without_ids(events: list[dict]) -> list[dict]:
+    """The events as published, less the id each was given (checked by the tests of ids)."""
+    return [{key: value for key, value in event.items() if key != "id"} for event in events]
+
+
 @pytest.fixture
 def no_redis(settings) -> None:
     """The embedded default: no REDIS_URL, so live events go through the LiveEvent table."""
@@ -70,7 +77,7 @@ def test_an_event_is_published_on_the_redis_channel_as_json(subscriber):
     handed_on = event_publish("mention.closed", {"ids": [7], "teams": [3], "actor": "ada", "at": at})
 
     assert handed_on is True
-    assert received(subscriber) == [
+    assert without_ids(received(subscriber)) == [
         {
             "kind": "mention.closed",
             "ids": [7],
@@ -101,8 +108,12 @@ def test_listening_on_redis_yields_events_as_they_come_skips_what_is_not_json_an
     event_publish("mention.closed", {"ids": [3], "teams": [2]})
     publisher.close()
 
-    assert next(stream) == {"kind": "mention.assigned", "ids": [1], "teams": [2]}
-    assert next(stream) == {"kind": "mention.closed", "ids": [3], "teams": [2]}
+    first, second = next(stream), next(stream)
+    assert without_ids([first, second]) == [
+        {"kind": "mention.assigned", "ids": [1], "teams": [2]},
+        {"kind": "mention.closed", "ids": [3], "teams": [2]},
+    ]
+    assert second["id"] == first["id"] + 1
     started = time.monotonic()
     rest = list(stream)
     assert set(rest) <= {None}  # heartbeats only, then the stream ends
@@ -124,7 +135,7 @@ def test_a_triage_action_publishes_after_commit_and_not_before(
         callback()
 
     assert before_commit == []
-    assert received(subscriber) == [
+    assert without_ids(received(subscriber)) == [
         {"kind": "mention.closed", "ids": [mention.pk], "teams": [team.pk], "actor": "ada"}
     ]
 
@@ -202,7 +213,137 @@ def test_listening_without_redis_yields_the_rows_written_since_it_started(no_red
     event_publish("mention.assigned", {"ids": [2], "teams": [1]})
     event_publish("mention.closed", {"ids": [3], "teams": [1]})
 
-    assert next(stream) == {"kind": "mention.assigned", "ids": [2], "teams": [1]}
-    assert next(stream) == {"kind": "mention.closed", "ids": [3], "teams": [1]}
+    first, second = next(stream), next(stream)
+    assert without_ids([first, second]) == [
+        {"kind": "mention.assigned", "ids": [2], "teams": [1]},
+        {"kind": "mention.closed", "ids": [3], "teams": [1]},
+    ]
+    assert first["id"] < second["id"]  # the rows' keys
     rest = list(stream)  # heartbeats until the deadline, then the stream ends
     assert set(rest) <= {None}
+
+
+# --- Ids and catching up ------------------------------------------------------------------------------------
+
+
+def test_each_event_gets_the_next_id_and_a_browser_gets_what_it_missed_after_an_id(channel):
+    for n in range(3):
+        event_publish("mention.closed", {"ids": [n], "teams": [1]})
+    kept = events_since(0)
+    first = kept[0]["id"]
+
+    missed = events_since(first)
+
+    assert [event["id"] for event in kept] == [first, first + 1, first + 2]
+    assert [(event["id"], event["ids"]) for event in missed] == [(first + 1, [1]), (first + 2, [2])]
+    assert events_since(first + 2) == []
+
+
+def test_when_what_a_browser_missed_is_no_longer_kept_it_is_told_to_reload(channel, monkeypatch):
+    monkeypatch.setattr(live, "RECENT_KEEP", 3)
+    for n in range(5):
+        event_publish("mention.closed", {"ids": [n], "teams": [1]})
+    kept = events_since(0)
+
+    assert [event["ids"] for event in kept] == [[2], [3], [4]]  # the newest three
+    assert events_since(kept[0]["id"] - 2) is None  # the one after it was dropped: reload
+    assert [event["ids"] for event in events_since(kept[0]["id"] - 1)] == [[2], [3], [4]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_redis_the_rows_are_the_kept_events(no_redis):
+    for n in range(3):
+        event_publish("mention.closed", {"ids": [n], "teams": [1]})
+    pks = list(LiveEvent.objects.order_by("pk").values_list("pk", flat=True))
+
+    assert [(event["id"], event["ids"]) for event in events_since(pks[0])] == [(pks[1], [1]), (pks[2], [2])]
+    LiveEvent.objects.filter(pk=pks[0]).delete()
+    assert events_since(pks[0] - 1) is None  # pruned: reload
+
+
+# --- The process's hub (ASGI) -------------------------------------------------------------------------------
+
+
+def test_the_hub_feeds_every_stream_of_the_process_from_one_subscription(channel):
+    async def scenario() -> tuple[list, list, int]:
+        hub = live.live_hub()
+        one, two = hub.subscribe(), hub.subscribe()
+        client = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+        try:
+            for _ in range(100):  # until the hub has subscribed
+                if (await client.pubsub_numsub(channel))[0][1] >= 1:
+                    break
+                await asyncio.sleep(0.05)
+            subscribers = (await client.pubsub_numsub(channel))[0][1]
+            await asyncio.to_thread(event_publish, "mention.closed", {"ids": [5], "teams": [1]})
+            got_one = await asyncio.wait_for(one.get(), timeout=5)
+            got_two = await asyncio.wait_for(two.get(), timeout=5)
+        finally:
+            hub.unsubscribe(one)
+            hub.unsubscribe(two)
+            await client.aclose()
+        return got_one, got_two, subscribers
+
+    got_one, got_two, subscribers = asyncio.run(scenario())
+
+    assert subscribers == 1  # two streams, one subscription
+    assert got_one is got_two
+    assert without_ids([got_one]) == [{"kind": "mention.closed", "ids": [5], "teams": [1]}]
+
+
+def test_a_stream_that_falls_behind_is_dropped_and_the_others_are_not_held_up(monkeypatch):
+    monkeypatch.setattr(live, "STREAM_BUFFER", 3)
+
+    async def scenario() -> tuple[list, list, bool]:
+        hub = live.LiveHub()
+        slow, fast = asyncio.Queue(maxsize=3), asyncio.Queue(maxsize=100)
+        hub.queues.update({slow, fast})
+        for n in range(5):
+            hub.fan_out({"id": n + 1, "kind": "x", "ids": [n], "teams": [1]})
+        slow_got = [slow.get_nowait() for _ in range(slow.qsize())]
+        fast_got = [fast.get_nowait() for _ in range(fast.qsize())]
+        return slow_got, fast_got, slow in hub.queues
+
+    slow_got, fast_got, slow_still_fed = asyncio.run(scenario())
+
+    assert slow_got == [live.DROPPED]
+    assert [event["id"] for event in fast_got] == [1, 2, 3, 4, 5]
+    assert slow_still_fed is False
+
+
+def test_when_the_subscription_breaks_the_streams_hear_it_paused_and_then_get_what_was_missed(
+    channel, monkeypatch
+):
+    """Redis down: the hub tells its streams live updates paused; back up, it replays the kept events it
+    missed and tells them live updates resumed."""
+    broken = {"left": 1}
+    real_listen = live.LiveHub._listen_redis
+
+    async def flaky(self):
+        if broken["left"]:
+            broken["left"] -= 1
+            await asyncio.to_thread(event_publish, "mention.closed", {"ids": [9], "teams": [1]})  # missed
+            raise ConnectionError("Redis went away")
+        await real_listen(self)
+
+    monkeypatch.setattr(live.LiveHub, "_listen_redis", flaky)
+    event_publish("mention.closed", {"ids": [8], "teams": [1]})
+    seen_before = events_since(0)[-1]["id"]
+
+    async def scenario() -> list:
+        hub = live.live_hub()
+        hub.last_id = seen_before
+        queue = hub.subscribe()
+        got = []
+        try:
+            while len(got) < 3:
+                got.append(await asyncio.wait_for(queue.get(), timeout=5))
+        finally:
+            hub.unsubscribe(queue)
+        return got
+
+    paused, replayed, resumed = asyncio.run(scenario())
+
+    assert paused == live.PAUSED
+    assert (replayed["id"], replayed["ids"]) == (seen_before + 1, [9])
+    assert resumed == {**live.RESUMED, "complete": True}

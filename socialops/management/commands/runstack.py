@@ -53,7 +53,8 @@ class Command(BaseCommand):
         else:
             worker += ["--concurrency=2"]
         commands = {
-            "web": [sys.executable, manage, "runserver", f"{host}:{port}", "--noreload"],
+            # The server the Dockerfile and compose run; one worker process is plenty for one person's demo.
+            "web": [sys.executable, manage, "serve", "--bind", f"{host}:{port}", "--workers", "1"],
             "worker": worker,
             "beat": [
                 sys.executable,

@@ -1,0 +1,129 @@
+"""The inbox's event stream (server-sent events): what changed in a user's teams, as it happens.
+
+Under ASGI (the server ``make run``, the Dockerfile and compose use) a stream is an async generator fed by
+the process's one subscription (``foundation.live.live_hub``): it holds no thread and no database
+connection while it waits. Under WSGI (Django's test server) it is the blocking generator of
+``events_listen``. Either way each event carries its id; a browser that reconnects with the last id it saw
+(the ``Last-Event-ID`` header its ``EventSource`` sends, or ``?last=`` when the page reconnects by itself)
+first gets what it missed, or a ``resync`` when that is no longer kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from foundation.live import DROPPED, events_listen, events_since, live_hub
+
+STREAM_SECONDS = 300  # a stream ends after this; the browser reconnects (and re-authenticates)
+HEARTBEAT_SECONDS = 15
+RETRY = b"retry: 2000\n\n"
+RESYNC = b"event: resync\ndata: {}\n\n"
+
+
+def last_event_id(headers: Any, query: Any) -> int | None:
+    """The last event id the browser saw: the ``Last-Event-ID`` header (an ``EventSource`` reconnecting)
+    or ``?last=`` (the page reconnecting after the stream failed); None when it has seen none."""
+    for raw in (headers.get("Last-Event-ID"), query.get("last")):
+        if raw and str(raw).isdigit():
+            return int(raw)
+    return None
+
+
+def framer(*, admin: bool, team_ids: set[int], username: str) -> Callable[[dict], bytes | None]:
+    """Turns an event into its SSE frame for this user, or None when it is not theirs to see."""
+
+    def frame(event: dict) -> bytes | None:
+        kind = event.get("kind", "")
+        if kind.startswith("live."):  # the stream's own news: live updates paused or resumed
+            return f"event: status\ndata: {json.dumps(event)}\n\n".encode()
+        if not admin and not team_ids.intersection(event.get("teams") or []):
+            return None
+        data = json.dumps({**event, "mine": event.get("actor") == username}, default=str)
+        event_id = event.get("id")
+        head = f"id: {event_id}\n" if isinstance(event_id, int) else ""
+        return f"{head}event: change\ndata: {data}\n\n".encode()
+
+    return frame
+
+
+def _backlog(last_id: int | None) -> tuple[list[dict], bool]:
+    if last_id is None:
+        return [], False
+    missed = events_since(last_id)
+    return (missed or []), missed is None
+
+
+def stream_sync(*, frame: Callable[[dict], bytes | None], last_id: int | None) -> Iterator[bytes]:
+    """The blocking stream (WSGI): subscribes now, before the first byte, so nothing published after the
+    call is missed."""
+    listener = events_listen(deadline=time.monotonic() + STREAM_SECONDS)
+    missed, gap = _backlog(last_id)
+
+    def body() -> Iterator[bytes]:
+        yield RETRY
+        if gap:
+            yield RESYNC
+        sent = last_id or 0
+        for event in missed:
+            sent = max(sent, event.get("id", 0))
+            if (data := frame(event)) is not None:
+                yield data
+        last_beat = time.monotonic()
+        for event in listener:
+            if event is None:
+                if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                    last_beat = time.monotonic()
+                    yield b": heartbeat\n\n"
+                continue
+            event_id = event.get("id")
+            if isinstance(event_id, int):
+                if event_id <= sent:
+                    continue
+                sent = event_id
+            if (data := frame(event)) is not None:
+                yield data
+
+    return body()
+
+
+async def stream_async(*, frame: Callable[[dict], bytes | None], last_id: int | None) -> AsyncIterator[bytes]:
+    """The stream that costs no thread (ASGI): a queue on the process's hub, heartbeats while it is quiet,
+    dropped when the browser reads too slowly (the hub puts ``DROPPED`` in its queue)."""
+    hub = live_hub()
+    queue = hub.subscribe()
+    try:
+        yield RETRY
+        missed, gap = await sync_to_async(_backlog, thread_sensitive=False)(last_id)
+        if gap:
+            yield RESYNC
+        sent = last_id or 0
+        for event in missed:
+            sent = max(sent, event.get("id", 0))
+            if (data := frame(event)) is not None:
+                yield data
+        if not hub.healthy:
+            yield frame({"kind": "live.paused"}) or b""
+        deadline = time.monotonic() + STREAM_SECONDS
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                event = await asyncio.wait_for(queue.get(), timeout=min(HEARTBEAT_SECONDS, remaining))
+            except TimeoutError:
+                yield b": heartbeat\n\n"
+                continue
+            if event is DROPPED:
+                return
+            event_id = event.get("id")
+            if isinstance(event_id, int):
+                if event_id <= sent:
+                    continue
+                sent = event_id
+            if (data := frame(event)) is not None:
+                yield data
+    finally:
+        hub.unsubscribe(queue)
