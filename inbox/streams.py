@@ -44,12 +44,31 @@ def framer(*, admin: bool, team_ids: set[int], username: str) -> Callable[[dict]
             return f"event: status\ndata: {json.dumps(event)}\n\n".encode()
         if not admin and not team_ids.intersection(event.get("teams") or []):
             return None
-        data = json.dumps({**event, "mine": event.get("actor") == username}, default=str)
-        event_id = event.get("id")
-        head = f"id: {event_id}\n" if isinstance(event_id, int) else ""
-        return f"{head}event: change\ndata: {data}\n\n".encode()
+        return _encoded(event, event.get("actor") == username)
 
     return frame
+
+
+_ENCODED_KEEP = 512
+_encoded_frames: dict[tuple[int, bool], tuple[dict, bytes]] = {}
+
+
+def _encoded(event: dict, mine: bool) -> bytes:
+    """The frame of an event as the actor's own (``mine``) or as someone else's. The process's hub hands the
+    same event object to every stream, so each frame is encoded once per process, not once per open inbox
+    (the cache holds the event itself, so its identity cannot be taken by another)."""
+    key = (id(event), mine)
+    cached = _encoded_frames.get(key)
+    if cached is not None and cached[0] is event:
+        return cached[1]
+    event_id = event.get("id")
+    data = json.dumps({**event, "mine": mine}, default=str)
+    head = f"id: {event_id}\n" if isinstance(event_id, int) else ""
+    encoded = f"{head}event: change\ndata: {data}\n\n".encode()
+    if len(_encoded_frames) >= _ENCODED_KEEP:
+        _encoded_frames.clear()
+    _encoded_frames[key] = (event, encoded)
+    return encoded
 
 
 def _backlog(last_id: int | None) -> tuple[list[dict], bool]:

@@ -288,7 +288,7 @@ def slack_events_handle(events: Sequence[DomainEvent]) -> list[int]:
             ).values_list("pk", flat=True)
         )
     for message_id in ids:
-        transaction.on_commit(lambda m=message_id: current_app.send_task(SEND_TASK, args=[m]))
+        transaction.on_commit(lambda m=message_id: current_app.send_task(SEND_TASK, args=[m]), robust=True)
     return ids
 
 

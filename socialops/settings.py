@@ -126,6 +126,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "teams.context_processors.roles",
+                "foundation.context_processors.degraded",
             ],
         },
     },
@@ -173,7 +174,15 @@ SOCIALOPS_EVENT_CONSUMERS = env.list(
 SOCIALOPS_EVENTS_CHANNEL = env.str("SOCIALOPS_EVENTS_CHANNEL", default="socialops:events")
 
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Answers as an empty cache while Redis is unreachable, instead of failing every page (foundation.cache);
+    # short timeouts, so a Redis that hangs costs a page a second at most, once per few seconds.
+    CACHES = {
+        "default": {
+            "BACKEND": "foundation.cache.ResilientRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+        }
+    }
 else:
     # Shared by the web server, the worker and beat through the file system, so locks hold across them.
     CACHES = {
@@ -464,7 +473,7 @@ if IS_PRODUCTION:
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container's health probe speaks plain HTTP
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # the container's health probe speaks plain HTTP
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)

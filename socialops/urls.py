@@ -12,6 +12,7 @@ from users.views import SignInView
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="inbox:index", permanent=False)),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/", include("users.urls")),

@@ -1,18 +1,42 @@
-"""Project-wide views: health check and error pages."""
+"""Project-wide views: health and readiness checks, and error pages."""
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from foundation.cache import cache_ping
 
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Answers 200 when the database answers; used by docker-compose and load balancers."""
+
+def _database_answers() -> bool:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-    except Exception:  # any database failure means "not healthy"
-        return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
-    return JsonResponse({"status": "ok"})
+    except Exception:  # any database failure means "unreachable"
+        return False
+    return True
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Each dependency's state. 200 while the database answers: with Redis down the product degrades (no
+    presence, live updates paused, pulls and sends wait) but works, and says so here ("degraded"). 503 when
+    the database does not answer. Used by docker-compose and load balancers (``/readyz`` is the same
+    verdict, without the details)."""
+    database = _database_answers()
+    cache = "ok" if cache_ping() else "unreachable"
+    if settings.REDIS_URL is None:
+        cache = "none"  # the embedded default: a file cache, nothing to reach
+    if not database:
+        return JsonResponse({"status": "unavailable", "database": "unreachable", "cache": cache}, status=503)
+    status = "ok" if cache in ("ok", "none") else "degraded"
+    return JsonResponse({"status": status, "database": "ok", "cache": cache})
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Ready to serve: 200 when the database answers, else 503 (a load balancer sends no one here)."""
+    if not _database_answers():
+        return JsonResponse({"ready": False}, status=503)
+    return JsonResponse({"ready": True})
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

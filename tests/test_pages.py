@@ -84,7 +84,7 @@ def test_healthz_answers_ok(client):
     response = client.get("/healthz")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "cache": "ok"}
 
 
 def test_unknown_url_renders_the_friendly_404(client, settings):

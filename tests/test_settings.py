@@ -176,7 +176,7 @@ def test_production_sends_plain_http_to_https_except_the_health_probe(test_datab
         301,
         "https://inbox.example.com/accounts/login/",
         200,
-        {"status": "ok"},
+        {"status": "ok", "database": "ok", "cache": "none"},  # this production run has no REDIS_URL
     ]
 
 

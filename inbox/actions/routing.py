@@ -94,8 +94,9 @@ def decisions_followup(
         from inbox.tasks import notification_send_task
 
         for mention_id, kind, target in notifications:
+            # Robust: with the broker down the decision stands and the notification is logged as lost.
             transaction.on_commit(
-                lambda m=mention_id, k=kind, t=target: notification_send_task.delay(m, k, t)
+                lambda m=mention_id, k=kind, t=target: notification_send_task.delay(m, k, t), robust=True
             )
     ids = sorted(m for m, _, _ in decided)
     # Team ids, as every live event names them: the event stream sends each browser its teams' events. The
@@ -211,7 +212,8 @@ def classifier_learns_after_commit() -> None:
     # The task module imports the routing of mentions, which stores decisions through this module.
     from inbox.tasks import classifier_train_task
 
-    transaction.on_commit(classifier_train_task.delay)
+    # Robust: with the broker down the correction is stored; the nightly training (beat) learns it.
+    transaction.on_commit(classifier_train_task.delay, robust=True)
 
 
 def mention_reroute(

@@ -198,7 +198,7 @@ def _breach(mentions: list[Mention], now: datetime) -> None:
     )
     _publish("sla.breached", mentions)
     for mention_id in ids:
-        transaction.on_commit(lambda m=mention_id: sla_breach_notify_task.delay(m))
+        transaction.on_commit(lambda m=mention_id: sla_breach_notify_task.delay(m), robust=True)
 
 
 def _publish(kind: str, mentions: Iterable[Mention]) -> None:

@@ -222,7 +222,7 @@ SEND_TASK = "integrations.tasks.handoff_send"
 
 def _send_after_commit(handoff_id: int) -> None:
     # By name: the task module imports this one.
-    transaction.on_commit(lambda: current_app.send_task(SEND_TASK, args=[handoff_id]))
+    transaction.on_commit(lambda: current_app.send_task(SEND_TASK, args=[handoff_id]), robust=True)
 
 
 def case_draft(handoff: HandOff) -> CaseDraft:
