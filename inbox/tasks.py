@@ -14,6 +14,7 @@ from django.core.mail import send_mail
 
 from channels.connectors.base import ConnectorUnavailable
 from channels.services import channels_claim_due
+from foundation.locks import held_lock
 from inbox import backtest, history, route
 from inbox.actions import escalations, triage
 from inbox.actions.assignment import mentions_auto_assign
@@ -132,15 +133,13 @@ def channel_pull_task(self, channel_id: int) -> dict | None:
     Safe to run twice: a per-channel lock keeps pulls of one channel apart, the cursor only advances with
     the posts it covers, and the ingest skips posts already stored.
     """
-    lock_key = f"channels:pull-lock:{channel_id}"
-    # Longer than any single pull; the lock of a worker that died mid-pull expires by itself.
-    if not cache.add(lock_key, self.request.id or "local", timeout=settings.SOCIALOPS_PULL_LOCK_SECONDS):
-        logger.info("channel %s is already being pulled; skipping", channel_id)
-        return None
-    try:
+    # Short-lived and renewed while the pull runs: a worker that died mid-pull lets it lapse within
+    # SOCIALOPS_PULL_LOCK_SECONDS, and the channel's next due pull goes ahead.
+    with held_lock(f"channels:pull-lock:{channel_id}", ttl=settings.SOCIALOPS_PULL_LOCK_SECONDS) as taken:
+        if not taken:
+            logger.info("channel %s is already being pulled; skipping", channel_id)
+            return None
         result = channel_pull(channel_id=channel_id)
-    finally:
-        cache.delete(lock_key)
     logger.info("pulled channel %s: %s", channel_id, result)
     return asdict(result)
 

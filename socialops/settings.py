@@ -314,7 +314,7 @@ SOCIALOPS_WEBHOOKS_ROTATION_OVERLAP_HOURS = env.float(
 )
 
 # How long a channel's pull lock lives; a worker killed mid-pull holds it until then.
-SOCIALOPS_PULL_LOCK_SECONDS = env.int("SOCIALOPS_PULL_LOCK_SECONDS", default=300)
+SOCIALOPS_PULL_LOCK_SECONDS = env.int("SOCIALOPS_PULL_LOCK_SECONDS", default=30)
 
 # The longest import line (import_mentions, and the body of POST /api/v1/mentions/) in bytes. The longest
 # post (25,000 characters) written as JSON escapes (\uXXXX, 6 bytes a character) is 150,000 bytes; 256 KiB
