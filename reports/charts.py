@@ -84,7 +84,8 @@ class Series:
 class Chart:
     """Series over a shared x axis.
 
-    ``x`` holds days (``date``), hours (``datetime``) or category names (``str``). A point's inbox link
+    ``x`` holds days (``date``), hours (``datetime``) or category names (``str``); values are zero or more
+    (counts, durations, shares). A point's inbox link
     merges ``filters`` (the page's: team, segment, channel, network, since, until), its series' filters and
     its x's: ``x_filters[i]`` when given, else the day of a date or datetime x. ``precision`` is the
     decimals drawn, shown and exported (a share is always drawn to one decimal).
@@ -255,7 +256,7 @@ def chart_drawn(chart: Chart | Matrix) -> Drawn:
             x_query = _inbox_query(_x_own_filters(chart, i))
             links.append(
                 [
-                    "" if v is None else _link(path, series_query, x_query)
+                    _link(path, series_query, x_query) if v else ""  # no posts behind a zero
                     for series_query, v in zip(series_queries, row, strict=True)
                 ]
             )
@@ -468,7 +469,8 @@ def _point(body: str, *, tooltip: str, value: float | None, link: str, series: i
     data = f'data-value="{_num_attr(value)}"{series_attr}'
     inner = f"<title>{escape(tooltip)}</title>{body}"
     if link:
-        return f'<a class="chart__point" href="{escape(link)}" {data}>{inner}</a>'
+        # Out of the tab order: 540 stops per chart would trap a keyboard; the table view's links are theirs.
+        return f'<a class="chart__point" href="{escape(link)}" tabindex="-1" {data}>{inner}</a>'
     return f'<g class="chart__point" {data}>{inner}</g>'
 
 
