@@ -78,6 +78,9 @@ class Series:
     values: Sequence[float | None]
     filters: Filters = field(default_factory=dict)
     style: int | None = None  # pin a colour, dash and marker (0-7): negative sentiment in red everywhere
+    # The previous period drawn over this one ("compare with the previous period"): its points link to the
+    # days they counted, this far from the x they are drawn at (timedelta(days=-90) for the 90 days before).
+    period_offset: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -216,14 +219,13 @@ def _query_pair(name: str, value: str) -> str:
     return urlencode({name: value})
 
 
-def _x_own_filters(chart: Chart, index: int) -> Filters:
+def _x_own_filters(chart: Chart, index: int, offset: timedelta = timedelta(0)) -> Filters:
     if chart.x_filters is not None:
         return chart.x_filters[index]
     value = chart.x[index]
-    if isinstance(value, datetime):
-        return {"since": value.date(), "until": value.date()}
-    if isinstance(value, date):
-        return {"since": value, "until": value}
+    if isinstance(value, date):  # a datetime too: the inbox filters by day
+        day = (value + offset).date() if isinstance(value, datetime) else value + offset
+        return {"since": day, "until": day}
     return {}
 
 
@@ -254,12 +256,16 @@ def chart_drawn(chart: Chart | Matrix) -> Drawn:
         if chart.linked:
             # Encoded once per series and once per x; a point's link only joins the two.
             x_query = _inbox_query(_x_own_filters(chart, i))
-            links.append(
-                [
-                    _link(path, series_query, x_query) if v else ""  # no posts behind a zero
-                    for series_query, v in zip(series_queries, row, strict=True)
-                ]
-            )
+            row_links = []
+            for series, series_query, v in zip(chart.series, series_queries, row, strict=True):
+                if not v:  # no posts behind a zero
+                    row_links.append("")
+                    continue
+                own = x_query
+                if series.period_offset:
+                    own = _inbox_query(_x_own_filters(chart, i, series.period_offset))
+                row_links.append(_link(path, series_query, own))
+            links.append(row_links)
         else:
             links.append(["" for _ in row])
     return Drawn(

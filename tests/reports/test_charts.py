@@ -224,6 +224,25 @@ def test_a_zero_or_a_missing_value_has_no_posts_to_link_to() -> None:
     assert all(links[0])
 
 
+def test_the_previous_period_drawn_over_this_one_links_to_the_days_it_counted() -> None:
+    x = days(7)
+    chart = Chart(
+        kind=Kind.LINE,
+        title="Volume, this week and last",
+        x=x,
+        series=[
+            Series("This week", [1] * 7),
+            Series("Week before", [2] * 7, period_offset=timedelta(days=-7)),
+        ],
+    )
+
+    links = chart_drawn(chart).links
+
+    assert query(links[3][0])["since"] == [x[3].isoformat()]
+    assert query(links[3][1])["since"] == [(x[3] - timedelta(days=7)).isoformat()]
+    assert query(links[3][1])["until"] == [(x[3] - timedelta(days=7)).isoformat()]
+
+
 def test_an_hourly_point_links_to_its_day_because_the_inbox_filters_by_day() -> None:
     start = datetime.combine(timezone.localdate(), time(9), tzinfo=timezone.get_current_timezone())
     chart = Chart(
