@@ -88,10 +88,10 @@ class Chart:
     """Series over a shared x axis.
 
     ``x`` holds days (``date``), hours (``datetime``) or category names (``str``); values are zero or more
-    (counts, durations, shares). A point's inbox link
-    merges ``filters`` (the page's: team, segment, channel, network, since, until), its series' filters and
-    its x's: ``x_filters[i]`` when given, else the day of a date or datetime x. ``precision`` is the
-    decimals drawn, shown and exported (a share is always drawn to one decimal).
+    (counts, durations, shares). A point's inbox link merges ``filters`` (the page's: team, segment,
+    channel, network, since, until), its series' filters and its x's: ``x_filters[i]`` when given, else
+    the day of a date or datetime x. ``precision`` is the decimals drawn, shown and exported (a share is
+    always drawn to one decimal).
     """
 
     kind: Kind
