@@ -5,13 +5,15 @@ the process's one subscription (``foundation.live.live_hub``): it holds no threa
 connection while it waits. Under WSGI (Django's test server) it is the blocking generator of
 ``events_listen``. Either way each event carries its id; a browser that reconnects with the last id it saw
 (the ``Last-Event-ID`` header its ``EventSource`` sends, or ``?last=`` when the page reconnects by itself)
-first gets what it missed, or a ``resync`` when that is no longer kept.
+first gets what it missed, or a ``resync`` when that is no longer kept; then ``live.ready``, or
+``live.paused`` while Redis is away (the stream then ends, and the browser comes back after ``retry``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -20,10 +22,15 @@ from asgiref.sync import sync_to_async
 
 from foundation.live import DROPPED, events_listen, events_since, live_hub
 
+logger = logging.getLogger(__name__)
+
 STREAM_SECONDS = 300  # a stream ends after this; the browser reconnects (and re-authenticates)
 HEARTBEAT_SECONDS = 15
 RETRY = b"retry: 2000\n\n"
 RESYNC = b"event: resync\ndata: {}\n\n"
+# Sent once the stream listens (after what the browser missed): the page counts itself live from then on, not
+# from the connection's opening, which a stream with nothing to listen to answers too.
+READY = {"kind": "live.ready"}
 
 
 def last_event_id(headers: Any, query: Any) -> int | None:
@@ -81,8 +88,12 @@ def _backlog(last_id: int | None) -> tuple[list[dict], bool]:
 def stream_sync(*, frame: Callable[[dict], bytes | None], last_id: int | None) -> Iterator[bytes]:
     """The blocking stream (WSGI): subscribes now, before the first byte, so nothing published after the
     call is missed."""
-    listener = events_listen(deadline=time.monotonic() + STREAM_SECONDS)
-    missed, gap = _backlog(last_id)
+    try:
+        listener = events_listen(deadline=time.monotonic() + STREAM_SECONDS)
+        missed, gap = _backlog(last_id)
+    except Exception:  # Redis away: say live updates paused; the browser comes back after ``retry``
+        logger.warning("event stream: no live events to listen to", exc_info=True)
+        return iter([RETRY, frame({"kind": "live.paused"}) or b""])
 
     def body() -> Iterator[bytes]:
         yield RETRY
@@ -93,20 +104,25 @@ def stream_sync(*, frame: Callable[[dict], bytes | None], last_id: int | None) -
             sent = max(sent, event.get("id", 0))
             if (data := frame(event)) is not None:
                 yield data
+        yield frame(READY) or b""
         last_beat = time.monotonic()
-        for event in listener:
-            if event is None:
-                if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
-                    last_beat = time.monotonic()
-                    yield b": heartbeat\n\n"
-                continue
-            event_id = event.get("id")
-            if isinstance(event_id, int):
-                if event_id <= sent:
+        try:
+            for event in listener:
+                if event is None:
+                    if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                        last_beat = time.monotonic()
+                        yield b": heartbeat\n\n"
                     continue
-                sent = event_id
-            if (data := frame(event)) is not None:
-                yield data
+                event_id = event.get("id")
+                if isinstance(event_id, int):
+                    if event_id <= sent:
+                        continue
+                    sent = event_id
+                if (data := frame(event)) is not None:
+                    yield data
+        except Exception:  # Redis went away mid-stream: say so and end; the browser reconnects with its id
+            logger.warning("event stream: lost the live events", exc_info=True)
+            yield frame({"kind": "live.paused"}) or b""
 
     return body()
 
@@ -126,8 +142,7 @@ async def stream_async(*, frame: Callable[[dict], bytes | None], last_id: int | 
             sent = max(sent, event.get("id", 0))
             if (data := frame(event)) is not None:
                 yield data
-        if not hub.healthy:
-            yield frame({"kind": "live.paused"}) or b""
+        yield frame(READY if hub.healthy else {"kind": "live.paused"}) or b""
         deadline = time.monotonic() + STREAM_SECONDS
         while (remaining := deadline - time.monotonic()) > 0:
             try:

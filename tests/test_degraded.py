@@ -5,8 +5,6 @@ stays ready. A real redis-server of the test's own, on another port, is stopped 
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -18,48 +16,7 @@ from foundation import cache as resilient
 from inbox.actions.triage import mention_close
 from inbox.models import Mention
 from tests.factories import MembershipFactory, MentionFactory, segment
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class RedisServer:
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> RedisServer:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
+from tests.redis_server import RedisServer, free_port
 
 
 @pytest.fixture
@@ -151,7 +108,7 @@ def test_without_the_database_healthz_and_readyz_answer_503():
     )
 
     result = manage(
-        "shell", "--no-imports", "-c", script, database_url=f"postgres://x@127.0.0.1:{_free_port()}/x"
+        "shell", "--no-imports", "-c", script, database_url=f"postgres://x@127.0.0.1:{free_port()}/x"
     )
 
     assert json.loads(result.stdout) == [503, "unreachable", 503, {"ready": False}]

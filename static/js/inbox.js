@@ -575,7 +575,7 @@
         return;
       }
       if (status.kind === "live.paused") goOffline();
-      else if (status.kind === "live.resumed") backOnline();
+      else if (status.kind === "live.ready" || status.kind === "live.resumed") backOnline();
     });
     // Some events were missed and are no longer kept: bring the list up to date instead.
     source.addEventListener("resync", () => {
@@ -591,9 +591,10 @@
         window.setTimeout(connect, delay);
       }
     });
+    // Live again when the stream says it listens ("live.ready"), not when the connection opens: a server
+    // that has lost Redis answers too, only to say live updates are paused.
     source.addEventListener("open", () => {
       retryDelay = 1000;
-      backOnline();
     });
   }
   connect();
