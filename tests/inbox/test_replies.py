@@ -952,7 +952,9 @@ def test_a_failed_reply_retried_by_an_agent_is_queued_again_and_sent(
     assert len(network.calls) == 2
     assert [kind for kind, _ in published] == ["reply.failed", "reply.sent"]
 
-    with pytest.raises(TriageError, match=re.escape("Only a failed or waiting reply can be retried; this one is sent.")):
+    with pytest.raises(
+        TriageError, match=re.escape("Only a failed or waiting reply can be retried; this one is sent.")
+    ):
         reply_retry(actor=agent, reply=sent)
 
 
