@@ -235,7 +235,17 @@ SOCIALOPS_BROKER_VISIBILITY_TIMEOUT_SECONDS = env.int(
     "SOCIALOPS_BROKER_VISIBILITY_TIMEOUT_SECONDS", default=600
 )
 if not CELERY_BROKER_URL.startswith("filesystem://"):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": SOCIALOPS_BROKER_VISIBILITY_TIMEOUT_SECONDS}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": SOCIALOPS_BROKER_VISIBILITY_TIMEOUT_SECONDS,
+        # Queuing a task from a request gives up on a broker that refuses connections within a fraction of
+        # a second (kombu's default keeps trying for about six): what is queued is on a row the sweepers
+        # find, so the agent's request must not wait. Workers reconnect by their own policy
+        # (broker_connection_retry), not by these.
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.2,
+    }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
