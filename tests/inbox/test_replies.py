@@ -12,7 +12,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from inbox.actions.replies import (
 )
 from inbox.models import Mention, MentionChannel, Reply
 from inbox.tasks import reply_send_task
-from teams.models import Membership, Team
+from teams.models import Team
 from tests.channels.connectors.test_mastodon_contract import body_json, cassette, recorded, serve
 from tests.channels.connectors.test_x_contract import DM_PARTNER_ID, TWEEPYDEV_ID, interaction, replay
 from tests.conftest import wait_until
@@ -71,46 +71,6 @@ REAUTH_FAILURE = (
 
 
 # --- Fixtures --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def team(db: None) -> Team:
-    return segment("customer-relations").team
-
-
-@pytest.fixture
-def agent(team: Team) -> Any:
-    return MembershipFactory(team=team, role=Membership.Role.AGENT).user
-
-
-@pytest.fixture
-def lead(team: Team) -> Any:
-    return MembershipFactory(team=team, role=Membership.Role.LEAD).user
-
-
-@pytest.fixture
-def network() -> Iterator[responses.RequestsMock]:
-    """The fake X and Mastodon APIs: every answer registered must be asked for, and nothing else."""
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
-
-
-@pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    """The live events the reply service publishes (after commit)."""
-    events: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(
-        "inbox.actions.replies.event_publish", lambda kind, payload: events.append((kind, payload))
-    )
-    return events
-
-
-@pytest.fixture
-def scheduled(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Reply ids handed to the send task by triage, instead of to the broker."""
-    ids: list[int] = []
-    monkeypatch.setattr(reply_send_task, "apply_async", lambda args, **options: ids.append(args[0]))
-    return ids
 
 
 @pytest.fixture
