@@ -221,15 +221,26 @@ def replies_send_due(*, now: datetime | None = None, limit: int = REPLY_SWEEP_BA
     """
     now = now or timezone.now()
     with transaction.atomic():
-        ids = list(
-            Reply.objects.select_for_update(skip_locked=True)
+        due = list(
+            Reply.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(state=Reply.State.QUEUED, next_attempt_at__lte=now)
             .exclude(handed_off_at__gt=now - timedelta(seconds=REPLY_HANDOFF_SECONDS))
             .order_by("next_attempt_at", "id")
-            .values_list("pk", flat=True)[:limit]
+            .values_list("pk", "mention_id", "mention__team_id")[:limit]
         )
-        Reply.objects.filter(pk__in=ids).update(handed_off_at=now)
-    return replies_hand_off(reply_ids=ids) if ids else []
+        Reply.objects.filter(pk__in=[pk for pk, _, _ in due]).update(handed_off_at=now)
+    if not due:
+        return []
+    handed = replies_hand_off(reply_ids=[pk for pk, _, _ in due])
+    # Open panes show the reply's new state (on its way again, or why it still waits) without a reload.
+    event_publish(
+        "reply.waiting",
+        {
+            "ids": sorted({mention_id for _, mention_id, _ in due}),
+            "teams": sorted({team_id for _, _, team_id in due if team_id is not None}),
+        },
+    )
+    return handed
 
 
 def _check_can_approve(actor: Any, reply: Reply) -> None:
@@ -543,6 +554,7 @@ def _defer_or_fail(reply: Reply, exc: ConnectorError, *, countdown: float | None
     reply.save(
         update_fields=["error", "next_attempt_at", "handed_off_at", "attempt_started_at", "outcome_unknown"]
     )
+    _publish_delivery("reply.waiting", reply, state=Reply.State.QUEUED)
     logger.info("reply %s deferred (attempt %s): %s", reply.pk, reply.attempts, exc)
 
 

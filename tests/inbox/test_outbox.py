@@ -314,7 +314,7 @@ def test_a_look_the_network_refuses_fails_the_reply_saying_how_to_check_and_retr
 
 @pytest.mark.django_db
 def test_the_sweeper_hands_off_due_replies_once_per_hand_off_window_and_leaves_the_rest(
-    team: Team, agent: Any, scheduled: list[int]
+    team: Team, agent: Any, scheduled: list[int], published: list[tuple[str, dict[str, Any]]]
 ) -> None:
     mention = MentionFactory(team=team, on_channels=[x_channel()])
     fresh = queued_reply(mention, agent, "Queued just now; its task is on its way")
@@ -326,6 +326,7 @@ def test_the_sweeper_hands_off_due_replies_once_per_hand_off_window_and_leaves_t
     Reply.objects.filter(pk=sent.pk).update(state=Reply.State.SENT, handed_off_at=None)
 
     assert replies_send_due() == [stranded.pk]
+    assert published == [("reply.waiting", {"ids": [mention.pk], "teams": [team.pk]})]  # open panes refresh
     assert replies_send_due() == []
     with time_machine.travel(timezone.now() + timedelta(seconds=REPLY_HANDOFF_SECONDS + 1), tick=True):
         # The fresh reply's task never started, nor did the stranded one's: both are handed off again.

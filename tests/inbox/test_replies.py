@@ -158,10 +158,12 @@ def posts_made(network: responses.RequestsMock) -> int:
     return sum(1 for call in network.calls if call.request.method == "POST")
 
 
-def reply_events(reply: Reply, state: str) -> list[tuple[str, dict[str, Any]]]:
+def reply_events(reply: Reply, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    """The live event of a delivery outcome: ``kind`` "sent" or "failed", or "waiting" for a deferral."""
+    state = "queued" if kind == "waiting" else kind
     return [
         (
-            f"reply.{state}",
+            f"reply.{kind}",
             {"ids": [reply.mention_id], "teams": [reply.mention.team_id], "reply": reply.pk, "state": state},
         )
     ]
@@ -394,7 +396,8 @@ def test_an_x_outage_that_outlasts_every_try_fails_the_reply_saying_what_to_do(
     assert posts_made(network) == 5
     assert len(network.calls) == 9  # each try after the first looked for the one before it
     assert reply.outcome_unknown  # a Retry looks for the last try's post before sending
-    assert published == reply_events(reply, "failed")
+    # Each wait is shown in open panes (the reason changes), then the failure.
+    assert published == 4 * reply_events(reply, "waiting") + reply_events(reply, "failed")
     assert audit_verbs(reply.mention) == ["reply.queued", "reply.failed"]
 
 
@@ -436,7 +439,7 @@ def test_a_rate_limited_reply_stays_queued_and_asks_to_be_sent_after_the_reset(
         reply.error
         == "Not sent yet: X's rate limit for @northwind is used up; it will be sent in about 2 min."
     )
-    assert published == []
+    assert published == reply_events(reply, "waiting")  # not an event of the audit trail: it changes nothing
     assert audit_verbs(reply.mention) == ["reply.queued"]
 
 
