@@ -339,6 +339,10 @@ class Reply(models.Model):
         blank=True,
         help_text="Set while an attempt talks to the network; found still set, the worker stopped mid-call.",
     )
+    attempts_at_retry = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="The attempt count when an agent last pressed Retry: each Retry gets its own tries.",
+    )
     outcome_unknown = models.BooleanField(
         default=False,
         help_text="An earlier attempt may have been published (a timeout, a worker that stopped mid-call): "

@@ -208,6 +208,8 @@ def replies_hand_off(*, reply_ids: list[int]) -> list[int]:
         Reply.objects.filter(
             pk__in=refused, state=Reply.State.QUEUED, attempt_started_at__isnull=True
         ).update(handed_off_at=None, error=QUEUE_UNREACHABLE)
+    if queued:  # the queue is back: the reply no longer waits for it
+        Reply.objects.filter(pk__in=queued, error=QUEUE_UNREACHABLE).update(error="")
     return queued
 
 
@@ -300,7 +302,8 @@ def reply_retry(*, actor: Any, reply: Reply) -> Reply:
             raise TriageError("This reply is being sent right now; wait a moment for the outcome.")
         reply.state = Reply.State.QUEUED
         reply.error = ""
-        reply.save(update_fields=["state", "error"])
+        reply.attempts_at_retry = reply.attempts
+        reply.save(update_fields=["state", "error", "attempts_at_retry"])
         event_record(actor=actor, verb="reply.retried", obj=reply.mention, after={"reply": reply.pk})
         publish("reply.retried", [reply.mention], actor, reply=reply.pk)
         _send_after_commit(reply)
@@ -530,19 +533,20 @@ def _succeed(reply: Reply, sent: SentReply, *, found: bool = False) -> None:
 def _defer_or_fail(reply: Reply, exc: ConnectorError, *, countdown: float | None) -> None:
     network = reply.channel.get_network_display()
     handle = _handle(reply.channel)
-    if reply.attempts >= REPLY_MAX_ATTEMPTS:
+    tries = reply.attempts - reply.attempts_at_retry
+    if tries >= REPLY_MAX_ATTEMPTS:
         if isinstance(exc, RateLimited):
             reason = f"{network} kept refusing {handle}'s replies for going over its rate limit"
         else:
             reason = f"{network} could not be reached"
         _fail(
             reply,
-            f"{reason} ({reply.attempts} tries), so the reply was not sent. "
+            f"{reason} ({tries} tries), so the reply was not sent. "
             "Press Retry to try again in a few minutes.",
             detail=str(exc),
         )
         return
-    wait = countdown if countdown is not None else reply_retry_countdown(reply.attempts)
+    wait = countdown if countdown is not None else reply_retry_countdown(tries)
     if isinstance(exc, RateLimited):
         waiting = f"{network}'s rate limit for {handle} is used up; it will be sent in about {_wait(wait)}."
     else:

@@ -49,6 +49,14 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name="reply",
+            name="attempts_at_retry",
+            field=models.PositiveSmallIntegerField(
+                default=0,
+                help_text="The attempt count when an agent last pressed Retry: each Retry gets its own tries.",
+            ),
+        ),
+        migrations.AddField(
+            model_name="reply",
             name="outcome_unknown",
             field=models.BooleanField(
                 default=False,

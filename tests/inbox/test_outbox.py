@@ -474,3 +474,20 @@ def test_a_mastodon_direct_message_is_found_among_the_account_s_direct_statuses(
 
     assert found is not None
     assert (found.external_id, found.url) == (f"{MASTODON_HOST}:117020583258290001", direct["url"])
+
+
+@pytest.mark.django_db
+def test_a_reply_retried_after_its_tries_ran_out_gets_tries_of_its_own(
+    team: Team, agent: Any, network: responses.RequestsMock
+) -> None:
+    network.post(f"{X_API}/tweets", status=503, body="Service Unavailable")
+    reply = x_reply(team, agent)
+    Reply.objects.filter(pk=reply.pk).update(state=Reply.State.FAILED, attempts=5, next_attempt_at=None)
+    reply.refresh_from_db()
+
+    reply_retry(actor=agent, reply=reply)
+    reply_deliver(reply_id=reply.pk)
+
+    reply.refresh_from_db()
+    assert (reply.state, reply.attempts, reply.attempts_at_retry) == (Reply.State.QUEUED, 6, 5)
+    assert reply.error == "Not sent yet: X could not be reached; it will be tried again in about 30 s."

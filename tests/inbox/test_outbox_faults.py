@@ -174,6 +174,8 @@ def test_a_reply_written_while_the_broker_is_down_is_saved_without_an_error_and_
     assert replies_send_due() == [reply.pk]
     assert replies_send_due() == []  # handed off once, not on every sweep
     assert broker.tasks() == [(reply_send_task.name, f"({reply.pk},)")]
+    reply.refresh_from_db()
+    assert reply.error == ""  # no longer waiting for the queue
     with django_capture_on_commit_callbacks(execute=True):
         assert run_sent_tasks(broker) == [reply.pk]
         reply_send_task.apply(args=[reply.pk])  # the broker delivering it again changes nothing
