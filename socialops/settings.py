@@ -277,7 +277,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Replies due to be sent: deferred ones whose time came, and ones whose send task was never queued (the
     # broker was down) or was lost with the broker or a worker. A queued reply waits at most about this
-    # long plus inbox.actions.replies.REPLY_HANDOFF_SECONDS for a task, within the minute it may wait
+    # long plus inbox.outbox.REPLY_HANDOFF_SECONDS for a task, within the minute it may wait
     # without a reason.
     "send-due-replies": {
         "task": "inbox.tasks.replies_send_due",
