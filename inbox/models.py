@@ -325,6 +325,29 @@ class Reply(models.Model):
     review_note = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # The outbox: a queued reply is delivered by whoever finds it due, the send task queued when it was
+    # written or the sweeper (inbox.tasks.replies_send_due), so a lost task message or a broker outage
+    # delays a reply but never strands it.
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a queued reply is next due to be sent (empty once settled)."
+    )
+    handed_off_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a send task was last queued for it; the sweeper waits on it."
+    )
+    attempt_started_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set while an attempt talks to the network; found still set, the worker stopped mid-call.",
+    )
+    attempts_at_retry = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="The attempt count when an agent last pressed Retry: each Retry gets its own tries.",
+    )
+    outcome_unknown = models.BooleanField(
+        default=False,
+        help_text="An earlier attempt may have been published (a timeout, a worker that stopped mid-call): "
+        "the next attempt looks for it on the network before sending.",
+    )
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -333,7 +356,10 @@ class Reply(models.Model):
                 fields=["state"],
                 name="reply_awaiting_idx",
                 condition=models.Q(state="awaiting_approval"),
-            )
+            ),
+            models.Index(
+                fields=["next_attempt_at"], name="reply_queued_due_idx", condition=models.Q(state="queued")
+            ),
         ]
         verbose_name_plural = "replies"
 

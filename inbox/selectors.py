@@ -27,6 +27,7 @@ from channels.models import Channel, Segment
 from foundation.access import may_work_on
 from foundation.models import DomainEvent
 from inbox.models import Author, CannedResponse, Mention, MentionChannel, Note, Reply, SavedView
+from inbox.outbox import reply_waiting
 from inbox.presence import viewers_of
 from inbox.search import sqlite_text_filter
 from routing.models import Escalation
@@ -431,10 +432,14 @@ def mention_detail(*, user: AbstractBaseUser, mention_id: int) -> MentionDetail:
             .distinct()
         )
     mention.receiving_channels = channels
+    replies = list(mention.replies.select_related("author", "channel", "reviewed_by"))
+    now = timezone.now()
+    for reply in replies:
+        reply.waiting = reply_waiting(reply, now=now)
     return MentionDetail(
         mention=mention,
         thread=thread,
-        replies=list(mention.replies.select_related("author", "channel", "reviewed_by")),
+        replies=replies,
         notes=list(mention.notes.select_related("author")),
         escalations=escalations,
         audit=audit,

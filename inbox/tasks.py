@@ -7,7 +7,7 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
-from celery import Task, current_app, shared_task
+from celery import current_app, shared_task
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import send_mail
@@ -18,7 +18,7 @@ from foundation.locks import held_lock
 from inbox import backtest, history, route
 from inbox.actions import escalations, triage
 from inbox.actions.assignment import mentions_auto_assign
-from inbox.actions.replies import ReplyDeferred, reply_deliver
+from inbox.actions.replies import replies_send_due, reply_deliver
 from inbox.models import Mention, Reply
 from inbox.pulls import channel_pull
 from routing import backtest as routing_backtest
@@ -27,33 +27,27 @@ from routing.rules import RuleError
 
 logger = logging.getLogger(__name__)
 
-REPLY_SEND_MAX_RETRIES = 4  # five tries in all; the last one fails the reply instead of waiting again
-REPLY_RETRY_BACKOFF_SECONDS = 30  # the first wait after an outage, doubled after each try
-REPLY_RETRY_BACKOFF_MAX_SECONDS = 600  # five tries then span about eight minutes of outage
 
+@shared_task(name="inbox.tasks.reply_send", ignore_result=True)
+def reply_send_task(reply_id: int) -> None:
+    """Send one due reply through its channel's connector. Safe to run twice, or to be redelivered by the
+    broker: only a reply still queued and due is sent, and claiming it moves its due time past the attempt.
 
-def reply_retry_countdown(retries: int) -> int:
-    """Seconds to wait after an outage before try number ``retries + 2``."""
-    return min(REPLY_RETRY_BACKOFF_MAX_SECONDS, REPLY_RETRY_BACKOFF_SECONDS * 2**retries)
-
-
-@shared_task(name="inbox.tasks.reply_send", bind=True, ignore_result=True, max_retries=REPLY_SEND_MAX_RETRIES)
-def reply_send_task(self: Task, reply_id: int) -> None:
-    """Send one queued reply through its channel's connector. Safe to run twice: only a reply still
-    queued is sent, under a row lock.
-
-    An outage is retried with a growing backoff and a rate limit after the network's own reset; the worker
-    never sleeps. The last try fails the reply with a reason the agent can read.
+    No Celery retries: a deferred reply keeps its next due time on its row, and the sweeper
+    (``replies_send_due``) queues it again then, so a broker restart loses no retry.
     """
     try:
-        reply_deliver(reply_id=reply_id, final_attempt=self.request.retries >= self.max_retries)
+        reply_deliver(reply_id=reply_id)
     except Reply.DoesNotExist:
         logger.info("reply %s was deleted before it could be sent", reply_id)
-    except ReplyDeferred as exc:
-        countdown = (
-            exc.countdown if exc.countdown is not None else reply_retry_countdown(self.request.retries)
-        )
-        raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+@shared_task(name="inbox.tasks.replies_send_due", ignore_result=True)
+def replies_send_due_task() -> int:
+    """The replies' sweeper: queue a send task for every reply that is due (a deferral ended, a task lost
+    with the broker, a reply written while the broker was down, a worker that died mid-attempt). Safe to
+    run twice: a reply handed off is not handed off again for a while, and its task sends it once."""
+    return len(replies_send_due())
 
 
 @shared_task(name="inbox.tasks.mentions_wake")
@@ -72,10 +66,12 @@ def sla_tick_task() -> tuple[int, int]:
     return len(warned), len(breached)
 
 
-@shared_task(name="inbox.tasks.sla_breach_notify")
+# Acknowledged on receipt: a redelivered message would email the leads twice, and a lost one leaves the
+# breach on the page and in the audit log.
+@shared_task(name="inbox.tasks.sla_breach_notify", acks_late=False)
 def sla_breach_notify_task(mention_id: int) -> int:
     """Email the leads of the mention's team (the admins when it has none) that its SLA was breached.
-    Running twice sends twice (the tick raises each breach once)."""
+    Running twice sends twice (the tick raises each breach once), so the broker does not redeliver it."""
     from django.core.mail import send_mail
 
     from inbox.models import Mention
@@ -212,11 +208,13 @@ def classifier_train_task(reason: str = "corrections") -> int | None:
     autoretry_for=(OSError,),
     retry_backoff=10,
     max_retries=5,
+    acks_late=False,  # acknowledged on receipt: the broker never redelivers a notification half sent
 )
 def notification_send_task(mention_id: int, kind: str, target: str) -> None:
     """Send the email or webhook a rule asked for about a mention.
 
-    Running twice sends twice; retried only on network errors, where the first try most likely failed.
+    Running twice sends twice, so the message is acknowledged when a worker takes it and never
+    redelivered; retried only on network errors, where the first try most likely failed.
     """
     # A rule's hand_off: the integrations app makes the case (named, not imported: it is the floor above).
     if kind == "handoff":

@@ -210,8 +210,42 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# Delivery: at least once. A message is acknowledged when its task has finished, not when a worker takes
+# it, so a worker that dies mid-task leaves the message to be delivered again; every task says in its
+# docstring why running it again is safe (replies are claimed on their row and sent once; pulls, sweeps and
+# consumers re-read their rows). The two that send mail or a rule's notification opt out (acks_late=False):
+# a second email is worse than a lost one there.
 CELERY_TASK_ACKS_LATE = True
+# A pool process killed mid-task (SIGKILL, out of memory) gets its message acknowledged as failed rather
+# than put back at once: a task that kills its worker must not loop. Its work is not lost: the sweepers
+# find it on the rows (replies_send_due, webhooks_deliver, slack/handoff resends, mentions_route_unrouted).
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+# One message reserved at a time: with late acks every reserved message is unacknowledged, and more would
+# wait behind a long task and be stranded with a killed worker until the visibility timeout.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis redelivers an unacknowledged message after the visibility timeout (kombu's default is an hour,
+# which is also how long Mastodon keeps an idempotency key: a stranded reply task came back just when the
+# key no longer held). Ten minutes brings messages stranded with a killed worker back within minutes, and
+# is longer than any task runs and than the countdowns of pulls (at most 300 s), Slack (a few minutes) and
+# replies (none: a reply waits on its row, not in the broker). Longer countdowns (a webhook delivery
+# woken for its next retry, up to an hour) may come back as copies; each runs a sweep that finds its rows
+# under lock, so a copy costs a run, not a second delivery. A redelivered reply task finds its reply sent
+# or not due and leaves it.
+SOCIALOPS_BROKER_VISIBILITY_TIMEOUT_SECONDS = env.int(
+    "SOCIALOPS_BROKER_VISIBILITY_TIMEOUT_SECONDS", default=600
+)
+if not CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": SOCIALOPS_BROKER_VISIBILITY_TIMEOUT_SECONDS,
+        # Queuing a task from a request gives up on a broker that refuses connections within a fraction of
+        # a second (kombu's default keeps trying for about six): what is queued is on a row the sweepers
+        # find, so the agent's request must not wait. Workers reconnect by their own policy
+        # (broker_connection_retry), not by these.
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.2,
+    }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
@@ -240,6 +274,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "inbox.tasks.queues_assign",
         "schedule": timedelta(seconds=60),
         "options": {"expires": 120},
+    },
+    # Replies due to be sent: deferred ones whose time came, and ones whose send task was never queued (the
+    # broker was down) or was lost with the broker or a worker. A queued reply waits at most about this
+    # long plus inbox.outbox.REPLY_HANDOFF_SECONDS for a task, within the minute it may wait
+    # without a reason.
+    "send-due-replies": {
+        "task": "inbox.tasks.replies_send_due",
+        "schedule": timedelta(seconds=10),
+        "options": {"expires": 30},
     },
     # Snoozed mentions whose time has come go back to the queues.
     "wake-snoozed-mentions": {

@@ -292,6 +292,8 @@ class Capabilities:
       ``/channels/connect/<network>/``; its ``CONNECT_URL_NAME`` is where "connect" and "re-authorise" go.
     - ``status``: what the channel page says about the connection beyond its state, as (label, text) pairs,
       from the channel's credentials and cursor (say, that direct messages are off, and why).
+    - ``finds_sent``: it implements :class:`FindsSent`, so a reply whose earlier attempt may have been
+      published (a timeout, a worker that stopped mid-call) is looked for before it is sent again.
     """
 
     reply_rules: ReplyRules | None = None
@@ -304,6 +306,7 @@ class Capabilities:
     search_app_token: bool = False
     connect_urls: str = ""
     status: Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[tuple[str, str], ...]] | None = None
+    finds_sent: bool = False
 
 
 @runtime_checkable
@@ -328,4 +331,28 @@ class Connector(Protocol):
 
     def send_direct_message(self, channel: ChannelRef, *, recipient_id: str, text: str) -> SentReply:
         """Send a direct message to the author with external id ``recipient_id``."""
+        ...
+
+
+@runtime_checkable
+class FindsSent(Protocol):
+    """Looks on the network for a reply or direct message the channel's account already published.
+
+    After an attempt whose outcome is unknown (the network may have published the post and the answer was
+    lost), the sender asks before posting again; X has no idempotency key, and Mastodon keeps one an hour.
+    Each returns the post as :meth:`Connector.reply` would have (None when it is not there) and raises the
+    connector error family like any call. ``since`` bounds how far back to look (timezone-aware).
+    """
+
+    def find_reply(
+        self, channel: ChannelRef, *, in_reply_to: str, conversation: str, text: str, since: datetime
+    ) -> SentReply | None:
+        """The account's reply to ``in_reply_to`` (in ``conversation``, where the network has one) that
+        says ``text``, published after ``since``."""
+        ...
+
+    def find_direct_message(
+        self, channel: ChannelRef, *, recipient_id: str, text: str, since: datetime
+    ) -> SentReply | None:
+        """The account's direct message to ``recipient_id`` that says ``text``, sent after ``since``."""
         ...

@@ -286,3 +286,26 @@ def reply_prefix_length(
     if rules.reply_prefix_length is None:
         return 0
     return rules.reply_prefix_length(unicodedata.normalize("NFC", text), author_handle, credentials)
+
+
+# --- Recognising a post we published -------------------------------------------------------------------
+
+_LINK_MARK = "\x00link\x00"
+_SPACE = re.compile(r"\s+")
+
+
+def _comparable(text: str) -> str:
+    """Text as two networks' renderings of one post agree on it: NFC, every link (which X turns into a
+    t.co address and Mastodon may shorten on display) one mark, runs of white space one space, no case."""
+    text = unicodedata.normalize("NFC", text)
+    spans = list(links(text, bare=True))
+    for start, end in reversed(spans):
+        text = text[:start] + _LINK_MARK + text[end:]
+    return _SPACE.sub(" ", text).strip().casefold()
+
+
+def published_as(sent: str, published: str) -> bool:
+    """Whether ``published`` (plain text, as the network returns the post) is the post we sent as ``sent``:
+    our words, with whatever the network or connector put in front (addresses) or after."""
+    ours = _comparable(sent)
+    return bool(ours) and ours in _comparable(published)

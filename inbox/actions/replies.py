@@ -1,15 +1,25 @@
 """Replies: writing one (held for a lead's approval when a rule asked), approving, rejecting, retrying, and
 sending it.
 
-``reply_create`` (or ``reply_approve``, ``reply_retry``) leaves a queued reply and schedules
-``inbox.tasks.reply_send_task``, which calls :func:`reply_deliver`. It sends the reply through the channel's
-connector and records what became of it, in words an agent can act on.
+A queued reply is an outbox row: ``next_attempt_at`` says when it is due, and whoever finds it due sends it.
+``reply_create`` (or ``reply_approve``, ``reply_retry``) queues ``inbox.tasks.reply_send_task`` once the row
+is committed; when the broker cannot take the task the reply says so and stays due, and the sweeper
+(``inbox.tasks.replies_send_due``, run by beat) queues it again once the broker is back. A deferred reply
+(an outage, a rate limit) gets its next time on the row, not in a broker message, so a Redis restart loses
+no retry.
+
+:func:`reply_deliver` claims a due reply in one short transaction (committing that an attempt began), talks
+to the network outside any transaction, and records the outcome in another. An attempt whose outcome is
+unknown (a timeout, a worker that stopped mid-call) leaves ``outcome_unknown`` (or ``attempt_started_at``)
+on the row, and the next attempt first looks on the network for our reply through the connector
+(``FindsSent``) and marks it sent when it is there, instead of posting it twice.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -20,6 +30,7 @@ from channels.connectors.base import (
     Connector,
     ConnectorError,
     ConnectorUnavailable,
+    FindsSent,
     RateLimited,
     SentReply,
 )
@@ -33,22 +44,20 @@ from foundation.live import event_publish
 from inbox.actions.base import TriageError, check_can_work, locked, publish, touch
 from inbox.actions.sla import sla_replied
 from inbox.models import Mention, MentionChannel, Reply
+from inbox.outbox import (
+    QUEUE_UNREACHABLE,
+    REPLY_HANDOFF_SECONDS,
+    REPLY_LOOK_BACK_SECONDS,
+    REPLY_MAX_ATTEMPTS,
+    REPLY_SEND_LEASE_SECONDS,
+    REPLY_SWEEP_BATCH,
+    reply_in_flight,
+    reply_retry_countdown,
+)
 from inbox.presence import presence_typing_stop
 from teams.roles import actor_of, user_name
 
 logger = logging.getLogger(__name__)
-
-
-class ReplyDeferred(Exception):
-    """The network cannot take the reply now; it stays queued and should be sent again later.
-
-    ``countdown`` is the network's own wait in seconds (a rate limit's reset) or None when the caller should
-    choose a backoff (an outage).
-    """
-
-    def __init__(self, message: str, *, countdown: float | None = None) -> None:
-        super().__init__(message)
-        self.countdown = countdown
 
 
 class ReplyCollision(TriageError):
@@ -166,9 +175,74 @@ def _ago(when: datetime) -> str:
 
 
 def _send_after_commit(reply: Reply) -> None:
-    from inbox.tasks import reply_send_task
+    """Make the reply due now and queue its send task once the transaction commits."""
+    now = timezone.now()
+    reply.next_attempt_at = now
+    reply.handed_off_at = now
+    reply.save(update_fields=["next_attempt_at", "handed_off_at"])
+    reply_id = reply.pk
+    transaction.on_commit(lambda: replies_hand_off(reply_ids=[reply_id]))
 
-    transaction.on_commit(lambda: reply_send_task.delay(reply.pk))
+
+def replies_hand_off(*, reply_ids: list[int]) -> list[int]:
+    """Queue a send task for each reply; return the ids whose task the broker took.
+
+    Called after the commit that made them due. A broker that cannot take a task (Redis down) costs the
+    reply its speed, never the reply or the agent's request: the reply keeps its row, says why it waits,
+    and the sweeper hands it off again as soon as it can run.
+    """
+    from inbox.tasks import reply_send_task  # the tasks module imports this one
+
+    queued: list[int] = []
+    refused: list[int] = []
+    for reply_id in reply_ids:
+        try:
+            # No publish retries: the request of the agent who wrote the reply is waiting on this.
+            reply_send_task.apply_async((reply_id,), retry=False)
+        except Exception:  # whatever the broker raised, the row is the reply's safe place
+            logger.warning("could not queue the send task of reply %s", reply_id, exc_info=True)
+            refused.append(reply_id)
+        else:
+            queued.append(reply_id)
+    if refused:
+        Reply.objects.filter(
+            pk__in=refused, state=Reply.State.QUEUED, attempt_started_at__isnull=True
+        ).update(handed_off_at=None, error=QUEUE_UNREACHABLE)
+    if queued:  # the queue is back: the reply no longer waits for it
+        Reply.objects.filter(pk__in=queued, error=QUEUE_UNREACHABLE).update(error="")
+    return queued
+
+
+def replies_send_due(*, now: datetime | None = None, limit: int = REPLY_SWEEP_BATCH) -> list[int]:
+    """The sweeper: hand every queued reply that is due, and whose last hand-off is not still pending, to
+    a send task. Returns the ids handed off.
+
+    Due covers a reply whose deferral ended, one whose broker message was lost (a Redis restart), one
+    written while the broker was down, and one whose worker died mid-attempt (its lease ended). Running it
+    twice hands nothing off twice within ``REPLY_HANDOFF_SECONDS``, and a task handed off twice sends once.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(
+            Reply.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(state=Reply.State.QUEUED, next_attempt_at__lte=now)
+            .exclude(handed_off_at__gt=now - timedelta(seconds=REPLY_HANDOFF_SECONDS))
+            .order_by("next_attempt_at", "id")
+            .values_list("pk", "mention_id", "mention__team_id")[:limit]
+        )
+        Reply.objects.filter(pk__in=[pk for pk, _, _ in due]).update(handed_off_at=now)
+    if not due:
+        return []
+    handed = replies_hand_off(reply_ids=[pk for pk, _, _ in due])
+    # Open panes show the reply's new state (on its way again, or why it still waits) without a reload.
+    event_publish(
+        "reply.waiting",
+        {
+            "ids": sorted({mention_id for _, mention_id, _ in due}),
+            "teams": sorted({team_id for _, _, team_id in due if team_id is not None}),
+        },
+    )
+    return handed
 
 
 def _check_can_approve(actor: Any, reply: Reply) -> None:
@@ -212,96 +286,199 @@ def reply_reject(*, actor: Any, reply: Reply, note: str = "") -> Reply:
 
 
 def reply_retry(*, actor: Any, reply: Reply) -> Reply:
-    """Send a failed reply again."""
+    """Send a failed reply again, or a queued one now instead of when it is due.
+
+    A reply whose earlier attempt may have been published is still looked for on the network first.
+    """
     check_can_work(actor, reply.mention)
     with transaction.atomic():
         reply = Reply.objects.select_for_update().select_related("mention").get(pk=reply.pk)
-        if reply.state != Reply.State.FAILED:
+        if reply.state not in (Reply.State.FAILED, Reply.State.QUEUED):
             raise TriageError(
-                f"Only a failed reply can be retried; this one is {reply.get_state_display().lower()}."
+                "Only a failed or waiting reply can be retried; "
+                f"this one is {reply.get_state_display().lower()}."
             )
+        if reply_in_flight(reply, timezone.now()):
+            raise TriageError("This reply is being sent right now; wait a moment for the outcome.")
         reply.state = Reply.State.QUEUED
         reply.error = ""
-        reply.save(update_fields=["state", "error"])
+        reply.attempts_at_retry = reply.attempts
+        reply.save(update_fields=["state", "error", "attempts_at_retry"])
         event_record(actor=actor, verb="reply.retried", obj=reply.mention, after={"reply": reply.pk})
         publish("reply.retried", [reply.mention], actor, reply=reply.pk)
         _send_after_commit(reply)
     return reply
 
 
-def reply_deliver(*, reply_id: int, final_attempt: bool = False, connector: Connector | None = None) -> Reply:
-    """Send a queued reply through its channel's connector and record the outcome.
+@dataclass(frozen=True)
+class _Claim:
+    """One attempt at a reply, as claimed: what it sends, and whether it must look for an earlier one."""
 
-    Only a reply still queued is sent, under a lock on its row held through the call to the network: a
-    second delivery of the same task waits for the first and then finds the reply sent, so running this
-    twice sends once. An outage or a rate limit leaves the reply queued and raises :class:`ReplyDeferred`
-    (the attempt is counted and committed first), unless ``final_attempt`` says no retry follows, in which
-    case the reply fails. A revoked token fails the reply and marks the channel as needing re-authorisation;
-    any other refusal fails it with the network's reason.
+    reply_id: int
+    started_at: datetime
+    must_look: bool
 
-    A worker that dies after the network accepted the reply but before this commits leaves it queued, and
-    the retry sends it again; the Mastodon connector's idempotency key covers that case, X has none.
-    ``connector`` stands in for the registry's, as in ``channel_pull`` (tests with a fixed clock).
+
+def reply_deliver(*, reply_id: int, connector: Connector | None = None) -> Reply:
+    """Send a due reply through its channel's connector and record the outcome.
+
+    Only a reply still queued and due is sent. The attempt is claimed and committed first (the count, the
+    start, and a lease moving the reply's due time past the attempt), so a second delivery of the same task
+    finds it not due and leaves it, and a worker that dies mid-call leaves a trace the next attempt sees.
+    When an earlier attempt's outcome is unknown, the network is asked for our reply before posting, and a
+    reply found there is marked sent without posting again.
+
+    An outage or a rate limit leaves the reply queued with its next due time and a reason, until the
+    ``REPLY_MAX_ATTEMPTS``th attempt fails it. A revoked token fails the reply and marks the channel as
+    needing re-authorisation; any other refusal fails it with the network's reason. ``connector`` stands in
+    for the registry's, as in ``channel_pull`` (tests with a fixed clock).
     """
-    deferred: ReplyDeferred | None = None
-    sender: Connector | None = None
-    channel: Channel | None = None
+    with transaction.atomic():
+        reply = (
+            Reply.objects.select_for_update(of=("self",))
+            .select_related("mention__author", "channel__segment")
+            .get(pk=reply_id)
+        )
+        now = timezone.now()
+        if reply.state != Reply.State.QUEUED or (
+            reply.next_attempt_at is not None and reply.next_attempt_at > now
+        ):
+            return reply  # settled, or not due: a duplicate task, or an attempt in flight
+        channel = reply.channel
+        claim = _Claim(
+            reply_id=reply.pk,
+            started_at=now,
+            must_look=reply.outcome_unknown or reply.attempt_started_at is not None,
+        )
+        reply.attempts += 1
+        if channel.needs_reauth:
+            # The network would only refuse the token again; fail without calling it.
+            _fail(reply, _reauth_message(channel))
+            return reply
+        reply.attempt_started_at = now
+        reply.next_attempt_at = now + timedelta(seconds=REPLY_SEND_LEASE_SECONDS)
+        reply.outcome_unknown = claim.must_look
+        reply.save(update_fields=["attempts", "attempt_started_at", "next_attempt_at", "outcome_unknown"])
+
+    sender = connector or connector_for(channel.network)
     try:
-        with transaction.atomic():
-            reply = (
-                Reply.objects.select_for_update(of=("self",))
-                .select_related("mention__author", "channel__segment")
-                .get(pk=reply_id)
-            )
-            if reply.state != Reply.State.QUEUED:
-                return reply
-            channel = reply.channel
-            reply.attempts += 1
-            if channel.needs_reauth:
-                # The network would only refuse the token again; fail without calling it.
-                _fail(reply, _reauth_message(channel))
-                return reply
-            sender = connector or connector_for(channel.network)
-            try:
-                sent = _send(sender, channel, reply)
-            except RateLimited as exc:
-                deferred = _defer_or_fail(reply, exc, final_attempt, countdown=exc.retry_after)
-            except ConnectorUnavailable as exc:
-                deferred = _defer_or_fail(reply, exc, final_attempt, countdown=None)
-            except AuthExpired as exc:
-                logger.warning("channel %s needs re-authorisation: %s", channel.slug, exc)
-                Channel.objects.filter(pk=channel.pk).update(state=Channel.State.NEEDS_REAUTH)
-                event_record(
-                    actor=None,
-                    verb="channel.needs_reauth",
-                    obj=channel,
-                    before={"state": channel.state},
-                    after={"state": Channel.State.NEEDS_REAUTH, "reason": f"sending a reply: {exc}"[:500]},
-                )
-                _fail(reply, _reauth_message(channel), detail=str(exc))
-            except ConnectorError as exc:
-                _fail(
-                    reply,
-                    f"{channel.get_network_display()} refused the reply: {str(exc).rstrip('.')}. "
-                    "Sending it again will not help until that is fixed: check that the post still exists "
-                    "and the text is allowed, then press Retry, or write a new reply.",
-                    detail=str(exc),
-                )
-            else:
-                _succeed(reply, sent)
+        outcome = _attempt(sender, channel, reply, claim)
     finally:
-        if sender is not None and channel is not None:
-            # X has already spent the old refresh token, whatever became of the call: keep the new one.
-            channel_credentials_store_refreshed(channel=channel, connector=sender, ref=channel_ref(channel))
-    if deferred is not None:
-        raise deferred
+        # X has already spent the old refresh token, whatever became of the call: keep the new one.
+        channel_credentials_store_refreshed(channel=channel, connector=sender, ref=channel_ref(channel))
+    return _record(claim, outcome)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What one attempt learned: sent (``sent``, and whether it was ``found`` from an earlier attempt), or
+    the error that stopped it and whether the network may have published the reply anyway."""
+
+    sent: SentReply | None = None
+    found: bool = False
+    error: ConnectorError | None = None
+    unknown: bool = False
+    while_looking: bool = False
+
+
+def _attempt(sender: Connector, channel: Channel, reply: Reply, claim: _Claim) -> _Outcome:
+    # A network that cannot be asked (no FindsSent) gets the reply again, as before: its only guard is its
+    # own (Bluesky's none, the simulated network's ids).
+    finder = sender if isinstance(sender, FindsSent) and sender.capabilities.finds_sent else None
+    if claim.must_look and finder is not None:
+        try:
+            found = _find(finder, channel, reply)
+        except ConnectorError as exc:
+            return _Outcome(error=exc, unknown=True, while_looking=True)
+        if found is not None:
+            return _Outcome(sent=found, found=True)
+    try:
+        return _Outcome(sent=_send(sender, channel, reply))
+    except RateLimited as exc:
+        return _Outcome(error=exc, unknown=claim.must_look and finder is None)
+    except ConnectorUnavailable as exc:
+        # A timeout or a dropped connection may come after the network published the reply.
+        return _Outcome(error=exc, unknown=True)
+    except ConnectorError as exc:
+        return _Outcome(error=exc, unknown=claim.must_look and finder is None)
+
+
+def _find(finder: FindsSent, channel: Channel, reply: Reply) -> SentReply | None:
+    mention = reply.mention
+    ref = channel_ref(channel)
+    since = reply.created_at - timedelta(seconds=REPLY_LOOK_BACK_SECONDS)
+    target = _target(channel, reply)
+    if target is None:
+        return finder.find_direct_message(
+            ref, recipient_id=mention.author.external_id, text=reply.text, since=since
+        )
+    return finder.find_reply(
+        ref, in_reply_to=target, conversation=mention.conversation_key, text=reply.text, since=since
+    )
+
+
+def _record(claim: _Claim, outcome: _Outcome) -> Reply:
+    """Write what the attempt learned, unless the reply moved on without it (its lease ended and a later
+    attempt took it): a later attempt owns the reply then, and looks for this one's post before its own."""
+    with transaction.atomic():
+        reply = (
+            Reply.objects.select_for_update(of=("self",))
+            .select_related("mention__author", "channel__segment")
+            .get(pk=claim.reply_id)
+        )
+        if reply.state != Reply.State.QUEUED:
+            return reply
+        ours = reply.attempt_started_at == claim.started_at
+        if outcome.sent is not None:
+            _succeed(reply, outcome.sent, found=outcome.found)
+            return reply
+        if not ours:
+            return reply
+        reply.attempt_started_at = None
+        reply.outcome_unknown = outcome.unknown
+        exc = outcome.error
+        channel = reply.channel
+        assert exc is not None
+        if isinstance(exc, RateLimited):
+            _defer_or_fail(reply, exc, countdown=exc.retry_after)
+        elif isinstance(exc, ConnectorUnavailable):
+            _defer_or_fail(reply, exc, countdown=None)
+        elif isinstance(exc, AuthExpired):
+            logger.warning("channel %s needs re-authorisation: %s", channel.slug, exc)
+            Channel.objects.filter(pk=channel.pk).update(state=Channel.State.NEEDS_REAUTH)
+            event_record(
+                actor=None,
+                verb="channel.needs_reauth",
+                obj=channel,
+                before={"state": channel.state},
+                after={"state": Channel.State.NEEDS_REAUTH, "reason": f"sending a reply: {exc}"[:500]},
+            )
+            _fail(reply, _reauth_message(channel), detail=str(exc))
+        elif outcome.while_looking:
+            # We could not tell whether the earlier attempt went out; the agent can, by looking.
+            reply.outcome_unknown = False
+            _fail(
+                reply,
+                f"An earlier try may have been posted, and {channel.get_network_display()} would not say "
+                f"({str(exc).rstrip('.')}). Look at the conversation on {channel.get_network_display()}: "
+                "if the reply is not there, press Retry to send it.",
+                detail=str(exc),
+            )
+        else:
+            _fail(
+                reply,
+                f"{channel.get_network_display()} refused the reply: {str(exc).rstrip('.')}. "
+                "Sending it again will not help until that is fixed: check that the post still exists "
+                "and the text is allowed, then press Retry, or write a new reply.",
+                detail=str(exc),
+            )
     return reply
 
 
-def _send(connector: Connector, channel: Channel, reply: Reply) -> SentReply:
-    # Connectors take our stored external ids as they are (X's plain ids, Mastodon's "host:id").
+def _target(channel: Channel, reply: Reply) -> str | None:
+    """The post a public reply answers (the external id this channel received it under), or None when the
+    reply goes as a direct message."""
     mention = reply.mention
-    ref = channel_ref(channel)
     # Where a direct message is a post with a visibility (capabilities.direct_messages_are_posts), a reply to
     # one stays direct and in its thread; elsewhere it is a separate conversation with no post id to reply
     # to, so the answer to a DM goes back as a DM.
@@ -309,7 +486,7 @@ def _send(connector: Connector, channel: Channel, reply: Reply) -> SentReply:
     dms_are_posts = capabilities is not None and capabilities.direct_messages_are_posts
     answers_a_dm = mention.kind == Mention.Kind.DM and not dms_are_posts
     if reply.is_direct or answers_a_dm:
-        return connector.send_direct_message(ref, recipient_id=mention.author.external_id, text=reply.text)
+        return None
     # A post seen through accounts on several Mastodon servers has an id per server: answer the one this
     # channel received, kept on its receipt when it is not the mention's own.
     received_as = (
@@ -317,65 +494,84 @@ def _send(connector: Connector, channel: Channel, reply: Reply) -> SentReply:
         .values_list("external_id", flat=True)
         .first()
     )
-    return connector.reply(ref, in_reply_to=received_as or mention.external_id, text=reply.text)
+    return received_as or mention.external_id
 
 
-def _succeed(reply: Reply, sent: SentReply) -> None:
+def _send(connector: Connector, channel: Channel, reply: Reply) -> SentReply:
+    # Connectors take our stored external ids as they are (X's plain ids, Mastodon's "host:id").
+    ref = channel_ref(channel)
+    target = _target(channel, reply)
+    if target is None:
+        return connector.send_direct_message(
+            ref, recipient_id=reply.mention.author.external_id, text=reply.text
+        )
+    return connector.reply(ref, in_reply_to=target, text=reply.text)
+
+
+def _succeed(reply: Reply, sent: SentReply, *, found: bool = False) -> None:
     reply.state = Reply.State.SENT
     reply.external_id = sent.external_id
     reply.url = sent.url
     reply.sent_at = timezone.now()
     reply.error = ""
-    reply.save(update_fields=["state", "external_id", "url", "sent_at", "error", "attempts"])
-    event_record(
-        actor=None,
-        verb="reply.sent",
-        obj=reply.mention,
-        after={
-            "reply": reply.pk,
-            "external_id": sent.external_id,
-            "url": sent.url,
-            "direct": reply.is_direct,
-            "attempts": reply.attempts,
-        },
-    )
+    reply.next_attempt_at = reply.handed_off_at = reply.attempt_started_at = None
+    reply.outcome_unknown = False
+    reply.save(update_fields=["state", "external_id", "url", "sent_at", "error", *_SETTLED_FIELDS])
+    after: dict[str, Any] = {
+        "reply": reply.pk,
+        "external_id": sent.external_id,
+        "url": sent.url,
+        "direct": reply.is_direct,
+        "attempts": reply.attempts,
+    }
+    if found:
+        after["found_on_network"] = True  # an earlier attempt's post, found instead of posting again
+    event_record(actor=None, verb="reply.sent", obj=reply.mention, after=after)
     _publish_delivery("reply.sent", reply, state=Reply.State.SENT)
 
 
-def _defer_or_fail(
-    reply: Reply, exc: ConnectorError, final_attempt: bool, *, countdown: float | None
-) -> ReplyDeferred | None:
+def _defer_or_fail(reply: Reply, exc: ConnectorError, *, countdown: float | None) -> None:
     network = reply.channel.get_network_display()
     handle = _handle(reply.channel)
-    if final_attempt:
+    tries = reply.attempts - reply.attempts_at_retry
+    if tries >= REPLY_MAX_ATTEMPTS:
         if isinstance(exc, RateLimited):
             reason = f"{network} kept refusing {handle}'s replies for going over its rate limit"
         else:
             reason = f"{network} could not be reached"
         _fail(
             reply,
-            f"{reason} ({reply.attempts} tries), so the reply was not sent. "
+            f"{reason} ({tries} tries), so the reply was not sent. "
             "Press Retry to try again in a few minutes.",
             detail=str(exc),
         )
-        return None
+        return
+    wait = countdown if countdown is not None else reply_retry_countdown(tries)
     if isinstance(exc, RateLimited):
-        waiting = (
-            f"{network}'s rate limit for {handle} is used up; it will be sent in about {_wait(countdown)}."
-        )
+        waiting = f"{network}'s rate limit for {handle} is used up; it will be sent in about {_wait(wait)}."
     else:
-        waiting = f"{network} could not be reached; it will be tried again shortly."
+        waiting = f"{network} could not be reached; it will be tried again in about {_wait(wait)}."
     # Kept on the queued reply so that an agent who looks sees why it has not gone yet.
     reply.error = f"Not sent yet: {waiting}"
-    reply.save(update_fields=["error", "attempts"])
+    reply.next_attempt_at = timezone.now() + timedelta(seconds=wait)
+    reply.handed_off_at = None
+    reply.save(
+        update_fields=["error", "next_attempt_at", "handed_off_at", "attempt_started_at", "outcome_unknown"]
+    )
+    _publish_delivery("reply.waiting", reply, state=Reply.State.QUEUED)
     logger.info("reply %s deferred (attempt %s): %s", reply.pk, reply.attempts, exc)
-    return ReplyDeferred(str(exc), countdown=countdown)
+
+
+# A settled reply is nobody's to send: no due time, no attempt in flight.
+_SETTLED_FIELDS = ("attempts", "next_attempt_at", "handed_off_at", "attempt_started_at", "outcome_unknown")
 
 
 def _fail(reply: Reply, message: str, *, detail: str = "") -> None:
     reply.state = Reply.State.FAILED
     reply.error = message
-    reply.save(update_fields=["state", "error", "attempts"])
+    reply.next_attempt_at = reply.handed_off_at = reply.attempt_started_at = None
+    # outcome_unknown is kept: an agent's Retry still looks for an earlier attempt's post first.
+    reply.save(update_fields=["state", "error", *_SETTLED_FIELDS])
     logger.warning("reply %s failed: %s", reply.pk, detail or message)
     event_record(
         actor=None,

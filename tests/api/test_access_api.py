@@ -126,7 +126,7 @@ def test_a_mention_that_does_not_exist_is_the_same_404(api, agent, method, path,
 ADMIN_STATUS = {
     "/api/v1/mentions/{m}/notes/": 201,
     "/api/v1/mentions/{m}/replies/": 201,
-    "/api/v1/replies/{r}/retry/": 400,  # the reply awaits approval; only a failed one is retried
+    "/api/v1/replies/{r}/retry/": 400,  # the reply awaits approval; only a failed or waiting one is retried
     "/api/v1/mentions/{m}/not-spam/": 400,  # the mention is not spam
     "/api/v1/mentions/{m}/owner/": 400,  # routing was sure who owns it: nothing to decide
 }

@@ -439,7 +439,9 @@ def test_retrying_a_reply_that_did_not_fail_is_a_400(api, agent, held_reply):
     response = api(agent).post(f"/api/v1/replies/{held_reply.id}/retry/")
 
     assert response.status_code == 400
-    assert response.json() == {"detail": "Only a failed reply can be retried; this one is awaiting approval."}
+    assert response.json() == {
+        "detail": "Only a failed or waiting reply can be retried; this one is awaiting approval."
+    }
 
 
 # --- Escalations --------------------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """Sending replies: from ``reply_create`` through the task to the network and back.
 
 X and Mastodon are faked at the HTTP layer with their recorded answers (../shared/fixtures, read through the
-connector contract tests' helpers); tweepy and Mastodon.py run unchanged. Tasks run eagerly (``apply``), so
-their retries run at once, and their countdowns are read from Celery's ``task_retry`` signal; one test runs a
-real worker.
+connector contract tests' helpers); tweepy and Mastodon.py run unchanged. Tasks run eagerly (``apply``); a
+deferred reply is made due at once and run again, as the sweeper would when its time comes, and each wait it
+was given is recorded; one test runs a real worker.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,8 @@ from urllib.parse import parse_qs
 
 import pytest
 import responses
-from celery.signals import task_retry
 from django.db import connection
+from django.utils import timezone
 
 from channels.connectors.mastodon import MastodonConnector
 from channels.connectors.simulated import SimulatedConnector
@@ -32,7 +32,6 @@ from foundation.models import DomainEvent
 from inbox.actions.base import TriageError
 from inbox.actions.replies import (
     ReplyCollision,
-    ReplyDeferred,
     reply_approve,
     reply_create,
     reply_deliver,
@@ -40,7 +39,7 @@ from inbox.actions.replies import (
 )
 from inbox.models import Mention, MentionChannel, Reply
 from inbox.tasks import reply_send_task
-from teams.models import Membership, Team
+from teams.models import Team
 from tests.channels.connectors.test_mastodon_contract import body_json, cassette, recorded, serve
 from tests.channels.connectors.test_x_contract import DM_PARTNER_ID, TWEEPYDEV_ID, interaction, replay
 from tests.conftest import wait_until
@@ -75,57 +74,9 @@ REAUTH_FAILURE = (
 
 
 @pytest.fixture
-def team(db: None) -> Team:
-    return segment("customer-relations").team
-
-
-@pytest.fixture
-def agent(team: Team) -> Any:
-    return MembershipFactory(team=team, role=Membership.Role.AGENT).user
-
-
-@pytest.fixture
-def lead(team: Team) -> Any:
-    return MembershipFactory(team=team, role=Membership.Role.LEAD).user
-
-
-@pytest.fixture
-def network() -> Iterator[responses.RequestsMock]:
-    """The fake X and Mastodon APIs: every answer registered must be asked for, and nothing else."""
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
-
-
-@pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    """The live events the reply service publishes (after commit)."""
-    events: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(
-        "inbox.actions.replies.event_publish", lambda kind, payload: events.append((kind, payload))
-    )
-    return events
-
-
-@pytest.fixture
-def scheduled(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Reply ids handed to the send task by triage, instead of to the broker."""
-    ids: list[int] = []
-    monkeypatch.setattr(reply_send_task, "delay", ids.append)
-    return ids
-
-
-@pytest.fixture
-def retry_countdowns() -> Iterator[list[float]]:
-    """The countdown of every retry the send task asks Celery for."""
-    countdowns: list[float] = []
-
-    def record(sender: Any = None, reason: Any = None, **kwargs: Any) -> None:
-        if getattr(sender, "name", "") == reply_send_task.name:
-            countdowns.append(reason.when)
-
-    task_retry.connect(record, weak=False)
-    yield countdowns
-    task_retry.disconnect(record)
+def retry_countdowns() -> list[float]:
+    """The wait (seconds) each deferred attempt gave the reply before its next one (``run_task`` fills it)."""
+    return []
 
 
 def x_channel() -> Channel:
@@ -188,10 +139,31 @@ def serve_original(network: responses.RequestsMock, original: dict[str, Any]) ->
     serve(network, original, method="GET", path=f"/api/v1/statuses/{MASTODON_STATUS_ID}")
 
 
-def reply_events(reply: Reply, state: str) -> list[tuple[str, dict[str, Any]]]:
+def x_search_finds(network: responses.RequestsMock, *tweets: dict[str, Any]) -> None:
+    """X's recent search for the conversation's posts by the account, answering ``tweets`` (in the shape of
+    the recorded search answer, with the fields asked for), or nothing."""
+    body: dict[str, Any] = {"meta": {"result_count": len(tweets)}}
+    if tweets:
+        body["data"] = list(tweets)
+        body["meta"].update(newest_id=tweets[0]["id"], oldest_id=tweets[-1]["id"])
+    network.get(f"{X_API}/tweets/search/recent", json=body)
+
+
+def mastodon_own_statuses(network: responses.RequestsMock, *statuses: dict[str, Any]) -> None:
+    """The recordings' account's newest statuses, as Mastodon lists them (a JSON array of statuses)."""
+    network.get(f"{MASTODON}/api/v1/accounts/{MASTODON_ADMIN_ID}/statuses", json=list(statuses))
+
+
+def posts_made(network: responses.RequestsMock) -> int:
+    return sum(1 for call in network.calls if call.request.method == "POST")
+
+
+def reply_events(reply: Reply, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    """The live event of a delivery outcome: ``kind`` "sent" or "failed", or "waiting" for a deferral."""
+    state = "queued" if kind == "waiting" else kind
     return [
         (
-            f"reply.{state}",
+            f"reply.{kind}",
             {"ids": [reply.mention_id], "teams": [reply.mention.team_id], "reply": reply.pk, "state": state},
         )
     ]
@@ -205,10 +177,18 @@ def audit_verbs(mention: Mention) -> list[str]:
     )
 
 
-def run_task(reply: Reply, capture: Callable[..., Any]) -> Reply:
+def run_task(reply: Reply, capture: Callable[..., Any], waits: list[float] | None = None) -> Reply:
+    """Run the send task until the reply is settled, making a deferred reply due at once each time (as the
+    sweeper hands it over when its time comes); each deferral's wait goes to ``waits``."""
     with capture(execute=True):
-        reply_send_task.apply(args=[reply.pk])
-    reply.refresh_from_db()
+        for _ in range(10):
+            reply_send_task.apply(args=[reply.pk])
+            reply.refresh_from_db()
+            if reply.state != Reply.State.QUEUED:
+                break
+            if waits is not None:
+                waits.append(round((reply.next_attempt_at - timezone.now()).total_seconds()))
+            Reply.objects.filter(pk=reply.pk).update(next_attempt_at=timezone.now())
     return reply
 
 
@@ -350,7 +330,7 @@ def test_a_reply_is_posted_to_x_in_reply_to_the_mention(
     x_replay_reply(network, shared_fixtures)
     reply = queued_reply(x_mention(x_channel(), team), agent, "Test Tweet")
 
-    reply = run_task(reply, django_capture_on_commit_callbacks)
+    reply = run_task(reply, django_capture_on_commit_callbacks, retry_countdowns)
 
     assert (reply.state, reply.external_id, reply.url) == (
         Reply.State.SENT,
@@ -374,19 +354,25 @@ def test_an_x_outage_is_retried_after_a_backoff_and_the_reply_then_sent(
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
     network.post(f"{X_API}/tweets", status=503, body="Service Unavailable")
+    x_search_finds(network)  # a 503 may come from a proxy after X took the post: looked for, not there
     x_replay_reply(network, shared_fixtures)
     reply = queued_reply(x_mention(x_channel(), team), agent, "Test Tweet")
 
-    reply = run_task(reply, django_capture_on_commit_callbacks)
+    reply = run_task(reply, django_capture_on_commit_callbacks, retry_countdowns)
 
-    assert (reply.state, reply.external_id, reply.attempts, reply.error) == (
+    assert (reply.state, reply.external_id, reply.attempts, reply.error, reply.outcome_unknown) == (
         Reply.State.SENT,
         X_SENT_ID,
         2,
         "",
+        False,
     )
     assert retry_countdowns == [30]
-    assert len(network.calls) == 2
+    assert [(call.request.method, call.request.path_url.split("?")[0]) for call in network.calls] == [
+        ("POST", "/2/tweets"),
+        ("GET", "/2/tweets/search/recent"),
+        ("POST", "/2/tweets"),
+    ]
 
 
 @pytest.mark.django_db
@@ -399,15 +385,19 @@ def test_an_x_outage_that_outlasts_every_try_fails_the_reply_saying_what_to_do(
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
     network.post(f"{X_API}/tweets", status=503, body="Service Unavailable")
+    x_search_finds(network)
     reply = queued_reply(x_mention(x_channel(), team), agent, "Sorry about that!")
 
-    reply = run_task(reply, django_capture_on_commit_callbacks)
+    reply = run_task(reply, django_capture_on_commit_callbacks, retry_countdowns)
 
     assert (reply.state, reply.attempts, reply.external_id) == (Reply.State.FAILED, 5, "")
     assert reply.error == OUTAGE_FAILURE.format(network="X")
     assert retry_countdowns == [30, 60, 120, 240]
-    assert len(network.calls) == 5
-    assert published == reply_events(reply, "failed")
+    assert posts_made(network) == 5
+    assert len(network.calls) == 9  # each try after the first looked for the one before it
+    assert reply.outcome_unknown  # a Retry looks for the last try's post before sending
+    # Each wait is shown in open panes (the reason changes), then the failure.
+    assert published == 4 * reply_events(reply, "waiting") + reply_events(reply, "failed")
     assert audit_verbs(reply.mention) == ["reply.queued", "reply.failed"]
 
 
@@ -433,17 +423,23 @@ def test_a_rate_limited_reply_stays_queued_and_asks_to_be_sent_after_the_reset(
     )
     reply = queued_reply(x_mention(x_channel(), team), agent, "Sorry about that!")
 
-    with django_capture_on_commit_callbacks(execute=True), pytest.raises(ReplyDeferred) as deferred:
+    with django_capture_on_commit_callbacks(execute=True):
         reply_deliver(reply_id=reply.pk, connector=XConnector(clock=lambda: float(X_NOW)))
 
-    assert deferred.value.countdown == 137.0
     reply.refresh_from_db()
-    assert (reply.state, reply.attempts, reply.sent_at) == (Reply.State.QUEUED, 1, None)
+    assert round((reply.next_attempt_at - timezone.now()).total_seconds()) == 137
+    assert (reply.state, reply.attempts, reply.sent_at, reply.outcome_unknown) == (
+        Reply.State.QUEUED,
+        1,
+        None,
+        False,  # a 429 is a refusal: nothing was posted
+    )
+    assert (reply.attempt_started_at, reply.handed_off_at) == (None, None)
     assert (
         reply.error
         == "Not sent yet: X's rate limit for @northwind is used up; it will be sent in about 2 min."
     )
-    assert published == []
+    assert published == reply_events(reply, "waiting")  # not an event of the audit trail: it changes nothing
     assert audit_verbs(reply.mention) == ["reply.queued"]
 
 
@@ -470,7 +466,7 @@ def test_the_task_waits_out_a_rate_limit_for_as_long_as_x_says_then_sends(
     x_replay_reply(network, shared_fixtures)
     reply = queued_reply(x_mention(x_channel(), team), agent, "Test Tweet")
 
-    reply = run_task(reply, django_capture_on_commit_callbacks)
+    reply = run_task(reply, django_capture_on_commit_callbacks, retry_countdowns)
 
     assert (reply.state, reply.attempts) == (Reply.State.SENT, 2)
     # The connector counts from its own clock, read a moment after ``reset`` was set.
@@ -495,7 +491,7 @@ def test_a_revoked_x_token_fails_the_reply_and_marks_the_channel_for_reauthorisa
     mention = x_mention(channel, team)
     reply = queued_reply(mention, agent, "Sorry about that!")
 
-    reply = run_task(reply, django_capture_on_commit_callbacks)
+    reply = run_task(reply, django_capture_on_commit_callbacks, retry_countdowns)
 
     assert (reply.state, reply.attempts) == (Reply.State.FAILED, 1)
     assert reply.error == REAUTH_FAILURE.format(handle="@northwind")
@@ -535,7 +531,7 @@ def test_a_reply_x_refuses_fails_with_x_s_reason_and_is_not_retried(
     channel = x_channel()
     reply = queued_reply(x_mention(channel, team), agent, "Sorry about that!")
 
-    reply = run_task(reply, django_capture_on_commit_callbacks)
+    reply = run_task(reply, django_capture_on_commit_callbacks, retry_countdowns)
 
     assert reply.state == Reply.State.FAILED
     assert reply.error == (
@@ -607,7 +603,7 @@ def test_delivering_a_reply_twice_sends_it_once(
 
 
 @pytest.mark.usefixtures("six_segments", "scheduled")
-def test_two_deliveries_at_once_send_once_the_second_waiting_for_the_first(
+def test_two_deliveries_at_once_send_once_the_second_leaving_the_reply_to_the_first_in_flight(
     network: responses.RequestsMock, shared_fixtures: Path
 ) -> None:
     team = segment("customer-relations").team
@@ -638,7 +634,8 @@ def test_two_deliveries_at_once_send_once_the_second_waiting_for_the_first(
     first.join(10)
     second.join(10)
 
-    assert states == [Reply.State.SENT, Reply.State.SENT]
+    # The second found the first's attempt claimed (its due time moved past the attempt) and left it.
+    assert states == [Reply.State.QUEUED, Reply.State.SENT]
     assert len(network.calls) == 1
     reply.refresh_from_db()
     assert (reply.state, reply.attempts, reply.external_id) == (Reply.State.SENT, 1, X_SENT_ID)
@@ -729,10 +726,11 @@ def test_a_mastodon_outage_is_retried_with_the_same_idempotency_key(
     original, answer = mastodon_recordings(shared_fixtures)
     serve_original(network, original)
     network.add(responses.POST, STATUSES_URL, status=503, json={"error": "Service Unavailable"})
+    mastodon_own_statuses(network)
     serve(network, answer)
     reply = queued_reply(mastodon_mention(mastodon_channel(), team), agent, "same!")
 
-    reply = run_task(reply, django_capture_on_commit_callbacks)
+    reply = run_task(reply, django_capture_on_commit_callbacks, retry_countdowns)
 
     assert (reply.state, reply.attempts, reply.external_id) == (
         Reply.State.SENT,
@@ -764,11 +762,10 @@ def test_a_mastodon_rate_limit_keeps_the_reply_queued_until_the_reset(
     )
     reply = queued_reply(mastodon_mention(mastodon_channel(), team), agent, "same!")
 
-    with pytest.raises(ReplyDeferred) as deferred:
-        reply_deliver(reply_id=reply.pk, connector=MastodonConnector(clock=lambda: MASTODON_NOW))
+    reply_deliver(reply_id=reply.pk, connector=MastodonConnector(clock=lambda: MASTODON_NOW))
 
-    assert deferred.value.countdown == 180.0
     reply.refresh_from_db()
+    assert round((reply.next_attempt_at - timezone.now()).total_seconds()) == 180
     assert (reply.state, reply.attempts) == (Reply.State.QUEUED, 1)
     assert (
         reply.error
@@ -794,7 +791,7 @@ def test_a_revoked_mastodon_token_fails_the_reply_and_marks_the_channel_for_reau
     channel = mastodon_channel()
     reply = queued_reply(mastodon_mention(channel, team), agent, "same!")
 
-    reply = run_task(reply, django_capture_on_commit_callbacks)
+    reply = run_task(reply, django_capture_on_commit_callbacks, retry_countdowns)
 
     assert reply.state == Reply.State.FAILED
     assert reply.error == REAUTH_FAILURE.format(handle="@admin")
@@ -918,7 +915,9 @@ def test_a_failed_reply_retried_by_an_agent_is_queued_again_and_sent(
     assert len(network.calls) == 2
     assert [kind for kind, _ in published] == ["reply.failed", "reply.sent"]
 
-    with pytest.raises(TriageError, match=re.escape("Only a failed reply can be retried; this one is sent.")):
+    with pytest.raises(
+        TriageError, match=re.escape("Only a failed or waiting reply can be retried; this one is sent.")
+    ):
         reply_retry(actor=agent, reply=sent)
 
 

@@ -1157,7 +1157,9 @@ def test_a_failed_reply_is_retried(ada, mention, care_channel, live, django_capt
 def test_only_a_failed_reply_is_retried(ada, mention, care_channel):
     sent = Reply.objects.create(mention=mention, channel=care_channel, author=ada, text="Hi", state="sent")
 
-    with pytest.raises(TriageError, match=re.escape("Only a failed reply can be retried; this one is sent.")):
+    with pytest.raises(
+        TriageError, match=re.escape("Only a failed or waiting reply can be retried; this one is sent.")
+    ):
         reply_retry(actor=ada, reply=sent)
 
     assert queued_tasks() == []

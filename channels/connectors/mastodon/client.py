@@ -39,6 +39,7 @@ HASHTAG_ENDPOINT = "GET /api/v1/timelines/tag/:hashtag"
 STATUS_ENDPOINT = "GET /api/v1/statuses/:id"
 ACCOUNT_ENDPOINT = "GET /api/v1/accounts/:id"
 POST_STATUS_ENDPOINT = "POST /api/v1/statuses"
+ACCOUNT_STATUSES_ENDPOINT = "GET /api/v1/accounts/:id/statuses"
 REQUEST_TIMEOUT = 20.0  # seconds; Mastodon.py waits 300 by default, longer than a pull should ever hang
 DEFAULT_RETRY_AFTER = 300.0  # a 429 without a usable reset: Mastodon's budgets refill every five minutes
 MIN_RETRY_AFTER = 1.0  # a reset already past (or clocks apart) must not turn into an immediate retry loop

@@ -63,6 +63,7 @@ from channels.connectors.base import (
 )
 from channels.connectors.mastodon.client import (
     ACCOUNT_ENDPOINT,
+    ACCOUNT_STATUSES_ENDPOINT,
     HASHTAG_ENDPOINT,
     NOTIFICATIONS_ENDPOINT,
     POST_STATUS_ENDPOINT,
@@ -78,9 +79,12 @@ from channels.connectors.mastodon.parsing import (
     _local_id,
     _participants,
     _sent_reply,
+    _timestamp,
+    html_to_text,
 )
 from channels.connectors.mastodon.rules import LISTENING_QUERIES, REPLY_RULES, addresses
 from channels.connectors.registry import register
+from channels.connectors.text import published_as
 
 NOTIFICATIONS_PAGE_SIZE = 40  # Mastodon's default notifications page; every server speaking the API takes it
 HASHTAG_PAGE_SIZE = 40  # the most a Mastodon status timeline returns in one page
@@ -88,6 +92,9 @@ HASHTAG_PAGE_SIZE = 40  # the most a Mastodon status timeline returns in one pag
 # with: an edit of a post that mentions us replaces the stored text. The history walk asks for mentions
 # only: the statuses it returns are already in their latest version.
 NOTIFICATION_TYPES = ("mention", "update")
+# How many of the account's newest statuses are read to find a reply whose outcome was lost: one page, the
+# most the endpoint returns. A lost reply is minutes old; an account posting 40 times since is not ours.
+OWN_STATUSES_PAGE_SIZE = 40
 _HASHTAG_QUERY = re.compile(r"#(\w+)")
 
 
@@ -114,6 +121,7 @@ class MastodonConnector:
         listening=True,  # #hashtag queries: their timelines on the account's instance
         listening_queries=LISTENING_QUERIES,
         connect_urls="channels.connectors.mastodon.urls",
+        finds_sent=True,  # the account's own statuses, direct ones included
     )
 
     def __init__(self, *, clock: Callable[[], datetime] | None = None) -> None:
@@ -286,6 +294,63 @@ class MastodonConnector:
             ),
         )
         return _sent_reply(sent.body, client.id_prefix)
+
+    def find_reply(
+        self, channel: ChannelRef, *, in_reply_to: str, conversation: str, text: str, since: datetime
+    ) -> SentReply | None:
+        """The account's status answering ``in_reply_to`` that says ``text``, among its newest statuses.
+
+        Mastodon keeps a reply's idempotency key for an hour; this is what tells, after that hour or after
+        an answer lost on the way back, whether a retry would post the reply twice. ``conversation`` is not
+        needed: the account's statuses name what they answer.
+        """
+        client = self._client(channel)
+        parent = _local_id(in_reply_to, client.id_prefix)
+        return self._find_own(
+            channel, client, text, since, lambda status: str(status.get("in_reply_to_id") or "") == parent
+        )
+
+    def find_direct_message(
+        self, channel: ChannelRef, *, recipient_id: str, text: str, since: datetime
+    ) -> SentReply | None:
+        """The account's direct status mentioning ``recipient_id`` that says ``text``."""
+        client = self._client(channel)
+        recipient = _local_id(recipient_id, client.id_prefix)
+
+        def to_recipient(status: Mapping[str, Any]) -> bool:
+            mentioned = {str(m.get("id")) for m in status.get("mentions") or () if isinstance(m, Mapping)}
+            return status.get("visibility") == "direct" and recipient in mentioned
+
+        return self._find_own(channel, client, text, since, to_recipient)
+
+    def _find_own(
+        self,
+        channel: ChannelRef,
+        client: _Client,
+        text: str,
+        since: datetime,
+        matches: Callable[[Mapping[str, Any]], bool],
+    ) -> SentReply | None:
+        account_id = channel.external_account_id.removeprefix(client.id_prefix)
+        statuses = client.call(
+            ACCOUNT_STATUSES_ENDPOINT,
+            lambda api: api.account_statuses(account_id, exclude_reblogs=True, limit=OWN_STATUSES_PAGE_SIZE),
+        ).items
+        for status in statuses:
+            if not isinstance(status, Mapping) or not matches(status):
+                continue
+            try:
+                published_at = _timestamp(str(status.get("created_at") or ""))
+            except ValueError:
+                continue
+            content = status.get("content")
+            if (
+                published_at >= since
+                and isinstance(content, str)
+                and published_as(text, html_to_text(content))
+            ):
+                return _sent_reply(status, client.id_prefix)
+        return None
 
     def _client(self, channel: ChannelRef) -> _Client:
         instance_url, access_token = _credentials(channel)

@@ -49,6 +49,7 @@ SEARCH_ENDPOINT = "GET /2/tweets/search/recent"
 DM_EVENTS_ENDPOINT = "GET /2/dm_events"
 CREATE_TWEET_ENDPOINT = "POST /2/tweets"
 CREATE_DM_ENDPOINT = "POST /2/dm_conversations/with/:participant_id/messages"
+CONVERSATION_DM_EVENTS_ENDPOINT = "GET /2/dm_conversations/with/:participant_id/dm_events"
 USERS_ME_ENDPOINT = "GET /2/users/me"
 TOKEN_ENDPOINT = "POST /2/oauth2/token"  # noqa: S105 (an endpoint's name, not a secret)
 

@@ -64,8 +64,10 @@ from channels.connectors.base import (
     UsageCapped,
 )
 from channels.connectors.registry import register
+from channels.connectors.text import published_as
 from channels.connectors.x.client import (
     APP_TOKEN_KEY,
+    CONVERSATION_DM_EVENTS_ENDPOINT,
     CREATE_DM_ENDPOINT,
     CREATE_TWEET_ENDPOINT,
     DM_EVENTS_ENDPOINT,
@@ -104,12 +106,17 @@ from channels.connectors.x.parsing import (
     _status_url,
     _StreamResult,
     _tweet_results,
+    _tweet_text,
+    _unescape,
 )
 from channels.connectors.x.rules import REPLY_RULES
 
 logger = logging.getLogger(__name__)
 
 
+# Fields asked for when looking for a reply whose outcome was lost: what tells which post it answers and when.
+FIND_TWEET_FIELDS = ("created_at", "conversation_id", "referenced_tweets")
+FIND_DM_EVENT_FIELDS = ("id", "text", "event_type", "created_at", "sender_id", "dm_conversation_id")
 HISTORY_KEY = "history"  # fetch_history's cursor entry, apart from the live streams' entries
 
 
@@ -165,6 +172,7 @@ class XConnector:
         hide_reply=False,  # PUT /2/tweets/:id/hidden is not called yet
         listening=True,  # recent search, one query ORing the channel's listening queries
         search_app_token=True,
+        finds_sent=True,  # a recent search of the conversation; the DM conversation's events
         connect_urls="channels.connectors.x.urls",
     )
 
@@ -389,6 +397,79 @@ class XConnector:
         event_id = _sent_field(body, "dm_event_id", CREATE_DM_ENDPOINT)
         conversation_id = str(body["data"].get("dm_conversation_id") or "")
         return SentReply(external_id=event_id, url=_messages_url(conversation_id), raw=body)
+
+    def find_reply(
+        self, channel: ChannelRef, *, in_reply_to: str, conversation: str, text: str, since: datetime
+    ) -> SentReply | None:
+        """The account's post in ``conversation`` answering ``in_reply_to`` and saying ``text``, published
+        after ``since``: a recent search of the conversation's posts by the account.
+
+        X has no idempotency key, so this is the only way to tell whether a create whose answer was lost
+        (a timeout, a worker that stopped mid-call) published the reply. A post that answers nothing starts
+        its own conversation, so its id stands in for a conversation the mention did not record.
+        """
+        credentials = self._credentials(channel)
+        client = self.api_client(_access_token(credentials))
+        query = f"conversation_id:{conversation or in_reply_to} from:{channel.external_account_id}"
+        # A reply retried after a week is looked for in the week recent search covers.
+        earliest = datetime.fromtimestamp(self.clock() - SEARCH_WINDOW_SECONDS, UTC)
+        response = _call(
+            lambda: client.search_recent_tweets(
+                query,
+                start_time=_rfc3339(max(since, earliest)),
+                max_results=PAGE_SIZE,
+                tweet_fields=list(FIND_TWEET_FIELDS),
+                user_auth=False,
+            ),
+            endpoint=SEARCH_ENDPOINT,
+            token_key=_user_token_key(channel),
+            now=self.clock,
+        )
+        for tweet in _json_body(response, SEARCH_ENDPOINT).get("data") or ():
+            if not isinstance(tweet, Mapping) or not isinstance(tweet.get("id"), str):
+                continue
+            answers = any(
+                isinstance(ref, Mapping) and ref.get("type") == "replied_to" and ref.get("id") == in_reply_to
+                for ref in tweet.get("referenced_tweets") or ()
+            )
+            if answers and _says(tweet, text):
+                return SentReply(
+                    external_id=tweet["id"], url=_status_url(channel.handle, tweet["id"]), raw=tweet
+                )
+        return None
+
+    def find_direct_message(
+        self, channel: ChannelRef, *, recipient_id: str, text: str, since: datetime
+    ) -> SentReply | None:
+        """The account's direct message to ``recipient_id`` saying ``text``, among the newest events of
+        their one-to-one conversation, sent after ``since``."""
+        credentials = self._credentials(channel)
+        client = self.api_client(_access_token(credentials))
+        response = _call(
+            lambda: client.get_direct_message_events(
+                participant_id=recipient_id,
+                dm_event_fields=list(FIND_DM_EVENT_FIELDS),
+                event_types=DM_MESSAGE_EVENT,
+                max_results=PAGE_SIZE,
+                user_auth=False,
+            ),
+            endpoint=CONVERSATION_DM_EVENTS_ENDPOINT,
+            token_key=_user_token_key(channel),
+            now=self.clock,
+        )
+        for event in _json_body(response, CONVERSATION_DM_EVENTS_ENDPOINT).get("data") or ():
+            if not isinstance(event, Mapping) or not isinstance(event.get("id"), str):
+                continue
+            sent_at = _iso_time(event.get("created_at"))
+            if (
+                str(event.get("sender_id") or "") == channel.external_account_id
+                and sent_at is not None
+                and sent_at >= since
+                and _says(event, text)
+            ):
+                conversation_id = str(event.get("dm_conversation_id") or "")
+                return SentReply(external_id=event["id"], url=_messages_url(conversation_id), raw=event)
+        return None
 
     # --- Credentials --------------------------------------------------------------------------------
 
@@ -742,3 +823,25 @@ def _token_key(stream: _Stream, channel: ChannelRef, credentials: Mapping[str, A
     if stream.is_search and _bearer_token(credentials):
         return APP_TOKEN_KEY
     return _user_token_key(channel)
+
+
+def _says(item: Mapping[str, Any], text: str) -> bool:
+    try:
+        published = _unescape(_tweet_text(item))
+    except ValueError:
+        return False
+    return published_as(text, published)
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # X refuses fractions of a second
+
+
+def _iso_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

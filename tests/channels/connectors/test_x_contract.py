@@ -480,3 +480,61 @@ def test_every_parameter_and_field_sent_is_declared_in_x_s_spec(
         for name, values in listed.items()
     }
     assert undeclared == {name: [] for name in listed}
+
+
+# --- Looking for a reply whose outcome was lost -----------------------------------------------------------
+
+
+def params_sent_looking(api: responses.RequestsMock) -> dict[str, dict[str, str]]:
+    """What the connector sends when it looks for a reply and for a direct message it may have sent."""
+    api.get("https://api.twitter.com/2/tweets/search/recent", json={"meta": {"result_count": 0}})
+    api.get(
+        f"https://api.twitter.com/2/dm_conversations/with/{DM_PARTNER_ID}/dm_events",
+        json={"meta": {"result_count": 0}},
+    )
+    connector = XConnector(clock=clock)
+    ref = channel(TWEEPYDEV_ID)
+    since = datetime.fromtimestamp(NOW - 600, UTC)
+    assert connector.find_reply(ref, in_reply_to="1", conversation="1", text="hi", since=since) is None
+    assert connector.find_direct_message(ref, recipient_id=DM_PARTNER_ID, text="hi", since=since) is None
+    return {urlsplit(call.request.url).path: sent_params(call) for call in api.calls}
+
+
+@pytest.mark.parametrize(
+    ("spec_path", "sent_path"),
+    [
+        ("/2/tweets/search/recent", "/2/tweets/search/recent"),
+        (
+            "/2/dm_conversations/with/{participant_id}/dm_events",
+            f"/2/dm_conversations/with/{DM_PARTNER_ID}/dm_events",
+        ),
+    ],
+)
+def test_every_parameter_and_field_a_lookup_sends_is_declared_in_x_s_spec(
+    x_api: responses.RequestsMock, shared_fixtures: Path, spec_path: str, sent_path: str
+) -> None:
+    spec = json.loads((shared_fixtures / SPEC).read_text())
+    declared = spec_parameters(spec, spec_path)
+
+    sent = params_sent_looking(x_api)[sent_path]
+
+    assert set(sent) - set(declared) == set()
+    listed = {
+        name: value.split(",") for name, value in sent.items() if re.search(r"fields|expansions|types", name)
+    }
+    undeclared = {
+        name: sorted(set(values) - set(declared[name]["schema"]["items"]["enum"]))
+        for name, values in listed.items()
+    }
+    assert undeclared == {name: [] for name in listed}
+
+
+def test_a_reply_is_looked_for_in_its_conversation_from_the_account_since_the_time_asked(
+    x_api: responses.RequestsMock,
+) -> None:
+    sent = params_sent_looking(x_api)["/2/tweets/search/recent"]
+
+    assert (sent["query"], sent["start_time"]) == (
+        f"conversation_id:1 from:{TWEEPYDEV_ID}",
+        "2022-10-07T22:40:00Z",  # NOW less ten minutes, to the second as X takes it
+    )
