@@ -9,6 +9,9 @@ bounded by hours x the dimensions that occur, never by the number of mentions.
 
 Dimensions are plain numbers, not foreign keys: 0 means none (no team yet, no channel), so every cell has one
 key and the rollups outlive a deleted team. A mention counts in its current team, intent and priority.
+Sizes at a million mentions over 90 days: about 70 (team, account) pairs an hour in ``HourRollup``, and per
+day those pairs whole and split by intent, kind and priority in ``DayRollup``: pages over long ranges read
+the day table.
 """
 
 from __future__ import annotations
@@ -44,7 +47,10 @@ def histogram_columns(name: str) -> list[str]:
     return [f"{name}_{i}" for i in range(BUCKETS)]
 
 
-HOUR_KEYS = ("hour", "team_id", "segment_id", "channel_id", "network", "intent", "kind", "priority")
+HOUR_KEYS = ("hour", "team_id", "segment_id", "channel_id", "network")
+# The daily rollup holds the plain daily cells (dim "") and the same cells split by one more dimension.
+DAY_KEYS = ("day", "team_id", "segment_id", "channel_id", "network", "dim", "value")
+SPLITS = ("intent", "kind", "priority")
 HOUR_COUNTS = (
     "received",
     "handled",  # closed in this hour (the other counts are by the hour the mention arrived)
@@ -90,20 +96,25 @@ def _measure(name: str) -> models.Field:
     return models.BigIntegerField(default=0) if name in _SUMS else models.IntegerField(default=0)
 
 
-class HourRollup(models.Model):
-    """Mentions per hour x team x segment x receiving account x network x intent x kind x priority."""
+class Measures(models.Model):
+    """The counts, sums and latency histograms of a cell of mentions (see ``HOUR_MEASURES``)."""
+
+    for _name in HOUR_MEASURES:
+        locals()[_name] = _measure(_name)
+    del _name
+
+    class Meta:
+        abstract = True
+
+
+class HourRollup(Measures):
+    """Mentions per hour x team x receiving account (its segment and network come with it)."""
 
     hour = models.DateTimeField()
     team_id = models.IntegerField()
     segment_id = models.IntegerField()
     channel_id = models.IntegerField()
     network = models.CharField(max_length=20)
-    intent = models.CharField(max_length=30)
-    kind = models.CharField(max_length=10)
-    priority = models.SmallIntegerField()
-    for _name in HOUR_MEASURES:
-        locals()[_name] = _measure(_name)
-    del _name
 
     class Meta:
         db_table = "reports_hour"
@@ -112,6 +123,27 @@ class HourRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h team {self.team_id} channel {self.channel_id}"
+
+
+class DayRollup(Measures):
+    """Mentions per day x team x receiving account, whole (``dim`` "") and split by intent, kind or priority
+    (``dim`` names the split, ``value`` the intent, kind or priority)."""
+
+    day = models.DateField()
+    team_id = models.IntegerField()
+    segment_id = models.IntegerField()
+    channel_id = models.IntegerField()
+    network = models.CharField(max_length=20)
+    dim = models.CharField(max_length=10)
+    value = models.CharField(max_length=30)
+
+    class Meta:
+        db_table = "reports_day"
+        constraints = [models.UniqueConstraint(fields=list(DAY_KEYS), name="reports_day_cell_unique")]
+        indexes = [models.Index(fields=["dim", "day"], name="reports_day_dim_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} team {self.team_id} channel {self.channel_id} {self.dim} {self.value}"
 
 
 class AgentDayRollup(models.Model):

@@ -11,6 +11,7 @@ a position slightly behind what it read, and nothing is missed or counted twice.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from bisect import bisect_right
@@ -30,14 +31,17 @@ from inbox.sla import SlaPolicyError, business_seconds_between, policies_enabled
 from reports.models import (
     AGENT_KEYS,
     AGENT_MEASURES,
+    DAY_KEYS,
     HOUR_KEYS,
     HOUR_MEASURES,
     INTENT,
     LATENCY_BOUNDS,
     RULE,
+    SPLITS,
     TALLY_KEYS,
     TALLY_MEASURES,
     AgentDayRollup,
+    DayRollup,
     HourRollup,
     MentionState,
     ReplyState,
@@ -78,12 +82,24 @@ def _business_seconds(policy: SlaPolicy | None, start: datetime, end: datetime) 
         return _seconds(start, end)
 
 
-def states_compute(mention_ids: Sequence[int]) -> tuple[list[dict], list[dict]]:
+def states_compute(
+    mention_ids: Sequence[int] = (),
+    *,
+    id_range: tuple[int, int] | None = None,
+    counted: dict[tuple[int, str], int] | None = None,
+) -> tuple[list[dict], list[dict]]:
     """The report states (``MentionState`` and ``ReplyState`` fields) of the mentions that exist among
-    ``mention_ids``, from their rows as committed now. A few queries whatever the number of mentions."""
-    ids = list(mention_ids)
+    ``mention_ids`` (or with ids in ``id_range``, both ends included), from their rows as committed now. A
+    few queries whatever the number of mentions. ``counted``: the events counted per mention, when the
+    caller has read them already (``events_counted``)."""
+    if id_range is not None:
+        of_mentions = {"mention_id__gte": id_range[0], "mention_id__lte": id_range[1]}
+        mention_filter = {"pk__gte": id_range[0], "pk__lte": id_range[1]}
+    else:
+        of_mentions = {"mention_id__in": list(mention_ids)}
+        mention_filter = {"pk__in": of_mentions["mention_id__in"]}
     mentions = list(
-        Mention.objects.filter(pk__in=ids).values_list(
+        Mention.objects.filter(**mention_filter).values_list(
             "id",
             "received_at",
             "closed_at",
@@ -104,7 +120,7 @@ def states_compute(mention_ids: Sequence[int]) -> tuple[list[dict], list[dict]]:
         return [], []
     arrival: dict[int, tuple[int, int, int | None, str]] = {}
     for mention_id, channel_id, segment_id, override, segment_team, slug in (
-        MentionChannel.objects.filter(mention_id__in=ids)
+        MentionChannel.objects.filter(**of_mentions)
         .order_by("mention_id", "id")
         .values_list(
             "mention_id",
@@ -118,29 +134,24 @@ def states_compute(mention_ids: Sequence[int]) -> tuple[list[dict], list[dict]]:
         arrival.setdefault(mention_id, (channel_id, segment_id, override or segment_team, slug))
     replies: dict[int, list[tuple[int, int | None, datetime]]] = defaultdict(list)
     for reply_id, mention_id, author_id, created_at in (
-        Reply.objects.filter(mention_id__in=ids)
+        Reply.objects.filter(**of_mentions)
         .exclude(state=Reply.State.REJECTED)
         .order_by("mention_id", "created_at", "id")
         .values_list("id", "mention_id", "author_id", "created_at")
     ):
         replies[mention_id].append((reply_id, author_id, created_at))
     corrections: dict[int, list[tuple]] = defaultdict(list)
-    for row in Correction.objects.filter(mention_id__in=ids, kind__in=ERRORS).values_list(
+    for row in Correction.objects.filter(**of_mentions, kind__in=ERRORS).values_list(
         "mention_id", "kind", "intent_before", "intent_after", "team_before_id", "team_after_id"
     ):
         corrections[row[0]].append(row[1:])
     escalations: dict[int, list[tuple]] = defaultdict(list)
-    for row in Escalation.objects.filter(mention_id__in=ids).values_list(
+    for row in Escalation.objects.filter(**of_mentions).values_list(
         "mention_id", "state", "created_at", "decided_at", "escalated_to_lead_at"
     ):
         escalations[row[0]].append(row[1:])
-    counted: dict[tuple[int, str], int] = defaultdict(int)
-    for object_id, verb in DomainEvent.objects.filter(
-        object_type=ContentType.objects.get_for_model(Mention),
-        object_id__in=[str(i) for i in ids],
-        verb__in=COUNTED_VERBS,
-    ).values_list("object_id", "verb"):
-        counted[(int(object_id), verb)] += 1
+    if counted is None:
+        counted = events_counted([m[0] for m in mentions])
     policies = policies_enabled()
 
     states, reply_states = [], []
@@ -204,8 +215,8 @@ def states_compute(mention_ids: Sequence[int]) -> tuple[list[dict], list[dict]]:
                 "routed": routed_at is not None,
                 "moved": moved,
                 "corrections": len(its_corrections),
-                "reopened": counted[(mention_id, "mention.reopened")],
-                "breaches": counted[(mention_id, "sla.breached")],
+                "reopened": counted.get((mention_id, "mention.reopened"), 0),
+                "breaches": counted.get((mention_id, "sla.breached"), 0),
                 "sla": sla,
                 "escalations": len(its_escalations),
                 "esc_accepted": len(accepted),
@@ -227,6 +238,20 @@ def states_compute(mention_ids: Sequence[int]) -> tuple[list[dict], list[dict]]:
             for reply_id, author_id, created_at in its_replies
         )
     return states, reply_states
+
+
+def events_counted(mention_ids: Sequence[int] | None = None) -> dict[tuple[int, str], int]:
+    """(mention id, verb) -> how many ``COUNTED_VERBS`` events the mention has: of these mentions, or of
+    all (``None``: the rebuild reads them in one pass)."""
+    events = DomainEvent.objects.filter(
+        object_type=ContentType.objects.get_for_model(Mention), verb__in=COUNTED_VERBS
+    )
+    if mention_ids is not None:
+        events = events.filter(object_id__in=[str(i) for i in mention_ids])
+    counted: dict[tuple[int, str], int] = defaultdict(int)
+    for object_id, verb in events.values_list("object_id", "verb").iterator(chunk_size=10_000):
+        counted[(int(object_id), verb)] += 1
+    return counted
 
 
 # --- What a state contributes to the rollups (the rebuild's SQL below says the same in SQL) -----------------
@@ -255,11 +280,19 @@ def contributions(
     into: dict[str, Cells] | None = None,
 ) -> dict[str, Cells]:
     """What the states add to each rollup (``sign`` -1: take away), as cells: table -> key -> measures."""
-    out = into if into is not None else {"hour": {}, "agent": {}, "tally": {}}
-    hour, agent, tally = out["hour"], out["agent"], out["tally"]
+    out = into if into is not None else {"hour": {}, "day": {}, "agent": {}, "tally": {}}
+    hour, days, agent, tally = out["hour"], out["day"], out["agent"], out["tally"]
+
+    def add(at: datetime, dims: tuple, splits: tuple, values: dict[str, int]) -> None:
+        _add(hour, (at, *dims), values, sign)
+        day = _day(at)
+        _add(days, (day, *dims, "", ""), values, sign)
+        for split in splits:
+            _add(days, (day, *dims, *split), values, sign)
+
     for s in states:
-        dims = (s["team_id"], s["segment_id"], s["channel_id"], s["network"], s["intent"], s["kind"])
-        dims += (s["priority"],)
+        dims = (s["team_id"], s["segment_id"], s["channel_id"], s["network"])
+        splits = (("intent", s["intent"]), ("kind", s["kind"]), ("priority", str(s["priority"])))
         frt, frt_b = s["frt_seconds"], s["frt_business_seconds"]
         arrived = {
             "received": 1,
@@ -293,7 +326,7 @@ def contributions(
                     f"frt_b_{bucket(frt_b)}": 1,
                 }
             )
-        _add(hour, (s["received_hour"], *dims), arrived, sign)
+        add(s["received_hour"], dims, splits, arrived)
         if s["closed_hour"] is not None:
             res, res_b = s["res_seconds"], s["res_business_seconds"]
             closed = {
@@ -303,7 +336,7 @@ def contributions(
                 f"res_w_{bucket(res)}": 1,
                 f"res_b_{bucket(res_b)}": 1,
             }
-            _add(hour, (s["closed_hour"], *dims), closed, sign)
+            add(s["closed_hour"], dims, splits, closed)
             if s["closer_id"]:
                 _add(agent, (_day(s["closed_hour"]), s["closer_id"], s["team_id"]), {"handled": 1}, sign)
         if frt is not None and s["first_reply_author_id"]:
@@ -328,6 +361,7 @@ def contributions(
 
 TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "hour": (HourRollup._meta.db_table, HOUR_KEYS, HOUR_MEASURES),
+    "day": (DayRollup._meta.db_table, DAY_KEYS, HOUR_MEASURES),
     "agent": (AgentDayRollup._meta.db_table, AGENT_KEYS, AGENT_MEASURES),
     "tally": (TallyRollup._meta.db_table, TALLY_KEYS, TALLY_MEASURES),
 }
@@ -414,7 +448,8 @@ def _histogram(name: str, seconds: str) -> dict[str, str]:
     }
 
 
-_DIMS = "team_id, segment_id, channel_id, network, intent, kind, priority"
+_DIMS = "team_id, segment_id, channel_id, network"
+_FINE = "reports_rebuild_day"  # a temporary table: states summed per day and every dimension
 _ARRIVED = {
     "received": "1",
     "replied": "CASE WHEN replies > 0 THEN 1 ELSE 0 END",
@@ -487,6 +522,27 @@ def rollups_sql() -> list[str]:
             + " WHERE closed_hour IS NOT NULL",
         ],
     )
+    splits = ", ".join(SPLITS)
+    fine_keys = f"day, {_DIMS}, {splits}"
+    fine_select = f"{_DIMS}, intent, kind, priority::text AS priority"
+    sums = ", ".join(f"sum({m}) AS {m}" for m in HOUR_MEASURES)
+    fine = (
+        f"CREATE TEMPORARY TABLE {_FINE} ON COMMIT DROP AS SELECT {fine_keys}, {sums} FROM ("  # noqa: S608
+        + _select(f"{_when('received_hour')} AS day, {fine_select}", HOUR_MEASURES, _ARRIVED, states)
+        + " UNION ALL "
+        + _select(f"{_when('closed_hour')} AS day, {fine_select}", HOUR_MEASURES, _CLOSED, states)
+        + f" WHERE closed_hour IS NOT NULL) AS part GROUP BY {fine_keys}"
+    )
+    day_columns = f"{', '.join(DAY_KEYS)}, {', '.join(HOUR_MEASURES)}"
+    plain_sums = ", ".join(f"sum({m})" for m in HOUR_MEASURES)
+    days = [
+        f"INSERT INTO {DayRollup._meta.db_table} ({day_columns}) "  # noqa: S608
+        f"SELECT day, {_DIMS}, '', '', {plain_sums} FROM {_FINE} GROUP BY day, {_DIMS}"
+    ] + [
+        f"INSERT INTO {DayRollup._meta.db_table} ({day_columns}) "  # noqa: S608
+        f"SELECT day, {_DIMS}, '{split}', {split}, {plain_sums} FROM {_FINE} GROUP BY day, {_DIMS}, {split}"
+        for split in SPLITS
+    ]
     agent = _rollup_sql(
         AgentDayRollup._meta.db_table,
         AGENT_KEYS,
@@ -524,13 +580,14 @@ def rollups_sql() -> list[str]:
         f"FROM {states}, jsonb_array_elements_text(corrected_intents) AS i"
         f") AS part GROUP BY day, team_id, what, name"
     )
-    return [hour, agent, tally]
+    return [hour, fine, *days, agent, tally]
 
 
 @dataclass(frozen=True)
 class Rebuilt:
     mentions: int
     hour_rows: int
+    day_rows: int
     agent_rows: int
     tally_rows: int
     position: Position
@@ -540,25 +597,21 @@ _STATE_COLUMNS = [f.column for f in MentionState._meta.concrete_fields]
 _REPLY_COLUMNS = [f.column for f in ReplyState._meta.concrete_fields]
 
 
-def _copy_value(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, list):
-        value = json.dumps(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    text = str(value)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+_NULL = "\\N"
 
 
 def _copy(cursor: Any, table: str, columns: Sequence[str], rows: Iterable[dict]) -> None:
+    """COPY rows (dicts by column) into ``table``, as CSV (lists as JSON)."""
     buffer = io.StringIO()
-    for row in rows:
-        buffer.write("\t".join(_copy_value(row[c]) for c in columns) + "\n")
+    writer = csv.writer(buffer)
+    writer.writerows(
+        [_NULL if v is None else json.dumps(v) if type(v) is list else v for v in (row[c] for c in columns)]
+        for row in rows
+    )
     buffer.seek(0)
-    cursor.cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
+    cursor.cursor.copy_expert(
+        f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '{_NULL}')", buffer
+    )
 
 
 def rollups_rebuild(*, chunk: int = REBUILD_CHUNK, progress: Callable[[int], None] | None = None) -> Rebuilt:
@@ -576,8 +629,9 @@ def rollups_rebuild(*, chunk: int = REBUILD_CHUNK, progress: Callable[[int], Non
         position_row = ConsumerPosition.objects.select_for_update().get(name=CONSUMER)
         position = events_settled()
         with connection.cursor() as cursor:
-            tables = [MentionState, ReplyState, HourRollup, AgentDayRollup, TallyRollup]
+            tables = [MentionState, ReplyState, HourRollup, DayRollup, AgentDayRollup, TallyRollup]
             cursor.execute("TRUNCATE " + ", ".join(m._meta.db_table for m in tables))
+            counted = events_counted()
             last, mentions = 0, 0
             while True:
                 cursor.execute(
@@ -586,7 +640,7 @@ def rollups_rebuild(*, chunk: int = REBUILD_CHUNK, progress: Callable[[int], Non
                 ids = [row[0] for row in cursor.fetchall()]
                 if not ids:
                     break
-                states, replies = states_compute(ids)
+                states, replies = states_compute(id_range=(ids[0], ids[-1]), counted=counted)
                 _copy(cursor, MentionState._meta.db_table, _STATE_COLUMNS, states)
                 _copy(cursor, ReplyState._meta.db_table, _REPLY_COLUMNS, replies)
                 last, mentions = ids[-1], mentions + len(ids)
@@ -596,7 +650,7 @@ def rollups_rebuild(*, chunk: int = REBUILD_CHUNK, progress: Callable[[int], Non
             for sql in rollups_sql():
                 cursor.execute(sql)
             counts = []
-            for model in (HourRollup, AgentDayRollup, TallyRollup):
+            for model in (HourRollup, DayRollup, AgentDayRollup, TallyRollup):
                 cursor.execute(f"SELECT count(*) FROM {model._meta.db_table}")  # noqa: S608
                 counts.append(cursor.fetchone()[0])
         position_row.xid, position_row.event_id = position.xid, position.event_id

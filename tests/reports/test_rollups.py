@@ -17,7 +17,7 @@ from inbox.actions.replies import reply_create
 from inbox.actions.sla import sla_tick
 from inbox.models import Mention, SlaPolicy
 from inbox.services import mentions_ingest
-from reports.models import AgentDayRollup, HourRollup, MentionState, TallyRollup
+from reports.models import AgentDayRollup, DayRollup, HourRollup, MentionState, TallyRollup
 from reports.rollups import CONSUMER, rollups_consume, rollups_rebuild, states_refresh
 from routing.models import Escalation
 from teams.models import Membership
@@ -41,7 +41,7 @@ TEXTS = (
 def rollups() -> dict[str, list[tuple]]:
     """Every rollup row, without ids, in key order."""
     out = {}
-    for model in (HourRollup, AgentDayRollup, TallyRollup):
+    for model in (HourRollup, DayRollup, AgentDayRollup, TallyRollup):
         fields = [f.attname for f in model._meta.concrete_fields if f.attname != "id"]
         out[model.__name__] = sorted(model.objects.values_list(*fields))
     return out

@@ -27,6 +27,7 @@ class Command(BaseCommand):
             rebuilt = rollups_rebuild(progress=bar.update)
         self.stdout.write(
             f"Rebuilt the rollups of {rebuilt.mentions:,} mentions in {time.perf_counter() - started:.1f}s: "
-            f"{rebuilt.hour_rows:,} hourly rows, {rebuilt.agent_rows:,} per agent and day, "
+            f"{rebuilt.hour_rows:,} hourly rows, {rebuilt.day_rows:,} daily, "
+            f"{rebuilt.agent_rows:,} per agent and day, "
             f"{rebuilt.tally_rows:,} rule and intent tallies."
         )
