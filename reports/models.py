@@ -204,6 +204,11 @@ class MentionState(models.Model):
     frt_business_seconds = models.IntegerField(null=True)
     res_seconds = models.IntegerField(null=True)
     res_business_seconds = models.IntegerField(null=True)
+    # Their latency histogram buckets (``bucket``), kept so that the rebuild's SQL need not find them.
+    frt_w_bucket = models.SmallIntegerField(null=True)
+    frt_b_bucket = models.SmallIntegerField(null=True)
+    res_w_bucket = models.SmallIntegerField(null=True)
+    res_b_bucket = models.SmallIntegerField(null=True)
     closer_id = models.IntegerField()  # who held it when it was closed (0: nobody)
     routed = models.BooleanField()
     moved = models.CharField(max_length=5)  # "", "auto" or "agent"

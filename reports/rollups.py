@@ -31,6 +31,7 @@ from inbox.sla import SlaPolicyError, business_seconds_between, policies_enabled
 from reports.models import (
     AGENT_KEYS,
     AGENT_MEASURES,
+    BUCKETS,
     DAY_KEYS,
     HOUR_KEYS,
     HOUR_MEASURES,
@@ -184,6 +185,8 @@ def states_compute(
             frt_business = _business_seconds(policy, received_at, first[2])
             if policy is not None:
                 sla = int(frt_business <= policy.first_response_minutes * 60)
+        res = _seconds(received_at, closed_at) if closed else None
+        res_business = _business_seconds(policy, received_at, closed_at) if closed else None
         its_corrections = corrections.get(mention_id, [])
         moved = ""
         if team_id is not None and arrival_team is not None and team_id != arrival_team:
@@ -209,8 +212,12 @@ def states_compute(
                 "first_reply_author_id": (first[1] or 0) if first else 0,
                 "frt_seconds": frt,
                 "frt_business_seconds": frt_business,
-                "res_seconds": _seconds(received_at, closed_at) if closed else None,
-                "res_business_seconds": _business_seconds(policy, received_at, closed_at) if closed else None,
+                "res_seconds": res,
+                "res_business_seconds": res_business,
+                "frt_w_bucket": None if frt is None else bucket(frt),
+                "frt_b_bucket": None if frt_business is None else bucket(frt_business),
+                "res_w_bucket": bucket(res) if closed else None,
+                "res_b_bucket": bucket(res_business) if closed else None,
                 "closer_id": (assignee_id or 0) if closed else 0,
                 "routed": routed_at is not None,
                 "moved": moved,
@@ -322,8 +329,8 @@ def contributions(
                     "frt_count": 1,
                     "frt_seconds": frt,
                     "frt_business_seconds": frt_b,
-                    f"frt_w_{bucket(frt)}": 1,
-                    f"frt_b_{bucket(frt_b)}": 1,
+                    f"frt_w_{s['frt_w_bucket']}": 1,
+                    f"frt_b_{s['frt_b_bucket']}": 1,
                 }
             )
         add(s["received_hour"], dims, splits, arrived)
@@ -333,8 +340,8 @@ def contributions(
                 "handled": 1,
                 "res_seconds": res,
                 "res_business_seconds": res_b,
-                f"res_w_{bucket(res)}": 1,
-                f"res_b_{bucket(res_b)}": 1,
+                f"res_w_{s['res_w_bucket']}": 1,
+                f"res_b_{s['res_b_bucket']}": 1,
             }
             add(s["closed_hour"], dims, splits, closed)
             if s["closer_id"]:
@@ -344,8 +351,8 @@ def contributions(
                 "frt_count": 1,
                 "frt_seconds": frt,
                 "frt_business_seconds": frt_b,
-                f"frt_w_{bucket(frt)}": 1,
-                f"frt_b_{bucket(frt_b)}": 1,
+                f"frt_w_{s['frt_w_bucket']}": 1,
+                f"frt_b_{s['frt_b_bucket']}": 1,
             }
             _add(agent, (s["first_reply_day"], s["first_reply_author_id"], s["team_id"]), first, sign)
         day = _day(s["received_hour"])
@@ -437,15 +444,8 @@ def _when(column: str) -> str:
     return f"(({column}) AT TIME ZONE 'UTC')::date"
 
 
-def _bounds() -> str:
-    return "ARRAY[" + ", ".join(str(b) for b in LATENCY_BOUNDS) + "]"
-
-
-def _histogram(name: str, seconds: str) -> dict[str, str]:
-    return {
-        f"{name}_{i}": f"CASE WHEN width_bucket({seconds}, {_bounds()}) = {i} THEN 1 ELSE 0 END"
-        for i in range(len(LATENCY_BOUNDS) + 1)
-    }
+def _histogram(name: str) -> dict[str, str]:
+    return {f"{name}_{i}": f"CASE WHEN {name}_bucket = {i} THEN 1 ELSE 0 END" for i in range(BUCKETS)}
 
 
 _DIMS = "team_id, segment_id, channel_id, network"
@@ -474,22 +474,22 @@ _ARRIVED = {
     "frt_count": "(frt_seconds IS NOT NULL)::int",
     "frt_seconds": "coalesce(frt_seconds, 0)",
     "frt_business_seconds": "coalesce(frt_business_seconds, 0)",
-    **_histogram("frt_w", "frt_seconds"),
-    **_histogram("frt_b", "frt_business_seconds"),
+    **_histogram("frt_w"),
+    **_histogram("frt_b"),
 }
 _CLOSED = {
     "handled": "1",
     "res_seconds": "res_seconds",
     "res_business_seconds": "res_business_seconds",
-    **_histogram("res_w", "res_seconds"),
-    **_histogram("res_b", "res_business_seconds"),
+    **_histogram("res_w"),
+    **_histogram("res_b"),
 }
 _FIRST = {
     "frt_count": "1",
     "frt_seconds": "frt_seconds",
     "frt_business_seconds": "frt_business_seconds",
-    **_histogram("frt_w", "frt_seconds"),
-    **_histogram("frt_b", "frt_business_seconds"),
+    **_histogram("frt_w"),
+    **_histogram("frt_b"),
 }
 
 
