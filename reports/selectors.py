@@ -7,14 +7,17 @@ numbers, tables of rows, ready to draw, to show as a table and to export as CSV.
 
 Counts by arrival: a mention counts in the hour it arrived (its first response, SLA, escalations and
 corrections with it); "handled" and resolution times count in the hour it was closed. A mention counts
-under its current team, intent and priority. Times are in seconds.
+under its current team, intent and priority. Times are in seconds, buckets and days in UTC.
+
+Ranges up to three days are read by the hour (``HourRollup``); longer ones, and any split by intent, kind
+or priority, by the whole day (``DayRollup``: a day partly in the range counts whole).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -25,7 +28,16 @@ from django.db.models import Count
 from channels.models import Channel, Segment
 from inbox.models import Mention
 from reports.latency import percentile
-from reports.models import BUCKETS, RULE, AgentDayRollup, HourRollup, TallyRollup, histogram_columns
+from reports.models import (
+    BUCKETS,
+    RULE,
+    SPLITS,
+    AgentDayRollup,
+    DayRollup,
+    HourRollup,
+    TallyRollup,
+    histogram_columns,
+)
 from routing.models import Rule
 from teams.models import Membership, Team
 from teams.roles import user_is_admin, user_led_team_ids
@@ -221,40 +233,87 @@ def report_team_scope(user: Any) -> frozenset[int] | None:
     return led
 
 
-@dataclass
-class _Where:
-    sql: str
-    params: list[Any] = field(default_factory=list)
-
-
-def _where(user: Any, filters: ReportFilters, *, by_day: bool = False) -> _Where:
-    """The WHERE clause of a rollup read: the range, the user's teams, the filters. ``by_day``: a table by
-    day (people, tallies), where a day partly in the range counts, and which has only the team filter."""
+def _teams(user: Any, filters: ReportFilters) -> list[int] | None:
+    """The teams a read covers: the filter within the user's scope; None for all (admins, no filter)."""
     scope = report_team_scope(user)
-    if by_day:
-        clauses = ["day >= %s", "day < %s"]
-        params: list[Any] = [filters.start.astimezone(UTC).date(), _end_day(filters.end)]
-    else:
-        clauses = ["hour >= %s", "hour < %s"]
-        params = [filters.start, filters.end]
     teams = set(filters.team_ids)
     if scope is not None:
         teams = (teams & scope) if teams else set(scope)
         if not teams:
             teams = {-1}  # filtered to teams the user does not lead: nothing
-    if teams:
+    return sorted(teams) if teams else None
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One read of a rollup: its table, WHERE clause and parameters, the SQL of a row's bucket, and the
+    buckets of the report."""
+
+    table: str
+    where: str
+    params: tuple[Any, ...]
+    bucket: str
+    granularity: str
+    buckets: tuple[datetime, ...]
+
+    def rows(self, select: str, *, group: str = "", order: str = "") -> list[tuple]:
+        sql = f"SELECT {select} FROM {self.table} WHERE {self.where}"  # noqa: S608  (our names)
+        if group:
+            sql += f" GROUP BY {group}"
+        if order:
+            sql += f" ORDER BY {order}"
+        return _rows(sql, self.params)
+
+
+def _read(
+    user: Any,
+    filters: ReportFilters,
+    *,
+    split: str = "",
+    hourly: bool = False,
+    since_ever: bool = False,
+) -> _Read:
+    """The read of ``filters`` for ``user``: by the hour for short ranges (or ``hourly``), else by the day;
+    ``split``: the day table's split by intent, kind or priority. ``since_ever``: from the first row on,
+    up to the end of the range."""
+    granularity = filters.granularity
+    by_hour = hourly or (granularity == HOUR and not split)
+    if granularity == HOUR and not by_hour:
+        granularity = DAY
+    clauses: list[str] = []
+    params: list[Any] = []
+    if by_hour:
+        table = HourRollup._meta.db_table
+        clauses.append("hour < %s")
+        params.append(filters.end)
+        if not since_ever:
+            clauses.append("hour >= %s")
+            params.append(filters.start)
+        bucket = f"date_trunc('{granularity}', hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    else:
+        table = DayRollup._meta.db_table
+        clauses += ["dim = %s", "day < %s"]
+        params += [split, _end_day(filters.end)]
+        if not since_ever:
+            clauses.append("day >= %s")
+            params.append(filters.start.astimezone(UTC).date())
+        day = "day" if granularity == DAY else "date_trunc('week', day)::date"
+        bucket = f"({day})::timestamp AT TIME ZONE 'UTC'"
+    teams = _teams(user, filters)
+    if teams is not None:
         clauses.append("team_id = ANY(%s)")
-        params.append(sorted(teams))
-    if not by_day:
-        for column, values in (
-            ("segment_id", filters.segment_ids),
-            ("channel_id", filters.channel_ids),
-            ("network", filters.networks),
-        ):
-            if values:
-                clauses.append(f"{column} = ANY(%s)")
-                params.append(list(values))
-    return _Where(" AND ".join(clauses), params)
+        params.append(teams)
+    for column, values in (
+        ("segment_id", filters.segment_ids),
+        ("channel_id", filters.channel_ids),
+        ("network", filters.networks),
+    ):
+        if values:
+            clauses.append(f"{column} = ANY(%s)")
+            params.append(list(values))
+    return _Read(
+        table, " AND ".join(clauses), tuple(params), bucket, granularity, _buckets(filters, granularity)
+    )
 
 
 def _rows(sql: str, params: Sequence[Any]) -> list[tuple]:
@@ -263,10 +322,9 @@ def _rows(sql: str, params: Sequence[Any]) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _buckets(filters: ReportFilters) -> tuple[datetime, ...]:
-    step = {HOUR: timedelta(hours=1), DAY: timedelta(days=1), WEEK: timedelta(weeks=1)}[filters.granularity]
-    first = _truncate(filters.start, filters.granularity)
-    out, at = [], first
+def _buckets(filters: ReportFilters, granularity: str) -> tuple[datetime, ...]:
+    step = {HOUR: timedelta(hours=1), DAY: timedelta(days=1), WEEK: timedelta(weeks=1)}[granularity]
+    out, at = [], _truncate(filters.start, granularity)
     while at < filters.end:
         out.append(at)
         at += step
@@ -281,8 +339,11 @@ def _truncate(when: datetime, granularity: str) -> datetime:
     return day - timedelta(days=day.weekday()) if granularity == WEEK else day
 
 
-def _bucket_sql(granularity: str) -> str:
-    return f"date_trunc('{granularity}', hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+def _end_day(end: datetime) -> date:
+    """The first day not in a range ending at ``end`` (a day partly in the range counts)."""
+    end = end.astimezone(UTC)
+    day = end.date()
+    return day if end == datetime.combine(day, datetime.min.time(), tzinfo=UTC) else day + timedelta(days=1)
 
 
 def _series(
@@ -313,13 +374,13 @@ _SUMS = ", ".join(f"coalesce(sum({c}), 0)" for c in (*_TOTAL_COLUMNS, *_HISTOGRA
 
 def _latency(histograms: Sequence[int], wall: str, business: str) -> Latency:
     names = list(_HISTOGRAM_COLUMNS)
-    w = [histograms[names.index(c)] for c in histogram_columns(wall)]
-    b = [histograms[names.index(c)] for c in histogram_columns(business)]
+    w = [int(histograms[names.index(c)]) for c in histogram_columns(wall)]
+    b = [int(histograms[names.index(c)]) for c in histogram_columns(business)]
     return Latency(sum(w), percentile(w, 0.5), percentile(w, 0.9), percentile(b, 0.5), percentile(b, 0.9))
 
 
 def _totals(row: Sequence[int]) -> Totals:
-    values = dict(zip(_TOTAL_COLUMNS, row[: len(_TOTAL_COLUMNS)], strict=True))
+    values = {k: int(v) for k, v in zip(_TOTAL_COLUMNS, row[: len(_TOTAL_COLUMNS)], strict=True)}
     histograms = row[len(_TOTAL_COLUMNS) :]
     return Totals(
         received=values["received"],
@@ -334,8 +395,8 @@ def _totals(row: Sequence[int]) -> Totals:
 
 
 def report_totals(*, user: Any, filters: ReportFilters) -> Totals:
-    where = _where(user, filters)
-    (row,) = _rows(f"SELECT {_SUMS} FROM {HourRollup._meta.db_table} WHERE {where.sql}", where.params)  # noqa: S608
+    """The headline numbers of the range."""
+    (row,) = _read(user, filters).rows(_SUMS)
     return _totals(row)
 
 
@@ -353,16 +414,20 @@ def _labels(by: str, keys: Sequence[Any]) -> dict[Any, str]:
         names = dict(Channel.objects.filter(pk__in=keys).values_list("pk", "handle"))
         return {k: names.get(k, "No account") for k in keys}
     if by == "priority":
-        return {k: dict(Mention.Priority.choices).get(k, str(k)) for k in keys}
+        priorities = {str(value): label for value, label in Mention.Priority.choices}
+        return {k: priorities.get(str(k), str(k)) for k in keys}
     if by == "kind":
         return {k: dict(Mention.Kind.choices).get(k, k) for k in keys}
     return {k: (str(k).replace("_", " ") or "none") for k in keys}
 
 
-def _column(by: str) -> str:
+def _column(by: str) -> tuple[str, str]:
+    """The column of a dimension, and the day table's split it needs ("" for none)."""
     if by not in DIMENSIONS:
         raise ValueError(f"Unknown dimension {by!r}; expected one of {', '.join(DIMENSIONS)}.")
-    return by if by in ("network", "intent", "kind", "priority") else f"{by}_id"
+    if by in SPLITS:
+        return "value", by
+    return ("network" if by == "network" else f"{by}_id"), ""
 
 
 # --- Overview -----------------------------------------------------------------------------------------------
@@ -371,43 +436,52 @@ def _column(by: str) -> str:
 def report_overview(*, user: Any, filters: ReportFilters, by: str = "segment") -> Overview:
     """Volume over time by ``by``, new vs handled, the open backlog, and the totals against the period
     before."""
-    column = _column(by)
-    buckets = _buckets(filters)
-    where = _where(user, filters)
-    table = HourRollup._meta.db_table
-    rows = _rows(
-        f"SELECT {_bucket_sql(filters.granularity)} AS b, {column}, sum(received), sum(handled) "  # noqa: S608
-        f"FROM {table} WHERE {where.sql} GROUP BY 1, 2",
-        where.params,
-    )
+    column, split = _column(by)
+    read = _read(user, filters, split=split)
     per_value: dict[Any, dict[datetime, float]] = defaultdict(lambda: defaultdict(float))
     received: dict[datetime, float] = defaultdict(float)
     handled: dict[datetime, float] = defaultdict(float)
-    for bucket, value, r, h in rows:
+    for bucket, value, r, h in read.rows(
+        f"{read.bucket}, {column}, sum(received), sum(handled)", group="1, 2"
+    ):
         per_value[value][bucket] += r
         received[bucket] += r
         handled[bucket] += h
-    volume = _top_series(by, per_value, buckets)
-    before = _where(user, ReportFilters(datetime(1970, 1, 1, tzinfo=UTC), filters.start, *_dims(filters)))
-    ((open_before,),) = _rows(
-        f"SELECT coalesce(sum(received) - sum(handled), 0) FROM {table} WHERE {before.sql}",  # noqa: S608
-        before.params,
-    )
-    backlog, running = {}, float(open_before)
-    for b in buckets:
+    backlog, running = {}, float(_open_before(user, filters, read))
+    for b in read.buckets:
         running += received.get(b, 0) - handled.get(b, 0)
         backlog[b] = running
     return Overview(
-        buckets=buckets,
-        granularity=filters.granularity,
+        buckets=read.buckets,
+        granularity=read.granularity,
         by=by,
-        volume=volume,
-        received=_series("received", "New", buckets, received),
-        handled=_series("handled", "Handled", buckets, handled),
-        backlog=_series("backlog", "Open backlog", buckets, backlog),
+        volume=_top_series(by, per_value, read.buckets),
+        received=_series("received", "New", read.buckets, received),
+        handled=_series("handled", "Handled", read.buckets, handled),
+        backlog=_series("backlog", "Open backlog", read.buckets, backlog),
         totals=report_totals(user=user, filters=filters),
         previous=report_totals(user=user, filters=filters.previous()),
     )
+
+
+def _open_before(user: Any, filters: ReportFilters, read: _Read) -> int:
+    """Mentions open when the first bucket of ``read`` begins: received before it, not handled before it.
+    Whole days from the day table, and the hours of the first day from the hour table."""
+    first = read.buckets[0] if read.buckets else _truncate(filters.start, read.granularity)
+    first_day = datetime.combine(first.date(), datetime.min.time(), tzinfo=UTC)
+    open_sum = "coalesce(sum(received) - sum(handled), 0)"
+    ((days,),) = _read(user, _until(filters, first_day), since_ever=True).rows(open_sum)
+    hours = 0
+    if first > first_day:
+        hours_filters = ReportFilters(first_day, first, *_dims(filters))
+        ((hours,),) = _read(user, hours_filters, hourly=True).rows(open_sum)
+    return int(days) + int(hours)
+
+
+def _until(filters: ReportFilters, end: datetime) -> ReportFilters:
+    """The filters over a range ending at ``end``, long enough to be read by the day (with ``since_ever``:
+    every day before ``end``)."""
+    return ReportFilters(end - DAILY_UP_TO - timedelta(days=1), end, *_dims(filters))
 
 
 def _dims(filters: ReportFilters) -> tuple:
@@ -434,36 +508,23 @@ def report_responsiveness(*, user: Any, filters: ReportFilters, by: str = "team"
     """First response and resolution times (median, 90th percentile; wall-clock and business hours), the share
     answered within SLA, breaches and reopened mentions: over time, by ``by``, and as a weekday x hour of day
     heat map of arrivals."""
-    column = _column(by)
-    buckets = _buckets(filters)
-    where = _where(user, filters)
-    table = HourRollup._meta.db_table
-    per_bucket = {
-        row[0]: _totals(row[1:])
-        for row in _rows(
-            f"SELECT {_bucket_sql(filters.granularity)} AS b, {_SUMS} FROM {table} "  # noqa: S608
-            f"WHERE {where.sql} GROUP BY 1",
-            where.params,
-        )
-    }
-    per_value = {
-        row[0]: _totals(row[1:])
-        for row in _rows(
-            f"SELECT {column}, {_SUMS} FROM {table} WHERE {where.sql} GROUP BY 1",  # noqa: S608
-            where.params,
-        )
-    }
+    column, split = _column(by)
+    read = _read(user, filters)
+    per_bucket = {row[0]: _totals(row[1:]) for row in read.rows(f"{read.bucket}, {_SUMS}", group="1")}
+    by_value = read if not split else _read(user, filters, split=split)
+    per_value = {row[0]: _totals(row[1:]) for row in by_value.rows(f"{column}, {_SUMS}", group="1")}
     frt_w = ", ".join(f"sum({c})" for c in histogram_columns("frt_w"))
     heat_counts = [[0] * 24 for _ in range(7)]
     heat_frt: list[list[float | None]] = [[None] * 24 for _ in range(7)]
-    for dow, hour_of_day, received, *histogram in _rows(
-        f"SELECT extract(isodow FROM hour AT TIME ZONE 'UTC')::int - 1, "  # noqa: S608
-        f"extract(hour FROM hour AT TIME ZONE 'UTC')::int, sum(received), {frt_w} "
-        f"FROM {table} WHERE {where.sql} GROUP BY 1, 2",
-        where.params,
+    heat = _read(user, filters, hourly=True)
+    for dow, hour_of_day, received, *histogram in heat.rows(
+        "extract(isodow FROM hour AT TIME ZONE 'UTC')::int - 1, "
+        f"extract(hour FROM hour AT TIME ZONE 'UTC')::int, sum(received), {frt_w}",
+        group="1, 2",
     ):
         heat_counts[dow][hour_of_day] = int(received)
         heat_frt[dow][hour_of_day] = percentile([int(n) for n in histogram], 0.5)
+    buckets = read.buckets
 
     def pick(name: str, label: str, get: Any) -> Series:
         return _series(name, label, buckets, {b: get(t) for b, t in per_bucket.items()})
@@ -472,7 +533,7 @@ def report_responsiveness(*, user: Any, filters: ReportFilters, by: str = "team"
     ranked = sorted(per_value, key=lambda v: (-per_value[v].received, str(v)))
     return Responsiveness(
         buckets=buckets,
-        granularity=filters.granularity,
+        granularity=read.granularity,
         first_response_median=pick("frt_median", "First response, median", lambda t: t.first_response.median),
         first_response_p90=pick("frt_p90", "First response, 90th percentile", lambda t: t.first_response.p90),
         business_first_response_median=pick(
@@ -499,52 +560,45 @@ def report_responsiveness(*, user: Any, filters: ReportFilters, by: str = "team"
 def report_routing(*, user: Any, filters: ReportFilters, top: int = 10) -> Routing:
     """The misroute matrix (receiving account x owning team), escalations, corrections per 100 routed posts
     over time, the intents most often corrected and the rules by how often they fired."""
-    buckets = _buckets(filters)
-    where = _where(user, filters)
-    table = HourRollup._meta.db_table
+    read = _read(user, filters)
     matrix = [
         MisrouteCell(*map(int, row))
-        for row in _rows(
-            f"SELECT channel_id, team_id, sum(received), sum(moved_auto), sum(moved_by_agent) "  # noqa: S608
-            f"FROM {table} WHERE {where.sql} GROUP BY 1, 2 ORDER BY 1, 2",
-            where.params,
+        for row in read.rows(
+            "channel_id, team_id, sum(received), sum(moved_auto), sum(moved_by_agent)",
+            group="1, 2",
+            order="1, 2",
         )
     ]
-    ((escalations, accepted, bounced, to_lead, accept_seconds),) = _rows(
-        f"SELECT coalesce(sum(escalations), 0), coalesce(sum(esc_accepted), 0), "  # noqa: S608
-        f"coalesce(sum(esc_bounced), 0), coalesce(sum(esc_to_lead), 0), coalesce(sum(esc_accept_seconds), 0) "
-        f"FROM {table} WHERE {where.sql}",
-        where.params,
+    ((escalations, accepted, bounced, to_lead, accept_seconds),) = read.rows(
+        "coalesce(sum(escalations), 0), coalesce(sum(esc_accepted), 0), coalesce(sum(esc_bounced), 0), "
+        "coalesce(sum(esc_to_lead), 0), coalesce(sum(esc_accept_seconds), 0)"
     )
     routed: dict[datetime, float] = {}
     corrections: dict[datetime, float] = {}
-    for bucket, r, c in _rows(
-        f"SELECT {_bucket_sql(filters.granularity)}, sum(routed), sum(corrections) "  # noqa: S608
-        f"FROM {table} WHERE {where.sql} GROUP BY 1",
-        where.params,
-    ):
+    for bucket, r, c in read.rows(f"{read.bucket}, sum(routed), sum(corrections)", group="1"):
         routed[bucket], corrections[bucket] = r, c
     per_100 = {b: (100 * corrections[b] / routed[b] if routed[b] else None) for b in routed}
-    tally = _where(user, filters, by_day=True)
     counted: dict[str, list[tuple[str, int]]] = {"intent": [], "rule": []}
-    for what, name, count in _rows(
+    teams = _teams(user, filters)
+    tally_sql = (
         f"SELECT what, name, sum(count) FROM {TallyRollup._meta.db_table} "  # noqa: S608
-        f"WHERE {tally.sql} GROUP BY 1, 2 ORDER BY 3 DESC, 2",
-        tally.params,
-    ):
+        "WHERE day >= %s AND day < %s" + (" AND team_id = ANY(%s)" if teams is not None else "")
+    )
+    tally_params: list[Any] = [filters.start.astimezone(UTC).date(), _end_day(filters.end)]
+    if teams is not None:
+        tally_params.append(teams)
+    for what, name, count in _rows(tally_sql + " GROUP BY 1, 2 ORDER BY 3 DESC, 2", tally_params):
         if len(counted[what]) < top:
             counted[what].append((name, int(count)))
-    rule_names = dict(
-        Rule.objects.filter(pk__in=[int(n) for n, _ in counted[RULE] if n.isdigit()]).values_list(
-            "pk", "name"
-        )
-    )
+    fired = [(int(n), count) for n, count in counted[RULE] if n.isdigit()]
+    rule_names = dict(Rule.objects.filter(pk__in=[n for n, _ in fired]).values_list("pk", "name"))
     channel_ids = sorted({c.channel_id for c in matrix})
     team_ids = sorted({c.team_id for c in matrix})
+    buckets = read.buckets
     return Routing(
         buckets=buckets,
-        granularity=filters.granularity,
-        channels=tuple((c, label) for c, label in _labels("channel", channel_ids).items()),
+        granularity=read.granularity,
+        channels=tuple(_labels("channel", channel_ids).items()),
         owners=tuple(_owner_labels(team_ids).items()),
         matrix=tuple(matrix),
         escalations=int(escalations),
@@ -556,17 +610,8 @@ def report_routing(*, user: Any, filters: ReportFilters, top: int = 10) -> Routi
         corrections=_series("corrections", "Corrections", buckets, corrections),
         corrections_per_100=_series("corrections_per_100", "Corrections per 100 routed", buckets, per_100),
         corrected_intents=tuple(counted["intent"]),
-        rules=tuple(
-            (int(n), rule_names.get(int(n), f"Rule {n}"), count) for n, count in counted[RULE] if n.isdigit()
-        ),
+        rules=tuple((n, rule_names.get(n, f"Rule {n}"), count) for n, count in fired),
     )
-
-
-def _end_day(end: datetime) -> date:
-    """The first day not in a range ending at ``end`` (a day partly in the range counts)."""
-    end = end.astimezone(UTC)
-    day = end.date()
-    return day if end == datetime.combine(day, datetime.min.time(), tzinfo=UTC) else day + timedelta(days=1)
 
 
 def _owner_labels(team_ids: Sequence[int]) -> dict[int, str]:
@@ -586,28 +631,24 @@ def _owner_labels(team_ids: Sequence[int]) -> dict[int, str]:
 def report_sentiment(*, user: Any, filters: ReportFilters, by: str = "segment") -> Sentiment:
     """The share of negative, neutral and positive mentions over time, overall and per value of ``by``
     (segment or account)."""
-    column = _column(by)
-    buckets = _buckets(filters)
-    where = _where(user, filters)
-    rows = _rows(
-        f"SELECT {_bucket_sql(filters.granularity)}, {column}, sum(negative), sum(neutral), sum(positive) "  # noqa: S608
-        f"FROM {HourRollup._meta.db_table} WHERE {where.sql} GROUP BY 1, 2",
-        where.params,
-    )
+    column, split = _column(by)
+    read = _read(user, filters, split=split)
     overall: dict[datetime, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     grouped: dict[Any, dict[datetime, list[float]]] = defaultdict(
         lambda: defaultdict(lambda: [0.0, 0.0, 0.0])
     )
-    for bucket, value, *counts in rows:
+    for bucket, value, *counts in read.rows(
+        f"{read.bucket}, {column}, sum(negative), sum(neutral), sum(positive)", group="1, 2"
+    ):
         for i, n in enumerate(counts):
             overall[bucket][i] += n
             grouped[value][bucket][i] += n
+    buckets = read.buckets
+    names = (("negative", "Negative"), ("neutral", "Neutral"), ("positive", "Positive"))
 
     def shares(counts: dict[datetime, list[float]], key: str) -> tuple[Series, Series, Series]:
         out = []
-        for i, (name, label) in enumerate(
-            (("negative", "Negative"), ("neutral", "Neutral"), ("positive", "Positive"))
-        ):
+        for i, (name, label) in enumerate(names):
             values = {b: _ratio(c[i], sum(c)) for b, c in counts.items()}
             out.append(_series(f"{key}:{name}" if key else name, label, buckets, values))
         return out[0], out[1], out[2]
@@ -617,7 +658,7 @@ def report_sentiment(*, user: Any, filters: ReportFilters, by: str = "segment") 
     negative, neutral, positive = shares(overall, "")
     return Sentiment(
         buckets=buckets,
-        granularity=filters.granularity,
+        granularity=read.granularity,
         by=by,
         groups=tuple((str(v), labels[v], *shares(grouped[v], str(v))) for v in ranked),
         negative=negative,
@@ -632,18 +673,19 @@ def report_sentiment(*, user: Any, filters: ReportFilters, by: str = "segment") 
 def report_people(*, user: Any, filters: ReportFilters) -> People:
     """Per agent: mentions handled, replies, first response times, open load against capacity, away since;
     per team: open backlog and SLA attainment. Segment, account and network filters do not apply to people."""
-    where = _where(user, filters, by_day=True)
+    teams = _teams(user, filters)
     hist = ", ".join(f"sum({c})" for c in (*histogram_columns("frt_w"), *histogram_columns("frt_b")))
-    per_agent = _rows(
+    sql = (
         f"SELECT user_id, sum(handled), sum(replies), {hist} FROM {AgentDayRollup._meta.db_table} "  # noqa: S608
-        f"WHERE {where.sql} GROUP BY 1",
-        where.params,
+        "WHERE day >= %s AND day < %s"
+        + (" AND team_id = ANY(%s)" if teams is not None else "")
+        + " GROUP BY 1"
     )
-    scope = report_team_scope(user)
-    teams = set(filters.team_ids) or (set(scope) if scope is not None else set())
-    if scope is not None:
-        teams &= scope
-    memberships = Membership.objects.all() if not teams else Membership.objects.filter(team_id__in=teams)
+    params: list[Any] = [filters.start.astimezone(UTC).date(), _end_day(filters.end)]
+    if teams is not None:
+        params.append(teams)
+    per_agent = _rows(sql, params)
+    memberships = Membership.objects.all() if teams is None else Membership.objects.filter(team_id__in=teams)
     capacity: dict[int, int] = defaultdict(int)
     away: dict[int, datetime | None] = {}
     for user_id, cap, is_away, since in memberships.values_list(
@@ -680,7 +722,7 @@ def report_people(*, user: Any, filters: ReportFilters) -> People:
     return People(agents=tuple(agents), teams=_team_rows(user, filters))
 
 
-def _open_load(user_ids: Sequence[int], teams: set[int]) -> dict[int, int]:
+def _open_load(user_ids: Sequence[int], teams: list[int] | None) -> dict[int, int]:
     """Open mentions each person holds: a count per person on the assignee index, not a scan."""
     if not user_ids:
         return {}
@@ -688,27 +730,19 @@ def _open_load(user_ids: Sequence[int], teams: set[int]) -> dict[int, int]:
         assignee_id__in=user_ids,
         status__in=[Mention.Status.NEW, Mention.Status.OPEN, Mention.Status.PENDING],
     )
-    if teams:
+    if teams is not None:
         open_mentions = open_mentions.filter(team_id__in=teams)
     return dict(open_mentions.values("assignee_id").annotate(n=Count("id")).values_list("assignee_id", "n"))
 
 
 def _team_rows(user: Any, filters: ReportFilters) -> tuple[TeamRow, ...]:
-    table = HourRollup._meta.db_table
-    where = _where(user, filters)
-    until = _where(user, ReportFilters(datetime(1970, 1, 1, tzinfo=UTC), filters.end, *_dims(filters)))
-    backlog = dict(
-        _rows(
-            f"SELECT team_id, sum(received) - sum(handled) FROM {table} WHERE {until.sql} GROUP BY 1",  # noqa: S608
-            until.params,
-        )
-    )
+    read = _read(user, filters)
+    until = _read(user, _until(filters, filters.end), since_ever=True)
+    backlog = dict(until.rows("team_id, sum(received) - sum(handled)", group="1"))
     sla = {
         team: (answered, measured, breaches)
-        for team, answered, measured, breaches in _rows(
-            f"SELECT team_id, sum(sla_answered), sum(sla_measured), sum(breaches) FROM {table} "  # noqa: S608
-            f"WHERE {where.sql} GROUP BY 1",
-            where.params,
+        for team, answered, measured, breaches in read.rows(
+            "team_id, sum(sla_answered), sum(sla_measured), sum(breaches)", group="1"
         )
     }
     team_ids = sorted(set(backlog) | set(sla))
