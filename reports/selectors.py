@@ -46,6 +46,9 @@ HOUR, DAY, WEEK = "hour", "day", "week"
 HOURLY_UP_TO = timedelta(days=3)  # longer ranges are drawn by day
 DAILY_UP_TO = timedelta(days=120)  # ... and longer ones by week
 DIMENSIONS = ("team", "segment", "channel", "network", "intent", "kind", "priority")
+# The heat map covers the last four weeks of the range: each weekday and hour four times over, and a read of
+# the hourly rollup that stays the same size however long the range.
+HEAT_MAP_SPAN = timedelta(weeks=4)
 TOP = 8  # series a chart shows by name; the rest are summed as "Other"
 OTHER = "Other"
 NO_TEAM = "No team"
@@ -146,7 +149,8 @@ class Responsiveness:
     totals: Totals
     by: str
     rows: tuple[ResponsivenessRow, ...]
-    # weekday (0 Monday) x hour of day (UTC) of arrival: mentions and median first response (seconds)
+    # weekday (0 Monday) x hour of day (UTC) of arrival over the last four weeks of the range (at most):
+    # mentions and median first response (seconds)
     heat_counts: tuple[tuple[int, ...], ...]
     heat_first_response: tuple[tuple[float | None, ...], ...]
 
@@ -516,7 +520,8 @@ def report_responsiveness(*, user: Any, filters: ReportFilters, by: str = "team"
     frt_w = ", ".join(f"sum({c})" for c in histogram_columns("frt_w"))
     heat_counts = [[0] * 24 for _ in range(7)]
     heat_frt: list[list[float | None]] = [[None] * 24 for _ in range(7)]
-    heat = _read(user, filters, hourly=True)
+    heat_from = max(filters.start, filters.end - HEAT_MAP_SPAN)
+    heat = _read(user, ReportFilters(heat_from, filters.end, *_dims(filters)), hourly=True)
     for dow, hour_of_day, received, *histogram in heat.rows(
         "extract(isodow FROM hour AT TIME ZONE 'UTC')::int - 1, "
         f"extract(hour FROM hour AT TIME ZONE 'UTC')::int, sum(received), {frt_w}",

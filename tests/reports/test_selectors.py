@@ -139,3 +139,16 @@ def test_people_counts_what_each_agent_did(world: SimpleNamespace) -> None:
     assert (ada.handled, ada.replies, ada.first_response.count) == (1, 1, 1)
     assert [t.team_id for t in people.teams] == [world.care.pk]
     assert people.teams[0].backlog == 1  # two care posts, one closed
+
+
+def test_a_long_range_is_read_by_the_day_with_the_same_numbers(world: SimpleNamespace) -> None:
+    long = ReportFilters(start=NOON - timedelta(days=5), end=NOON + timedelta(days=5))
+
+    overview = report_overview(user=world.admin, filters=long, by="intent")
+    responsiveness = report_responsiveness(user=world.admin, filters=long, by="priority")
+
+    assert overview.granularity == "day"
+    assert sum(sum(v or 0 for v in s.values) for s in overview.volume) == 5 == overview.totals.received
+    assert overview.backlog.values[-1] == 4
+    assert sum(row.totals.received for row in responsiveness.rows) == 5
+    assert responsiveness.totals.first_response.count == 1
