@@ -106,6 +106,7 @@ def run(report: Report, *, quick: bool = False) -> None:
     if rows >= 1_000_000:
         report("rebuild_1m_s", rebuild_s)
     report("hour_rows", rebuilt.hour_rows)
+    report("day_rows", rebuilt.day_rows)
     report("agent_rows", rebuilt.agent_rows)
 
     channel = simulated_channel("bench-reports-lag")

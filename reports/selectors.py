@@ -514,9 +514,28 @@ def report_responsiveness(*, user: Any, filters: ReportFilters, by: str = "team"
     heat map of arrivals."""
     column, split = _column(by)
     read = _read(user, filters)
-    per_bucket = {row[0]: _totals(row[1:]) for row in read.rows(f"{read.bucket}, {_SUMS}", group="1")}
-    by_value = read if not split else _read(user, filters, split=split)
-    per_value = {row[0]: _totals(row[1:]) for row in by_value.rows(f"{column}, {_SUMS}", group="1")}
+    # One scan of the range by bucket and value; the buckets, the values and the totals are summed here.
+    cells = read.rows(f"{read.bucket}, {column if not split else '0'}, {_SUMS}", group="1, 2")
+    bucket_sums: dict[datetime, list[int]] = {}
+    value_sums: dict[Any, list[int]] = {}
+    all_sums: list[int] = (
+        [0] * (len(cells[0]) - 2) if cells else [0] * (len(_TOTAL_COLUMNS) + len(_HISTOGRAM_COLUMNS))
+    )
+    for bucket, value, *sums in cells:
+        for into in (
+            bucket_sums.setdefault(bucket, [0] * len(sums)),
+            value_sums.setdefault(value, [0] * len(sums)),
+            all_sums,
+        ):
+            for i, n in enumerate(sums):
+                into[i] += n
+    if split:
+        value_sums = {
+            row[0]: list(row[1:])
+            for row in _read(user, filters, split=split).rows(f"value, {_SUMS}", group="1")
+        }
+    per_bucket = {b: _totals(sums) for b, sums in bucket_sums.items()}
+    per_value = {v: _totals(sums) for v, sums in value_sums.items()}
     frt_w = ", ".join(f"sum({c})" for c in histogram_columns("frt_w"))
     heat_counts = [[0] * 24 for _ in range(7)]
     heat_frt: list[list[float | None]] = [[None] * 24 for _ in range(7)]
@@ -551,7 +570,7 @@ def report_responsiveness(*, user: Any, filters: ReportFilters, by: str = "team"
         sla_share=pick("sla_share", "Answered within SLA", lambda t: t.sla_share),
         breaches=pick("breaches", "SLA breaches", lambda t: t.breaches),
         reopened=pick("reopened", "Reopened", lambda t: t.reopened),
-        totals=report_totals(user=user, filters=filters),
+        totals=_totals(all_sums),
         by=by,
         rows=tuple(ResponsivenessRow(str(v), labels[v], per_value[v]) for v in ranked),
         heat_counts=tuple(tuple(row) for row in heat_counts),

@@ -10,6 +10,7 @@ import pytest
 import time_machine
 
 from foundation.events import consumer_start
+from foundation.models import DomainEvent
 from inbox.actions import routing as routing_actions
 from inbox.actions import triage
 from inbox.actions.escalations import escalation_accept, escalation_bounce, escalations_overdue_raise
@@ -19,6 +20,7 @@ from inbox.models import Mention, SlaPolicy
 from inbox.services import mentions_ingest
 from reports.models import AgentDayRollup, DayRollup, HourRollup, MentionState, TallyRollup
 from reports.rollups import CONSUMER, rollups_consume, rollups_rebuild, states_refresh
+from reports.tasks import CONSUME_TASK, rollups_consume_task
 from routing.models import Escalation
 from teams.models import Membership
 from tests.factories import ChannelFactory, MembershipFactory, UserFactory, segment
@@ -87,6 +89,14 @@ class World:
             posts.append(make_post(self.posts, by=rng.randint(1, 4), text=rng.choice(TEXTS)))
         mentions_ingest(channel=rng.choice(self.channels), posts=posts)
 
+    def close_reopen_reroute(self) -> None:
+        first, last = Mention.objects.order_by("pk").first(), Mention.objects.order_by("pk").last()
+        triage.mention_close(actor=self.admin, mention=first)
+        triage.mention_reopen(actor=self.admin, mention=first)
+        triage.mention_close(actor=self.admin, mention=last)
+        team = self.promo if first.team_id == self.care.pk else self.care
+        routing_actions.mention_reroute(actor=self.admin, mention=first, team=team, reason="misrouted")
+
     def act(self, rng: random.Random) -> None:
         mention = Mention.objects.order_by("?").first()
         actor = rng.choice([self.admin, *self.agents])
@@ -149,6 +159,7 @@ def test_rollups_kept_from_events_equal_a_rebuild_from_scratch(seed: int) -> Non
                 world.act(rng)
             if rng.random() < 0.2:
                 consume_all()
+        world.close_reopen_reroute()  # each of these at least once, whatever the draws
         consume_all()
         kept = rollups()
 
@@ -187,3 +198,18 @@ def test_refreshing_a_mention_twice_changes_nothing_and_a_reroute_moves_its_coun
 
     assert before == [(mention.team_id, 1, 0)]
     assert after == [(elsewhere.pk, 1, int(elsewhere != world.care))]
+
+
+@pytest.mark.django_db
+def test_the_consumer_task_applies_what_was_committed_and_beat_runs_it(settings) -> None:
+    world = World()
+    consumer_start(consumer=CONSUMER)
+    before = DomainEvent.objects.count()
+    mentions_ingest(channel=world.channels[0], posts=[make_post(n) for n in (1, 2)])
+
+    handled = rollups_consume_task()
+
+    assert handled == DomainEvent.objects.count() - before > 0
+    assert sum(HourRollup.objects.values_list("received", flat=True)) == 2
+    assert rollups_consume_task() == 0
+    assert settings.CELERY_BEAT_SCHEDULE["reports-rollups"]["task"] == CONSUME_TASK
