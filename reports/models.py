@@ -85,6 +85,8 @@ AGENT_KEYS = ("day", "user_id", "team_id")
 AGENT_COUNTS = ("handled", "replies", "frt_count", "frt_seconds", "frt_business_seconds")
 AGENT_MEASURES = AGENT_COUNTS + tuple(c for h in ("frt_w", "frt_b") for c in histogram_columns(h))
 
+LOAD_KEYS = ("user_id", "team_id")
+LOAD_MEASURES = ("open",)
 TALLY_KEYS = ("day", "team_id", "what", "name")
 TALLY_MEASURES = ("count",)
 RULE, INTENT = "rule", "intent"  # a rule that fired; an intent agents corrected (the one routing gave)
@@ -165,6 +167,21 @@ class AgentDayRollup(models.Model):
         return f"{self.day} user {self.user_id} team {self.team_id}"
 
 
+class LoadRollup(models.Model):
+    """Open mentions (new, open, pending) each person holds now, per team."""
+
+    user_id = models.IntegerField()
+    team_id = models.IntegerField()
+    open = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "reports_load"
+        constraints = [models.UniqueConstraint(fields=list(LOAD_KEYS), name="reports_load_cell_unique")]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} team {self.team_id}: {self.open} open"
+
+
 class TallyRollup(models.Model):
     """Per day and team: how often each rule fired, and which intents agents corrected."""
 
@@ -210,6 +227,7 @@ class MentionState(models.Model):
     res_w_bucket = models.SmallIntegerField(null=True)
     res_b_bucket = models.SmallIntegerField(null=True)
     closer_id = models.IntegerField()  # who held it when it was closed (0: nobody)
+    holder_id = models.IntegerField(default=0)  # who holds it while it is new, open or pending (0: nobody)
     routed = models.BooleanField()
     moved = models.CharField(max_length=5)  # "", "auto" or "agent"
     corrections = models.IntegerField()

@@ -37,6 +37,8 @@ from reports.models import (
     HOUR_MEASURES,
     INTENT,
     LATENCY_BOUNDS,
+    LOAD_KEYS,
+    LOAD_MEASURES,
     RULE,
     SPLITS,
     TALLY_KEYS,
@@ -44,6 +46,7 @@ from reports.models import (
     AgentDayRollup,
     DayRollup,
     HourRollup,
+    LoadRollup,
     MentionState,
     ReplyState,
     TallyRollup,
@@ -53,6 +56,7 @@ from routing.models import Correction, Escalation
 CONSUMER = "reports.rollups"
 COUNTED_VERBS = ("mention.reopened", "sla.breached")  # counted from the events: the rows keep no history
 ERRORS = (Correction.Kind.REROUTE, Correction.Kind.BOUNCE)  # a person said routing got the owner wrong
+HELD = (Mention.Status.NEW, Mention.Status.OPEN, Mention.Status.PENDING)  # a person's open load
 REBUILD_CHUNK = 20_000  # mentions per step of the rebuild
 SQLITE_CHUNK = 5_000  # under SQLite's limit of bound variables per statement
 
@@ -219,6 +223,7 @@ def states_compute(
                 "res_w_bucket": bucket(res) if closed else None,
                 "res_b_bucket": bucket(res_business) if closed else None,
                 "closer_id": (assignee_id or 0) if closed else 0,
+                "holder_id": (assignee_id or 0) if status in HELD else 0,
                 "routed": routed_at is not None,
                 "moved": moved,
                 "corrections": len(its_corrections),
@@ -287,7 +292,7 @@ def contributions(
     into: dict[str, Cells] | None = None,
 ) -> dict[str, Cells]:
     """What the states add to each rollup (``sign`` -1: take away), as cells: table -> key -> measures."""
-    out = into if into is not None else {"hour": {}, "day": {}, "agent": {}, "tally": {}}
+    out = into if into is not None else {"hour": {}, "day": {}, "agent": {}, "tally": {}, "load": {}}
     hour, days, agent, tally = out["hour"], out["day"], out["agent"], out["tally"]
 
     def add(at: datetime, dims: tuple, splits: tuple, values: dict[str, int]) -> None:
@@ -355,6 +360,8 @@ def contributions(
                 f"frt_b_{s['frt_b_bucket']}": 1,
             }
             _add(agent, (s["first_reply_day"], s["first_reply_author_id"], s["team_id"]), first, sign)
+        if s["holder_id"]:
+            _add(out["load"], (s["holder_id"], s["team_id"]), {"open": 1}, sign)
         day = _day(s["received_hour"])
         for rule in s["rules"]:
             _add(tally, (day, s["team_id"], RULE, rule), {"count": 1}, sign)
@@ -371,6 +378,7 @@ TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "day": (DayRollup._meta.db_table, DAY_KEYS, HOUR_MEASURES),
     "agent": (AgentDayRollup._meta.db_table, AGENT_KEYS, AGENT_MEASURES),
     "tally": (TallyRollup._meta.db_table, TALLY_KEYS, TALLY_MEASURES),
+    "load": (LoadRollup._meta.db_table, LOAD_KEYS, LOAD_MEASURES),
 }
 
 
@@ -580,7 +588,11 @@ def rollups_sql() -> list[str]:
         f"FROM {states}, jsonb_array_elements_text(corrected_intents) AS i"
         f") AS part GROUP BY day, team_id, what, name"
     )
-    return [hour, fine, *days, agent, tally]
+    load = (
+        f"INSERT INTO {LoadRollup._meta.db_table} (user_id, team_id, open) "  # noqa: S608
+        f"SELECT holder_id, team_id, count(*) FROM {states} WHERE holder_id <> 0 GROUP BY 1, 2"
+    )
+    return [hour, fine, *days, agent, tally, load]
 
 
 @dataclass(frozen=True)
@@ -629,7 +641,15 @@ def rollups_rebuild(*, chunk: int = REBUILD_CHUNK, progress: Callable[[int], Non
         position_row = ConsumerPosition.objects.select_for_update().get(name=CONSUMER)
         position = events_settled()
         with connection.cursor() as cursor:
-            tables = [MentionState, ReplyState, HourRollup, DayRollup, AgentDayRollup, TallyRollup]
+            tables = [
+                MentionState,
+                ReplyState,
+                HourRollup,
+                DayRollup,
+                AgentDayRollup,
+                TallyRollup,
+                LoadRollup,
+            ]
             cursor.execute("TRUNCATE " + ", ".join(m._meta.db_table for m in tables))
             counted = events_counted()
             last, mentions = 0, 0

@@ -23,7 +23,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Sum
 
 from channels.models import Channel, Segment
 from inbox.models import Mention
@@ -35,6 +35,7 @@ from reports.models import (
     AgentDayRollup,
     DayRollup,
     HourRollup,
+    LoadRollup,
     TallyRollup,
     histogram_columns,
 )
@@ -747,16 +748,11 @@ def report_people(*, user: Any, filters: ReportFilters) -> People:
 
 
 def _open_load(user_ids: Sequence[int], teams: list[int] | None) -> dict[int, int]:
-    """Open mentions each person holds: a count per person on the assignee index, not a scan."""
-    if not user_ids:
-        return {}
-    open_mentions = Mention.objects.filter(
-        assignee_id__in=user_ids,
-        status__in=[Mention.Status.NEW, Mention.Status.OPEN, Mention.Status.PENDING],
-    )
+    """Open mentions (new, open, pending) each person holds now, from the load rollup."""
+    load = LoadRollup.objects.filter(user_id__in=user_ids)
     if teams is not None:
-        open_mentions = open_mentions.filter(team_id__in=teams)
-    return dict(open_mentions.values("assignee_id").annotate(n=Count("id")).values_list("assignee_id", "n"))
+        load = load.filter(team_id__in=teams)
+    return dict(load.values("user_id").annotate(n=Sum("open")).values_list("user_id", "n"))
 
 
 def _team_rows(user: Any, filters: ReportFilters) -> tuple[TeamRow, ...]:

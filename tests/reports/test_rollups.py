@@ -3,11 +3,13 @@ routes, replies, re-routes, closes and reopens done through the real actions."""
 
 from __future__ import annotations
 
+import io
 import random
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import time_machine
+from django.core.management import call_command
 
 from foundation.events import consumer_start
 from foundation.models import DomainEvent
@@ -18,7 +20,7 @@ from inbox.actions.replies import reply_create
 from inbox.actions.sla import sla_tick
 from inbox.models import Mention, SlaPolicy
 from inbox.services import mentions_ingest
-from reports.models import AgentDayRollup, DayRollup, HourRollup, MentionState, TallyRollup
+from reports.models import AgentDayRollup, DayRollup, HourRollup, LoadRollup, MentionState, TallyRollup
 from reports.rollups import CONSUMER, rollups_consume, rollups_rebuild, states_refresh
 from reports.tasks import CONSUME_TASK, rollups_consume_task
 from routing.models import Escalation
@@ -43,7 +45,7 @@ TEXTS = (
 def rollups() -> dict[str, list[tuple]]:
     """Every rollup row, without ids, in key order."""
     out = {}
-    for model in (HourRollup, DayRollup, AgentDayRollup, TallyRollup):
+    for model in (HourRollup, DayRollup, AgentDayRollup, TallyRollup, LoadRollup):
         fields = [f.attname for f in model._meta.concrete_fields if f.attname != "id"]
         out[model.__name__] = sorted(model.objects.values_list(*fields))
     return out
@@ -213,3 +215,16 @@ def test_the_consumer_task_applies_what_was_committed_and_beat_runs_it(settings)
     assert sum(HourRollup.objects.values_list("received", flat=True)) == 2
     assert rollups_consume_task() == 0
     assert settings.CELERY_BEAT_SCHEDULE["reports-rollups"]["task"] == CONSUME_TASK
+
+
+@pytest.mark.django_db
+def test_the_rebuild_command_rebuilds_and_says_what_it_made() -> None:
+    world = World()
+    mentions_ingest(channel=world.channels[0], posts=[make_post(n) for n in (1, 2, 3)])
+    out = io.StringIO()
+
+    call_command("reports_rebuild", "--no-progress", stdout=out)
+
+    assert "Rebuilt the rollups of 3 mentions" in out.getvalue()
+    assert sum(HourRollup.objects.values_list("received", flat=True)) == 3
+    assert MentionState.objects.count() == 3

@@ -37,7 +37,7 @@ RANGE = ReportFilters(start=NOON - timedelta(days=1), end=NOON + timedelta(days=
 @pytest.fixture
 def world(db: None) -> SimpleNamespace:
     """Three posts on the customer-relations account and two on the promotion account; one care post
-    answered after 10 minutes by Ada and closed, one re-routed to promotion by the admin."""
+    answered after 10 minutes by Ada and closed, one re-routed to promotion by the admin, one given to Ada."""
     care, promo = segment("customer-relations"), segment("product-promotion")
     w = SimpleNamespace(care=care.team, promo=promo.team)
     w.care_channel, w.promo_channel = ChannelFactory(segment=care), ChannelFactory(segment=promo)
@@ -61,6 +61,7 @@ def world(db: None) -> SimpleNamespace:
         routing_actions.mention_reroute(
             actor=w.admin, mention=Mention.objects.get(external_id="ext-2"), team=w.promo, reason="a sale"
         )
+        triage.mention_assign(actor=w.admin, mention=Mention.objects.get(external_id="ext-3"), assignee=w.ada)
     while rollups_consume():
         pass
     return w
@@ -136,7 +137,7 @@ def test_people_counts_what_each_agent_did(world: SimpleNamespace) -> None:
     people = report_people(user=world.lead, filters=RANGE)
     ada = next(a for a in people.agents if a.user_id == world.ada.pk)
 
-    assert (ada.handled, ada.replies, ada.first_response.count) == (1, 1, 1)
+    assert (ada.handled, ada.replies, ada.first_response.count, ada.open_load) == (1, 1, 1, 1)
     assert [t.team_id for t in people.teams] == [world.care.pk]
     assert people.teams[0].backlog == 1  # two care posts, one closed
 
