@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 MENTION_LABEL = "inbox.Mention"
 WAKE_KEY = "events:wake:{}"
+LAST_EVENT_ID = 2**62  # with a transaction id: every event of that transaction
 WAKE_PENDING_SECONDS = 30  # a wake whose task never started (a lost message) blocks others this long at most
 
 
@@ -175,6 +176,17 @@ def _finished_before() -> tuple[int, int | None] | None:
         cursor.execute(_FINISHED_BEFORE_SQL)
         bound, own = cursor.fetchone()
     return bound, own
+
+
+def events_settled() -> Position:
+    """A position before which every event is committed (or gone): just before the oldest transaction of
+    this database still running. A consumer that rebuilds what it keeps from the tables themselves may
+    start here: it read every change before it, and handles again only events whose changes it may have
+    read already."""
+    finished = _finished_before()
+    if finished is None:
+        return events_head()
+    return Position(finished[0] - 1, LAST_EVENT_ID)
 
 
 def events_after(position: Position, *, limit: int) -> list[DomainEvent]:

@@ -13,6 +13,7 @@ This module computes (deadlines in business hours, policies); ``inbox.actions.sl
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -46,16 +47,15 @@ def _zone(policy: SlaPolicy) -> ZoneInfo:
         ) from None
 
 
-def business_deadline(policy: SlaPolicy, start: datetime, minutes: int) -> datetime | None:
-    """``start`` plus ``minutes`` of the policy's business time; None if none comes within a year."""
+def _business_hours(policy: SlaPolicy, start: datetime) -> Iterator[tuple[datetime, datetime]]:
+    """The policy's business hours from ``start`` on, as (opens, closes) intervals in the policy's zone, the
+    first one clipped to ``start``; none after ``MAX_DAYS_SEARCHED`` days. The one calendar both the SLA
+    clocks (``business_deadline``) and the reports (``business_seconds_between``) count in."""
     days = set(policy.business_days or range(7))
     holidays = {date.fromisoformat(d) for d in policy.holidays or []}
     around_the_clock = policy.business_start is None or policy.business_end is None
-    if around_the_clock and days == set(range(7)) and not holidays:
-        return start + timedelta(minutes=minutes)
     zone = _zone(policy)
     local = start.astimezone(zone)
-    left = timedelta(minutes=minutes)
     day = local.date()
     for _ in range(MAX_DAYS_SEARCHED):
         if day.weekday() in days and day not in holidays:
@@ -69,11 +69,41 @@ def business_deadline(policy: SlaPolicy, start: datetime, minutes: int) -> datet
             )
             begin = max(opens, local)
             if begin < closes:
-                if begin + left <= closes:
-                    return (begin + left).astimezone(start.tzinfo or ZoneInfo("UTC"))
-                left -= closes - begin
+                yield begin, closes
         day += timedelta(days=1)
+
+
+def _always_open(policy: SlaPolicy) -> bool:
+    days = set(policy.business_days or range(7))
+    around_the_clock = policy.business_start is None or policy.business_end is None
+    return around_the_clock and days == set(range(7)) and not policy.holidays
+
+
+def business_deadline(policy: SlaPolicy, start: datetime, minutes: int) -> datetime | None:
+    """``start`` plus ``minutes`` of the policy's business time; None if none comes within a year."""
+    if _always_open(policy):
+        return start + timedelta(minutes=minutes)
+    left = timedelta(minutes=minutes)
+    for begin, closes in _business_hours(policy, start):
+        if begin + left <= closes:
+            return (begin + left).astimezone(start.tzinfo or ZoneInfo("UTC"))
+        left -= closes - begin
     return None
+
+
+def business_seconds_between(policy: SlaPolicy, start: datetime, end: datetime) -> int:
+    """Whole seconds of the policy's business time from ``start`` to ``end`` (0 when ``end`` is not later):
+    the inverse of ``business_deadline``, so a response at a mention's deadline took exactly its target."""
+    if end <= start:
+        return 0
+    if _always_open(policy):
+        return int((end - start).total_seconds())
+    total = timedelta()
+    for begin, closes in _business_hours(policy, start):
+        if begin >= end:
+            break
+        total += min(closes, end) - begin
+    return int(total.total_seconds())
 
 
 def policy_validate(policy: SlaPolicy) -> dict[str, str]:

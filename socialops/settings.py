@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "routing",
     "users",
     "integrations",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -169,7 +170,11 @@ REDIS_URL = env.str("REDIS_URL", default="") or None
 # recorded events and run by beat every few seconds as well.
 SOCIALOPS_EVENT_CONSUMERS = env.list(
     "SOCIALOPS_EVENT_CONSUMERS",
-    default=["integrations.tasks.webhooks_fanout", "integrations.tasks.slack_notify"],
+    default=[
+        "integrations.tasks.webhooks_fanout",
+        "integrations.tasks.slack_notify",
+        "reports.tasks.rollups_consume_task",
+    ],
 )
 SOCIALOPS_EVENTS_CHANNEL = env.str("SOCIALOPS_EVENTS_CHANNEL", default="socialops:events")
 
@@ -316,6 +321,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 120},
     },
     # Slack notifications: events a commit's wake did not reach, and messages whose send task was lost.
+    # Reports: the rollups' consumer of the domain events (woken after each commit; this is the safety net).
+    "reports-rollups": {
+        "task": "reports.tasks.rollups_consume_task",
+        "schedule": timedelta(seconds=10),
+        "options": {"expires": 30},
+    },
     "slack-notify": {
         "task": "integrations.tasks.slack_notify",
         "schedule": timedelta(seconds=10),

@@ -10,7 +10,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # Bottom to top. A model may point at a model above it by name ("inbox.Mention") without importing it.
-FLOORS = ["foundation", "teams", "channels", "routing", "inbox", "integrations", "users", "socialops"]
+FLOORS = [
+    "foundation",
+    "teams",
+    "channels",
+    "routing",
+    "inbox",
+    "reports",
+    "integrations",
+    "users",
+    "socialops",
+]
 
 
 def _imports() -> dict[tuple[str, str], list[str]]:
