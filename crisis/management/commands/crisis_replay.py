@@ -1,0 +1,94 @@
+"""``python manage.py crisis_replay EVENTS_DIR``: the crisis radar's evaluation (see ``crisis.replay``).
+
+Prints one line per event and seed, the false alarms of each background seed, and the figures; writes the
+figures and every row as JSON (``--out``). No database is used.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from crisis import replay
+from routing.training.data import SEMEVAL, SHARED, read_semeval
+
+
+def listening_texts(shared: Path) -> list[str]:
+    path = shared / SEMEVAL / "train.tsv"
+    if not path.exists():
+        raise CommandError(f"the listening query's real tweets are missing: {path}")
+    return [text for text, _ in read_semeval(path)]
+
+
+def replay_figures(
+    *,
+    events_dir: Path,
+    shared: Path = SHARED,
+    seeds: tuple[int, ...] = (1,),
+    background_seeds: tuple[int, ...] = (11, 12, 13),
+    background_weeks: int = 2,
+    posts_per_hour: float = 150.0,
+    progress=None,
+) -> dict:
+    """The figures and rows of a replay of ``events_dir`` (what ``bench.eval`` records as well)."""
+    events = replay.events_read(events_dir)
+    if not events:
+        raise CommandError(f"no events in {events_dir} (expected <event>/<event>-tweets_labeled.csv)")
+    started = time.perf_counter()
+    pools = replay.pools_build(listening_texts=listening_texts(shared))
+    figures = replay.evaluate(
+        events=events,
+        pools=pools,
+        seeds=seeds,
+        background_seeds=background_seeds,
+        background_weeks=background_weeks,
+        posts_per_hour=posts_per_hour,
+        progress=progress,
+    )
+    return {
+        **figures.summary(len(events)),
+        "crisis.replay": {
+            "events_dir": events_dir.name,
+            "seeds": list(seeds),
+            "background_seeds": list(background_seeds),
+            "background_weeks_per_seed": background_weeks,
+            "posts_per_hour": posts_per_hour,
+            "seconds": round(time.perf_counter() - started, 1),
+            "events": figures.events,
+            "background": figures.background,
+        },
+    }
+
+
+class Command(BaseCommand):
+    help = "Replay crisis events (a CrisisLexT26-shaped folder) into background traffic; print the figures."
+
+    def add_arguments(self, parser):
+        parser.add_argument("events_dir", type=Path)
+        parser.add_argument("--shared", type=Path, default=SHARED, help="folder of the development data")
+        parser.add_argument("--seeds", type=int, nargs="+", default=[1], help="seeds of the event runs")
+        parser.add_argument("--background-seeds", type=int, nargs="+", default=[11, 12, 13])
+        parser.add_argument(
+            "--background-weeks", type=int, default=2, help="evaluation weeks per background seed"
+        )
+        parser.add_argument("--posts-per-hour", type=float, default=150.0, help="the brand's average traffic")
+        parser.add_argument("--out", type=Path, default=Path("crisis_replay_results.json"))
+
+    def handle(self, *args, **options):
+        results = replay_figures(
+            events_dir=options["events_dir"],
+            shared=options["shared"],
+            seeds=tuple(options["seeds"]),
+            background_seeds=tuple(options["background_seeds"]),
+            background_weeks=options["background_weeks"],
+            posts_per_hour=options["posts_per_hour"],
+            progress=lambda line: self.stdout.write(line),
+        )
+        for name, value in results.items():
+            if name.startswith("crisis.") and name != "crisis.replay":
+                self.stdout.write(f"{name}: {value}")
+        options["out"].write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        self.stdout.write(f"written to {options['out']}")
