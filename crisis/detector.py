@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -169,8 +168,13 @@ def baseline_of(scope: str, hour: int, store: Store) -> Baseline:
 
 def _hours_of_window(end: int, length: int) -> dict[int, int]:
     """Minutes of the window (end - length, end] in each hour."""
-    counts: Counter = Counter(m // 60 for m in range(end - length + 1, end + 1))
-    return dict(counts)
+    first = end - length + 1
+    counts = {}
+    hour = first // 60
+    while hour * 60 <= end:
+        counts[hour] = min(end, hour * 60 + 59) - max(first, hour * 60) + 1
+        hour += 1
+    return counts
 
 
 def _when(minute: int) -> str:
@@ -256,7 +260,10 @@ class Detector:
     def _window_alerts(self, minute: int, length: int, window: Window) -> list[Alert]:
         alerts = []
         hours = _hours_of_window(minute, length)
+        least = min(self.policy.volume_min, self.policy.negative_min, self.policy.crisis_min)
         for scope in scopes_in(window):
+            if window.scopes.get(key(scope, N), 0) < least:
+                continue  # too few posts for any signal
             baselines = {h: self.baseline(scope, h) for h in hours}
             alerts.extend(self._scope_alerts(minute, length, scope, window, baselines, hours))
         term = self._term_alert(minute, length, window)

@@ -185,13 +185,11 @@ def split_key(counter_key: str) -> tuple[str, str]:
 def terms_of(text: str) -> tuple[str, ...]:
     """The post's words (hashtags kept, @handles, links and stopwords dropped) and two-word phrases of
     neighbouring kept words, each once, lower case."""
-    words = []
-    for match in _WORD.finditer(_URL.sub(" ", text.lower())):
-        word = match.group().strip(_APOSTROPHES)
-        if word.startswith("@") or len(word) < MIN_WORD_LENGTH or word in STOPWORDS:
-            words.append("")  # a gap: no phrase across a dropped word
-            continue
-        words.append(word)
+    words = [
+        "" if word[0] == "@" or len(word) < MIN_WORD_LENGTH or word in STOPWORDS else word
+        for word in (w.strip(_APOSTROPHES) for w in _WORD.findall(_URL.sub(" ", text.lower())))
+        if word
+    ]  # "" is a gap where a word was dropped: no phrase across it
     found: dict[str, None] = {}
     for i, word in enumerate(words):
         if not word:

@@ -13,6 +13,7 @@ minutes hold everything.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -168,7 +169,8 @@ class MemoryStore:
 
 
 class RedisStore:
-    """The counters in Redis hashes; every write of a batch is one pipeline (one round trip)."""
+    """The counters in Redis hashes; every write of a batch is one pipeline (one round trip). A store reads
+    each minute once: make one per tick (``crisis.services.radar_tick`` does)."""
 
     PREFIX = "crisis"
 
@@ -178,36 +180,49 @@ class RedisStore:
     def _name(self, period: str, number: int) -> str:
         return f"{self.PREFIX}:{period}:{number}"
 
+    # Adds many fields of one hash in one command, sent as one JSON argument (HINCRBY takes one field, and a
+    # command per field, or an argument per field, costs more to pack than the counting costs).
+    _HINCRBY_MANY = """
+for field, value in pairs(cjson.decode(ARGV[1])) do redis.call('HINCRBY', KEYS[1], field, value) end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+"""
+
     def add(self, by_minute: Mapping[int, Counter]) -> None:
+        script = getattr(self, "_script", None)
+        if script is None:
+            script = self._script = self.client.register_script(self._HINCRBY_MANY)
         pipe = self.client.pipeline(transaction=False)
         hours: dict[int, Counter] = {}
         days: dict[int, Counter] = {}
+
+        def send(name: str, counts: Mapping[str, int], keep: int) -> None:
+            script(keys=[name], args=[json.dumps(counts, separators=(",", ":")), keep], client=pipe)
+
         for minute, counts in by_minute.items():
-            name = self._name("m", minute)
-            for counter_key, value in counts.items():
-                pipe.hincrby(name, counter_key, value)
-                if not _is_term(counter_key):
-                    hours.setdefault(minute // 60, Counter())[counter_key] += value
-                days.setdefault(minute // 1440, Counter())[counter_key] += value
-            pipe.expire(name, MINUTE_KEEP * 60)
-        for period, keep, sums in (("h", HOUR_KEEP * 3600, hours), ("d", DAY_KEEP * 86400, days)):
-            for number, counts in sums.items():
-                name = self._name(period, number)
-                for counter_key, value in counts.items():
-                    pipe.hincrby(name, counter_key, value)
-                pipe.expire(name, keep)
+            send(self._name("m", minute), counts, MINUTE_KEEP * 60)
+            hours.setdefault(minute // 60, Counter()).update(_split(counts)[0])
+            days.setdefault(minute // 1440, Counter()).update(counts)
+        for number, counts in hours.items():
+            send(self._name("h", number), counts, HOUR_KEEP * 3600)
+        for number, counts in days.items():
+            send(self._name("d", number), counts, DAY_KEEP * 86400)
         pipe.execute()
 
     def window(self, end: int, length: int, *, hot: int) -> Window:
-        pipe = self.client.pipeline(transaction=False)
-        for minute in range(end - length + 1, end + 1):
-            pipe.hgetall(self._name("m", minute))
+        """The window's minutes, each read once per store: one tick's windows share their minutes."""
+        minutes = self.__dict__.setdefault("_minutes", {})
+        wanted = [m for m in range(end - length + 1, end + 1) if m not in minutes]
+        if wanted:
+            pipe = self.client.pipeline(transaction=False)
+            for minute in wanted:
+                pipe.hgetall(self._name("m", minute))
+            for minute, counts in zip(wanted, pipe.execute(), strict=True):
+                minutes[minute] = _split({_text(k): int(v) for k, v in counts.items()})
         scopes: Counter = Counter()
         terms: Counter = Counter()
-        for counts in pipe.execute():
-            for counter_key, value in counts.items():
-                name = _text(counter_key)
-                (terms if _is_term(name) else scopes)[name] += int(value)
+        for minute in range(end - length + 1, end + 1):
+            scopes.update(minutes[minute][0])
+            terms.update(minutes[minute][1])
         return Window(scopes, terms, {t for t, v in terms.items() if v >= hot})
 
     def _periods(

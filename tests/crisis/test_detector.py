@@ -209,3 +209,10 @@ def test_the_running_window_equals_a_window_summed_afresh(weeks: MemoryStore) ->
     afresh = store.window(end, 30, hot=2)
 
     assert running.scopes == afresh.scopes and running.terms == afresh.terms and running.hot == afresh.hot
+
+
+@pytest.mark.parametrize(("end", "length"), [(119, 10), (125, 10), (179, 120), (600, 30), (659, 60)])
+def test_a_window_is_split_into_its_hours(end: int, length: int) -> None:
+    from crisis.detector import _hours_of_window
+
+    assert _hours_of_window(end, length) == dict(Counter(m // 60 for m in range(end - length + 1, end + 1)))
