@@ -23,6 +23,7 @@ alert; nothing alerts on fewer posts than the signal's minimum, so three posts a
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -177,6 +178,11 @@ def _hours_of_window(end: int, length: int) -> dict[int, int]:
     return counts
 
 
+@functools.cache
+def _keys(scope: str) -> tuple[str, str, str, str]:
+    return key(scope, N), key(scope, NEG), key(scope, CRI), key(scope, REACH)
+
+
 def _when(minute: int) -> str:
     at = datetime.fromtimestamp(minute * 60, tz=UTC)
     return f"{at:%A} {at:%H}:00 UTC"
@@ -282,40 +288,43 @@ class Detector:
     ) -> list[Alert]:
         policy = self.policy
         counts = window.scopes
-        posts = counts.get(key(scope, N), 0)
-        reach = counts.get(key(scope, REACH), 0)
-        alerts = []
+        k_posts, k_negative, k_crisis, k_reach = _keys(scope)
+        posts = counts.get(k_posts, 0)
+        negatives = counts.get(k_negative, 0)
+        crises = counts.get(k_crisis, 0)
+        alerts: list[Alert] = []
 
         def alert(signal: str, observed: float, expected: float, score: float) -> Alert:
+            reach = counts.get(k_reach, 0)
             return Alert(minute, scope, signal, length, posts, observed, expected, score, reach, (), "")
 
         # Volume: the window's expected posts from each of its hours' baselines.
-        if all(b.per_hour is not None for b in baselines.values()) and posts >= policy.volume_min:
+        if posts >= policy.volume_min and all(b.per_hour is not None for b in baselines.values()):
             expected = sum(baselines[h].per_hour * minutes / 60 for h, minutes in hours.items())
             extra = max(policy.volume_extra_min, *(b.extra for b in baselines.values()))
             z = (posts - expected) / math.sqrt(expected + extra * expected * expected + 1.0)
             if z >= policy.threshold(VOLUME, policy.volume_z) and posts >= policy.volume_ratio * expected:
                 alerts.append(alert(VOLUME, posts, expected, z))
 
-        weight = sum(b.posts for b in baselines.values())
-        if weight < policy.share_baseline_min or posts == 0:
+        if negatives < policy.negative_min and crises < policy.crisis_min:
             return alerts
-        usual_negative = sum(b.negative * b.posts for b in baselines.values()) / weight
-        usual_crisis = sum(b.crisis * b.posts for b in baselines.values()) / weight
-
-        negatives = counts.get(key(scope, NEG), 0)
-        if negatives >= policy.negative_min and negatives / posts >= usual_negative + policy.negative_lift:
-            p = min(max(usual_negative, 0.01), 0.99)
-            z = (negatives - posts * p) / math.sqrt(policy.share_dispersion * posts * p * (1 - p))
-            if z >= policy.threshold(NEGATIVE, policy.negative_z):
-                alerts.append(alert(NEGATIVE, negatives / posts, usual_negative, z))
-
-        crises = counts.get(key(scope, CRI), 0)
-        if crises >= policy.crisis_min and crises / posts >= usual_crisis + policy.crisis_lift:
-            mean = policy.share_dispersion * posts * max(usual_crisis, 0.002)
-            score = poisson_log10_tail(crises, mean)
-            if score >= policy.threshold(CRISIS, policy.crisis_log10_p):
-                alerts.append(alert(CRISIS, crises / posts, usual_crisis, score))
+        weight = sum(b.posts for b in baselines.values())
+        if weight < policy.share_baseline_min:
+            return alerts
+        if negatives >= policy.negative_min:
+            usual_negative = sum(b.negative * b.posts for b in baselines.values()) / weight
+            if negatives / posts >= usual_negative + policy.negative_lift:
+                p = min(max(usual_negative, 0.01), 0.99)
+                z = (negatives - posts * p) / math.sqrt(policy.share_dispersion * posts * p * (1 - p))
+                if z >= policy.threshold(NEGATIVE, policy.negative_z):
+                    alerts.append(alert(NEGATIVE, negatives / posts, usual_negative, z))
+        if crises >= policy.crisis_min:
+            usual_crisis = sum(b.crisis * b.posts for b in baselines.values()) / weight
+            if crises / posts >= usual_crisis + policy.crisis_lift:
+                mean = policy.share_dispersion * posts * max(usual_crisis, 0.002)
+                score = poisson_log10_tail(crises, mean)
+                if score >= policy.threshold(CRISIS, policy.crisis_log10_p):
+                    alerts.append(alert(CRISIS, crises / posts, usual_crisis, score))
         return alerts
 
     def _term_alert(self, minute: int, length: int, window: Window) -> Alert | None:

@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from crisis.detector import Alert, Detector, Policy
-from crisis.signals import PostSignal, counts_add, post_signal
+from crisis.signals import counts_add, post_signal
 from crisis.store import MemoryStore
 
 SNOWFLAKE_EPOCH_MS = 1288834974657
@@ -147,13 +147,13 @@ class Pools:
 
     by_account: dict[str, list[Pooled]]
     reaches: list[int]
-    signals: dict[tuple[str, str], PostSignal] = field(default_factory=dict)
+    signals: dict[tuple[str, str, int], dict[str, int]] = field(default_factory=dict)
 
-    def signal(self, account: Account, item: Pooled, minute: int) -> PostSignal:
-        """The post's signal at ``minute`` (terms and scopes computed once per text and account)."""
-        base = self.signals.get((account.slug, item.text))
-        if base is None:
-            base = self.signals[(account.slug, item.text)] = post_signal(
+    def counts(self, account: Account, item: Pooled) -> dict[str, int]:
+        """The post's counters (``crisis.signals.counts_add``), computed once per text and account."""
+        found = self.signals.get((account.slug, item.text, item.reach))
+        if found is None:
+            signal = post_signal(
                 minute=0,
                 text=item.text,
                 channel=account.slug,
@@ -162,7 +162,10 @@ class Pools:
                 crisis=item.crisis,
                 reach=item.reach,
             )
-        return PostSignal(minute, base.scopes, base.negative, base.crisis, base.reach, base.terms)
+            counts: Counter = Counter()
+            counts_add(counts, signal)
+            found = self.signals[(account.slug, item.text, item.reach)] = dict(counts)
+        return found
 
 
 def shipped_classify(texts: Sequence[str], accounts: Sequence[Account]) -> list[tuple[bool, bool]]:
@@ -354,14 +357,14 @@ def run(
             for index in pending[1]:
                 account = ACCOUNTS[index]
                 pool = pools.by_account[account.slug]
-                counts_add(counts, pools.signal(account, pool[rng.randrange(len(pool))], minute))
+                _add(counts, pools.counts(account, pool[rng.randrange(len(pool))]))
             posted += len(pending[1])
             pending = next(minutes, None)
         if injected is not None and minute in injected.by_minute:
             for text, negative, crisis in injected.by_minute[minute]:
                 account = ACCOUNTS[_pick(cum, event_rng.random() * total)]
                 item = Pooled(text, negative, crisis, reaches[event_rng.randrange(len(reaches))])
-                counts_add(counts, pools.signal(account, item, minute))
+                _add(counts, pools.counts(account, item))
                 posted += 1
         if counts:
             store.add({minute: counts})
@@ -375,6 +378,12 @@ def run(
         if on_minute is not None:
             on_minute(minute, posted)
     return Run(seed, tuple(alerts), eval_start, eval_weeks)
+
+
+def _add(counts: Counter, more: dict[str, int]) -> None:
+    get = counts.get
+    for counter_key, value in more.items():
+        counts[counter_key] = get(counter_key, 0) + value
 
 
 def episodes(alerts: Sequence[Alert], gap: int = EPISODE_MINUTES) -> list[Alert]:

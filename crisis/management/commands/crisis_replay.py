@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from crisis import replay
+from crisis.detector import Policy
 from routing.training.data import SEMEVAL, SHARED, read_semeval
 
 
@@ -31,6 +33,7 @@ def replay_figures(
     background_seeds: tuple[int, ...] = (11, 12, 13),
     background_weeks: int = 2,
     posts_per_hour: float = 150.0,
+    policy: Policy | None = None,
     progress=None,
 ) -> dict:
     """The figures and rows of a replay of ``events_dir`` (what ``bench.eval`` records as well)."""
@@ -56,11 +59,26 @@ def replay_figures(
             "background_seeds": list(background_seeds),
             "background_weeks_per_seed": background_weeks,
             "posts_per_hour": posts_per_hour,
+            "policy": {k: v for k, v in vars(policy or Policy()).items() if not isinstance(v, dict)},
             "seconds": round(time.perf_counter() - started, 1),
             "events": figures.events,
             "background": figures.background,
         },
     }
+
+
+def policy_with(settings: list[str]) -> Policy:
+    """The default policy with ``name=value`` changes (numbers; ``windows`` as comma-separated minutes)."""
+    changes = {}
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        if name not in Policy.__dataclass_fields__ or not value:
+            raise CommandError(f"not a detector setting: {setting}")
+        if name == "windows":
+            changes[name] = tuple(int(v) for v in value.split(","))
+        else:
+            changes[name] = type(getattr(Policy(), name))(value)
+    return replace(Policy(), **changes)
 
 
 class Command(BaseCommand):
@@ -75,6 +93,13 @@ class Command(BaseCommand):
             "--background-weeks", type=int, default=2, help="evaluation weeks per background seed"
         )
         parser.add_argument("--posts-per-hour", type=float, default=150.0, help="the brand's average traffic")
+        parser.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="a detector threshold other than the default (crisis.detector.Policy), e.g. term_min=6",
+        )
         parser.add_argument("--out", type=Path, default=Path("crisis_replay_results.json"))
 
     def handle(self, *args, **options):
@@ -85,6 +110,7 @@ class Command(BaseCommand):
             background_seeds=tuple(options["background_seeds"]),
             background_weeks=options["background_weeks"],
             posts_per_hour=options["posts_per_hour"],
+            policy=policy_with(options["set"]),
             progress=lambda line: self.stdout.write(line),
         )
         for name, value in results.items():
