@@ -49,6 +49,7 @@ def replay_figures(
         background_seeds=background_seeds,
         background_weeks=background_weeks,
         posts_per_hour=posts_per_hour,
+        policy=policy,
         progress=progress,
     )
     return {
