@@ -32,6 +32,7 @@ from foundation.events import event_record
 from foundation.live import event_publish
 from foundation.models import DomainEvent
 from inbox.models import Mention
+from teams.models import Team
 
 logger = logging.getLogger(__name__)
 
@@ -194,12 +195,13 @@ def alerts_record(alerts: Sequence[Alert]) -> Incident:
             incident.save(update_fields=["alerts", "last_alert_at"])
             verb = "incident.alerted"
         event_record(actor=None, verb=verb, obj=incident, after={"alerts": rows}, teams=[])
+        # To the leads of every team and to admins (see inbox.views.events): the brand's crisis is everyone's.
         payload = {
             "ids": [],
-            "teams": [],
+            "teams": list(Team.objects.values_list("pk", flat=True)),
+            "leads_only": True,
             "incident": incident.pk,
-            "summary": incident.summary,
-            "leads": True,
+            "summary": alerts[-1].text if verb == "incident.alerted" else incident.summary,
         }
         transaction.on_commit(lambda: event_publish("crisis.alert", payload))
     return incident

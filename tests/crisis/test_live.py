@@ -3,6 +3,7 @@ incident, records its domain event, and later alerts join it."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import timedelta
 
@@ -20,9 +21,11 @@ from crisis.services import CONSUMER, crisis_events_handle, post_signals, radar_
 from crisis.signals import ALL, NEG, REACH, N, key
 from crisis.store import MemoryStore, RedisStore
 from foundation.events import consumer_start, events_consume
+from foundation.live import EVENTS_CHANNEL
 from foundation.models import DomainEvent
 from inbox.services import mentions_ingest
-from tests.factories import ChannelFactory, segment
+from teams.models import Team
+from tests.factories import ChannelFactory, TeamFactory, segment
 
 WEEK = 7 * 24 * 60
 
@@ -116,20 +119,32 @@ def quiet_weeks(store: MemoryStore, end: int) -> None:
 
 
 @pytest.mark.django_db
-def test_a_tick_opens_an_incident_and_later_alerts_join_it() -> None:
+def test_a_tick_opens_an_incident_and_later_alerts_join_it(django_capture_on_commit_callbacks) -> None:
+    teams = [TeamFactory().pk, TeamFactory().pk]
     now = timezone.now()
     minute = int(now.timestamp()) // 60
     store = MemoryStore()
     quiet_weeks(store, minute - 20)
     for m in range(minute - 20, minute):
         store.add({m: Counter({key(ALL, N): 30, key("channel:help", N): 30, key(ALL, NEG): 25})})
+    listener = redis.Redis.from_url(settings.REDIS_URL).pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(EVENTS_CHANNEL)
+    listener.get_message(timeout=1)
 
-    alerts = radar_tick(now=now, store=store)
+    with django_capture_on_commit_callbacks(execute=True):
+        alerts = radar_tick(now=now, store=store)
+
+    message = listener.get_message(timeout=5)
+    listener.close()
+    published = json.loads(message["data"])
+    assert published["kind"] == "crisis.alert" and published["leads_only"] is True
+    assert set(teams) <= set(published["teams"]) == set(Team.objects.values_list("pk", flat=True))
 
     assert alerts
     incident = Incident.objects.get()
     assert incident.status == Incident.Status.OPEN
     assert incident.summary == sorted(alerts, key=lambda a: (a.minute, -a.score))[0].text
+    assert published["incident"] == incident.pk and published["summary"] == incident.summary
     assert {a["signal"] for a in incident.alerts} >= {VOLUME}
     opened = DomainEvent.objects.get(verb="incident.opened")
     assert opened.object_id == str(incident.pk) and opened.after["alerts"]
