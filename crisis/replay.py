@@ -6,7 +6,8 @@ kept in a ``MemoryStore`` so that weeks take seconds).
 labelled "Related ..." (informative or not) are its posts; their times come from the X ids, which are
 snowflakes: ``(id >> 22) + 1288834974657`` is the post's time in ms. The first related tweet is placed in
 the evaluation week at the same weekday and time of day (UTC) as it really happened, and every later one
-keeps its real distance from it; what falls after the week is dropped. The posts arrive on the brand's
+keeps its real distance from it; what falls more than a week after the first is dropped (the event's
+first week runs into the next background week). The posts arrive on the brand's
 accounts in the same proportions as ordinary traffic.
 
 **Background.** A brand ("Northwind", the simulated network's) with six accounts: five from the simulated
@@ -16,7 +17,9 @@ whose posts are real tweets (SemEval/TweetEval training set, general chatter wit
 are Poisson per minute with a rate that follows a daily curve (night at a fifth of the day's peak, a
 morning rise, a lunch and an evening high) and a weekly one (weekends at three quarters), times a level
 drawn per day (log-normal, 20%) and per hour (10%): real traffic varies more than Poisson, and a detector
-tuned on smooth traffic would promise too few false alarms. ``posts_per_hour`` is the average.
+tuned on smooth traffic would promise too few false alarms. On top, repost cascades: twice a day on
+average an ordinary post is reposted 2 or more times (Pareto, alpha 1.5, at most 100) over the next
+half hour or so. ``posts_per_hour`` is the average.
 
 Each run learns for ``warmup_weeks`` weeks (counters only) and then runs the detector every minute of the
 evaluation weeks. Posts are classified by the shipped classifier (``routing.classifier.IntentClassifier``):
@@ -43,7 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from crisis.detector import Alert, Detector, Policy
-from crisis.signals import counts_add, post_signal
+from crisis.signals import TERM_PREFIX, counts_add, post_signal
 from crisis.store import MemoryStore
 
 SNOWFLAKE_EPOCH_MS = 1288834974657
@@ -59,6 +62,11 @@ DAILY = (0.25, 0.18, 0.14, 0.12, 0.12, 0.16, 0.3, 0.55, 0.85, 1.1, 1.25, 1.3,
          1.3, 1.25, 1.2, 1.2, 1.15, 1.1, 1.1, 1.15, 1.1, 0.9, 0.65, 0.4)  # fmt: skip
 WEEKLY = (1.1, 1.1, 1.05, 1.05, 1.0, 0.75, 0.75)
 DAY_LEVEL_SD, HOUR_LEVEL_SD = 0.2, 0.1
+# Repost cascades: an ordinary post reposted (retweeted, quoted) a Pareto-distributed number of times, at
+# least CASCADE_MIN, over the following minutes. Their terms are not counted again (``reposts_dropped``);
+# their volume is, so a big cascade on a small account is a volume spike that is no crisis.
+CASCADES_PER_DAY = 2.0
+CASCADE_MIN, CASCADE_ALPHA, CASCADE_MAX, CASCADE_MEAN_MINUTES = 2, 1.5, 100, 20.0
 
 
 def snowflake_ms(tweet_id: int) -> int:
@@ -147,10 +155,13 @@ class Pools:
 
     by_account: dict[str, list[Pooled]]
     reaches: list[int]
-    signals: dict[tuple[str, str, int], dict[str, int]] = field(default_factory=dict)
+    signals: dict[tuple[str, str, int], tuple[dict[str, int], dict[str, int], str]] = field(
+        default_factory=dict
+    )
 
-    def counts(self, account: Account, item: Pooled) -> dict[str, int]:
-        """The post's counters (``crisis.signals.counts_add``), computed once per text and account."""
+    def counts(self, account: Account, item: Pooled) -> tuple[dict[str, int], dict[str, int], str]:
+        """The post's counters (``crisis.signals.counts_add``) as a new text and as a repost (no terms), and
+        its text key; computed once per text, account and reach."""
         found = self.signals.get((account.slug, item.text, item.reach))
         if found is None:
             signal = post_signal(
@@ -164,8 +175,18 @@ class Pools:
             )
             counts: Counter = Counter()
             counts_add(counts, signal)
-            found = self.signals[(account.slug, item.text, item.reach)] = dict(counts)
+            repost = {k: v for k, v in counts.items() if not k.startswith(TERM_PREFIX)}
+            found = self.signals[(account.slug, item.text, item.reach)] = (
+                dict(counts),
+                repost,
+                signal.text_key,
+            )
         return found
+
+    def post(self, counts: Counter, account: Account, item: Pooled, minute: int, store: MemoryStore) -> None:
+        """One post into a minute's counters, its terms left out if it is a repost (as the live consumer)."""
+        fresh, repost, text = self.counts(account, item)
+        _add(counts, fresh if store.first_seen([text], minute)[0] else repost)
 
 
 def shipped_classify(texts: Sequence[str], accounts: Sequence[Account]) -> list[tuple[bool, bool]]:
@@ -331,6 +352,7 @@ def run(
     policy: Policy | None = None,
     on_minute: Callable[[int, int], None] | None = None,
     tick_from: int | None = None,
+    cascades_per_day: float = CASCADES_PER_DAY,
 ) -> Run:
     """Background (and an event, if given) through the counters and the detector, minute by minute; the
     detector runs every minute of the evaluation weeks (from ``tick_from``, if later)."""
@@ -350,6 +372,8 @@ def run(
     )
     pending = next(minutes, None)
     ticks_start = max(eval_start, tick_from or 0)
+    cascade_rng = random.Random(seed * 104_729 + 3)  # its own stream: the rest of the traffic is the same
+    reposts: dict[int, list[tuple[Account, Pooled]]] = {}
     for minute in range(EPOCH_MONDAY_MINUTE, eval_start + eval_weeks * WEEK_MINUTES):
         counts: Counter = Counter()
         posted = 0
@@ -357,14 +381,19 @@ def run(
             for index in pending[1]:
                 account = ACCOUNTS[index]
                 pool = pools.by_account[account.slug]
-                _add(counts, pools.counts(account, pool[rng.randrange(len(pool))]))
+                pools.post(counts, account, pool[rng.randrange(len(pool))], minute, store)
             posted += len(pending[1])
             pending = next(minutes, None)
+        if cascade_rng.random() < cascades_per_day / 1440:
+            _cascade(cascade_rng, pools, cum, total, minute, reposts)
+        for account, item in reposts.pop(minute, ()):
+            pools.post(counts, account, item, minute, store)
+            posted += 1
         if injected is not None and minute in injected.by_minute:
             for text, negative, crisis in injected.by_minute[minute]:
                 account = ACCOUNTS[_pick(cum, event_rng.random() * total)]
                 item = Pooled(text, negative, crisis, reaches[event_rng.randrange(len(reaches))])
-                _add(counts, pools.counts(account, item))
+                pools.post(counts, account, item, minute, store)
                 posted += 1
         if counts:
             store.add({minute: counts})
@@ -378,6 +407,25 @@ def run(
         if on_minute is not None:
             on_minute(minute, posted)
     return Run(seed, tuple(alerts), eval_start, eval_weeks)
+
+
+def _cascade(
+    rng: random.Random,
+    pools: Pools,
+    cum: Sequence[float],
+    total: float,
+    minute: int,
+    reposts: dict[int, list[tuple[Account, Pooled]]],
+) -> None:
+    """A post of the pools reposted ``CASCADE_MIN`` or more times (Pareto) over the next minutes."""
+    account = ACCOUNTS[_pick(cum, rng.random() * total)]
+    pool = pools.by_account[account.slug]
+    item = pool[rng.randrange(len(pool))]
+    size = min(CASCADE_MAX, int(CASCADE_MIN / (1 - rng.random()) ** (1 / CASCADE_ALPHA)))
+    for _ in range(size):
+        reposts.setdefault(minute + 1 + int(rng.expovariate(1 / CASCADE_MEAN_MINUTES)), []).append(
+            (account, item)
+        )
 
 
 def _add(counts: Counter, more: dict[str, int]) -> None:

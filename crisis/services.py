@@ -26,7 +26,7 @@ from django.utils import timezone
 from channels.models import Channel
 from crisis.detector import Alert, Detector, Policy
 from crisis.models import Incident
-from crisis.signals import PostSignal, counts_by_minute, post_signal
+from crisis.signals import PostSignal, counts_by_minute, post_signal, reposts_dropped
 from crisis.store import CacheStore, RedisStore, Store
 from foundation.events import event_record
 from foundation.live import event_publish
@@ -110,10 +110,13 @@ def post_signals(events: Sequence[DomainEvent]) -> list[PostSignal]:
 
 
 def crisis_events_handle(events: list[DomainEvent], *, store: Store | None = None) -> None:
-    """The consumer's handler: the batch's new mentions into the counters, in one write."""
+    """The consumer's handler: the batch's new mentions into the counters, in one write (and one round trip
+    before it, to tell reposts, whose terms are not counted again)."""
     signals = post_signals(events)
     if signals:
-        (store or radar_store()).add(counts_by_minute(signals))
+        store = store or radar_store()
+        new = store.first_seen([s.text_key for s in signals], max(s.minute for s in signals))
+        store.add(counts_by_minute(reposts_dropped(signals, new)))
 
 
 def _labels() -> dict[str, str]:

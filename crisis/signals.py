@@ -11,10 +11,11 @@ hash fields as they are.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
 ALL = "all"
 N, NEG, CRI, REACH = "n", "neg", "cri", "reach"
@@ -24,6 +25,7 @@ SEP = "|"  # between a scope and its field in a counter key: "channel:help|neg"
 TERM_PREFIX = "term:"
 MAX_TERMS_PER_POST = 40  # a very long post counts its first words only: O(1) per post
 MIN_WORD_LENGTH = 3
+REPOST_MINUTES = 60  # a text seen again within this long is a repost: its terms are not counted again
 
 # Words too common to say anything, in the languages the data carries most (English, Spanish, Italian).
 STOPWORDS = frozenset(
@@ -217,6 +219,25 @@ class PostSignal:
     crisis: bool
     reach: int
     terms: tuple[str, ...] = ()
+    text_key: str = ""  # the text without repost prefix, links and case, hashed: reposts share it
+
+
+_REPOST = re.compile(r"^\s*(rt\s+)?(@\w+:?\s*)*", re.IGNORECASE)
+
+
+def text_key(text: str) -> str:
+    """The same for a post and its reposts ("RT @someone: ..."), whatever their links or case."""
+    core = _URL.sub(" ", _REPOST.sub("", text.lower()))
+    return hashlib.blake2b(" ".join(core.split()).encode(), digest_size=8).hexdigest()
+
+
+def reposts_dropped(signals: Sequence[PostSignal], first_seen: Sequence[bool]) -> list[PostSignal]:
+    """The signals with the terms of reposts taken out: a text seen within ``REPOST_MINUTES`` says nothing
+    new about which words are rising (a retweet cascade of an ordinary post is not an emerging story), but
+    each repost still counts as a post of its scopes."""
+    return [
+        s if new or not s.terms else replace(s, terms=()) for s, new in zip(signals, first_seen, strict=True)
+    ]
 
 
 def post_signal(
@@ -239,6 +260,7 @@ def post_signal(
         crisis=crisis,
         reach=max(0, reach),
         terms=terms_of(text),
+        text_key=text_key(text),
     )
 
 

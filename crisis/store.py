@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from crisis.signals import ALL, SEP, TERM_PREFIX, N, key
+from crisis.signals import ALL, REPOST_MINUTES, SEP, TERM_PREFIX, N, key
 
 MINUTE_KEEP = 3 * 60  # minutes of counters kept: the longest window and some slack
 HOUR_KEEP = 5 * 7 * 24  # hours of counters kept: four weeks of baseline and the current one
@@ -67,6 +67,8 @@ class Store(Protocol):
 
     def tick_claim(self, minute: int) -> bool: ...
 
+    def first_seen(self, keys: Sequence[str], minute: int) -> list[bool]: ...
+
 
 class MemoryStore:
     """The counters in a dict per period. ``window`` keeps running sums when asked minute after minute,
@@ -80,6 +82,7 @@ class MemoryStore:
         self._cool: dict[str, int] = {}
         self._hot: dict[int, int] = {}
         self._ticked: set[int] = set()
+        self._seen: dict[str, int] = {}
 
     def add(self, by_minute: Mapping[int, Counter]) -> None:
         for minute, counts in by_minute.items():
@@ -160,6 +163,18 @@ class MemoryStore:
 
     def cool(self, name: str, until: int) -> None:
         self._cool[name] = until
+
+    def first_seen(self, keys: Sequence[str], minute: int) -> list[bool]:
+        """Whether each text is new, that is not seen within ``REPOST_MINUTES`` (and mark it seen)."""
+        seen, found = self._seen, []
+        for text in keys:
+            last = seen.get(text)
+            found.append(last is None or minute - last >= REPOST_MINUTES)
+            if last is None or minute - last >= REPOST_MINUTES:
+                seen[text] = minute
+        if len(seen) > 200_000:
+            self._seen = {k: m for k, m in seen.items() if minute - m < REPOST_MINUTES}
+        return found
 
     def tick_claim(self, minute: int) -> bool:
         if minute in self._ticked:
@@ -254,6 +269,17 @@ redis.call('EXPIRE', KEYS[1], ARGV[2])
         ttl = until * 60 - int(time.time()) + 3600  # outlives the cooldown a little, then goes
         self.client.set(f"{self.PREFIX}:cool:{name}", until, ex=max(60, ttl))
 
+    def first_seen(self, keys: Sequence[str], minute: int) -> list[bool]:
+        """Whether each text is new (not seen within ``REPOST_MINUTES``): one SET NX each, one round trip."""
+        if not keys:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for text in keys:
+            pipe.set(f"{self.PREFIX}:seen:{text}", minute, nx=True, ex=REPOST_MINUTES * 60)
+        return [
+            bool(new) for new in pipe.execute()
+        ]  # a text twice in a batch: the second SET finds the first
+
     def tick_claim(self, minute: int) -> bool:
         """Whether this caller is the one to run the detector for ``minute`` (one per minute, any worker)."""
         return bool(self.client.set(f"{self.PREFIX}:tick:{minute}", 1, nx=True, ex=3600))
@@ -334,6 +360,12 @@ class CacheStore:
         self.cache.set(
             f"{self.PREFIX}:cool:{name}", until, timeout=max(60, until * 60 - int(time.time()) + 3600)
         )
+
+    def first_seen(self, keys: Sequence[str], minute: int) -> list[bool]:
+        return [
+            bool(self.cache.add(f"{self.PREFIX}:seen:{text}", minute, timeout=REPOST_MINUTES * 60))
+            for text in keys
+        ]
 
     def tick_claim(self, minute: int) -> bool:
         return bool(self.cache.add(f"{self.PREFIX}:tick:{minute}", 1, timeout=3600))
