@@ -89,7 +89,8 @@ def test_received_mentions_are_counted_in_their_scopes(store: RedisStore) -> Non
     assert window.scopes[key("channel:help", N)] == 12
     assert window.scopes[key("segment:customer-relations", N)] == 12
     assert window.scopes[key(ALL, REACH)] == 12 * 1000
-    assert window.terms[key("term:order", N)] == 12 and key("term:stove", N) not in window.terms
+    # Twelve posts of one text: a post and its reposts, whose words count once.
+    assert window.terms[key("term:order", N)] == 1 and key("term:stove", N) not in window.terms
     assert consume(store) == 0  # nothing is counted twice
 
 

@@ -15,8 +15,10 @@ from crisis.signals import (
     counts_by_minute,
     key,
     post_signal,
+    reposts_dropped,
     split_key,
     terms_of,
+    text_key,
 )
 
 
@@ -74,3 +76,20 @@ def test_a_batch_is_counted_per_minute() -> None:
 
     assert sorted(by_minute) == [5, 6]
     assert by_minute[5][key(ALL, CRI)] == 2 and by_minute[6][key("channel:c", N)] == 1
+
+
+def test_a_repost_has_the_text_key_of_its_post_and_loses_its_terms_but_not_its_count() -> None:
+    post = "Headlamp MELTED in my tent https://t.co/abc"
+    repost = "RT @camper: headlamp melted in my tent https://t.co/xyz"
+    other = "headlamp works fine in my tent"
+    assert text_key(post) == text_key(repost) != text_key(other)
+
+    signals = [
+        post_signal(minute=1, text=t, channel="help", negative=True, crisis=False)
+        for t in (post, repost, other)
+    ]
+    kept = reposts_dropped(signals, [True, False, True])
+    counts = counts_by_minute(kept)[1]
+
+    assert counts[key(ALL, N)] == 3 and counts[key(ALL, NEG)] == 3
+    assert counts[key("term:melted", N)] == 1 and counts[key("term:tent", N)] == 2

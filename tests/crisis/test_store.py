@@ -11,7 +11,7 @@ import redis
 from django.conf import settings
 from django.core.cache import cache
 
-from crisis.signals import counts_by_minute, post_signal
+from crisis.signals import REPOST_MINUTES, counts_by_minute, post_signal
 from crisis.store import CacheStore, MemoryStore, RedisStore
 
 WORDS = ["stove", "recall", "order", "late", "fire", "refund", "thanks", "site", "down"]
@@ -74,3 +74,13 @@ def test_cooldowns_and_minute_claims(live: str, client) -> None:
     store.cool("all:volume", 160)
     assert store.cooling("all:volume", 159) and not store.cooling("all:volume", 160)
     assert store.tick_claim(500) and not store.tick_claim(500) and store.tick_claim(501)
+
+
+@pytest.mark.parametrize("live", ["memory", "redis", "cache"])
+def test_a_text_is_new_once_within_the_repost_window(live: str, client) -> None:
+    store = {"memory": MemoryStore(), "redis": RedisStore(client), "cache": CacheStore(cache)}[live]
+
+    assert store.first_seen(["a", "b", "a"], 1000) == [True, True, False]
+    assert store.first_seen(["b", "c"], 1010) == [False, True]
+    if live == "memory":  # the live stores forget by expiry, after REPOST_MINUTES
+        assert store.first_seen(["a"], 1000 + REPOST_MINUTES) == [True]
