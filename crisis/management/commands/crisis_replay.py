@@ -57,8 +57,8 @@ def replay_figures(
         "crisis.replay": {
             "events_dir": events_dir.name,
             "seeds": list(seeds),
-            "background_seeds": list(background_seeds),
-            "background_weeks_per_seed": background_weeks,
+            "background_seeds": list(dict.fromkeys([*seeds, *background_seeds])),
+            "background_weeks_per_seed": max(2, background_weeks),
             "posts_per_hour": posts_per_hour,
             "policy": {k: v for k, v in vars(policy or Policy()).items() if not isinstance(v, dict)},
             "seconds": round(time.perf_counter() - started, 1),
