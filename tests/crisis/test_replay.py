@@ -102,3 +102,30 @@ def test_an_injected_burst_is_found_within_minutes_and_quiet_traffic_is_left_alo
     found = [a for a in with_event.alerts if a.minute >= first]
     assert found and found[0].minute - first <= 6
     assert episodes(background.alerts) == []
+
+
+def test_the_evaluation_counts_detections_delays_and_false_alarms() -> None:
+    t0 = int(datetime(2013, 6, 5, 10, 0, tzinfo=UTC).timestamp() * 1000)  # a Wednesday
+    texts = ("Gas explosion downtown, stay away from Main Street",) * 30
+    event = Event("2013_Gas_explosion", tuple(t0 + i * 40_000 for i in range(30)), texts)
+
+    def classify(texts, accounts):
+        return [("explosion" in t, "explosion" in t) for t in texts]
+
+    figures = replay.evaluate(
+        events=[event],
+        pools=small_pools(),
+        classify=classify,
+        seeds=(3,),
+        background_seeds=(3,),
+        posts_per_hour=60,
+        warmup_weeks=2,
+    )
+    summary = figures.summary(1)
+
+    [row] = figures.events
+    assert row["detected"] and row["posts_in_week"] == 30
+    assert 0 < row["delay_min"] <= 10 and row["delay_min"] == summary["crisis.median_delay_min"]
+    assert summary["crisis.events_detected"] == 1
+    assert summary["crisis.background_weeks"] == 2  # the event seed's background, once
+    assert summary["crisis.false_alarms_per_week"] == 0
