@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from crisis.detector import Alert, Detector, Policy
-from crisis.signals import TERM_PREFIX, counts_add, post_signal
+from crisis.signals import REACH, SEP, counts_add, post_signal
 from crisis.store import MemoryStore
 
 SNOWFLAKE_EPOCH_MS = 1288834974657
@@ -68,8 +68,7 @@ DAILY = (0.25, 0.18, 0.14, 0.12, 0.12, 0.16, 0.3, 0.55, 0.85, 1.1, 1.25, 1.3,
 WEEKLY = (1.1, 1.1, 1.05, 1.05, 1.0, 0.75, 0.75)
 DAY_LEVEL_SD, HOUR_LEVEL_SD = 0.2, 0.1
 # Repost cascades: an ordinary post reposted (retweeted, quoted) a Pareto-distributed number of times, at
-# least CASCADE_MIN, over the following minutes. Their terms are not counted again (``reposts_dropped``);
-# their volume is, so a big cascade on a small account is a volume spike that is no crisis.
+# least CASCADE_MIN, over the following minutes. Reposts add reach only (``crisis.signals.reposts_dropped``).
 CASCADES_PER_DAY = 2.0
 CASCADE_MIN, CASCADE_ALPHA, CASCADE_MAX, CASCADE_MEAN_MINUTES = 2, 1.5, 100, 20.0
 
@@ -165,8 +164,8 @@ class Pools:
     )
 
     def counts(self, account: Account, item: Pooled) -> tuple[dict[str, int], dict[str, int], str]:
-        """The post's counters (``crisis.signals.counts_add``) as a new text and as a repost (no terms), and
-        its text key; computed once per text, account and reach."""
+        """The post's counters (``crisis.signals.counts_add``) as a new text and as a repost (reach only),
+        and its text key; computed once per text, account and reach."""
         found = self.signals.get((account.slug, item.text, item.reach))
         if found is None:
             signal = post_signal(
@@ -180,7 +179,7 @@ class Pools:
             )
             counts: Counter = Counter()
             counts_add(counts, signal)
-            repost = {k: v for k, v in counts.items() if not k.startswith(TERM_PREFIX)}
+            repost = {k: v for k, v in counts.items() if k.endswith(SEP + REACH)}
             found = self.signals[(account.slug, item.text, item.reach)] = (
                 dict(counts),
                 repost,

@@ -111,7 +111,7 @@ def post_signals(events: Sequence[DomainEvent]) -> list[PostSignal]:
 
 def crisis_events_handle(events: list[DomainEvent], *, store: Store | None = None) -> None:
     """The consumer's handler: the batch's new mentions into the counters, in one write (and one round trip
-    before it, to tell reposts, whose terms are not counted again)."""
+    before it, to tell reposts, which add reach only)."""
     signals = post_signals(events)
     if signals:
         store = store or radar_store()

@@ -220,6 +220,7 @@ class PostSignal:
     reach: int
     terms: tuple[str, ...] = ()
     text_key: str = ""  # the text without repost prefix, links and case, hashed: reposts share it
+    repost: bool = False  # its text was seen within REPOST_MINUTES: it adds reach, not a voice
 
 
 _REPOST = re.compile(r"^\s*(rt\s+)?(@\w+:?\s*)*", re.IGNORECASE)
@@ -232,11 +233,11 @@ def text_key(text: str) -> str:
 
 
 def reposts_dropped(signals: Sequence[PostSignal], first_seen: Sequence[bool]) -> list[PostSignal]:
-    """The signals with the terms of reposts taken out: a text seen within ``REPOST_MINUTES`` says nothing
-    new about which words are rising (a retweet cascade of an ordinary post is not an emerging story), but
-    each repost still counts as a post of its scopes."""
+    """The signals with reposts marked: a text seen within ``REPOST_MINUTES`` is one voice amplified, not
+    another one. A repost adds its author's followers to the reach and nothing else, so a retweet cascade
+    of an ordinary post (or of one complaint) is no volume spike, no share rise and no emerging term."""
     return [
-        s if new or not s.terms else replace(s, terms=()) for s, new in zip(signals, first_seen, strict=True)
+        s if new else replace(s, terms=(), repost=True) for s, new in zip(signals, first_seen, strict=True)
     ]
 
 
@@ -266,6 +267,11 @@ def post_signal(
 
 def counts_add(counts: Counter, signal: PostSignal) -> None:
     """Add one post's counters to ``counts`` (keys from ``key``)."""
+    if signal.repost:
+        if signal.reach:
+            for scope in (ALL, *signal.scopes):
+                counts[key(scope, REACH)] += signal.reach
+        return
     for scope in (ALL, *signal.scopes):
         counts[key(scope, N)] += 1
         if signal.negative:

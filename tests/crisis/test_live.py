@@ -41,7 +41,12 @@ def store():
 
 
 def posts(
-    count: int, *, start: int = 0, text: str = "@northwind_help my order is late, still waiting", created=None
+    count: int,
+    *,
+    start: int = 0,
+    text: str = "@northwind_help my order is late, still waiting",
+    created=None,
+    reposts: bool = False,
 ) -> list[Post]:
     created = created or timezone.now() - timedelta(minutes=5)
     return [
@@ -49,7 +54,7 @@ def posts(
             network="simulated",
             external_id=f"radar-{start + i}",
             kind="mention",
-            text=text,
+            text=text if reposts else f"{text} (order {start + i})",
             created_at=created,
             author=AuthorData(
                 external_id=f"a-{i % 7}", handle=f"person{i % 7}", display_name="P", follower_count=1000
@@ -89,8 +94,23 @@ def test_received_mentions_are_counted_in_their_scopes(store: RedisStore) -> Non
     assert window.scopes[key("channel:help", N)] == 12
     assert window.scopes[key("segment:customer-relations", N)] == 12
     assert window.scopes[key(ALL, REACH)] == 12 * 1000
-    # Twelve posts of one text: a post and its reposts, whose words count once.
-    assert window.terms[key("term:order", N)] == 1 and key("term:stove", N) not in window.terms
+    assert window.terms[key("term:order", N)] == 12 and key("term:stove", N) not in window.terms
+
+
+@pytest.mark.django_db
+def test_reposts_add_reach_only(store: RedisStore) -> None:
+    channel = ChannelFactory(slug="help3")
+    consumer_start(consumer=CONSUMER)
+    mentions_ingest(
+        channel=channel, posts=posts(8, start=500, reposts=True, text="RT @x: the stove caught fire")
+    )
+
+    consume(store)
+    window = store.window(int(timezone.now().timestamp()) // 60, 5, hot=1)
+
+    assert window.scopes[key(ALL, N)] == 1  # one voice, seven times amplified
+    assert window.scopes[key(ALL, REACH)] == 8 * 1000
+    assert window.terms[key("term:stove", N)] == 1
     assert consume(store) == 0  # nothing is counted twice
 
 

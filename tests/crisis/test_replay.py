@@ -89,7 +89,9 @@ def test_an_injected_burst_is_found_within_minutes_and_quiet_traffic_is_left_alo
     start = EPOCH_MONDAY_MINUTE + 2 * WEEK_MINUTES
     first = start + 2 * 1440 + 14 * 60  # Wednesday 14:00 of the evaluation week
     burst = {
-        first + m: [("Explosion at the plant, smoke everywhere, evacuate now", True, True)] * 2
+        first + m: [
+            (f"Explosion at the plant, smoke everywhere, evacuate now ({m}, {k})", True, True) for k in (1, 2)
+        ]
         for m in range(20)
     }
     injected = replay.Injected("burst", first, first, burst, 40)
@@ -106,7 +108,7 @@ def test_an_injected_burst_is_found_within_minutes_and_quiet_traffic_is_left_alo
 
 def test_the_evaluation_counts_detections_delays_and_false_alarms() -> None:
     t0 = int(datetime(2013, 6, 5, 10, 0, tzinfo=UTC).timestamp() * 1000)  # a Wednesday
-    texts = ("Gas explosion downtown, stay away from Main Street",) * 30
+    texts = tuple(f"Gas explosion downtown, stay away from Main Street ({i})" for i in range(30))
     event = Event("2013_Gas_explosion", tuple(t0 + i * 40_000 for i in range(30)), texts)
 
     def classify(texts, accounts):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 from crisis.signals import (
     ALL,
@@ -78,7 +79,7 @@ def test_a_batch_is_counted_per_minute() -> None:
     assert by_minute[5][key(ALL, CRI)] == 2 and by_minute[6][key("channel:c", N)] == 1
 
 
-def test_a_repost_has_the_text_key_of_its_post_and_loses_its_terms_but_not_its_count() -> None:
+def test_a_repost_has_the_text_key_of_its_post_and_adds_reach_only() -> None:
     post = "Headlamp MELTED in my tent https://t.co/abc"
     repost = "RT @camper: headlamp melted in my tent https://t.co/xyz"
     other = "headlamp works fine in my tent"
@@ -88,8 +89,9 @@ def test_a_repost_has_the_text_key_of_its_post_and_loses_its_terms_but_not_its_c
         post_signal(minute=1, text=t, channel="help", negative=True, crisis=False)
         for t in (post, repost, other)
     ]
-    kept = reposts_dropped(signals, [True, False, True])
-    counts = counts_by_minute(kept)[1]
+    signals[1] = replace(signals[1], reach=700)
+    counts = counts_by_minute(reposts_dropped(signals, [True, False, True]))[1]
 
-    assert counts[key(ALL, N)] == 3 and counts[key(ALL, NEG)] == 3
+    # The repost is the same voice again: reach only.
+    assert counts[key(ALL, N)] == 2 and counts[key(ALL, NEG)] == 2 and counts[key(ALL, REACH)] == 700
     assert counts[key("term:melted", N)] == 1 and counts[key("term:tent", N)] == 2
