@@ -58,7 +58,7 @@ class Policy:
     crisis_min: int = 5
     crisis_lift: float = 0.03
     term_log10_p: float = 12.0
-    term_min: int = 8
+    term_min: int = 5
     term_ratio: float = 10.0
     term_days_min: int = 2  # days of term history before terms may alert
     share_dispersion: float = 1.5  # shares vary more than a binomial's: its variance times this
