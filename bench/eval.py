@@ -499,6 +499,7 @@ def print_report(results: dict[str, Any]) -> None:
         out("\n")
 
     _print_owners(results)
+    _print_crisis_radar(results)
     dev = results["development"]
     if "skipped" in dev:
         out(f"Development data: skipped — {dev['skipped']}\n")
@@ -559,6 +560,28 @@ def print_report(results: dict[str, Any]) -> None:
             out("\n")
         elif "skipped" in block:
             out(f"{name}: skipped — {block['skipped']}\n")
+
+
+def _print_crisis_radar(results: dict[str, Any]) -> None:
+    out = sys.stdout.write
+    radar = results.get("crisis_radar", {})
+    if "skipped" in radar:
+        out(f"\nCrisis radar replay: skipped ({radar['skipped']})\n")
+        return
+    out(
+        f"\nCrisis radar replay ({results['crisis.events']} events at their real times in a brand's "
+        f"traffic of {radar['posts_per_hour']:.0f} posts/h on average; seeds {radar['seeds']}, "
+        f"background seeds {radar['background_seeds']} x {radar['background_weeks_per_seed']} weeks)\n"
+        f"  events detected {results['crisis.events_detected']}/{results['crisis.events']}; median delay "
+        f"{results['crisis.median_delay_min']} min from the first related tweet, "
+        f"{results['crisis.median_delay_from_onset_min']} min from the onset; false alarms "
+        f"{results['crisis.false_alarms_per_week']} per week over "
+        f"{results['crisis.background_weeks']} weeks\n"
+    )
+    _explain(
+        "Delay from the first related tweet counts the hours many events' first tweet stands alone before "
+        "the burst; the onset is the first related tweet followed by four more within 30 minutes."
+    )
 
 
 def _print_owners(results: dict[str, Any]) -> None:
@@ -670,6 +693,25 @@ def headline(development_figures: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def crisis_radar(shared: Path, *, skip: bool = False) -> dict[str, Any]:
+    """The crisis radar's replay (``python manage.py crisis_replay``, ``crisis.replay``): the 13 development
+    events at their real times in a brand's background traffic, through the live detector. Its headline
+    keys (``crisis.events_detected``, ``crisis.median_delay_min``, ``crisis.false_alarms_per_week`` ...) go to
+    the top of the file, its rows under ``crisis_radar``."""
+    folder = shared / CRISISLEX
+    if skip:
+        return {"crisis_radar": {"skipped": "--skip-crisis-radar"}}
+    if not folder.is_dir() or not (shared / SEMEVAL / "train.tsv").is_file():
+        return {"crisis_radar": {"skipped": f"{folder} or {shared / SEMEVAL / 'train.tsv'} not found"}}
+    from crisis.management.commands.crisis_replay import replay_figures  # Django's apps are set up in main
+
+    figures = replay_figures(events_dir=folder, shared=shared, progress=lambda line: print("  " + line))
+    return {
+        **{k: v for k, v in figures.items() if k != "crisis.replay"},
+        "crisis_radar": figures["crisis.replay"],
+    }
+
+
 def owner_headline(owners: dict[str, Any]) -> dict[str, Any]:
     """The owner-learning figures the issue tracks (None when their data was not there), and how they were
     made."""
@@ -689,6 +731,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="folder of development data")
     parser.add_argument("--data", type=Path, default=DATA, help="labelled set (JSON lines)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the figures")
+    parser.add_argument(
+        "--skip-crisis-radar", action="store_true", help="leave out the crisis radar's replay (minutes long)"
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "socialops.settings")
@@ -713,9 +758,12 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     classifiers = {"patterns only": IntentClassifier(), "after all corrections": corrected}
     development_figures = development(args.shared, classifiers)
     owners = development_figures.pop("owners", {})
+    sys.stdout.write("Crisis radar replay (crisis.replay):\n")
+    radar = crisis_radar(args.shared, skip=args.skip_crisis_radar)
     results = {
         **headline(development_figures),
         **owner_headline(owners),
+        **radar,
         "seed": args.seed,
         "data": str(args.data.relative_to(REPO) if args.data.is_relative_to(REPO) else args.data),
         "split": {

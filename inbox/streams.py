@@ -42,14 +42,19 @@ def last_event_id(headers: Any, query: Any) -> int | None:
     return None
 
 
-def framer(*, admin: bool, team_ids: set[int], username: str) -> Callable[[dict], bytes | None]:
-    """Turns an event into its SSE frame for this user, or None when it is not theirs to see."""
+def framer(
+    *, admin: bool, team_ids: set[int], username: str, led_team_ids: set[int] | None = None
+) -> Callable[[dict], bytes | None]:
+    """Turns an event into its SSE frame for this user, or None when it is not theirs to see. An event for
+    leads only (``leads_only``: the crisis radar's alert) goes to the leads of its teams and to admins."""
+    led = led_team_ids or set()
 
     def frame(event: dict) -> bytes | None:
         kind = event.get("kind", "")
         if kind.startswith("live."):  # the stream's own news: live updates paused or resumed
             return f"event: status\ndata: {json.dumps(event)}\n\n".encode()
-        if not admin and not team_ids.intersection(event.get("teams") or []):
+        audience = led if event.get("leads_only") else team_ids
+        if not admin and not audience.intersection(event.get("teams") or []):
             return None
         return _encoded(event, event.get("actor") == username)
 

@@ -61,7 +61,14 @@ from inbox.streams import framer, last_event_id
 from routing.facts import INTENTS
 from routing.models import Escalation
 from teams.models import Team
-from teams.roles import team_leaders, user_is_admin, user_leads_team, user_name, user_team_ids
+from teams.roles import (
+    team_leaders,
+    user_is_admin,
+    user_leads_team,
+    user_led_team_ids,
+    user_name,
+    user_team_ids,
+)
 
 LIST_LIMIT_MAX = 200  # a live refresh re-fetches as many rows as the agent has loaded, up to this
 NOT_SPAM_INTENTS = [intent for intent in INTENTS if intent != Mention.SPAM_INTENT]
@@ -580,6 +587,7 @@ def events(request: HttpRequest) -> StreamingHttpResponse:
     frame = framer(
         admin=user_is_admin(request.user),
         team_ids=set(user_team_ids(request.user)),
+        led_team_ids=set(user_led_team_ids(request.user)),
         username=request.user.get_username(),
     )
     last_id = last_event_id(request.headers, request.GET)

@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "users",
     "integrations",
     "reports",
+    "crisis",
 ]
 
 MIDDLEWARE = [
@@ -174,6 +175,7 @@ SOCIALOPS_EVENT_CONSUMERS = env.list(
         "integrations.tasks.webhooks_fanout",
         "integrations.tasks.slack_notify",
         "reports.tasks.rollups_consume_task",
+        "crisis.tasks.crisis_consume",
     ],
 )
 SOCIALOPS_EVENTS_CHANNEL = env.str("SOCIALOPS_EVENTS_CHANNEL", default="socialops:events")
@@ -331,6 +333,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.tasks.slack_notify",
         "schedule": timedelta(seconds=10),
         "options": {"expires": 30},
+    },
+    # The crisis radar: counts received mentions (woken after commits; this is the safety net) and runs its
+    # detector for each finished minute.
+    "crisis-radar": {
+        "task": "crisis.tasks.crisis_consume",
+        "schedule": timedelta(seconds=20),
+        "options": {"expires": 60},
     },
     "slack-messages-resend": {
         "task": "integrations.tasks.slack_messages_resend",

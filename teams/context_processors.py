@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
+from teams.models import Membership
 from teams.roles import user_is_admin
 
 
@@ -18,4 +19,5 @@ def roles(request: HttpRequest) -> dict[str, object]:
         "is_admin": SimpleLazyObject(lambda: user_is_admin(user)),
         "team_names": SimpleLazyObject(lambda: [membership.team.name for membership in memberships]),
         "is_away": SimpleLazyObject(lambda: any(membership.is_away for membership in memberships)),
+        "leads_a_team": SimpleLazyObject(lambda: any(m.role == Membership.Role.LEAD for m in memberships)),
     }

@@ -17,6 +17,7 @@ FLOORS = [
     "routing",
     "inbox",
     "reports",
+    "crisis",
     "integrations",
     "users",
     "socialops",

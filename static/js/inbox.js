@@ -304,6 +304,33 @@
     document.getElementById("live-notices").appendChild(p);
   }
 
+  // The crisis radar's alert, for leads and admins (the stream sends it to no one else): a banner with a
+  // link to the incidents, replaced by the next alert rather than stacked.
+  function crisisBanner(event) {
+    const notices = document.getElementById("live-notices");
+    const old = notices.querySelector("[data-crisis]");
+    if (old) old.remove();
+    const p = document.createElement("p");
+    p.className = "alert alert--error live-notice crisis-banner";
+    p.dataset.crisis = String(event.incident || "");
+    p.setAttribute("role", "alert");
+    p.textContent = `Crisis radar: ${event.summary || "traffic out of its usual range"} `;
+    if (inbox.dataset.incidentsUrl) {
+      const link = document.createElement("a");
+      link.href = inbox.dataset.incidentsUrl;
+      link.textContent = "Open the incidents";
+      p.appendChild(link);
+      p.appendChild(document.createTextNode(" "));
+    }
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "link-button";
+    button.textContent = "Dismiss";
+    button.addEventListener("click", () => p.remove());
+    p.appendChild(button);
+    notices.prepend(p);
+  }
+
   function staleNotice(actor) {
     if (detailBox.querySelector("[data-stale]")) return;
     const p = document.createElement("p");
@@ -550,6 +577,10 @@
         return;
       }
       const ids = (event.ids || []).map(String);
+      if (event.kind === "crisis.alert") {
+        crisisBanner(event);
+        return;
+      }
       if (event.kind === "presence") {
         ids.forEach((id) => {
           showRowViewers(id, event.viewers || []);
