@@ -43,7 +43,9 @@ MODEL_NPZ = textfeatures.DATA / "crisis_model.npz"
 MODEL_JSON = textfeatures.DATA / "crisis_model.json"
 CLASSES = ("crisis",)
 # The share of a disaster stream's unrelated tweets the crisis signal may call a crisis (see the docstring).
-FALSE_ALARM_BUDGET = 0.05
+# Held out (make eval), 5% heard 46% of the informative tweets and missed brand crises ("Earthquake just hit,
+# buildings damaged downtown, people trapped"); 10% hears 64% at 11% false alarms (it was 71% at 19%).
+FALSE_ALARM_BUDGET = 0.10
 
 # Words that name a disaster or its toll, in the seven languages of the crisis patterns: on their own they say
 # what a post is about, not that it reports one ("a fire in Australia has been burning for 6,000 years").

@@ -28,12 +28,6 @@ CRISES = [
     "my phone overheated and caught fire while charging",
     "Earthquake just hit, buildings damaged downtown, people trapped",
 ]
-MISSED = pytest.mark.xfail(
-    strict=True,
-    reason="missed at the shipped operating point: the detector's log-odds (about 1.6) fall short of the "
-    "threshold chosen for 5% false alarms on disaster streams (1.75), and 'damaged' leans to a complaint; "
-    "see routing.crisis",
-)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +73,7 @@ def test_a_brand_incident_stays_a_crisis_whatever_the_detector_says(text):
     assert IntentClassifier(crisis=deaf).classify(Facts(text=text, network="x")).intent == "crisis_signal"
 
 
-@pytest.mark.parametrize("text", [pytest.param(t, marks=MISSED) if "Earthquake" in t else t for t in CRISES])
+@pytest.mark.parametrize("text", CRISES)
 def test_disaster_and_outage_talk_is_a_crisis_signal(classifier, text):
     assert classifier.classify(Facts(text=text, network="x")).intent == "crisis_signal"
 
