@@ -8,8 +8,9 @@ Two sources of evidence are combined, in log space (a product of experts), into 
   a clearly positive one to "praise"; "other" has a small baseline so that a post with no evidence at all
   leans to it.
 * **Crisis detector** (``routing.crisis``, trained on real disasters, customer care and the seed corpus):
-  its log-odds, times ``CRISIS_WEIGHT``, are added to "crisis_signal" (also with ``seed=False``; pass
-  ``crisis=None`` for the patterns alone). It shares one hashing pass with the sentiment model.
+  its log-odds less its decision threshold, times ``CRISIS_WEIGHT``, are added to "crisis_signal" (also
+  with ``seed=False``; pass ``crisis=None`` for the patterns alone). It shares one hashing pass with the
+  sentiment model.
 * **Model**: scikit-learn's ``SGDClassifier`` (logistic loss, one binary model per intent against the rest,
   L2) over scikit-learn's ``HashingVectorizer`` (2^16 columns, binary, rows of unit length) of our tokens:
   words, "?", "!", emoji, with links, numbers and handles folded into one token each (``grams``). A fresh
@@ -62,7 +63,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, HashingVectorize
 from sklearn.linear_model import SGDClassifier
 
 from routing import lexicons, textfeatures
-from routing.crisis import CrisisDetector, shipped_detector
+from routing.crisis import CrisisDetector, incident_reported, shipped_detector
 from routing.facts import INTENTS, Classification, Facts
 from routing.lexicons import intent_hits
 from routing.sentiment import NEGATIVE_AT_OR_BELOW, POSITIVE_AT_OR_ABOVE, SentimentModel, shipped_model
@@ -81,9 +82,9 @@ OTHER_BASELINE = 0.695
 TONE_WEIGHT = 1.0
 # How much the crisis detector's log-odds (``routing.crisis``) add to "crisis_signal": fitted by maximum
 # likelihood on leave-events-out predictions (``python -m routing.training --fit-crisis-weight``). Where a
-# strong crisis pattern matched ("down for everyone", "outage", "caught fire"), the detector may only add:
-# it learned crisis talk from disasters and our seed corpus, and knows too few brand outages for its "no"
-# to overrule a phrase that all but settles the intent.
+# strong crisis pattern reports an incident ("down for everyone", "outage", "caught fire"), the detector may
+# only add: it learned crisis talk from disasters and our seed corpus, and knows too few brand outages for
+# its "no" to overrule a phrase that all but settles the intent (``routing.crisis.incident_reported``).
 CRISIS_WEIGHT = 4.616
 # Patterns only (``IntentClassifier(seed=False)``): softmax sharpness for the pattern scores.
 PATTERN_SHARPNESS = 1.5
@@ -233,11 +234,24 @@ def hashed_rows(
     return x
 
 
-def crisis_evidence(log_odds: np.ndarray, all_hits: Sequence[list]) -> np.ndarray:
-    """What the detector adds to each post's "crisis_signal" score, before ``CRISIS_WEIGHT``: its log-odds,
-    never below 0 where a strong crisis pattern matched (see ``CRISIS_WEIGHT``)."""
-    strong = np.array([any(weight >= lexicons.STRONG for _, weight in hits[_CRISIS]) for hits in all_hits])
-    return np.where(strong, np.maximum(log_odds, 0.0), log_odds) if len(log_odds) else log_odds
+def crisis_evidence(
+    log_odds: np.ndarray, threshold: float, lowers: Sequence[str], all_hits: Sequence[list]
+) -> np.ndarray:
+    """What the detector adds to each post's "crisis_signal" score, before ``CRISIS_WEIGHT``: its log-odds
+    less its decision threshold, never below 0 where a strong pattern reports an incident
+    (``routing.crisis.incident_reported``; see ``CRISIS_WEIGHT``)."""
+    evidence = log_odds - threshold
+    if not len(evidence):
+        return evidence
+    floor = np.array(
+        [
+            incident_reported(lower, [term for term, weight in hits[_CRISIS] if weight >= lexicons.STRONG])
+            if hits[_CRISIS]
+            else False
+            for lower, hits in zip(lowers, all_hits, strict=True)
+        ]
+    )
+    return np.where(floor, np.maximum(evidence, 0.0), evidence)
 
 
 def pattern_scores(lowers: Sequence[str], compounds: Sequence[float]) -> tuple[np.ndarray, list]:
@@ -452,7 +466,8 @@ class IntentClassifier:
         else:
             logits = PATTERN_SHARPNESS * scores
         if self.crisis is not None:
-            logits[:, _CRISIS] += CRISIS_WEIGHT * crisis_evidence(self.crisis.log_odds(batch), all_hits)
+            evidence = crisis_evidence(self.crisis.log_odds(batch), self.crisis.threshold, lowers, all_hits)
+            logits[:, _CRISIS] += CRISIS_WEIGHT * evidence
         probabilities = _softmax(logits)
 
         winners_array = probabilities.argmax(axis=1)

@@ -14,10 +14,13 @@ disaster tweets and within the brand posts (seed corpus and customer care) apart
 weigh the same: the few brand crises (outages, hazards, breaches) count as much as the many complaints, and
 the unrelated tweets of a disaster's stream as much as its informative ones.
 
-**Split by event.** ``train_detector`` trains one detector on some of the examples and chooses its C on
-them alone: their disasters are dealt, in name order, into ``INNER_FOLDS`` groups (brand posts by their
-fold), each group is scored by a model trained on the others, and C is the value of ``C_GRID`` with the
-best mean balanced accuracy over those disasters; the detector is then trained on all of them with that C.
+**Split by event.** ``train_detector`` trains one detector on some of the examples and chooses its C and its
+decision threshold on them alone: their disasters are dealt, in name order, into ``INNER_FOLDS`` groups
+(brand posts by their fold), and each group is scored by a model trained on the others. For each C of
+``C_GRID``, the threshold is the lowest at which the classifier (patterns, seed model and detector, exactly
+as ``routing.classifier`` decides) calls at most ``routing.crisis.FALSE_ALARM_BUDGET`` of those disasters'
+unrelated tweets a crisis signal (mean over the disasters); C is the one whose threshold leaves the best
+mean recall over them. The detector is then trained on all of them with that C and carries that threshold.
 ``make models`` calls it on every example; ``make eval`` calls it once per disaster on everything else
 (fold k holds out the k-th disaster plus a k-th share of the seed corpus and of the customer-care
 conversations), so no choice made for a scored disaster has seen it.
@@ -34,7 +37,7 @@ from scipy import optimize, sparse
 from sklearn.linear_model import LogisticRegression
 
 from routing import crisis, textfeatures
-from routing.classifier import IntentClassifier, crisis_evidence, read_seed_corpus
+from routing.classifier import CRISIS_WEIGHT, IntentClassifier, crisis_evidence, read_seed_corpus
 from routing.facts import INTENTS, Facts
 from routing.lexicons import STRONG, intent_hits
 from routing.textfeatures import LinearTextModel
@@ -48,7 +51,9 @@ from routing.training.data import (
     read_customer_care,
 )
 
-C_GRID = (0.1, 0.3)
+C_GRID = (1.0, 3.0, 10.0, 30.0)
+# Decision thresholds tried (log-odds), lowest first: the first that keeps within the false-alarm budget wins.
+THRESHOLDS = np.round(np.arange(-3.0, 8.0001, 0.05), 2)
 # Groups of training disasters that choose C: `make eval` chooses again for each of 13 held-out disasters,
 # and 3 groups keep that to about a minute (12 groups of one disaster cost four times as much).
 INNER_FOLDS = 3
@@ -70,6 +75,10 @@ class Examples:
     events: tuple[str, ...]
     intents: np.ndarray  # the seed corpus intent, "" otherwise
     weights: np.ndarray  # crisis and not crisis weigh the same within disaster tweets and within brand posts
+    # What the classifier says without the detector (``decision_inputs``): the crisis-signal logit less the
+    # best other intent's, and whether a strong pattern reports an incident (the detector may not overrule).
+    margin: np.ndarray
+    floor: np.ndarray
 
 
 def _strong_crisis_term(text: str) -> bool:
@@ -111,6 +120,7 @@ def crisis_examples(shared: Path) -> Examples:
         kind.append("")
         fold.append(post.fold_key % folds)
         intents.append("")
+    margin, floor = decision_inputs(texts)
     labels_array, source_array = np.array(labels), np.array(source)
     weights = np.zeros(len(texts))
     for group in (source_array == "crisislex", source_array != "crisislex"):
@@ -127,7 +137,37 @@ def crisis_examples(shared: Path) -> Examples:
         fold=np.array(fold),
         events=events,
         intents=np.array(intents),
+        margin=margin,
+        floor=floor,
     )
+
+
+def decision_inputs(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per text: the crisis-signal logit less the best other intent's from the classifier without a detector,
+    and whether a strong pattern reports an incident (``routing.classifier.crisis_evidence`` floors these).
+    With a detector, the classifier calls a post a crisis signal exactly when
+    ``margin + CRISIS_WEIGHT * evidence > 0`` (``called``)."""
+    classifier = IntentClassifier(crisis=None)
+    column = INTENTS.index("crisis_signal")
+    margin = np.zeros(len(texts))
+    floor = np.zeros(len(texts), dtype=bool)
+    for start in range(0, len(texts), 500):
+        chunk = list(texts[start : start + 500])
+        results = classifier.classify_many([Facts(text=text, network="x") for text in chunk])
+        for offset, (text, result) in enumerate(zip(chunk, results, strict=True)):
+            scores = dict(result.scores)
+            log_p = np.log(np.maximum([scores[intent] for intent in INTENTS], 1e-300))
+            margin[start + offset] = log_p[column] - np.delete(log_p, column).max()
+            lower = text.lower()
+            floored = crisis_evidence(np.array([-1.0]), 0.0, [lower], [intent_hits(lower)])
+            floor[start + offset] = floored[0] == 0.0
+    return margin, floor
+
+
+def called(examples: Examples, log_odds: np.ndarray, threshold: float) -> np.ndarray:
+    """Which examples the classifier calls a crisis signal, given the detector's log-odds and threshold."""
+    evidence = np.where(examples.floor, np.maximum(log_odds - threshold, 0.0), log_odds - threshold)
+    return examples.margin + CRISIS_WEIGHT * evidence > 0
 
 
 def fit(x: sparse.csr_matrix, y: np.ndarray, c: float, weights: np.ndarray) -> LinearTextModel:
@@ -209,43 +249,65 @@ def _inner_folds(examples: Examples, rows: np.ndarray) -> np.ndarray:
     return np.where(rows, inner, -1)
 
 
-def _balanced_accuracy(examples: Examples, flagged: np.ndarray, rows: np.ndarray) -> float:
-    """Mean over the disasters of ``rows`` of (informative called crisis + unrelated not called) / 2."""
-    scores = []
+def _called_below(examples: Examples, log_odds: np.ndarray) -> np.ndarray:
+    """Per example, the threshold below which ``called`` calls it a crisis signal (inf: at any threshold)."""
+    below = log_odds + examples.margin / CRISIS_WEIGHT
+    return np.where(examples.floor & (examples.margin > 0), np.inf, below)
+
+
+def operating_point(
+    examples: Examples, log_odds: np.ndarray, rows: np.ndarray, budget: float = crisis.FALSE_ALARM_BUDGET
+) -> tuple[float, float, float]:
+    """The lowest threshold of ``THRESHOLDS`` at which the classifier's mean false-alarm rate over the
+    disasters of ``rows`` is within ``budget``, given out-of-fold ``log_odds``; and the mean recall and
+    false alarms over those disasters there (the highest threshold if none is within the budget)."""
+    below = _called_below(examples, log_odds)
+    recalls, alarms = [], []
     for event in examples.events:
         mine = rows & (examples.event == event)
-        if mine.any():
-            positive, negative = mine & (examples.labels == 1), mine & (examples.labels == 0)
-            scores.append((flagged[positive].mean() + (~flagged[negative]).mean()) / 2)
-    return float(np.mean(scores))
+        informative = mine & np.isin(examples.informative_type, CRISIS_TYPES)
+        unrelated = mine & (examples.labels == 0)
+        if informative.any() and unrelated.any():
+            recalls.append((below[informative][:, None] > THRESHOLDS).mean(axis=0))
+            alarms.append((below[unrelated][:, None] > THRESHOLDS).mean(axis=0))
+    recall, alarm = np.mean(recalls, axis=0), np.mean(alarms, axis=0)
+    within = np.flatnonzero(alarm <= budget)
+    index = int(within[0]) if len(within) else len(THRESHOLDS) - 1
+    return float(THRESHOLDS[index]), float(recall[index]), float(alarm[index])
 
 
 def train_detector(
     examples: Examples, x: sparse.csr_matrix, rows: np.ndarray
 ) -> tuple[LinearTextModel, dict]:
-    """A detector trained on ``rows`` (a boolean mask) only, its C chosen on them alone (see the module
-    docstring); and the choice: C, the inner balanced accuracy of each C, and the inner log-odds at the
-    chosen C."""
+    """A detector trained on ``rows`` (a boolean mask) only, its C and decision threshold chosen on them
+    alone (see the module docstring); and the choice: C, threshold, the inner recall and false alarms of
+    each C at its threshold, and the inner log-odds at the chosen C."""
     inner = _inner_folds(examples, rows)
-    grid: dict[str, float] = {}
-    best: tuple[float, float, np.ndarray] | None = None
+    grid: dict[str, dict] = {}
+    best: tuple[float, float, float, np.ndarray] | None = None
     for c in C_GRID:
         log_odds = np.zeros(len(examples.texts))
         for k in range(INNER_FOLDS):
             held, train = inner == k, rows & (inner != k)
             model = fit(x[train], examples.labels[train], c, examples.weights[train])
             log_odds[held] = x[held] @ model.weights[:-1, 0] + model.intercept[0]
-        grid[str(c)] = round(_balanced_accuracy(examples, log_odds > 0, rows), 4)
-        if best is None or grid[str(c)] > best[0]:
-            best = (grid[str(c)], c, log_odds)
+        threshold, recall, alarms = operating_point(examples, log_odds, rows)
+        grid[str(c)] = {
+            "threshold": threshold,
+            "recall": round(recall, 4),
+            "false_alarm_rate": round(alarms, 4),
+        }
+        if best is None or recall > best[0]:
+            best = (recall, c, threshold, log_odds)
     assert best is not None
-    _, c, log_odds = best
+    _, c, threshold, log_odds = best
     model = fit(x[rows], examples.labels[rows], c, examples.weights[rows])
-    return model, {"c": c, "grid": grid, "inner_log_odds": log_odds}
+    model.spec["decision_threshold"] = threshold
+    return model, {"c": c, "threshold": threshold, "grid": grid, "inner_log_odds": log_odds}
 
 
 def train_crisis(shared: Path) -> tuple[LinearTextModel, dict]:
-    """The detector trained on every example, C chosen by balanced accuracy on the 13 disasters in
+    """The detector trained on every example, C and decision threshold chosen on the 13 disasters in
     ``INNER_FOLDS`` groups (``train_detector``)."""
     examples = crisis_examples(shared)
     x = textfeatures.rows(examples.texts).matrix()
@@ -254,13 +316,16 @@ def train_crisis(shared: Path) -> tuple[LinearTextModel, dict]:
         {
             "learner": f"sklearn LogisticRegression(C={chosen['c']}, solver='liblinear'), sample weights: "
             "classes balanced within disaster tweets and within brand posts",
-            f"c_grid_balanced_accuracy_{INNER_FOLDS}_groups_of_events": chosen["grid"],
+            "decision_threshold_rule": "the lowest log-odds at which the classifier calls at most "
+            f"{crisis.FALSE_ALARM_BUDGET:.0%} of the unrelated tweets a crisis signal (mean over the "
+            f"disasters, each scored by a detector trained without it, {INNER_FOLDS} groups)",
+            f"c_grid_at_the_threshold_{INNER_FOLDS}_groups_of_events": chosen["grid"],
             "examples": {
                 source: int((examples.source == source).sum()) for source in ("crisislex", "seed", "care")
             },
             "crisis_examples": int(examples.labels.sum()),
-            f"leave_events_out_{INNER_FOLDS}_groups_detector_alone": detector_figures(
-                examples, chosen["inner_log_odds"] > 0
+            f"leave_events_out_{INNER_FOLDS}_groups_classifier": detector_figures(
+                examples, called(examples, chosen["inner_log_odds"], chosen["threshold"])
             ),
             "licence": LICENCE,
         }
@@ -286,7 +351,7 @@ def fit_crisis_weight(shared: Path, c: float) -> dict:
     base = np.array(log_p)
     labels = examples.labels[unseen]
     hits = [intent_hits(examples.texts[i].lower()) for i in unseen]
-    odds = crisis_evidence(log_odds[unseen], hits)
+    odds = crisis_evidence(log_odds[unseen], 0.0, [examples.texts[i].lower() for i in unseen], hits)
     column = INTENTS.index("crisis_signal")
 
     def nll(weight: float) -> float:
