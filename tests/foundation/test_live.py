@@ -23,6 +23,7 @@ from foundation.live import event_publish, events_listen, events_since
 from foundation.models import LiveEvent
 from inbox.actions.triage import mention_close
 from tests.factories import MembershipFactory, MentionFactory, TeamFactory
+from tests.own_loop import run_in_own_loop
 
 
 @pytest.fixture
@@ -284,7 +285,7 @@ def test_the_hub_feeds_every_stream_of_the_process_from_one_subscription(channel
             await client.aclose()
         return got_one, got_two, subscribers
 
-    got_one, got_two, subscribers = asyncio.run(scenario())
+    got_one, got_two, subscribers = run_in_own_loop(scenario)
 
     assert subscribers == 1  # two streams, one subscription
     assert got_one is got_two
@@ -304,7 +305,7 @@ def test_a_stream_that_falls_behind_is_dropped_and_the_others_are_not_held_up(mo
         fast_got = [fast.get_nowait() for _ in range(fast.qsize())]
         return slow_got, fast_got, slow in hub.queues
 
-    slow_got, fast_got, slow_still_fed = asyncio.run(scenario())
+    slow_got, fast_got, slow_still_fed = run_in_own_loop(scenario)
 
     assert slow_got == [live.DROPPED]
     assert [event["id"] for event in fast_got] == [1, 2, 3, 4, 5]
@@ -342,7 +343,7 @@ def test_when_the_subscription_breaks_the_streams_hear_it_paused_and_then_get_wh
             hub.unsubscribe(queue)
         return got
 
-    paused, replayed, resumed = asyncio.run(scenario())
+    paused, replayed, resumed = run_in_own_loop(scenario)
 
     assert paused == live.PAUSED
     assert (replayed["id"], replayed["ids"]) == (seen_before + 1, [9])

@@ -11,13 +11,14 @@ import uuid
 
 import pytest
 import redis.asyncio
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.test import AsyncClient
 
 from foundation import live
 from foundation.live import event_publish, events_since
 from tests.factories import MembershipFactory, TeamFactory
+from tests.own_loop import run_in_own_loop
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -89,7 +90,7 @@ def test_the_async_stream_sends_my_teams_events_with_their_ids_as_they_come(chan
         await body.aclose()
         return first + rest
 
-    retry, change = async_to_sync(scenario)()
+    retry, change = run_in_own_loop(scenario)
 
     assert retry == b"retry: 2000"
     head, event_line, _data_line = change.split(b"\n")
@@ -116,7 +117,7 @@ def test_a_browser_that_reconnects_with_its_last_id_first_gets_what_it_missed(ch
         await body.aclose()
         return frames
 
-    _retry, *missed = async_to_sync(scenario)()
+    _retry, *missed = run_in_own_loop(scenario)
 
     assert [_data(frame)["ids"] for frame in missed] == [[11], [13]]
 
@@ -140,7 +141,7 @@ def test_a_browser_that_missed_more_than_is_kept_is_told_to_reload(channel, peop
         await body.aclose()
         return frames
 
-    _retry, resync, after = async_to_sync(scenario)()
+    _retry, resync, after = run_in_own_loop(scenario)
 
     assert resync == b"event: resync\ndata: {}"  # the page reloads what it shows, then follows along
     assert _data(after)["ids"] == [99]
@@ -150,7 +151,7 @@ def test_a_stream_asks_to_sign_in_rather_than_stream_to_nobody(channel):
     async def scenario():
         return await AsyncClient().get("/inbox/events/")
 
-    response = async_to_sync(scenario)()
+    response = run_in_own_loop(scenario)
 
     assert response.status_code in (302, 401, 403)
     assert response["Content-Type"] != "text/event-stream"
@@ -175,7 +176,7 @@ def test_the_stream_says_it_listens_after_what_was_missed_so_the_page_counts_its
         await body.aclose()
         return buffer
 
-    retry, missed, ready = async_to_sync(scenario)().split(b"\n\n")[:3]
+    retry, missed, ready = run_in_own_loop(scenario).split(b"\n\n")[:3]
 
     assert retry == b"retry: 2000"
     assert _data(missed)["ids"] == [2]
