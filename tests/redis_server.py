@@ -14,8 +14,11 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self) -> None:
-        self.port = free_port()
+    """A redis-server that keeps nothing on disk, so a restart loses everything it held; on the same port
+    each time it is started again."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.process: subprocess.Popen | None = None
 
     def start(self) -> RedisServer:
@@ -32,6 +35,7 @@ class RedisServer:
                 "no",
             ],
             stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

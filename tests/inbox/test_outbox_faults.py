@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +28,7 @@ from inbox.outbox import QUEUE_UNREACHABLE
 from inbox.tasks import reply_send_task
 from socialops.celery import app as celery_app
 from teams.models import Team
+from tests import redis_server
 from tests.channels.connectors.test_mastodon_contract import serve
 from tests.inbox.test_replies import (
     STATUSES_URL,
@@ -48,43 +47,8 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 
 
-class RedisServer:
-    """A redis-server that keeps nothing on disk, so a restart loses everything it held."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis(port=self.port, socket_connect_timeout=0.2).ping()
-                return
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
+class RedisServer(redis_server.RedisServer):
+    """The broker's own Redis, with a look at its queue."""
 
     def tasks(self) -> list[tuple[str, str]]:
         """(task name, arguments) of the messages waiting in the broker's queue, oldest first."""
