@@ -183,6 +183,14 @@ STREAM_BUFFER = 500  # events a stream may fall behind before it is dropped
 RESUBSCRIBE_MAX_SECONDS = 10.0
 
 
+def _cancel_requested() -> bool:
+    """Whether this task was asked to stop. On Python 3.11 ``asyncio.wait_for`` (redis-py uses it to write
+    a command) can swallow a cancellation that lands as the write finishes (fixed in 3.12): the request stays
+    counted, so the hub's loops look at it rather than listen for ever."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class LiveHub:
     """The process's one subscription to the live events, shared by all of its streams (one per event loop).
 
@@ -221,7 +229,7 @@ class LiveHub:
 
     async def _run(self) -> None:
         backoff = 0.5
-        while self.queues:
+        while self.queues and not _cancel_requested():
             try:
                 if settings.REDIS_URL:
                     await self._listen_redis()
@@ -238,6 +246,8 @@ class LiveHub:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, RESUBSCRIBE_MAX_SECONDS)
         self._task = None
+        if _cancel_requested():
+            raise asyncio.CancelledError
 
     async def _replay_after_outage(self) -> None:
         if self.healthy:
@@ -260,7 +270,7 @@ class LiveHub:
         try:
             await pubsub.subscribe(EVENTS_CHANNEL)
             await self._replay_after_outage()
-            while self.queues:
+            while self.queues and not _cancel_requested():
                 message = await pubsub.get_message(timeout=1.0)
                 if message is None:
                     continue

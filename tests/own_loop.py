@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 
-def run_in_own_loop(scenario: Callable[[], Awaitable[Any]]) -> Any:
+def run_in_own_loop(scenario: Callable[[], Awaitable[Any]], *, timeout: float = 60.0) -> Any:
     outcome: dict[str, Any] = {}
 
     def target() -> None:
@@ -21,9 +21,11 @@ def run_in_own_loop(scenario: Callable[[], Awaitable[Any]]) -> Any:
         except BaseException as error:  # handed to the test's thread
             outcome["error"] = error
 
-    thread = threading.Thread(target=target, name="own-event-loop")
+    thread = threading.Thread(target=target, name="own-event-loop", daemon=True)
     thread.start()
-    thread.join()
+    thread.join(timeout)
+    if thread.is_alive():  # a clear failure rather than the test's timeout
+        raise TimeoutError(f"the scenario's event loop did not finish within {timeout:.0f} s")
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
