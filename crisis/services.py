@@ -234,7 +234,7 @@ def incident_email_send(*, incident: Incident) -> int:
         return 0
     where = incident.channel.handle if incident.channel else incident.segment.name if incident.segment else ""
     mode = {
-        Incident.CrisisMode.SUGGESTED: "Crisis mode is suggested: a lead switches it on on the incident's page.",
+        Incident.CrisisMode.SUGGESTED: "Crisis mode is suggested: a lead switches it on from the page.",
         Incident.CrisisMode.ON: "Crisis mode was switched on by the segment's policy.",
     }.get(incident.crisis_mode, "Crisis mode is unchanged.")
     body = "\n".join(
