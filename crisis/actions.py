@@ -182,7 +182,9 @@ def incident_crisis_mode_on(*, actor: Any, incident: Incident) -> Incident:
         _check(actor, incident)
     with transaction.atomic():
         incident = (
-            Incident.objects.select_for_update().select_related("segment", "channel").get(pk=incident.pk)
+            Incident.objects.select_for_update(of=("self",))
+            .select_related("segment", "channel")
+            .get(pk=incident.pk)
         )
         if incident.status != Incident.Status.OPEN:
             raise IncidentError("This incident is closed.")
@@ -232,7 +234,9 @@ def incident_close(*, actor: Any, incident: Incident, summary: str) -> Incident:
         raise IncidentError(f"Keep the summary under {SUMMARY_MAX} characters.")
     with transaction.atomic():
         incident = (
-            Incident.objects.select_for_update().select_related("segment", "channel").get(pk=incident.pk)
+            Incident.objects.select_for_update(of=("self",))
+            .select_related("segment", "channel")
+            .get(pk=incident.pk)
         )
         if incident.status != Incident.Status.OPEN:
             raise IncidentError("This incident is already closed.")

@@ -192,12 +192,12 @@ def incident_audit(incident: Incident) -> QuerySet[DomainEvent]:
     open (assignments, replies, re-routes), oldest first."""
     own = Q(object_type__app_label="crisis", object_type__model="incident", object_id=str(incident.pk))
     on_mentions = Q(
-        mention__in=incident_mentions(incident).values("pk"),
+        mention_id__in=incident_mentions(incident).values("pk"),
         created_at__gte=incident.opened_at,
         actor__isnull=False,
     )
     return (
         DomainEvent.objects.filter(own | on_mentions)
-        .select_related("actor", "mention")
+        .select_related("actor")
         .order_by("created_at", "id")[:200]
     )

@@ -61,7 +61,7 @@ class Done:
     at: datetime
     who: str
     what: str
-    mention: Mention | None
+    mention_id: int | None
 
 
 def _who_did_what(incident: Incident) -> list[Done]:
@@ -74,7 +74,7 @@ def _who_did_what(incident: Incident) -> list[Done]:
                 what = "crisis mode switched on by the segment's policy"
         else:
             what = verb_words(event.verb)
-        rows.append(Done(event.created_at, who, what, event.mention))
+        rows.append(Done(event.created_at, who, what, event.mention_id))
     return rows
 
 
