@@ -137,9 +137,8 @@ def incident_timeline(incident: Incident, *, now: datetime | None = None) -> lis
     step = BUCKET_MINUTES * 60
     first = int(start.timestamp()) // step
     counts: dict[int, list[int]] = {}
-    for received, label, intent in mentions.distinct().values_list(
-        "received_at", "sentiment_label", "intent"
-    ):
+    rows = mentions.values_list("pk", "received_at", "sentiment_label", "intent").distinct()  # a row a post
+    for _, received, label, intent in rows:
         row = counts.setdefault(int(received.timestamp()) // step, [0, 0, 0])
         row[0] += 1
         row[1] += label == Mention.SentimentLabel.NEGATIVE

@@ -16,6 +16,7 @@ from channels.crypto import encrypt_json
 from crisis.actions import IncidentError, incident_close, incident_crisis_mode_on
 from crisis.detector import NEGATIVE, TERM, VOLUME, Alert
 from crisis.models import CrisisPolicy, Incident
+from crisis.selectors import incident_timeline
 from crisis.services import alerts_record, incident_email_send
 from foundation.models import DomainEvent
 from inbox.actions.replies import mentions_reply
@@ -311,6 +312,8 @@ def test_the_page_shows_the_incident_escaped_and_its_buttons_act(client, help_ch
 
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<svg" in page and "Posts per 5 minutes" in page
+    buckets = incident_timeline(incident)
+    assert sum(b.posts for b in buckets) == 4 and sum(b.negative for b in buckets) >= 3  # one batch, 4 posts
     assert "headlamp melted" in page  # a top term
     assert page.count('name="ids"') == 4
     assert "Switch crisis mode on" in page and "The radar suggests crisis mode" in page
