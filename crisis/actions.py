@@ -147,6 +147,18 @@ def incident_opened(*, incident: Incident) -> None:
         incident_crisis_mode_on(actor=None, incident=incident)
 
 
+def _locked_open(incident: Incident) -> Incident:
+    """The incident locked for the caller's transaction, refused when closed."""
+    incident = (
+        Incident.objects.select_for_update(of=("self",))
+        .select_related("segment", "channel")
+        .get(pk=incident.pk)
+    )
+    if incident.status != Incident.Status.OPEN:
+        raise IncidentError("This incident is already closed.")
+    return incident
+
+
 # --- Crisis mode on ----------------------------------------------------------------------------------------
 
 
@@ -181,13 +193,7 @@ def incident_crisis_mode_on(*, actor: Any, incident: Incident) -> Incident:
     if actor is not None:
         _check(actor, incident)
     with transaction.atomic():
-        incident = (
-            Incident.objects.select_for_update(of=("self",))
-            .select_related("segment", "channel")
-            .get(pk=incident.pk)
-        )
-        if incident.status != Incident.Status.OPEN:
-            raise IncidentError("This incident is closed.")
+        incident = _locked_open(incident)
         if incident.crisis_mode == Incident.CrisisMode.ON:
             raise IncidentError("Crisis mode is already on for this incident.")
         approval = policy_of(incident.segment).approval_required
@@ -233,13 +239,7 @@ def incident_close(*, actor: Any, incident: Incident, summary: str) -> Incident:
     if len(summary) > SUMMARY_MAX:
         raise IncidentError(f"Keep the summary under {SUMMARY_MAX} characters.")
     with transaction.atomic():
-        incident = (
-            Incident.objects.select_for_update(of=("self",))
-            .select_related("segment", "channel")
-            .get(pk=incident.pk)
-        )
-        if incident.status != Incident.Status.OPEN:
-            raise IncidentError("This incident is already closed.")
+        incident = _locked_open(incident)
         ended = incident.crisis_mode == Incident.CrisisMode.ON
         switched_off = False
         if ended:

@@ -11,8 +11,6 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-import redis
-from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -53,16 +51,6 @@ def _events_channel_of_its_own(monkeypatch) -> None:
     events_channel_of_its_own(monkeypatch)
 
 
-@pytest.fixture
-def store():
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    for name in client.scan_iter("crisis:*"):
-        client.delete(name)
-    yield RedisStore(client)
-    for name in client.scan_iter("crisis:*"):
-        client.delete(name)
-
-
 def ordinary_weeks(store: RedisStore, *, now_minute: int, channel: str, segment_slug: str) -> None:
     """Three weeks of an ordinary brand's traffic before the last three hours: 30 posts an hour on the
     account, a tenth of them negative (one counter write per hour, as the hour's baseline reads them)."""
@@ -81,7 +69,7 @@ def ordinary_weeks(store: RedisStore, *, now_minute: int, channel: str, segment_
 
 
 def test_a_burst_of_negative_posts_opens_an_incident_the_lead_runs_it_to_the_all_clear(
-    live_server, page, store
+    live_server, page, radar_redis_store
 ) -> None:
     errors = javascript_errors(page)
     care = segment("customer-relations")
@@ -92,6 +80,7 @@ def test_a_burst_of_negative_posts_opens_an_incident_the_lead_runs_it_to_the_all
     ).user
     MembershipFactory(team=crisis.team, role=Membership.Role.LEAD, user=lead)  # on the crisis team too
     CannedResponse.objects.create(segment=crisis, title="We are looking into it", body=HOLDING)
+    store = radar_redis_store
     ordinary_weeks(
         store,
         now_minute=int(timezone.now().timestamp()) // 60,
@@ -133,6 +122,7 @@ def test_a_burst_of_negative_posts_opens_an_incident_the_lead_runs_it_to_the_all
     [later] = arrive(help_desk, post("The headlamp melted on my bike too. Dangerous!", handle="cyclist"))
     later.refresh_from_db()
     assert (later.team_id, later.priority) == (crisis.team_id, Mention.Priority.URGENT)
+    assert f"incident-{incident.pk}" in later.labels  # by the incident's rule
 
     page.reload()
     page.get_by_label("Canned response").select_option(label="We are looking into it")
