@@ -18,12 +18,16 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
+from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from channels.models import Channel
+from crisis.actions import incident_opened, incident_recipients, incident_team_ids
 from crisis.detector import Alert, Detector, Policy
 from crisis.models import Incident
 from crisis.signals import PostSignal, counts_by_minute, post_signal, reposts_dropped
@@ -32,7 +36,6 @@ from foundation.events import event_record
 from foundation.live import event_publish
 from foundation.models import DomainEvent
 from inbox.models import Mention
-from teams.models import Team
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +45,7 @@ CRISIS_INTENT = "crisis_signal"
 NEGATIVE = "negative"
 BACKFILL_HOURS = 6
 MAX_CATCH_UP_MINUTES = 15  # after an outage the detector looks at the last minutes, not the whole gap
+EMAIL_TASK = "crisis.tasks.incident_email"
 INCIDENT_JOIN_MINUTES = 120  # an alert this soon after an open incident's last one joins it
 
 _local = threading.local()
@@ -192,19 +196,57 @@ def alerts_record(alerts: Sequence[Alert]) -> Incident:
                 alerts=rows,
             )
             verb = "incident.opened"
+            incident_opened(incident=incident)
         else:
             incident.alerts = [*incident.alerts, *rows]
             incident.last_alert_at = at
             incident.save(update_fields=["alerts", "last_alert_at"])
             verb = "incident.alerted"
-        event_record(actor=None, verb=verb, obj=incident, after={"alerts": rows}, teams=[])
-        # To the leads of every team and to admins (see inbox.views.events): the brand's crisis is everyone's.
+        teams = incident_team_ids(incident)
+        event_record(
+            actor=None,
+            verb=verb,
+            obj=incident,
+            after={"alerts": rows, "summary": incident.summary, "crisis_mode": incident.crisis_mode},
+            teams=teams,
+        )
+        # To the leads of the teams it concerns (every team's when organisation-wide) and to admins (see
+        # inbox.views.events); the email too, once, when it opens.
         payload = {
             "ids": [],
-            "teams": list(Team.objects.values_list("pk", flat=True)),
+            "teams": teams,
             "leads_only": True,
             "incident": incident.pk,
             "summary": alerts[-1].text if verb == "incident.alerted" else incident.summary,
         }
         transaction.on_commit(lambda: event_publish("crisis.alert", payload))
+        if verb == "incident.opened":
+            pk = incident.pk
+            transaction.on_commit(lambda: current_app.send_task(EMAIL_TASK, args=[pk]), robust=True)
     return incident
+
+
+def incident_email_send(*, incident: Incident) -> int:
+    """The opening email: what the radar saw, what crisis mode did, and the incident page's link. Returns
+    the number of recipients (``incident_recipients``)."""
+    recipients = incident_recipients(incident)
+    if not recipients:
+        return 0
+    where = incident.channel.handle if incident.channel else incident.segment.name if incident.segment else ""
+    mode = {
+        Incident.CrisisMode.SUGGESTED: "Crisis mode is suggested: a lead switches it on from the page.",
+        Incident.CrisisMode.ON: "Crisis mode was switched on by the segment's policy.",
+    }.get(incident.crisis_mode, "Crisis mode is unchanged.")
+    body = "\n".join(
+        [
+            f"The crisis radar opened incident {incident.pk}{f' on {where}' if where else ''}.",
+            "",
+            incident.summary,
+            "",
+            mode,
+            f"Open it: {settings.SOCIALOPS_BASE_URL}{reverse('crisis:incident', args=[incident.pk])}",
+        ]
+    )
+    subject = f"[socialops] Crisis radar: incident {incident.pk}{f' on {where}' if where else ''}"
+    send_mail(subject[:200], body, None, recipients)
+    return len(recipients)

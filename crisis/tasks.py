@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from crisis.services import CONSUMER, crisis_events_handle, radar_tick
+from crisis.models import Incident
+from crisis.services import CONSUMER, EMAIL_TASK, crisis_events_handle, incident_email_send, radar_tick
 from foundation.events import consumer_woke, events_consume
 
 CONSUME_TASK = "crisis.tasks.crisis_consume"
@@ -29,3 +30,15 @@ def crisis_consume() -> int:
             break
     radar_tick()
     return handled
+
+
+# Acknowledged on receipt: a redelivered message would email the leads twice, and a lost one leaves the
+# incident on the page, in the banner and in the webhooks and Slack.
+@shared_task(name=EMAIL_TASK, acks_late=False)
+def incident_email(incident_id: int) -> int:
+    """Email the leads of the teams the incident concerns, and the admins, that the radar opened it.
+    Running twice sends twice (``alerts_record`` asks once per incident), so the broker does not redeliver."""
+    incident = Incident.objects.select_related("segment", "channel").filter(pk=incident_id).first()
+    if incident is None:
+        return 0
+    return incident_email_send(incident=incident)

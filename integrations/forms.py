@@ -28,6 +28,9 @@ KNOWN_VERBS = (
     "escalation.accepted",
     "sla.breached",
     "webhook.paused",
+    "incident.opened",
+    "incident.crisis_mode_on",
+    "incident.closed",
 )
 MAX_EVENT_TYPES = 50
 

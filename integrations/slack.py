@@ -1,4 +1,5 @@
-"""Slack-compatible incoming-webhook notifications, per team: escalations, SLA breaches, crisis mode.
+"""Slack-compatible incoming-webhook notifications, per team: escalations, SLA breaches, crisis mode and the
+crisis radar's incidents.
 
 A consumer of the domain events (``integrations.tasks.slack_notify``, consumer ``slack``) turns each event
 that concerns a notifier into a ``SlackMessage`` row, in the transaction that moves the consumer's position,
@@ -48,6 +49,9 @@ TEXT_MAX = 500  # a post's text quoted in a message; the link leads to the rest
 ESCALATION_VERBS = frozenset({"escalation.opened", "mention.escalated", "escalation.to_lead"})
 SLA_VERBS = frozenset({"sla.breached"})
 CRISIS_VERBS = frozenset({"routing_settings.saved", "crisis_mode.changed"})
+# The crisis radar's incidents (``crisis.services.alerts_record``, ``crisis.actions``), to the notifiers of
+# the teams they concern, under the crisis switch.
+INCIDENT_VERBS = frozenset({"incident.opened", "incident.crisis_mode_on", "incident.closed"})
 
 
 class SlackError(ValueError):
@@ -250,7 +254,36 @@ def _notice(
         state = "ON" if after["crisis_mode"] else "off"
         icon = ":red_circle:" if after["crisis_mode"] else ":white_check_mark:"
         return _Notice("on_crisis_mode", None, f"{icon} *Crisis mode is {state}* (switched by {who})", "")
+    if verb in INCIDENT_VERBS:
+        return _incident_notice(event)
     return None
+
+
+def _incident_notice(event: DomainEvent) -> _Notice:
+    after = event.after or {}
+    who = mrkdwn_escape(event.actor.get_username()) if event.actor else ""
+    if event.verb == "incident.opened":
+        head = f":rotating_light: *Crisis radar: incident {event.object_id} opened*"
+        if after.get("crisis_mode") == "on":
+            head += ", crisis mode switched on by the segment's policy"
+        elif after.get("crisis_mode") == "suggested":
+            head += ", crisis mode suggested"
+        body = mrkdwn_escape(str(after.get("summary") or event.object_repr)[:TEXT_MAX])
+    elif event.verb == "incident.crisis_mode_on":
+        head = f":red_circle: *Crisis mode on for incident {event.object_id}*"
+        body = f"Switched on by {who}" if who else "Switched on by the segment's policy"
+    else:
+        head = f":white_check_mark: *All clear: incident {event.object_id} closed*" + (
+            f" by {who}" if who else ""
+        )
+        body = mrkdwn_escape(str(after.get("summary") or "")[:TEXT_MAX])
+    url = f"{settings.SOCIALOPS_BASE_URL}{reverse('crisis:incident', args=[event.object_id])}"
+    return _Notice(
+        "on_crisis_mode",
+        tuple(event.team_ids or ()) or None,
+        f"{head}\n{body}",
+        _link(url, "Open the incident"),
+    )
 
 
 def slack_events_handle(events: Sequence[DomainEvent]) -> list[int]:

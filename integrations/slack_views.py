@@ -39,7 +39,9 @@ class SlackNotifierForm(forms.Form):
     )
     on_escalations = forms.BooleanField(required=False, initial=True, label="Escalations")
     on_sla_breaches = forms.BooleanField(required=False, initial=True, label="SLA breaches")
-    on_crisis_mode = forms.BooleanField(required=False, initial=True, label="Crisis mode switched on or off")
+    on_crisis_mode = forms.BooleanField(
+        required=False, initial=True, label="Crisis mode switched on or off, and the crisis radar's incidents"
+    )
     is_active = forms.BooleanField(required=False, initial=True, label="Active")
 
     def __init__(self, *args: Any, teams: QuerySet[Team], **kwargs: Any) -> None:

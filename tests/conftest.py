@@ -97,3 +97,21 @@ def worker() -> Iterator[None]:
         celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
     ):
         yield
+
+
+@pytest.fixture
+def radar_redis_store():
+    """The crisis radar's Redis store, emptied of its keys before and after the test."""
+    import redis
+
+    from crisis.store import RedisStore
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+
+    def clear() -> None:
+        for name in client.scan_iter(f"{RedisStore.PREFIX}:*"):
+            client.delete(name)
+
+    clear()
+    yield RedisStore(client)
+    clear()

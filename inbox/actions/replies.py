@@ -18,6 +18,8 @@ on the row, and the next attempt first looks on the network for our reply throug
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,7 +43,7 @@ from channels.services import channel_credentials_store_refreshed, channel_ref
 from foundation.access import may_lead
 from foundation.events import event_record
 from foundation.live import event_publish
-from inbox.actions.base import TriageError, check_can_work, locked, publish, touch
+from inbox.actions.base import BulkResult, TriageError, check_can_work, locked, publish, touch, workable
 from inbox.actions.sla import sla_replied
 from inbox.models import Mention, MentionChannel, Reply
 from inbox.outbox import (
@@ -145,6 +147,50 @@ def reply_create(
         if state == Reply.State.QUEUED:
             _send_after_commit(reply)
     return reply
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def canned_fill(body: str, *, mention: Mention, actor: Any) -> str:
+    """A canned response's placeholders filled for one mention, as the composer fills them in the browser:
+    {author} (the @handle), {author_name}, {agent} (the actor's name) and {channel} (the receiving account).
+    An unknown placeholder is left as written."""
+    receipt = MentionChannel.objects.filter(mention=mention).select_related("channel").order_by("id").first()
+    values = {
+        "author": f"@{mention.author.handle}",
+        "author_name": mention.author.display_name or mention.author.handle,
+        "agent": user_name(actor),
+        "channel": receipt.channel.handle if receipt else "",
+    }
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), body)
+
+
+def mentions_reply(*, actor: Any, mentions: Sequence[Mention], text: str) -> BulkResult:
+    """The same reply (a holding statement) to each mention, placeholders filled for each: ``reply_create``
+    once per mention, so each is checked, held for approval or queued, and recorded as a single reply is.
+    Skipped: mentions of teams the actor may not work on, mentions someone already replied to, and those the
+    network refuses the text for (too long)."""
+    if not (text or "").strip():
+        raise TriageError("Choose or write the reply to send.")
+    kept, skipped = workable(actor, mentions)
+    replied = set(
+        Reply.objects.filter(mention__in=kept)
+        .exclude(state=Reply.State.REJECTED)
+        .values_list("mention_id", flat=True)
+    )
+    done = []
+    for mention in kept:
+        if mention.pk in replied:
+            skipped[mention.pk] = "already has a reply"
+            continue
+        try:
+            reply_create(actor=actor, mention=mention, text=canned_fill(text, mention=mention, actor=actor))
+        except TriageError as exc:
+            skipped[mention.pk] = f"could not be replied to: {exc}"
+        else:
+            done.append(mention.pk)
+    return BulkResult(done=done, skipped=skipped)
 
 
 def reply_channel(mention: Mention) -> Channel:

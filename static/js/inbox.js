@@ -305,7 +305,7 @@
   }
 
   // The crisis radar's alert, for leads and admins (the stream sends it to no one else): a banner with a
-  // link to the incidents, replaced by the next alert rather than stacked.
+  // link to its incident (the list when it names none), replaced by the next alert rather than stacked.
   function crisisBanner(event) {
     const notices = document.getElementById("live-notices");
     const old = notices.querySelector("[data-crisis]");
@@ -317,8 +317,9 @@
     p.textContent = `Crisis radar: ${event.summary || "traffic out of its usual range"} `;
     if (inbox.dataset.incidentsUrl) {
       const link = document.createElement("a");
-      link.href = inbox.dataset.incidentsUrl;
-      link.textContent = "Open the incidents";
+      const incident = Number(event.incident) || 0;
+      link.href = incident ? `${inbox.dataset.incidentsUrl}${incident}/` : inbox.dataset.incidentsUrl;
+      link.textContent = incident ? "Open the incident" : "Open the incidents";
       p.appendChild(link);
       p.appendChild(document.createTextNode(" "));
     }

@@ -31,13 +31,8 @@ WEEK = 7 * 24 * 60
 
 
 @pytest.fixture
-def store():
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    for name in client.scan_iter("crisis:*"):
-        client.delete(name)
-    yield RedisStore(client)
-    for name in client.scan_iter("crisis:*"):
-        client.delete(name)
+def store(radar_redis_store):
+    return radar_redis_store
 
 
 def posts(
