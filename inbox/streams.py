@@ -46,13 +46,18 @@ def framer(
     *, admin: bool, team_ids: set[int], username: str, led_team_ids: set[int] | None = None
 ) -> Callable[[dict], bytes | None]:
     """Turns an event into its SSE frame for this user, or None when it is not theirs to see. An event for
-    leads only (``leads_only``: the crisis radar's alert) goes to the leads of its teams and to admins."""
+    leads only (``leads_only``: the crisis radar's alert) goes to the leads of its teams and to admins; one
+    for named people (``users``: a notification) to them alone."""
     led = led_team_ids or set()
 
     def frame(event: dict) -> bytes | None:
         kind = event.get("kind", "")
         if kind.startswith("live."):  # the stream's own news: live updates paused or resumed
             return f"event: status\ndata: {json.dumps(event)}\n\n".encode()
+        if "users" in event:  # addressed to people by name (a notification): theirs alone
+            if username not in event["users"]:
+                return None
+            return _encoded(event, False)
         audience = led if event.get("leads_only") else team_ids
         if not admin and not audience.intersection(event.get("teams") or []):
             return None

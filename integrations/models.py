@@ -233,3 +233,59 @@ class SlackMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.notifier_id} event {self.event_id} ({self.state})"
+
+
+# --- Notifications to people (integrations.notifications) ------------------------------------------------
+
+
+class Notification(models.Model):
+    """Something addressed to one person: an @mention in a note, an escalation to their team, a reply
+    waiting for their approval, an SLA warning on their mention, a mention assigned to them. Written by the
+    domain events' consumer (once per person and event), shown under the bell, read when they say so."""
+
+    class Kind(models.TextChoices):
+        MENTIONED = "mentioned", "Mentioned in a note"
+        ESCALATION = "escalation", "Escalations to my teams"
+        APPROVAL = "approval", "Replies waiting for my approval"
+        SLA_WARNING = "sla_warning", "SLA warnings on my mentions"
+        ASSIGNED = "assigned", "Mentions assigned to me"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    event_id = models.BigIntegerField()  # the domain event it came from
+    mention_id = models.BigIntegerField(
+        null=True, blank=True
+    )  # a plain number: it outlives an erased mention
+    text = models.CharField(max_length=300)  # our own words, with names; never the network's text
+    actor_name = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "event_id", "kind"], name="notification_once"),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-id"], name="notification_user_idx"),
+            models.Index(fields=["user"], name="notification_unread_idx", condition=Q(read_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.kind} ({self.event_id})"
+
+
+class NotificationChoice(models.Model):
+    """How one person wants one kind of notification besides the bell: in the browser (a system
+    notification while the inbox is open) and by e-mail. Without a row: the bell only."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20, choices=Notification.Kind.choices)
+    browser = models.BooleanField(default=False)
+    email = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "kind"], name="notification_choice_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.kind}"

@@ -9,7 +9,7 @@ from celery import shared_task
 from django.core.cache import cache
 
 from foundation.events import consumer_woke, events_consume
-from integrations import slack
+from integrations import notifications, slack
 from integrations.delivery import deliveries_run, deliveries_send_due
 from integrations.delivery_wake import deliveries_wake, deliveries_woke
 from integrations.handoff import services as handoff
@@ -142,3 +142,30 @@ def slack_message_send_task(self, message_id: int) -> str:
 def slack_messages_resend_task() -> int:
     """Queue again the messages whose send task was lost. Beat runs it. Safe to run twice: see above."""
     return len(slack.slack_messages_resend())
+
+
+# --- Notifications to people -------------------------------------------------------------------------------
+
+NOTIFICATIONS_CONSUME = "integrations.tasks.notifications_consume"
+
+
+@shared_task(name=NOTIFICATIONS_CONSUME, ignore_result=True)
+def notifications_consume_task() -> int:
+    """Consume the domain events into people's notifications (consumer ``notifications``); woken after
+    commits, and by beat. Safe to run twice or at once: ``events_consume`` moves the position in the
+    transaction that writes the notifications (and each is unique per person, event and kind)."""
+    consumer_woke(task=NOTIFICATIONS_CONSUME)
+    handled = 0
+    for _ in range(CONSUME_ROUNDS):
+        count = events_consume(consumer=notifications.CONSUMER, handle=notifications.notifications_handle)
+        handled += count
+        if count == 0:
+            break
+    return handled
+
+
+# Acknowledged on receipt: a second e-mail is worse than a lost one (the notification stays under the bell).
+@shared_task(name=notifications.EMAIL_TASK, ignore_result=True, acks_late=False)
+def notification_emails_send_task(event_ids: list[int]) -> int:
+    """E-mail the notifications of these events to the people who chose e-mail for their kind."""
+    return notifications.notification_emails_send(event_ids=event_ids)

@@ -129,6 +129,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "teams.context_processors.roles",
                 "foundation.context_processors.degraded",
+                "integrations.context_processors.notifications",
             ],
         },
     },
@@ -176,6 +177,7 @@ SOCIALOPS_EVENT_CONSUMERS = env.list(
         "integrations.tasks.slack_notify",
         "reports.tasks.rollups_consume_task",
         "crisis.tasks.crisis_consume",
+        "integrations.tasks.notifications_consume",
     ],
 )
 SOCIALOPS_EVENTS_CHANNEL = env.str("SOCIALOPS_EVENTS_CHANNEL", default="socialops:events")
@@ -326,6 +328,12 @@ CELERY_BEAT_SCHEDULE = {
     # Reports: the rollups' consumer of the domain events (woken after each commit; this is the safety net).
     "reports-rollups": {
         "task": "reports.tasks.rollups_consume_task",
+        "schedule": timedelta(seconds=10),
+        "options": {"expires": 30},
+    },
+    # People's notifications (the bell): events a commit's wake did not reach.
+    "notifications": {
+        "task": "integrations.tasks.notifications_consume",
         "schedule": timedelta(seconds=10),
         "options": {"expires": 30},
     },

@@ -24,6 +24,7 @@ urlpatterns = [
     path("sla/", include("inbox.sla_urls")),
     path("integrations/", include("integrations.urls")),
     path("crisis/", include("crisis.urls")),
+    path("notifications/", include("integrations.notification_urls")),
     path("api/v1/", include("socialops.api_urls")),
     path("integrations/handoff/", include("integrations.handoff_urls")),
     path("integrations/slack/", include("integrations.slack_urls")),

@@ -291,6 +291,26 @@
 
   // A sentence the server addressed to people (an account taken during crisis mode), shown until dismissed.
   // textContent only: it may quote names and handles from the networks.
+  // A notification for me: the bell's count, and a browser notification for the kinds I chose (asking the
+  // browser's permission the first time one would show).
+  function notified(event) {
+    const count = document.querySelector("[data-bell-count]");
+    if (count && typeof event.unread === "number") {
+      count.textContent = String(event.unread);
+      count.hidden = event.unread === 0;
+    }
+    const kinds = (inbox.dataset.notifyKinds || "").split(",").filter(Boolean);
+    const wanted = (event.notices || []).filter((notice) => kinds.includes(notice.kind));
+    if (!wanted.length || !("Notification" in window)) return;
+    const show = () => wanted.forEach((notice) => new Notification("socialops", { body: notice.text }));
+    if (Notification.permission === "granted") show();
+    else if (Notification.permission !== "denied") {
+      Notification.requestPermission().then((answer) => {
+        if (answer === "granted") show();
+      });
+    }
+  }
+
   function liveNotice(text) {
     const p = document.createElement("p");
     p.className = "alert alert--info live-notice";
@@ -580,6 +600,10 @@
       const ids = (event.ids || []).map(String);
       if (event.kind === "crisis.alert") {
         crisisBanner(event);
+        return;
+      }
+      if (event.kind === "notification.new") {
+        notified(event);
         return;
       }
       if (event.kind === "presence") {
