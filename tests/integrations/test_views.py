@@ -96,6 +96,7 @@ def test_an_admin_sees_the_index_with_a_webhooks_card_and_the_list(admin_client,
 
     assert index.status_code == 200
     assert reverse("integrations:webhooks") in index.content.decode()
+    assert reverse("api:docs") in index.content.decode()  # admins find the API documentation from here
     assert listing.status_code == 200
     assert "CRM" in listing.content.decode()
     assert URL in listing.content.decode()
