@@ -266,6 +266,8 @@ class BulkForm(forms.Form):
             ("spam", "Mark as spam"),
             ("not_spam", "Not spam"),
             ("reroute", "Re-route to team"),
+            ("accept_escalation", "Accept escalation"),
+            ("bounce_escalation", "Bounce escalation back"),
         ]
     )
     assignee = forms.ModelChoiceField(

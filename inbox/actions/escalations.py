@@ -15,7 +15,7 @@ from channels.models import Segment
 from foundation.access import may_answer_escalation
 from foundation.events import event_record
 from foundation.live import event_publish
-from inbox.actions.base import TriageError
+from inbox.actions.base import BulkResult, TriageError
 from inbox.models import Mention
 from routing.facts import Decision, Facts
 from routing.models import Correction, Escalation
@@ -166,3 +166,32 @@ def _publish_after_commit(kind: str, escalation: Escalation, **extra: Any) -> No
         **extra,
     }
     transaction.on_commit(lambda: event_publish(kind, payload))
+
+
+def escalations_answer(
+    *, actor: Any, mentions: Sequence[Mention], accept: bool, reason: str = ""
+) -> BulkResult:
+    """Accept, or bounce back with one reason, the open escalations of a selection: each as
+    ``escalation_accept`` or ``escalation_bounce`` does it alone (checked, recorded, published). Mentions
+    with no open escalation, or whose escalation the actor may not answer, are skipped with the reason."""
+    if not accept and not (reason or "").strip():
+        raise TriageError("Say why the posts are bounced back: the receiving teams read it.")
+    rows = Escalation.objects.filter(mention__in=mentions, state__in=OPEN_STATES).select_related("mention")
+    open_ones = {e.mention_id: e for e in rows}
+    done: list[int] = []
+    skipped: dict[int, str] = {}
+    for mention in mentions:
+        escalation = open_ones.get(mention.pk)
+        if escalation is None:
+            skipped[mention.pk] = "has no open escalation"
+            continue
+        try:
+            if accept:
+                escalation_accept(actor=actor, escalation=escalation)
+            else:
+                escalation_bounce(actor=actor, escalation=escalation, reason=reason)
+        except TriageError as exc:
+            skipped[mention.pk] = f"could not be answered: {exc}"
+        else:
+            done.append(mention.pk)
+    return BulkResult(done=done, skipped=skipped)

@@ -33,6 +33,7 @@ from inbox.actions.base import (
     single,
     workable,
 )
+from inbox.actions.escalations import escalations_answer
 from inbox.actions.routing import classifier_learns_after_commit, corrections_learn, mentions_reroute
 from inbox.actions.sla import SLA_STOPPED, sla_clock_restart
 from inbox.models import Mention, Note
@@ -463,6 +464,8 @@ BULK_ACTIONS = (
     "spam",
     "not_spam",
     "reroute",
+    "accept_escalation",
+    "bounce_escalation",
 )
 
 
@@ -511,6 +514,10 @@ def mentions_bulk_apply(
         return mentions_mark_spam(actor=actor, mentions=mentions)
     if action == "not_spam":
         return mentions_mark_not_spam(actor=actor, mentions=mentions, intent=intent)
+    if action in {"accept_escalation", "bounce_escalation"}:
+        return escalations_answer(
+            actor=actor, mentions=mentions, accept=action == "accept_escalation", reason=reason
+        )
     if team is None and segment is None and not intent:
         raise TriageError("Choose a team or an intent to re-route to.")
     if intent and intent not in INTENTS:

@@ -878,6 +878,39 @@ def test_a_bounce_needs_a_reason_and_sends_the_post_back(cris, care, escalated):
         escalation_accept(actor=cris, escalation=escalated)
 
 
+@pytest.mark.django_db
+def test_escalations_are_accepted_or_bounced_in_bulk_each_as_alone_skipping_the_rest(
+    ada, cris, care, crisis, escalated
+):
+    other = MentionFactory(team=crisis)
+    second = MentionFactory(team=crisis)
+    second_escalation = Escalation.objects.create(
+        mention=second, from_team=care, to_team=crisis, reason="Also"
+    )
+
+    with pytest.raises(TriageError, match="Say why the posts are bounced back"):
+        mentions_bulk_apply(actor=cris, mentions=[escalated.mention], action="bounce_escalation", reason=" ")
+    refused = mentions_bulk_apply(actor=ada, mentions=[escalated.mention], action="accept_escalation")
+    accepted = mentions_bulk_apply(
+        actor=cris, mentions=[escalated.mention, other], action="accept_escalation"
+    )
+    bounced = mentions_bulk_apply(
+        actor=cris, mentions=[second], action="bounce_escalation", reason="Delivery, not a recall"
+    )
+
+    assert (
+        refused.done == [] and "could not be answered: Only members" in refused.skipped[escalated.mention_id]
+    )
+    assert (accepted.done, accepted.skipped) == ([escalated.mention_id], {other.pk: "has no open escalation"})
+    assert bounced.done == [second.pk]
+    escalated.refresh_from_db()
+    second_escalation.refresh_from_db()
+    assert (escalated.state, second_escalation.state) == ("accepted", "bounced")
+    assert second_escalation.bounce_reason == "Delivery, not a recall"
+    assert fresh(second).team_id == care.pk
+    assert DomainEvent.objects.filter(verb__in=["escalation.accepted", "escalation.bounced"]).count() == 2
+
+
 # --- Replies ------------------------------------------------------------------------------------------------
 
 
