@@ -194,6 +194,10 @@ class Sentiment:
     negative: Series
     neutral: Series
     positive: Series
+    # The counts behind the shares (a share chart draws counts, and its table shows their totals): overall,
+    # and per value of ``by`` in the order of ``groups``.
+    counts: tuple[Series, ...] = ()
+    group_counts: tuple[tuple[Series, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -678,6 +682,13 @@ def report_sentiment(*, user: Any, filters: ReportFilters, by: str = "segment") 
             out.append(_series(f"{key}:{name}" if key else name, label, buckets, values))
         return out[0], out[1], out[2]
 
+    def counted(counts: dict[datetime, list[float]], key: str) -> tuple[Series, Series, Series]:
+        out = []
+        for i, (name, label) in enumerate(names):
+            values = {b: c[i] for b, c in counts.items()}
+            out.append(_series(f"{key}:{name}" if key else name, label, buckets, values))
+        return out[0], out[1], out[2]
+
     ranked = sorted(grouped, key=lambda v: (-sum(sum(c) for c in grouped[v].values()), str(v)))
     labels = _labels(by, ranked)
     negative, neutral, positive = shares(overall, "")
@@ -689,6 +700,8 @@ def report_sentiment(*, user: Any, filters: ReportFilters, by: str = "segment") 
         negative=negative,
         neutral=neutral,
         positive=positive,
+        counts=counted(overall, ""),
+        group_counts=tuple(counted(grouped[v], str(v)) for v in ranked),
     )
 
 
