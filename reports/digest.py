@@ -124,7 +124,8 @@ def _totals_line(name: str, now: Totals, before: Totals) -> str:
     sla = "no SLA policy" if now.sla_share is None else f"{100 * now.sla_share:.0f}% within SLA"
     return (
         f"{name}: {now.received:,} received (week before: {before.received:,}), {now.handled:,} handled, "
-        f"first response median {_hours(now.first_response.median)}, {sla}, {now.breaches:,} breaches"
+        f"first response median {_hours(now.first_response.median)}, {sla}, "
+        f"{now.breaches:,} SLA breach{'' if now.breaches == 1 else 'es'}"
     )
 
 
