@@ -17,6 +17,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -708,6 +709,18 @@ def _report_view(slug: str) -> Callable[[HttpRequest], HttpResponse]:
     @require_GET
     def view(request: HttpRequest) -> HttpResponse:
         splits = tuple((name, SPLIT_NAMES[name]) for name in report.splits)
+        if connection.vendor != "postgresql":
+            # The selectors' SQL is PostgreSQL's (date_trunc, ANY, time zones); the embedded SQLite default
+            # keeps the rollups but cannot read them.
+            try:
+                selectors.report_team_scope(request.user)
+            except ReportAccessDenied as denied:
+                raise PermissionDenied(str(denied)) from denied
+            return render(
+                request,
+                "reports/report.html",
+                {"report": report, "reports": REPORTS.values(), "needs_postgresql": True},
+            )
         query = request.GET.copy()
         wanted_csv = query.pop("csv", [""])[-1]
         try:

@@ -339,3 +339,17 @@ def test_the_digest_switch_is_per_person_and_off_by_default(world: SimpleNamespa
     assert "Weekly digest email: <strong>on</strong>" in again
     lead.post(reverse("reports:digest"), {"enabled": "off", "next": "https://elsewhere.example/"})
     assert list(DigestSubscription.objects.values_list("enabled", flat=True)) == [False]
+
+
+def test_on_sqlite_the_reports_say_they_need_postgresql(world: SimpleNamespace, monkeypatch) -> None:
+    from django.db import connection
+
+    monkeypatch.setattr(connection, "vendor", "sqlite")  # the embedded default of `make run`
+
+    response = signed_in(world.lead).get(reverse("reports:routing"), RANGE)
+    refused = signed_in(world.ada).get(reverse("reports:routing"))
+
+    assert response.status_code == 200
+    assert "Reports need PostgreSQL." in response.content.decode()
+    assert response.context.get("charts") is None
+    assert refused.status_code == 403
