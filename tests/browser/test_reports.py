@@ -28,6 +28,7 @@ from tests.browser.inbox_page import (
     post,
     sign_in,
 )
+from tests.browser.test_content_security_policy import WATCH_VIOLATIONS
 from tests.factories import ChannelFactory, MembershipFactory, UserFactory, segment
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("six_segments")]
@@ -107,6 +108,7 @@ def test_a_lead_reads_each_report_filters_exports_and_follows_a_point_to_the_inb
     live_server, page, browser, screenshot
 ) -> None:
     errors = javascript_errors(page)
+    page.add_init_script(WATCH_VIOLATIONS)
     care, promo = segment("customer-relations"), segment("product-promotion")
     lead = MembershipFactory(
         team=care.team, role=Membership.Role.LEAD, user__first_name="Lena", user__last_name="Lead"
@@ -129,6 +131,7 @@ def test_a_lead_reads_each_report_filters_exports_and_follows_a_point_to_the_inb
         expect(page.get_by_role("heading", level=1)).to_have_text(title)
         expect(page.locator(f"#chart-{chart} svg.chart")).to_be_visible()
         expect(page.get_by_text("No mentions in this range")).to_have_count(0)
+        assert page.evaluate("window.cspViolations") == []
         screenshot(f"reports-{title.split()[0].lower()}")
         if chart == "heat_map":
             screenshot("reports-heat-map", of=page.locator("#chart-heat_map"))
