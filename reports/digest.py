@@ -5,7 +5,7 @@ pages. Beat sends it on Monday morning (``reports.tasks.digests_send_task``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -20,7 +20,14 @@ from foundation.models import DomainEvent
 from inbox.models import Mention, Reply
 from inbox.sla import KIND_NAMES, RESOLUTION
 from reports.models import DigestSubscription
-from reports.selectors import ReportAccessDenied, ReportFilters, Totals, report_team_scope, report_totals
+from reports.selectors import (
+    ReportAccessDenied,
+    ReportFilters,
+    Totals,
+    day_start,
+    report_team_scope,
+    report_totals,
+)
 from teams.models import Team
 
 WORST_MISSES = 5  # a digest names the few breaches worth a look, not all of them
@@ -54,10 +61,6 @@ def week_before(now: datetime) -> tuple[date, date]:
     """The last whole week (Monday to the next Monday, UTC) before ``now``."""
     monday = now.astimezone(UTC).date() - timedelta(days=now.astimezone(UTC).weekday())
     return monday - timedelta(days=7), monday
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def sla_misses_worst(
@@ -132,7 +135,7 @@ def _totals_line(name: str, now: Totals, before: Totals) -> str:
 def digest_compose(*, user: Any, week: tuple[date, date]) -> tuple[str, str]:
     """The subject and plain-text body of the user's digest of ``week`` (Monday, next Monday)."""
     scope = report_team_scope(user)
-    start, end = _midnight(week[0]), _midnight(week[1])
+    start, end = day_start(week[0]), day_start(week[1])
     this_week = ReportFilters(start, end)
     teams = Team.objects.order_by("name")
     if scope is not None:

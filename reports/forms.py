@@ -4,14 +4,14 @@ until, team, segment, channel, network), so a report's filters carry over to its
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django import forms
 from django.utils import timezone
 
 from channels.models import Channel, Network, Segment
-from reports.selectors import ReportFilters, report_team_scope
+from reports.selectors import ReportFilters, day_start, report_team_scope
 from teams.models import Team
 
 DEFAULT_DAYS = 30  # a month: by the day, enough to see a week's rhythm twice over
@@ -103,8 +103,8 @@ class ReportFilterForm(forms.Form):
         if network:
             link["network"] = network
         filters = ReportFilters(
-            start=_midnight(since),
-            end=_midnight(until + timedelta(days=1)),
+            start=day_start(since),
+            end=day_start(until + timedelta(days=1)),
             team_ids=(team,) if team is not None else (),
             segment_ids=tuple(Segment.objects.filter(slug=segment).values_list("pk", flat=True))
             if segment
@@ -119,8 +119,3 @@ class ReportFilterForm(forms.Form):
 
     def clean_defaults(self) -> dict[str, Any]:
         return {"since": self.fields["since"].initial, "until": self.fields["until"].initial}
-
-
-def _midnight(day: date) -> datetime:
-    """The start of ``day`` in UTC, the zone of the rollups' hours and days."""
-    return datetime.combine(day, time.min, tzinfo=UTC)

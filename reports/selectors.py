@@ -348,6 +348,11 @@ def _truncate(when: datetime, granularity: str) -> datetime:
     return day - timedelta(days=day.weekday()) if granularity == WEEK else day
 
 
+def day_start(day: date) -> datetime:
+    """The start of ``day`` in UTC, the zone of the rollups' hours and days."""
+    return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+
+
 def _end_day(end: datetime) -> date:
     """The first day not in a range ending at ``end`` (a day partly in the range counts)."""
     end = end.astimezone(UTC)
