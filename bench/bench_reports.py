@@ -1,5 +1,6 @@
-"""Reports: rebuilding the rollups of a million mentions, how long an event takes to show in them, and the
-report selectors over 90 days as an admin.
+"""Reports: rebuilding the rollups of a million mentions, how long an event takes to show in them, the
+report selectors over 90 days as an admin, and the report pages as whole requests (an admin, 90 days: the
+selectors, the charts, their table views and the template, through Django's middleware).
 
 The data set is the inbox benchmark's (``bench_inbox``: six teams, 24 accounts, statuses, assignees,
 escalations of the misdirected 10 %), spread over 90 days instead of 180, plus replies: 70 % of the mentions
@@ -24,7 +25,7 @@ ROWS = int(os.environ.get("BENCH_REPORTS_ROWS", "1000000"))
 QUICK_ROWS = 50_000
 DAYS = 90
 LAG_ROUNDS = 5
-SELECTOR_RUNS = 20  # timed calls per selector, after WARMUP
+SELECTOR_RUNS = 20  # timed calls per selector (and requests per page), after WARMUP
 WARMUP = 3
 LAG_GIVE_UP_S = 600
 PAGE = 500  # posts in the page whose events the consumer applies (the ingest's largest page)
@@ -36,9 +37,10 @@ def _replies_insert() -> str:
     of those get a second reply an hour later."""
     return """
     INSERT INTO inbox_reply (mention_id, channel_id, author_id, text, is_direct, state, error, attempts,
-        external_id, url, review_note, created_at, sent_at)
+        attempts_at_retry, outcome_unknown, external_id, url, review_note, created_at, sent_at)
     SELECT m.id, mc.channel_id, coalesce(m.assignee_id, %(admin)s), 'Thanks, we are on it.', false,
-        'sent', '', 1, 'bench-r-' || m.id || '-' || s.n, '', '', r.at + interval '1 hour' * (s.n - 1),
+        'sent', '', 1, 0, false, 'bench-r-' || m.id || '-' || s.n, '', '',
+        r.at + interval '1 hour' * (s.n - 1),
         r.at + interval '1 hour' * (s.n - 1) + interval '2 seconds'
     FROM inbox_mention m
     JOIN LATERAL (SELECT channel_id FROM inbox_mentionchannel WHERE mention_id = m.id ORDER BY id LIMIT 1) mc
@@ -63,6 +65,17 @@ def _p95_ms(call: Callable[[], Any]) -> float:
         samples.append((time.perf_counter() - started) * 1000)
     samples.sort()
     return samples[max(0, round(0.95 * len(samples)) - 1)]
+
+
+def _page_p95_ms(client: Any, path: str, query: dict[str, str]) -> float:
+    """A report page as a browser asks for it, through the test client (middleware, session, template)."""
+
+    def get() -> None:
+        response = client.get(path, query)
+        if response.status_code != 200:
+            raise RuntimeError(f"{path} answered {response.status_code}")
+
+    return _p95_ms(get)
 
 
 def run(report: Report, *, quick: bool = False) -> None:
@@ -101,7 +114,7 @@ def run(report: Report, *, quick: bool = False) -> None:
     rebuilt = rollups_rebuild(progress=None)
     rebuild_s = time.perf_counter() - started
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE reports_hour, reports_agentday, reports_tally")
+        cursor.execute("ANALYZE reports_hour, reports_day, reports_agentday, reports_tally, reports_load")
     report("rebuild_s", rebuild_s)
     if rows >= 1_000_000:
         report("rebuild_1m_s", rebuild_s)
@@ -164,3 +177,19 @@ def run(report: Report, *, quick: bool = False) -> None:
     report("routing_selectors_p95_ms", _p95_ms(lambda: report_routing(user=admin, filters=ninety)))
     report("sentiment_selectors_p95_ms", _p95_ms(lambda: report_sentiment(user=admin, filters=ninety)))
     report("people_selectors_p95_ms", _p95_ms(lambda: report_people(user=admin, filters=ninety)))
+
+    # The pages: whole requests as the admin, the last 90 days (the form's days, both ends included).
+    from django.test import Client
+
+    client = Client(HTTP_HOST="127.0.0.1")  # a host ALLOWED_HOSTS has with DEBUG off
+    client.force_login(admin)
+    today = timezone.localdate()
+    days = {"since": (today - timedelta(days=DAYS - 1)).isoformat(), "until": today.isoformat()}
+    for name, path in (
+        ("overview", "/reports/"),
+        ("responsiveness", "/reports/responsiveness/"),
+        ("routing", "/reports/routing/"),
+        ("sentiment", "/reports/sentiment/"),
+        ("people", "/reports/people/"),
+    ):
+        report(f"{name}_p95_ms", _page_p95_ms(client, path, days))

@@ -80,6 +80,9 @@ class Series:
     # The previous period drawn over this one ("compare with the previous period"): its points link to the
     # days they counted, this far from the x they are drawn at (timedelta(days=-90) for the 90 days before).
     period_offset: timedelta = timedelta(0)
+    # False when the inbox cannot list this series' posts (handled counts by the day a post was closed; the
+    # inbox filters by the day it was posted): its points link nowhere, the chart's other series still do.
+    linked: bool = True
 
 
 @dataclass(frozen=True)
@@ -257,7 +260,7 @@ def chart_drawn(chart: Chart | Matrix) -> Drawn:
             x_query = _inbox_query(_x_own_filters(chart, i))
             row_links = []
             for series, series_query, v in zip(chart.series, series_queries, row, strict=True):
-                if not v:  # no posts behind a zero
+                if not v or not series.linked:  # no posts behind a zero
                     row_links.append("")
                     continue
                 own = x_query

@@ -16,6 +16,7 @@ the day table.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 # Upper bounds (seconds) of the latency histogram buckets, roughly logarithmic: 30 s to a week. A value
@@ -263,3 +264,17 @@ class ReplyState(models.Model):
 
     def __str__(self) -> str:
         return f"report state of reply {self.reply_id}"
+
+
+class DigestSubscription(models.Model):
+    """Whether a team lead (or admin) gets the weekly digest email; no row means off. ``last_week`` is the
+    Monday of the last week sent, so a second run of the weekly task sends nothing twice."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="report_digest"
+    )
+    enabled = models.BooleanField(default=False)
+    last_week = models.DateField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"weekly digest of user {self.user_id}: {'on' if self.enabled else 'off'}"

@@ -194,6 +194,10 @@ class Sentiment:
     negative: Series
     neutral: Series
     positive: Series
+    # The counts behind the shares (a share chart draws counts, and its table shows their totals): overall,
+    # and per value of ``by`` in the order of ``groups``.
+    counts: tuple[Series, ...] = ()
+    group_counts: tuple[tuple[Series, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -342,6 +346,11 @@ def _truncate(when: datetime, granularity: str) -> datetime:
         return when.replace(minute=0, second=0, microsecond=0)
     day = when.replace(hour=0, minute=0, second=0, microsecond=0)
     return day - timedelta(days=day.weekday()) if granularity == WEEK else day
+
+
+def day_start(day: date) -> datetime:
+    """The start of ``day`` in UTC, the zone of the rollups' hours and days."""
+    return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
 
 
 def _end_day(end: datetime) -> date:
@@ -678,6 +687,13 @@ def report_sentiment(*, user: Any, filters: ReportFilters, by: str = "segment") 
             out.append(_series(f"{key}:{name}" if key else name, label, buckets, values))
         return out[0], out[1], out[2]
 
+    def counted(counts: dict[datetime, list[float]], key: str) -> tuple[Series, Series, Series]:
+        out = []
+        for i, (name, label) in enumerate(names):
+            values = {b: c[i] for b, c in counts.items()}
+            out.append(_series(f"{key}:{name}" if key else name, label, buckets, values))
+        return out[0], out[1], out[2]
+
     ranked = sorted(grouped, key=lambda v: (-sum(sum(c) for c in grouped[v].values()), str(v)))
     labels = _labels(by, ranked)
     negative, neutral, positive = shares(overall, "")
@@ -689,6 +705,8 @@ def report_sentiment(*, user: Any, filters: ReportFilters, by: str = "segment") 
         negative=negative,
         neutral=neutral,
         positive=positive,
+        counts=counted(overall, ""),
+        group_counts=tuple(counted(grouped[v], str(v)) for v in ranked),
     )
 
 

@@ -24,3 +24,15 @@ def rollups_consume_task() -> int:
         if not done:
             break
     return handled
+
+
+DIGEST_TASK = "reports.tasks.digests_send_task"
+
+
+@shared_task(name=DIGEST_TASK)
+def digests_send_task() -> int:
+    """Email last week's digest to the leads who switched it on. Safe to run twice: each subscription
+    remembers the week it was sent, in the transaction that sends it."""
+    from reports.digest import digests_send
+
+    return digests_send()

@@ -337,6 +337,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=10),
         "options": {"expires": 30},
     },
+    # Reports: the weekly digest to the leads who switched it on (last week, Monday to Sunday, UTC).
+    "reports-weekly-digest": {
+        "task": "reports.tasks.digests_send_task",
+        "schedule": crontab(day_of_week="mon", hour=7, minute=0),
+        "options": {"expires": 6 * 3600},
+    },
     "slack-notify": {
         "task": "integrations.tasks.slack_notify",
         "schedule": timedelta(seconds=10),

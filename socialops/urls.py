@@ -23,6 +23,7 @@ urlpatterns = [
     path("teams/", include("inbox.team_urls")),
     path("sla/", include("inbox.sla_urls")),
     path("integrations/", include("integrations.urls")),
+    path("reports/", include("reports.urls")),
     path("crisis/", include("crisis.urls")),
     path("notifications/", include("integrations.notification_urls")),
     path("api/v1/", include("socialops.api_urls")),

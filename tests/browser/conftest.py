@@ -51,9 +51,10 @@ def page(browser) -> Iterator[object]:
 def screenshot(page):
     """Saves a screenshot under docs/screenshots when SAVE_SCREENSHOTS=1 (for the README)."""
 
-    def take(name: str) -> None:
+    def take(name: str, *, of: object = None) -> None:
+        """``of``: another page than the test's own, or one part of a page (a locator)."""
         if os.environ.get("SAVE_SCREENSHOTS") == "1":
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+            (of or page).screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
     return take
