@@ -66,6 +66,18 @@ PRIORITIES: dict[str, int] = {"low": 10, "normal": 20, "high": 30, "urgent": 40}
 
 AUTHOR_TAGS: tuple[str, ...] = ("vip", "influencer", "detractor", "advocate", "employee")
 KINDS: tuple[str, ...] = ("mention", "reply", "dm", "keyword")
+# What the people app says of an author's person: computed from behaviour with thresholds admins set, and
+# VIP set by hand. Kept on inbox.Author.segments (people writes it), so the inbox and routing, floors below
+# people, read it without importing people.
+AUTHOR_SEGMENTS: tuple[str, ...] = (
+    "influencer",
+    "advocate",
+    "detractor",
+    "customer",
+    "prospect",
+    "press",
+    "vip",
+)
 
 
 @dataclass(frozen=True, slots=True)
