@@ -1,0 +1,71 @@
+"""Retention by beat, and the consumer of domain events that keeps persons, suggestions and segments."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from foundation.events import consumer_start, event_record
+from foundation.models import DomainEvent
+from inbox.models import Author, Mention
+from people import tasks
+from people.models import MergeSuggestion, PeopleSettings, PersonAuthor
+from people.privacy import ERASED_TEXT, retention_apply
+from tests.factories import MentionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_retention_erases_only_older_mentions_and_keeps_their_counts(ann_x) -> None:
+    now = timezone.now()
+    old = MentionFactory(author=ann_x, created_at=now - timedelta(days=31), intent="praise", text="old text")
+    new = MentionFactory(author=ann_x, created_at=now - timedelta(days=29), text="new text")
+    PeopleSettings.objects.update_or_create(pk=1, defaults={"retention_days": 30})
+
+    assert retention_apply(now=now) == 1
+    assert retention_apply(now=now) == 0
+
+    old.refresh_from_db()
+    assert (old.text, old.intent, old.external_id) == (ERASED_TEXT, "praise", f"erased:{old.pk}")
+    assert Mention.objects.get(pk=new.pk).text == "new text"
+    assert DomainEvent.objects.get(verb="people.retention_applied").after == {
+        "mentions": 1,
+        "older_than_days": 30,
+    }
+
+
+def test_no_retention_policy_erases_nothing(ann_x) -> None:
+    MentionFactory(author=ann_x, created_at=timezone.now() - timedelta(days=3000))
+
+    assert retention_apply() == 0
+
+
+def test_the_consumer_gives_new_authors_persons_suggestions_and_segments(ann_x, ann_masto) -> None:
+    consumer_start(consumer=tasks.CONSUMER)
+    PeopleSettings.objects.update_or_create(pk=1, defaults={"advocate_positive": 1})
+    for author in (ann_x, ann_masto):
+        mention = MentionFactory(author=author, sentiment_label="positive")
+        event_record(actor=None, verb="mention.received", obj=mention, after={})
+
+    handled = tasks.people_consume()
+
+    assert handled == 2
+    assert PersonAuthor.objects.count() == 2
+    assert MergeSuggestion.objects.get().reasons == ["handle", "name"]
+    assert list(Author.objects.values_list("segments", flat=True)) == [["advocate"], ["advocate"]]
+    assert tasks.people_consume() == 0
+
+
+def test_nightly_recomputes_after_thresholds_change(ann_x) -> None:
+    MentionFactory(author=ann_x, sentiment_label="negative")
+    consumer_start(consumer=tasks.CONSUMER)
+    event_record(actor=None, verb="mention.received", obj=Mention.objects.get(), after={})
+    tasks.people_consume()
+    assert Author.objects.get().segments == []
+
+    PeopleSettings.objects.update_or_create(pk=1, defaults={"detractor_negative": 1})
+
+    assert tasks.segments_nightly() == 1
+    assert Author.objects.get().segments == ["detractor"]
