@@ -108,6 +108,7 @@ class Facts:
     author_followers: int = 0
     author_verified: bool = False
     author_tags: frozenset[str] = frozenset()
+    author_segments: frozenset[str] = frozenset()  # AUTHOR_SEGMENTS the people app gave the author's person
     created_at: datetime | None = None
     crisis_mode: bool = False
     classification: Classification | None = None  # filled in by the classifier before rules run
