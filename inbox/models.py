@@ -61,6 +61,9 @@ class Mention(models.Model):
     # The intent routing gives spam, and the one an agent's "Spam" sets: spam leaves the work queues for a
     # view of its own and runs no SLA clock, whether routing or a person said so.
     SPAM_INTENT = "spam"
+    # The text of a mention whose author was erased or that the retention policy reached (people.privacy): it
+    # keeps its counts for reports, and learning leaves it out.
+    ERASED_TEXT = "[erased]"
 
     class Kind(models.TextChoices):
         MENTION = "mention", "Mention"

@@ -7,16 +7,19 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import CharField, F, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from foundation.events import event_record
+from foundation.models import DomainEvent
 from inbox.models import Author, Mention, Note, Reply
 from people.models import AuthorKey, MergeSuggestion, PeopleSettings, Person, PersonAuthor, PersonNote
+from routing.models import Correction, SentimentCorrection
 
-ERASED_TEXT = "[erased]"
+ERASED_TEXT = Mention.ERASED_TEXT
 RETENTION_CHUNK = 2_000  # mentions per transaction of the retention sweep
 
 
@@ -38,6 +41,9 @@ def mentions_erase(*, mention_ids: Sequence[int]) -> int:
     )
     Note.objects.filter(mention_id__in=mention_ids).update(body=ERASED_TEXT)
     Reply.objects.filter(mention_id__in=mention_ids).update(text=ERASED_TEXT, url="")
+    # Learning's copies of the text: the corrections stay (reports count them), their text does not.
+    Correction.objects.filter(mention_id__in=mention_ids).update(text="")
+    SentimentCorrection.objects.filter(mention_id__in=mention_ids).delete()
     return erased
 
 
@@ -59,6 +65,10 @@ def person_erase(*, actor: Any, person: Person) -> Person:
         MergeSuggestion.objects.filter(author_id__in=author_ids).delete()
         MergeSuggestion.objects.filter(other_id__in=author_ids).delete()
         PersonNote.objects.filter(person=person).delete()
+        # The audit trail keeps that things happened to the person, not the handles they named.
+        DomainEvent.objects.filter(
+            object_type=ContentType.objects.get_for_model(Person), object_id=str(person.pk)
+        ).update(before={}, after={"erased": True}, object_repr="Erased person")
         person.display_name = "Erased person"
         person.tags = []
         person.erased_at = timezone.now()

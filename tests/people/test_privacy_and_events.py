@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -10,9 +11,10 @@ from django.utils import timezone
 from foundation.events import consumer_start, event_record
 from foundation.models import DomainEvent
 from inbox.models import Author, Mention
-from people import tasks
+from people import services, tasks
 from people.models import MergeSuggestion, PeopleSettings, PersonAuthor
-from people.privacy import ERASED_TEXT, retention_apply
+from people.privacy import ERASED_TEXT, person_erase, retention_apply
+from routing.models import Correction, SentimentCorrection
 from tests.factories import MentionFactory
 
 pytestmark = pytest.mark.django_db
@@ -69,3 +71,21 @@ def test_nightly_recomputes_after_thresholds_change(ann_x) -> None:
 
     assert tasks.segments_nightly() == 1
     assert Author.objects.get().segments == ["detractor"]
+
+
+def test_erasing_clears_learnings_copies_and_the_handles_the_audit_named(ann_x, ann_masto, admin_user):
+    mention = MentionFactory(author=ann_x, text="my order 123456 is late", intent="complaint")
+    Correction.objects.create(mention=mention, text=mention.text, intent_after="complaint")
+    SentimentCorrection.objects.create(mention=mention, text=mention.text, label_after="negative")
+    [suggestion] = services.suggestions_find(author_ids=[ann_x.pk, ann_masto.pk])
+    person = services.suggestion_accept(actor=admin_user, suggestion=suggestion)
+
+    person_erase(actor=admin_user, person=person)
+
+    assert list(Correction.objects.values_list("text", "intent_after")) == [("", "complaint")]
+    assert not SentimentCorrection.objects.exists()
+    merged = DomainEvent.objects.get(verb="person.merged")
+    assert (merged.before, merged.after, merged.object_repr) == ({}, {"erased": True}, "Erased person")
+    assert "ann_lee" not in json.dumps(list(DomainEvent.objects.values("before", "after", "object_repr")))
+    assert list(Author.objects.values_list("display_name", flat=True)) == ["", ""]
+    assert not MergeSuggestion.objects.exists()
