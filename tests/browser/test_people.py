@@ -63,7 +63,7 @@ def test_an_agent_opens_a_person_merges_a_handle_marks_a_vip_and_filters_detract
     expect(page.locator("#visible-count")).to_have_text("3")
     expect(page.locator(".person-segments")).to_contain_text("Detractor")
     page.get_by_role("button", name="Mark as VIP").click()
-    expect(page.locator(".person-segments")).to_contain_text("Vip")
+    expect(page.locator(".person-segments")).to_contain_text("VIP")
     screenshot("person")
     persons = PersonAuthor.objects.filter(author__in=[on_x, on_mastodon]).values_list("person", flat=True)
     assert len(set(persons)) == 1

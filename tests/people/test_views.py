@@ -94,7 +94,7 @@ def test_vip_by_hand_shows_as_a_badge_in_the_inbox_list(client, agent, care, ann
     client.post(reverse("people:vip", args=[person.pk]), {"vip": "yes"})
     listing = client.get(reverse("inbox:mention_list"), {"queue": "all", "author_segment": "vip"})
 
-    assert 'class="badge segment-badge segment-vip">Vip<' in listing.content.decode()
+    assert 'class="badge person-segment person-segment-vip">VIP<' in listing.content.decode()
     assert DomainEvent.objects.get(verb="person.vip_set").actor == agent
 
 
