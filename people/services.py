@@ -400,37 +400,39 @@ def behaviour_of_authors(*, author_ids: Sequence[int]) -> dict[int, Behaviour]:
 def segments_recompute(*, person_ids: Iterable[int]) -> int:
     """Recompute the segments of these persons from their handles' mentions, and copy them to the handles
     (``inbox.Author.segments``, which inbox filters and routing rules read). Idempotent; writes only rows
-    whose segments changed. Returns how many persons changed."""
+    whose segments changed, one UPDATE per distinct list of segments (there are few). Returns how many
+    persons changed."""
     person_ids = sorted(set(person_ids))
     if not person_ids:
         return 0
     handles: dict[int, list[int]] = defaultdict(list)
-    for person_id, author_id in PersonAuthor.objects.filter(person_id__in=person_ids).values_list(
-        "person_id", "author_id"
-    ):
+    persons: dict[int, tuple[bool, list[str]]] = {}
+    author_segments: dict[int, list[str]] = {}
+    for person_id, is_vip, segments, author_id, author_has in PersonAuthor.objects.filter(
+        person_id__in=person_ids
+    ).values_list("person_id", "person__is_vip", "person__segments", "author_id", "author__segments"):
         handles[person_id].append(author_id)
-    behaviour = behaviour_of_authors(author_ids=[a for authors in handles.values() for a in authors])
+        persons[person_id] = (is_vip, segments)
+        author_segments[author_id] = author_has
+    behaviour = behaviour_of_authors(author_ids=list(author_segments))
     thresholds = thresholds_current()
-    changed_persons, changed_authors = [], []
-    author_segments = dict(
-        Author.objects.filter(pk__in=[a for authors in handles.values() for a in authors]).values_list(
-            "id", "segments"
-        )
-    )
-    for person in Person.objects.filter(pk__in=person_ids).only("id", "segments", "is_vip"):
+    persons_to: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    authors_to: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for person_id, (is_vip, had) in persons.items():
         total = Behaviour()
-        for author_id in handles.get(person.pk, ()):
+        for author_id in handles[person_id]:
             total = total + behaviour.get(author_id, Behaviour())
-        segments = segments_of(total, thresholds, is_vip=person.is_vip)
-        if segments != person.segments:
-            person.segments = segments
-            changed_persons.append(person)
-        for author_id in handles.get(person.pk, ()):
-            if author_segments.get(author_id) != segments:
-                changed_authors.append(Author(pk=author_id, segments=segments))
-    Person.objects.bulk_update(changed_persons, ["segments"], batch_size=1000)
-    Author.objects.bulk_update(changed_authors, ["segments"], batch_size=1000)
-    return len(changed_persons)
+        segments = segments_of(total, thresholds, is_vip=is_vip)
+        if segments != had:
+            persons_to[tuple(segments)].append(person_id)
+        for author_id in handles[person_id]:
+            if author_segments[author_id] != segments:
+                authors_to[tuple(segments)].append(author_id)
+    for segments, ids in persons_to.items():
+        Person.objects.filter(pk__in=ids).update(segments=list(segments))
+    for segments, ids in authors_to.items():
+        Author.objects.filter(pk__in=ids).update(segments=list(segments))
+    return sum(len(ids) for ids in persons_to.values())
 
 
 def authors_refresh(*, author_ids: Iterable[int]) -> None:
