@@ -10,10 +10,12 @@
 * ``people.segments_update_per_s``: posts per second through the people consumer (``events_consume`` with
   ``people_events_handle``: persons for new authors, their suggestions, their persons' segments) over
   simulated posts ingested beforehand with routing on. Goal: ≥ 5,000.
+* ``people.load_average_1m``: the machine's load when the measures began.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
@@ -165,6 +167,7 @@ def _segments(report: Report, *, pages: int) -> None:
 
 
 def run(report: Report, *, quick: bool = False) -> None:
+    report("load_average_1m", os.getloadavg()[0])
     _profile(report, mentions=PROFILE_MENTIONS)
     _segments(report, pages=4 if quick else PAGES)
     _suggest(report, known=20_000 if quick else KNOWN, new=2_000 if quick else NEW)

@@ -140,3 +140,16 @@ def test_an_admin_exports_then_erases(client, admin_user, care, ann_x) -> None:
     assert (event.actor, event.after) == (admin_user, {"handles": 1, "mentions": 1})
     inbox = client.get(reverse("inbox:mention_list"), {"queue": "all", "q": "555"}).content.decode()
     assert "555-0100" not in inbox
+
+
+def test_the_api_filters_by_author_segment_and_refuses_an_unknown_one(client, agent, care, ann_x, ann_masto):
+    Author.objects.filter(pk=ann_x.pk).update(segments=["press"])
+    hit = MentionFactory(author=ann_x, team=care)
+    MentionFactory(author=ann_masto, team=care)
+    _login(client, agent)
+
+    listed = client.get("/api/v1/mentions/", {"author_segment": "press"})
+    refused = client.get("/api/v1/mentions/", {"author_segment": "royalty"})
+
+    assert [m["id"] for m in listed.json()["results"]] == [hit.pk]
+    assert refused.status_code == 400
