@@ -147,7 +147,7 @@ class PeopleSettings(models.Model):
         default=1, help_text="Purchase questions, with no support history."
     )
     press_questions = models.PositiveIntegerField(
-        default=1, help_text="Press questions (a verified account with one is press too)."
+        default=1, help_text="Press questions (a verified account is press at its first)."
     )
     auto_merge = models.BooleanField(default=False, help_text="Merge suggestions at or above the threshold.")
     auto_merge_threshold = models.FloatField(default=0.95)

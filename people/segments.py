@@ -61,6 +61,7 @@ def segments_of(behaviour: Behaviour, thresholds: Thresholds, *, is_vip: bool) -
         found.add("customer")
     elif behaviour.purchase >= thresholds.prospect_purchase:
         found.add("prospect")
-    if behaviour.press >= thresholds.press_questions:
+    # A verified account that asks a press question is taken for press at the first one.
+    if behaviour.press >= thresholds.press_questions or (behaviour.verified and behaviour.press > 0):
         found.add("press")
     return [name for name in ORDER if name in found]

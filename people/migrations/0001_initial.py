@@ -56,7 +56,7 @@ class Migration(migrations.Migration):
                 (
                     "press_questions",
                     models.PositiveIntegerField(
-                        default=1, help_text="Press questions (a verified account with one is press too)."
+                        default=1, help_text="Press questions (a verified account is press at its first)."
                     ),
                 ),
                 (

@@ -22,3 +22,11 @@ def test_advocate_and_detractor_tie_is_neither() -> None:
 def test_support_history_makes_a_customer_not_a_prospect() -> None:
     assert segments_of(Behaviour(support=1, purchase=4), T, is_vip=False) == ["customer"]
     assert segments_of(Behaviour(purchase=1), T, is_vip=False) == ["prospect"]
+
+
+def test_a_verified_account_is_press_at_its_first_press_question() -> None:
+    strict = Thresholds(press_questions=3)
+
+    assert segments_of(Behaviour(press=1, verified=True), strict, is_vip=False) == ["press"]
+    assert segments_of(Behaviour(press=2), strict, is_vip=False) == []
+    assert segments_of(Behaviour(verified=True), strict, is_vip=False) == []
