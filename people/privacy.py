@@ -39,6 +39,10 @@ def mentions_erase(*, mention_ids: Sequence[int]) -> int:
         canonical_id="",
         external_id=Concat(Value("erased:"), Cast(F("id"), output_field=CharField())),
     )
+    # The audit trail names a mention by its network id: keep the events, not the id.
+    DomainEvent.objects.filter(
+        object_type=ContentType.objects.get_for_model(Mention), object_id__in=[str(pk) for pk in mention_ids]
+    ).update(object_repr="erased mention")
     Note.objects.filter(mention_id__in=mention_ids).update(body=ERASED_TEXT)
     Reply.objects.filter(mention_id__in=mention_ids).update(text=ERASED_TEXT, url="")
     # Learning's copies of the text: the corrections stay (reports count them), their text does not.

@@ -25,12 +25,14 @@ def test_retention_erases_only_older_mentions_and_keeps_their_counts(ann_x) -> N
     old = MentionFactory(author=ann_x, created_at=now - timedelta(days=31), intent="praise", text="old text")
     new = MentionFactory(author=ann_x, created_at=now - timedelta(days=29), text="new text")
     PeopleSettings.objects.update_or_create(pk=1, defaults={"retention_days": 30})
+    event_record(actor=None, verb="mention.labelled", obj=old, after={"labels": ["x"]})
 
     assert retention_apply(now=now) == 1
     assert retention_apply(now=now) == 0
 
     old.refresh_from_db()
     assert (old.text, old.intent, old.external_id) == (ERASED_TEXT, "praise", f"erased:{old.pk}")
+    assert DomainEvent.objects.get(verb="mention.labelled").object_repr == "erased mention"
     assert Mention.objects.get(pk=new.pk).text == "new text"
     assert DomainEvent.objects.get(verb="people.retention_applied").after == {
         "mentions": 1,
