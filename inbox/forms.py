@@ -15,7 +15,7 @@ from channels.connectors.registry import network_choices
 from channels.models import Channel, Segment
 from inbox.models import Mention
 from inbox.selectors import DEFAULT_QUEUE, QUEUES, InboxFilters
-from routing.facts import INTENTS
+from routing.facts import AUTHOR_SEGMENTS, INTENTS
 from teams.models import Team
 
 YES_NO = [("", "Any"), ("yes", "Yes"), ("no", "No")]
@@ -147,6 +147,9 @@ class InboxFilterForm(forms.Form):
     priority = PriorityFilterField()
     assignee = forms.CharField(required=False, max_length=20)
     label = forms.CharField(required=False, max_length=40)
+    author_segment = forms.ChoiceField(
+        choices=[("", "Any author segment"), *((s, s.capitalize()) for s in AUTHOR_SEGMENTS)], required=False
+    )
     misdirected = YesNoField()
     escalated = YesNoField()
     since = FilterDateField(required=False)
@@ -192,6 +195,7 @@ class InboxFilterForm(forms.Form):
             priority=data.get("priority"),
             assignee=data.get("assignee") or "",
             label=(data.get("label") or "").strip().lower(),
+            author_segment=data.get("author_segment") or "",
             misdirected=_yes_no(data.get("misdirected") or ""),
             escalated=_yes_no(data.get("escalated") or ""),
             since=data.get("since"),

@@ -101,6 +101,7 @@ def examples_collect(*, now: Any = None) -> list[Example]:
             team__isnull=False, routed_at__isnull=False, received_at__gte=now - timedelta(days=HISTORY_DAYS)
         )
         .exclude(intent=Mention.SPAM_INTENT)
+        .exclude(text=Mention.ERASED_TEXT)
         .filter(
             Q(status=Mention.Status.CLOSED)
             | Exists(Reply.objects.filter(mention=OuterRef("pk"), state=Reply.State.SENT))

@@ -29,6 +29,14 @@ class Author(models.Model):
         blank=True,
         help_text="Set by people: vip, influencer, detractor, advocate, employee. Rules can test them.",
     )
+    # Written by the people app (routing.facts.AUTHOR_SEGMENTS): the segments of the person behind this
+    # handle, copied here so that inbox filters and routing rules, floors below people, can read them.
+    segments = models.JSONField(
+        default=list,
+        db_default=Value([], output_field=models.JSONField()),
+        blank=True,
+        help_text="The person's segments (influencer, advocate, ...), kept current by the people app.",
+    )
     first_seen_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
 
@@ -53,6 +61,9 @@ class Mention(models.Model):
     # The intent routing gives spam, and the one an agent's "Spam" sets: spam leaves the work queues for a
     # view of its own and runs no SLA clock, whether routing or a person said so.
     SPAM_INTENT = "spam"
+    # The text of a mention whose author was erased or that the retention policy reached (people.privacy): it
+    # keeps its counts for reports, and learning leaves it out.
+    ERASED_TEXT = "[erased]"
 
     class Kind(models.TextChoices):
         MENTION = "mention", "Mention"

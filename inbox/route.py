@@ -74,18 +74,21 @@ def posts_decide(*, channel: Channel, posts: Sequence[Post]) -> list[RoutedPost]
     if not posts:
         return []
     slug, segment_slug, team_slug = channel_facts({channel.pk})[channel.pk]
-    tagged: dict[tuple[str, str], list[str]] = {}
+    tagged: dict[tuple[str, str], tuple[list[str], list[str]]] = {}  # (tags, segments) of known authors
     for network in {post.network for post in posts}:
         author_ids = list({post.author.external_id for post in posts if post.network == network})
         tagged.update(
-            ((network, external_id), tags)
-            for external_id, tags in Author.objects.filter(network=network, external_id__in=author_ids)
-            .exclude(tags=[])
-            .values_list("external_id", "tags")
+            ((network, external_id), (tags, segments))
+            for external_id, tags, segments in Author.objects.filter(
+                network=network, external_id__in=author_ids
+            )
+            .exclude(tags=[], segments=[])
+            .values_list("external_id", "tags", "segments")
         )
     crisis_mode = RoutingSettings.current().crisis_mode
     facts = []
     for post in posts:
+        tags, segments = tagged.get((post.network, post.author.external_id), ((), ()))
         raw = post.raw if isinstance(post.raw, Mapping) else {}
         # The network's own tag first; a top-level raw "lang"/"language" is what imports and the API carry.
         language = post.language or raw.get("lang") or raw.get("language") or ""
@@ -101,7 +104,8 @@ def posts_decide(*, channel: Channel, posts: Sequence[Post]) -> list[RoutedPost]
                 author_handle=post.author.handle,
                 author_followers=post.author.follower_count,
                 author_verified=post.author.is_verified,
-                author_tags=frozenset(tagged.get((post.network, post.author.external_id), ())),
+                author_tags=frozenset(tags),
+                author_segments=frozenset(segments),
                 created_at=post.created_at,
                 crisis_mode=crisis_mode,
             )
@@ -143,6 +147,7 @@ def mentions_facts(
             "author__follower_count",
             "author__is_verified",
             "author__tags",
+            "author__segments",
         )
     )
     if not rows:
@@ -166,6 +171,7 @@ def mentions_facts(
             followers,
             verified,
             tags,
+            segments,
         ) = row
         slug, segment, team = channels.get(receiving.get(pk), ("", "", ""))
         language = post_language(tagged or lang_x or lang_mastodon or "", text)
@@ -184,6 +190,7 @@ def mentions_facts(
                     author_followers=followers,
                     author_verified=verified,
                     author_tags=frozenset(tags or ()),
+                    author_segments=frozenset(segments or ()),
                     created_at=created_at,
                     crisis_mode=crisis_mode,
                 ),

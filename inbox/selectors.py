@@ -76,6 +76,7 @@ class InboxFilters:
     priority: int | None = None
     assignee: str = ""  # "me", "none" or a user id
     label: str = ""
+    author_segment: str = ""  # one of routing.facts.AUTHOR_SEGMENTS (inbox.Author.segments)
     misdirected: bool | None = None
     escalated: bool | None = None
     since: date | None = None
@@ -228,6 +229,11 @@ def _apply_filters(mentions: QuerySet[Mention], f: InboxFilters, user: AbstractB
         else:
             # SQLite (the embedded default) has no JSON containment: find the quoted label in the stored list.
             mentions = mentions.filter(labels__icontains=json.dumps(f.label))
+    if f.author_segment:
+        if connection.vendor == "postgresql":
+            mentions = mentions.filter(author__segments__contains=[f.author_segment])
+        else:
+            mentions = mentions.filter(author__segments__icontains=json.dumps(f.author_segment))
     if f.misdirected is not None:
         mentions = mentions.filter(is_misdirected=f.misdirected)
     if f.escalated is not None:

@@ -66,6 +66,18 @@ PRIORITIES: dict[str, int] = {"low": 10, "normal": 20, "high": 30, "urgent": 40}
 
 AUTHOR_TAGS: tuple[str, ...] = ("vip", "influencer", "detractor", "advocate", "employee")
 KINDS: tuple[str, ...] = ("mention", "reply", "dm", "keyword")
+# What the people app says of an author's person: computed from behaviour with thresholds admins set, and
+# VIP set by hand. Kept on inbox.Author.segments (people writes it), so the inbox and routing, floors below
+# people, read it without importing people.
+AUTHOR_SEGMENTS: tuple[str, ...] = (
+    "influencer",
+    "advocate",
+    "detractor",
+    "customer",
+    "prospect",
+    "press",
+    "vip",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +108,7 @@ class Facts:
     author_followers: int = 0
     author_verified: bool = False
     author_tags: frozenset[str] = frozenset()
+    author_segments: frozenset[str] = frozenset()  # AUTHOR_SEGMENTS the people app gave the author's person
     created_at: datetime | None = None
     crisis_mode: bool = False
     classification: Classification | None = None  # filled in by the classifier before rules run

@@ -24,7 +24,7 @@ from django.contrib.auth import get_user_model
 from channels.connectors.registry import network_choices
 from channels.models import Channel, Segment
 from foundation.parsers import JsonRefused, json_loads_checked
-from routing.facts import AUTHOR_TAGS, INTENTS, KINDS, PRIORITIES
+from routing.facts import AUTHOR_SEGMENTS, AUTHOR_TAGS, INTENTS, KINDS, PRIORITIES
 from routing.rules import RuleError
 from teams.models import Team
 
@@ -43,6 +43,7 @@ CONDITION_KINDS: tuple[tuple[str, str], ...] = (
     ("followers", "Author's followers are between"),
     ("verified", "Author is verified"),
     ("author_tag", "Author is tagged"),
+    ("author_segment", "Author segment is"),
     ("channel", "Received on channel"),
     ("segment", "Received on segment"),
     ("network", "Network is"),
@@ -65,6 +66,7 @@ ACTION_KINDS: tuple[tuple[str, str], ...] = (
 _LIST_OPS = frozenset({"keywords", "hashtag", "cashtag", "language"})
 _CHOICE_OPS = {  # condition -> the row's multiple-choice field
     "author_tag": "author_tags",
+    "author_segment": "author_segments",
     "channel": "channels",
     "segment": "segments",
     "network": "networks",
@@ -226,6 +228,12 @@ class ConditionForm(forms.Form):
         required=False,
         widget=forms.CheckboxSelectMultiple,
         label="Tags",
+    )
+    author_segments = forms.MultipleChoiceField(
+        choices=[(s, s) for s in AUTHOR_SEGMENTS],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Author segments",
     )
     channels = forms.MultipleChoiceField(required=False, label="Channels")
     segments = forms.MultipleChoiceField(

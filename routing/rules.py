@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 import ahocorasick
 
 from routing.facts import (
+    AUTHOR_SEGMENTS,
     AUTHOR_TAGS,
     DEFAULT_INTENT_SEGMENTS,
     INTENTS,
@@ -65,7 +66,9 @@ _BOUNDED = r"(?<!\w)(?:{})(?!\w)"
 Check = Callable[[Facts, Classification, Any], bool]
 
 _TEXT_OPS = ("keywords", "phrase", "hashtag", "cashtag")
-_FACET_OPS = ("language", "author_tag", "channel", "segment", "network", "kind")
+_FACET_OPS = ("language", "author_tag", "author_segment", "channel", "segment", "network", "kind")
+# Facets a post carries several values of (an author has many tags), by the Facts attribute holding them.
+_SET_FACETS = {"author_tag": "author_tags", "author_segment": "author_segments"}
 _CONDITION_OPS = frozenset(
     {
         "all",
@@ -109,6 +112,7 @@ _FACET_SHARE: dict[str, float] = {
     "segment": 0.17,
     "network": 0.5,
     "author_tag": 0.03,
+    "author_segment": 0.05,
 }
 _VALUE_SHARE: dict[tuple[str, Any], float] = {
     ("kind", "mention"): 0.6,
@@ -437,6 +441,7 @@ def _condition(value: Any, path: str, context: RoutingContext) -> Condition:
         values = _string_list(arg, path, f"{what}s")
         known: Iterable[str] | None = {
             "author_tag": AUTHOR_TAGS,
+            "author_segment": AUTHOR_SEGMENTS,
             "kind": KINDS,
             "segment": context.segments.keys(),
             "channel": context.channels,
@@ -736,8 +741,8 @@ class _Emitter:
         if op in ("verified", "crisis_mode"):
             attribute = "author_verified" if op == "verified" else "crisis_mode"
             return f"({'' if arg else 'not '}f.{attribute})"
-        if op == "author_tag":
-            return f"(not {self.const(arg)}.isdisjoint(f.author_tags))"
+        if op in _SET_FACETS:
+            return f"(not {self.const(arg)}.isdisjoint(f.{_SET_FACETS[op]}))"
         if op in ("language", "network"):
             return f"(f.{op}.lower() in {self.const(arg)})"
         if op in ("channel", "segment", "kind"):
@@ -1005,7 +1010,7 @@ class CompiledRuleSet(_RuleSetBase):
                 mine = requirements.setdefault(dim, {})
                 if rule.position not in mine:
                     mine[rule.position] = allowed
-                elif dim != "author_tag":  # several tags conditions cannot be merged; the first one prunes
+                elif dim not in _SET_FACETS:  # several tags conditions cannot be merged; the first one prunes
                     mine[rule.position] &= allowed
         self._required: dict[str, tuple[int, dict[Any, int]]] = {}
         for dim, by_position in requirements.items():
@@ -1074,19 +1079,19 @@ class CompiledRuleSet(_RuleSetBase):
         values = dict(zip(_PROFILE_DIMS, key, strict=False))
         values["network"] = values["network"].lower()
         values["language"] = values["language"].lower()
-        tags = key[-1]
+        several = dict(zip(_SET_FACETS, key[len(_PROFILE_DIMS) :], strict=True))
         gated = self._always
         for dim, index in self._facet_gates.items():
-            if dim == "author_tag":
-                for tag in tags:
+            if dim in several:
+                for tag in several[dim]:
                     gated |= index.get(tag, 0)
             else:
                 gated |= index.get(values[dim], 0)
         excluded = 0
         for dim, (requiring, satisfied) in self._required.items():
-            if dim == "author_tag":
+            if dim in several:
                 ok = 0
-                for tag in tags:
+                for tag in several[dim]:
                     ok |= satisfied.get(tag, 0)
             else:
                 ok = satisfied.get(values[dim], 0)
@@ -1112,6 +1117,7 @@ class CompiledRuleSet(_RuleSetBase):
             facts.author_verified,
             facts.crisis_mode,
             facts.author_tags,
+            facts.author_segments,
         )
         entry = self._profiles.get(key)
         return entry if entry is not None else self._profile(key)

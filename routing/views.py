@@ -979,6 +979,8 @@ def _leaf_words(key: str, arg: Any) -> str:
         return f"{key.replace('_', ' ')}: {_values(arg)}"
     if key == "author_tag":
         return f"author tagged {_values(arg)}"
+    if key == "author_segment":
+        return f"author segment is {_values(arg)}"
     if key == "intent" and isinstance(arg, Mapping):
         words = f"intent {_values(arg['in']).replace('_', ' ')}" if "in" in arg else "any intent"
         confidence = arg.get("min_confidence")

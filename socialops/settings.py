@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "integrations",
     "reports",
     "crisis",
+    "people",
 ]
 
 MIDDLEWARE = [
@@ -178,6 +179,7 @@ SOCIALOPS_EVENT_CONSUMERS = env.list(
         "reports.tasks.rollups_consume_task",
         "crisis.tasks.crisis_consume",
         "integrations.tasks.notifications_consume",
+        "people.tasks.people_consume",
     ],
 )
 SOCIALOPS_EVENTS_CHANNEL = env.str("SOCIALOPS_EVENTS_CHANNEL", default="socialops:events")
@@ -354,6 +356,23 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crisis.tasks.crisis_consume",
         "schedule": timedelta(seconds=20),
         "options": {"expires": 60},
+    },
+    # People: persons, merge suggestions and segments of the authors new mentions come from (woken after
+    # commits; this is the safety net), every segment again each night, and the retention policy.
+    "people-consume": {
+        "task": "people.tasks.people_consume",
+        "schedule": timedelta(seconds=20),
+        "options": {"expires": 60},
+    },
+    "people-segments-nightly": {
+        "task": "people.tasks.segments_nightly",
+        "schedule": crontab(hour=3, minute=10),
+        "options": {"expires": 3600},
+    },
+    "people-retention": {
+        "task": "people.tasks.retention_apply",
+        "schedule": crontab(hour=3, minute=40),
+        "options": {"expires": 3600},
     },
     "slack-messages-resend": {
         "task": "integrations.tasks.slack_messages_resend",

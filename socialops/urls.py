@@ -26,6 +26,7 @@ urlpatterns = [
     path("reports/", include("reports.urls")),
     path("crisis/", include("crisis.urls")),
     path("notifications/", include("integrations.notification_urls")),
+    path("people/", include("people.urls")),
     path("api/v1/", include("socialops.api_urls")),
     path("integrations/handoff/", include("integrations.handoff_urls")),
     path("integrations/slack/", include("integrations.slack_urls")),

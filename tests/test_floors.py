@@ -16,6 +16,7 @@ FLOORS = [
     "channels",
     "routing",
     "inbox",
+    "people",
     "reports",
     "crisis",
     "integrations",

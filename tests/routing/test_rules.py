@@ -321,6 +321,8 @@ def test_text_conditions(when: dict, text: str, expected: bool) -> None:
         ({"verified": False}, {"author_verified": True}, False),
         ({"author_tag": ["vip", "influencer"]}, {"author_tags": frozenset({"influencer"})}, True),
         ({"author_tag": ["vip"]}, {"author_tags": frozenset({"detractor"})}, False),
+        ({"author_segment": ["detractor", "press"]}, {"author_segments": frozenset({"press"})}, True),
+        ({"author_segment": ["detractor"]}, {"author_tags": frozenset({"detractor"})}, False),
         ({"channel": ["nw-care"]}, {}, True),
         ({"channel": ["nw-deals"]}, {}, False),
         ({"segment": ["customer-relations"]}, {}, True),
@@ -576,8 +578,8 @@ def _random_condition(rng: random.Random, depth: int = 0) -> dict:
         return {op: [_random_condition(rng, depth + 1) for _ in range(rng.randint(1, 3))]}
     kind = rng.choice(
         ("keywords", "keywords", "phrase", "hashtag", "cashtag", "regex", "language", "intent", "sentiment",
-         "followers", "verified", "author_tag", "channel", "segment", "network", "kind", "time_window",
-         "crisis_mode")
+         "followers", "verified", "author_tag", "author_segment", "channel", "segment", "network", "kind",
+         "time_window", "crisis_mode")
     )  # fmt: skip
     if kind == "keywords":
         return {"keywords": rng.sample(WORDS, rng.randint(1, 3))}
@@ -605,6 +607,8 @@ def _random_condition(rng: random.Random, depth: int = 0) -> dict:
         return {kind: rng.random() < 0.5}
     if kind == "author_tag":
         return {"author_tag": rng.sample(("vip", "influencer", "detractor"), 2)}
+    if kind == "author_segment":
+        return {"author_segment": rng.sample(("customer", "detractor", "press"), 2)}
     if kind == "channel":
         return {"channel": rng.sample(sorted(CONTEXT.channels or ()), 2)}
     if kind == "segment":
@@ -652,6 +656,7 @@ def _random_post(rng: random.Random) -> Facts:
         author_followers=rng.choice((0, 50, 500, 5000, 50000)),
         author_verified=rng.random() < 0.3,
         author_tags=frozenset(rng.sample(("vip", "influencer", "detractor", "advocate"), rng.randint(0, 2))),
+        author_segments=frozenset(rng.sample(("customer", "detractor", "press"), rng.randint(0, 2))),
         created_at=rng.choice((AT, AT - timedelta(hours=30), AT + timedelta(hours=10), None)),
         crisis_mode=rng.random() < 0.2,
         classification=Classification(
