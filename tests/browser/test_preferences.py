@@ -10,8 +10,10 @@ from playwright.sync_api import expect
 from channels.connectors.simulated import SimulatedConnector
 from inbox.models import Mention
 from inbox.pulls import channel_pull
+from teams.models import Membership
 from tests.browser.inbox_page import events_channel_of_its_own, javascript_errors, open_inbox, sign_in
 from tests.factories import ChannelFactory, MembershipFactory, segment
+from users.models import Preferences
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("six_segments")]
 
@@ -117,3 +119,30 @@ def test_the_systems_dark_preference_is_followed_until_the_person_chooses_light(
     expect(page.get_by_text("Settings saved.")).to_be_visible()
     expect(page.locator("html")).to_have_attribute("data-theme", "light")
     assert page.evaluate(BODY_BACKGROUND) == LIGHT_BACKGROUND
+
+
+def test_a_lead_writes_a_canned_response_and_picks_it_with_their_signature(live_server, page, casey):
+    care = segment("customer-relations")
+    lead = MembershipFactory(
+        team=care.team, role=Membership.Role.LEAD, user__first_name="Lee", user__last_name="Park"
+    ).user
+    Preferences.objects.create(user=lead, signature="— Lee, Northwind care")
+    mention = Mention.objects.filter(team=care.team).exclude(intent="spam").select_related("author").first()
+    sign_in(page.context, live_server.url, lead)
+
+    page.goto(f"{live_server.url}/teams/{care.team.slug}/")
+    page.get_by_role("link", name="Canned responses").click()
+    page.get_by_role("link", name="New canned response").click()
+    page.get_by_label("Title").fill("Where is my parcel")
+    page.get_by_label("Body").fill("Hi {author_name}, we are on it. — {agent}")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#canned-preview")).to_have_text("Hi Jo Hiker, we are on it. — Lee Park")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Canned response “Where is my parcel” saved.")).to_be_visible()
+
+    open_inbox(page, f"{live_server.url}/inbox/?open={mention.pk}")
+    page.locator("#canned").select_option(label="Where is my parcel")
+    name = mention.author.display_name or mention.author.handle
+    expect(page.locator("#reply-text")).to_have_value(
+        f"Hi {name}, we are on it. — Lee Park\n\n— Lee, Northwind care"
+    )
