@@ -21,7 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from channels.models import Channel
+from channels.models import Channel, Segment
 from inbox import canned as canned_responses
 from inbox.actions import assignment as assigning
 from inbox.forms import CannedResponseForm
@@ -259,19 +259,19 @@ def _team_canned_or_404(team: Team, canned_id: int) -> CannedResponse:
     return get_object_or_404(found, pk=canned_id, segment__team=team)
 
 
+def _preview(request: HttpRequest, body: str, segment: Segment) -> str:
+    """The body as the person would send it to a made-up author from the segment's first account."""
+    values = canned_responses.preview_values(agent_name=user_name(request.user), segment=segment)
+    return canned_responses.canned_fill(body, values)
+
+
 @login_required
 @require_GET
 def canned_list(request: HttpRequest, slug: str) -> HttpResponse:
     """The canned responses of the team's segments, each with its preview."""
     team = _led_team_or_404(request, slug)
-    agent = user_name(request.user)
     rows = [
-        (
-            canned,
-            canned_responses.canned_fill(
-                canned.body, canned_responses.preview_values(agent_name=agent, segment=canned.segment)
-            ),
-        )
+        (canned, _preview(request, canned.body, canned.segment))
         for canned in canned_responses.canned_responses_for_team(team=team)
     ]
     context = {"team": team, "rows": rows, "has_segments": canned_responses.team_segments(team=team).exists()}
@@ -287,9 +287,7 @@ def canned_edit(request: HttpRequest, slug: str, canned_id: int | None = None) -
     segments = canned_responses.team_segments(team=team)
     canned = None
     if canned_id is not None:
-        canned = get_object_or_404(
-            CannedResponse.objects.select_related("segment"), pk=canned_id, segment__team=team
-        )
+        canned = _team_canned_or_404(team, canned_id)
     if request.method == "POST":
         form = CannedResponseForm(request.POST, segments=segments)
     elif canned is not None:
@@ -308,13 +306,9 @@ def canned_edit(request: HttpRequest, slug: str, canned_id: int | None = None) -
         return redirect("teams:canned_list", slug=team.slug)
     preview = None
     if valid:
-        values = canned_responses.preview_values(
-            agent_name=user_name(request.user), segment=form.cleaned_data["segment"]
-        )
-        preview = canned_responses.canned_fill(form.cleaned_data["body"], values)
+        preview = _preview(request, form.cleaned_data["body"], form.cleaned_data["segment"])
     elif not form.is_bound and canned is not None:
-        values = canned_responses.preview_values(agent_name=user_name(request.user), segment=canned.segment)
-        preview = canned_responses.canned_fill(canned.body, values)
+        preview = _preview(request, canned.body, canned.segment)
     context = {
         "team": team,
         "form": form,
@@ -329,9 +323,7 @@ def canned_edit(request: HttpRequest, slug: str, canned_id: int | None = None) -
 @require_POST
 def canned_delete(request: HttpRequest, slug: str, canned_id: int) -> HttpResponse:
     team = _led_team_or_404(request, slug)
-    canned = get_object_or_404(
-        CannedResponse.objects.select_related("segment"), pk=canned_id, segment__team=team
-    )
+    canned = _team_canned_or_404(team, canned_id)
     try:
         canned_responses.canned_response_delete(user=request.user, canned=canned)
     except canned_responses.CannedResponseError as exc:
