@@ -8,6 +8,8 @@ selector, template.
   agent of one team (Customer Care, the biggest queue); ``list_median_ms_first_page`` its median.
 - ``list_p95_ms_first_page_admin``: the same for an admin, ``queue=all`` (every mention).
 - ``page_p95_ms_first_page``: the whole inbox page, ``GET ?queue=team``, same agent.
+- ``list_p95_ms_first_page_compact``, ``page_p95_ms_first_page_compact``: the same two with the agent's list
+  set to compact on /me/, in the same run.
 - ``list_p95_ms_deep_page``: ``GET mentions/?queue=team&after=<cursor>``, the cursor of the agent's row
   200 x 50 (page 201).
 - ``queries_per_page``: SQL queries of one list request, at ``limit=`` 20, 50 and 100;
@@ -884,6 +886,19 @@ def bulk_seconds(
     return closing, reopening
 
 
+@contextmanager
+def compact_density(user: Any) -> Iterator[None]:
+    """The person's list in compact density for the block, as they were afterwards."""
+    from users.models import Preferences
+
+    Preferences.objects.filter(user=user).delete()
+    Preferences.objects.create(user=user, density=Preferences.Density.COMPACT)
+    try:
+        yield
+    finally:
+        Preferences.objects.filter(user=user).delete()
+
+
 # --- The benchmark ------------------------------------------------------------------------------------------
 
 
@@ -920,6 +935,17 @@ def measure(
     samples, content = get_ms(agent, url("index", queue="team"), requests=requests, warmup=warmup, htmx=False)
     assert rows_shown(content) == PAGE_SIZE
     report("page_p95_ms_first_page", p95(samples))
+
+    # The same two requests with the agent's list set to compact on /me/ (the list is drawn one line a row).
+    with compact_density(dataset.agent):
+        samples, content = get_ms(agent, url("mention_list", queue="team"), requests=requests, warmup=warmup)
+        assert rows_shown(content) == PAGE_SIZE
+        report("list_p95_ms_first_page_compact", p95(samples))
+        samples, content = get_ms(
+            agent, url("index", queue="team"), requests=requests, warmup=warmup, htmx=False
+        )
+        assert rows_shown(content) == PAGE_SIZE and b'data-density="compact"' in content
+        report("page_p95_ms_first_page_compact", p95(samples))
 
     cursor = deep_cursor(team_id, deep_pages * PAGE_SIZE)
     samples, content = get_ms(

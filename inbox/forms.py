@@ -8,11 +8,13 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from channels.connectors.base import EARLIEST_POST_AT
 from channels.connectors.registry import network_choices
 from channels.models import Channel, Segment
+from inbox.canned import unknown_placeholders
 from inbox.models import Mention
 from inbox.selectors import DEFAULT_QUEUE, QUEUES, InboxFilters
 from routing.facts import AUTHOR_SEGMENTS, INTENTS
@@ -295,3 +297,29 @@ class BulkForm(forms.Form):
         super().__init__(*args, **kwargs)
         # Any integer is acceptable here; the selector decides which of them the user may touch.
         self.fields["ids"].valid_value = lambda value: ascii_id(value) is not None
+
+
+class CannedResponseForm(forms.Form):
+    """A canned response of one of the team's segments (the team page's canned responses)."""
+
+    segment = forms.ModelChoiceField(queryset=Segment.objects.none(), empty_label=None)
+    title = forms.CharField(max_length=120)
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}),
+        max_length=2000,
+        help_text="Placeholders: {author}, {author_name}, {agent}, {channel}.",
+    )
+
+    def __init__(self, *args: Any, segments: QuerySet[Segment], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["segment"].queryset = segments
+
+    def clean_body(self) -> str:
+        body = self.cleaned_data["body"]
+        unknown = unknown_placeholders(body)
+        if unknown:
+            names = ", ".join(f"{{{name}}}" for name in unknown)
+            raise forms.ValidationError(
+                f"Unknown placeholder {names}: use {{author}}, {{author_name}}, {{agent}} or {{channel}}."
+            )
+        return body

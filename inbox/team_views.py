@@ -16,12 +16,16 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from channels.models import Channel
+from channels.models import Channel, Segment
+from inbox import canned as canned_responses
 from inbox.actions import assignment as assigning
+from inbox.forms import CannedResponseForm
+from inbox.models import CannedResponse
 from inbox.team_selectors import team_health, team_members
 from routing import handovers
 from routing.handovers import team_accounts, team_handover_get, team_handovers
@@ -239,3 +243,90 @@ def my_away(request: HttpRequest) -> HttpResponse:
         messages.info(request, "Welcome back: auto-assignment includes you again.")
     next_url = request.POST.get("next", "")
     return redirect(next_url if next_url.startswith("/") and not next_url.startswith("//") else "inbox:index")
+
+
+def _led_team_or_404(request: HttpRequest, slug: str) -> Team:
+    """A team the person is in (404 otherwise) and leads (403 for its other members)."""
+    team = _team_or_404(request, slug)
+    if not services.user_leads(request.user, team):
+        raise PermissionDenied("Only the team's leads and admins edit its canned responses.")
+    return team
+
+
+def _team_canned_or_404(team: Team, canned_id: int) -> CannedResponse:
+    """One of the team's segments' canned responses; another team's is not found."""
+    found = CannedResponse.objects.select_related("segment")
+    return get_object_or_404(found, pk=canned_id, segment__team=team)
+
+
+def _preview(request: HttpRequest, body: str, segment: Segment) -> str:
+    """The body as the person would send it to a made-up author from the segment's first account."""
+    values = canned_responses.preview_values(agent_name=user_name(request.user), segment=segment)
+    return canned_responses.canned_fill(body, values)
+
+
+@login_required
+@require_GET
+def canned_list(request: HttpRequest, slug: str) -> HttpResponse:
+    """The canned responses of the team's segments, each with its preview."""
+    team = _led_team_or_404(request, slug)
+    rows = [
+        (canned, _preview(request, canned.body, canned.segment))
+        for canned in canned_responses.canned_responses_for_team(team=team)
+    ]
+    context = {"team": team, "rows": rows, "has_segments": canned_responses.team_segments(team=team).exists()}
+    return render(request, "teams/canned_list.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def canned_edit(request: HttpRequest, slug: str, canned_id: int | None = None) -> HttpResponse:
+    """A new canned response, or a change to one; "Preview" shows the filled-in text without saving (no
+    JavaScript needed)."""
+    team = _led_team_or_404(request, slug)
+    segments = canned_responses.team_segments(team=team)
+    canned = None
+    if canned_id is not None:
+        canned = _team_canned_or_404(team, canned_id)
+    if request.method == "POST":
+        form = CannedResponseForm(request.POST, segments=segments)
+    elif canned is not None:
+        form = CannedResponseForm(
+            initial={"segment": canned.segment, "title": canned.title, "body": canned.body}, segments=segments
+        )
+    else:
+        form = CannedResponseForm(initial={"segment": segments.first()}, segments=segments)
+    valid = form.is_bound and form.is_valid()
+    if valid and request.POST.get("action") != "preview":
+        try:
+            canned_responses.canned_response_save(user=request.user, canned=canned, **form.cleaned_data)
+        except canned_responses.CannedResponseError as exc:
+            raise PermissionDenied(str(exc)) from exc
+        messages.success(request, f"Canned response “{form.cleaned_data['title']}” saved.")
+        return redirect("teams:canned_list", slug=team.slug)
+    preview = None
+    if valid:
+        preview = _preview(request, form.cleaned_data["body"], form.cleaned_data["segment"])
+    elif not form.is_bound and canned is not None:
+        preview = _preview(request, canned.body, canned.segment)
+    context = {
+        "team": team,
+        "form": form,
+        "canned": canned,
+        "preview": preview,
+        "placeholders": canned_responses.PLACEHOLDERS,
+    }
+    return render(request, "teams/canned_edit.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def canned_delete(request: HttpRequest, slug: str, canned_id: int) -> HttpResponse:
+    team = _led_team_or_404(request, slug)
+    canned = _team_canned_or_404(team, canned_id)
+    try:
+        canned_responses.canned_response_delete(user=request.user, canned=canned)
+    except canned_responses.CannedResponseError as exc:
+        raise PermissionDenied(str(exc)) from exc
+    messages.success(request, f"Canned response “{canned.title}” deleted.")
+    return redirect("teams:canned_list", slug=team.slug)

@@ -104,6 +104,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "users.middleware.TimeZoneMiddleware",  # after authentication: the zone is the signed-in person's
     # After the session and authentication, so an error page shows the header of whoever is signed in.
     "socialops.middleware.ErrorPagesMiddleware",
 ]
@@ -131,6 +132,7 @@ TEMPLATES = [
                 "teams.context_processors.roles",
                 "foundation.context_processors.degraded",
                 "integrations.context_processors.notifications",
+                "users.context_processors.preferences",
             ],
         },
     },

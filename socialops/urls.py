@@ -15,7 +15,8 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("account/", include("users.urls")),
+    path("me/", include("users.urls")),
+    path("account/", RedirectView.as_view(pattern_name="users:account", permanent=True)),  # its old address
     path("inbox/", include("inbox.urls")),
     path("channels/", include("channels.urls")),
     path("routing/", include("routing.urls")),

@@ -73,3 +73,37 @@ class SignInLockout(models.Model):
     def __str__(self) -> str:
         who = f"{self.username!r} from {self.address}" if self.scope == self.Scope.ACCOUNT else self.address
         return f"sign-in lock-out of {who}"
+
+
+class Preferences(models.Model):
+    """How one person likes the app: list density, colour theme, reply signature and time zone."""
+
+    class Density(models.TextChoices):
+        COMFORTABLE = "comfortable", "Comfortable"
+        COMPACT = "compact", "Compact (one line per mention)"
+
+    class Theme(models.TextChoices):
+        SYSTEM = "system", "Follow the system"
+        LIGHT = "light", "Light"
+        DARK = "dark", "Dark"
+
+    SIGNATURE_MAX_LENGTH = 100  # a reply on X is 280 characters: a signature may take a third at most
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preferences"
+    )
+    density = models.CharField(max_length=12, choices=Density.choices, default=Density.COMFORTABLE)
+    theme = models.CharField(max_length=6, choices=Theme.choices, default=Theme.SYSTEM)
+    signature = models.CharField(
+        max_length=SIGNATURE_MAX_LENGTH,
+        blank=True,
+        help_text="Added below the text of a new reply, e.g. “— Kim”.",
+    )
+    # Empty: the installation's zone (settings.TIME_ZONE).
+    time_zone = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        verbose_name_plural = "preferences"
+
+    def __str__(self) -> str:
+        return f"preferences of user {self.user_id}"

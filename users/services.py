@@ -1,4 +1,5 @@
-"""What changes a person's credentials: API tokens and passwords. Each owns its transaction and audits."""
+"""What changes a person's credentials (API tokens, passwords) and preferences. Each owns its transaction
+and audits."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from foundation.events import event_record
-from users.models import ApiToken
+from users.models import ApiToken, Preferences
 from users.tokens import key_generate, key_hash
 
 DEFAULT_LIFETIME = ApiToken.Lifetime.QUARTER
+PREFERENCE_FIELDS = ("density", "theme", "signature", "time_zone")
 LAST_USED_PRECISION = timedelta(minutes=1)  # one write a minute per token at most, however busy a script
 
 
@@ -74,3 +76,40 @@ def password_change(*, user: AbstractBaseUser, new_password: str) -> int:
         )
         event_record(actor=user, verb="user.password_changed", obj=user, after={"tokens_revoked": revoked})
     return revoked
+
+
+def preferences_update(
+    *,
+    user: AbstractBaseUser,
+    first_name: str,
+    last_name: str,
+    density: str,
+    theme: str,
+    signature: str,
+    time_zone: str,
+) -> Preferences:
+    """Saves a person's name and preferences (made on first save) and audits what changed."""
+    with transaction.atomic():
+        preferences, _ = Preferences.objects.select_for_update().get_or_create(user=user)
+        before = {
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            **{field: getattr(preferences, field) for field in PREFERENCE_FIELDS},
+        }
+        user.first_name, user.last_name = first_name, last_name
+        user.save(update_fields=["first_name", "last_name"])
+        preferences.density, preferences.theme = density, theme
+        preferences.signature, preferences.time_zone = signature, time_zone
+        preferences.save()
+        after = {"first_name": first_name, "last_name": last_name, "density": density, "theme": theme}
+        after |= {"signature": signature, "time_zone": time_zone}
+        changed = {field: value for field, value in after.items() if before[field] != value}
+        if changed:
+            event_record(
+                actor=user,
+                verb="user.preferences_changed",
+                obj=user,
+                before={field: before[field] for field in changed},
+                after=changed,
+            )
+    return preferences

@@ -1,4 +1,5 @@
-"""Sign-in, the account page (API tokens) and the password change page."""
+"""Sign-in, the person's own settings page (/me/: name, preferences, API tokens) and the password change
+page. Each acts on the signed-in person only, so the check is being signed in."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from django.urls import reverse_lazy
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
-from users.forms import ApiTokenCreateForm, SignInForm
+from users.forms import ApiTokenCreateForm, PreferencesForm, SignInForm
 from users.models import ApiToken
-from users.selectors import api_tokens_for_user
-from users.services import api_token_create, api_token_revoke, password_change
+from users.selectors import api_tokens_for_user, preferences_for_user
+from users.services import api_token_create, api_token_revoke, password_change, preferences_update
 
 
 class SignInView(auth_views.LoginView):
@@ -33,13 +34,37 @@ class SignInView(auth_views.LoginView):
         return response
 
 
+def _preferences_form(request: HttpRequest) -> PreferencesForm:
+    preferences = preferences_for_user(user=request.user)
+    return PreferencesForm(
+        initial={
+            "first_name": request.user.first_name,
+            "last_name": request.user.last_name,
+            "density": preferences.density,
+            "theme": preferences.theme,
+            "signature": preferences.signature,
+            "time_zone": preferences.time_zone,
+        }
+    )
+
+
 def _account_page(
-    request: HttpRequest, *, form: ApiTokenCreateForm, new_key: str | None = None, status: int = 200
+    request: HttpRequest,
+    *,
+    form: ApiTokenCreateForm | None = None,
+    preferences_form: PreferencesForm | None = None,
+    new_key: str | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     response = render(
         request,
         "users/account.html",
-        {"form": form, "tokens": api_tokens_for_user(user=request.user), "new_key": new_key},
+        {
+            "form": form or ApiTokenCreateForm(),
+            "preferences_form": preferences_form or _preferences_form(request),
+            "tokens": api_tokens_for_user(user=request.user),
+            "new_key": new_key,
+        },
         status=status,
     )
     add_never_cache_headers(response)  # the page may show a new key once: no cache keeps it
@@ -48,7 +73,14 @@ def _account_page(
 
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
-    return _account_page(request, form=ApiTokenCreateForm())
+    if request.method != "POST":
+        return _account_page(request)
+    preferences_form = PreferencesForm(request.POST)
+    if not preferences_form.is_valid():
+        return _account_page(request, preferences_form=preferences_form, status=400)
+    preferences_update(user=request.user, **preferences_form.cleaned_data)
+    messages.success(request, "Settings saved.")
+    return redirect("users:account")
 
 
 @login_required
@@ -61,7 +93,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
         user=request.user, name=form.cleaned_data["name"], lifetime_days=form.cleaned_data["lifetime_days"]
     )
     # Shown in this answer and never again: not put in a message (the message store may be a cookie).
-    return _account_page(request, form=ApiTokenCreateForm(), new_key=key)
+    return _account_page(request, new_key=key)
 
 
 @login_required

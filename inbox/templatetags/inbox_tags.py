@@ -125,6 +125,18 @@ def stamp(when) -> str:
 
 
 @register.filter
+def initials(author) -> str:
+    """Up to two letters for an author's avatar, from the display name's words or else the handle: "Jo
+    Hiker" → "JH", "@cho_m" → "C". Letters only, so an emoji-only name falls back to the handle, then "?"."""
+    for source in (author.display_name, author.handle):
+        firsts = [next((c for c in word if c.isalpha()), "") for word in str(source or "").split()]
+        letters = "".join(firsts)
+        if letters:
+            return (letters[0] + letters[-1] if len(letters) > 1 else letters).upper()
+    return "?"
+
+
+@register.filter
 def sla_badge(mention) -> str:
     """The SLA clock of a mention as a badge: what is due and when, amber when warned, red once breached."""
     from django.utils.html import format_html

@@ -404,7 +404,8 @@
           agent: text.dataset.agent,
           channel: text.dataset.channel,
         };
-        text.value = option.dataset.body.replace(/\{(\w+)\}/g, (all, name) => (name in values ? values[name] : all));
+        const body = option.dataset.body.replace(/\{(\w+)\}/g, (all, name) => (name in values ? values[name] : all));
+        text.value = text.dataset.signature ? `${body}\n\n${text.dataset.signature}` : body;
         text.focus();
         text.dispatchEvent(new Event("input"));
       });

@@ -62,8 +62,8 @@ def test_the_account_page_and_the_api_docs_work_under_the_policy(live_server, wa
     agent = MembershipFactory(team=segment("customer-relations").team).user
     sign_in(page.context, live_server.url, agent)
 
-    page.goto(f"{live_server.url}/account/")
-    page.get_by_label("Name").fill("Nightly export")
+    page.goto(f"{live_server.url}/me/")
+    page.get_by_label("Name", exact=True).fill("Nightly export")
     page.get_by_role("button", name="Create token").click()
     expect(page.locator("#new-token-key")).to_contain_text("so_")
     assert page.evaluate("window.cspViolations") == []

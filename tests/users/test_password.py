@@ -31,10 +31,10 @@ def signed_in(user) -> Client:
 
 
 def test_the_password_page_needs_a_sign_in():
-    response = Client().get("/account/password/")
+    response = Client().get("/me/password/")
 
     assert response.status_code == 302
-    assert response["Location"] == "/accounts/login/?next=/account/password/"
+    assert response["Location"] == "/accounts/login/?next=/me/password/"
 
 
 def test_a_password_change_ends_other_sessions_and_revokes_every_token(ada):
@@ -44,20 +44,20 @@ def test_a_password_change_ends_other_sessions_and_revokes_every_token(ada):
     bob_token, _bob_key = api_token_create(user=UserFactory(username="bob"), name="Bob's")
 
     response = here.post(
-        "/account/password/",
+        "/me/password/",
         {"old_password": DEFAULT_PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
     )
 
     assert response.status_code == 302
-    assert response["Location"] == "/account/"
+    assert response["Location"] == "/me/"
     ada.refresh_from_db()
     assert ada.check_password(NEW_PASSWORD)
-    page = here.get("/account/")
+    page = here.get("/me/")
     assert page.status_code == 200
     assert "Password changed. Your other sessions were signed out and 2 API tokens revoked." in (
         page.content.decode()
     )
-    assert elsewhere.get("/account/")["Location"] == "/accounts/login/?next=/account/"
+    assert elsewhere.get("/me/")["Location"] == "/accounts/login/?next=/me/"
     assert list(ApiToken.objects.filter(user=ada, revoked_at=None)) == []
     for key in (first_key, second_key):
         client = APIClient()
@@ -74,7 +74,7 @@ def test_a_wrong_old_password_changes_nothing(ada):
     token, _key = api_token_create(user=ada, name="Laptop")
 
     response = client.post(
-        "/account/password/",
+        "/me/password/",
         {"old_password": "not-it", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
     )
 

@@ -124,22 +124,22 @@ def test_the_token_endpoint_makes_a_new_named_token_each_call(ada):
 
 
 def test_the_account_page_needs_a_sign_in():
-    response = Client().get("/account/")
+    response = Client().get("/me/")
 
     assert response.status_code == 302
-    assert response["Location"] == "/accounts/login/?next=/account/"
+    assert response["Location"] == "/accounts/login/?next=/me/"
 
 
 def test_the_header_links_to_the_account_page(client, ada):
     client.force_login(ada)
 
-    assert '<a class="button button--quiet" href="/account/"' in client.get("/inbox/").content.decode()
+    assert '<a class="button button--quiet" href="/me/"' in client.get("/inbox/").content.decode()
 
 
 def test_a_token_made_on_the_account_page_is_shown_once(client, ada):
     client.force_login(ada)
 
-    response = client.post("/account/tokens/", {"name": "Nightly export", "lifetime_days": "30"})
+    response = client.post("/me/tokens/", {"name": "Nightly export", "lifetime_days": "30"})
 
     page = response.content.decode()
     [key] = KEY.findall(page)
@@ -147,7 +147,7 @@ def test_a_token_made_on_the_account_page_is_shown_once(client, ada):
     assert (token.name, token.expires_at - token.created_at) == ("Nightly export", timedelta(days=30))
     assert token.key_hash == key_hash(key)
     assert "no-store" in response["Cache-Control"]
-    assert key not in client.get("/account/").content.decode()
+    assert key not in client.get("/me/").content.decode()
     assert api_with(key).get("/api/v1/mentions/").status_code == 200
 
 
@@ -156,7 +156,7 @@ def test_the_account_page_lists_only_the_persons_own_tokens(client, ada):
     api_token_create(user=UserFactory(username="bob"), name="Bob's laptop")
     client.force_login(ada)
 
-    page = client.get("/account/").content.decode()
+    page = client.get("/me/").content.decode()
 
     assert "Ada&#x27;s laptop" in page
     assert "Bob" not in page
@@ -166,7 +166,7 @@ def test_a_person_revokes_their_token_from_the_account_page(client, ada):
     token, key = api_token_create(user=ada, name="Laptop")
     client.force_login(ada)
 
-    response = client.post(f"/account/tokens/{token.pk}/revoke/")
+    response = client.post(f"/me/tokens/{token.pk}/revoke/")
 
     assert response.status_code == 302
     token.refresh_from_db()
@@ -178,7 +178,7 @@ def test_nobody_revokes_someone_elses_token(client, ada):
     token, key = api_token_create(user=UserFactory(username="bob"), name="Bob's laptop")
     client.force_login(ada)
 
-    response = client.post(f"/account/tokens/{token.pk}/revoke/")
+    response = client.post(f"/me/tokens/{token.pk}/revoke/")
 
     assert response.status_code == 404
     token.refresh_from_db()
@@ -189,7 +189,7 @@ def test_nobody_revokes_someone_elses_token(client, ada):
 def test_a_token_with_no_name_is_refused(client, ada):
     client.force_login(ada)
 
-    response = client.post("/account/tokens/", {"name": "", "lifetime_days": "90"})
+    response = client.post("/me/tokens/", {"name": "", "lifetime_days": "90"})
 
     assert response.status_code == 400
     assert not ApiToken.objects.exists()
