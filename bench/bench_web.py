@@ -26,13 +26,12 @@ the machine's two cores.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
 import math
 import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -293,6 +292,7 @@ def _agents(report: Report, *, quick: bool) -> None:
 
     every = [ms for action in ACTIONS for ms in samples[action]]
     report("agents_20_p95_ms", _p95(every))
+    report("agents_20_median_ms", round(statistics.median(every), 1))
     for action in ACTIONS:
         report(f"agents_20_p95_ms_{action}", _p95(samples[action]) if samples[action] else -1.0)
     report("agents_20_requests", len(every) + len(errors) + len(refused))
@@ -391,10 +391,8 @@ class _StreamHolder:
 
     def start(self) -> None:
         self.thread.start()
-        self.tasks = [
+        for n, cookie in enumerate(self.cookies):
             asyncio.run_coroutine_threadsafe(self._hold(n, cookie), self.loop)
-            for n, cookie in enumerate(self.cookies)
-        ]
         deadline = time.monotonic() + 60
         while len(self.open) < len(self.cookies) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -402,15 +400,18 @@ class _StreamHolder:
     def stop(self) -> int:
         """Stop holding; how many streams were open at the end."""
         held = len(self.open)
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(concurrent.futures.CancelledError, concurrent.futures.TimeoutError):
-                task.result(timeout=10)
+        asyncio.run_coroutine_threadsafe(self._cancel(), self.loop).result(timeout=10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
         self.loop.close()
         return held
+
+    async def _cancel(self) -> None:
+        """Cancel the holders and wait until each has closed its socket."""
+        holders = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in holders:
+            task.cancel()
+        await asyncio.gather(*holders, return_exceptions=True)
 
     async def _hold(self, number: int, cookie: str) -> None:
         while True:
