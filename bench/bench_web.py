@@ -43,6 +43,7 @@ from bench.__main__ import Report
 STREAMS = 1000
 PAGES = 60
 EVENTS = 30
+WORKERS = 2  # the Dockerfile's WEB_CONCURRENCY: one per core
 OPEN_CONCURRENCY = 40  # streams being opened at once (each opening reads the session from PostgreSQL)
 AGENTS = 20
 AGENT_STREAMS = 40
@@ -104,7 +105,7 @@ def _serve(port: int, database: dict) -> subprocess.Popen:
             f"postgres://{database['USER']}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}"
             f"/{database['NAME']}"
         ),
-        "WEB_CONCURRENCY": "2",
+        "WEB_CONCURRENCY": str(WORKERS),
         "LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen(
@@ -388,11 +389,11 @@ class _StreamHolder:
         self.open: set[int] = set()
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.holders: list[asyncio.Task] = []
 
     def start(self) -> None:
         self.thread.start()
-        for n, cookie in enumerate(self.cookies):
-            asyncio.run_coroutine_threadsafe(self._hold(n, cookie), self.loop)
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=10)
         deadline = time.monotonic() + 60
         while len(self.open) < len(self.cookies) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -406,12 +407,15 @@ class _StreamHolder:
         self.loop.close()
         return held
 
+    async def _start(self) -> None:
+        # Kept here: the loop holds its tasks only weakly.
+        self.holders = [asyncio.create_task(self._hold(n, c)) for n, c in enumerate(self.cookies)]
+
     async def _cancel(self) -> None:
         """Cancel the holders and wait until each has closed its socket."""
-        holders = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in holders:
+        for task in self.holders:
             task.cancel()
-        await asyncio.gather(*holders, return_exceptions=True)
+        await asyncio.gather(*self.holders, return_exceptions=True)
 
     async def _hold(self, number: int, cookie: str) -> None:
         while True:

@@ -47,6 +47,27 @@ def start_worker(log: Path, *, lock_seconds: int = LOCK_SECONDS) -> subprocess.P
     )
 
 
+def kill_mid_pull(worker: subprocess.Popen, channel: Channel, pull, *, log: Path) -> None:
+    """Start a pull with ``pull()`` and SIGKILL the worker while it walks the backlog: some pages stored,
+    most not."""
+    try:
+        pull()
+        wait_until(lambda: stored(channel) >= 3 * PAGE, timeout=60, log=log)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+
+
+def stop(worker: subprocess.Popen) -> None:
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+
+
 def stored(channel: Channel) -> int:
     return MentionChannel.objects.filter(channel=channel).count()
 
@@ -66,16 +87,7 @@ def test_a_worker_killed_mid_pull_loses_nothing_and_doubles_nothing(tmp_path: Pa
         broker.default_channel.queue_purge("celery")
     log = tmp_path / "worker.log"
 
-    worker = start_worker(log)
-    try:
-        channel_pull_task.delay(channel.pk)
-        # Kill it while the pull is walking the backlog: some pages stored, most not.
-        wait_until(lambda: stored(channel) >= 3 * PAGE, timeout=60, log=log)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(timeout=10)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
+    kill_mid_pull(start_worker(log), channel, lambda: channel_pull_task.delay(channel.pk), log=log)
     connection.close()  # the test's own connection must not hold a stale view
     at_kill = stored(channel)
     cursor_at_kill = Channel.objects.get(pk=channel.pk).cursor
@@ -93,11 +105,7 @@ def test_a_worker_killed_mid_pull_loses_nothing_and_doubles_nothing(tmp_path: Pa
             channel_pull_task.delay(channel.pk)
             time.sleep(0.5)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop(worker)
 
     received = Mention.objects.filter(receipts__channel=channel)
     assert received.count() == BACKLOG
@@ -126,15 +134,7 @@ def test_a_channel_whose_worker_was_killed_mid_pull_is_pulled_again_within_a_min
             channels_pull_due()
             time.sleep(settings.SOCIALOPS_PULL_TICK_SECONDS)
 
-    worker = start_worker(log, lock_seconds=lock_seconds)
-    try:
-        channels_pull_due()
-        wait_until(lambda: stored(channel) >= 3 * PAGE, timeout=60, log=log)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(timeout=10)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
+    kill_mid_pull(start_worker(log, lock_seconds=lock_seconds), channel, channels_pull_due, log=log)
     killed_at = time.monotonic()
     connection.close()
     at_kill = stored(channel)
@@ -145,11 +145,7 @@ def test_a_channel_whose_worker_was_killed_mid_pull_is_pulled_again_within_a_min
         pulled_again_after = time.monotonic() - killed_at
         beat_until(lambda: Channel.objects.get(pk=channel.pk).cursor.get("seq") == BACKLOG, timeout=120)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop(worker)
 
     assert at_kill < BACKLOG
     assert pulled_again_after < 60
