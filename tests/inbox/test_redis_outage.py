@@ -122,13 +122,16 @@ def test_redis_down_20_s_during_replies_and_pulls_delivers_every_reply_once_and_
     down_at = time.monotonic()
     during = [reply(1), reply(2)]
     pull_during = channel_pull_task.apply(args=[pulled.pk]).get()  # a worker holding a pull task
-    pages = []
+    pages, slowest = [], 0.0
     while time.monotonic() - down_at < OUTAGE_SECONDS:
-        pages += [
-            client.get(reverse("inbox:index")),
-            client.get(reverse("inbox:mention_list"), **HTMX),
-            client.get(reverse("inbox:detail", args=[mentions[1].pk]), **HTMX),
-        ]
+        for url, headers in (
+            (reverse("inbox:index"), {}),
+            (reverse("inbox:mention_list"), HTMX),
+            (reverse("inbox:detail", args=[mentions[1].pk]), HTMX),
+        ):
+            started = time.monotonic()
+            pages.append(client.get(url, **headers))
+            slowest = max(slowest, time.monotonic() - started)
         time.sleep(1)
     swept_during = replies_send_due()
     queued_during = list(
@@ -154,7 +157,8 @@ def test_redis_down_20_s_during_replies_and_pulls_delivers_every_reply_once_and_
 
     assert [response.status_code for response in during] == [200, 200]
     assert {response.status_code for response in pages} == {200}
-    assert len(pages) >= 3 * (OUTAGE_SECONDS - 5)  # no page waited long on the dead server
+    # No page waited on the dead server (a cache call may wait up to its 1 s connect and 2 s read timeouts).
+    assert slowest < 5
     assert "the cache server (Redis) is not answering" in pages[0].content.decode()
     assert "Order 3 never came" in pages[0].content.decode()  # not replied to yet: still in the queue
     assert QUEUE_UNREACHABLE in pages[-1].content.decode()  # the reply's pane says why it waits
