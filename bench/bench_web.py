@@ -8,6 +8,16 @@ open inbox event streams while another client loads pages, and live events reach
   while the streams are held.
 - ``event_latency_p95_ms``: from ``event_publish`` (what an action calls after commit) until the event has
   reached all the streams; p95 over ``EVENTS`` events published one every 200 ms.
+- ``agents_20_p95_ms``: ``AGENTS`` agents working the inbox's data set (``bench_inbox``'s generator,
+  ``AGENT_ROWS`` mentions, its channels moved to the simulated network so replies go nowhere real) through
+  a fresh server, while ``AGENT_STREAMS`` other clients hold their event streams, for ``AGENT_SECONDS``.
+  Each agent, signed in (a session made beforehand, as the other figures' agent), lists its team queue,
+  opens an unassigned mention from it, assigns it to itself, replies and closes it, over and over, with a
+  seeded random think time of 1-3 s (2 s on average) before each action, as a person works. p95 by nearest
+  rank over every request of the kind (``agents_20_p95_ms_<action>``) and over all of them;
+  ``agents_20_errors`` counts 5xx answers and requests that got no answer (``AGENT_TIMEOUT``),
+  ``agents_20_refused`` other answers than 200. One Celery worker (solo pool) sends the replies
+  (``agents_20_replies_sent`` of ``agents_20_replies``).
 
 The streams are raw sockets of this process (asyncio), the server is a separate process group; both share
 the machine's two cores.
@@ -21,6 +31,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -32,7 +43,16 @@ from bench.__main__ import Report
 STREAMS = 1000
 PAGES = 60
 EVENTS = 30
+WORKERS = 2  # the Dockerfile's WEB_CONCURRENCY: one per core
 OPEN_CONCURRENCY = 40  # streams being opened at once (each opening reads the session from PostgreSQL)
+AGENTS = 20
+AGENT_STREAMS = 40
+AGENT_ROWS = 200_000
+AGENT_SECONDS = 180  # about 1,800 requests at one action every 2 s per agent
+AGENT_TIMEOUT = 30.0  # a request unanswered this long counts as an error
+THINK_SECONDS = (1.0, 3.0)  # a person's pause before each action: uniform, 2 s on average
+AGENT_SEED = 18
+ACTIONS = ("list", "open", "assign", "reply", "close")
 ROOT = Path(__file__).resolve().parent.parent
 MARK = re.compile(rb'"bench_seq": (\d+)')
 
@@ -66,11 +86,16 @@ def run(report: Report, *, quick: bool = False) -> None:
         report("page_p95_ms_under_streams", page_p95)
         report("event_latency_p95_ms", latency_p95)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        _stop(server)
+    _agents(report, quick=quick)
+
+
+def _stop(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
 
 
 def _serve(port: int, database: dict) -> subprocess.Popen:
@@ -80,7 +105,7 @@ def _serve(port: int, database: dict) -> subprocess.Popen:
             f"postgres://{database['USER']}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}"
             f"/{database['NAME']}"
         ),
-        "WEB_CONCURRENCY": "2",
+        "WEB_CONCURRENCY": str(WORKERS),
         "LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen(
@@ -194,3 +219,225 @@ async def _under_streams(port: int, cookie: str, count: int, team_ids: list[int]
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     return len(held), _p95(page_times), (_p95(latencies) if latencies else -1.0)
+
+
+# --- Twenty agents at a person's pace -----------------------------------------------------------------------
+
+
+def _agents(report: Report, *, quick: bool) -> None:
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+
+    from bench.bench_inbox import AGENTS_PER_TEAM, QUICK_ROWS, dataset_ensure
+    from bench.bench_pipeline import _workers
+    from channels.models import Channel, Network
+    from inbox.models import Reply
+    from teams.models import Membership
+
+    dataset = dataset_ensure(QUICK_ROWS if quick else AGENT_ROWS, progress=False)  # ends with VACUUM ANALYZE
+    # The generator's X and Mastodon accounts, moved to the simulated network: replies reach no one.
+    Channel.objects.filter(slug__startswith="bench-inbox-").update(network=Network.SIMULATED, credentials={})
+    people = list(
+        Membership.objects.filter(team_id__in=dataset.team_ids, user__username__startswith="bench-")
+        .select_related("user")
+        .order_by("team_id", "user__username")
+    )
+    agents = [m.user for m in people if m.role == Membership.Role.AGENT][:AGENTS]
+    assert len(agents) == AGENTS, f"{len(agents)} agents in the data set ({AGENTS_PER_TEAM} per team)"
+
+    def session(user) -> dict[str, str]:
+        browser = Client()
+        browser.force_login(user)
+        return {settings.SESSION_COOKIE_NAME: browser.cookies[settings.SESSION_COOKIE_NAME].value}
+
+    agent_sessions = [session(user) for user in agents]
+    watchers = [m.user for m in people]  # the other inboxes: everyone's second tab
+    stream_cookies = [
+        "; ".join(f"{k}={v}" for k, v in session(watchers[n % len(watchers)]).items())
+        for n in range(AGENT_STREAMS)
+    ]
+    connection.close()
+
+    seconds = 30 if quick else AGENT_SECONDS
+    port = _free_port()
+    server = _serve(port, connection.settings_dict)
+    try:
+        _wait_until_up(port)
+        with _workers(1):
+            holder = _StreamHolder(port, stream_cookies)
+            holder.start()
+            report("load_average_1m_agents", os.getloadavg()[0])
+            samples: dict[str, list[float]] = {action: [] for action in ACTIONS}
+            errors: list[str] = []
+            refused: list[str] = []
+            stop_at = time.monotonic() + seconds
+            threads = [
+                threading.Thread(target=_agent, args=(port, cookies, n, stop_at, samples, errors, refused))
+                for n, cookies in enumerate(agent_sessions)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            streams_open = holder.stop()
+            replies = Reply.objects.filter(author__in=agents)
+            deadline = time.monotonic() + 60  # the worker finishes the last replies
+            while replies.filter(state=Reply.State.QUEUED).exists() and time.monotonic() < deadline:
+                time.sleep(0.5)
+            sent = replies.filter(state=Reply.State.SENT).count()
+            total = replies.count()
+            connection.close()
+    finally:
+        _stop(server)
+
+    every = [ms for action in ACTIONS for ms in samples[action]]
+    report("agents_20_p95_ms", _p95(every))
+    report("agents_20_median_ms", round(statistics.median(every), 1))
+    for action in ACTIONS:
+        report(f"agents_20_p95_ms_{action}", _p95(samples[action]) if samples[action] else -1.0)
+    report("agents_20_requests", len(every) + len(errors) + len(refused))
+    report("agents_20_errors", len(errors))
+    report("agents_20_refused", len(refused))
+    report("agents_20_streams_held", streams_open)
+    report("agents_20_replies", total)
+    report("agents_20_replies_sent", sent)
+    report("agents_20_mentions", dataset.rows)
+    if errors or refused:
+        print(f"  errors: {errors[:10]}; refused: {refused[:10]}", flush=True)
+
+
+MENTION_ROW = re.compile(r'data-id="(\d+)" data-assignee=""')
+CSRF = re.compile(r'"X-CSRFToken": "([^"]+)"')
+
+
+def _agent(
+    port: int,
+    cookies: dict[str, str],
+    number: int,
+    stop_at: float,
+    samples: dict[str, list[float]],
+    errors: list[str],
+    refused: list[str],
+) -> None:
+    """One agent's working loop (list, open, assign, reply, close), a think time before each request."""
+    import random
+
+    import httpx
+    from django.urls import reverse
+
+    think = random.Random(AGENT_SEED * 1000 + number)
+    # A connection per request: the server keeps an idle one 2 s (gunicorn's keep-alive), less than most
+    # think times, and closing it as a request is sent would count the race as an error.
+    client = httpx.Client(
+        base_url=f"http://127.0.0.1:{port}",
+        cookies=cookies,
+        timeout=AGENT_TIMEOUT,
+        follow_redirects=False,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
+    page = client.get(reverse("inbox:index"))
+    token = CSRF.search(page.text).group(1)
+    htmx = {"HX-Request": "true", "X-CSRFToken": token}
+
+    def act(action: str, method: str, url: str, **data: str) -> str | None:
+        time.sleep(think.uniform(*THINK_SECONDS))
+        started = time.perf_counter()
+        try:
+            response = client.request(method, url, headers=htmx, data=data or None)
+        except httpx.HTTPError as exc:
+            errors.append(f"{action}: {type(exc).__name__}")
+            return None
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code >= 500:
+            errors.append(f"{action}: {response.status_code}")
+            return None
+        if response.status_code != 200:
+            refused.append(f"{action}: {response.status_code}")
+            return None
+        samples[action].append(elapsed)
+        return response.text
+
+    try:
+        while time.monotonic() < stop_at:
+            listing = act("list", "GET", reverse("inbox:mention_list") + "?queue=team")
+            unassigned = MENTION_ROW.findall(listing or "")
+            if not unassigned:
+                continue
+            mention = int(think.choice(unassigned))
+            for action, method, data in (
+                ("open", "GET", {}),
+                ("assign", "POST", {"assignee": "me"}),
+                ("reply", "POST", {"text": f"Thanks for telling us; we are on it (agent {number})."}),
+                ("close", "POST", {}),
+            ):
+                if time.monotonic() >= stop_at:
+                    break
+                name = "detail" if action == "open" else action
+                act(action, method, reverse(f"inbox:{name}", args=[mention]), **data)
+    finally:
+        client.close()
+
+
+class _StreamHolder:
+    """``len(cookies)`` inboxes' event streams held open in a thread of their own; a stream the server ends
+    (they last minutes) is opened again, as the browser does."""
+
+    def __init__(self, port: int, cookies: list[str]) -> None:
+        self.port = port
+        self.cookies = cookies
+        self.open: set[int] = set()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.holders: list[asyncio.Task] = []
+
+    def start(self) -> None:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=10)
+        deadline = time.monotonic() + 60
+        while len(self.open) < len(self.cookies) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def stop(self) -> int:
+        """Stop holding; how many streams were open at the end."""
+        held = len(self.open)
+        asyncio.run_coroutine_threadsafe(self._cancel(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+        return held
+
+    async def _start(self) -> None:
+        # Kept here: the loop holds its tasks only weakly.
+        self.holders = [asyncio.create_task(self._hold(n, c)) for n, c in enumerate(self.cookies)]
+
+    async def _cancel(self) -> None:
+        """Cancel the holders and wait until each has closed its socket."""
+        for task in self.holders:
+            task.cancel()
+        await asyncio.gather(*self.holders, return_exceptions=True)
+
+    async def _hold(self, number: int, cookie: str) -> None:
+        while True:
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                await asyncio.sleep(1)
+                continue
+            try:
+                writer.write(
+                    f"GET /inbox/events/ HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
+                    "Accept: text/event-stream\r\n\r\n".encode()
+                )
+                await writer.drain()
+                head = await reader.readuntil(b"\r\n\r\n")
+                if head.startswith(b"HTTP/1.1 200"):
+                    self.open.add(number)
+                    while await reader.read(65536):
+                        pass
+            except (OSError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                self.open.discard(number)
+                writer.close()
+            await asyncio.sleep(1)
