@@ -13,10 +13,10 @@ import pytest
 import time_machine
 
 from foundation.models import DomainEvent
+from inbox.actions import escalations, triage
 from inbox.actions import routing as routing_actions
-from inbox.actions import triage
 from inbox.models import Mention
-from routing.models import Correction
+from routing.models import Correction, Escalation
 from teams.models import Membership, Team
 from tests.factories import ChannelFactory, MembershipFactory, MentionFactory, UserFactory, segment
 
@@ -110,14 +110,32 @@ CASES: dict[str, Case] = {
         lambda w, m: routing_actions.mention_reroute(actor=w.ada, mention=m, team=w.crisis, reason="Recall"),
         lambda w: {"action": "reroute", "team": w.crisis, "reason": "Recall"},
     ),
+    # Routing escalated the post from the crisis team's account to care, where ada works.
+    "accept_escalation": (
+        {"escalated": True},
+        lambda w, m: escalations.escalation_accept(actor=w.ada, escalation=Escalation.objects.get(mention=m)),
+        lambda w: {"action": "accept_escalation"},
+    ),
+    "bounce_escalation": (
+        {"escalated": True},
+        lambda w, m: escalations.escalation_bounce(
+            actor=w.ada, escalation=Escalation.objects.get(mention=m), reason="A delivery question"
+        ),
+        lambda w: {"action": "bounce_escalation", "reason": "A delivery question"},
+    ),
 }
 
 
 def _mention(w: World, start: dict[str, Any]) -> Mention:
-    fields = {k: v for k, v in start.items() if k not in {"assignee", "ben_away"}}
+    fields = {k: v for k, v in start.items() if k not in {"assignee", "ben_away", "escalated"}}
     if start.get("assignee") == "ben":
         fields["assignee"] = w.ben
-    return MentionFactory(team=w.care, on_channels=[w.channel], text="Where is my order?", **fields)
+    if start.get("escalated"):
+        fields.update(team=w.crisis, is_misdirected=True)
+    mention = MentionFactory(**{"team": w.care, **fields}, on_channels=[w.channel], text="Where is my order?")
+    if start.get("escalated"):
+        Escalation.objects.create(mention=mention, from_team=w.crisis, to_team=w.care, reason="Ours")
+    return mention
 
 
 def _arrange(w: World, start: dict[str, Any]) -> Mention:
@@ -131,8 +149,9 @@ def _state(m: Mention) -> dict[str, Any]:
 
 
 def _events(m: Mention) -> list[tuple]:
+    """The events about the mention: its own, and those of what belongs to it (an escalation)."""
     return list(
-        DomainEvent.objects.filter(object_type__model="mention", object_id=str(m.pk))
+        DomainEvent.objects.filter(mention_id=m.pk)
         .order_by("id")
         .values_list("verb", "actor_id", "before", "after")
     )

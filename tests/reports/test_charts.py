@@ -427,8 +427,10 @@ def test_no_colour_is_written_into_the_svg_so_it_follows_the_theme() -> None:
 
 def test_the_dark_theme_redefines_every_chart_colour() -> None:
     css = STYLESHEET.read_text()
-    light = set(re.findall(r"(--chart-[a-z0-9-]+):", css.split("@media (prefers-color-scheme: dark)")[0]))
-    dark_block = css.split("@media (prefers-color-scheme: dark)")[1].split("\n}\n")[0]
+    # The charts' own dark block: the first one after their light colours (the page's theme has its own).
+    charts_dark = css.index("@media (prefers-color-scheme: dark)", css.index("--chart-0:"))
+    light = set(re.findall(r"(--chart-[a-z0-9-]+):", css[:charts_dark]))
+    dark_block = css[charts_dark:].split("\n}\n")[0]
     themed_block = css.split('[data-theme="dark"] .chart-panel {')[1].split("\n}\n")[0]
 
     assert {f"--chart-{i}" for i in range(8)} <= light
