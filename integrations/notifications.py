@@ -77,7 +77,9 @@ def _mention_label(mention: Mention | None) -> str:
 def notifications_handle(events: Sequence[DomainEvent]) -> list[Notification]:
     """Turn a batch of events into notifications (in the consumer's transaction); after commit, tell the
     people's open inboxes and queue the e-mails. Returns what it wrote."""
-    events = [e for e in events if e.verb in _VERBS]
+    events = [
+        e for e in events if e.verb in _VERBS and (e.verb != "mention.routed" or e.after.get("escalated_to"))
+    ]
     if not events:
         return []
     mention_ids = {e.mention_id for e in events if e.mention_id}
@@ -87,8 +89,10 @@ def notifications_handle(events: Sequence[DomainEvent]) -> list[Notification]:
     members: dict[int, set[int]] = defaultdict(set)
     for team_id, user_id in Membership.objects.filter(user__is_active=True).values_list("team_id", "user_id"):
         members[team_id].add(user_id)
-    team_ids = dict(Team.objects.values_list("slug", "pk"))
-    team_names = dict(Team.objects.values_list("pk", "name"))
+    teams = list(Team.objects.values_list("pk", "slug", "name"))
+    team_ids = {slug: pk for pk, slug, _ in teams}
+    team_names = {pk: name for pk, _, name in teams}
+    leaders: dict[int, list[int]] = {}  # per team, looked up once a batch
     actors = {u.pk: user_name(u) for u in users.filter(pk__in={e.actor_id for e in events if e.actor_id})}
 
     rows: list[Notification] = []
@@ -135,9 +139,10 @@ def notifications_handle(events: Sequence[DomainEvent]) -> list[Notification]:
                 name = team_names.get(to_team, "your team")
                 add(members.get(to_team, ()), event, Kind.ESCALATION, f"Routing escalated {about} to {name}")
         elif event.verb == "reply.awaiting_approval" and mention is not None and mention.team_id is not None:
-            leaders = team_leaders(team_id=mention.team_id).users
+            if mention.team_id not in leaders:
+                leaders[mention.team_id] = [u.pk for u in team_leaders(team_id=mention.team_id).users]
             add(
-                (u.pk for u in leaders),
+                leaders[mention.team_id],
                 event,
                 Kind.APPROVAL,
                 f"{who}'s reply to {about} waits for your approval",
