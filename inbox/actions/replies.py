@@ -18,7 +18,6 @@ on the row, and the next attempt first looks on the network for our reply throug
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,6 +42,7 @@ from channels.services import channel_credentials_store_refreshed, channel_ref
 from foundation.access import may_lead
 from foundation.events import event_record
 from foundation.live import event_publish
+from inbox import canned
 from inbox.actions.base import BulkResult, TriageError, check_can_work, locked, publish, touch, workable
 from inbox.actions.sla import sla_replied
 from inbox.models import Mention, MentionChannel, Reply
@@ -149,10 +149,7 @@ def reply_create(
     return reply
 
 
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
-
-
-def canned_fill(body: str, *, mention: Mention, actor: Any) -> str:
+def canned_fill_for(body: str, *, mention: Mention, actor: Any) -> str:
     """A canned response's placeholders filled for one mention, as the composer fills them in the browser:
     {author} (the @handle), {author_name}, {agent} (the actor's name) and {channel} (the receiving account).
     An unknown placeholder is left as written."""
@@ -163,7 +160,7 @@ def canned_fill(body: str, *, mention: Mention, actor: Any) -> str:
         "agent": user_name(actor),
         "channel": receipt.channel.handle if receipt else "",
     }
-    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), body)
+    return canned.canned_fill(body, values)
 
 
 def mentions_reply(*, actor: Any, mentions: Sequence[Mention], text: str) -> BulkResult:
@@ -185,7 +182,9 @@ def mentions_reply(*, actor: Any, mentions: Sequence[Mention], text: str) -> Bul
             skipped[mention.pk] = "already has a reply"
             continue
         try:
-            reply_create(actor=actor, mention=mention, text=canned_fill(text, mention=mention, actor=actor))
+            reply_create(
+                actor=actor, mention=mention, text=canned_fill_for(text, mention=mention, actor=actor)
+            )
         except TriageError as exc:
             skipped[mention.pk] = f"could not be replied to: {exc}"
         else:
