@@ -160,6 +160,18 @@ else:
         }
     }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# The web server's processes keep a pool of PostgreSQL connections (foundation/pgpool/base.py says why):
+# ``manage.py serve`` turns DATABASE_POOL on. Per process: at most DATABASE_POOL_SIZE connections, a request
+# waits DATABASE_POOL_TIMEOUT seconds for one, and one is closed after DATABASE_POOL_LIFETIME seconds.
+_POSTGRESQL = "django.db.backends.postgresql"
+if env.bool("DATABASE_POOL", default=False) and DATABASES["default"]["ENGINE"] == _POSTGRESQL:
+    DATABASES["default"]["ENGINE"] = "foundation.pgpool"
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django "closes" after each request: back to the pool
+    DATABASES["default"]["POOL"] = {
+        "SIZE": env.int("DATABASE_POOL_SIZE", default=20),
+        "TIMEOUT": env.float("DATABASE_POOL_TIMEOUT", default=30.0),
+        "LIFETIME": env.float("DATABASE_POOL_LIFETIME", default=600.0),
+    }
 DATABASES["default"].setdefault("TEST", {})
 if env.str("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"]["NAME"] = env.str("TEST_DATABASE_NAME")

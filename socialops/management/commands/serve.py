@@ -62,5 +62,8 @@ class Command(BaseCommand):
         if program is None:
             self.stderr.write("gunicorn is not installed: run `make install` first.")
             sys.exit(1)
+        # Each request's view runs in a thread of its own, so connections are pooled per process rather than
+        # opened per request (foundation/pgpool); DATABASE_POOL=false turns that off.
+        os.environ.setdefault("DATABASE_POOL", "true")
         sys.stdout.flush()
         os.execv(program, argv)  # noqa: S606 - a fixed argv, no shell: this process becomes gunicorn
