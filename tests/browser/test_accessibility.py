@@ -127,8 +127,9 @@ def test_the_check_finds_a_violation_when_there_is_one(live_server, page, lead_a
     page.goto(f"{live_server.url}/me/")
     assert serious_violations(page) == []
     page.evaluate(
-        "document.querySelector('main').insertAdjacentHTML('beforeend',"
-        " '<button id=\"nameless\"></button><input id=\"unlabelled\">')"
+        """document.querySelector("main").insertAdjacentHTML(
+            "beforeend", '<button id="nameless"></button><input id="unlabelled">'
+        )"""
     )
 
     found = serious_violations(page)
