@@ -12,12 +12,15 @@ from django.test import Client
 from django.urls import reverse
 
 from channels.connectors.base import RejectedItem
+from channels.connectors.registry import capabilities_for
 from channels.models import Channel, QuarantinedItem
 from channels.services import Quarantine
 from foundation.models import DomainEvent
 from inbox.models import Mention
 from inbox.services import mentions_ingest
 from teams.models import Membership
+from tests.channels.connectors import test_mastodon as m
+from tests.channels.connectors import test_x as x
 from tests.channels.connectors.bluesky_api import ANN, BRAND_DID, notification
 from tests.factories import ChannelFactory, MembershipFactory, UserFactory, segment
 
@@ -275,3 +278,40 @@ def test_discarding_removes_the_item_and_the_audit_log_keeps_it(
             {},
         )
     ]
+
+
+# --- Each network reads one kept payload as its pull would -------------------------------------------------
+
+
+def test_x_reads_again_a_refused_post_and_an_item_kept_with_its_includes_but_not_one_without() -> None:
+    reparse = capabilities_for("x").reparse
+    kept = x.tweet("1050", "@northwind my boots &amp; laces", x.ALICE)
+    as_refused_post = reparse({"tweet": kept, "author": x.ALICE}, x.channel())
+    with_includes = reparse({**kept, "includes": {"users": [x.ALICE]}}, x.channel())
+    with pytest.raises(ValueError, match=r"author 2001 is not in includes\.users"):
+        reparse(kept, x.channel())
+
+    assert (as_refused_post.external_id, as_refused_post.author.handle, as_refused_post.text) == (
+        "1050",
+        "alice_hikes",
+        "@northwind my boots & laces",
+    )
+    assert with_includes.external_id == "1050"
+    assert with_includes.kind == "mention"
+
+
+def test_mastodon_reads_again_a_notification_with_the_instances_id_prefix() -> None:
+    reparse = capabilities_for("mastodon").reparse
+    kept = m.mention(9, m.status("110000000000000777", "<p>@northwind is the shop open?</p>"))
+    broken = {**kept, "status": {**kept["status"], "visibility": "everyone"}}
+
+    post = reparse(kept, m.channel())
+    with pytest.raises(ValueError, match="status visibility 'everyone' is not one of"):
+        reparse(broken, m.channel())
+
+    host = m.INSTANCE.split("://")[1]
+    assert (post.external_id, post.kind, post.text) == (
+        f"{host}:110000000000000777",
+        "mention",
+        "@northwind is the shop open?",
+    )
