@@ -11,9 +11,12 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page
 
+from channels.connectors.base import RejectedItem
 from channels.connectors.simulated import SimulatedConnector
+from channels.services import Quarantine
 from inbox.models import Mention
 from inbox.pulls import channel_pull
+from inbox.services import mentions_ingest
 from routing.rulesets import rule_save
 from teams.models import Membership
 from tests.browser.inbox_page import events_channel_of_its_own, new_context, open_inbox, sign_in
@@ -32,6 +35,7 @@ PAGES = {
     "reports": "/reports/",
     "settings": "/me/",
     "notifications": "/notifications/",
+    "channel with its quarantine": "/channels/northwind-help/",
 }
 
 
@@ -43,7 +47,7 @@ def _events_channel_of_its_own(monkeypatch) -> None:
 @pytest.fixture
 def lead_and_admin():
     """An admin who also leads the care team (so every page has something to show), with mentions pulled
-    from the simulated network and one rule."""
+    from the simulated network, one rule and two quarantined items."""
     care = segment("customer-relations")
     person = MembershipFactory(
         team=care.team,
@@ -53,15 +57,30 @@ def lead_and_admin():
         user__last_name="Reyes",
         user__admin=True,
     ).user
-    help_desk = ChannelFactory(handle="@northwind_help", segment=care, credentials={"posts_per_pull": 12})
+    help_desk = ChannelFactory(
+        slug="northwind-help", handle="@northwind_help", segment=care, credentials={"posts_per_pull": 12}
+    )
     channel_pull(channel_id=help_desk.pk, connector=SimulatedConnector())
+    long_payload = {"id": "odd-1", "text": "<b>not a post</b> " * 40}
+    mentions_ingest(
+        channel=help_desk,
+        posts=[],
+        quarantine=Quarantine(
+            source="pull",
+            connector_rejected=[
+                RejectedItem(raw=long_payload, error="'author' is missing"),
+                RejectedItem(raw={"item": 7}, error="item is not a JSON object"),
+            ],
+        ),
+    )
     rule_save(user=person, name="Refunds", when={"keywords": ["refund"]}, then=[{"set_priority": "high"}])
     return person
 
 
 def serious_violations(page: Page) -> list[str]:
-    """axe's violations of serious or critical impact on the page as shown, one line each (rule, what it
-    asks, the elements)."""
+    """axe's violations of serious or critical impact on the page with every disclosure (``<details>``)
+    opened, one line each (rule, what it asks, the elements)."""
+    page.evaluate("document.querySelectorAll('details').forEach((disclosure) => { disclosure.open = true; })")
     results = AXE.run(page)
     return [
         f"{violation['id']} ({violation['impact']}): {violation['help']} -> "
