@@ -24,4 +24,8 @@ urlpatterns = [
     path("<slug:slug>/reauthorise/", views.reauthorise, name="reauthorise"),
     path("<slug:slug>/pause/", views.pause, name="pause"),
     path("<slug:slug>/resume/", views.resume, name="resume"),
+    path("<slug:slug>/quarantine/<int:item_id>/retry/", views.quarantine_retry, name="quarantine_retry"),
+    path(
+        "<slug:slug>/quarantine/<int:item_id>/discard/", views.quarantine_discard, name="quarantine_discard"
+    ),
 ]

@@ -9,6 +9,7 @@ never shown. To anyone but an admin these pages do not exist (404).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -38,7 +39,17 @@ from channels.connect import (
 )
 from channels.connectors.registry import capabilities_for, registered_networks
 from channels.forms import ChannelSettingsForm, SimulatedConnectForm
-from channels.models import Channel, Network
+from channels.models import Channel, Network, QuarantinedItem
+from channels.quarantine import (
+    ALREADY_STORED,
+    INGESTED,
+    ITEMS_SHOWN,
+    NOT_RETRYABLE,
+    RAW_PREVIEW_CHARACTERS,
+    item_is_retryable,
+    quarantined_item_discard,
+    quarantined_item_retry,
+)
 from channels.selectors import channel_budget_summaries
 from teams.roles import user_is_admin
 
@@ -232,8 +243,35 @@ def channel_settings(request: HttpRequest, slug: str) -> HttpResponse:
             "network_status": _network_status(channel),
             "renew_url": renew_url,
             "renew_text": renew_text,
+            "quarantine": _quarantine_rows(channel),
+            "quarantine_total": channel.quarantined_items.count(),
         },
     )
+
+
+@dataclass(frozen=True)
+class _QuarantineRow:
+    item: QuarantinedItem
+    preview: str  # the payload's start; the template escapes it, as every network text
+    whole: str  # the whole payload when the preview is cut short, else ""
+    retryable: bool
+
+
+def _quarantine_rows(channel: Channel) -> list[_QuarantineRow]:
+    """The channel's newest quarantined items with their payloads as indented JSON."""
+    rows = []
+    for item in channel.quarantined_items.order_by("-created_at", "-id")[:ITEMS_SHOWN]:
+        text = json.dumps(item.raw, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+        cut = len(text) > RAW_PREVIEW_CHARACTERS
+        rows.append(
+            _QuarantineRow(
+                item=item,
+                preview=f"{text[:RAW_PREVIEW_CHARACTERS]}…" if cut else text,
+                whole=text if cut else "",
+                retryable=item_is_retryable(item),
+            )
+        )
+    return rows
 
 
 @admin_required
@@ -258,3 +296,37 @@ def resume(request: HttpRequest, slug: str) -> HttpResponse:
     else:
         messages.info(request, f"{channel.handle} was not paused ({channel.get_state_display().lower()}).")
     return redirect("channels:settings", slug=channel.slug)
+
+
+# --- The channel's quarantine ----------------------------------------------------------------------------
+
+
+@admin_required
+@require_POST
+def quarantine_retry(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
+    """Read a quarantined item again and ingest it if it now parses; if not, it stays with the new reason."""
+    channel = get_object_or_404(Channel.objects.select_related("segment"), slug=slug)
+    retried = quarantined_item_retry(actor=request.user, channel=channel, item_id=item_id)
+    if retried is None:
+        messages.info(request, "That item is no longer in the quarantine.")
+    elif retried.outcome == INGESTED:
+        messages.success(request, "The item now reads as a post: it is in the inbox.")
+    elif retried.outcome == ALREADY_STORED:
+        messages.success(request, "The item now reads as a post, which the inbox had already: it is removed.")
+    elif retried.outcome == NOT_RETRYABLE:
+        messages.error(request, f"Not retried: {retried.error}.")
+    else:
+        messages.error(request, f"Still refused, kept in the quarantine: {retried.error}")
+    return redirect(f"{reverse('channels:settings', args=[channel.slug])}#quarantine")
+
+
+@admin_required
+@require_POST
+def quarantine_discard(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
+    """Throw a quarantined item away (the audit log keeps what it was)."""
+    channel = get_object_or_404(Channel, slug=slug)
+    if quarantined_item_discard(actor=request.user, channel=channel, item_id=item_id):
+        messages.success(request, "Discarded the item; the audit log keeps what it was.")
+    else:
+        messages.info(request, "That item is no longer in the quarantine.")
+    return redirect(f"{reverse('channels:settings', args=[channel.slug])}#quarantine")

@@ -7,3 +7,10 @@ class ReportsConfig(AppConfig):
 
     name = "reports"
     verbose_name = "Reports"
+
+    def ready(self) -> None:
+        # Routing's rules page shows each rule's hits from the tally kept here (routing.hit_counts says why).
+        from reports.selectors import rule_hits_by_window
+        from routing.hit_counts import rule_hits_reader_register
+
+        rule_hits_reader_register(rule_hits_by_window)

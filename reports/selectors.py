@@ -23,7 +23,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import Q, Sum
+from django.utils import timezone
 
 from channels.models import Channel, Segment
 from inbox.models import Mention
@@ -795,3 +796,21 @@ def _team_rows(user: Any, filters: ReportFilters) -> tuple[TeamRow, ...]:
         )
         for t in team_ids
     )
+
+
+def rule_hits_by_window(rule_ids: Sequence[int], windows_days: Sequence[int]) -> dict[int, dict[int, int]]:
+    """How often each rule fired in each window of days (today, UTC, and the days before it), summed over
+    teams from the tally: one query over at most the longest window's days, whatever the mentions' number.
+    Routing's rules page reads it through ``routing.hit_counts`` (registered in ``reports.apps``)."""
+    if not rule_ids or not windows_days:
+        return {}
+    today = timezone.now().astimezone(UTC).date()
+    since = {days: today - timedelta(days=days - 1) for days in windows_days}
+    rows = (
+        TallyRollup.objects.filter(
+            what=RULE, name__in=[str(rule_id) for rule_id in rule_ids], day__gte=min(since.values())
+        )
+        .values("name")
+        .annotate(**{f"hits_{days}": Sum("count", filter=Q(day__gte=day)) for days, day in since.items()})
+    )
+    return {int(row["name"]): {days: int(row[f"hits_{days}"] or 0) for days in windows_days} for row in rows}

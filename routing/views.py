@@ -42,6 +42,7 @@ from routing.forms import (
     builder_initial,
     rule_json_text,
 )
+from routing.hit_counts import HIT_WINDOWS_DAYS, rule_hits
 from routing.models import ModelVersion, RoutingSettings, Rule, RuleSetVersion
 from routing.rules import RuleError, validate_rule
 from teams.models import Team
@@ -159,6 +160,7 @@ class _RuleRow:
     actions: str
     first: bool
     last: bool
+    hits: tuple[int, ...] | None = None  # fired in each of HIT_WINDOWS_DAYS; None: nothing counts hits
 
 
 @admin_required
@@ -166,6 +168,7 @@ class _RuleRow:
 def rules(request: HttpRequest) -> HttpResponse:
     """Every rule in the order it runs, with what it tests and does."""
     ordered = list(Rule.objects.all())
+    hits = rule_hits(rule_ids=[rule.pk for rule in ordered], windows_days=HIT_WINDOWS_DAYS)
     rows = [
         _RuleRow(
             rule=rule,
@@ -174,11 +177,16 @@ def rules(request: HttpRequest) -> HttpResponse:
             actions=describe_actions(rule.then),
             first=index == 0,
             last=index == len(ordered) - 1,
+            hits=hits[rule.pk] if hits is not None else None,
         )
         for index, rule in enumerate(ordered)
     ]
     newest = RuleSetVersion.objects.order_by("-number").first()
-    return render(request, "routing/rules.html", {"rows": rows, "newest": newest})
+    return render(
+        request,
+        "routing/rules.html",
+        {"rows": rows, "newest": newest, "hit_windows": HIT_WINDOWS_DAYS if hits is not None else ()},
+    )
 
 
 @admin_required

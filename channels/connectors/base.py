@@ -294,6 +294,9 @@ class Capabilities:
       from the channel's credentials and cursor (say, that direct messages are off, and why).
     - ``finds_sent``: it implements :class:`FindsSent`, so a reply whose earlier attempt may have been
       published (a timeout, a worker that stopped mid-call) is looked for before it is sent again.
+    - ``reparse``: turns one quarantined item, as it was kept (``QuarantinedItem.raw``), back into a post
+      of the channel, or raises ``ValueError`` saying what is still wrong; offline, no network call. None:
+      the network's items cannot be read again one at a time, so its quarantine offers no retry.
     """
 
     reply_rules: ReplyRules | None = None
@@ -307,6 +310,7 @@ class Capabilities:
     connect_urls: str = ""
     status: Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[tuple[str, str], ...]] | None = None
     finds_sent: bool = False
+    reparse: Callable[[Mapping[str, Any], ChannelRef], Post] | None = None
 
 
 @runtime_checkable

@@ -57,6 +57,7 @@ from channels.connectors.bluesky.parsing import (
     message_post,
     notification_post,
     post_url,
+    quarantined_post,
 )
 from channels.connectors.bluesky.rules import REPLY_RULES, facets
 from channels.connectors.registry import register
@@ -97,6 +98,7 @@ class BlueskyConnector:
         hide_reply=False,  # Bluesky's threadgate hides replies per post; not offered yet
         listening=False,  # searchPosts is not walked yet: mentions, replies, quotes and DMs only
         connect_urls="channels.connectors.bluesky.urls",
+        reparse=quarantined_post,
         status=lambda credentials, cursor: _status(credentials, cursor),
     )
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from channels.connectors.base import AuthorData, Post, PostTimeRefused, post_time_checked
+from channels.connectors.base import AuthorData, ChannelRef, Post, PostTimeRefused, post_time_checked
 
 NETWORK = "bluesky"
 WEB = "https://bsky.app"
@@ -155,3 +155,15 @@ def _field(mapping: Any, key: str, kind: type) -> Any:
     if not isinstance(value, kind):
         raise ValueError(f"{key!r} is {type(value).__name__}, not {kind.__name__}")
     return value
+
+
+def quarantined_post(raw: Mapping[str, Any], channel: ChannelRef) -> Post:
+    """A quarantined notification read again (the quarantine's retry); ValueError says what is wrong. A
+    direct message is read with its conversation, which the quarantine does not keep: it cannot be retried
+    alone."""
+    if "reason" not in raw:
+        raise ValueError("only a mention, reply or quote notification can be read again on its own")
+    try:
+        return notification_post(raw)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(str(exc)) from exc

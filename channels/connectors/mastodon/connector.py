@@ -58,6 +58,7 @@ from channels.connectors.base import (
     ChannelRef,
     ConnectorError,
     Page,
+    Post,
     RateLimitInfo,
     SentReply,
 )
@@ -69,6 +70,7 @@ from channels.connectors.mastodon.client import (
     POST_STATUS_ENDPOINT,
     STATUS_ENDPOINT,
     _Client,
+    _id_prefix,
     _is_behind,
     _token_key,
 )
@@ -78,6 +80,7 @@ from channels.connectors.mastodon.parsing import (
     _Batch,
     _local_id,
     _participants,
+    _post,
     _sent_reply,
     _timestamp,
     html_to_text,
@@ -121,6 +124,7 @@ class MastodonConnector:
         listening=True,  # #hashtag queries: their timelines on the account's instance
         listening_queries=LISTENING_QUERIES,
         connect_urls="channels.connectors.mastodon.urls",
+        reparse=lambda raw, channel: _quarantined_post(raw, channel),
         finds_sent=True,  # the account's own statuses, direct ones included
     )
 
@@ -415,6 +419,33 @@ def _hashtags(channel: ChannelRef) -> list[str]:
         if match:
             tags.setdefault(match.group(1).lower(), None)
     return list(tags)
+
+
+def _quarantined_post(raw: Mapping[str, Any], channel: ChannelRef) -> Post:
+    """A quarantined item read again (the quarantine's retry): a notification, a hashtag hit as the ingest
+    kept it (``{"hashtag", "status"}``) or a bare status the parser refused (a hashtag hit, its tag not
+    kept). Ids take the channel's instance prefix, as in a pull. ValueError says what is wrong."""
+    try:
+        instance_url, _ = _credentials(channel)
+    except ConnectorError as exc:
+        raise ValueError(str(exc)) from exc
+    prefix, host = _id_prefix(instance_url), urlsplit(instance_url).netloc.lower()
+    status = raw.get("status")
+    try:
+        if isinstance(status, Mapping) and "hashtag" in raw:
+            return _post(status, raw, prefix=prefix, host=host, keyword=True)
+        if "status" in raw:
+            return _post(_field_status(raw), raw, prefix=prefix, host=host)
+        return _post(raw, {"status": dict(raw)}, prefix=prefix, host=host, keyword=True)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def _field_status(notification: Mapping[str, Any]) -> Mapping[str, Any]:
+    status = notification.get("status")
+    if not isinstance(status, Mapping):
+        raise ValueError(f"notification status is {type(status).__name__}, not an object")
+    return status
 
 
 def _credentials(channel: ChannelRef) -> tuple[str, str]:

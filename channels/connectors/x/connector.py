@@ -108,6 +108,7 @@ from channels.connectors.x.parsing import (
     _tweet_results,
     _tweet_text,
     _unescape,
+    quarantined_post,
 )
 from channels.connectors.x.rules import REPLY_RULES
 
@@ -174,6 +175,7 @@ class XConnector:
         search_app_token=True,
         finds_sent=True,  # a recent search of the conversation; the DM conversation's events
         connect_urls="channels.connectors.x.urls",
+        reparse=quarantined_post,
     )
 
     def __init__(self, *, clock: Callable[[], float] | None = None) -> None:

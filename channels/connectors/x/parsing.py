@@ -15,6 +15,7 @@ from typing import Any
 
 from channels.connectors.base import (
     AuthorData,
+    ChannelRef,
     ConnectorError,
     Post,
     PostTimeRefused,
@@ -382,3 +383,27 @@ def _status_url(handle: str, tweet_id: str) -> str:
 
 def _messages_url(conversation_id: str) -> str:
     return f"{WEB_HOST}/messages/{conversation_id}" if conversation_id else f"{WEB_HOST}/messages"
+
+
+def quarantined_post(raw: Mapping[str, Any], channel: ChannelRef) -> Post:
+    """A quarantined item read again (the quarantine's retry): a tweet or DM event the parser refused, or
+    a post the ingest refused (kept as its ``raw``: ``tweet`` with ``author``, ``dm_event`` with
+    ``sender``). X sends a tweet's author in the page's ``includes``; an item kept without them (no
+    ``raw["includes"]``) stays refused for its author. ValueError says what is wrong."""
+    item: Mapping[str, Any] = raw
+    users = _users_by_id(raw.get("includes"))
+    for key, person in (("tweet", "author"), ("dm_event", "sender")):
+        if isinstance(raw.get(key), Mapping) and isinstance(raw.get(person), Mapping):
+            item = raw[key]
+            users = {str(raw[person].get("id")): raw[person]}
+    try:
+        if item.get("event_type") is not None:
+            outcome = _dm_post(item, users, channel.external_account_id)
+        else:
+            included = _included_posts(raw.get("includes"))
+            outcome = _tweet_post(item, users, channel.external_account_id, False, included)
+    except (_MalformedItem, KeyError, TypeError) as exc:
+        raise ValueError(str(exc)) from exc
+    if isinstance(outcome, str):
+        raise ValueError(f"X leaves this item out of the inbox ({outcome})")
+    return outcome
