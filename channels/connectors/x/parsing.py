@@ -83,7 +83,11 @@ def _tweet_results(
     included = _included_posts(body.get("includes"))
     for item in _data_items(body):
         _collect(
-            result, item, since_id, lambda tweet: _tweet_post(tweet, users, account_id, is_search, included)
+            result,
+            item,
+            since_id,
+            lambda tweet: _tweet_post(tweet, users, account_id, is_search, included),
+            includes=body.get("includes"),
         )
     return result
 
@@ -92,7 +96,13 @@ def _dm_results(body: Mapping[str, Any], *, account_id: str, since_id: int | Non
     result = _StreamResult()
     users = _users_by_id(body.get("includes"))
     for item in _data_items(body):
-        _collect(result, item, since_id, lambda event: _dm_post(event, users, account_id))
+        _collect(
+            result,
+            item,
+            since_id,
+            lambda event: _dm_post(event, users, account_id),
+            includes=body.get("includes"),
+        )
     return result
 
 
@@ -101,8 +111,12 @@ def _collect(
     item: Any,
     since_id: int | None,
     parse: Callable[[Mapping[str, Any]], Post | str],
+    *,
+    includes: Any = None,
 ) -> None:
-    """Parse one item into ``result``: a post, a skip (with its reason) or a rejected item."""
+    """Parse one item into ``result``: a post, a skip (with its reason) or a rejected item. A rejected item is
+    kept with the part of the page's ``includes`` it names (its author or sender, the posts it references
+    and their authors), so the quarantine's retry can read it again on its own (``quarantined_post``)."""
     if not isinstance(item, Mapping):
         result.rejected.append(RejectedItem(raw={"item": item}, error="item is not a JSON object"))
         return
@@ -116,7 +130,11 @@ def _collect(
     try:
         outcome = parse(item)
     except _MalformedItem as exc:
-        result.rejected.append(RejectedItem(raw=dict(item), error=str(exc)))
+        kept = dict(item)
+        own = _own_includes(item, includes)
+        if own:
+            kept["includes"] = own
+        result.rejected.append(RejectedItem(raw=kept, error=str(exc)))
         return
     if isinstance(outcome, str):
         result.skipped[outcome] += 1
@@ -131,6 +149,28 @@ def _data_items(body: Mapping[str, Any]) -> list[Any]:
     if not isinstance(data, list):
         raise ConnectorError(f"X page data must be a list, got {type(data).__name__}")
     return data
+
+
+def _own_includes(item: Mapping[str, Any], includes: Any) -> dict[str, list[Any]]:
+    """Of a page's ``includes``, what one item names: the posts it references, then the users who wrote or
+    sent it or them."""
+    if not isinstance(includes, Mapping) or "includes" in item:
+        return {}
+    posts = _included_posts(includes)
+    referenced = item.get("referenced_tweets")
+    own_posts = [
+        posts[str(ref.get("id"))]
+        for ref in (referenced if isinstance(referenced, list) else [])
+        if isinstance(ref, Mapping) and str(ref.get("id")) in posts
+    ]
+    wanted = {str(person.get(key)) for person in [item, *own_posts] for key in ("author_id", "sender_id")}
+    own_users = [user for user_id, user in _users_by_id(includes).items() if user_id in wanted]
+    own: dict[str, list[Any]] = {}
+    if own_users:
+        own["users"] = own_users
+    if own_posts:
+        own["tweets"] = own_posts
+    return own
 
 
 def _users_by_id(includes: Any) -> dict[str, Mapping[str, Any]]:

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 import responses
+import time_machine
 
 from channels.connectors.base import (
     AuthExpired,
@@ -32,7 +33,7 @@ from channels.connectors.base import (
     SentReply,
     UsageCapped,
 )
-from channels.connectors.registry import connector_for
+from channels.connectors.registry import capabilities_for, connector_for
 from channels.connectors.x import (
     CREATE_DM_ENDPOINT,
     CREATE_TWEET_ENDPOINT,
@@ -776,6 +777,16 @@ def test_a_post_dated_outside_the_possible_window_is_rejected_and_the_rest_of_th
         "created_at 0001-01-01T00:00:00+05:00 is before 2006-01-01, earlier than any social network"
     )
     assert result.rejected[2].error.startswith(f"created_at {tomorrow_and_more} is more than a day in")
+    # Kept with its author, the post from a fast clock is read again by the quarantine's retry once its time
+    # has come, on its own, without the page.
+    assert result.rejected[2].raw["includes"] == {"users": [ALICE]}
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=2), tick=False):
+        retried = capabilities_for("x").reparse(result.rejected[2].raw, channel())
+    assert (retried.external_id, retried.author.handle, retried.text) == (
+        "1015",
+        ALICE["username"],
+        "from tomorrow",
+    )
 
 
 def test_an_answer_of_errors_only_is_a_connector_error(
@@ -825,12 +836,16 @@ def test_malformed_items_are_rejected_and_the_rest_of_the_page_is_kept(
     result = connector.fetch(channel(), {"mentions": {"since_id": "1000"}})
 
     assert [post.external_id for post in result.posts] == ["1010"]
+    # Each is kept with the users of the page's includes it names, so it can be read again on its own.
+    alice = {"users": [ALICE]}
     assert result.rejected == (
-        RejectedItem(raw=no_id, error="missing or malformed id: None"),
-        RejectedItem(raw=no_text, error="missing text"),
+        RejectedItem(raw={**no_id, "includes": alice}, error="missing or malformed id: None"),
+        RejectedItem(raw={**no_text, "includes": alice}, error="missing text"),
         RejectedItem(raw=no_author, error="missing or malformed author_id: None"),
         RejectedItem(raw=stranger, error="author 3999 is not in includes.users"),
-        RejectedItem(raw=bad_date, error="created_at is not an ISO 8601 time: 'yesterday'"),
+        RejectedItem(
+            raw={**bad_date, "includes": alice}, error="created_at is not an ISO 8601 time: 'yesterday'"
+        ),
         RejectedItem(raw={"item": "not an object"}, error="item is not a JSON object"),
     )
     # Rejected items are quarantined, not retried: the cursor moves past them.
