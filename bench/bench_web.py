@@ -17,7 +17,10 @@ open inbox event streams while another client loads pages, and live events reach
   rank over every request of the kind (``agents_20_p95_ms_<action>``) and over all of them;
   ``agents_20_errors`` counts 5xx answers and requests that got no answer (``AGENT_TIMEOUT``),
   ``agents_20_refused`` other answers than 200. One Celery worker (solo pool) sends the replies
-  (``agents_20_replies_sent`` of ``agents_20_replies``).
+  (``agents_20_replies_sent`` of ``agents_20_replies``). ``agents_20_server_cpu_ms_per_request``: the
+  server's processes' CPU over the run per request answered (theirs alone, whatever else runs);
+  ``agents_20_machine_cpu_busy_share``: how busy the machine's cores were meanwhile (everything on it), to
+  read the latencies by.
 
 The streams are raw sockets of this process (asyncio), the server is a separate process group; both share
 the machine's two cores.
@@ -268,6 +271,7 @@ def _agents(report: Report, *, quick: bool) -> None:
             holder = _StreamHolder(port, stream_cookies)
             holder.start()
             report("load_average_1m_agents", os.getloadavg()[0])
+            machine_before, server_before = _machine_cpu(), _group_cpu_seconds(server.pid)
             samples: dict[str, list[float]] = {action: [] for action in ACTIONS}
             errors: list[str] = []
             refused: list[str] = []
@@ -280,6 +284,8 @@ def _agents(report: Report, *, quick: bool) -> None:
                 thread.start()
             for thread in threads:
                 thread.join()
+            machine_busy = _machine_cpu_busy_share(machine_before, _machine_cpu())
+            server_cpu = _group_cpu_seconds(server.pid) - server_before
             streams_open = holder.stop()
             replies = Reply.objects.filter(author__in=agents)
             deadline = time.monotonic() + 60  # the worker finishes the last replies
@@ -303,8 +309,39 @@ def _agents(report: Report, *, quick: bool) -> None:
     report("agents_20_replies", total)
     report("agents_20_replies_sent", sent)
     report("agents_20_mentions", dataset.rows)
+    # What the run cost, to read the latencies by: the web server's own CPU per request (its processes only,
+    # whatever else runs), and how busy the machine's cores were while the agents worked (everything on it).
+    report("agents_20_server_cpu_ms_per_request", server_cpu * 1000 / max(1, len(every)))
+    report("agents_20_machine_cpu_busy_share", machine_busy)
     if errors or refused:
         print(f"  errors: {errors[:10]}; refused: {refused[:10]}", flush=True)
+
+
+def _group_cpu_seconds(group: int) -> float:
+    """User and system CPU seconds of the live processes of a process group (the server and its workers)."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[2]) == group:  # pgrp
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def _machine_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle and iowait
+    return sum(values) - idle, sum(values)
+
+
+def _machine_cpu_busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    return (after[0] - before[0]) / max(1, after[1] - before[1])
 
 
 MENTION_ROW = re.compile(r'data-id="(\d+)" data-assignee=""')
