@@ -114,7 +114,10 @@ def run(report: Report, *, quick: bool = False) -> None:
     rebuilt = rollups_rebuild(progress=None)
     rebuild_s = time.perf_counter() - started
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE reports_hour, reports_day, reports_agentday, reports_tally, reports_load")
+        cursor.execute(
+            "ANALYZE reports_hour, reports_day, reports_teamhour, reports_teamday, reports_agentday, "
+            "reports_tally, reports_load"
+        )
     report("rebuild_s", rebuild_s)
     if rows >= 1_000_000:
         report("rebuild_1m_s", rebuild_s)

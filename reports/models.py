@@ -11,7 +11,9 @@ Dimensions are plain numbers, not foreign keys: 0 means none (no team yet, no ch
 key and the rollups outlive a deleted team. A mention counts in its current team, intent and priority.
 Sizes at a million mentions over 90 days: about 70 (team, account) pairs an hour in ``HourRollup``, and per
 day those pairs whole and split by intent, kind and priority in ``DayRollup``: pages over long ranges read
-the day table.
+the day table. ``TeamHourRollup`` and ``TeamDayRollup`` hold the same measures per team only (seven rows an
+hour or a day instead of 70 to 140): the reads that neither filter nor split by segment, account or network
+(headline totals, by team, the heat map) sum a tenth of the rows.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ def histogram_columns(name: str) -> list[str]:
 
 
 HOUR_KEYS = ("hour", "team_id", "segment_id", "channel_id", "network")
+TEAM_HOUR_KEYS = ("hour", "team_id")
+TEAM_DAY_KEYS = ("day", "team_id")
 # The daily rollup holds the plain daily cells (dim "") and the same cells split by one more dimension.
 DAY_KEYS = ("day", "team_id", "segment_id", "channel_id", "network", "dim", "value")
 SPLITS = ("intent", "kind", "priority")
@@ -147,6 +151,38 @@ class DayRollup(Measures):
 
     def __str__(self) -> str:
         return f"{self.day} team {self.team_id} channel {self.channel_id} {self.dim} {self.value}"
+
+
+class TeamHourRollup(Measures):
+    """``HourRollup`` summed over the accounts: mentions per hour x team."""
+
+    hour = models.DateTimeField()
+    team_id = models.IntegerField()
+
+    class Meta:
+        db_table = "reports_teamhour"
+        constraints = [
+            models.UniqueConstraint(fields=list(TEAM_HOUR_KEYS), name="reports_teamhour_cell_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h team {self.team_id}"
+
+
+class TeamDayRollup(Measures):
+    """``DayRollup``'s whole cells (no split) summed over the accounts: mentions per day x team."""
+
+    day = models.DateField()
+    team_id = models.IntegerField()
+
+    class Meta:
+        db_table = "reports_teamday"
+        constraints = [
+            models.UniqueConstraint(fields=list(TEAM_DAY_KEYS), name="reports_teamday_cell_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} team {self.team_id}"
 
 
 class AgentDayRollup(models.Model):

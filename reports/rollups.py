@@ -43,6 +43,8 @@ from reports.models import (
     SPLITS,
     TALLY_KEYS,
     TALLY_MEASURES,
+    TEAM_DAY_KEYS,
+    TEAM_HOUR_KEYS,
     AgentDayRollup,
     DayRollup,
     HourRollup,
@@ -50,6 +52,8 @@ from reports.models import (
     MentionState,
     ReplyState,
     TallyRollup,
+    TeamDayRollup,
+    TeamHourRollup,
 )
 from routing.models import Correction, Escalation
 
@@ -292,13 +296,16 @@ def contributions(
     into: dict[str, Cells] | None = None,
 ) -> dict[str, Cells]:
     """What the states add to each rollup (``sign`` -1: take away), as cells: table -> key -> measures."""
-    out = into if into is not None else {"hour": {}, "day": {}, "agent": {}, "tally": {}, "load": {}}
+    out = into if into is not None else {name: {} for name in TABLES}
     hour, days, agent, tally = out["hour"], out["day"], out["agent"], out["tally"]
+    team_hour, team_day = out["team_hour"], out["team_day"]
 
     def add(at: datetime, dims: tuple, splits: tuple, values: dict[str, int]) -> None:
         _add(hour, (at, *dims), values, sign)
+        _add(team_hour, (at, dims[0]), values, sign)
         day = _day(at)
         _add(days, (day, *dims, "", ""), values, sign)
+        _add(team_day, (day, dims[0]), values, sign)
         for split in splits:
             _add(days, (day, *dims, *split), values, sign)
 
@@ -376,6 +383,8 @@ def contributions(
 TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "hour": (HourRollup._meta.db_table, HOUR_KEYS, HOUR_MEASURES),
     "day": (DayRollup._meta.db_table, DAY_KEYS, HOUR_MEASURES),
+    "team_hour": (TeamHourRollup._meta.db_table, TEAM_HOUR_KEYS, HOUR_MEASURES),
+    "team_day": (TeamDayRollup._meta.db_table, TEAM_DAY_KEYS, HOUR_MEASURES),
     "agent": (AgentDayRollup._meta.db_table, AGENT_KEYS, AGENT_MEASURES),
     "tally": (TallyRollup._meta.db_table, TALLY_KEYS, TALLY_MEASURES),
     "load": (LoadRollup._meta.db_table, LOAD_KEYS, LOAD_MEASURES),
@@ -592,7 +601,15 @@ def rollups_sql() -> list[str]:
         f"INSERT INTO {LoadRollup._meta.db_table} (user_id, team_id, open) "  # noqa: S608
         f"SELECT holder_id, team_id, count(*) FROM {states} WHERE holder_id <> 0 GROUP BY 1, 2"
     )
-    return [hour, fine, *days, agent, tally, load]
+    # The team rollups sum the account rollups' cells (the day's whole cells, not its splits).
+    teams = [
+        f"INSERT INTO {TeamHourRollup._meta.db_table} (hour, team_id, {', '.join(HOUR_MEASURES)}) "  # noqa: S608
+        f"SELECT hour, team_id, {plain_sums} FROM {HourRollup._meta.db_table} GROUP BY hour, team_id",
+        f"INSERT INTO {TeamDayRollup._meta.db_table} (day, team_id, {', '.join(HOUR_MEASURES)}) "  # noqa: S608
+        f"SELECT day, team_id, {plain_sums} FROM {DayRollup._meta.db_table} WHERE dim = '' "
+        "GROUP BY day, team_id",
+    ]
+    return [hour, fine, *days, *teams, agent, tally, load]
 
 
 @dataclass(frozen=True)
@@ -646,6 +663,8 @@ def rollups_rebuild(*, chunk: int = REBUILD_CHUNK, progress: Callable[[int], Non
                 ReplyState,
                 HourRollup,
                 DayRollup,
+                TeamHourRollup,
+                TeamDayRollup,
                 AgentDayRollup,
                 TallyRollup,
                 LoadRollup,

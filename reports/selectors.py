@@ -10,7 +10,9 @@ corrections with it); "handled" and resolution times count in the hour it was cl
 under its current team, intent and priority. Times are in seconds, buckets and days in UTC.
 
 Ranges up to three days are read by the hour (``HourRollup``); longer ones, and any split by intent, kind
-or priority, by the whole day (``DayRollup``: a day partly in the range counts whole).
+or priority, by the whole day (``DayRollup``: a day partly in the range counts whole). A read that neither
+filters nor groups by segment, account or network (the headline totals, by team, the heat map) reads the
+same cells summed per team (``TeamHourRollup``, ``TeamDayRollup``): the same numbers from a tenth of the rows.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from inbox.models import Mention
 from reports.latency import percentile
 from reports.models import (
     BUCKETS,
+    HISTOGRAMS,
     RULE,
     SPLITS,
     AgentDayRollup,
@@ -38,6 +41,8 @@ from reports.models import (
     HourRollup,
     LoadRollup,
     TallyRollup,
+    TeamDayRollup,
+    TeamHourRollup,
     histogram_columns,
 )
 from routing.models import Rule
@@ -282,18 +287,23 @@ def _read(
     split: str = "",
     hourly: bool = False,
     since_ever: bool = False,
+    teams_only: bool = False,
 ) -> _Read:
     """The read of ``filters`` for ``user``: by the hour for short ranges (or ``hourly``), else by the day;
     ``split``: the day table's split by intent, kind or priority. ``since_ever``: from the first row on,
-    up to the end of the range."""
+    up to the end of the range. ``teams_only``: the caller selects no dimension but ``team_id``, so
+    without a segment, account or network filter the team rollups answer."""
     granularity = filters.granularity
     by_hour = hourly or (granularity == HOUR and not split)
     if granularity == HOUR and not by_hour:
         granularity = DAY
+    per_team = (
+        teams_only and not split and not (filters.segment_ids or filters.channel_ids or filters.networks)
+    )
     clauses: list[str] = []
     params: list[Any] = []
     if by_hour:
-        table = HourRollup._meta.db_table
+        table = (TeamHourRollup if per_team else HourRollup)._meta.db_table
         clauses.append("hour < %s")
         params.append(filters.end)
         if not since_ever:
@@ -301,9 +311,14 @@ def _read(
             params.append(filters.start)
         bucket = f"date_trunc('{granularity}', hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
     else:
-        table = DayRollup._meta.db_table
-        clauses += ["dim = %s", "day < %s"]
-        params += [split, _end_day(filters.end)]
+        if per_team:
+            table = TeamDayRollup._meta.db_table
+        else:
+            table = DayRollup._meta.db_table
+            clauses.append("dim = %s")
+            params.append(split)
+        clauses.append("day < %s")
+        params.append(_end_day(filters.end))
         if not since_ever:
             clauses.append("day >= %s")
             params.append(filters.start.astimezone(UTC).date())
@@ -383,14 +398,17 @@ _TOTAL_COLUMNS = (
     "sla_answered",
     "frt_count",
 )
-_HISTOGRAM_COLUMNS = tuple(c for h in ("frt_w", "frt_b", "res_w", "res_b") for c in histogram_columns(h))
+_HISTOGRAM_COLUMNS = tuple(c for h in HISTOGRAMS for c in histogram_columns(h))
 _SUMS = ", ".join(f"coalesce(sum({c}), 0)" for c in (*_TOTAL_COLUMNS, *_HISTOGRAM_COLUMNS))
 
 
+# Where each histogram starts among _HISTOGRAM_COLUMNS (a totals row holds them in that order).
+_HISTOGRAM_AT = {h: _HISTOGRAM_COLUMNS.index(histogram_columns(h)[0]) for h in HISTOGRAMS}
+
+
 def _latency(histograms: Sequence[int], wall: str, business: str) -> Latency:
-    names = list(_HISTOGRAM_COLUMNS)
-    w = [int(histograms[names.index(c)]) for c in histogram_columns(wall)]
-    b = [int(histograms[names.index(c)]) for c in histogram_columns(business)]
+    w = [int(n) for n in histograms[_HISTOGRAM_AT[wall] : _HISTOGRAM_AT[wall] + BUCKETS]]
+    b = [int(n) for n in histograms[_HISTOGRAM_AT[business] : _HISTOGRAM_AT[business] + BUCKETS]]
     return Latency(sum(w), percentile(w, 0.5), percentile(w, 0.9), percentile(b, 0.5), percentile(b, 0.9))
 
 
@@ -411,7 +429,7 @@ def _totals(row: Sequence[int]) -> Totals:
 
 def report_totals(*, user: Any, filters: ReportFilters) -> Totals:
     """The headline numbers of the range."""
-    (row,) = _read(user, filters).rows(_SUMS)
+    (row,) = _read(user, filters, teams_only=True).rows(_SUMS)
     return _totals(row)
 
 
@@ -485,11 +503,11 @@ def _open_before(user: Any, filters: ReportFilters, read: _Read) -> int:
     first = read.buckets[0] if read.buckets else _truncate(filters.start, read.granularity)
     first_day = datetime.combine(first.date(), datetime.min.time(), tzinfo=UTC)
     open_sum = "coalesce(sum(received) - sum(handled), 0)"
-    ((days,),) = _read(user, _until(filters, first_day), since_ever=True).rows(open_sum)
+    ((days,),) = _read(user, _until(filters, first_day), since_ever=True, teams_only=True).rows(open_sum)
     hours = 0
     if first > first_day:
         hours_filters = ReportFilters(first_day, first, *_dims(filters))
-        ((hours,),) = _read(user, hours_filters, hourly=True).rows(open_sum)
+        ((hours,),) = _read(user, hours_filters, hourly=True, teams_only=True).rows(open_sum)
     return int(days) + int(hours)
 
 
@@ -524,26 +542,25 @@ def report_responsiveness(*, user: Any, filters: ReportFilters, by: str = "team"
     answered within SLA, breaches and reopened mentions: over time, by ``by``, and as a weekday x hour of day
     heat map of arrivals."""
     column, split = _column(by)
-    read = _read(user, filters)
-    # One scan of the range by bucket and value; the buckets, the values and the totals are summed here.
-    cells = read.rows(f"{read.bucket}, {column if not split else '0'}, {_SUMS}", group="1, 2")
-    bucket_sums: dict[datetime, list[int]] = {}
-    value_sums: dict[Any, list[int]] = {}
-    all_sums: list[int] = (
-        [0] * (len(cells[0]) - 2) if cells else [0] * (len(_TOTAL_COLUMNS) + len(_HISTOGRAM_COLUMNS))
-    )
-    for bucket, value, *sums in cells:
-        for into in (
-            bucket_sums.setdefault(bucket, [0] * len(sums)),
-            value_sums.setdefault(value, [0] * len(sums)),
-            all_sums,
-        ):
-            for i, n in enumerate(sums):
-                into[i] += n
+    read = _read(user, filters, teams_only=by == "team")
+    # One scan of the range summed three ways at once: per bucket, per value of ``by`` and in all.
+    bucket_sums: dict[datetime, Sequence[int]] = {}
+    value_sums: dict[Any, Sequence[int]] = {}
+    all_sums: Sequence[int] = [0] * (len(_TOTAL_COLUMNS) + len(_HISTOGRAM_COLUMNS))
+    value = column if not split else "0"
+    for grouped, bucket, value_of, *sums in read.rows(
+        f"grouping({read.bucket}, {value}), {read.bucket}, {value}, {_SUMS}",
+        group="GROUPING SETS ((2), (3), ())",
+    ):
+        if grouped == 1:  # by bucket
+            bucket_sums[bucket] = sums
+        elif grouped == 2:  # by value
+            value_sums[value_of] = sums
+        else:
+            all_sums = sums
     if split:
         value_sums = {
-            row[0]: list(row[1:])
-            for row in _read(user, filters, split=split).rows(f"value, {_SUMS}", group="1")
+            row[0]: row[1:] for row in _read(user, filters, split=split).rows(f"value, {_SUMS}", group="1")
         }
     per_bucket = {b: _totals(sums) for b, sums in bucket_sums.items()}
     per_value = {v: _totals(sums) for v, sums in value_sums.items()}
@@ -551,7 +568,7 @@ def report_responsiveness(*, user: Any, filters: ReportFilters, by: str = "team"
     heat_counts = [[0] * 24 for _ in range(7)]
     heat_frt: list[list[float | None]] = [[None] * 24 for _ in range(7)]
     heat_from = max(filters.start, filters.end - HEAT_MAP_SPAN)
-    heat = _read(user, ReportFilters(heat_from, filters.end, *_dims(filters)), hourly=True)
+    heat = _read(user, ReportFilters(heat_from, filters.end, *_dims(filters)), hourly=True, teams_only=True)
     for dow, hour_of_day, received, *histogram in heat.rows(
         "extract(isodow FROM hour AT TIME ZONE 'UTC')::int - 1, "
         f"extract(hour FROM hour AT TIME ZONE 'UTC')::int, sum(received), {frt_w}",
@@ -604,14 +621,20 @@ def report_routing(*, user: Any, filters: ReportFilters, top: int = 10) -> Routi
             order="1, 2",
         )
     ]
-    ((escalations, accepted, bounced, to_lead, accept_seconds),) = read.rows(
-        "coalesce(sum(escalations), 0), coalesce(sum(esc_accepted), 0), coalesce(sum(esc_bounced), 0), "
-        "coalesce(sum(esc_to_lead), 0), coalesce(sum(esc_accept_seconds), 0)"
-    )
+    # The escalations of the range and the corrections per bucket: one read of the team rollup, both ways.
+    per_team = _read(user, filters, teams_only=True)
     routed: dict[datetime, float] = {}
     corrections: dict[datetime, float] = {}
-    for bucket, r, c in read.rows(f"{read.bucket}, sum(routed), sum(corrections)", group="1"):
-        routed[bucket], corrections[bucket] = r, c
+    for grouped, bucket, r, c, *outcomes in per_team.rows(
+        f"grouping({per_team.bucket}), {per_team.bucket}, sum(routed), sum(corrections), "
+        "coalesce(sum(escalations), 0), coalesce(sum(esc_accepted), 0), coalesce(sum(esc_bounced), 0), "
+        "coalesce(sum(esc_to_lead), 0), coalesce(sum(esc_accept_seconds), 0)",
+        group="GROUPING SETS ((2), ())",
+    ):
+        if grouped:  # the whole range
+            escalations, accepted, bounced, to_lead, accept_seconds = outcomes
+        else:
+            routed[bucket], corrections[bucket] = r, c
     per_100 = {b: (100 * corrections[b] / routed[b] if routed[b] else None) for b in routed}
     counted: dict[str, list[tuple[str, int]]] = {"intent": [], "rule": []}
     teams = _teams(user, filters)
@@ -775,8 +798,8 @@ def _open_load(user_ids: Sequence[int], teams: list[int] | None) -> dict[int, in
 
 
 def _team_rows(user: Any, filters: ReportFilters) -> tuple[TeamRow, ...]:
-    read = _read(user, filters)
-    until = _read(user, _until(filters, filters.end), since_ever=True)
+    read = _read(user, filters, teams_only=True)
+    until = _read(user, _until(filters, filters.end), since_ever=True, teams_only=True)
     backlog = dict(until.rows("team_id, sum(received) - sum(handled)", group="1"))
     sla = {
         team: (answered, measured, breaches)

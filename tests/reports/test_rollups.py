@@ -10,6 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.db.models import Sum
 
 from foundation.events import consumer_start
 from foundation.models import DomainEvent
@@ -20,7 +21,16 @@ from inbox.actions.replies import reply_create
 from inbox.actions.sla import sla_tick
 from inbox.models import Mention, SlaPolicy
 from inbox.services import mentions_ingest
-from reports.models import AgentDayRollup, DayRollup, HourRollup, LoadRollup, MentionState, TallyRollup
+from reports.models import (
+    AgentDayRollup,
+    DayRollup,
+    HourRollup,
+    LoadRollup,
+    MentionState,
+    TallyRollup,
+    TeamDayRollup,
+    TeamHourRollup,
+)
 from reports.rollups import CONSUMER, rollups_consume, rollups_rebuild, states_refresh
 from reports.tasks import CONSUME_TASK, rollups_consume_task
 from routing.models import Escalation
@@ -45,7 +55,15 @@ TEXTS = (
 def rollups() -> dict[str, list[tuple]]:
     """Every rollup row, without ids, in key order."""
     out = {}
-    for model in (HourRollup, DayRollup, AgentDayRollup, TallyRollup, LoadRollup):
+    for model in (
+        HourRollup,
+        DayRollup,
+        TeamHourRollup,
+        TeamDayRollup,
+        AgentDayRollup,
+        TallyRollup,
+        LoadRollup,
+    ):
         fields = [f.attname for f in model._meta.concrete_fields if f.attname != "id"]
         out[model.__name__] = sorted(model.objects.values_list(*fields))
     return out
@@ -180,6 +198,14 @@ def test_rollups_kept_from_events_equal_a_rebuild_from_scratch(seed: int) -> Non
     )
     assert received == Mention.objects.count() == MentionState.objects.count()
     assert handled == Mention.objects.filter(status=Mention.Status.CLOSED).count()
+    # the team rollups are the account rollups' cells summed per team
+    team_hours = sorted(TeamHourRollup.objects.values_list("hour", "team_id", "received"))
+    hours = HourRollup.objects.values("hour", "team_id").annotate(n=Sum("received"))
+    assert team_hours == sorted(hours.values_list("hour", "team_id", "n"))
+    team_days = sorted(TeamDayRollup.objects.values_list("day", "team_id", "handled"))
+    days = DayRollup.objects.filter(dim="").values("day", "team_id").annotate(n=Sum("handled"))
+    assert team_days == sorted(days.values_list("day", "team_id", "n"))
+    assert min(len(team_hours), len(team_days)) > 0
     # the sequence did exercise them
     assert min(handled, replies, first_responses, corrections, reopened, escalations) > 0
 
