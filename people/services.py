@@ -15,14 +15,12 @@ from django.utils import timezone
 
 from foundation.events import event_record
 from inbox.models import Author, Mention
+from people import counters
 from people import keys as K
 from people.models import AuthorKey, MergeSuggestion, PeopleSettings, Person, PersonAuthor, PersonNote
 from people.segments import Behaviour, Thresholds, segments_of
 from routing.facts import label_normalized
 
-SUPPORT_INTENTS = ("support_question", "complaint")
-# An order number named in a post: "order 123456", "order #A12345", "order no. 12345".
-ORDER_NUMBER = r"order\s*(number|no\.?|#)?\s*#?\s*[a-z]{0,3}[0-9]{5,}"
 COMMON_KEY_AUTHORS = 20  # a key more authors than this share says nothing about any two of them
 PROFILE_FIELDS = (("author", "description"), ("author", "url"), ("account", "note"), ("account", "url"))
 
@@ -364,65 +362,44 @@ def thresholds_current() -> Thresholds:
     )
 
 
-def behaviour_of_authors(*, author_ids: Sequence[int]) -> dict[int, Behaviour]:
-    """Each author's counts over its mentions: one grouped query."""
-    counts = (
-        Mention.objects.filter(author_id__in=author_ids)
-        .values("author_id")
-        .annotate(
-            n=Count("id"),
-            positive=Count("id", filter=Q(sentiment_label=Mention.SentimentLabel.POSITIVE)),
-            negative=Count("id", filter=Q(sentiment_label=Mention.SentimentLabel.NEGATIVE)),
-            support=Count("id", filter=Q(intent__in=SUPPORT_INTENTS) | Q(text__iregex=ORDER_NUMBER)),
-            purchase=Count("id", filter=Q(intent="purchase_question")),
-            press=Count("id", filter=Q(intent="press_question")),
-        )
-        .order_by()
-    )
-    found = {
-        row["author_id"]: Behaviour(
-            mentions=row["n"],
-            positive=row["positive"],
-            negative=row["negative"],
-            support=row["support"],
-            purchase=row["purchase"],
-            press=row["press"],
-        )
-        for row in counts
-    }
-    for pk, followers, verified in Author.objects.filter(pk__in=author_ids).values_list(
-        "id", "follower_count", "is_verified"
-    ):
-        found[pk] = found.get(pk, Behaviour()) + Behaviour(max_followers=followers, verified=verified)
-    return found
-
-
 def segments_recompute(*, person_ids: Iterable[int]) -> int:
-    """Recompute the segments of these persons from their handles' mentions, and copy them to the handles
-    (``inbox.Author.segments``, which inbox filters and routing rules read). Idempotent; writes only rows
-    whose segments changed, one UPDATE per distinct list of segments (there are few). Returns how many
-    persons changed."""
+    """Recompute the segments of these persons from their handles' counters (``people.counters``; a
+    handle not counted yet is counted first), and copy them to the handles (``inbox.Author.segments``,
+    which inbox filters and routing rules read). Reads one row per handle, whatever the number of
+    mentions. Idempotent; writes only rows whose segments changed, one UPDATE per distinct list of
+    segments (there are few). Returns how many persons changed."""
     person_ids = sorted(set(person_ids))
     if not person_ids:
         return 0
+    rows = _handles_with_counts(person_ids)
+    uncounted = {row[3] for row in rows if row[7] is None}
+    if uncounted:
+        counters.mentions_count(author_ids=uncounted)
+        rows = _handles_with_counts(person_ids)
+    thresholds = thresholds_current()
     handles: dict[int, list[int]] = defaultdict(list)
     persons: dict[int, tuple[bool, list[str]]] = {}
+    totals: dict[int, Behaviour] = defaultdict(Behaviour)
     author_segments: dict[int, list[str]] = {}
-    for person_id, is_vip, segments, author_id, author_has in PersonAuthor.objects.filter(
-        person_id__in=person_ids
-    ).values_list("person_id", "person__is_vip", "person__segments", "author_id", "author__segments"):
+    for person_id, is_vip, had, author_id, author_has, followers, verified, *counts in rows:
         handles[person_id].append(author_id)
-        persons[person_id] = (is_vip, segments)
+        persons[person_id] = (is_vip, had)
         author_segments[author_id] = author_has
-    behaviour = behaviour_of_authors(author_ids=list(author_segments))
-    thresholds = thresholds_current()
+        mentions, positive, negative, support, purchase, press = (n or 0 for n in counts)
+        totals[person_id] = totals[person_id] + Behaviour(
+            mentions=mentions,
+            positive=positive,
+            negative=negative,
+            support=support,
+            purchase=purchase,
+            press=press,
+            max_followers=followers,
+            verified=verified,
+        )
     persons_to: dict[tuple[str, ...], list[int]] = defaultdict(list)
     authors_to: dict[tuple[str, ...], list[int]] = defaultdict(list)
     for person_id, (is_vip, had) in persons.items():
-        total = Behaviour()
-        for author_id in handles[person_id]:
-            total = total + behaviour.get(author_id, Behaviour())
-        segments = segments_of(total, thresholds, is_vip=is_vip)
+        segments = segments_of(totals[person_id], thresholds, is_vip=is_vip)
         if segments != had:
             persons_to[tuple(segments)].append(person_id)
         for author_id in handles[person_id]:
@@ -433,6 +410,23 @@ def segments_recompute(*, person_ids: Iterable[int]) -> int:
     for segments, ids in authors_to.items():
         Author.objects.filter(pk__in=ids).update(segments=list(segments))
     return sum(len(ids) for ids in persons_to.values())
+
+
+def _handles_with_counts(person_ids: Sequence[int]) -> list[tuple]:
+    """(person, VIP, person's segments, author, author's segments, followers, verified, *counts) for each
+    handle of these persons; the counts are None for a handle not counted yet."""
+    return list(
+        PersonAuthor.objects.filter(person_id__in=person_ids).values_list(
+            "person_id",
+            "person__is_vip",
+            "person__segments",
+            "author_id",
+            "author__segments",
+            "author__follower_count",
+            "author__is_verified",
+            *(f"author__behaviour__{name}" for name in counters.COUNTS),
+        )
+    )
 
 
 def authors_refresh(*, author_ids: Iterable[int]) -> None:
