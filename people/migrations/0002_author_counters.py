@@ -5,40 +5,73 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inbox', '0019_author_segments'),
-        ('people', '0001_initial'),
+        ("inbox", "0019_author_segments"),
+        ("people", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AuthorBehaviour',
+            name="AuthorBehaviour",
             fields=[
-                ('author', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='behaviour', serialize=False, to='inbox.author')),
-                ('mentions', models.PositiveIntegerField(default=0)),
-                ('positive', models.PositiveIntegerField(default=0)),
-                ('negative', models.PositiveIntegerField(default=0)),
-                ('support', models.PositiveIntegerField(default=0, help_text='Support questions, complaints and posts naming an order number.')),
-                ('purchase', models.PositiveIntegerField(default=0, help_text='Purchase questions.')),
-                ('press', models.PositiveIntegerField(default=0, help_text='Press questions.')),
+                (
+                    "author",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="behaviour",
+                        serialize=False,
+                        to="inbox.author",
+                    ),
+                ),
+                ("mentions", models.PositiveIntegerField(default=0)),
+                ("positive", models.PositiveIntegerField(default=0)),
+                ("negative", models.PositiveIntegerField(default=0)),
+                (
+                    "support",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Support questions, complaints and posts naming an order number."
+                    ),
+                ),
+                ("purchase", models.PositiveIntegerField(default=0, help_text="Purchase questions.")),
+                ("press", models.PositiveIntegerField(default=0, help_text="Press questions.")),
             ],
         ),
         migrations.CreateModel(
-            name='CountedMention',
+            name="CountedMention",
             fields=[
-                ('mention', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='+', serialize=False, to='inbox.mention')),
-                ('positive', models.BooleanField(default=False)),
-                ('negative', models.BooleanField(default=False)),
-                ('support', models.BooleanField(default=False)),
-                ('purchase', models.BooleanField(default=False)),
-                ('press', models.BooleanField(default=False)),
-                ('names_order', models.BooleanField(default=False)),
-                ('routed', models.BooleanField(default=True)),
-                ('author', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='inbox.author')),
+                (
+                    "mention",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="+",
+                        serialize=False,
+                        to="inbox.mention",
+                    ),
+                ),
+                ("positive", models.BooleanField(default=False)),
+                ("negative", models.BooleanField(default=False)),
+                ("support", models.BooleanField(default=False)),
+                ("purchase", models.BooleanField(default=False)),
+                ("press", models.BooleanField(default=False)),
+                ("names_order", models.BooleanField(default=False)),
+                ("routed", models.BooleanField(default=True)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="inbox.author"
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(condition=models.Q(('routed', False)), fields=['mention'], name='countedmention_unrouted_idx')],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("routed", False)),
+                        fields=["mention"],
+                        name="countedmention_unrouted_idx",
+                    )
+                ],
             },
         ),
     ]
