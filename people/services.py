@@ -4,12 +4,13 @@ event (the audit log shows it)."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
@@ -366,8 +367,8 @@ def segments_recompute(*, person_ids: Iterable[int]) -> int:
     """Recompute the segments of these persons from their handles' counters (``people.counters``; a
     handle not counted yet is counted first), and copy them to the handles (``inbox.Author.segments``,
     which inbox filters and routing rules read). Reads one row per handle, whatever the number of
-    mentions. Idempotent; writes only rows whose segments changed, one UPDATE per distinct list of
-    segments (there are few). Returns how many persons changed."""
+    mentions. Idempotent; writes only rows whose segments changed.
+    Returns how many persons changed."""
     person_ids = sorted(set(person_ids))
     if not person_ids:
         return 0
@@ -396,20 +397,38 @@ def segments_recompute(*, person_ids: Iterable[int]) -> int:
             max_followers=followers,
             verified=verified,
         )
-    persons_to: dict[tuple[str, ...], list[int]] = defaultdict(list)
-    authors_to: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    persons_to: dict[int, list[str]] = {}
+    authors_to: dict[int, list[str]] = {}
     for person_id, (is_vip, had) in persons.items():
         segments = segments_of(totals[person_id], thresholds, is_vip=is_vip)
         if segments != had:
-            persons_to[tuple(segments)].append(person_id)
+            persons_to[person_id] = segments
         for author_id in handles[person_id]:
             if author_segments[author_id] != segments:
-                authors_to[tuple(segments)].append(author_id)
-    for segments, ids in persons_to.items():
-        Person.objects.filter(pk__in=ids).update(segments=list(segments))
-    for segments, ids in authors_to.items():
-        Author.objects.filter(pk__in=ids).update(segments=list(segments))
-    return sum(len(ids) for ids in persons_to.values())
+                authors_to[author_id] = segments
+    _segments_write(Person, persons_to)
+    _segments_write(Author, authors_to)
+    return len(persons_to)
+
+
+def _segments_write(model: type[Person] | type[Author], segments: Mapping[int, list[str]]) -> None:
+    """One UPDATE for a batch's new segments (PostgreSQL, from arrays), or one per distinct list."""
+    if not segments:
+        return
+    ids = sorted(segments)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {model._meta.db_table} AS t SET segments = v.segments::jsonb"  # noqa: S608
+                " FROM unnest(%s::bigint[], %s::text[]) AS v(id, segments) WHERE t.id = v.id",
+                [ids, [json.dumps(segments[pk]) for pk in ids]],
+            )
+        return
+    grouped: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for pk in ids:
+        grouped[tuple(segments[pk])].append(pk)
+    for names, pks in grouped.items():
+        model.objects.filter(pk__in=pks).update(segments=list(names))
 
 
 def _handles_with_counts(person_ids: Sequence[int]) -> list[tuple]:

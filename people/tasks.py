@@ -15,6 +15,7 @@ CONSUMER = "people.segments"
 CONSUME_TASK = "people.tasks.people_consume"
 CONSUME_ROUNDS = 20  # batches per run; a longer backlog is left to the next run (beat, or the next wake)
 NIGHTLY_CHUNK = 5_000  # persons per transaction
+FIELDS = ("verb", "mention_id")  # all the handler reads of an event
 # What changes an author's behaviour: a new post, routing's verdict on it, a person's correction of it.
 VERBS = (
     "mention.received",
@@ -47,7 +48,7 @@ def people_consume() -> int:
         services.segments_recompute(person_ids=services.persons_ensure(author_ids=recounted).values())
     handled = 0
     for _ in range(CONSUME_ROUNDS):
-        count = events_consume(consumer=CONSUMER, handle=people_events_handle)
+        count = events_consume(consumer=CONSUMER, handle=people_events_handle, fields=FIELDS)
         handled += count
         if count == 0:
             break
