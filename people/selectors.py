@@ -4,12 +4,14 @@ viewer may not see are counted, never shown."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from statistics import median
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import (
     BooleanField,
     Count,
@@ -376,3 +378,19 @@ def sentiment_bars(months: list[MonthSentiment]) -> list[SentimentBar]:
             )
         )
     return bars
+
+
+def persons_in_segment(persons: QuerySet[Person], segment: str) -> QuerySet[Person]:
+    """Persons whose computed segments (or VIP flag) include ``segment``."""
+    if connection.vendor == "postgresql":
+        return persons.filter(segments__contains=[segment])
+    return persons.filter(segments__icontains=json.dumps(segment))  # SQLite has no JSON containment
+
+
+def person_mention_counts(*, user: AbstractBaseUser, person: Person) -> tuple[int, int]:
+    """How many of the person's mentions the user may see, and how many are on teams they may not."""
+    handle_ids = list(PersonAuthor.objects.filter(person=person).values_list("author_id", flat=True))
+    seen, hidden, *_ = _profile_counts(
+        user=user, theirs=Mention.objects.filter(author_id__in=handle_ids), handle_ids=handle_ids
+    )
+    return seen, hidden

@@ -83,6 +83,8 @@ def persons_merge(
     if keep.pk == other.pk:
         return keep
     with transaction.atomic():
+        # The counters' lock before any person's row, in the consumer's order: never a deadlock with it.
+        counters.counters_lock()
         first, second = sorted([keep.pk, other.pk])
         locked = {p.pk: p for p in Person.objects.select_for_update().filter(pk__in=[first, second])}
         keep, other = locked[keep.pk], locked[other.pk]
@@ -121,6 +123,7 @@ def person_split(*, actor: Any, person: Person, author: Author) -> Person:
     """Give ``author`` a person of its own again (the handle was not this person). Suggestions between it and
     the person's other handles are dismissed, so they are not offered again. Recorded as ``person.split``."""
     with transaction.atomic():
+        counters.counters_lock()  # before the person's row, as in persons_merge
         person = Person.objects.select_for_update().get(pk=person.pk)
         link = PersonAuthor.objects.select_for_update().get(author=author, person=person)
         others = list(
@@ -454,10 +457,12 @@ def authors_refresh(*, author_ids: Iterable[int]) -> None:
     author_ids = set(author_ids)
     if not author_ids:
         return
-    had = set(PersonAuthor.objects.filter(author_id__in=author_ids).values_list("author_id", flat=True))
-    persons = persons_ensure(author_ids=author_ids)
-    new = sorted(author_ids - had)
+    persons = dict(
+        PersonAuthor.objects.filter(author_id__in=author_ids).values_list("author_id", "person_id").order_by()
+    )
+    new = sorted(author_ids - set(persons))
     if new:
+        persons_ensure(author_ids=new)
         suggestions_find(author_ids=new)
         persons = persons_ensure(author_ids=author_ids)  # an auto-merge may have moved some
     segments_recompute(person_ids=set(persons.values()))
@@ -468,6 +473,7 @@ def authors_refresh(*, author_ids: Iterable[int]) -> None:
 
 def person_set_vip(*, actor: Any, person: Person, is_vip: bool) -> Person:
     with transaction.atomic():
+        counters.counters_lock()  # before the person's row, as in persons_merge
         person = Person.objects.select_for_update().get(pk=person.pk)
         if person.is_vip == is_vip:
             return person
