@@ -100,15 +100,15 @@ def _stored(mention_ids: Iterable[int]) -> dict[int, Counted]:
 def mentions_count(*, mention_ids: Iterable[int] = (), author_ids: Iterable[int] = ()) -> set[int]:
     """Count these mentions as they are now, and the whole history of each author of theirs (or named in
     ``author_ids``) not counted yet. Returns the authors whose counts were looked at. Runs in the caller's
-    transaction (or its own) under the counters' lock."""
+    transaction (or its own, without a savepoint: a failure fails the caller's) under the counters' lock."""
     mention_ids, author_ids = set(mention_ids), set(author_ids)
     if not mention_ids and not author_ids:
         return set()
     if connection.vendor == "postgresql" and FAST_PATH:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=False):
             counters_lock()
             return _count_postgresql(sorted(mention_ids), sorted(author_ids))
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         counters_lock()
         ids = sorted(mention_ids)
         rows = []
