@@ -147,18 +147,23 @@ def main() -> int:
                 module.run(report, quick=args.quick)
             print(f"  ({time.perf_counter() - started:.1f}s)")
             results[area] = figures
+            # Written after each area: a later area (or the clean-up) failing keeps the figures measured.
+            _write(results, quick=args.quick)
     finally:
         connection.creation.destroy_test_db(original_name, verbosity=0)
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+def _write(results: dict[str, Any], *, quick: bool) -> None:
     results["_meta"] = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
-        "quick": args.quick,
+        "quick": quick,
     }
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    print(f"wrote {RESULTS}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -9,7 +9,12 @@
   one to warm up; ``people.profile_median_ms`` beside it). Goal: < 100 ms.
 * ``people.segments_update_per_s``: posts per second through the people consumer (``events_consume`` with
   ``people_events_handle``: persons for new authors, their suggestions, their persons' segments) over
-  simulated posts ingested beforehand with routing on. Goal: ≥ 5,000.
+  simulated posts ingested beforehand with routing on (pages of 500). Goal: ≥ 5,000.
+  ``people.ingest_routed_per_s``: the same posts' ingest; ``people.segments_added_to_ingest_routed_pct``:
+  the consumer's time over the ingest's, in per cent.
+* ``people.segments_added_to_ingest_new_pct``: what the consumer adds to the ingest's time measured as
+  ``ingest.new_per_s`` is (pages of 100, routing left to the sweeper), each page followed by the consumer;
+  ``people.ingest_new_per_s`` and ``people.ingest_new_with_people_per_s`` beside it. Goal: ≤ 10.
 * ``people.load_average_1m``: the machine's load when the measures began.
 """
 
@@ -28,6 +33,7 @@ PROFILE_MENTIONS = 500
 PROFILE_REQUESTS = 100
 PAGE = 500
 PAGES = 40  # 20,000 posts
+NEW_PAGE = 100  # ingest.new_per_s's page size
 
 
 def _known_authors(count: int) -> None:
@@ -147,23 +153,52 @@ def _segments(report: Report, *, pages: int) -> None:
     from channels.services import channel_ref
     from foundation.events import consumer_start, events_consume
     from inbox.services import mentions_ingest
-    from people.tasks import CONSUMER, people_events_handle
+    from people.tasks import CONSUMER, FIELDS, people_events_handle
 
-    channel = simulated_channel("bench-people")
-    ref = channel_ref(channel)
-    connector = SimulatedConnector(page_size=PAGE)
     consumer_start(consumer=CONSUMER)
-    cursor: dict = {}
-    posts = 0
+
+    def consume() -> float:
+        started = time.perf_counter()
+        while events_consume(consumer=CONSUMER, handle=people_events_handle, limit=PAGE, fields=FIELDS):
+            pass
+        return time.perf_counter() - started
+
+    # Pulls as the workers make them: pages of 500, routed as they are stored; then the consumer.
+    channel = simulated_channel("bench-people")
+    connector = SimulatedConnector(page_size=PAGE)
+    fetched, cursor = [], {}
     for _ in range(pages):
-        page = connector.fetch(ref, cursor)
-        posts += mentions_ingest(channel=channel, posts=page.posts, cursor=page.cursor).inserted
+        page = connector.fetch(channel_ref(channel), cursor)
+        fetched.append(page)
         cursor = dict(page.cursor)
-    started = time.perf_counter()
-    while events_consume(consumer=CONSUMER, handle=people_events_handle, limit=PAGE):
-        pass
-    report("segments_update_per_s", posts / (time.perf_counter() - started))
+    posts, started = 0, time.perf_counter()
+    for page in fetched:
+        posts += mentions_ingest(channel=channel, posts=page.posts, cursor=page.cursor).inserted
+    ingest_seconds = time.perf_counter() - started
+    consume_seconds = consume()
+    report("segments_update_per_s", posts / consume_seconds)
     report("segments_posts", posts)
+    report("ingest_routed_per_s", posts / ingest_seconds)
+    report("segments_added_to_ingest_routed_pct", 100 * consume_seconds / ingest_seconds)
+
+    # As ``ingest.new_per_s`` measures the ingest (pages of 100, routing left to the sweeper), each page
+    # followed by the consumer as a worker would run it: what the consumer adds to the ingest's time.
+    channel = simulated_channel("bench-people-new")
+    connector = SimulatedConnector(page_size=NEW_PAGE)
+    fetched, cursor = [], {}
+    for _ in range(pages * PAGE // NEW_PAGE // 2):
+        page = connector.fetch(channel_ref(channel), cursor)
+        fetched.append(page)
+        cursor = dict(page.cursor)
+    posts, ingest_seconds, consume_seconds = 0, 0.0, 0.0
+    for page in fetched:
+        started = time.perf_counter()
+        posts += mentions_ingest(channel=channel, posts=page.posts, cursor=page.cursor, route=False).inserted
+        ingest_seconds += time.perf_counter() - started
+        consume_seconds += consume()
+    report("ingest_new_per_s", posts / ingest_seconds)
+    report("ingest_new_with_people_per_s", posts / (ingest_seconds + consume_seconds))
+    report("segments_added_to_ingest_new_pct", 100 * consume_seconds / ingest_seconds)
 
 
 def run(report: Report, *, quick: bool = False) -> None:

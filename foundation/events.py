@@ -189,8 +189,9 @@ def events_settled() -> Position:
     return Position(finished[0] - 1, LAST_EVENT_ID)
 
 
-def events_after(position: Position, *, limit: int) -> list[DomainEvent]:
-    """Up to ``limit`` events after ``position`` in consumer order, only from finished transactions."""
+def events_after(position: Position, *, limit: int, fields: Sequence[str] | None = None) -> list[DomainEvent]:
+    """Up to ``limit`` events after ``position`` in consumer order, only from finished transactions;
+    ``fields`` loads only those columns (and the position's), for a consumer that reads few."""
     finished = _finished_before()
     rows = DomainEvent.objects.filter(xid__isnull=False).extra(
         where=["(xid, id) > (%s, %s)"], params=[position.xid, position.event_id]
@@ -198,6 +199,8 @@ def events_after(position: Position, *, limit: int) -> list[DomainEvent]:
     if finished is not None:
         xmin, own = finished
         rows = rows.filter(Q(xid__lt=xmin) | Q(xid=own)) if own is not None else rows.filter(xid__lt=xmin)
+    if fields is not None:
+        rows = rows.only("xid", *fields)
     return list(rows.order_by("xid", "id")[:limit])
 
 
@@ -217,16 +220,23 @@ def consumer_start(*, consumer: str) -> Position:
     return Position(row.xid, row.event_id)
 
 
-def events_consume(*, consumer: str, handle: Callable[[list[DomainEvent]], None], limit: int = 500) -> int:
+def events_consume(
+    *,
+    consumer: str,
+    handle: Callable[[list[DomainEvent]], None],
+    limit: int = 500,
+    fields: Sequence[str] | None = None,
+) -> int:
     """Hand the next batch of events to ``handle`` and move the consumer past them, in one transaction:
     whatever ``handle`` writes commits together with the new position, or neither does. Two workers running
-    the same consumer take turns on its position row. Returns how many events were handled."""
+    the same consumer take turns on its position row. ``fields``: the columns ``handle`` reads (see
+    ``events_after``). Returns how many events were handled."""
     with transaction.atomic():
         position = ConsumerPosition.objects.select_for_update().filter(name=consumer).first()
         if position is None:  # first run of a consumer nobody started: it starts at the head
             consumer_start(consumer=consumer)
             position = ConsumerPosition.objects.select_for_update().get(name=consumer)
-        batch = events_after(Position(position.xid, position.event_id), limit=limit)
+        batch = events_after(Position(position.xid, position.event_id), limit=limit, fields=fields)
         if not batch:
             return 0
         handle(batch)

@@ -166,3 +166,55 @@ class PeopleSettings(models.Model):
     @classmethod
     def current(cls) -> PeopleSettings:
         return cls.objects.get_or_create(pk=1)[0]
+
+
+class AuthorBehaviour(models.Model):
+    """An author's counts over all of its mentions, the only thing segment decisions read: kept by the
+    people consumer one mention at a time (``people.counters``), rebuilt nightly. A row exists once the
+    author's whole history is counted."""
+
+    author = models.OneToOneField(
+        "inbox.Author", on_delete=models.CASCADE, primary_key=True, related_name="behaviour"
+    )
+    mentions = models.PositiveIntegerField(default=0)
+    positive = models.PositiveIntegerField(default=0)
+    negative = models.PositiveIntegerField(default=0)
+    support = models.PositiveIntegerField(
+        default=0, help_text="Support questions, complaints and posts naming an order number."
+    )
+    purchase = models.PositiveIntegerField(default=0, help_text="Purchase questions.")
+    press = models.PositiveIntegerField(default=0, help_text="Press questions.")
+
+    def __str__(self) -> str:
+        return f"Counts of author {self.author_id}"
+
+
+class CountedMention(models.Model):
+    """What one mention adds to its author's counts, as last counted. Recounting a mention adds only the
+    difference, so handling its events again, or in any order, leaves the counts right."""
+
+    mention = models.OneToOneField(
+        "inbox.Mention", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    author = models.ForeignKey("inbox.Author", on_delete=models.CASCADE, related_name="+")
+    positive = models.BooleanField(default=False)
+    negative = models.BooleanField(default=False)
+    support = models.BooleanField(default=False)
+    purchase = models.BooleanField(default=False)
+    press = models.BooleanField(default=False)
+    # Kept apart from support: an erased mention's text no longer shows its order number, and what was
+    # counted stays counted (people.privacy).
+    names_order = models.BooleanField(default=False)
+    # Counted before routing decided (routing failed at ingest; the sweeper routes without an event): the
+    # consumer counts it again once it is routed.
+    routed = models.BooleanField(default=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["mention"], name="countedmention_unrouted_idx", condition=models.Q(routed=False)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Counted mention {self.mention_id}"

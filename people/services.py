@@ -4,25 +4,24 @@ event (the audit log shows it)."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from foundation.events import event_record
 from inbox.models import Author, Mention
+from people import counters
 from people import keys as K
 from people.models import AuthorKey, MergeSuggestion, PeopleSettings, Person, PersonAuthor, PersonNote
 from people.segments import Behaviour, Thresholds, segments_of
 from routing.facts import label_normalized
 
-SUPPORT_INTENTS = ("support_question", "complaint")
-# An order number named in a post: "order 123456", "order #A12345", "order no. 12345".
-ORDER_NUMBER = r"order\s*(number|no\.?|#)?\s*#?\s*[a-z]{0,3}[0-9]{5,}"
 COMMON_KEY_AUTHORS = 20  # a key more authors than this share says nothing about any two of them
 PROFILE_FIELDS = (("author", "description"), ("author", "url"), ("account", "note"), ("account", "url"))
 
@@ -84,6 +83,8 @@ def persons_merge(
     if keep.pk == other.pk:
         return keep
     with transaction.atomic():
+        # The counters' lock before any person's row, in the consumer's order: never a deadlock with it.
+        counters.counters_lock()
         first, second = sorted([keep.pk, other.pk])
         locked = {p.pk: p for p in Person.objects.select_for_update().filter(pk__in=[first, second])}
         keep, other = locked[keep.pk], locked[other.pk]
@@ -122,6 +123,7 @@ def person_split(*, actor: Any, person: Person, author: Author) -> Person:
     """Give ``author`` a person of its own again (the handle was not this person). Suggestions between it and
     the person's other handles are dismissed, so they are not offered again. Recorded as ``person.split``."""
     with transaction.atomic():
+        counters.counters_lock()  # before the person's row, as in persons_merge
         person = Person.objects.select_for_update().get(pk=person.pk)
         link = PersonAuthor.objects.select_for_update().get(author=author, person=person)
         others = list(
@@ -364,75 +366,89 @@ def thresholds_current() -> Thresholds:
     )
 
 
-def behaviour_of_authors(*, author_ids: Sequence[int]) -> dict[int, Behaviour]:
-    """Each author's counts over its mentions: one grouped query."""
-    counts = (
-        Mention.objects.filter(author_id__in=author_ids)
-        .values("author_id")
-        .annotate(
-            n=Count("id"),
-            positive=Count("id", filter=Q(sentiment_label=Mention.SentimentLabel.POSITIVE)),
-            negative=Count("id", filter=Q(sentiment_label=Mention.SentimentLabel.NEGATIVE)),
-            support=Count("id", filter=Q(intent__in=SUPPORT_INTENTS) | Q(text__iregex=ORDER_NUMBER)),
-            purchase=Count("id", filter=Q(intent="purchase_question")),
-            press=Count("id", filter=Q(intent="press_question")),
-        )
-        .order_by()
-    )
-    found = {
-        row["author_id"]: Behaviour(
-            mentions=row["n"],
-            positive=row["positive"],
-            negative=row["negative"],
-            support=row["support"],
-            purchase=row["purchase"],
-            press=row["press"],
-        )
-        for row in counts
-    }
-    for pk, followers, verified in Author.objects.filter(pk__in=author_ids).values_list(
-        "id", "follower_count", "is_verified"
-    ):
-        found[pk] = found.get(pk, Behaviour()) + Behaviour(max_followers=followers, verified=verified)
-    return found
-
-
 def segments_recompute(*, person_ids: Iterable[int]) -> int:
-    """Recompute the segments of these persons from their handles' mentions, and copy them to the handles
-    (``inbox.Author.segments``, which inbox filters and routing rules read). Idempotent; writes only rows
-    whose segments changed, one UPDATE per distinct list of segments (there are few). Returns how many
-    persons changed."""
+    """Recompute the segments of these persons from their handles' counters (``people.counters``; a
+    handle not counted yet is counted first), and copy them to the handles (``inbox.Author.segments``,
+    which inbox filters and routing rules read). Reads one row per handle, whatever the number of
+    mentions. Idempotent; writes only rows whose segments changed.
+    Returns how many persons changed."""
     person_ids = sorted(set(person_ids))
     if not person_ids:
         return 0
+    rows = _handles_with_counts(person_ids)
+    uncounted = {row[3] for row in rows if row[7] is None}
+    if uncounted:
+        counters.mentions_count(author_ids=uncounted)
+        rows = _handles_with_counts(person_ids)
+    thresholds = thresholds_current()
     handles: dict[int, list[int]] = defaultdict(list)
     persons: dict[int, tuple[bool, list[str]]] = {}
+    totals: dict[int, Behaviour] = defaultdict(Behaviour)
     author_segments: dict[int, list[str]] = {}
-    for person_id, is_vip, segments, author_id, author_has in PersonAuthor.objects.filter(
-        person_id__in=person_ids
-    ).values_list("person_id", "person__is_vip", "person__segments", "author_id", "author__segments"):
+    for person_id, is_vip, had, author_id, author_has, followers, verified, *counts in rows:
         handles[person_id].append(author_id)
-        persons[person_id] = (is_vip, segments)
+        persons[person_id] = (is_vip, had)
         author_segments[author_id] = author_has
-    behaviour = behaviour_of_authors(author_ids=list(author_segments))
-    thresholds = thresholds_current()
-    persons_to: dict[tuple[str, ...], list[int]] = defaultdict(list)
-    authors_to: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        mentions, positive, negative, support, purchase, press = (n or 0 for n in counts)
+        totals[person_id] = totals[person_id] + Behaviour(
+            mentions=mentions,
+            positive=positive,
+            negative=negative,
+            support=support,
+            purchase=purchase,
+            press=press,
+            max_followers=followers,
+            verified=verified,
+        )
+    persons_to: dict[int, list[str]] = {}
+    authors_to: dict[int, list[str]] = {}
     for person_id, (is_vip, had) in persons.items():
-        total = Behaviour()
-        for author_id in handles[person_id]:
-            total = total + behaviour.get(author_id, Behaviour())
-        segments = segments_of(total, thresholds, is_vip=is_vip)
+        segments = segments_of(totals[person_id], thresholds, is_vip=is_vip)
         if segments != had:
-            persons_to[tuple(segments)].append(person_id)
+            persons_to[person_id] = segments
         for author_id in handles[person_id]:
             if author_segments[author_id] != segments:
-                authors_to[tuple(segments)].append(author_id)
-    for segments, ids in persons_to.items():
-        Person.objects.filter(pk__in=ids).update(segments=list(segments))
-    for segments, ids in authors_to.items():
-        Author.objects.filter(pk__in=ids).update(segments=list(segments))
-    return sum(len(ids) for ids in persons_to.values())
+                authors_to[author_id] = segments
+    _segments_write(Person, persons_to)
+    _segments_write(Author, authors_to)
+    return len(persons_to)
+
+
+def _segments_write(model: type[Person] | type[Author], segments: Mapping[int, list[str]]) -> None:
+    """One UPDATE for a batch's new segments (PostgreSQL, from arrays), or one per distinct list."""
+    if not segments:
+        return
+    ids = sorted(segments)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {model._meta.db_table} AS t SET segments = v.segments::jsonb"  # noqa: S608
+                " FROM unnest(%s::bigint[], %s::text[]) AS v(id, segments) WHERE t.id = v.id",
+                [ids, [json.dumps(segments[pk]) for pk in ids]],
+            )
+        return
+    grouped: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for pk in ids:
+        grouped[tuple(segments[pk])].append(pk)
+    for names, pks in grouped.items():
+        model.objects.filter(pk__in=pks).update(segments=list(names))
+
+
+def _handles_with_counts(person_ids: Sequence[int]) -> list[tuple]:
+    """(person, VIP, person's segments, author, author's segments, followers, verified, *counts) for each
+    handle of these persons; the counts are None for a handle not counted yet."""
+    return list(
+        PersonAuthor.objects.filter(person_id__in=person_ids).values_list(
+            "person_id",
+            "person__is_vip",
+            "person__segments",
+            "author_id",
+            "author__segments",
+            "author__follower_count",
+            "author__is_verified",
+            *(f"author__behaviour__{name}" for name in counters.COUNTS),
+        )
+    )
 
 
 def authors_refresh(*, author_ids: Iterable[int]) -> None:
@@ -441,10 +457,12 @@ def authors_refresh(*, author_ids: Iterable[int]) -> None:
     author_ids = set(author_ids)
     if not author_ids:
         return
-    had = set(PersonAuthor.objects.filter(author_id__in=author_ids).values_list("author_id", flat=True))
-    persons = persons_ensure(author_ids=author_ids)
-    new = sorted(author_ids - had)
+    persons = dict(
+        PersonAuthor.objects.filter(author_id__in=author_ids).values_list("author_id", "person_id").order_by()
+    )
+    new = sorted(author_ids - set(persons))
     if new:
+        persons_ensure(author_ids=new)
         suggestions_find(author_ids=new)
         persons = persons_ensure(author_ids=author_ids)  # an auto-merge may have moved some
     segments_recompute(person_ids=set(persons.values()))
@@ -455,6 +473,7 @@ def authors_refresh(*, author_ids: Iterable[int]) -> None:
 
 def person_set_vip(*, actor: Any, person: Person, is_vip: bool) -> Person:
     with transaction.atomic():
+        counters.counters_lock()  # before the person's row, as in persons_merge
         person = Person.objects.select_for_update().get(pk=person.pk)
         if person.is_vip == is_vip:
             return person

@@ -41,7 +41,12 @@ def author_profile(request: HttpRequest, author_id: int) -> HttpResponse:
 @require_GET
 def profile(request: HttpRequest, person_id: int) -> HttpResponse:
     person = _person(request, person_id)
-    data = selectors.person_profile(user=request.user, person=person)
+    before = request.GET.get("before", "")
+    data = selectors.person_profile(
+        user=request.user,
+        person=person,
+        before=int(before) if before.isascii() and before.isdigit() else None,
+    )
     return render(request, "people/profile.html", {"profile": data, "person": person})
 
 

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from inbox import api
 from integrations.api import MentionHandOffsApi
+from people.api import PersonDetailApi, PersonsApi
 from socialops.security import csp_allow_inline_styles
 from users.api import TokenObtainApi
 
@@ -49,4 +50,6 @@ urlpatterns = [
     path("channels/", api.ChannelsApi.as_view(), name="channels"),
     path("teams/", api.TeamsApi.as_view(), name="teams"),
     path("rules/", api.RulesApi.as_view(), name="rules"),
+    path("persons/", PersonsApi.as_view(), name="persons"),
+    path("persons/<int:person_id>/", PersonDetailApi.as_view(), name="person"),
 ]

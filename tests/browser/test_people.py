@@ -104,5 +104,9 @@ def test_an_admin_exports_and_erases_a_person(live_server, page, ann) -> None:
     expect(page.get_by_text("Tent pole snapped")).to_have_count(0)
     api = page.request.get(f"{live_server.url}/api/v1/mentions/?queue=all").text()
     assert "Tent pole" not in api and "Still no answer" not in api and 'ann_lee"' not in api
+    person_id = PersonAuthor.objects.get(author=on_x).person_id
+    person_api = page.request.get(f"{live_server.url}/api/v1/persons/{person_id}/").json()
+    assert person_api["display_name"] == "Erased person"
+    assert [h["handle"] for h in person_api["handles"]] == [f"erased-{on_x.pk}"]
     assert Mention.objects.filter(author=on_x, text="[erased]").count() == 2
     assert errors == []

@@ -153,3 +153,43 @@ def test_the_api_filters_by_author_segment_and_refuses_an_unknown_one(client, ag
 
     assert [m["id"] for m in listed.json()["results"]] == [hit.pk]
     assert refused.status_code == 400
+
+
+def test_the_mention_history_comes_a_page_at_a_time_and_the_chart_counts_every_visible_mention(
+    client, agent, care, sales, ann_x, django_assert_max_num_queries
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from people.selectors import PROFILE_MENTIONS
+
+    # Mid-month, forty days back: every post in one month, whatever the day today.
+    start = (timezone.now() - timedelta(days=40)).replace(day=10, hour=12, minute=0)
+    for i in range(PROFILE_MENTIONS + 5):
+        MentionFactory(
+            author=ann_x,
+            team=care,
+            text=f"post {i:03}",
+            created_at=start + timedelta(minutes=i),
+            sentiment_label="negative" if i % 5 else "positive",
+        )
+    MentionFactory(
+        author=ann_x, team=sales, text="sales secret", sentiment_label="positive", created_at=start
+    )
+    person = services.person_for_author(author=ann_x)
+    _login(client, agent)
+    url = reverse("people:profile", args=[person.pk])
+    client.get(url)
+
+    with django_assert_max_num_queries(20):
+        first = client.get(url).content.decode()
+    older_than = Mention.objects.get(text=f"post {5:03}").pk
+    older = client.get(f"{url}?before={older_than}").content.decode()
+
+    assert "post 034" in first and "post 005" in first and "post 004" not in first
+    assert f'href="{url}?before={older_than}#mentions-title" id="show-older"' in first
+    assert "post 004" in older and "post 000" in older and "post 005" not in older
+    assert 'id="show-older"' not in older
+    assert f"<title>{start:%B %Y}: 7 positive, 28 negative of 35</title>" in first
+    assert "sales secret" not in older
