@@ -473,10 +473,11 @@ def _authors_upsert(posts: Iterable[Post], *, now: datetime) -> dict[tuple[str, 
             ids[(network, external_id)] = author_id
     # A post without an image (an import, a view that leaves it out) keeps the one stored: only a new
     # address replaces it, as in the PostgreSQL path (bulk_postgresql._STORE).
+    # (From the posts, not the rows: bulk_create reads db_default columns such as avatar_url back into them.)
     pictured = [
-        Author(pk=ids[(row.network, row.external_id)], avatar_url=row.avatar_url)
-        for row in rows
-        if row.avatar_url
+        Author(pk=ids[key], avatar_url=avatar_url)
+        for key, avatar_url in sorted((key, _cleaned(post).avatar_url) for key, post in latest.items())
+        if avatar_url
     ]
     Author.objects.bulk_update(pictured, ["avatar_url"], batch_size=INSERT_CHUNK)
     return ids
