@@ -21,6 +21,7 @@ from tests.browser.inbox_page import (
     sign_in,
 )
 from tests.factories import ChannelFactory, MembershipFactory, segment
+from users.models import Preferences
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("six_segments")]
 
@@ -170,16 +171,28 @@ def test_without_javascript_the_phone_layout_still_lists_opens_and_leads_back(
     context.close()
 
 
-def test_the_phone_layout_in_the_dark_theme(live_server, browser, casey, screenshot) -> None:
+def test_the_compact_list_in_the_dark_theme_fits_the_phone_too(
+    live_server, browser, casey, screenshot
+) -> None:
+    Preferences.objects.update_or_create(user=casey, defaults={"density": "compact", "theme": "dark"})
     context = new_context(browser, viewport=PHONE)
     phone = context.new_page()
-    phone.emulate_media(color_scheme="dark")
     sign_in(context, live_server.url, casey)
     open_inbox(phone, f"{live_server.url}/inbox/")
-    expect(phone.locator("li.mention")).to_have_count(3)
+    expect(phone.locator("html")).to_have_attribute("data-density", "compact")
+    rows = phone.locator("li.mention")
+    expect(rows).to_have_count(3)
     assert phone.evaluate(PAGE_WIDTH) <= PHONE["width"]
     assert phone.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(15, 19, 27)"
+    # One line a mention still, each inside the screen.
+    for box in (rows.nth(n).bounding_box() for n in range(3)):
+        assert box["height"] <= 44
+        assert box["x"] + box["width"] <= PHONE["width"]
     screenshot("inbox-390-dark", of=phone)
+    rows.first.locator(".mention__open").click()
+    expect(phone.locator("#detail article")).to_be_visible()
+    assert phone.locator("#detail").bounding_box()["width"] >= 300
+    assert phone.evaluate(PAGE_WIDTH) <= PHONE["width"]
     context.close()
 
 
