@@ -63,7 +63,7 @@ eval: install-dev ## score the routing classifier: labelled set, learning curve,
 models: install-dev ## train the sentiment model and the crisis detector on ../shared/data; writes routing/data/
 	$(BIN)/python -m routing.training
 
-screenshots: install-dev ## retake the README's screenshots (docs/screenshots/) with the browser tests
+screenshots: install-dev ## retake the README's screenshots (docs/screenshots/: light, dark, 390 px wide) with the browser tests
 	.ci/services
 	SAVE_SCREENSHOTS=1 DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest tests/browser
 

@@ -34,6 +34,7 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_mention_stage (
     network text, external_id text, kind text, text text, url text, created_at timestamptz,
     conversation_key text, in_reply_to text, raw text, language text, author_external_id text,
     author_handle text, author_display_name text, author_follower_count bigint, author_is_verified boolean,
+    author_avatar_url text,
     team_id bigint, priority integer, intent text, intent_confidence float8, sentiment float8,
     sentiment_label text, is_misdirected boolean, labels text, requires_approval boolean, assignee_id integer,
     decision text, routed_at timestamptz, edited_at timestamptz, canonical_id text
@@ -49,14 +50,15 @@ _STORE = """
 WITH page_authors AS (
     SELECT DISTINCT ON (network, author_external_id)
         network, author_external_id, author_handle, author_display_name, author_follower_count,
-        author_is_verified
+        author_is_verified, author_avatar_url
     FROM ingest_mention_stage
     ORDER BY network, author_external_id
 ), new_authors AS (
     INSERT INTO inbox_author
-        (network, external_id, handle, display_name, follower_count, is_verified, first_seen_at, last_seen_at)
+        (network, external_id, handle, display_name, follower_count, is_verified, avatar_url, first_seen_at,
+         last_seen_at)
     SELECT network, author_external_id, author_handle, author_display_name, author_follower_count,
-        author_is_verified, %(now)s, %(now)s
+        author_is_verified, author_avatar_url, %(now)s, %(now)s
     FROM page_authors
     ON CONFLICT (network, external_id) DO NOTHING
     RETURNING id, network, external_id
@@ -66,12 +68,14 @@ WITH page_authors AS (
         display_name = p.author_display_name,
         follower_count = p.author_follower_count,
         is_verified = p.author_is_verified,
+        avatar_url = COALESCE(NULLIF(p.author_avatar_url, ''), a.avatar_url),
         last_seen_at = %(now)s
     FROM page_authors p
     WHERE a.network = p.network AND a.external_id = p.author_external_id
         AND ((a.handle, a.display_name, a.follower_count, a.is_verified)
              IS DISTINCT FROM (p.author_handle, p.author_display_name, p.author_follower_count,
                                p.author_is_verified)
+             OR (p.author_avatar_url <> '' AND p.author_avatar_url IS DISTINCT FROM a.avatar_url)
              OR a.last_seen_at < %(seen_before)s)
     RETURNING a.id
 ), authors AS (
@@ -439,7 +443,7 @@ def _copy_buffer(
     buffer = io.StringIO()
     write = buffer.write
     for post, columns in zip(posts, decided, strict=True):
-        text, conversation_key, in_reply_to, handle, display_name, followers = cleaned(post)
+        text, conversation_key, in_reply_to, handle, display_name, followers, avatar_url = cleaned(post)
         author = post.author
         write(
             "\t".join(
@@ -459,6 +463,7 @@ def _copy_buffer(
                     _field(display_name),
                     str(followers),
                     "t" if author.is_verified else "f",
+                    _field(avatar_url),
                     _routing_fields(columns, now),
                     "\\N" if post.edited_at is None else post.edited_at.isoformat(),
                     _field(post.canonical_id),

@@ -37,6 +37,9 @@ class Author(models.Model):
         blank=True,
         help_text="The person's segments (influencer, advocate, ...), kept current by the people app.",
     )
+    # The network's profile image (https only: channels.connectors.base.avatar_url_checked); "" is initials.
+    # db_default: inserts that name their columns (the bulk ingest, imports) may leave it out.
+    avatar_url = models.URLField(max_length=500, blank=True, default="", db_default="")
     first_seen_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
 

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from channels.connectors.base import Post, PostTimeRefused, post_time_checked
+from channels.connectors.base import Post, PostTimeRefused, avatar_url_checked, post_time_checked
 from channels.models import Channel, QuarantinedItem
 from channels.services import Quarantine
 from foundation.events import events_record_many, events_wake_after_commit
@@ -58,6 +58,7 @@ class CleanedPost(NamedTuple):
     handle: str
     display_name: str
     follower_count: int
+    avatar_url: str
 
 
 @dataclass(frozen=True)
@@ -282,6 +283,8 @@ def _cleaned(post: Post) -> CleanedPost:
         handle=storable_text(author.handle)[: _MAX_LENGTHS["handle"]],
         display_name=storable_text(author.display_name)[: _MAX_LENGTHS["display_name"]],
         follower_count=min(max(0, int(author.follower_count)), MAX_FOLLOWER_COUNT),
+        # Checked again here: a connector, an import or the API may hand over any string.
+        avatar_url=avatar_url_checked(author.avatar_url),
     )
 
 
@@ -449,6 +452,7 @@ def _authors_upsert(posts: Iterable[Post], *, now: datetime) -> dict[tuple[str, 
                 display_name=cleaned.display_name,
                 follower_count=cleaned.follower_count,
                 is_verified=bool(post.author.is_verified),
+                avatar_url=cleaned.avatar_url,
                 first_seen_at=now,
                 last_seen_at=now,
             )
@@ -467,6 +471,15 @@ def _authors_upsert(posts: Iterable[Post], *, now: datetime) -> dict[tuple[str, 
             network=network, external_id__in=external_ids
         ).values_list("external_id", "id"):
             ids[(network, external_id)] = author_id
+    # A post without an image (an import, a view that leaves it out) keeps the one stored: only a new
+    # address replaces it, as in the PostgreSQL path (bulk_postgresql._STORE).
+    # (From the posts, not the rows: bulk_create reads db_default columns such as avatar_url back into them.)
+    pictured = [
+        Author(pk=ids[key], avatar_url=avatar_url)
+        for key, avatar_url in sorted((key, _cleaned(post).avatar_url) for key, post in latest.items())
+        if avatar_url
+    ]
+    Author.objects.bulk_update(pictured, ["avatar_url"], batch_size=INSERT_CHUNK)
     return ids
 
 

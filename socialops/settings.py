@@ -549,12 +549,26 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # style attributes, no eval (so no hx-on and no hx-trigger filters). htmx's own indicator <style> is off
 # (htmx-config meta tag in base.html). data: is for the favicon and Swagger UI's icons. form-action lets
 # "Connect an X account" continue to X's authorisation page.
+# Authors' avatars load from the networks' image hosts, named here, rather than through a proxy of ours: a
+# proxy would fetch addresses strangers chose from inside our network (a server-side request forgery to
+# guard) and hold their images; the browser caches these CDNs' images itself (they send long max-age). A
+# host not listed shows the author's initials (inbox_tags.avatar), so the policy never blocks an image.
+# Mastodon instances serve their own media, from hosts of their own: add yours (AVATAR_HOSTS=a,b).
+AVATAR_HOSTS = env.list(
+    "AVATAR_HOSTS",
+    default=[
+        "pbs.twimg.com",  # X profile images
+        "abs.twimg.com",  # X's default profile image
+        "cdn.bsky.app",  # Bluesky avatars
+        "files.mastodon.social",  # mastodon.social, and the remote accounts it caches
+    ],
+)
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
         "script-src 'self'",
         "style-src 'self'",
-        "img-src 'self' data:",
+        " ".join(["img-src 'self' data:", *(f"https://{host}" for host in AVATAR_HOSTS)]),
         "font-src 'self'",
         "connect-src 'self'",
         "object-src 'none'",

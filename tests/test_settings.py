@@ -95,7 +95,10 @@ def test_an_unknown_environment_name_is_refused(tmp_path: Path) -> None:
 
 # --- Security headers and check --deploy --------------------------------------------------------------
 POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
+    # Authors' avatars: the networks' image hosts (settings.AVATAR_HOSTS), https only.
+    "img-src 'self' data: https://pbs.twimg.com https://abs.twimg.com https://cdn.bsky.app "
+    "https://files.mastodon.social; font-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
     "form-action 'self' https://x.com https://twitter.com"
 )

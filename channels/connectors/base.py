@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 # --- Errors ---------------------------------------------------------------------------------------------
 
@@ -96,6 +97,28 @@ class AuthorData:
     display_name: str = ""
     follower_count: int = 0
     is_verified: bool = False
+    avatar_url: str = ""  # the network's profile image; https only (avatar_url_checked), "" when none
+
+
+AVATAR_URL_MAX_LENGTH = 500  # X's and Mastodon's image addresses are under 200 characters; room for CDNs
+
+
+def avatar_url_checked(value: object) -> str:
+    """A profile image address as a network sent it, if it is one a page may load: an absolute https URL
+    with a host, no credentials, no spaces or control characters, at most AVATAR_URL_MAX_LENGTH long.
+    Anything else (http, data:, javascript:, relative, too long) is "": the page shows initials instead."""
+    if not isinstance(value, str) or not value or len(value) > AVATAR_URL_MAX_LENGTH:
+        return ""
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        return ""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        return ""
+    if parts.scheme != "https" or not host or parts.username or parts.password:
+        return ""
+    return value
 
 
 @dataclass(frozen=True)

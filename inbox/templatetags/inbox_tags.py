@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django import template
+from django.conf import settings
 from django.utils.html import format_html
 
+from channels.connectors.base import avatar_url_checked
 from channels.connectors.text import reply_rules
 
 register = template.Library()
@@ -134,6 +138,41 @@ def initials(author) -> str:
         if letters:
             return (letters[0] + letters[-1] if len(letters) > 1 else letters).upper()
     return "?"
+
+
+def avatar_src(url: str) -> str:
+    """The address an avatar <img> may load: https, on a host the Content-Security-Policy allows
+    (settings.AVATAR_HOSTS); "" otherwise, and the initials stand alone."""
+    checked = avatar_url_checked(url)
+    if not checked or urlsplit(checked).hostname not in settings.AVATAR_HOSTS:
+        return ""
+    return checked
+
+
+@register.simple_tag
+def avatar(author, size: int = 40, where: str = "") -> str:
+    """An author's avatar: their initials, with the network's image over them when there is one. The image's
+    alt is empty and the box is hidden from screen readers: the name is written beside it. An image that
+    fails to load is removed by static/js/inbox.js, leaving the initials; with alt="" a failed image shows
+    nothing even without the script, so no broken-image icon can appear."""
+    src = avatar_src(getattr(author, "avatar_url", ""))
+    image = (
+        format_html(
+            '<img class="avatar__img" src="{}" width="{}" height="{}" alt="" loading="lazy" decoding="async" '
+            'referrerpolicy="no-referrer" data-avatar>',
+            src,
+            size,
+            size,
+        )
+        if src
+        else ""
+    )
+    return format_html(
+        '<span class="avatar{}" aria-hidden="true"><span class="avatar__initials">{}</span>{}</span>',
+        f" {where}" if where else "",
+        initials(author),
+        image,
+    )
 
 
 @register.filter

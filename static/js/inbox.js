@@ -148,6 +148,7 @@
         const hadFocus = listBox.contains(document.activeElement);
         listBox.innerHTML = html;
         if (window.htmx) window.htmx.process(listBox);
+        avatarsCheck(listBox);
         const fresh = rows().filter((r) => !before.has(r.dataset.id));
         fresh.forEach((r) => r.classList.add("mention--new"));
         if (fresh.length && before.size) {
@@ -461,12 +462,20 @@
       params.set("open", id);
       // Opening another mention is a step Back can undo; the same one again (an action, a live refresh, Back
       // itself) only brings the address up to date.
-      if (new URLSearchParams(window.location.search).get("open") === id) {
-        history.replaceState({ open: id }, "", `?${params}`);
+      const shown = new URLSearchParams(window.location.search).get("open");
+      if (shown === id) {
+        history.replaceState({ ...(history.state || {}), open: id }, "", `?${params}`);
       } else {
-        history.pushState({ open: id }, "", `?${params}`);
+        // fromList: the entry before this one is the list, so "Back to the list" can be the browser's Back.
+        history.pushState({ open: id, fromList: !shown }, "", `?${params}`);
+        // On a narrow screen the detail replaces the list: the reader starts at its top.
+        if (NARROW.matches) {
+          window.scrollTo(0, 0);
+          detailBox.focus({ preventScroll: true });
+        }
       }
     }
+    avatarsCheck(detailBox);
     setupComposer();
     if (id !== presenceFor) presenceStart(id);
     if (pendingAction) {
@@ -484,16 +493,91 @@
       refreshDetail(id);
       return;
     }
-    if (presenceFor) presenceSend(presenceFor, "left");
-    presenceStart(null);
-    detailBox.replaceChildren(document.getElementById("detail-empty").content.cloneNode(true));
-    markOpen();
+    detailClose();
   });
   if (openId()) {
     setupComposer();
     presenceStart(openId());
     markOpen();
   }
+
+  // --- Narrow screens: the list and the detail are two screens, the queues a menu ------------------------
+
+  // The stylesheet's breakpoint (the same 56.25rem): below it, the open mention hides the list.
+  const NARROW = window.matchMedia("(max-width: 56.25rem)");
+  const queuesMenu = document.querySelector("[data-queues-menu]");
+
+  // Folded on narrow screens, always open on wide ones (where its summary is hidden).
+  function queuesMenuFit() {
+    if (queuesMenu) queuesMenu.open = !NARROW.matches;
+  }
+  NARROW.addEventListener("change", queuesMenuFit);
+  queuesMenuFit();
+
+  // Back to the list: the browser's Back when the list is the entry before (so Forward reopens the mention),
+  // else the list's address replaces this one. Either way the pane empties and the row is focused.
+  function backToList() {
+    const id = openId();
+    if (history.state && history.state.fromList && history.state.open === id) {
+      history.back(); // popstate empties the pane and focuses the row
+      return;
+    }
+    const query = listBox.dataset.query || "";
+    history.replaceState(null, "", query ? `?${query}` : window.location.pathname);
+    detailClose();
+  }
+
+  // A detail answer asked for before the pane was closed (a live refresh in flight) must not reopen it.
+  let detailClosedAt = 0;
+  // (htmx fires these on the element that asked: a row's link, a form in the pane, the pane itself.)
+  document.body.addEventListener("htmx:beforeRequest", (event) => {
+    if (event.detail.target === detailBox) event.detail.xhr.detailAskedAt = performance.now();
+  });
+  document.body.addEventListener("htmx:beforeSwap", (event) => {
+    if (event.detail.target === detailBox && (event.detail.xhr.detailAskedAt || 0) < detailClosedAt) {
+      event.detail.shouldSwap = false;
+    }
+  });
+
+  function detailClose() {
+    detailClosedAt = performance.now();
+    if (presenceFor) presenceSend(presenceFor, "left");
+    presenceStart(null);
+    detailBox.replaceChildren(document.getElementById("detail-empty").content.cloneNode(true));
+    markOpen();
+    // The row again, or the first when the mention left the list (replying assigns it to the replier).
+    const row = (currentId && rowById(currentId)) || rows()[0];
+    if (row) setCurrent(row);
+  }
+  detailBox.addEventListener("click", (event) => {
+    if (!event.target.closest("[data-detail-back]")) return;
+    event.preventDefault();
+    backToList();
+  });
+
+  // --- Avatars ------------------------------------------------------------------------------------------
+
+  // An avatar image that fails (gone, refused, blocked) is removed: the initials under it stay. The page
+  // cannot use onerror attributes (the Content-Security-Policy forbids inline handlers), and error events
+  // do not bubble: one listener catches them on the way down.
+  function avatarFailed(img) {
+    img.remove();
+  }
+  document.addEventListener(
+    "error",
+    (event) => {
+      const img = event.target;
+      if (img instanceof HTMLImageElement && img.matches("img[data-avatar]")) avatarFailed(img);
+    },
+    true
+  );
+  // Images that failed before this script ran (it is deferred) fired their error already.
+  function avatarsCheck(root) {
+    root.querySelectorAll("img[data-avatar]").forEach((img) => {
+      if (img.complete && img.naturalWidth === 0) avatarFailed(img);
+    });
+  }
+  avatarsCheck(document);
 
   // --- Keyboard -----------------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ transaction."""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -488,3 +489,47 @@ def test_a_reply_through_another_server_joins_the_conversation_of_its_parent_sto
 
     stored = Mention.objects.get(external_id="b.example:1000")
     assert (stored.conversation_key, stored.in_reply_to) == ("a.example:111", "b.example:999")
+
+
+PICTURE = "https://files.example.social/accounts/avatars/1/original/a.png"
+
+
+@pytest.mark.django_db
+def test_an_author_s_avatar_is_stored_replaced_by_a_new_one_and_kept_when_a_post_has_none(
+    ingest_path: str,
+) -> None:
+    channel = ChannelFactory()
+    pictured = AuthorData(external_id="a-1", handle="person1", avatar_url=PICTURE)
+    mentions_ingest(channel=channel, posts=[make_post(1, author=pictured)])
+    stored = Author.objects.get(external_id="a-1").avatar_url
+
+    mentions_ingest(channel=channel, posts=[make_post(2)])  # an import without a picture
+    kept = Author.objects.get(external_id="a-1").avatar_url
+    newer = PICTURE.replace("a.png", "b.png")
+    mentions_ingest(channel=channel, posts=[make_post(3, author=replace(pictured, avatar_url=newer))])
+
+    assert (stored, kept) == (PICTURE, PICTURE)
+    assert Author.objects.get(external_id="a-1").avatar_url == newer
+    assert Author.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "address",
+    [
+        "http://files.example.social/a.png",
+        "javascript:alert(1)",
+        "data:image/png;base64,AAAA",
+        "https://user:secret@files.example.social/a.png",
+        "https://files.example.social/a b.png",
+        "//files.example.social/a.png",
+        "https://files.example.social/" + "a" * 500,
+    ],
+)
+def test_an_avatar_address_a_page_must_not_load_is_stored_empty(ingest_path: str, address: str) -> None:
+    author = AuthorData(external_id="a-9", handle="person9", avatar_url=address)
+
+    mentions_ingest(channel=ChannelFactory(), posts=[make_post(1, author=author)])
+
+    assert Author.objects.get(external_id="a-9").avatar_url == ""
+    assert Mention.objects.count() == 1

@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from channels.connectors.base import AuthorData, ChannelRef, Post, PostTimeRefused, post_time_checked
+from channels.connectors.base import (
+    AuthorData,
+    ChannelRef,
+    Post,
+    PostTimeRefused,
+    avatar_url_checked,
+    post_time_checked,
+)
 
 NETWORK = "bluesky"
 WEB = "https://bsky.app"
@@ -98,6 +105,7 @@ def author_data(profile: Mapping[str, Any]) -> AuthorData:
         display_name=display_name,
         follower_count=followers,
         is_verified=verified,
+        avatar_url=avatar_url_checked(profile.get("avatar")),
     )
 
 

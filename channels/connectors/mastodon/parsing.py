@@ -17,6 +17,7 @@ from channels.connectors.base import (
     Post,
     RejectedItem,
     SentReply,
+    avatar_url_checked,
     post_time_checked,
 )
 from channels.connectors.mastodon.rules import qualified_handle
@@ -201,6 +202,8 @@ def _author(account: Mapping[str, Any], *, prefix: str, host: str) -> AuthorData
         # Mastodon has no verified accounts. A profile field's verified_at only proves the person controls
         # the linked web page, which half the fediverse does; it says nothing about reach or identity.
         is_verified=False,
+        # avatar_static: the still image (avatar may be an animated GIF); both are https on real instances.
+        avatar_url=avatar_url_checked(account.get("avatar_static") or account.get("avatar")),
     )
 
 

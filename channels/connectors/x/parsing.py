@@ -20,6 +20,7 @@ from channels.connectors.base import (
     Post,
     PostTimeRefused,
     RejectedItem,
+    avatar_url_checked,
     post_time_checked,
 )
 
@@ -50,7 +51,7 @@ REFERENCED_KEYS = ("referenced_tweets", "referenced_posts")
 NOTE_KEYS = ("note_tweet", "note_post")
 INCLUDED_POSTS_KEYS = ("tweets", "posts")
 EDIT_HISTORY_KEYS = ("edit_history_tweet_ids", "edit_history_post_ids")
-USER_FIELDS = ("username", "name", "verified", "public_metrics")
+USER_FIELDS = ("username", "name", "verified", "public_metrics", "profile_image_url")
 DM_EVENT_FIELDS = ("id", "text", "event_type", "created_at", "dm_conversation_id", "sender_id")
 DM_EXPANSIONS = ("sender_id",)
 DM_MESSAGE_EVENT = "MessageCreate"  # the other DM events are people joining or leaving a group
@@ -383,6 +384,7 @@ def _author(users: Mapping[str, Mapping[str, Any]], user_id: str) -> AuthorData:
         display_name=str(user.get("name") or ""),
         follower_count=followers if isinstance(followers, int) and not isinstance(followers, bool) else 0,
         is_verified=user.get("verified") is True,
+        avatar_url=avatar_url_checked(user.get("profile_image_url")),
     )
 
 

@@ -100,6 +100,29 @@ def test_the_fake_responses_have_every_field_the_lexicons_require(shared_fixture
 # --- Pulling ------------------------------------------------------------------------------------------------
 
 
+def test_the_author_s_avatar_is_the_profile_view_s_https_avatar(
+    api: respx.MockRouter, shared_fixtures: Path
+) -> None:
+    # The lexicon's profileView has an avatar (a uri); Bluesky serves it from its CDN over https.
+    lexicon = json.loads((shared_fixtures / "bluesky/lexicons/app/bsky/actor/defs.json").read_text())
+    assert lexicon["defs"]["profileViewBasic"]["properties"]["avatar"] == {"type": "string", "format": "uri"}
+    plain = {**ANN, "avatar": ANN["avatar"].replace("https://", "http://", 1)}
+    api.get(LIST).mock(
+        return_value=_page(
+            _mention("3kpictured", 2),
+            bsky.notification(rkey="3kplain", reason="mention", text="hi", indexed_at=_at(1), author=plain),
+        )
+    )
+
+    page = _connector().fetch(bsky.channel(), {})
+
+    assert {p.external_id.rsplit("/", 1)[-1]: p.author.avatar_url for p in page.posts} == {
+        "3kpictured": ANN["avatar"],
+        "3kplain": "",
+    }
+    assert ANN["avatar"].startswith("https://cdn.bsky.app/")
+
+
 def test_a_first_pull_signs_in_once_and_turns_mentions_replies_and_quotes_into_posts(
     api: respx.MockRouter,
 ) -> None:

@@ -13,6 +13,7 @@ import copy
 import gzip
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,34 @@ def test_a_recorded_mention_notification_becomes_a_mention(
         "min_id": ["1"],
         "limit": ["40"],
     }
+
+
+def test_the_recorded_avatar_is_kept_only_in_its_https_form(
+    shared_fixtures: Path, api: responses.RequestsMock, connector: MastodonConnector
+) -> None:
+    # The recording's instance answered over plain http, so its avatar addresses are http: refused. A real
+    # instance serves https; the same address in that form is the author's avatar.
+    interaction = recorded(
+        cassette(shared_fixtures, "test_notifications.yaml"), "GET", "/api/v1/notifications"
+    )[-1]
+    recorded_account = body_json(interaction)[0]["account"]
+    https_form = copy.deepcopy(interaction)
+    notifications = body_json(https_form)
+    for notification in notifications:
+        for account in (notification["account"], (notification.get("status") or {}).get("account") or {}):
+            for key in ("avatar", "avatar_static"):
+                if key in account:
+                    account[key] = account[key].replace("http://", "https://", 1)
+    serve(api, interaction)
+    serve(api, https_form, body=json.dumps(notifications).encode())
+
+    (over_http,) = connector.fetch(channel(), {"min_id": "1"}).posts
+    (over_https,) = connector.fetch(channel(), {"min_id": "1"}).posts
+
+    assert recorded_account["avatar_static"].startswith("http://localhost:3000/")
+    assert over_http.author.avatar_url == ""
+    assert over_https.author.avatar_url == recorded_account["avatar_static"].replace("http://", "https://", 1)
+    assert over_https.author == replace(ADMIN, avatar_url=over_https.author.avatar_url)
 
 
 def test_recorded_direct_messages_become_dms_and_a_direct_reply_keeps_its_parent(

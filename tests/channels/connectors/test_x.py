@@ -64,7 +64,7 @@ TWEET_FIELDS = (
     "withheld"
 )
 EXPANSIONS = "author_id,referenced_tweets.id,in_reply_to_user_id,referenced_tweets.id.author_id"
-USER_FIELDS = "username,name,verified,public_metrics"
+USER_FIELDS = "username,name,verified,public_metrics,profile_image_url"
 
 ALICE = {
     "id": "2001",
@@ -477,6 +477,41 @@ def test_authors_are_joined_from_includes_users(x_api: responses.RequestsMock, c
     assert post.in_reply_to == ""
     assert post.raw["author"] == ALICE
     assert post.raw["tweet"]["id"] == "1010"
+
+
+def recorded_profile_images(shared_fixtures: Path) -> dict[str, str]:
+    """A recorded X user's profile image addresses, https and http (tweepy's v1.1 search recording: the v2
+    recordings did not ask for user.fields=profile_image_url, whose value v2 gives in the https form)."""
+    recording = json.loads(
+        (shared_fixtures / "twitter_v2/tweepy_cassettes/raw/testsearchtweets.json").read_text()
+    )
+    body = json.loads(recording["interactions"][0]["response"]["body"]["string"])
+    user = body["statuses"][0]["user"]
+    return {"https": user["profile_image_url_https"], "http": user["profile_image_url"]}
+
+
+def test_the_author_s_profile_image_is_kept_only_as_https(
+    x_api: responses.RequestsMock, connector: XConnector, shared_fixtures: Path
+) -> None:
+    images = recorded_profile_images(shared_fixtures)
+    alice = {**ALICE, "profile_image_url": images["https"]}
+    bob = {**BOB, "profile_image_url": images["http"]}
+    x_api.get(
+        MENTIONS_URL,
+        json=page(
+            [
+                tweet("1011", "@northwind pictured", alice, created_at="2026-05-28T20:19:58.000Z"),
+                tweet("1010", "@northwind over http", bob, created_at="2026-05-28T20:19:57.000Z"),
+            ],
+            [alice, bob],
+        ),
+    )
+
+    posts = connector.fetch(channel(), {}).posts
+
+    assert images["https"].startswith("https://pbs.twimg.com/profile_images/")
+    assert [post.author.avatar_url for post in posts] == [images["https"], ""]
+    assert sent_params(x_api.calls[0])["user.fields"] == USER_FIELDS
 
 
 def test_replies_quotes_and_plain_mentions_get_their_kinds(
