@@ -276,3 +276,56 @@ def test_writing_a_reply_ends_when_it_is_sent_and_does_not_follow_the_writer_to_
     expect(bea_collision).to_be_hidden(timeout=LIVE_SECONDS * 1000)  # she left the first one
     assert ada_errors == []
     assert bea_errors == []
+
+
+def test_a_lead_accepts_two_escalations_and_bounces_a_third_from_the_bulk_bar(live_server, page) -> None:
+    care, sales = segment("customer-relations"), segment("product-promotion")
+    lead = MembershipFactory(
+        team=care.team, role=Membership.Role.LEAD, user__first_name="Lee", user__last_name="Lead"
+    ).user
+    shop = ChannelFactory(handle="@northwind_shop", segment=sales)
+    errors = javascript_errors(page)
+    sign_in(page.context, live_server.url, lead)
+    # Support questions on the shop's account: routing escalates each to customer care.
+    mentions = arrive(
+        shop,
+        post("My Tundra 2 tent pole snapped on the first night. How do I get a replacement?", handle="carla"),
+        post("The zip on my Ridgeline pack broke after a week, how do I return it?", handle="dev_d"),
+        post("My stove stopped working, can someone help me get it repaired?", handle="eli_e"),
+    )
+    escalations = {e.mention_id: e for e in Escalation.objects.filter(mention__in=mentions)}
+    assert {e.to_team for e in escalations.values()} == {care.team}
+    assert {e.state for e in escalations.values()} == {Escalation.State.PENDING}
+    open_inbox(page, f"{live_server.url}/inbox/?queue=escalated")
+    rows = {m.pk: page.locator(f'li.mention[data-id="{m.pk}"]') for m in mentions}
+    for row in rows.values():
+        expect(row).to_be_visible()
+    first, second, third = mentions
+
+    rows[first.pk].locator(".mention__select").check()
+    rows[second.pk].locator(".mention__select").check()
+    bar = page.locator("#bulk-form")
+    expect(bar.locator("#bulk-count")).to_have_text("2")
+    bar.get_by_label("Action").select_option("accept_escalation")
+    bar.get_by_role("button", name="Apply").click()
+
+    expect(rows[first.pk]).to_have_count(0)
+    expect(rows[second.pk]).to_have_count(0)
+    expect(rows[third.pk]).to_be_visible()
+    for mention in (first, second):
+        escalation = Escalation.objects.get(pk=escalations[mention.pk].pk)
+        assert (escalation.state, escalation.decided_by) == (Escalation.State.ACCEPTED, lead)
+
+    rows[third.pk].locator(".mention__select").check()
+    bar.get_by_label("Action").select_option("bounce_escalation")
+    bar.get_by_label("Why it is bounced back").fill("Repairs are the shop's own service")
+    bar.get_by_role("button", name="Apply").click()
+
+    expect(rows[third.pk]).to_have_count(0)
+    bounced = Escalation.objects.get(pk=escalations[third.pk].pk)
+    assert (bounced.state, bounced.decided_by, bounced.bounce_reason) == (
+        Escalation.State.BOUNCED,
+        lead,
+        "Repairs are the shop's own service",
+    )
+    assert errors == []

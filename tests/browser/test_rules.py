@@ -14,8 +14,11 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from channels.connectors.base import AuthorData, Post
 from channels.models import Channel, Network
+from foundation.events import consumer_start
 from inbox.models import Mention
 from inbox.services import mentions_ingest
+from reports.rollups import CONSUMER as ROLLUPS
+from reports.rollups import rollups_consume
 from routing.models import Rule, RuleSetVersion
 from tests.factories import ChannelFactory, UserFactory, segment
 
@@ -134,6 +137,7 @@ def test_an_admin_writes_backtests_and_publishes_a_rule_and_the_next_mention_fol
     expect(row).to_contain_text("route to segment crisis-management; priority urgent")
     screenshot("rules")
 
+    consumer_start(consumer=ROLLUPS)  # the reports' rollups count the rule's hits from here on
     mention = arrive(help_desk, "The Basecamp stove I bought last week has been recalled??")
 
     assert mention.team == crisis
@@ -142,6 +146,13 @@ def test_an_admin_writes_backtests_and_publishes_a_rule_and_the_next_mention_fol
     assert mention.decision["rule_set_version"] == RuleSetVersion.objects.order_by("-number").first().number
     unrelated = arrive(help_desk, "Where is my refund for order NW-7654321?")
     assert unrelated.team == segment("customer-relations").team
+
+    # Beside the rule, how often it fired: once, when the rollups have read the events.
+    while rollups_consume():
+        pass
+    page.goto(f"{live_server.url}/routing/rules/")
+    expect(page.locator(f"#rule-{rule.pk} td.rules__hits")).to_have_text(["1", "1"])
+    expect(page.locator("th.rules__hits")).to_have_text(["Fired, 7 days", "Fired, 30 days"])
 
     page.get_by_role("link", name="Rule versions", exact=True).click()
     expect(page.locator("tbody tr").first).to_contain_text("Added rule “Stove recalls go to crisis”")
