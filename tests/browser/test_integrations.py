@@ -112,3 +112,16 @@ def test_an_admin_subscribes_a_receiver_and_an_agents_hand_off_arrives_signed(
     )
     assert payload["actor"]["username"] == agent.get_username()
     assert errors == []
+
+
+def test_an_admin_finds_the_api_documentation_from_the_integrations_page(live_server, page):
+    errors = javascript_errors(page)
+    sign_in(page.context, live_server.url, UserFactory(admin=True))
+    page.goto(f"{live_server.url}/integrations/")
+
+    page.get_by_role("link", name="Open the API documentation").click()
+
+    expect(page.get_by_text("socialops API")).to_be_visible()
+    expect(page.get_by_text("/api/v1/mentions/", exact=True).first).to_be_visible()
+    assert page.url == f"{live_server.url}/api/v1/docs/"
+    assert errors == []
