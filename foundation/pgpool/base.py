@@ -75,10 +75,14 @@ class Pool:
             self.slots.release()
             raise
 
-    def give_back(self, connection: Any) -> None:
+    def give_back(self, connection: Any, *, keep: bool = True) -> None:
+        """Return a taken connection: kept for the next taker when it is sound, else closed; ``keep=False``
+        closes it whatever its state."""
         try:
-            keep = not connection.closed and (
-                time.monotonic() - self.opened_at.get(id(connection), 0.0) < self.lifetime
+            keep = (
+                keep
+                and not connection.closed
+                and time.monotonic() - self.opened_at.get(id(connection), 0.0) < self.lifetime
             )
             if keep:
                 status = connection.info.transaction_status
@@ -173,5 +177,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return super()._close()
         connection, self._pooled_from = self.connection, None
         with self.wrap_database_errors:
-            pool.give_back(connection)
+            # Closed inside an atomic block, Django keeps its reference until the block ends: a connection
+            # another request might take by then is closed instead of kept.
+            pool.give_back(connection, keep=not self.in_atomic_block)
         return None

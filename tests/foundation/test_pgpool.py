@@ -116,6 +116,20 @@ def test_a_connection_past_its_lifetime_is_closed_on_the_way_back():
     assert not pool.idle
 
 
+def test_a_connection_closed_inside_an_atomic_block_is_closed_not_kept():
+    wrapper = DatabaseWrapper({**connection.settings_dict, "ENGINE": "foundation.pgpool"}, alias="pooled")
+    wrapper.ensure_connection()
+    raw = wrapper.connection
+    pool = wrapper._pooled_from
+    wrapper.set_autocommit(False)
+    wrapper.in_atomic_block = True  # as inside transaction.atomic(), which holds on to the connection
+    wrapper.close()
+    assert raw.closed
+    assert raw not in pool.idle
+    wrapper.in_atomic_block = False
+    wrapper.connection = None
+
+
 def test_no_more_than_size_connections_and_a_waiter_gets_one_given_back():
     pool = Pool(size=2, timeout=0.3, lifetime=600)
     first, second = pool.take(params()), pool.take(params())
