@@ -292,6 +292,9 @@ class BulkForm(forms.Form):
         required=False,
     )
     reason = forms.CharField(required=False, max_length=500)
+    # The bar's bounce reason has a name of its own: without JavaScript every parameter of the bar is sent,
+    # and one ``reason`` for both would let the (empty) bounce box overwrite a re-route's reason.
+    bounce_reason = forms.CharField(required=False, max_length=500)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

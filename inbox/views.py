@@ -497,6 +497,9 @@ def bulk(request: HttpRequest) -> HttpResponse:
         message = "; ".join(f"{e}" for errors in form.errors.values() for e in errors)
         return render(request, "inbox/_bulk_result.html", {"error": message}, status=200)
     data = form.cleaned_data
+    reason = data.get("reason") or ""
+    if data["action"] == "bounce_escalation":
+        reason = data.get("bounce_reason") or reason  # the bar's own box; ``reason`` as the API names it
     mentions = list(mentions_visible_to(user=request.user).filter(pk__in=data["ids"]))
     missing = len(set(data["ids"])) - len(mentions)
     try:
@@ -510,7 +513,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
             until=data.get("until"),
             team=data.get("team"),
             intent=data.get("intent") or "",
-            reason=data.get("reason") or "",
+            reason=reason,
         )
     except triage.TriageError as exc:
         return render(request, "inbox/_bulk_result.html", {"error": str(exc)})

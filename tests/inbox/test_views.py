@@ -775,6 +775,33 @@ def test_bulk_close_skips_what_the_agent_may_not_touch(client, agent, care_team,
     assert DomainEvent.objects.filter(verb="mention.closed").count() == 3
 
 
+def test_bulk_reroute_without_javascript_keeps_its_reason_beside_the_bounce_box(
+    client, agent, care_team, crisis_team
+):
+    mentions = [MentionFactory(team=care_team) for _ in range(2)]
+    client.force_login(agent)
+    page = client.get(INBOX_URL).content.decode()
+    assert 'name="bounce_reason"' in page  # the bar's bounce box does not share the re-route's name
+
+    # Without JavaScript the bar sends every parameter, the empty bounce box too.
+    html = client.post(
+        reverse("inbox:bulk"),
+        {
+            "ids": [m.pk for m in mentions],
+            "action": "reroute",
+            "team": crisis_team.pk,
+            "reason": "Safety issue",
+            "bounce_reason": "",
+        },
+        **HTMX,
+    ).content.decode()
+
+    assert "2 mentions updated" in html
+    for mention in mentions:
+        mention.refresh_from_db()
+        assert (mention.team, mention.decision["correction_reason"]) == (crisis_team, "Safety issue")
+
+
 def test_bulk_without_a_selection_says_so(client, agent):
     client.force_login(agent)
 
