@@ -43,23 +43,30 @@ def run(report: Report, *, quick: bool = False) -> None:
     report("e2e_scaling_2_workers", statistics.median(rates[2]) / statistics.median(rates[1]))
 
 
-def _round(name: str, *, channels: int, backlog: int) -> float:
+def backlog_channels(prefix: str, *, channels: int, backlog: int) -> list:
+    """``channels`` simulated channels named ``prefix``-0, -1, ..., each with ``backlog`` posts waiting,
+    pulled in pages of ``PAGE``, dealt over the segments in turn."""
     from channels.models import Channel, Network, Segment
-    from inbox.models import Mention
-    from inbox.tasks import channel_pull_task
 
     segments = list(Segment.objects.order_by("position"))
-    created = [
+    return [
         Channel.objects.create(
-            slug=f"bench-e2e-{name}-{i}",
+            slug=f"{prefix}-{i}",
             network=Network.SIMULATED,
-            handle=f"@bench_e2e_{name.replace('-', '_')}_{i}",
-            external_account_id=f"bench-e2e-{name}-{i}",
+            handle=f"@{prefix.replace('-', '_')}_{i}",
+            external_account_id=f"{prefix}-{i}",
             segment=segments[i % len(segments)],
             credentials={"posts_per_pull": PAGE, "backlog": backlog},
         )
         for i in range(channels)
     ]
+
+
+def _round(name: str, *, channels: int, backlog: int) -> float:
+    from inbox.models import Mention
+    from inbox.tasks import channel_pull_task
+
+    created = backlog_channels(f"bench-e2e-{name}", channels=channels, backlog=backlog)
     expected = channels * backlog
     baseline = Mention.objects.order_by("-id").values_list("id", flat=True).first() or 0
     started = time.perf_counter()

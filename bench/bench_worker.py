@@ -105,25 +105,14 @@ def _stop_idle(n: int) -> float:
 
 
 def _stop_busy(n: int, *, channels: int) -> tuple[float, bool]:
-    from channels.models import Channel, Network, Segment
+    from bench.bench_pipeline import backlog_channels
     from inbox.models import Mention
     from inbox.tasks import channel_pull_task
     from socialops.celery import app
 
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge("celery")
-    segments = list(Segment.objects.order_by("position"))
-    created = [
-        Channel.objects.create(
-            slug=f"bench-stop-{n}-{i}",
-            network=Network.SIMULATED,
-            handle=f"@bench_stop_{n}_{i}",
-            external_account_id=f"bench-stop-{n}-{i}",
-            segment=segments[i % len(segments)],
-            credentials={"posts_per_pull": 100, "backlog": BACKLOG},
-        )
-        for i in range(channels)
-    ]
+    created = backlog_channels(f"bench-stop-{n}", channels=channels, backlog=BACKLOG)
     round_mentions = Mention.objects.filter(receipts__channel__in=created)
     worker = _start(f"busy{n}")
     for channel in created:
