@@ -611,10 +611,12 @@ def test_two_deliveries_at_once_send_once_the_second_leaving_the_reply_to_the_fi
     reply = queued_reply(x_mention(x_channel(), team), agent, "Test Tweet")
     recorded_answer = interaction(shared_fixtures, "test_client_create_and_delete_tweet", "POST", "/2/tweets")
     in_flight = threading.Event()
+    second_finished = threading.Event()
 
     def x_answers_slowly(request: Any) -> tuple[int, dict[str, str], str]:
         in_flight.set()
-        time.sleep(0.5)  # the second delivery arrives while X is still answering the first
+        # X answers the first only after the second delivery has come and gone, however slow the machine.
+        second_finished.wait(10)
         return 201, {"content-type": "application/json"}, json.dumps(recorded_answer["response"]["body"])
 
     network.add_callback(responses.POST, f"{X_API}/tweets", callback=x_answers_slowly)
@@ -631,8 +633,9 @@ def test_two_deliveries_at_once_send_once_the_second_leaving_the_reply_to_the_fi
     assert in_flight.wait(10)
     second = threading.Thread(target=deliver)
     second.start()
-    first.join(10)
     second.join(10)
+    second_finished.set()
+    first.join(10)
 
     # The second found the first's attempt claimed (its due time moved past the attempt) and left it.
     assert states == [Reply.State.QUEUED, Reply.State.SENT]
