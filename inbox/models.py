@@ -54,6 +54,17 @@ class Author(models.Model):
     def get_network_display(self) -> str:
         return network_label(self.network)
 
+    # The list shows these for every row; Django's own get_FOO_display builds a dict of the choices on
+    # each call.
+    def get_status_display(self) -> str:
+        return _STATUS_LABELS.get(self.status, self.status)
+
+    def get_priority_display(self) -> str:
+        return _PRIORITY_LABELS.get(self.priority, str(self.priority))
+
+    def get_sentiment_label_display(self) -> str:
+        return _SENTIMENT_LABELS.get(self.sentiment_label, self.sentiment_label)
+
 
 LANGUAGE_MAX_LENGTH = 16  # a BCP 47 tag as networks send them ("en", "pt-BR", "zh-Hant")
 
@@ -229,6 +240,17 @@ class Mention(models.Model):
     def get_network_display(self) -> str:
         return network_label(self.network)
 
+    # The list shows these for every row; Django's own get_FOO_display builds a dict of the choices on
+    # each call.
+    def get_status_display(self) -> str:
+        return _STATUS_LABELS.get(self.status, self.status)
+
+    def get_priority_display(self) -> str:
+        return _PRIORITY_LABELS.get(self.priority, str(self.priority))
+
+    def get_sentiment_label_display(self) -> str:
+        return _SENTIMENT_LABELS.get(self.sentiment_label, self.sentiment_label)
+
     @property
     def is_spam(self) -> bool:
         return self.intent == self.SPAM_INTENT
@@ -260,6 +282,11 @@ class Mention(models.Model):
         """The earlier versions of an edited post, oldest first: ``external_id`` and ``text``."""
         history = self.raw.get("edit_history") if isinstance(self.raw, dict) else None
         return [item for item in history if isinstance(item, dict)] if isinstance(history, list) else []
+
+
+_STATUS_LABELS = {value: str(label) for value, label in Mention.Status.choices}
+_PRIORITY_LABELS = {value: str(label) for value, label in Mention.Priority.choices}
+_SENTIMENT_LABELS = {value: str(label) for value, label in Mention.SentimentLabel.choices}
 
 
 class MentionChannel(models.Model):

@@ -297,7 +297,13 @@ def mentions_for_inbox(
     rows = list(
         mentions.select_related("author", "team", "assignee")
         .prefetch_related(
-            Prefetch("channels", queryset=Channel.objects.select_related("segment").order_by("id")),
+            # Into a list of its own (to_attr): a prefetch into the related manager builds a filtered
+            # queryset for every row, a third of the list's time.
+            Prefetch(
+                "channels",
+                queryset=Channel.objects.select_related("segment").order_by("id"),
+                to_attr="receiving_channels",
+            ),
             Prefetch(
                 "escalations",
                 queryset=Escalation.objects.filter(state__in=OPEN_ESCALATION_STATES).select_related(

@@ -105,6 +105,16 @@ def age(when) -> str:
     return f"{int(seconds // (86400 * 7))}w"
 
 
+@register.filter(is_safe=True)
+def clip(value, length: int) -> str:
+    """``truncatechars``, without its per-character walk for the texts that fit (most posts): a 50-row list
+    would spend milliseconds counting characters it then keeps."""
+    from django.template.defaultfilters import truncatechars
+
+    text = str(value or "")
+    return text if len(text) <= int(length) else truncatechars(text, length)
+
+
 # The list renders these for every row: plain Python rather than the date filter, which costs several times
 # more per call (a 50-row page calls each fifty times).
 
