@@ -35,7 +35,7 @@ def user_leads_team(user: AbstractBaseUser | AnonymousUser, team_id: int | None)
         return True
     if team_id is None or not user.is_authenticated:
         return False
-    return user.memberships.filter(team_id=team_id, role=LEAD_ROLE).exists()
+    return team_id in user_led_team_ids(user)  # remembered on the user object, as actor_of reads it
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,19 @@ class MentionHandOffs:
     can_work: bool
 
 
-def mention_handoffs(*, user: Any, mention: Mention) -> MentionHandOffs:
+def mention_handoffs(
+    *, user: Any, mention: Mention, seen: bool = False, can_work: bool | None = None
+) -> MentionHandOffs:
     """The hand-offs of a mention the user may see (none for one they may not), and the active integrations
-    that take it when the user may work it, minus those it already went to and did not fail."""
-    if not mentions_visible_to(user=user).filter(pk=mention.pk).exists():
+    that take it when the user may work it, minus those it already went to and did not fail.
+
+    ``seen``: the caller read the mention through the inbox's visibility (the detail pane), so it is not
+    checked again; ``can_work``: whether the user may work it, when the caller knows already."""
+    if not seen and not mentions_visible_to(user=user).filter(pk=mention.pk).exists():
         return MentionHandOffs(mention=mention, handoffs=[], integrations=[], can_work=False)
     handoffs = list(HandOff.objects.filter(mention=mention).select_related("integration", "actor"))
-    can_work = mention_is_workable_by(user=user, mention=mention)
+    if can_work is None:
+        can_work = mention_is_workable_by(user=user, mention=mention)
     integrations: list[HandOffIntegration] = []
     if can_work:
         taken = [h.integration_id for h in handoffs if h.state != HandOff.State.FAILED]
