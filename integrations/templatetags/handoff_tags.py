@@ -18,7 +18,5 @@ def mention_handoffs_section(context: template.Context, detail: MentionDetail) -
     """The section for the detail pane's mention: the pane's selector read it as the user may see it and
     knows whether they may work it."""
     request = context["request"]
-    section = mention_handoffs(
-        user=request.user, mention=detail.mention, seen=True, can_work=detail.can_work
-    )
+    section = mention_handoffs(user=request.user, mention=detail.mention, seen=True, can_work=detail.can_work)
     return {"section": section, "request": request, "csrf_token": context.get("csrf_token")}
