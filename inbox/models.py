@@ -54,17 +54,6 @@ class Author(models.Model):
     def get_network_display(self) -> str:
         return network_label(self.network)
 
-    # The list shows these for every row; Django's own get_FOO_display builds a dict of the choices on
-    # each call.
-    def get_status_display(self) -> str:
-        return _STATUS_LABELS.get(self.status, self.status)
-
-    def get_priority_display(self) -> str:
-        return _PRIORITY_LABELS.get(self.priority, str(self.priority))
-
-    def get_sentiment_label_display(self) -> str:
-        return _SENTIMENT_LABELS.get(self.sentiment_label, self.sentiment_label)
-
 
 LANGUAGE_MAX_LENGTH = 16  # a BCP 47 tag as networks send them ("en", "pt-BR", "zh-Hant")
 
