@@ -8,6 +8,7 @@ needs no migration for its name.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from importlib import import_module
 from typing import TypeVar
 
@@ -76,15 +77,9 @@ def registered_networks() -> list[str]:
 BUILTIN_NETWORKS = ("x", "mastodon", "bluesky", "simulated")
 
 
-_builtin_loaded = False
-
-
+@cache
 def _load_builtin_connectors() -> None:
     # Imported lazily so that only the network modules in use pull in their SDKs; once per process (a
     # 50-row list asks for a network's label 50 times).
-    global _builtin_loaded
-    if _builtin_loaded:
-        return
     for network in BUILTIN_NETWORKS:
         import_module(f"channels.connectors.{network}")
-    _builtin_loaded = True

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from django import template
 from django.conf import settings
+from django.template.defaultfilters import truncatechars
 from django.utils.html import format_html
 
 from channels.connectors.base import avatar_url_checked
@@ -109,8 +110,6 @@ def age(when) -> str:
 def clip(value, length: int) -> str:
     """``truncatechars``, without its per-character walk for the texts that fit (most posts): a 50-row list
     would spend milliseconds counting characters it then keeps."""
-    from django.template.defaultfilters import truncatechars
-
     text = str(value or "")
     return text if len(text) <= int(length) else truncatechars(text, length)
 
